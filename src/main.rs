@@ -1,0 +1,166 @@
+//! The `switchboard` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use switchboard::sim::{
+    self, ClientSpec, SimConfig, config::CombinedCounting, config::UnknownChannelSocket,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Keeps Genesys Cloud notification channels open and delivers every event"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Genesys Cloud simulator (OAuth, notifications API, sockets, workload, faults, ledger).
+    Sim(SimArgs),
+}
+
+/// Flags override the TOML file given with --config.
+#[derive(Args)]
+struct SimArgs {
+    /// TOML file with simulator settings.
+    #[arg(long, env = "SWITCHBOARD_SIM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// An OAuth client ID:SECRET (repeatable).
+    #[arg(long = "client", value_name = "ID:SECRET", value_parser = ClientSpec::parse_cli)]
+    clients: Vec<ClientSpec>,
+    /// Serve https/wss with a self-signed certificate.
+    #[arg(long)]
+    tls: bool,
+    /// Where to write the certificate when --tls is on.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    heartbeat_interval: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    channel_ttl: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    subscription_extension: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    socket_closing_grace: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    token_ttl: Option<Duration>,
+    #[arg(long)]
+    max_topics_per_channel: Option<usize>,
+    #[arg(long)]
+    max_channels_per_client: Option<usize>,
+    #[arg(long, value_enum)]
+    combined_topic_counting: Option<CombinedCounting>,
+    /// REST requests allowed per token per rate window (default 300 per 60 s).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    rate_limit_window: Option<Duration>,
+    #[arg(long, value_enum)]
+    unknown_channel_socket: Option<UnknownChannelSocket>,
+    /// Add a `timestamp` field to event frames.
+    #[arg(long)]
+    event_timestamp: bool,
+    /// Events per second the org produces.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Users in the org.
+    #[arg(long)]
+    users: Option<usize>,
+    /// Queues in the org.
+    #[arg(long)]
+    queues: Option<usize>,
+    #[arg(long)]
+    ledger_capacity: Option<usize>,
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl SimArgs {
+    fn into_config(self) -> anyhow::Result<SimConfig> {
+        let mut c = match &self.config {
+            Some(path) => SimConfig::from_toml_file(path)?,
+            None => SimConfig::default(),
+        };
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        c.clients.extend(self.clients);
+        c.tls |= self.tls;
+        c.event_timestamp |= self.event_timestamp;
+        if self.tls_cert.is_some() {
+            c.tls_cert_path = self.tls_cert;
+        }
+        macro_rules! set {
+            ($($flag:ident => $field:expr),* $(,)?) => { $( if let Some(v) = self.$flag { $field = v; } )* };
+        }
+        set!(
+            heartbeat_interval => c.heartbeat_interval,
+            channel_ttl => c.channel_ttl,
+            subscription_extension => c.subscription_extension,
+            socket_closing_grace => c.socket_closing_grace,
+            token_ttl => c.default_token_ttl,
+            max_topics_per_channel => c.max_topics_per_channel,
+            max_channels_per_client => c.max_channels_per_client,
+            combined_topic_counting => c.combined_topic_counting,
+            rate_limit => c.rate_limit_per_window,
+            rate_limit_window => c.rate_limit_window,
+            unknown_channel_socket => c.unknown_channel_socket,
+            rate => c.workload.rate_per_second,
+            users => c.workload.users,
+            queues => c.workload.queues,
+            ledger_capacity => c.ledger_capacity,
+            workers => c.workers,
+        );
+        c.validate()
+            .map_err(|e| anyhow::anyhow!("invalid simulator settings: {e}"))?;
+        Ok(c)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // One TLS provider for the whole process: the dependency tree could otherwise offer two and panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => run_sim(args.into_config()?),
+    }
+}
+
+fn run_sim(config: SimConfig) -> anyhow::Result<()> {
+    let handle = sim::spawn(config).context("while starting the simulator")?;
+    if let Some(cert) = &handle.cert_path {
+        eprintln!("sim certificate written to {}", cert.display());
+    }
+    println!("sim listening on {}", handle.base_url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    eprintln!("sim stopping");
+    handle.stop();
+    Ok(())
+}

@@ -1,0 +1,581 @@
+//! `POST /api/v2/analytics/conversations/details/query` over the simulated org's conversations.
+//!
+//! The request is modelled on the real API:
+//! `{"interval":"<start>/<end>","order":"asc","orderBy":"conversationStart","paging":{"pageSize":100,"pageNumber":1}}`.
+//! Filters (`segmentFilters`, `conversationFilters`, ...) and any other top-level field are accepted
+//! and ignored. The response is `{"conversations":[...],"totalHits":N}`, without `conversations`
+//! when nothing matches, as the platform does.
+
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::sim::workload::{Conversation, Org, Phase};
+
+/// Largest `paging.pageSize` the API allows.
+pub const MAX_PAGE_SIZE: i64 = 100;
+/// `paging.pageSize` when the request has none.
+pub const DEFAULT_PAGE_SIZE: i64 = 25;
+
+/// Why a query was refused; the caller answers HTTP 400 with this code and message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct QueryError {
+    /// `bad.request` (not JSON, wrong types, no interval), `invalid.date` (the interval) or
+    /// `invalid.value` (paging, order, orderBy).
+    pub code: &'static str,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+impl QueryError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        QueryError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailsQuery {
+    interval: Option<String>,
+    order: Option<String>,
+    order_by: Option<String>,
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Paging {
+    page_size: Option<i64>,
+    page_number: Option<i64>,
+}
+
+/// The response body: one page of conversations and how many matched in all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDetailsResponse {
+    /// This page, in the requested order; left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversations: Vec<AnalyticsConversation>,
+    /// Conversations matched by the query, over all pages.
+    pub total_hits: usize,
+}
+
+/// One conversation as the details query reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsConversation {
+    /// The conversation id.
+    pub conversation_id: String,
+    /// When it started (ISO-8601, milliseconds, UTC).
+    pub conversation_start: String,
+    /// When it ended; absent while it is live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_end: Option<String>,
+    /// Always `inbound` for the simulated calls.
+    pub originating_direction: String,
+    /// The divisions the conversation belongs to.
+    pub division_ids: Vec<String>,
+    /// Customer, ACD and agent, as far as the call got.
+    pub participants: Vec<AnalyticsParticipant>,
+}
+
+/// A participant of an [`AnalyticsConversation`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsParticipant {
+    /// The participant id.
+    pub participant_id: String,
+    /// The display name (caller, queue or agent name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant_name: Option<String>,
+    /// `customer`, `acd` or `agent`.
+    pub purpose: String,
+    /// The agent's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The participant's media sessions (one voice leg here).
+    pub sessions: Vec<AnalyticsSession>,
+}
+
+/// A media session (a call leg) of an [`AnalyticsParticipant`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsSession {
+    /// The session id.
+    pub session_id: String,
+    /// Always `voice` here.
+    pub media_type: String,
+    /// Always `inbound` here.
+    pub direction: String,
+    /// Caller number.
+    pub ani: String,
+    /// Dialled number.
+    pub dnis: String,
+    /// What happened on the leg, in time order.
+    pub segments: Vec<AnalyticsSegment>,
+}
+
+/// A span of time on a session in one state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsSegment {
+    /// When the segment began.
+    pub segment_start: String,
+    /// When it ended; absent while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_end: Option<String>,
+    /// `interact`, `alert` or `wrapup`.
+    pub segment_type: String,
+    /// The queue, on ACD and agent segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    /// The wrap-up code id, on a finished `wrapup` segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_up_code: Option<String>,
+    /// How the leg ended (`endpoint`, `peer`, `transfer`), on its last segment once over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect_type: Option<String>,
+}
+
+/// Runs a conversation details query (the raw request body) over `org`'s conversations.
+///
+/// Like the real platform, matching is by **start day**: a conversation matches when the UTC
+/// calendar day of its `conversationStart` is one of the UTC days the interval touches, so the
+/// result can hold conversations that started outside the exact interval (earlier or later the same
+/// day). The interval is half-open: `.../2026-11-24T00:00:00.000Z` does not touch the 24th. Callers
+/// backfilling a gap must filter and de-duplicate. Results are ordered by `conversationStart`
+/// (ties by id), then paged.
+pub fn query_conversation_details(
+    org: &Org,
+    body: &[u8],
+) -> Result<ConversationDetailsResponse, QueryError> {
+    let query: DetailsQuery = serde_json::from_slice(body).map_err(|e| {
+        QueryError::new(
+            "bad.request",
+            format!("the request body is not a valid details query: {e}"),
+        )
+    })?;
+    let interval = query
+        .interval
+        .ok_or_else(|| QueryError::new("bad.request", "interval is required"))?;
+    let (first_day, last_day) = interval_days(&interval)?;
+    let descending = match query.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(QueryError::new(
+                "invalid.value",
+                format!("order must be asc or desc, got {other:?}"),
+            ));
+        }
+    };
+    if let Some(by) = query.order_by.as_deref() {
+        if by != "conversationStart" {
+            return Err(QueryError::new(
+                "invalid.value",
+                format!("orderBy {by:?} is not supported: use conversationStart"),
+            ));
+        }
+    }
+    let paging = query.paging.unwrap_or(Paging {
+        page_size: None,
+        page_number: None,
+    });
+    let page_size = paging.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(QueryError::new(
+            "invalid.value",
+            format!("paging.pageSize must be from 1 to {MAX_PAGE_SIZE}, got {page_size}"),
+        ));
+    }
+    let page_number = paging.page_number.unwrap_or(1);
+    if page_number < 1 {
+        return Err(QueryError::new(
+            "invalid.value",
+            format!("paging.pageNumber must be 1 or more, got {page_number}"),
+        ));
+    }
+
+    let mut matched: Vec<&Conversation> = org
+        .conversations()
+        .filter(|c| (first_day..=last_day).contains(&c.start().date_naive()))
+        .collect();
+    matched.sort_by(|a, b| (a.start(), &a.id).cmp(&(b.start(), &b.id)));
+    if descending {
+        matched.reverse();
+    }
+    let skip = usize::try_from(page_number - 1)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(page_size as usize);
+    Ok(ConversationDetailsResponse {
+        total_hits: matched.len(),
+        conversations: matched
+            .into_iter()
+            .skip(skip)
+            .take(page_size as usize)
+            .map(to_analytics)
+            .collect(),
+    })
+}
+
+/// The first and last UTC days `<start>/<end>` touches.
+fn interval_days(interval: &str) -> Result<(NaiveDate, NaiveDate), QueryError> {
+    let invalid = |why: String| {
+        QueryError::new(
+            "invalid.date",
+            format!("interval {interval:?} {why}; expected <ISO-8601 start>/<ISO-8601 end>"),
+        )
+    };
+    let (start, end) = interval
+        .split_once('/')
+        .ok_or_else(|| invalid("has no '/'".to_owned()))?;
+    let parse = |s: &str| {
+        DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| invalid(format!("has an invalid instant {s:?} ({e})")))
+    };
+    let (start, end) = (parse(start)?, parse(end)?);
+    if start >= end {
+        return Err(invalid("does not start before it ends".to_owned()));
+    }
+    Ok((
+        start.date_naive(),
+        (end - Duration::nanoseconds(1)).date_naive(),
+    ))
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn segment(
+    c: &Conversation,
+    from: Phase,
+    to: Phase,
+    kind: &str,
+    queue: bool,
+) -> Option<AnalyticsSegment> {
+    Some(AnalyticsSegment {
+        segment_start: iso(c.time(from)?),
+        segment_end: c.time(to).map(iso),
+        segment_type: kind.to_owned(),
+        queue_id: queue.then(|| c.queue_id.clone()),
+        wrap_up_code: None,
+        disconnect_type: None,
+    })
+}
+
+fn session(c: &Conversation, id: &str, segments: Vec<AnalyticsSegment>) -> AnalyticsSession {
+    AnalyticsSession {
+        session_id: id.to_owned(),
+        media_type: "voice".to_owned(),
+        direction: "inbound".to_owned(),
+        ani: c.ani.clone(),
+        dnis: c.dnis.clone(),
+        segments,
+    }
+}
+
+fn ended(mut s: AnalyticsSegment, how: &str) -> AnalyticsSegment {
+    if s.segment_end.is_some() {
+        s.disconnect_type = Some(how.to_owned());
+    }
+    s
+}
+
+fn to_analytics(c: &Conversation) -> AnalyticsConversation {
+    let mut participants = Vec::with_capacity(3);
+    let customer = segment(
+        c,
+        Phase::CustomerStart,
+        Phase::CustomerEnd,
+        "interact",
+        false,
+    );
+    participants.push(AnalyticsParticipant {
+        participant_id: c.customer_participant_id.clone(),
+        participant_name: Some("Customer".to_owned()),
+        purpose: "customer".to_owned(),
+        user_id: None,
+        sessions: vec![session(
+            c,
+            &c.customer_session_id,
+            customer.map(|s| ended(s, "endpoint")).into_iter().collect(),
+        )],
+    });
+    if let Some(acd) = segment(c, Phase::AcdStart, Phase::AcdEnd, "interact", true) {
+        let how = if c.abandoned { "peer" } else { "transfer" };
+        participants.push(AnalyticsParticipant {
+            participant_id: c.acd_participant_id.clone(),
+            participant_name: Some(c.queue_name.clone()),
+            purpose: "acd".to_owned(),
+            user_id: None,
+            sessions: vec![session(c, &c.acd_session_id, vec![ended(acd, how)])],
+        });
+    }
+    if let Some(agent) = &c.agent {
+        let mut segments: Vec<AnalyticsSegment> = [
+            segment(c, Phase::UserStart, Phase::AcdEnd, "alert", true),
+            segment(c, Phase::AcdEnd, Phase::UserEnd, "interact", true).map(|s| ended(s, "peer")),
+            segment(c, Phase::UserEnd, Phase::Wrapup, "wrapup", true),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let (Some(last), Some((code, _))) = (segments.last_mut(), &c.wrapup_code) {
+            if last.segment_type == "wrapup" {
+                last.wrap_up_code = Some(code.clone());
+            }
+        }
+        participants.push(AnalyticsParticipant {
+            participant_id: agent.participant_id.clone(),
+            participant_name: Some(agent.user_name.clone()),
+            purpose: "agent".to_owned(),
+            user_id: Some(agent.user_id.clone()),
+            sessions: vec![session(c, &agent.session_id, segments)],
+        });
+    }
+    AnalyticsConversation {
+        conversation_id: c.id.clone(),
+        conversation_start: iso(c.start()),
+        conversation_end: c.end().map(iso),
+        originating_direction: "inbound".to_owned(),
+        division_ids: vec![c.division_id.clone()],
+        participants,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::{DateTime, Duration, NaiveDate, Utc};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::sim::workload::{Family, WorkloadSpec};
+
+    /// An org with calls starting over three days from 2026-11-23T00:00Z.
+    fn org() -> Org {
+        let mut org = Org::new(&WorkloadSpec {
+            families: vec![Family::DetailEvents, Family::Presence],
+            seed: Some(3),
+            ..Default::default()
+        });
+        let t0: DateTime<Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
+        for i in 0..4_320 {
+            org.next_event(t0 + Duration::minutes(i));
+        }
+        org
+    }
+
+    fn query(org: &Org, body: &str) -> Result<ConversationDetailsResponse, QueryError> {
+        query_conversation_details(org, body.as_bytes())
+    }
+
+    fn page(
+        org: &Org,
+        interval: &str,
+        order: &str,
+        size: usize,
+        n: usize,
+    ) -> ConversationDetailsResponse {
+        let body = format!(
+            r#"{{"interval":"{interval}","order":"{order}","orderBy":"conversationStart","paging":{{"pageSize":{size},"pageNumber":{n}}}}}"#
+        );
+        query(org, &body).unwrap()
+    }
+
+    /// Conversations of `org` that started on UTC day `s`.
+    fn day(org: &Org, s: &str) -> usize {
+        let d: NaiveDate = s.parse().unwrap();
+        org.conversations()
+            .filter(|c| c.start().date_naive() == d)
+            .count()
+    }
+
+    #[test]
+    fn matches_by_start_day() {
+        let org = org();
+        let on_24th = day(&org, "2026-11-24");
+        assert!(on_24th > 50, "{on_24th}");
+        let whole = page(
+            &org,
+            "2026-11-24T00:00:00.000Z/2026-11-25T00:00:00.000Z",
+            "asc",
+            100,
+            1,
+        );
+        assert_eq!(whole.total_hits, on_24th);
+        // One hour of the 24th still matches the whole day.
+        let hour = page(
+            &org,
+            "2026-11-24T12:00:00.000Z/2026-11-24T13:00:00Z",
+            "asc",
+            100,
+            1,
+        );
+        assert_eq!(hour.total_hits, on_24th);
+        assert_eq!(hour.conversations, whole.conversations);
+        for c in &whole.conversations {
+            assert!(
+                c.conversation_start.starts_with("2026-11-24T"),
+                "{}",
+                c.conversation_start
+            );
+        }
+        // Across midnight: both days; an offset is read as the instant it names.
+        let two = page(
+            &org,
+            "2026-11-23T23:00:00+00:00/2026-11-24T03:00:00+02:00",
+            "asc",
+            1,
+            1,
+        );
+        assert_eq!(two.total_hits, day(&org, "2026-11-23") + on_24th);
+        let none = query(
+            &org,
+            r#"{"interval":"2030-01-01T00:00:00Z/2030-01-02T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(none.total_hits, 0);
+        let json = serde_json::to_value(&none).unwrap();
+        assert_eq!(json, serde_json::json!({"totalHits": 0}));
+    }
+
+    #[test]
+    fn pages_in_order_without_overlap() {
+        let org = org();
+        let interval = "2026-11-23T00:00:00.000Z/2026-11-26T00:00:00.000Z";
+        let total = org.conversations().count();
+        let mut asc = Vec::new();
+        for n in 1.. {
+            let p = page(&org, interval, "asc", 7, n);
+            assert_eq!(p.total_hits, total);
+            if p.conversations.is_empty() {
+                break;
+            }
+            assert!(p.conversations.len() <= 7);
+            asc.extend(p.conversations);
+        }
+        assert_eq!(asc.len(), total);
+        let ids: HashSet<&str> = asc.iter().map(|c| c.conversation_id.as_str()).collect();
+        assert_eq!(ids.len(), total);
+        assert!(
+            asc.windows(2)
+                .all(|w| w[0].conversation_start <= w[1].conversation_start)
+        );
+        let desc = page(&org, interval, "desc", 100, 1).conversations;
+        assert_eq!(desc.first(), asc.last());
+        assert!(
+            desc.windows(2)
+                .all(|w| w[0].conversation_start >= w[1].conversation_start)
+        );
+        let defaults = query(&org, &format!(r#"{{"interval":"{interval}"}}"#)).unwrap();
+        assert_eq!(defaults.conversations.len(), 25);
+        assert_eq!(defaults.conversations[..], asc[..25]);
+    }
+
+    #[test]
+    fn conversations_have_the_platform_shape() {
+        let org = org();
+        let all = page(
+            &org,
+            "2026-11-23T00:00:00Z/2026-11-26T00:00:00Z",
+            "asc",
+            100,
+            1,
+        );
+        let json = serde_json::to_value(&all).unwrap();
+        let answered = json["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["participants"].as_array().unwrap().len() == 3 && c["conversationEnd"].is_string()
+            })
+            .expect("an answered, finished call");
+        assert_eq!(answered["originatingDirection"], "inbound");
+        assert!(answered["divisionIds"][0].is_string());
+        let purposes: Vec<&Value> = answered["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["purpose"])
+            .collect();
+        assert_eq!(purposes, ["customer", "acd", "agent"]);
+        let agent = &answered["participants"][2];
+        assert!(agent["userId"].is_string());
+        let session = &agent["sessions"][0];
+        assert_eq!(session["mediaType"], "voice");
+        assert!(session["ani"].as_str().unwrap().starts_with("tel:+1"));
+        let kinds: Vec<&Value> = session["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["segmentType"])
+            .collect();
+        assert_eq!(kinds, ["alert", "interact", "wrapup"]);
+        assert!(session["segments"][2]["wrapUpCode"].is_string());
+        assert!(answered["participants"][1]["sessions"][0]["segments"][0]["queueId"].is_string());
+    }
+
+    #[test]
+    fn rejects_bad_queries_with_the_right_code() {
+        let org = org();
+        let ok = r#""interval":"2026-11-23T00:00:00Z/2026-11-24T00:00:00Z""#;
+        let cases = [
+            ("not json", "bad.request"),
+            ("[]", "bad.request"),
+            ("{}", "bad.request"),
+            (r#"{"interval":5}"#, "bad.request"),
+            (r#"{"interval":"yesterday"}"#, "invalid.date"),
+            (
+                r#"{"interval":"2026-11-23T00:00:00Z/tomorrow"}"#,
+                "invalid.date",
+            ),
+            (
+                r#"{"interval":"2026-11-24T00:00:00Z/2026-11-23T00:00:00Z"}"#,
+                "invalid.date",
+            ),
+            (
+                r#"{"interval":"2026-11-23T00:00:00Z/2026-11-23T00:00:00Z"}"#,
+                "invalid.date",
+            ),
+            (
+                &format!(r#"{{{ok},"paging":{{"pageSize":0}}}}"#),
+                "invalid.value",
+            ),
+            (
+                &format!(r#"{{{ok},"paging":{{"pageSize":101}}}}"#),
+                "invalid.value",
+            ),
+            (
+                &format!(r#"{{{ok},"paging":{{"pageNumber":0}}}}"#),
+                "invalid.value",
+            ),
+            (
+                &format!(r#"{{{ok},"paging":{{"pageSize":"ten"}}}}"#),
+                "bad.request",
+            ),
+            (&format!(r#"{{{ok},"order":"up"}}"#), "invalid.value"),
+            (
+                &format!(r#"{{{ok},"orderBy":"conversationEnd"}}"#),
+                "invalid.value",
+            ),
+        ];
+        for (body, code) in cases {
+            let err = query(&org, body).unwrap_err();
+            assert_eq!(err.code, code, "{body}: {}", err.message);
+            assert!(!err.message.is_empty());
+        }
+        let accepted = format!(
+            r#"{{{ok},"segmentFilters":[{{"type":"and","predicates":[]}}],"conversationFilters":[],"somethingNew":true,"paging":{{"pageSize":100,"pageNumber":99999999}}}}"#
+        );
+        let r = query(&org, &accepted).unwrap();
+        assert!(r.conversations.is_empty() && r.total_hits > 0);
+    }
+}

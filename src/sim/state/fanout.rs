@@ -1,0 +1,142 @@
+//! Sockets attached to channels, and the delivery of the org's events to every subscribed open socket.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use super::{Sim, State, new_correlation_id};
+use crate::sim::socket::frames;
+use crate::sim::socket::link::{Control, Outbound, PushError, SocketLink, SocketShared};
+use crate::sim::stats::Stats;
+use crate::sim::workload::GeneratedEvent;
+
+/// The receiving ends a new socket reads its frames from.
+pub struct Attached {
+    pub link: SocketLink,
+    pub data: mpsc::Receiver<Outbound>,
+    pub ctrl: mpsc::UnboundedReceiver<Control>,
+}
+
+impl Sim {
+    /// Attaches a new socket to a channel, disconnecting the one it had. `None` if the channel does not exist.
+    pub fn attach_socket(&self, channel_id: &str) -> Option<Attached> {
+        let mut st = self.lock();
+        let channel = st.channels.get_mut(channel_id)?;
+        let (data_tx, data) = mpsc::channel(self.config.socket_queue_frames);
+        let (ctrl_tx, ctrl) = mpsc::unbounded_channel();
+        let link = SocketLink {
+            conn_id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
+            data: data_tx,
+            ctrl: ctrl_tx,
+            shared: Arc::new(SocketShared::new()),
+        };
+        if let Some(previous) = channel.socket.replace(link.clone()) {
+            previous.close(1000, "another socket connected to this channel");
+        }
+        channel.last_used = Instant::now();
+        Stats::bump(&self.stats.sockets_opened);
+        Some(Attached { link, data, ctrl })
+    }
+
+    /// Called once when a socket's connection has ended. Under the lock (so nothing more is queued), `drain`
+    /// empties the socket's queue and returns the ledger seqs of the event frames in it: they never reached the
+    /// client.
+    pub fn detach_socket(&self, channel_id: &str, conn_id: u64, drain: impl FnOnce() -> Vec<u64>) {
+        let mut st = self.lock();
+        if let Some(channel) = st.channels.get_mut(channel_id)
+            && let Some(link) = channel.socket.as_ref()
+            && link.conn_id == conn_id
+        {
+            link.shared.mark_closed();
+            channel.socket = None;
+        }
+        let unsent = drain();
+        st.ledger.unsend(channel_id, &unsent);
+        Stats::bump(&self.stats.sockets_closed);
+    }
+
+    /// Marks the channel as used now (a client frame arrived on its socket).
+    pub fn touch_channel(&self, channel_id: &str) {
+        if let Some(c) = self.lock().channels.get_mut(channel_id) {
+            c.last_used = Instant::now();
+        }
+    }
+
+    /// Lets the org produce `count` events now and delivers them. Returns the last seq.
+    pub fn publish_generated(&self, count: usize) -> u64 {
+        let mut st = self.lock();
+        let now = Utc::now();
+        let mut key = String::new();
+        for _ in 0..count {
+            let event = st.org.next_event(now);
+            self.publish(&mut st, event, &mut key);
+        }
+        st.ledger.last_seq()
+    }
+
+    /// Makes `count` events on one topic happen now (the control API's emit). Returns their seqs.
+    pub fn emit(&self, topic: &str, count: usize) -> Result<Vec<u64>, String> {
+        let template = self
+            .catalogue
+            .template_of(topic)
+            .ok_or_else(|| format!("{topic} is not a known topic"))?;
+        let _ = template;
+        let mut st = self.lock();
+        let now = Utc::now();
+        let mut key = String::new();
+        let mut seqs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let event = st
+                .org
+                .event_for_topic(topic, now)
+                .unwrap_or_else(|| GeneratedEvent {
+                    topic: topic.into(),
+                    event_body: format!(r#"{{"id":"{}","simulated":true}}"#, uuid::Uuid::new_v4()),
+                });
+            seqs.push(self.publish(&mut st, event, &mut key));
+        }
+        Ok(seqs)
+    }
+
+    /// Records one event in the ledger and queues it on every open, subscribed socket.
+    fn publish(&self, st: &mut State, event: GeneratedEvent, key: &mut String) -> u64 {
+        key.clear();
+        key.push_str(&event.topic);
+        key.make_ascii_lowercase();
+        let correlation_id = new_correlation_id();
+        let seq = st.ledger.last_seq() + 1;
+        let mut sent = Vec::new();
+        if let Some(subscribed) = st.topic_index.get(key.as_str()) {
+            let timestamp = self.config.event_timestamp.then(Utc::now);
+            let frame = frames::event(&event.topic, &event.event_body, &correlation_id, timestamp);
+            for channel_id in subscribed {
+                let Some(link) = st.channels.get(channel_id).and_then(|c| c.socket.as_ref()) else {
+                    continue;
+                };
+                match link.push(Outbound::Event {
+                    seq,
+                    frame: frame.clone(),
+                }) {
+                    Ok(()) => sent.push(channel_id.clone()),
+                    Err(PushError::Stalled) => {}
+                    Err(PushError::Unavailable) => {
+                        if !link.shared.is_closed() {
+                            // A consumer that cannot keep up is disconnected rather than silently skipped.
+                            Stats::bump(&self.stats.slow_consumer_drops);
+                            link.drop_connection();
+                        }
+                    }
+                }
+            }
+        }
+        Stats::bump(&self.stats.events_generated);
+        self.stats
+            .event_frames_sent
+            .fetch_add(sent.len() as u64, Ordering::Relaxed);
+        st.ledger
+            .record(event.topic, correlation_id, Utc::now(), sent)
+    }
+}

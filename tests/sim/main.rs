@@ -1,0 +1,14 @@
+//! The simulator, exercised over real sockets as a client would use it.
+
+mod helpers;
+
+mod analytics;
+mod bad_input;
+mod channels;
+mod faults;
+mod ledger;
+mod oauth;
+mod openapi;
+mod socket;
+mod subscriptions;
+mod tls;
