@@ -25,6 +25,15 @@ struct Cli {
 enum Command {
     /// Run the Genesys Cloud simulator (OAuth, notifications API, sockets, workload, faults, ledger).
     Sim(SimArgs),
+    /// Measure performance and print a table.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The simulator: sockets held and events sent per second.
+    Sim(switchboard::bench::sim::SimBenchArgs),
 }
 
 /// Flags override the TOML file given with --config.
@@ -140,6 +149,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => run_sim(args.into_config()?),
+        Command::Bench(BenchCommand::Sim(args)) => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::bench::sim::run(args))
+        }
     }
 }
 

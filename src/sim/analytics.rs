@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::sim::workload::{Conversation, Org, Phase};
 
@@ -262,19 +263,19 @@ fn segment(
         segment_start: iso(c.time(from)?),
         segment_end: c.time(to).map(iso),
         segment_type: kind.to_owned(),
-        queue_id: queue.then(|| c.queue_id.clone()),
+        queue_id: queue.then(|| c.queue_id.to_string()),
         wrap_up_code: None,
         disconnect_type: None,
     })
 }
 
-fn session(c: &Conversation, id: &str, segments: Vec<AnalyticsSegment>) -> AnalyticsSession {
+fn session(c: &Conversation, id: &Uuid, segments: Vec<AnalyticsSegment>) -> AnalyticsSession {
     AnalyticsSession {
-        session_id: id.to_owned(),
+        session_id: id.to_string(),
         media_type: "voice".to_owned(),
         direction: "inbound".to_owned(),
         ani: c.ani.clone(),
-        dnis: c.dnis.clone(),
+        dnis: c.dnis.to_string(),
         segments,
     }
 }
@@ -296,7 +297,7 @@ fn to_analytics(c: &Conversation) -> AnalyticsConversation {
         false,
     );
     participants.push(AnalyticsParticipant {
-        participant_id: c.customer_participant_id.clone(),
+        participant_id: c.customer_participant_id.to_string(),
         participant_name: Some("Customer".to_owned()),
         purpose: "customer".to_owned(),
         user_id: None,
@@ -309,8 +310,8 @@ fn to_analytics(c: &Conversation) -> AnalyticsConversation {
     if let Some(acd) = segment(c, Phase::AcdStart, Phase::AcdEnd, "interact", true) {
         let how = if c.abandoned { "peer" } else { "transfer" };
         participants.push(AnalyticsParticipant {
-            participant_id: c.acd_participant_id.clone(),
-            participant_name: Some(c.queue_name.clone()),
+            participant_id: c.acd_participant_id.to_string(),
+            participant_name: Some(c.queue_name.to_string()),
             purpose: "acd".to_owned(),
             user_id: None,
             sessions: vec![session(c, &c.acd_session_id, vec![ended(acd, how)])],
@@ -327,23 +328,23 @@ fn to_analytics(c: &Conversation) -> AnalyticsConversation {
         .collect();
         if let (Some(last), Some((code, _))) = (segments.last_mut(), &c.wrapup_code) {
             if last.segment_type == "wrapup" {
-                last.wrap_up_code = Some(code.clone());
+                last.wrap_up_code = Some(code.to_string());
             }
         }
         participants.push(AnalyticsParticipant {
-            participant_id: agent.participant_id.clone(),
-            participant_name: Some(agent.user_name.clone()),
+            participant_id: agent.participant_id.to_string(),
+            participant_name: Some(agent.user_name.to_string()),
             purpose: "agent".to_owned(),
-            user_id: Some(agent.user_id.clone()),
+            user_id: Some(agent.user_id.to_string()),
             sessions: vec![session(c, &agent.session_id, segments)],
         });
     }
     AnalyticsConversation {
-        conversation_id: c.id.clone(),
+        conversation_id: c.id.to_string(),
         conversation_start: iso(c.start()),
         conversation_end: c.end().map(iso),
         originating_direction: "inbound".to_owned(),
-        division_ids: vec![c.division_id.clone()],
+        division_ids: vec![c.division_id.to_string()],
         participants,
     }
 }

@@ -85,8 +85,16 @@ async fn get_workload(sim: SimData) -> HttpResponse {
     HttpResponse::Ok().json(sim.workload())
 }
 
+/// Changes the fields given and keeps the others.
 async fn set_workload(sim: SimData, payload: web::Payload) -> Result<HttpResponse, ControlError> {
-    let spec: WorkloadSpec = json_body(payload).await?;
+    let changes: serde_json::Map<String, serde_json::Value> = json_body(payload).await?;
+    let mut merged =
+        serde_json::to_value(sim.workload()).map_err(|e| ControlError::invalid(e.to_string()))?;
+    if let Some(current) = merged.as_object_mut() {
+        current.extend(changes);
+    }
+    let spec: WorkloadSpec = serde_json::from_value(merged)
+        .map_err(|e| ControlError::invalid(format!("invalid workload: {e}")))?;
     sim.set_workload(spec).map_err(ControlError::invalid)?;
     Ok(HttpResponse::Ok().json(sim.workload()))
 }

@@ -60,6 +60,7 @@ impl Sim {
             uuid::Uuid::new_v4().simple()
         );
         let expires_at = Utc::now() + chrono_duration(Duration::from_secs(ttl));
+        st.expires_at(expires_at);
         st.tokens.insert(
             token.clone().into(),
             Token {

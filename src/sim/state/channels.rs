@@ -105,6 +105,7 @@ impl Sim {
             socket: None,
         };
         let view = view_of(&channel, true);
+        st.expires_at(channel.expires_at);
         st.channels.insert(id, channel);
         Stats::bump(&self.stats.channels_created);
         view

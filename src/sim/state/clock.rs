@@ -14,6 +14,14 @@ impl Sim {
     pub fn tick(&self) {
         let mut st = self.lock();
         let now = Utc::now();
+        if now >= st.next_expiry {
+            self.expire(&mut st, now);
+        }
+        self.run_scheduled(&mut st);
+    }
+
+    /// Removes expired channels and the channels of expired tokens; notes the next expiry.
+    fn expire(&self, st: &mut super::State, now: chrono::DateTime<Utc>) {
         let expired: Vec<Arc<str>> = st
             .channels
             .values()
@@ -22,7 +30,7 @@ impl Sim {
             .collect();
         for id in expired {
             Stats::bump(&self.stats.channels_expired);
-            self.remove_channel(&mut st, &id, Removal::Expired);
+            self.remove_channel(st, &id, Removal::Expired);
         }
 
         // A channel dies with the token that made it.
@@ -33,11 +41,27 @@ impl Sim {
             .map(|c| c.id.clone())
             .collect();
         for id in dead_token {
-            self.remove_channel(&mut st, &id, Removal::TokenExpired);
+            self.remove_channel(st, &id, Removal::TokenExpired);
         }
+        // Expired tokens are kept a while so that using one is told 401, then forgotten.
         let token_grace = chrono::Duration::hours(1);
         st.tokens.retain(|_, t| t.expires_at + token_grace > now);
+        let next_channel = st.channels.values().map(|c| c.expires_at).min();
+        let next_token = st
+            .tokens
+            .values()
+            .filter(|t| t.expires_at > now)
+            .map(|t| t.expires_at)
+            .min();
+        let forget_token = st.tokens.values().map(|t| t.expires_at + token_grace).min();
+        st.next_expiry = [next_channel, next_token, forget_token]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+    }
 
+    fn run_scheduled(&self, st: &mut super::State) {
         let instant = Instant::now();
         let due: Vec<_> = {
             let (due, later): (Vec<_>, Vec<_>) =

@@ -98,6 +98,17 @@ struct State {
     workload: WorkloadSpec,
     rest_faults: Vec<RestFault>,
     scheduled: Vec<Scheduled>,
+    /// No channel or token expires before this: the clock skips its scan until then.
+    next_expiry: DateTime<Utc>,
+}
+
+impl State {
+    /// Notes a new expiry time so the clock does not sleep past it.
+    fn expires_at(&mut self, t: DateTime<Utc>) {
+        if t < self.next_expiry {
+            self.next_expiry = t;
+        }
+    }
 }
 
 impl Sim {
@@ -116,6 +127,7 @@ impl Sim {
             workload: config.workload.clone(),
             rest_faults: Vec::new(),
             scheduled: Vec::new(),
+            next_expiry: DateTime::<Utc>::MAX_UTC,
         };
         Arc::new(Sim {
             stats: Stats::default(),

@@ -3,8 +3,10 @@
 //! fixed enum values), so nothing needs JSON escaping.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use uuid::Uuid;
 
 use super::conversation::{Conversation, Phase};
 
@@ -68,6 +70,11 @@ pub(super) fn push_iso(out: &mut String, t: DateTime<Utc>) {
     out.push(char::from(b'0' + (ms / 100) as u8));
     push2(out, ms % 100);
     out.push('Z');
+}
+
+fn push_uuid_field(out: &mut String, key: &str, value: &Uuid) {
+    let mut buf = [0u8; 36];
+    push_str_field(out, key, value.hyphenated().encode_lower(&mut buf));
 }
 
 fn push_str_field(out: &mut String, key: &str, value: &str) {
@@ -150,22 +157,19 @@ pub(super) fn detail_event(out: &mut String, c: &Conversation, phase: Phase) {
     let t = c.time(phase).unwrap_or_else(|| c.start());
     let agent = c.agent.as_ref();
     let (participant, session) = match phase {
-        Phase::CustomerStart | Phase::CustomerEnd => (
-            c.customer_participant_id.as_str(),
-            c.customer_session_id.as_str(),
-        ),
-        Phase::AcdStart | Phase::AcdEnd => {
-            (c.acd_participant_id.as_str(), c.acd_session_id.as_str())
+        Phase::CustomerStart | Phase::CustomerEnd => {
+            (c.customer_participant_id, c.customer_session_id)
         }
+        Phase::AcdStart | Phase::AcdEnd => (c.acd_participant_id, c.acd_session_id),
         Phase::UserStart | Phase::UserEnd | Phase::Wrapup => agent
-            .map(|a| (a.participant_id.as_str(), a.session_id.as_str()))
-            .unwrap_or(("", "")),
+            .map(|a| (a.participant_id, a.session_id))
+            .unwrap_or_default(),
     };
     out.push('{');
     push_int_field(out, "eventTime", t.timestamp_millis());
-    push_str_field(out, "conversationId", &c.id);
-    push_str_field(out, "participantId", participant);
-    push_str_field(out, "sessionId", session);
+    push_uuid_field(out, "conversationId", &c.id);
+    push_uuid_field(out, "participantId", &participant);
+    push_uuid_field(out, "sessionId", &session);
     match phase {
         Phase::CustomerEnd => push_str_field(out, "disconnectType", "ENDPOINT"),
         Phase::AcdEnd if c.abandoned => push_str_field(out, "disconnectType", "PEER"),
@@ -233,142 +237,139 @@ pub(super) fn detail_event(out: &mut String, c: &Conversation, phase: Phase) {
     close(out, "}");
 }
 
-#[allow(clippy::too_many_arguments)]
-fn participant(
-    out: &mut String,
-    id: &str,
-    name: &str,
-    address: &str,
+/// One participant of a conversation object, as the platform shows it.
+struct Leg<'a> {
+    id: &'a Uuid,
+    name: &'a str,
+    address: &'a str,
     start: DateTime<Utc>,
     connected: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
-    purpose: &str,
-    state: &str,
-    queue_id: &str,
-    user: Option<&str>,
-) {
-    out.push('{');
-    push_str_field(out, "id", id);
-    push_str_field(out, "name", name);
-    push_str_field(out, "address", address);
-    push_time_field(out, "startTime", start);
-    if let Some(t) = connected {
-        push_time_field(out, "connectedTime", t);
-    }
-    if let Some(t) = end {
-        push_time_field(out, "endTime", t);
-    }
-    push_str_field(out, "purpose", purpose);
-    push_str_field(out, "state", state);
-    out.push_str(r#""direction":"inbound","queue":{"id":""#);
-    out.push_str(queue_id);
-    out.push_str("\"},");
-    if let Some(user) = user {
-        out.push_str(r#""user":{"id":""#);
-        out.push_str(user);
+    purpose: &'a str,
+    state: &'a str,
+    user: Option<&'a str>,
+    wrapup: Option<&'a (Arc<str>, Arc<str>)>,
+    session: &'a Uuid,
+}
+
+impl Leg<'_> {
+    fn write(&self, out: &mut String, queue_id: &str) {
+        out.push('{');
+        push_uuid_field(out, "id", self.id);
+        push_str_field(out, "name", self.name);
+        push_str_field(out, "address", self.address);
+        push_time_field(out, "startTime", self.start);
+        if let Some(t) = self.connected {
+            push_time_field(out, "connectedTime", t);
+        }
+        if let Some(t) = self.end {
+            push_time_field(out, "endTime", t);
+        }
+        push_str_field(out, "purpose", self.purpose);
+        push_str_field(out, "state", self.state);
+        out.push_str(r#""direction":"inbound","queue":{"id":""#);
+        out.push_str(queue_id);
         out.push_str("\"},");
-    }
-}
-
-fn calls(out: &mut String, state: &str, session: &str) {
-    out.push_str(r#""calls":[{"state":""#);
-    out.push_str(state);
-    out.push_str(r#"","id":""#);
-    out.push_str(session);
-    out.push_str(r#"","direction":"inbound","provider":"Edge"}]},"#);
-}
-
-/// `v2.users.{id}.conversations` and `v2.routing.queues.{id}.conversations`: the conversation
-/// object as it stands after its last phase.
-pub(super) fn conversation(out: &mut String, c: &Conversation) {
-    let finished = c.is_finished();
-    let start = c.start();
-    out.push('{');
-    push_str_field(out, "id", &c.id);
-    out.push_str(r#""name":"","participants":["#);
-
-    let customer_end = c.time(Phase::CustomerEnd);
-    let state = match (customer_end, finished) {
-        (None, _) => "connected",
-        (Some(_), false) => "disconnected",
-        (Some(_), true) => "terminated",
-    };
-    participant(
-        out,
-        &c.customer_participant_id,
-        "Customer",
-        &c.ani,
-        start,
-        Some(start),
-        customer_end,
-        "customer",
-        state,
-        &c.queue_id,
-        None,
-    );
-    calls(out, state, &c.customer_session_id);
-
-    if let Some(acd_start) = c.time(Phase::AcdStart) {
-        let acd_end = c.time(Phase::AcdEnd);
-        let state = if acd_end.is_some() {
-            "disconnected"
-        } else {
-            "connected"
-        };
-        participant(
-            out,
-            &c.acd_participant_id,
-            &c.queue_name,
-            &c.dnis,
-            acd_start,
-            Some(acd_start),
-            acd_end,
-            "acd",
-            state,
-            &c.queue_id,
-            None,
-        );
-        calls(out, state, &c.acd_session_id);
-    }
-
-    if let (Some(agent), Some(alert)) = (&c.agent, c.time(Phase::UserStart)) {
-        let connected = c.time(Phase::AcdEnd);
-        let end = c.time(Phase::UserEnd);
-        let state = if c.time(Phase::Wrapup).is_some() {
-            "terminated"
-        } else if end.is_some() {
-            "disconnected"
-        } else if connected.is_some() {
-            "connected"
-        } else {
-            "alerting"
-        };
-        let mut address = String::with_capacity(52);
-        address.push_str("sip:");
-        address.push_str(&agent.user_id);
-        address.push_str("@localhost");
-        participant(
-            out,
-            &agent.participant_id,
-            &agent.user_name,
-            &address,
-            alert,
-            connected,
-            end,
-            "agent",
-            state,
-            &c.queue_id,
-            Some(&agent.user_id),
-        );
-        out.push_str(r#""wrapupRequired":true,"#);
-        if let Some((code, name)) = &c.wrapup_code {
+        if let Some(user) = self.user {
+            out.push_str(r#""user":{"id":""#);
+            out.push_str(user);
+            out.push_str(r#""},"wrapupRequired":true,"#);
+        }
+        if let Some((code, name)) = self.wrapup {
             out.push_str(r#""wrapup":{"code":""#);
             out.push_str(code);
             out.push_str(r#"","name":""#);
             out.push_str(name);
             out.push_str("\"},");
         }
-        calls(out, state, &agent.session_id);
+        out.push_str(r#""calls":[{"state":""#);
+        out.push_str(self.state);
+        out.push_str(r#"","id":""#);
+        let mut buf = [0u8; 36];
+        out.push_str(self.session.hyphenated().encode_lower(&mut buf));
+        out.push_str(r#"","direction":"inbound","provider":"Edge"}]},"#);
+    }
+}
+
+/// `v2.users.{id}.conversations` and `v2.routing.queues.{id}.conversations`: the conversation
+/// object as it stands after its last phase.
+pub(super) fn conversation(out: &mut String, c: &Conversation) {
+    let start = c.start();
+    out.push('{');
+    push_uuid_field(out, "id", &c.id);
+    out.push_str(r#""name":"","participants":["#);
+
+    let customer_end = c.time(Phase::CustomerEnd);
+    Leg {
+        id: &c.customer_participant_id,
+        name: "Customer",
+        address: &c.ani,
+        start,
+        connected: Some(start),
+        end: customer_end,
+        purpose: "customer",
+        state: match (customer_end, c.is_finished()) {
+            (None, _) => "connected",
+            (Some(_), false) => "disconnected",
+            (Some(_), true) => "terminated",
+        },
+        user: None,
+        wrapup: None,
+        session: &c.customer_session_id,
+    }
+    .write(out, &c.queue_id);
+
+    if let Some(acd_start) = c.time(Phase::AcdStart) {
+        let acd_end = c.time(Phase::AcdEnd);
+        Leg {
+            id: &c.acd_participant_id,
+            name: &c.queue_name,
+            address: &c.dnis,
+            start: acd_start,
+            connected: Some(acd_start),
+            end: acd_end,
+            purpose: "acd",
+            state: if acd_end.is_some() {
+                "disconnected"
+            } else {
+                "connected"
+            },
+            user: None,
+            wrapup: None,
+            session: &c.acd_session_id,
+        }
+        .write(out, &c.queue_id);
+    }
+
+    if let (Some(agent), Some(alert)) = (&c.agent, c.time(Phase::UserStart)) {
+        let connected = c.time(Phase::AcdEnd);
+        let end = c.time(Phase::UserEnd);
+        let mut address = String::with_capacity(52);
+        address.push_str("sip:");
+        address.push_str(&agent.user_id);
+        address.push_str("@localhost");
+        Leg {
+            id: &agent.participant_id,
+            name: &agent.user_name,
+            address: &address,
+            start: alert,
+            connected,
+            end,
+            purpose: "agent",
+            state: if c.time(Phase::Wrapup).is_some() {
+                "terminated"
+            } else if end.is_some() {
+                "disconnected"
+            } else if connected.is_some() {
+                "connected"
+            } else {
+                "alerting"
+            },
+            user: Some(&agent.user_id),
+            wrapup: c.wrapup_code.as_ref(),
+            session: &agent.session_id,
+        }
+        .write(out, &c.queue_id);
     }
     close(out, "],");
     out.push_str(r#""recordingState":"none","divisions":[{"division":{"id":""#);

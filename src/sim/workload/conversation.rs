@@ -6,7 +6,10 @@
 //! `customer.start → acd.start → acd.end (ABANDON) → customer.end`.
 //! Each phase is also the name of the detail-event topic the step is published on.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 /// The detail-event topic templates, in [`Phase::ALL`] order.
 pub(super) const DETAIL_TEMPLATES: [&str; 7] = [
@@ -89,48 +92,50 @@ const ABANDONED_PATH: [Phase; 4] = [
 #[derive(Clone, Debug, PartialEq)]
 pub struct Agent {
     /// The user's id.
-    pub user_id: String,
+    pub user_id: Arc<str>,
     /// The user's display name.
-    pub user_name: String,
+    pub user_name: Arc<str>,
     /// The agent participant's id.
-    pub participant_id: String,
+    pub participant_id: Uuid,
     /// The agent leg's session (call) id.
-    pub session_id: String,
+    pub session_id: Uuid,
     /// Index of the user in the org; meaningful only while the conversation is in flight.
     pub(super) user_index: usize,
 }
 
 /// A simulated inbound voice conversation: who took part and when each [`Phase`] happened.
 ///
-/// Built and advanced only by [`Org`](super::Org); read by the analytics query.
+/// Built and advanced only by [`Org`](super::Org); read by the analytics query. Ids unique to the
+/// conversation are [`Uuid`]s and shared ones `Arc<str>`, so that the 100,000 conversations kept by
+/// default take about 50 MB.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conversation {
-    /// The conversation id (a UUID).
-    pub id: String,
+    /// The conversation id.
+    pub id: Uuid,
     /// The queue the call was routed through.
-    pub queue_id: String,
+    pub queue_id: Arc<str>,
     /// That queue's name (the ACD participant's name).
-    pub queue_name: String,
+    pub queue_name: Arc<str>,
     /// The division the conversation belongs to.
-    pub division_id: String,
+    pub division_id: Arc<str>,
     /// Caller number, as `tel:+1...`.
     pub ani: String,
     /// Dialled number, as `tel:+1...`.
-    pub dnis: String,
+    pub dnis: Arc<str>,
     /// The customer participant's id.
-    pub customer_participant_id: String,
+    pub customer_participant_id: Uuid,
     /// The customer leg's session id.
-    pub customer_session_id: String,
+    pub customer_session_id: Uuid,
     /// The ACD (queue) participant's id.
-    pub acd_participant_id: String,
+    pub acd_participant_id: Uuid,
     /// The ACD leg's session id.
-    pub acd_session_id: String,
+    pub acd_session_id: Uuid,
     /// The agent, from `user.start` on; `None` for a call still queued or abandoned.
     pub agent: Option<Agent>,
     /// Whether the customer hangs up while queued (decided when the call arrives).
     pub abandoned: bool,
     /// The wrap-up code `(id, name)` chosen at `wrapup`.
-    pub wrapup_code: Option<(String, String)>,
+    pub wrapup_code: Option<(Arc<str>, Arc<str>)>,
     /// When each phase happened, indexed by `Phase as usize`.
     pub phase_times: [Option<DateTime<Utc>>; 7],
     /// Index of the queue in the org; meaningful only while the conversation is in flight.

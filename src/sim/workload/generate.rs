@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use uuid::Uuid;
 
 use super::GeneratedEvent;
 use super::bodies;
 use super::conversation::{Agent, Conversation, Phase};
-use super::org::{ON_QUEUE, Org, RoutingStatus, Slot, detail_topic, new_id};
+use super::entities::{ON_QUEUE, RoutingStatus};
+use super::org::{Org, Slot, detail_topic, new_uuid};
 use super::spec::Family;
 
 /// Presence a free user moves to: mostly On Queue (index 4), the rest spread over the others.
@@ -103,11 +105,12 @@ impl Org {
             active(Family::QueueObservations).then(|| self.observations_event(q))
         } else if let Some(rest) = lower.strip_prefix("v2.detail.events.conversation.") {
             let (id, suffix) = rest.split_once('.')?;
+            let id = Uuid::parse_str(id).ok()?;
             let phase = Phase::from_suffix(suffix)?;
             if !active(Family::DetailEvents) {
                 return None;
             }
-            self.detail_now(id, phase, now)
+            self.detail_now(&id, phase, now)
         } else {
             None
         }
@@ -221,12 +224,15 @@ impl Org {
         &mut self,
         q: usize,
         now: DateTime<Utc>,
-        id: Option<String>,
+        id: Option<Uuid>,
         abandoned: bool,
     ) -> usize {
-        let id = id.unwrap_or_else(|| self.upcoming.pop_front().unwrap_or_default());
+        let id = match id.or_else(|| self.upcoming.pop_front()) {
+            Some(id) => id,
+            None => new_uuid(&mut self.rng),
+        };
         while self.upcoming.len() < super::org::UPCOMING_IDS {
-            let next = new_id(&mut self.rng);
+            let next = new_uuid(&mut self.rng);
             self.upcoming.push_back(next);
         }
         let area = AREA_CODES[self.rng.random_range(0..AREA_CODES.len())];
@@ -235,20 +241,16 @@ impl Org {
         let mut phase_times = [None; 7];
         phase_times[Phase::CustomerStart as usize] = Some(now);
         let conversation = Conversation {
-            id: if id.is_empty() {
-                new_id(&mut self.rng)
-            } else {
-                id
-            },
-            queue_id: queue.id.clone(),
-            queue_name: queue.name.clone(),
+            id,
+            queue_id: queue.shared_id.clone(),
+            queue_name: queue.shared_name.clone(),
             division_id: self.division_id.clone(),
             ani: format!("tel:+1{area}{line}"),
             dnis: queue.dnis.clone(),
-            customer_participant_id: new_id(&mut self.rng),
-            customer_session_id: new_id(&mut self.rng),
-            acd_participant_id: new_id(&mut self.rng),
-            acd_session_id: new_id(&mut self.rng),
+            customer_participant_id: new_uuid(&mut self.rng),
+            customer_session_id: new_uuid(&mut self.rng),
+            acd_participant_id: new_uuid(&mut self.rng),
+            acd_session_id: new_uuid(&mut self.rng),
             agent: None,
             abandoned,
             wrapup_code: None,
@@ -284,10 +286,10 @@ impl Org {
                         self.users[u].presence = ON_QUEUE;
                         self.set_routing(u, RoutingStatus::Interacting, now);
                         let agent = Agent {
-                            user_id: self.users[u].id.clone(),
-                            user_name: self.users[u].name.clone(),
-                            participant_id: new_id(&mut self.rng),
-                            session_id: new_id(&mut self.rng),
+                            user_id: self.users[u].shared_id.clone(),
+                            user_name: self.users[u].shared_name.clone(),
+                            participant_id: new_uuid(&mut self.rng),
+                            session_id: new_uuid(&mut self.rng),
                             user_index: u,
                         };
                         self.active[ci].agent = Some(agent);
@@ -385,7 +387,7 @@ impl Org {
             None => {
                 let q = self.users[u].home_queue;
                 let id = self.start_conversation(q, now, None, false);
-                let id = self.active[id].id.clone();
+                let id = self.active[id].id;
                 while let Some(ci) = self.active.iter().position(|c| c.id == id) {
                     if self.active[ci].agent.is_some() || self.step(ci, now, Some(u)).is_none() {
                         break;
@@ -398,14 +400,19 @@ impl Org {
     }
 
     /// Emit-now for `v2.detail.events.conversation.{id}.<phase>`.
-    fn detail_now(&mut self, id: &str, phase: Phase, now: DateTime<Utc>) -> Option<GeneratedEvent> {
+    fn detail_now(
+        &mut self,
+        id: &Uuid,
+        phase: Phase,
+        now: DateTime<Utc>,
+    ) -> Option<GeneratedEvent> {
         if let Some(pos) = self.upcoming.iter().position(|u| u == id) {
             let id = self.upcoming.remove(pos);
             let q = self.rng.random_range(0..self.queues.len());
             self.start_conversation(q, now, id, false);
         }
         let topic = detail_topic(id, phase);
-        while let Some(ci) = self.active.iter().position(|c| c.id == id) {
+        while let Some(ci) = self.active.iter().position(|c| c.id == *id) {
             let c = &self.active[ci];
             if c.time(phase).is_some() || !c.path().contains(&phase) {
                 break;
@@ -416,7 +423,7 @@ impl Org {
             return Some(event);
         }
         // A phase already past: repeat its event.
-        let c = self.conversations().find(|c| c.id == id)?;
+        let c = self.conversations().find(|c| c.id == *id)?;
         c.time(phase)?;
         let mut body = String::new();
         bodies::detail_event(&mut body, c, phase);

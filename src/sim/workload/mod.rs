@@ -1,7 +1,7 @@
 //! The simulated org and its workload of realistic notification events.
 //!
 //! - [`spec`]: [`WorkloadSpec`] (how big, how fast, which [`Family`]s) and its validation.
-//! - [`org`]: [`Org`], its [`User`]s and [`Queue`]s; building and reshaping them.
+//! - [`org`]: [`Org`]; building and reshaping it. `entities`: its [`User`]s and [`Queue`]s.
 //! - `generate`: [`Org::next_event`] and [`Org::event_for_topic`], the event generator.
 //! - [`conversation`]: a [`Conversation`] and its lifecycle [`Phase`]s.
 //! - `bodies`: the `eventBody` writers, shaped as the platform sends them.
@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 mod bodies;
 pub mod conversation;
+mod entities;
 mod generate;
 pub mod org;
 pub mod spec;
@@ -21,7 +22,8 @@ pub mod spec;
 mod tests;
 
 pub use conversation::{Agent, Conversation, Phase};
-pub use org::{Org, Queue, RoutingStatus, User};
+pub use entities::{Queue, RoutingStatus, User};
+pub use org::Org;
 pub use spec::{Family, WorkloadSpec};
 
 /// One generated notification, before the caller wraps it into a socket frame

@@ -1,5 +1,5 @@
 //! The simulated org: its users, queues and conversations, and how a spec shapes and reshapes it.
-//! The event generator itself lives in `generate.rs`.
+//! The entities live in `entities.rs`, the event generator in `generate.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -8,25 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use uuid::Uuid;
 
 use super::GeneratedEvent;
 use super::conversation::{Conversation, Phase};
+use super::entities::{ON_QUEUE, Queue, RoutingStatus, SYSTEM_PRESENCES, User};
 use super::spec::{Family, WorkloadSpec};
-
-/// The system presences a user can show, as the platform spells them.
-pub(super) const SYSTEM_PRESENCES: [&str; 9] = [
-    "Available",
-    "Away",
-    "Busy",
-    "Offline",
-    "On Queue",
-    "Break",
-    "Meal",
-    "Meeting",
-    "Training",
-];
-/// Index of `On Queue` in [`SYSTEM_PRESENCES`].
-pub(super) const ON_QUEUE: usize = 4;
 
 /// Conversations that may be in flight at once, whatever the org size.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -79,90 +66,6 @@ const WRAPUP_CODES: [&str; 6] = [
     "Callback Scheduled",
 ];
 
-/// A user's ACD routing status, as published on `v2.users.{id}.routingStatus`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RoutingStatus {
-    /// Not on queue.
-    OffQueue,
-    /// On queue and free for an interaction.
-    Idle,
-    /// Alerted by or handling an interaction.
-    Interacting,
-    /// Did not answer an alert.
-    NotResponding,
-    /// On a non-ACD interaction.
-    Communicating,
-}
-
-impl RoutingStatus {
-    /// The platform's spelling, e.g. `OFF_QUEUE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoutingStatus::OffQueue => "OFF_QUEUE",
-            RoutingStatus::Idle => "IDLE",
-            RoutingStatus::Interacting => "INTERACTING",
-            RoutingStatus::NotResponding => "NOT_RESPONDING",
-            RoutingStatus::Communicating => "COMMUNICATING",
-        }
-    }
-}
-
-/// A simulated user (agent) with the topics it publishes on.
-#[derive(Clone, Debug)]
-pub struct User {
-    /// The user id (a lower-case UUID).
-    pub id: String,
-    /// The display name.
-    pub name: String,
-    pub(super) presence: usize,
-    pub(super) routing: RoutingStatus,
-    pub(super) routing_since: Option<DateTime<Utc>>,
-    pub(super) home_queue: usize,
-    pub(super) busy: bool,
-    pub(super) topic_presence: Arc<str>,
-    pub(super) topic_routing: Arc<str>,
-    pub(super) topic_conversations: Arc<str>,
-}
-
-impl User {
-    /// The current system presence, e.g. `On Queue`.
-    pub fn system_presence(&self) -> &'static str {
-        SYSTEM_PRESENCES[self.presence]
-    }
-
-    /// The current routing status.
-    pub fn routing_status(&self) -> RoutingStatus {
-        self.routing
-    }
-}
-
-/// A simulated routing queue with its live counters and the topics it publishes on.
-#[derive(Clone, Debug)]
-pub struct Queue {
-    /// The queue id (a lower-case UUID).
-    pub id: String,
-    /// The display name.
-    pub name: String,
-    pub(super) dnis: String,
-    pub(super) waiting: u32,
-    pub(super) interacting: u32,
-    pub(super) idle_members: u32,
-    pub(super) topic_conversations: Arc<str>,
-    pub(super) topic_observations: Arc<str>,
-}
-
-impl Queue {
-    /// Conversations waiting in the queue now (`oWaiting`).
-    pub fn waiting(&self) -> u32 {
-        self.waiting
-    }
-
-    /// Conversations answered from the queue and still connected (`oInteracting`).
-    pub fn interacting(&self) -> u32 {
-        self.interacting
-    }
-}
-
 /// What a uniform draw over the active families lands on.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Slot {
@@ -183,9 +86,9 @@ pub struct Org {
     pub(super) slots: Vec<Slot>,
     pub(super) event_size: Option<usize>,
     pub(super) max_conversations: usize,
-    pub(super) division_id: String,
+    pub(super) division_id: Arc<str>,
     pub(super) presence_ids: Vec<String>,
-    pub(super) wrapup_codes: Vec<(String, String)>,
+    pub(super) wrapup_codes: Vec<(Arc<str>, Arc<str>)>,
     pub(super) users: Vec<User>,
     pub(super) queues: Vec<Queue>,
     pub(super) user_index: HashMap<String, usize>,
@@ -199,7 +102,7 @@ pub struct Org {
     /// Events caused by a lifecycle step and not yet handed out, in causal order.
     pub(super) pending: VecDeque<(Family, GeneratedEvent)>,
     /// Ids the next conversations will get.
-    pub(super) upcoming: VecDeque<String>,
+    pub(super) upcoming: VecDeque<Uuid>,
     pub(super) last_now: Option<DateTime<Utc>>,
 }
 
@@ -216,11 +119,15 @@ impl fmt::Debug for Org {
     }
 }
 
-/// A fresh lower-case UUID drawn from `rng`.
+/// A fresh (version 4) UUID drawn from `rng`.
+pub(super) fn new_uuid(rng: &mut SmallRng) -> Uuid {
+    uuid::Builder::from_random_bytes(rng.random()).into_uuid()
+}
+
+/// A fresh UUID drawn from `rng`, as lower-case text.
 pub(super) fn new_id(rng: &mut SmallRng) -> String {
-    let uuid = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
     let mut buf = [0u8; 36];
-    uuid.hyphenated().encode_lower(&mut buf).to_owned()
+    new_uuid(rng).hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 fn topic(prefix: &str, id: &str, suffix: &str) -> Arc<str> {
@@ -240,11 +147,11 @@ impl Org {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_rng(&mut rand::rng()),
         };
-        let division_id = new_id(&mut rng);
+        let division_id = Arc::from(new_id(&mut rng));
         let presence_ids = SYSTEM_PRESENCES.iter().map(|_| new_id(&mut rng)).collect();
         let wrapup_codes = WRAPUP_CODES
             .iter()
-            .map(|name| (new_id(&mut rng), (*name).to_owned()))
+            .map(|name| (Arc::from(new_id(&mut rng)), Arc::from(*name)))
             .collect();
         let mut org = Org {
             rng,
@@ -272,12 +179,18 @@ impl Org {
 
     /// Applies a new spec. Existing users and queues keep their ids where the new counts allow;
     /// entities are added or removed at the end. Conversations in flight whose queue or agent is
-    /// removed end at once, silently (the customer is disconnected, no events). Events of families
-    /// no longer active are dropped. The seed of the new spec is ignored: the generator keeps its
-    /// state.
+    /// removed end at once, silently (the customer is disconnected, no events). Events not yet
+    /// handed out are dropped when their family is no longer active or their user or queue is gone.
+    /// The seed of the new spec is ignored: the generator keeps its state. An unvalidated spec does
+    /// not panic: counts are clamped and an empty family list means every family.
     pub fn reshape(&mut self, spec: &WorkloadSpec) {
         self.families.clear();
-        for f in &spec.families {
+        let wanted = if spec.families.is_empty() {
+            &Family::ALL[..]
+        } else {
+            &spec.families[..]
+        };
+        for f in wanted {
             if !self.families.contains(f) {
                 self.families.push(*f);
             }
@@ -301,8 +214,17 @@ impl Org {
         let queues = spec.queues.clamp(1, super::spec::MAX_QUEUES);
         self.end_orphans(users, queues);
 
+        let mut gone: Vec<Arc<str>> = Vec::new();
         for i in users..self.users.len() {
             self.user_index.remove(&self.users[i].id);
+            gone.push(self.users[i].shared_id.clone());
+        }
+        for i in queues..self.queues.len() {
+            gone.push(self.queues[i].shared_id.clone());
+        }
+        if !gone.is_empty() {
+            self.pending
+                .retain(|(_, e)| !gone.iter().any(|id| e.topic.contains(&**id)));
         }
         self.users.truncate(users);
         while self.users.len() < users {
@@ -317,6 +239,8 @@ impl Org {
                 topic_presence: topic("v2.users.", &id, ".presence"),
                 topic_routing: topic("v2.users.", &id, ".routingStatus"),
                 topic_conversations: topic("v2.users.", &id, ".conversations"),
+                shared_id: Arc::from(id.as_str()),
+                shared_name: Arc::from(name.as_str()),
                 id,
                 name,
                 presence: ON_QUEUE,
@@ -344,9 +268,11 @@ impl Org {
             self.queues.push(Queue {
                 topic_conversations: topic("v2.routing.queues.", &id, ".conversations"),
                 topic_observations: topic("v2.analytics.queues.", &id, ".observations"),
+                shared_id: Arc::from(id.as_str()),
+                shared_name: Arc::from(name.as_str()),
                 id,
                 name,
-                dnis: format!("tel:+1800555{:04}", i % 10_000),
+                dnis: Arc::from(format!("tel:+1800555{:04}", i % 10_000)),
                 waiting: 0,
                 interacting: 0,
                 idle_members: 0,
@@ -354,7 +280,7 @@ impl Org {
         }
 
         while self.upcoming.len() < UPCOMING_IDS {
-            let id = new_id(&mut self.rng);
+            let id = new_uuid(&mut self.rng);
             self.upcoming.push_back(id);
         }
         self.recount();
@@ -485,11 +411,8 @@ impl Org {
                 queues().map(|q| q.topic_observations.to_string()).collect()
             }
             Family::DetailEvents => {
-                let active = self.active.iter().map(|c| (c.id.as_str(), c.path()));
-                let upcoming = self
-                    .upcoming
-                    .iter()
-                    .map(|id| (id.as_str(), &Phase::ALL[..]));
+                let active = self.active.iter().map(|c| (&c.id, c.path()));
+                let upcoming = self.upcoming.iter().map(|id| (id, &Phase::ALL[..]));
                 active
                     .chain(upcoming)
                     .flat_map(|(id, path)| path.iter().map(move |p| detail_topic(id, *p)))
@@ -500,12 +423,13 @@ impl Org {
 }
 
 /// `v2.detail.events.conversation.<id>.<phase>`.
-pub(super) fn detail_topic(conversation_id: &str, phase: Phase) -> String {
+pub(super) fn detail_topic(conversation_id: &Uuid, phase: Phase) -> String {
     const PREFIX: &str = "v2.detail.events.conversation.";
     let suffix = phase.suffix();
-    let mut s = String::with_capacity(PREFIX.len() + conversation_id.len() + 1 + suffix.len());
+    let mut s = String::with_capacity(PREFIX.len() + 36 + 1 + suffix.len());
     s.push_str(PREFIX);
-    s.push_str(conversation_id);
+    let mut buf = [0u8; 36];
+    s.push_str(conversation_id.hyphenated().encode_lower(&mut buf));
     s.push('.');
     s.push_str(suffix);
     s

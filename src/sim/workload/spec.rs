@@ -29,8 +29,12 @@ pub struct WorkloadSpec {
     pub queues: usize,
     /// Active topic families; must not be empty. Duplicates are ignored.
     pub families: Vec<Family>,
-    /// Pad each `eventBody` with a `"padding"` field so that the whole socket frame is about this many
-    /// bytes (at most 1 MiB). Bodies already larger are left alone.
+    /// Pad each `eventBody` with a `"padding":"xxx..."` field so that the whole socket frame is about
+    /// this many bytes (at most 1 MiB). The frame overhead counted is that of
+    /// `{"topicName":"<topic>","version":"2","eventBody":<body>,"metadata":{"CorrelationId":"<36 chars>"}}`
+    /// (about 150 bytes with the usual topics), so such a frame hits the size exactly; fields the
+    /// caller adds (a timestamp, a longer CorrelationId) make it larger by their length. Bodies
+    /// already larger than the target (a conversation object is about 1.3 KiB) are left alone.
     pub event_size_bytes: Option<usize>,
     /// Seed for entity ids and events: the same seed and the same sequence of calls give the same org
     /// and the same events. Without it the generator is seeded from the OS.

@@ -1,0 +1,4 @@
+//! `switchboard bench`: measurements that the README quotes. Each prints a table and how it was run.
+
+pub mod proc;
+pub mod sim;
