@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Genesys Cloud simulator (OAuth, notifications API, sockets, workload, faults, ledger).
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
     /// Measure performance and print a table.
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of switchboard: formatting, lints, the Rust suites (unit and integration, against the
+# simulator over real sockets), and third-party Genesys clients run against the simulator.
+# Installs what it needs (Python packages in a virtualenv under target/); fails if a required tool is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "test.sh: '$1' is required and not installed" >&2; exit 1; }; }
+need cargo
+need python3
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test
+echo "== third-party clients against the simulator"
+venv=target/client-tests-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+SWITCHBOARD_BIN="$PWD/target/debug/switchboard" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/clients
