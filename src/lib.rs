@@ -3,6 +3,21 @@
 //! Module map:
 //! - [`sim`]: a Genesys Cloud simulator (OAuth, notification REST API, streaming sockets, analytics query,
 //!   workload, fault injection and a ledger of what was sent), used by tests, the demo and the benchmarks.
+//! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
+//!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
+//! - [`config`]: the `serve` configuration and its validation.
 //! - [`bench`]: the measurements behind the figures in the README.
+pub mod backoff;
 pub mod bench;
+pub mod channel;
+pub mod config;
+pub mod engine;
+pub mod envelope;
+pub mod router;
 pub mod sim;
+pub mod sink;
+pub mod store;
+pub mod supervisor;
+pub mod tenant;
+pub mod time;
+pub mod upstream;

@@ -25,6 +25,17 @@ struct Cli {
 enum Command {
     /// Run the Genesys Cloud simulator (OAuth, notifications API, sockets, workload, faults, ledger).
     Sim(Box<SimArgs>),
+    /// Run the engine: keep the configured tenants' channels open and deliver their events.
+    Serve {
+        /// The TOML configuration.
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and report every error with its field path.
+    Check {
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: PathBuf,
+    },
     /// Measure performance and print a table.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -149,10 +160,46 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => run_sim(args.into_config()?),
+        Command::Serve { config } => serve(&config),
+        Command::Check { config } => match switchboard::config::check(&config) {
+            Ok(summary) => {
+                println!("{summary}");
+                Ok(())
+            }
+            Err(errors) => {
+                eprintln!("{}: {} error(s)", config.display(), errors.errors.len());
+                for e in &errors.errors {
+                    eprintln!("  {}: {}", if e.path.is_empty() { "(file)" } else { &e.path }, e.message);
+                }
+                std::process::exit(2);
+            }
+        },
         Command::Bench(BenchCommand::Sim(args)) => {
             tokio::runtime::Runtime::new()?.block_on(switchboard::bench::sim::run(args))
         }
     }
+}
+
+fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = switchboard::config::Config::load(path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    let engine = switchboard::engine::start(config)?;
+    eprintln!("switchboard serving; Ctrl-C stops");
+    wait_for_signal()?;
+    eprintln!("switchboard stopping");
+    engine.stop();
+    Ok(())
+}
+
+fn wait_for_signal() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    })
 }
 
 fn run_sim(config: SimConfig) -> anyhow::Result<()> {

@@ -38,6 +38,9 @@ impl Sim {
         }
         channel.last_used = Instant::now();
         Stats::bump(&self.stats.sockets_opened);
+        if channel.subscriptions.is_empty() {
+            Stats::bump(&self.stats.sockets_opened_unsubscribed);
+        }
         Some(Attached { link, data, ctrl })
     }
 

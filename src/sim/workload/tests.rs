@@ -7,7 +7,7 @@ use super::*;
 
 const CATALOGUE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/reference/notification-topics.json"
+    "/reference/notification-topics.json"
 );
 
 fn templates() -> Vec<String> {

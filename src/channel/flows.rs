@@ -1,0 +1,385 @@
+//! The channel's multi-step jobs: prepare (re-use or create, subscribe), connect, recover after a loss, extend
+//! before expiry, and make-before-break rollover. Each runs as a future owned by the actor; its result comes
+//! back to the actor, which ignores it if the actor moved on meanwhile (its `epoch` changed).
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::{Bound, ChannelActor, GapReason, Lifecycle, RolloverDone, RollOver, Socket, SocketItem};
+use crate::store::ChannelRecord;
+use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A channel ready to connect to.
+struct Prepared {
+    bound: Bound,
+    verdicts: Option<Vec<TopicVerdict>>,
+    reused: bool,
+}
+
+/// Reads and writes a few KiB at a time: an idle channel must stay small (tungstenite reserves 128 KiB by default).
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(0).max_write_buffer_size(1 << 20)
+}
+
+async fn create(session: &ClientSession, units: &[String]) -> Result<Prepared, UpstreamError> {
+    let (info, token) = session.create_channel().await?;
+    let verdicts = session.put_subscriptions(&info.id, units).await?;
+    Ok(Prepared {
+        bound: Bound {
+            id: info.id,
+            connect_uri: info.connect_uri,
+            expires_at: info.expires,
+            token_expires_at: token.expires_at,
+            token_generation: token.generation,
+        },
+        verdicts: Some(verdicts),
+        reused: false,
+    })
+}
+
+async fn open_socket(uri: &str, timeout: Duration) -> Result<WsStream, String> {
+    let connect = tokio_tungstenite::connect_async_with_config(uri, Some(socket_config()), false);
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(format!("socket connect failed: {e}")),
+        Err(_) => Err(format!("socket connect timed out after {timeout:?}")),
+    }
+}
+
+impl ChannelActor {
+    /// Finds a channel for the units (re-using the recorded one if it still exists), then connects.
+    pub(super) fn prepare(&mut self, ctx: &mut Context<Self>) {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        self.set_lifecycle(Lifecycle::Preparing);
+        let session = self.session.clone();
+        let units = self.unit_ids();
+        let reuse = self.reuse.take();
+        let margin = crate::time::chrono(self.shared.policy.rollover_margin);
+        let job = async move {
+            if let Some(rec) = reuse {
+                let now = Utc::now();
+                let same_topics = rec.topics == units;
+                if rec.expires_at > now + margin && rec.token_expires_at > now + margin {
+                    session.ensure_token().await?;
+                    if session.channel_exists(&rec.channel_id).await? {
+                        let verdicts = if same_topics { None } else { Some(session.put_subscriptions(&rec.channel_id, &units).await?) };
+                        return Ok((
+                            Prepared {
+                                bound: Bound {
+                                    id: rec.channel_id,
+                                    connect_uri: rec.connect_uri,
+                                    expires_at: rec.expires_at,
+                                    token_expires_at: rec.token_expires_at,
+                                    // Made by an earlier process's token: older than anything this session has.
+                                    token_generation: 0,
+                                },
+                                verdicts,
+                                reused: true,
+                            },
+                            Some(rec.updated_at),
+                        ));
+                    }
+                }
+            }
+            create(&session, &units).await.map(|p| (p, None))
+        };
+        ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
+            if act.epoch != epoch {
+                return;
+            }
+            match res {
+                Ok((prepared, last_seen)) => {
+                    if let Some(seen) = last_seen {
+                        // The previous process last had proof of life at `seen`.
+                        act.last_proof = Some(seen);
+                        act.open_gap(GapReason::Restart);
+                    }
+                    if let Some(v) = &prepared.verdicts {
+                        act.record_verdicts(v);
+                    }
+                    tracing::info!(tenant = %act.shared.tenant, slot = act.slot, channel = %prepared.bound.id, reused = prepared.reused, "channel ready");
+                    act.bound = Some(prepared.bound);
+                    act.persist();
+                    act.connect(ctx);
+                }
+                Err(e) => act.on_failure(e.to_string(), ctx),
+            }
+        }));
+    }
+
+    /// Stores the channel record, so a restarted process re-uses the channel.
+    pub(super) fn persist(&self) {
+        let Some(b) = &self.bound else { return };
+        let record = ChannelRecord {
+            tenant: self.shared.tenant.to_string(),
+            region: self.shared.region.to_string(),
+            client_id: self.session.client_id.to_string(),
+            channel_id: b.id.clone(),
+            connect_uri: b.connect_uri.clone(),
+            expires_at: b.expires_at,
+            token_expires_at: b.token_expires_at,
+            topics: self.unit_ids(),
+            updated_at: self.last_proof.unwrap_or_else(Utc::now),
+        };
+        let store = self.shared.store.clone();
+        let tenant = self.shared.tenant.clone();
+        actix::spawn(async move {
+            if let Err(e) = store.upsert_channel(&record).await {
+                tracing::error!(%tenant, error = %e, "could not store a channel record");
+            }
+        });
+    }
+
+    /// Opens a socket on the bound channel. With `handover`, the current socket keeps running until the new
+    /// one is up (the platform then closes the old one).
+    pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
+        let Some(bound) = self.bound.clone() else {
+            self.prepare(ctx);
+            return;
+        };
+        let handover = self.socket.is_some();
+        if !handover {
+            self.set_lifecycle(Lifecycle::Connecting);
+        }
+        let epoch = self.epoch;
+        let timeout = self.shared.policy.connect_timeout;
+        ctx.spawn(async move { open_socket(&bound.connect_uri, timeout).await }.into_actor(self).map(
+            move |res, act, ctx| {
+                if act.epoch != epoch {
+                    return;
+                }
+                match res {
+                    Ok(ws) => act.attach(ws, ctx),
+                    Err(e) if handover => {
+                        tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "socket handover failed; keeping the current socket");
+                    }
+                    Err(e) => act.on_socket_lost(GapReason::SocketLost, e, ctx),
+                }
+            },
+        ));
+    }
+
+    /// Makes a freshly connected socket the current one.
+    fn attach(&mut self, ws: WsStream, ctx: &mut Context<Self>) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let (mut sink, stream) = ws.split();
+        let (writer, mut rx) = mpsc::channel::<WsMessage>(16);
+        actix::spawn(async move {
+            use futures_util::SinkExt;
+            while let Some(msg) = rx.recv().await {
+                let closing = matches!(msg, WsMessage::Close(_));
+                if sink.send(msg).await.is_err() || closing {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let items = stream
+            .map(move |m| SocketItem { generation, msg: Some(m) })
+            .chain(futures_util::stream::once(async move { SocketItem { generation, msg: None } }));
+        ctx.add_stream(items);
+        if let Some(old) = self.socket.replace(Socket { generation, writer }) {
+            // Make before break: the new socket is up, the old one may go.
+            let _ = old.writer.try_send(WsMessage::Close(None));
+        }
+        let now = Instant::now();
+        self.liveness.frame(now);
+        self.restarts.healthy(now);
+        let since = Utc::now();
+        self.connected_since = Some(since);
+        // Subscriptions are in place and the socket is open: continuity holds from here.
+        self.last_proof = Some(since);
+        self.close_gap();
+        self.counters.connects += 1;
+        self.last_error = None;
+        self.set_lifecycle(Lifecycle::Live { since });
+        self.schedule_expiry(ctx);
+        if self.rolling_over {
+            self.rolling_over = false;
+            self.counters.rollovers += 1;
+            self.rollover_done.do_send(RolloverDone { slot: self.slot });
+        }
+    }
+
+    /// After a loss: re-use the channel if it still exists and is not about to expire, else make a new one.
+    pub(super) fn recover(&mut self, ctx: &mut Context<Self>) {
+        let Some(bound) = self.bound.clone() else {
+            self.prepare(ctx);
+            return;
+        };
+        let margin = crate::time::chrono(self.shared.policy.rollover_margin);
+        if bound.expires_at <= Utc::now() + margin || bound.token_expires_at <= Utc::now() + margin {
+            self.bound = None;
+            self.prepare(ctx);
+            return;
+        }
+        self.epoch += 1;
+        let epoch = self.epoch;
+        self.set_lifecycle(Lifecycle::Preparing);
+        let session = self.session.clone();
+        let id = bound.id.clone();
+        ctx.spawn(async move { session.channel_exists(&id).await }.into_actor(self).map(move |res, act, ctx| {
+            if act.epoch != epoch {
+                return;
+            }
+            match res {
+                Ok(true) => act.connect(ctx),
+                Ok(false) => {
+                    act.bound = None;
+                    act.prepare(ctx);
+                }
+                Err(e) => act.on_failure(e.to_string(), ctx),
+            }
+        }));
+    }
+
+    /// Acts `rollover_margin` before the channel expires: a subscription call pushes `expires` out; if it did not
+    /// move far enough, the channel is rolled over.
+    fn schedule_expiry(&mut self, ctx: &mut Context<Self>) {
+        if let Some(t) = self.expiry_timer.take() {
+            ctx.cancel_future(t);
+        }
+        let Some(bound) = &self.bound else { return };
+        let margin = crate::time::chrono(self.shared.policy.rollover_margin);
+        let channel_due = bound.expires_at - margin;
+        let token_due = bound.token_expires_at - margin;
+        if token_due < channel_due {
+            // The token dies first, and the channel with it: move to a channel of a newer token.
+            let due = (token_due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            self.expiry_timer = Some(ctx.run_later(due, |act, ctx| act.token_expiring(ctx)));
+        } else {
+            let due = (channel_due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            self.expiry_timer = Some(ctx.run_later(due, |act, ctx| act.extend(ctx)));
+        }
+    }
+
+    fn token_expiring(&mut self, ctx: &mut Context<Self>) {
+        if self.token_is_stale() {
+            if !self.rolling_over {
+                self.roll_over(ctx);
+            }
+            return;
+        }
+        let session = self.session.clone();
+        let stale = self.bound.as_ref().map(|b| b.token_generation);
+        ctx.spawn(async move { session.refresh(stale).await }.into_actor(self).map(|res, act, ctx| match res {
+            Ok(_) if !act.rolling_over => act.roll_over(ctx),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "token refresh failed; retrying");
+                act.last_error = Some(e.to_string());
+                ctx.run_later(Duration::from_secs(5), |act, ctx| act.token_expiring(ctx));
+            }
+        }));
+    }
+
+    fn extend(&mut self, ctx: &mut Context<Self>) {
+        let Some(bound) = self.bound.clone() else { return };
+        let session = self.session.clone();
+        let units = self.unit_ids();
+        let epoch = self.epoch;
+        let job = async move {
+            session.put_subscriptions(&bound.id, &units).await?;
+            let listed = session.channels().await?;
+            Ok::<_, UpstreamError>(listed.into_iter().find(|c| c.id == bound.id).map(|c| c.expires))
+        };
+        ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
+            if act.epoch != epoch {
+                return;
+            }
+            let margin = crate::time::chrono(act.shared.policy.rollover_margin);
+            match res {
+                Ok(Some(expires)) if expires > Utc::now() + margin * 2 => {
+                    if let Some(b) = act.bound.as_mut() {
+                        b.expires_at = expires;
+                    }
+                    act.persist();
+                    act.schedule_expiry(ctx);
+                }
+                Ok(_) => act.roll_over(ctx),
+                Err(e) => {
+                    tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "could not extend the channel; rolling over");
+                    act.roll_over(ctx);
+                }
+            }
+        }));
+    }
+
+    /// Make before break: a new channel (with the session's current token) gets the topics and a socket; then
+    /// the old socket is closed. The overlap's duplicates are removed by the router.
+    pub(super) fn roll_over(&mut self, ctx: &mut Context<Self>) {
+        if self.socket.is_none() || self.bound.is_none() {
+            // Nothing live to keep: an ordinary recovery makes the new channel.
+            self.rollover_done.do_send(RolloverDone { slot: self.slot });
+            return;
+        }
+        self.rolling_over = true;
+        let session = self.session.clone();
+        let units = self.unit_ids();
+        let epoch = self.epoch;
+        let timeout = self.shared.policy.connect_timeout;
+        let job = async move {
+            let prepared = create(&session, &units).await.map_err(|e| e.to_string())?;
+            let ws = open_socket(&prepared.bound.connect_uri, timeout).await?;
+            Ok::<_, String>((prepared, ws))
+        };
+        ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
+            if act.epoch != epoch {
+                act.rolling_over = false;
+                act.rollover_done.do_send(RolloverDone { slot: act.slot });
+                return;
+            }
+            match res {
+                Ok((prepared, ws)) => {
+                    let old = act.bound.replace(prepared.bound);
+                    if let Some(v) = &prepared.verdicts {
+                        act.record_verdicts(v);
+                    }
+                    if let Some(old) = old {
+                        let store = act.shared.store.clone();
+                        actix::spawn(async move {
+                            let _ = store.remove_channel(&old.id).await;
+                        });
+                    }
+                    act.persist();
+                    act.attach(ws, ctx);
+                    tracing::info!(tenant = %act.shared.tenant, slot = act.slot, "channel rolled over");
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "rollover failed; keeping the current channel");
+                    act.rolling_over = false;
+                    act.last_error = Some(e);
+                    act.rollover_done.do_send(RolloverDone { slot: act.slot });
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.schedule_expiry(ctx));
+                }
+            }
+        }));
+    }
+
+    /// Whether this channel was made with an older token than the session's current one.
+    pub(super) fn token_is_stale(&self) -> bool {
+        let current = self.session.token().map(|t| t.generation).unwrap_or(0);
+        self.bound.as_ref().is_some_and(|b| b.token_generation < current)
+    }
+}
+
+impl Handler<RollOver> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, _: RollOver, ctx: &mut Context<Self>) {
+        if self.token_is_stale() && !self.rolling_over {
+            self.roll_over(ctx);
+        } else {
+            self.rollover_done.do_send(RolloverDone { slot: self.slot });
+        }
+    }
+}

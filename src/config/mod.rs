@@ -1,0 +1,237 @@
+//! The configuration of `switchboard serve`: one TOML file with the engine policy, the store, the tenants,
+//! the sinks and the routes.
+//!
+//! [`Config::load`] reads, parses, resolves secrets and validates in one pass and reports every problem
+//! found, each with the path of its field (`tenants[0].clients[1].secret_env: environment variable X is not
+//! set`). Unknown keys are errors. Secrets are held in [`Secret`], which never prints its value.
+//!
+//! `examples/serve.toml` is a commented example.
+
+mod errors;
+mod policy;
+mod read;
+mod region;
+mod route;
+mod secret;
+mod sink;
+mod tenant;
+
+#[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
+mod secret_tests;
+#[cfg(test)]
+mod tenant_rule_tests;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use crate::sim::topics::{Catalogue, expand};
+
+pub use errors::{ConfigErrors, FieldError};
+pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
+pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
+pub use route::RouteConfig;
+pub use secret::Secret;
+pub use sink::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, SinkConfig, SinkKind, is_valid_sink_name};
+pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
+
+use errors::Errors;
+use read::Reader;
+use secret::EnvLookup;
+
+/// Default store file name, relative to the config file's directory.
+pub const DEFAULT_STORE_PATH: &str = "switchboard.db";
+
+/// The whole configuration of `switchboard serve`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// Timings, limits and budgets of the engine: `[engine]`.
+    pub engine: EnginePolicy,
+    /// The state store: `[store]`.
+    pub store: StoreConfig,
+    /// The tenants: `[[tenants]]`. May be empty: the service can start with none.
+    pub tenants: Vec<TenantConfig>,
+    /// The sinks: `[[sinks]]`.
+    pub sinks: Vec<SinkConfig>,
+    /// The routes from tenants and topics to sinks: `[[routes]]`.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// The state store: `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The database file, resolved against the config file's directory. Default `switchboard.db`.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            path: PathBuf::from(DEFAULT_STORE_PATH),
+        }
+    }
+}
+
+const TOP_KEYS: &[&str] = &["engine", "store", "tenants", "sinks", "routes"];
+
+impl Config {
+    /// Reads, parses, resolves secrets and validates the file at `path`. Every problem is reported (not just
+    /// the first), each with its field path. Relative paths in the file are taken from the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let base_dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Config::from_toml_str(&text, base_dir)
+    }
+
+    /// Parses, resolves secrets and validates `text`; relative paths are taken from `base_dir`.
+    pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        Config::from_toml_str_with_env(text, base_dir, &secret::process_env)
+    }
+
+    /// [`Config::from_toml_str`] with environment variables looked up through `env`.
+    pub(crate) fn from_toml_str_with_env(
+        text: &str,
+        base_dir: &Path,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, ConfigErrors> {
+        let root = parse_toml(text)?;
+        let mut errs = Errors::default();
+        let r = Reader::new(&root, "", TOP_KEYS, &mut errs);
+        let engine = r
+            .table("engine", &mut errs)
+            .map(|t| policy::read_engine(t, "engine", &mut errs))
+            .unwrap_or_default();
+        let store = r
+            .table("store", &mut errs)
+            .map_or_else(StoreConfig::default, |t| read_store(t, &mut errs));
+        let store = StoreConfig {
+            path: base_dir.join(store.path),
+        };
+        let tenant_tables = r.tables("tenants", &mut errs);
+        let sink_tables = r.tables("sinks", &mut errs);
+        let route_tables = r.tables("routes", &mut errs);
+        let tenants = tenant::read_tenants(&tenant_tables, base_dir, env, &mut errs);
+        let sinks = sink::read_sinks(&sink_tables, base_dir, &mut errs);
+        // Routes are checked against every id and name written, even those of entries with other errors, so
+        // that one mistake is not reported twice.
+        let tenant_ids = string_fields(&tenant_tables, "id");
+        let sink_names = string_fields(&sink_tables, "name");
+        let routes = route::read_routes(&route_tables, &tenant_ids, &sink_names, &mut errs);
+        errs.finish(Config {
+            engine,
+            store,
+            tenants,
+            sinks,
+            routes,
+        })
+    }
+}
+
+/// Parses TOML; a syntax error becomes one [`FieldError`] with line and column in its message and the key
+/// path of the offending line when it can be told. The offending text itself is not quoted: it may be a
+/// secret.
+fn parse_toml(text: &str) -> Result<Table, ConfigErrors> {
+    text.parse::<Table>().map_err(|e| {
+        let (path, place) = match e.span() {
+            Some(span) => {
+                let (line, col) = read::line_col(text, span.start);
+                (
+                    read::syntax_error_path(text, span.start),
+                    format!("line {line}, column {col}: "),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        ConfigErrors::single(path, format!("TOML syntax error at {place}{}", e.message()))
+    })
+}
+
+fn read_store(table: &Table, errs: &mut Errors) -> StoreConfig {
+    let r = Reader::new(table, "store", &["path"], errs);
+    match r.string("path", errs) {
+        Some(p) if p.trim().is_empty() => {
+            errs.push(r.path("path"), "must not be empty");
+            StoreConfig::default()
+        }
+        Some(p) => StoreConfig {
+            path: PathBuf::from(p.trim()),
+        },
+        None => StoreConfig::default(),
+    }
+}
+
+fn string_fields<'a>(tables: &[(String, &'a Table)], key: &str) -> Vec<&'a str> {
+    tables
+        .iter()
+        .filter_map(|(_, t)| match t.get(key) {
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Loads and validates the file at `path` for `switchboard check --config FILE`, and returns a human
+/// summary: tenants, clients, topics, sinks and routes counted.
+pub fn check(path: &Path) -> Result<String, ConfigErrors> {
+    let config = Config::load(path)?;
+    Ok(summary(&config, path))
+}
+
+/// A human summary of a valid configuration loaded from `path`.
+pub fn summary(config: &Config, path: &Path) -> String {
+    let paused = config.tenants.iter().filter(|t| t.paused).count();
+    let clients: usize = config.tenants.iter().map(|t| t.clients.len()).sum();
+    let topics: usize = config.tenants.iter().map(|t| t.topics.len()).sum();
+    let files = config
+        .sinks
+        .iter()
+        .filter(|s| matches!(s.kind, SinkKind::File { .. }))
+        .count();
+    let mut out = format!("{}: configuration is valid\n", path.display());
+    out.push_str(&format!(
+        "  {}{}\n",
+        count(config.tenants.len(), "tenant"),
+        if paused > 0 {
+            format!(" ({paused} paused)")
+        } else {
+            String::new()
+        }
+    ));
+    out.push_str(&format!("  {}\n", count(clients, "OAuth client")));
+    let expanded: usize = config
+        .tenants
+        .iter()
+        .flat_map(|t| &t.topics)
+        .map(|t| expand(Catalogue::shipped(), &t.name).map_or(1, |names| names.len()))
+        .sum();
+    out.push_str(&format!("  {}", count(topics, "topic")));
+    if expanded != topics {
+        out.push_str(&format!(" ({expanded} after expanding combined ids)"));
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "  {} ({files} file, {} stdout)\n",
+        count(config.sinks.len(), "sink"),
+        config.sinks.len() - files
+    ));
+    out.push_str(&format!("  {}\n", count(config.routes.len(), "route")));
+    out.push_str(&format!("  store: {}", config.store.path.display()));
+    out
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}

@@ -1,0 +1,236 @@
+//! `[[tenants]]`: one Genesys Cloud organisation each, with its endpoints, OAuth clients and topics.
+
+use std::path::Path;
+
+use toml::{Table, Value};
+
+use super::errors::{Errors, index};
+use super::read::{Reader, wrong_type};
+use super::region::{Endpoints, read_endpoints};
+use super::secret::{EnvLookup, Secret, read_secret};
+use crate::sim::topics::{Catalogue, TopicError, expand};
+
+/// One tenant: a Genesys Cloud organisation whose notifications are kept flowing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantConfig {
+    /// Unique id, `[a-z0-9][a-z0-9_-]{0,62}`; used in routes, metrics and the store.
+    pub id: String,
+    /// The platform's REST and OAuth hosts.
+    pub endpoints: Endpoints,
+    /// OAuth clients (client credentials grant), at least one; ids unique within the tenant.
+    pub clients: Vec<ClientConfig>,
+    /// Topics to subscribe to, each validated against the shipped catalogue.
+    pub topics: Vec<TopicConfig>,
+    /// A paused tenant is configured but not run. Default false.
+    pub paused: bool,
+}
+
+/// One OAuth client of a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientConfig {
+    /// The OAuth client id.
+    pub id: String,
+    /// The OAuth client secret, resolved from `secret`, `secret_env` or `secret_file`.
+    pub secret: Secret,
+}
+
+/// A topic subscription with its placement priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// The subscription id as written (trimmed): a topic name or the combined form
+    /// `v2.users.X?presence&routingStatus`.
+    pub name: String,
+    /// Higher is placed first when not every topic fits. Default 0.
+    pub priority: i32,
+}
+
+const TENANT_KEYS: &[&str] = &[
+    "id",
+    "region",
+    "api_base",
+    "login_base",
+    "clients",
+    "topics",
+    "paused",
+];
+
+/// Whether `id` is a valid tenant id: `[a-z0-9][a-z0-9_-]{0,62}`.
+pub fn is_valid_tenant_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+/// Reads every `[[tenants]]` table; reports duplicate ids.
+pub(crate) fn read_tenants(
+    tables: &[(String, &Table)],
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+    errs: &mut Errors,
+) -> Vec<TenantConfig> {
+    let mut out: Vec<TenantConfig> = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (path, table) in tables {
+        let r = Reader::new(table, path, TENANT_KEYS, errs);
+        let id = r.required_string("id", errs);
+        if let Some(id) = &id {
+            if !is_valid_tenant_id(id) {
+                errs.push(
+                    r.path("id"),
+                    format!(
+                        "{id:?} is not a valid tenant id: 1 to 63 characters from a-z, 0-9, _ and -, \
+                         starting with a letter or digit"
+                    ),
+                );
+            } else if let Some((_, other)) = seen.iter().find(|(s, _)| s == id) {
+                errs.push(
+                    r.path("id"),
+                    format!("duplicate tenant id {id:?} (also at {other})"),
+                );
+            } else {
+                seen.push((id.clone(), r.path("id")));
+            }
+        }
+        let endpoints = read_endpoints(&r, errs);
+        let clients = read_clients(&r, base_dir, env, errs);
+        let topics = read_topics(&r, errs);
+        let paused = r.bool("paused", false, errs);
+        if let (Some(id), Some(endpoints)) = (id, endpoints) {
+            out.push(TenantConfig {
+                id,
+                endpoints,
+                clients,
+                topics,
+                paused,
+            });
+        }
+    }
+    out
+}
+
+fn read_clients(
+    tenant: &Reader<'_>,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+    errs: &mut Errors,
+) -> Vec<ClientConfig> {
+    match tenant.raw("clients") {
+        None => errs.push(
+            tenant.path("clients"),
+            "at least one client is required ([[tenants.clients]] with id and secret)",
+        ),
+        Some(Value::Array(a)) if a.is_empty() => {
+            errs.push(tenant.path("clients"), "at least one client is required")
+        }
+        _ => {}
+    }
+    let tables = tenant.tables("clients", errs);
+    let keys = ["id", "secret", "secret_env", "secret_file"];
+    let mut out: Vec<ClientConfig> = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (path, table) in &tables {
+        let r = Reader::new(table, path, &keys, errs);
+        let id = r.required_string("id", errs).and_then(|id| {
+            let trimmed = id.trim();
+            if trimmed.is_empty() {
+                errs.push(r.path("id"), "must not be empty");
+                return None;
+            }
+            if trimmed.len() != id.len() {
+                errs.push(r.path("id"), "must not start or end with spaces");
+                return None;
+            }
+            if let Some((_, other)) = seen.iter().find(|(s, _)| *s == id) {
+                errs.push(
+                    r.path("id"),
+                    format!("duplicate client id {id:?} in this tenant (also at {other})"),
+                );
+                return None;
+            }
+            seen.push((id.clone(), r.path("id")));
+            Some(id)
+        });
+        let secret = read_secret(&r, base_dir, env, errs);
+        if let (Some(id), Some(secret)) = (id, secret) {
+            out.push(ClientConfig { id, secret });
+        }
+    }
+    out
+}
+
+fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> Vec<TopicConfig> {
+    let path = tenant.path("topics");
+    let items = match tenant.raw("topics") {
+        None => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            errs.push(path, wrong_type("a list of topics", other));
+            return Vec::new();
+        }
+    };
+    let catalogue = Catalogue::shipped();
+    let mut out = Vec::with_capacity(items.len());
+    // Every individual topic name covered so far, with the path of the entry that covers it.
+    let mut covered: std::collections::HashMap<String, String> = Default::default();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index(&path, i);
+        let (name, priority, name_path) = match item {
+            Value::String(s) => (s.clone(), 0, item_path.clone()),
+            Value::Table(t) => {
+                let r = Reader::new(t, &item_path, &["name", "priority"], errs);
+                let priority = r.i32("priority", 0, errs);
+                match r.required_string("name", errs) {
+                    Some(name) => (name, priority, r.path("name")),
+                    None => continue,
+                }
+            }
+            other => {
+                errs.push(
+                    item_path,
+                    wrong_type("a topic name or { name = ..., priority = ... }", other),
+                );
+                continue;
+            }
+        };
+        let name = name.trim().to_string();
+        let expanded = match expand(catalogue, &name) {
+            Ok(names) => names,
+            Err(TopicError::Invalid(_)) => {
+                errs.push(
+                    name_path,
+                    format!(
+                        "{name:?} is not a valid topic: it matches no template of the topic catalogue"
+                    ),
+                );
+                continue;
+            }
+            Err(e @ TopicError::TooLong(_)) => {
+                errs.push(name_path, e.to_string());
+                continue;
+            }
+        };
+        let mut duplicate = false;
+        for topic in &expanded {
+            if let Some(other) = covered.get(topic) {
+                errs.push(
+                    &name_path,
+                    format!("duplicate topic {topic} (already subscribed by {other})"),
+                );
+                duplicate = true;
+                break;
+            }
+        }
+        if duplicate {
+            continue;
+        }
+        for topic in expanded {
+            covered.insert(topic, item_path.clone());
+        }
+        out.push(TopicConfig { name, priority });
+    }
+    out
+}

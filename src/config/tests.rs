@@ -1,0 +1,413 @@
+//! Tests of the configuration: parsing into the structs, defaults, regions, syntax errors, several errors at
+//! once and the example file. Secrets are tested in `secret_tests`, validation rules in `rule_tests` and
+//! `tenant_rule_tests`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+/// Environment seen by the tests that inject one: only these variables exist.
+fn fake_env(name: &str) -> Result<Option<String>, ()> {
+    match name {
+        "SB_TEST_FAKE_SECRET" => Ok(Some("  from-env  \n".to_string())),
+        "SB_TEST_FAKE_EMPTY" => Ok(Some("   ".to_string())),
+        "SB_TEST_FAKE_BAD_UNICODE" => Err(()),
+        _ => Ok(None),
+    }
+}
+
+/// Parses `text` with config directory `/etc/sb` and [`fake_env`].
+pub(super) fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_toml_str_with_env(text, Path::new("/etc/sb"), &fake_env)
+}
+
+/// The errors of `text`, which must be invalid.
+fn errors(text: &str) -> Vec<FieldError> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.errors,
+    }
+}
+
+/// A fresh directory for one test's files.
+pub(super) fn temp_dir(test: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("switchboard-config-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A configuration using every key.
+pub(super) const FULL: &str = r#"
+[engine]
+ping_interval = "5s"
+heartbeat_timeout = "20s"
+connect_timeout = "2s"
+request_timeout = "3s"
+token_refresh_margin = "10m"
+rollover_margin = "1h"
+channels_per_client = 10
+reserved_channel_slots = 2
+topics_per_channel = 500
+combined_topic_counting = "single"
+rest_requests_per_minute = 120
+router_queue = 1024
+dedup_window = 5000
+
+[engine.backoff]
+min = "100ms"
+max = "10s"
+multiplier = 3
+jitter = 0.25
+
+[engine.restart]
+max_restarts = 3
+within = "30s"
+healthy_after = "1m"
+failed_retry = "2m"
+
+[store]
+path = "state/sb.db"
+
+[[tenants]]
+id = "acme"
+region = "eu-west-1"
+paused = true
+topics = ["v2.users.u1?presence&routingStatus", { name = "v2.routing.queues.q1.conversations", priority = 10 }]
+
+[[tenants.clients]]
+id = "c1"
+secret = "  s3cr3t-inline "
+
+[[tenants.clients]]
+id = "c2"
+secret_env = "SB_TEST_FAKE_SECRET"
+
+[[tenants]]
+id = "sim_1"
+api_base = "http://127.0.0.1:8090/"
+login_base = "http://localhost:8091"
+
+[[tenants.clients]]
+id = "c1"
+secret = "x"
+
+[[sinks]]
+name = "events"
+kind = "file"
+path = "events.jsonl"
+max_bytes = 1000
+max_files = 2
+
+[[sinks]]
+name = "out"
+kind = "stdout"
+
+[[routes]]
+sinks = ["events"]
+
+[[routes]]
+tenants = ["acme", "*"]
+sinks = ["out", "events"]
+topics = ["v2.users.*.presence"]
+changes_only = true
+"#;
+
+#[test]
+fn full_config_reads_into_the_expected_structs() {
+    let c = parse(FULL).unwrap();
+    let expected = Config {
+        engine: EnginePolicy {
+            ping_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(3),
+            token_refresh_margin: Duration::from_secs(600),
+            rollover_margin: Duration::from_secs(3600),
+            backoff: BackoffPolicy {
+                min: Duration::from_millis(100),
+                max: Duration::from_secs(10),
+                multiplier: 3.0,
+                jitter: 0.25,
+            },
+            restart: RestartPolicy {
+                max_restarts: 3,
+                within: Duration::from_secs(30),
+                healthy_after: Duration::from_secs(60),
+                failed_retry: Duration::from_secs(120),
+            },
+            channels_per_client: 10,
+            reserved_channel_slots: 2,
+            topics_per_channel: 500,
+            combined_topic_counting: CombinedCounting::Single,
+            rest_requests_per_minute: 120,
+            router_queue: 1024,
+            dedup_window: 5000,
+        },
+        store: StoreConfig {
+            path: PathBuf::from("/etc/sb/state/sb.db"),
+        },
+        tenants: vec![
+            TenantConfig {
+                id: "acme".into(),
+                endpoints: Endpoints {
+                    region: "eu-west-1".into(),
+                    api_base: "https://api.mypurecloud.ie".into(),
+                    login_base: "https://login.mypurecloud.ie".into(),
+                },
+                clients: vec![
+                    ClientConfig {
+                        id: "c1".into(),
+                        secret: Secret::new("s3cr3t-inline"),
+                    },
+                    ClientConfig {
+                        id: "c2".into(),
+                        secret: Secret::new("from-env"),
+                    },
+                ],
+                topics: vec![
+                    TopicConfig {
+                        name: "v2.users.u1?presence&routingStatus".into(),
+                        priority: 0,
+                    },
+                    TopicConfig {
+                        name: "v2.routing.queues.q1.conversations".into(),
+                        priority: 10,
+                    },
+                ],
+                paused: true,
+            },
+            TenantConfig {
+                id: "sim_1".into(),
+                endpoints: Endpoints {
+                    region: "custom".into(),
+                    api_base: "http://127.0.0.1:8090".into(),
+                    login_base: "http://localhost:8091".into(),
+                },
+                clients: vec![ClientConfig {
+                    id: "c1".into(),
+                    secret: Secret::new("x"),
+                }],
+                topics: vec![],
+                paused: false,
+            },
+        ],
+        sinks: vec![
+            SinkConfig {
+                name: "events".into(),
+                kind: SinkKind::File {
+                    path: PathBuf::from("/etc/sb/events.jsonl"),
+                    max_bytes: 1000,
+                    max_files: 2,
+                },
+            },
+            SinkConfig {
+                name: "out".into(),
+                kind: SinkKind::Stdout,
+            },
+        ],
+        routes: vec![
+            RouteConfig {
+                tenants: vec!["*".into()],
+                sinks: vec!["events".into()],
+                topics: vec!["*".into()],
+                changes_only: false,
+            },
+            RouteConfig {
+                tenants: vec!["acme".into(), "*".into()],
+                sinks: vec!["out".into(), "events".into()],
+                topics: vec!["v2.users.*.presence".into()],
+                changes_only: true,
+            },
+        ],
+    };
+    assert_eq!(c, expected);
+}
+
+#[test]
+fn empty_config_is_valid_with_safe_defaults() {
+    let c = parse("").unwrap();
+    assert!(c.tenants.is_empty() && c.sinks.is_empty() && c.routes.is_empty());
+    assert_eq!(c.engine, EnginePolicy::default());
+    let e = &c.engine;
+    assert_eq!(e.ping_interval, Duration::from_secs(15));
+    assert_eq!(e.heartbeat_timeout, Duration::from_secs(70));
+    assert_eq!(e.connect_timeout, Duration::from_secs(10));
+    assert_eq!(e.request_timeout, Duration::from_secs(30));
+    assert_eq!(e.token_refresh_margin, Duration::from_secs(1800));
+    assert_eq!(e.rollover_margin, Duration::from_secs(1800));
+    assert_eq!(e.backoff.min, Duration::from_millis(500));
+    assert_eq!(e.backoff.max, Duration::from_secs(60));
+    assert_eq!((e.backoff.multiplier, e.backoff.jitter), (2.0, 0.5));
+    assert_eq!(e.restart.max_restarts, 5);
+    assert_eq!(e.restart.within, Duration::from_secs(60));
+    assert_eq!(e.restart.healthy_after, Duration::from_secs(120));
+    assert_eq!(e.restart.failed_retry, Duration::from_secs(300));
+    assert_eq!((e.channels_per_client, e.reserved_channel_slots), (20, 1));
+    assert_eq!(e.topics_per_channel, 1000);
+    assert_eq!(e.combined_topic_counting, CombinedCounting::Expanded);
+    assert_eq!(e.rest_requests_per_minute, 300);
+    assert_eq!((e.router_queue, e.dedup_window), (65536, 200_000));
+    assert_eq!(c.store.path, PathBuf::from("/etc/sb/switchboard.db"));
+}
+
+#[test]
+fn file_sink_defaults_and_absolute_paths() {
+    let c =
+        parse("[[sinks]]\nname = \"f\"\nkind = \"file\"\npath = \"/var/log/e.jsonl\"\n").unwrap();
+    assert_eq!(
+        c.sinks[0].kind,
+        SinkKind::File {
+            path: PathBuf::from("/var/log/e.jsonl"),
+            max_bytes: 100 * 1024 * 1024,
+            max_files: 5,
+        }
+    );
+}
+
+#[test]
+fn regions_resolve_to_the_contract_hosts() {
+    for (key, api, login) in [
+        (
+            "ap-southeast-2",
+            "https://api.mypurecloud.com.au",
+            "https://login.mypurecloud.com.au",
+        ),
+        (
+            "us-east-2",
+            "https://api.use2.us-gov-pure.cloud",
+            "https://login.use2.us-gov-pure.cloud",
+        ),
+        (
+            "eusc-de-east-1",
+            "https://api.edee1.eusc-pure.cloud",
+            "https://login.edee1.eusc-pure.cloud",
+        ),
+        (
+            "us-east-1",
+            "https://api.mypurecloud.com",
+            "https://login.mypurecloud.com",
+        ),
+    ] {
+        let text = format!(
+            "[[tenants]]\nid = \"t\"\nregion = \"{key}\"\n[[tenants.clients]]\nid = \"c\"\nsecret = \"s\"\n"
+        );
+        let e = &parse(&text).unwrap().tenants[0].endpoints;
+        assert_eq!(
+            (
+                e.region.as_str(),
+                e.api_base.as_str(),
+                e.login_base.as_str()
+            ),
+            (key, api, login)
+        );
+    }
+    assert_eq!(REGIONS.len(), 18);
+}
+
+#[test]
+fn syntax_errors_give_line_column_and_key_path() {
+    let text = "[engine]\nping_interval = \"5s\"\n\n[[tenants]]\nid = \"a\"\n[[tenants]]\nid = \"b\"\n\
+                [[tenants.clients]]\nid = \"c\"\nsecret = oops\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].path, "tenants[1].clients[0].secret");
+    assert!(
+        e[0].message.contains("line 10, column 10"),
+        "{}",
+        e[0].message
+    );
+
+    let e = errors("a = \"unterminated\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].message.contains("line 1"), "{}", e[0].message);
+
+    let e = errors("[engine]\nping_interval = \"5s\"\nping_interval = \"6s\"\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].message.contains("line 3"), "{e:?}");
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let text = r#"
+bogus = 1
+[engine]
+ping_interval = "soon"
+[engine.backoff]
+jitter = 2.0
+[[tenants]]
+id = "Bad Id"
+region = "mars-1"
+[[tenants.clients]]
+id = "c"
+[[sinks]]
+name = "s"
+kind = "pigeon"
+[[routes]]
+sinks = ["nope"]
+"#;
+    let err = parse(text).unwrap_err();
+    let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+    for expected in [
+        "bogus",
+        "engine.ping_interval",
+        "engine.backoff.jitter",
+        "tenants[0].id",
+        "tenants[0].region",
+        "tenants[0].clients[0].secret",
+        "sinks[0].kind",
+        "routes[0].sinks[0]",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {paths:?}"
+        );
+    }
+    assert_eq!(err.errors.len(), 8, "{err}");
+    // Display: one line per error, "path: message".
+    let shown = err.to_string();
+    assert_eq!(shown.lines().count(), 8);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("engine.backoff.jitter: "))
+    );
+}
+
+#[test]
+fn the_example_file_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/serve.toml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.tenants.len(), 1);
+    let t = &c.tenants[0];
+    assert_eq!(t.endpoints.api_base, "http://127.0.0.1:8090");
+    assert_eq!(t.endpoints.login_base, "http://127.0.0.1:8090");
+    assert_eq!(t.clients[0].id, "demo");
+    assert_eq!(t.clients[0].secret.expose(), "secret");
+    assert!(c.sinks.iter().any(|s| s.kind == SinkKind::Stdout));
+    assert!(c.sinks.iter().any(|s| matches!(&s.kind,
+        SinkKind::File { path: p, .. } if p.ends_with("examples/events.jsonl"))));
+    assert!(!c.routes.is_empty());
+    assert_eq!(c.engine, EnginePolicy::default());
+
+    let summary = check(&path).unwrap();
+    assert!(summary.contains("1 tenant"), "{summary}");
+    assert!(summary.contains("1 OAuth client"), "{summary}");
+    assert!(summary.contains("3 topics"), "{summary}");
+    assert!(summary.contains("2 sinks"), "{summary}");
+    assert!(summary.contains("2 routes"), "{summary}");
+}
+
+#[test]
+fn load_reports_an_unreadable_file() {
+    let err = Config::load(Path::new("/nonexistent/switchboard.toml")).unwrap_err();
+    assert_eq!(err.errors.len(), 1);
+    assert!(
+        err.errors[0]
+            .message
+            .contains("/nonexistent/switchboard.toml")
+    );
+    assert!(check(Path::new("/nonexistent/switchboard.toml")).is_err());
+}

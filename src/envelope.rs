@@ -1,0 +1,337 @@
+//! What sinks receive: one JSON object per record, `kind` first (`event`, `gap` or `backfill`).
+//!
+//! The hot path parses a socket frame once ([`Frame::parse`], borrowing from the frame text, `eventBody` kept
+//! as raw JSON) and writes the envelope line once ([`event_line`]); every sink gets the same bytes.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::store::GapRecord;
+
+/// A server frame, borrowed from its text.
+#[derive(Debug, Deserialize)]
+pub struct Frame<'a> {
+    #[serde(rename = "topicName", borrow, default)]
+    pub topic_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub version: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "eventBody", borrow, default)]
+    pub event_body: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub metadata: Option<Metadata<'a>>,
+    /// Present on answers to a socket-level subscribe and on "channel not found" (`"404"`).
+    #[serde(borrow, default)]
+    pub result: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// `metadata` of an event frame.
+#[derive(Debug, Deserialize)]
+pub struct Metadata<'a> {
+    #[serde(rename = "CorrelationId", borrow, default)]
+    pub correlation_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// What a frame means to a channel.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    Heartbeat,
+    Pong,
+    /// Other `channel.metadata` frames.
+    Metadata,
+    SocketClosing,
+    NoLongerSubscribed,
+    TokenRevoked,
+    /// Another `v2.system.*` topic.
+    OtherSystem,
+    /// `{"result":"404",...}`: the channel does not exist.
+    ChannelGone,
+    /// A reply to a socket-level subscribe (the engine does not use them).
+    SubscribeReply,
+    Event,
+    /// JSON without a topic the engine understands.
+    Unknown,
+}
+
+impl<'a> Frame<'a> {
+    /// Parses a text frame; `None` when it is not a JSON object of the expected shape.
+    pub fn parse(text: &'a str) -> Option<Frame<'a>> {
+        serde_json::from_str(text).ok()
+    }
+
+    pub fn kind(&self) -> FrameKind {
+        match self.topic_name.as_deref() {
+            Some("channel.metadata") => {
+                let msg = self.event_body.map(RawValue::get).unwrap_or("");
+                if msg.contains("\"pong\"") {
+                    FrameKind::Pong
+                } else if msg.contains("Heartbeat") {
+                    FrameKind::Heartbeat
+                } else {
+                    FrameKind::Metadata
+                }
+            }
+            Some(t) if starts_with_ignore_case(t, "v2.system.") => {
+                let rest = &t["v2.system.".len()..];
+                if starts_with_ignore_case(rest, "socket_closing") {
+                    FrameKind::SocketClosing
+                } else if starts_with_ignore_case(rest, "no_longer_subscribed") {
+                    FrameKind::NoLongerSubscribed
+                } else if starts_with_ignore_case(rest, "token_revoked") {
+                    FrameKind::TokenRevoked
+                } else {
+                    FrameKind::OtherSystem
+                }
+            }
+            Some(t) if !t.is_empty() && self.event_body.is_some() => FrameKind::Event,
+            Some(_) => FrameKind::Unknown,
+            None => match self.result.as_deref() {
+                Some("404") => FrameKind::ChannelGone,
+                Some(_) => FrameKind::SubscribeReply,
+                None => FrameKind::Unknown,
+            },
+        }
+    }
+
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.metadata.as_ref().and_then(|m| m.correlation_id.as_deref())
+    }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// FNV-1a, 64 bit: a stable hash (the same across processes and versions) for ids and de-duplication.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b.to_ascii_lowercase());
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator so that ("ab","c") and ("a","bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The identity of an upstream event: the same event seen on two channels (a rollover overlap) has the same key.
+pub fn event_key(topic: &str, correlation_id: Option<&str>, body: &str) -> u64 {
+    match correlation_id {
+        Some(c) if !c.is_empty() => fnv1a(&[topic.as_bytes(), c.as_bytes()]),
+        _ => fnv1a(&[topic.as_bytes(), body.as_bytes()]),
+    }
+}
+
+/// Where an envelope came from.
+#[derive(Debug, Clone)]
+pub struct Origin<'a> {
+    pub tenant: &'a str,
+    pub region: &'a str,
+    pub channel_id: &'a str,
+}
+
+/// Writes `s` as a JSON string (with quotes).
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        match escape {
+            Some(e) => out.extend_from_slice(e),
+            None => {
+                let mut buf = String::new();
+                let _ = write!(buf, "\\u{b:04x}");
+                out.extend_from_slice(buf.as_bytes());
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Formats an instant as the envelope does: RFC 3339, UTC, milliseconds.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An event envelope line (no trailing newline). Returns the line and the byte range of the topic value
+/// inside it, so routing can read the topic without another allocation.
+pub struct EventLine {
+    pub json: Vec<u8>,
+    pub topic: std::ops::Range<usize>,
+}
+
+/// Builds the event envelope:
+/// `{"kind":"event","id","tenant","region","channelId","topic","topicFamily","receivedAt","version","correlationId","body"}`.
+pub fn event_line(
+    origin: &Origin<'_>,
+    frame: &Frame<'_>,
+    topic_family: &str,
+    key: u64,
+    received_at: &str,
+) -> EventLine {
+    let topic = frame.topic_name.as_deref().unwrap_or("");
+    let body = frame.event_body.map(RawValue::get).unwrap_or("null");
+    let correlation = frame.correlation_id();
+    let mut out = Vec::with_capacity(body.len() + topic.len() * 2 + 256);
+    out.extend_from_slice(b"{\"kind\":\"event\",\"id\":\"");
+    let mut hex = [0u8; 16];
+    for (i, slot) in hex.iter_mut().enumerate() {
+        let nibble = ((key >> (60 - 4 * i)) & 0xf) as u8;
+        *slot = if nibble < 10 { b'0' + nibble } else { b'a' + nibble - 10 };
+    }
+    out.extend_from_slice(&hex);
+    out.extend_from_slice(b"\",\"tenant\":");
+    push_json_str(&mut out, origin.tenant);
+    out.extend_from_slice(b",\"region\":");
+    push_json_str(&mut out, origin.region);
+    out.extend_from_slice(b",\"channelId\":");
+    push_json_str(&mut out, origin.channel_id);
+    out.extend_from_slice(b",\"topic\":");
+    let start = out.len() + 1;
+    push_json_str(&mut out, topic);
+    let topic_range = start..out.len() - 1;
+    out.extend_from_slice(b",\"topicFamily\":");
+    push_json_str(&mut out, topic_family);
+    out.extend_from_slice(b",\"receivedAt\":\"");
+    out.extend_from_slice(received_at.as_bytes());
+    out.extend_from_slice(b"\"");
+    if let Some(v) = frame.version.as_deref() {
+        out.extend_from_slice(b",\"version\":");
+        push_json_str(&mut out, v);
+    }
+    if let Some(c) = correlation {
+        out.extend_from_slice(b",\"correlationId\":");
+        push_json_str(&mut out, c);
+    }
+    out.extend_from_slice(b",\"body\":");
+    out.extend_from_slice(body.as_bytes());
+    out.push(b'}');
+    EventLine { json: out, topic: topic_range }
+}
+
+/// A gap record line: `{"kind":"gap",...}`.
+pub fn gap_line(gap: &GapRecord) -> Vec<u8> {
+    let value = serde_json::json!({
+        "kind": "gap",
+        "id": gap.id,
+        "tenant": gap.tenant,
+        "region": gap.region,
+        "channelId": gap.channel_id,
+        "topics": gap.topics,
+        "from": timestamp(gap.from),
+        "to": timestamp(gap.to),
+        "reason": gap.reason,
+    });
+    // `json!` keeps keys sorted unless preserve_order is on; write `kind` first by hand for readers that peek.
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"kind\":\"gap\"");
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "kind") {
+            out.push(b',');
+            push_json_str(&mut out, k);
+            out.push(b':');
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_classified() {
+        let kinds = [
+            (r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#, FrameKind::Heartbeat),
+            (r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"}}"#, FrameKind::Pong),
+            (r#"{"topicName":"v2.system.socket_closing","eventBody":{}}"#, FrameKind::SocketClosing),
+            (r#"{"topicName":"v2.system.no_longer_subscribed.ch","eventBody":{}}"#, FrameKind::NoLongerSubscribed),
+            (r#"{"topicName":"v2.system.token_revoked.ch","eventBody":{}}"#, FrameKind::TokenRevoked),
+            (r#"{"result":"404","message":"gone"}"#, FrameKind::ChannelGone),
+            (r#"{"result":"200","status":"subscribed"}"#, FrameKind::SubscribeReply),
+            (r#"{"topicName":"v2.users.u.presence","version":"2","eventBody":{"a":1}}"#, FrameKind::Event),
+            (r#"{"version":"2","eventBody":{}}"#, FrameKind::Unknown),
+        ];
+        for (text, kind) in kinds {
+            assert_eq!(Frame::parse(text).unwrap().kind(), kind, "{text}");
+        }
+        assert!(Frame::parse("not json").is_none());
+        assert!(Frame::parse(r#"{"topicName":"v2.users.u.presence","eventBody":{"sou"#).is_none());
+        assert!(Frame::parse("[1,2]").is_none());
+    }
+
+    #[test]
+    fn the_event_line_is_the_documented_envelope() {
+        let text = r#"{"topicName":"v2.users.u\"1.presence","version":"2","eventBody":{"x":[1,2]},"metadata":{"CorrelationId":"c-1"}}"#;
+        let frame = Frame::parse(text).unwrap();
+        let origin = Origin { tenant: "acme", region: "eu-west-1", channel_id: "streaming-0-x" };
+        let key = event_key(frame.topic_name.as_deref().unwrap(), frame.correlation_id(), "");
+        let line = event_line(&origin, &frame, "v2.users.{id}.presence", key, "2026-11-23T10:00:00.123Z");
+        let v: serde_json::Value = serde_json::from_slice(&line.json).unwrap();
+        assert!(std::str::from_utf8(&line.json).unwrap().starts_with(r#"{"kind":"event","id":""#));
+        assert_eq!(v["tenant"], "acme");
+        assert_eq!(v["channelId"], "streaming-0-x");
+        assert_eq!(v["topic"], "v2.users.u\"1.presence");
+        assert_eq!(&line.json[line.topic.clone()], br#"v2.users.u\"1.presence"#);
+        assert_eq!(v["topicFamily"], "v2.users.{id}.presence");
+        assert_eq!(v["correlationId"], "c-1");
+        assert_eq!(v["version"], "2");
+        assert_eq!(v["body"], serde_json::json!({"x": [1, 2]}));
+        assert_eq!(v["id"].as_str().unwrap().len(), 16);
+    }
+
+    #[test]
+    fn the_same_event_has_the_same_key_whatever_the_case_of_its_topic() {
+        assert_eq!(event_key("v2.users.U.presence", Some("c"), ""), event_key("v2.users.u.PRESENCE", Some("c"), ""));
+        assert_ne!(event_key("v2.users.u.presence", Some("c"), ""), event_key("v2.users.u.presence", Some("d"), ""));
+        assert_ne!(event_key("a", None, "{1}"), event_key("a", None, "{2}"));
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = Vec::new();
+        push_json_str(&mut out, "a\u{1}b\"\\\n");
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, "a\u{1}b\"\\\n");
+    }
+
+    #[test]
+    fn gap_lines_start_with_their_kind() {
+        let now = Utc::now();
+        let gap = GapRecord {
+            id: "g".into(),
+            tenant: "t".into(),
+            region: "r".into(),
+            channel_id: "c".into(),
+            topics: vec!["v2.users.u.presence".into()],
+            from: now,
+            to: now,
+            reason: "stall".into(),
+        };
+        let line = gap_line(&gap);
+        assert!(line.starts_with(br#"{"kind":"gap","#));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["topics"][0], "v2.users.u.presence");
+        assert_eq!(v["reason"], "stall");
+    }
+}

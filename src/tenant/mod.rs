@@ -1,0 +1,314 @@
+//! `TenantActor`: one tenant (a Genesys org in one region). It owns the OAuth sessions (tokens, refresh, REST
+//! budget), places the tenant's topics onto channels, runs one `ChannelActor` per channel, and rolls channels
+//! over to a new token one at a time (keeping a channel slot free for it).
+
+pub mod placement;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::Utc;
+use serde::Serialize;
+
+use self::placement::{Existing, Limits, Unit};
+use crate::channel::{self, ChannelActor, ChannelReport, ChannelSpec, ChannelStatus, RolloverDone, TenantShared};
+use crate::config::TenantConfig;
+use crate::upstream::ClientSession;
+
+/// What the API shows of a tenant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    pub id: String,
+    pub region: String,
+    /// `running` (every channel live), `degraded` (some are not), `failed` (none is), `starting`, `paused`.
+    pub state: String,
+    pub channels: Vec<ChannelStatus>,
+    /// Topics that could not be placed (over the channel limits), with the reason.
+    pub unplaced: Vec<String>,
+    pub unplaced_reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Asks for the tenant's status.
+#[derive(Message)]
+#[rtype(result = "TenantStatus")]
+pub struct GetTenantStatus;
+
+/// Stops every channel (their records are kept for the next start), then the tenant.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopTenant;
+
+/// Fault injection: panic inside one channel's handler.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CrashChannel(pub usize);
+
+pub struct TenantActor {
+    config: TenantConfig,
+    shared: Arc<TenantShared>,
+    sessions: Vec<Arc<ClientSession>>,
+    arbiters: Arc<Vec<ArbiterHandle>>,
+    channels: Vec<Addr<ChannelActor>>,
+    statuses: Vec<Option<ChannelStatus>>,
+    slot_clients: Vec<usize>,
+    unplaced: Vec<Unit>,
+    started: bool,
+    last_error: Option<String>,
+    /// The token generation each session had when its channels were last rolled over.
+    rolled_generation: Vec<u64>,
+    rollover_queue: VecDeque<usize>,
+    rollover_in_flight: Option<(usize, std::time::Instant)>,
+}
+
+impl TenantActor {
+    pub fn new(
+        config: TenantConfig,
+        shared: Arc<TenantShared>,
+        http: reqwest::Client,
+        arbiters: Arc<Vec<ArbiterHandle>>,
+    ) -> TenantActor {
+        let sessions = config
+            .clients
+            .iter()
+            .map(|c| {
+                ClientSession::new(
+                    shared.tenant.clone(),
+                    c,
+                    config.endpoints.clone(),
+                    http.clone(),
+                    shared.policy.rest_requests_per_minute,
+                    shared.policy.request_timeout,
+                )
+            })
+            .collect::<Vec<_>>();
+        let n = sessions.len();
+        TenantActor {
+            config,
+            shared,
+            sessions,
+            arbiters,
+            channels: Vec::new(),
+            statuses: Vec::new(),
+            slot_clients: Vec::new(),
+            unplaced: Vec::new(),
+            started: false,
+            last_error: None,
+            rolled_generation: vec![0; n],
+            rollover_queue: VecDeque::new(),
+            rollover_in_flight: None,
+        }
+    }
+
+    fn status(&self) -> TenantStatus {
+        let channels: Vec<ChannelStatus> = self.statuses.iter().flatten().cloned().collect();
+        let live = channels.iter().filter(|c| c.lifecycle.name() == "live").count();
+        let failed = channels.iter().filter(|c| c.lifecycle.name() == "failed").count();
+        let state = if self.config.paused {
+            "paused"
+        } else if !self.started {
+            "starting"
+        } else if !channels.is_empty() && failed == channels.len() {
+            "failed"
+        } else if live == channels.len() {
+            "running"
+        } else {
+            "degraded"
+        };
+        TenantStatus {
+            id: self.config.id.clone(),
+            region: self.config.endpoints.region.clone(),
+            state: state.to_string(),
+            channels,
+            unplaced: self.unplaced.iter().flat_map(|u| u.topics.iter().cloned()).collect(),
+            unplaced_reason: (!self.unplaced.is_empty()).then(|| {
+                let p = &self.shared.policy;
+                format!(
+                    "over the channel limits: {} client(s) x {} channels (one slot per client kept for rollovers) x {} topics",
+                    self.sessions.len(),
+                    p.channels_per_client.saturating_sub(p.reserved_channel_slots),
+                    p.topics_per_channel
+                )
+            }),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// Places the topics (keeping what recorded channels hold) and starts the channels.
+    fn start_channels(&mut self, records: Vec<crate::store::ChannelRecord>, ctx: &mut Context<Self>) {
+        let p = &self.shared.policy;
+        let limits = Limits {
+            clients: self.sessions.len(),
+            channels_per_client: p.channels_per_client,
+            reserved: p.reserved_channel_slots,
+            quota: p.topics_per_channel,
+            counting: p.combined_topic_counting,
+        };
+        let client_index: HashMap<&str, usize> =
+            self.sessions.iter().enumerate().map(|(i, s)| (&*s.client_id, i)).collect();
+        let existing: Vec<Existing> = records
+            .iter()
+            .filter_map(|r| {
+                Some(Existing { channel_id: r.channel_id.clone(), client: *client_index.get(r.client_id.as_str())?, units: r.topics.clone() })
+            })
+            .collect();
+        let plan = placement::place(placement::units(&self.config.topics), &existing, limits);
+        if !plan.unplaced.is_empty() {
+            tracing::warn!(tenant = %self.config.id, unplaced = plan.unplaced.iter().map(|u| u.topics.len()).sum::<usize>(), "topics could not be placed: over the channel limits");
+        }
+        self.unplaced = plan.unplaced;
+        let mut by_id: HashMap<String, crate::store::ChannelRecord> =
+            records.into_iter().map(|r| (r.channel_id.clone(), r)).collect();
+        for (slot, planned) in plan.channels.into_iter().enumerate() {
+            let reuse = planned.reuse.as_ref().and_then(|id| by_id.remove(id));
+            let spec = ChannelSpec {
+                shared: self.shared.clone(),
+                session: self.sessions[planned.client].clone(),
+                slot,
+                units: planned.units,
+                reuse,
+                tenant: ctx.address().recipient(),
+                rollover_done: ctx.address().recipient(),
+            };
+            let arbiter = &self.arbiters[slot % self.arbiters.len()];
+            let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec));
+            self.channels.push(addr);
+            self.statuses.push(None);
+            self.slot_clients.push(planned.client);
+        }
+        // Records of channels no longer needed: forgotten (the platform lets them expire).
+        for (id, _) in by_id {
+            let store = self.shared.store.clone();
+            actix::spawn(async move {
+                let _ = store.remove_channel(&id).await;
+            });
+        }
+        self.started = true;
+    }
+
+    /// Once a second: refresh tokens that are due, and roll channels over (one at a time) to a new token.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Utc::now();
+        for (i, session) in self.sessions.iter().enumerate() {
+            let Some(token) = session.token() else { continue };
+            let margin = self.shared.policy.token_refresh_margin.min(token.lifetime / 3);
+            if token.expires_at - crate::time::chrono(margin) <= now {
+                let session = session.clone();
+                let stale = token.generation;
+                actix::spawn(async move {
+                    if let Err(e) = session.refresh(Some(stale)).await {
+                        tracing::warn!(tenant = %session.tenant, client = %session.client_id, error = %e, "token refresh failed");
+                    }
+                });
+            }
+            if token.generation > self.rolled_generation[i] {
+                if self.rolled_generation[i] > 0 {
+                    for (slot, &client) in self.slot_clients.iter().enumerate() {
+                        if client == i && !self.rollover_queue.contains(&slot) {
+                            self.rollover_queue.push_back(slot);
+                        }
+                    }
+                }
+                self.rolled_generation[i] = token.generation;
+            }
+        }
+        let patience = self.shared.policy.connect_timeout + self.shared.policy.request_timeout * 2;
+        if self.rollover_in_flight.is_some_and(|(_, at)| at.elapsed() > patience) {
+            self.rollover_in_flight = None;
+        }
+        if self.rollover_in_flight.is_none()
+            && let Some(slot) = self.rollover_queue.pop_front()
+        {
+            self.rollover_in_flight = Some((slot, std::time::Instant::now()));
+            self.channels[slot].do_send(channel::RollOver);
+        }
+        let _ = ctx;
+    }
+}
+
+impl Actor for TenantActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.config.paused {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let tenant = self.config.id.clone();
+        let sessions = self.sessions.clone();
+        let job = async move {
+            // Tokens first, so that the channels do not all ask for one at once.
+            for s in &sessions {
+                if let Err(e) = s.ensure_token().await {
+                    tracing::warn!(%tenant, client = %s.client_id, error = %e, "could not get a token");
+                }
+            }
+            store.channels(&tenant).await
+        };
+        ctx.wait(job.into_actor(self).map(|res, act, ctx| {
+            let records = match res {
+                Ok(r) => r,
+                Err(e) => {
+                    act.last_error = Some(format!("could not read channel records: {e}"));
+                    Vec::new()
+                }
+            };
+            act.rolled_generation = act.sessions.iter().map(|s| s.token().map(|t| t.generation).unwrap_or(0)).collect();
+            act.start_channels(records, ctx);
+        }));
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+    }
+}
+
+impl Handler<ChannelReport> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, ChannelReport(status): ChannelReport, _: &mut Context<Self>) {
+        let slot = status.slot;
+        if let Some(s) = self.statuses.get_mut(slot) {
+            *s = Some(status);
+        }
+    }
+}
+
+impl Handler<RolloverDone> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, done: RolloverDone, ctx: &mut Context<Self>) {
+        if self.rollover_in_flight.is_some_and(|(slot, _)| slot == done.slot) {
+            self.rollover_in_flight = None;
+            self.tick(ctx);
+        }
+    }
+}
+
+impl Handler<GetTenantStatus> for TenantActor {
+    type Result = MessageResult<GetTenantStatus>;
+    fn handle(&mut self, _: GetTenantStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+impl Handler<CrashChannel> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, CrashChannel(slot): CrashChannel, _: &mut Context<Self>) {
+        if let Some(c) = self.channels.get(slot) {
+            c.do_send(channel::Crash);
+        }
+    }
+}
+
+impl Handler<StopTenant> for TenantActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: StopTenant, _: &mut Context<Self>) -> Self::Result {
+        let stops: Vec<_> = self.channels.iter().map(|c| c.send(channel::Stop)).collect();
+        Box::pin(
+            async move {
+                futures_util::future::join_all(stops).await;
+            }
+            .into_actor(self)
+            .map(|_, _, ctx| ctx.stop()),
+        )
+    }
+}

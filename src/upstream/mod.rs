@@ -1,0 +1,340 @@
+//! The platform's REST API as the engine uses it: the client-credentials grant, channels, subscriptions.
+//!
+//! One [`ClientSession`] per OAuth client of a tenant holds the current token and the REST budget shared by
+//! every channel made with it. Calls wait for the budget, honour `Retry-After`, retry 429/502/503/504 a few
+//! times as the official SDKs do, and refresh the token once on a 401.
+
+pub mod budget;
+pub mod error;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use tokio::sync::watch;
+
+pub use self::budget::RateBudget;
+pub use self::error::UpstreamError;
+use crate::config::{ClientConfig, Endpoints, Secret};
+
+/// The longest `Retry-After` waited for inside a call (the official SDKs give up past 180 s).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(180);
+/// Retries of 429/502/503/504 inside one call.
+const MAX_RETRIES: u32 = 3;
+
+/// A bearer token and when it stops working.
+#[derive(Clone)]
+pub struct Token {
+    pub access: Arc<str>,
+    pub expires_at: DateTime<Utc>,
+    /// Lifetime granted (`expires_in`).
+    pub lifetime: Duration,
+    /// Increases with every new token of the session.
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("expires_at", &self.expires_at).field("generation", &self.generation).finish()
+    }
+}
+
+/// A channel as the platform describes it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelInfo {
+    pub id: String,
+    pub connect_uri: String,
+    pub expires: DateTime<Utc>,
+}
+
+/// The platform's verdict on one subscription id.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicVerdict {
+    pub id: String,
+    pub state: String,
+    #[serde(default)]
+    pub rejection_reason: Option<String>,
+}
+
+/// One OAuth client of a tenant: its token and REST budget.
+pub struct ClientSession {
+    pub tenant: Arc<str>,
+    pub client_id: Arc<str>,
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    secret: Secret,
+    token: Mutex<Option<Token>>,
+    generation: AtomicU64,
+    budget: Mutex<RateBudget>,
+    refresh: tokio::sync::Mutex<()>,
+    changes: watch::Sender<u64>,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession").field("tenant", &self.tenant).field("client_id", &self.client_id).finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorAnswer {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+#[derive(Deserialize)]
+struct Entities<T> {
+    #[serde(default = "Vec::new")]
+    entities: Vec<T>,
+}
+
+impl ClientSession {
+    pub fn new(
+        tenant: Arc<str>,
+        client: &ClientConfig,
+        endpoints: Endpoints,
+        http: reqwest::Client,
+        requests_per_minute: u32,
+        request_timeout: Duration,
+    ) -> Arc<ClientSession> {
+        // Stay a little under the platform's limit: our send times and its arrival times differ slightly.
+        let budget = ((requests_per_minute as f64) * 0.95).floor().max(1.0) as usize;
+        Arc::new(ClientSession {
+            tenant,
+            client_id: client.id.as_str().into(),
+            http,
+            endpoints,
+            secret: client.secret.clone(),
+            token: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            budget: Mutex::new(RateBudget::new(budget, Duration::from_secs(60))),
+            refresh: tokio::sync::Mutex::new(()),
+            changes: watch::channel(0).0,
+            request_timeout,
+        })
+    }
+
+    /// The current token, if one was obtained.
+    pub fn token(&self) -> Option<Token> {
+        self.token.lock().clone()
+    }
+
+    /// Notified with the new generation whenever the token changes.
+    pub fn token_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Gets a token if there is none yet.
+    pub async fn ensure_token(&self) -> Result<Token, UpstreamError> {
+        if let Some(t) = self.token() {
+            return Ok(t);
+        }
+        self.refresh(None).await
+    }
+
+    /// Gets a new token. With `stale`, only if the current token is still that generation (so that many
+    /// callers seeing the same 401 refresh once).
+    pub async fn refresh(&self, stale: Option<u64>) -> Result<Token, UpstreamError> {
+        let _guard = self.refresh.lock().await;
+        if let (Some(stale), Some(current)) = (stale, self.token())
+            && current.generation > stale
+        {
+            return Ok(current);
+        }
+        let url = format!("{}/oauth/token", self.endpoints.login_base);
+        let res = self
+            .http
+            .post(url)
+            .basic_auth(&*self.client_id, Some(self.secret.expose()))
+            .form(&[("grant_type", "client_credentials")])
+            .timeout(self.request_timeout)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Transient(format!("while requesting a token: {}", e.without_url())))?;
+        let status = res.status();
+        if !status.is_success() {
+            let body: ErrorAnswer = res.json().await.unwrap_or_default();
+            let message = format!("{} {}", body.error, body.error_description);
+            return Err(match status {
+                StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN => {
+                    UpstreamError::Unauthorized { code: body.error, message }
+                }
+                s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                    UpstreamError::Transient(format!("token request answered {s}"))
+                }
+                s => UpstreamError::Rejected { status: s.as_u16(), code: body.error, message },
+            });
+        }
+        let answer: TokenAnswer =
+            res.json().await.map_err(|e| UpstreamError::Protocol(format!("token answer: {}", e.without_url())))?;
+        let lifetime = Duration::from_secs(answer.expires_in.max(1));
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let token = Token {
+            access: answer.access_token.into(),
+            expires_at: Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX),
+            lifetime,
+            generation,
+        };
+        *self.token.lock() = Some(token.clone());
+        let _ = self.changes.send(generation);
+        Ok(token)
+    }
+
+    /// Waits for a slot in the REST budget.
+    async fn acquire(&self) {
+        loop {
+            let wait = self.budget.lock().try_acquire(Instant::now());
+            match wait {
+                Ok(()) => return,
+                Err(d) => tokio::time::sleep(d).await,
+            }
+        }
+    }
+
+    /// Requests in the budget's current window (for tests and status).
+    pub fn requests_in_window(&self) -> usize {
+        self.budget.lock().in_window()
+    }
+
+    /// One REST call with the budget, retries of 429/5xx and one token refresh on 401.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut refreshed = false;
+        let mut retries = 0;
+        loop {
+            let token = self.ensure_token().await?;
+            self.acquire().await;
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.endpoints.api_base))
+                .bearer_auth(&*token.access)
+                .timeout(self.request_timeout);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let res = match req.send().await {
+                Ok(r) => r,
+                Err(e) if retries < MAX_RETRIES && (e.is_timeout() || e.is_connect()) => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => return Err(UpstreamError::Transient(format!("{method} {path}: {}", e.without_url()))),
+            };
+            let status = res.status();
+            if status.is_success() {
+                return Ok(res);
+            }
+            let retry_after = res
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let answer: ErrorAnswer = res.json().await.unwrap_or_default();
+            match status {
+                StatusCode::UNAUTHORIZED if !refreshed => {
+                    refreshed = true;
+                    self.refresh(Some(token.generation)).await?;
+                }
+                StatusCode::UNAUTHORIZED => {
+                    return Err(UpstreamError::Unauthorized { code: answer.code, message: answer.message });
+                }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let wait = retry_after.unwrap_or(Duration::from_secs(3));
+                    self.budget.lock().retry_after(Instant::now(), wait);
+                    if retries >= MAX_RETRIES || wait > MAX_RETRY_AFTER {
+                        return Err(UpstreamError::RateLimited { retry_after: wait });
+                    }
+                    retries += 1;
+                }
+                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+                    if retries < MAX_RETRIES =>
+                {
+                    retries += 1;
+                    tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(3)).min(MAX_RETRY_AFTER)).await;
+                }
+                StatusCode::NOT_FOUND => return Err(UpstreamError::NotFound(format!("{method} {path}"))),
+                s if s.is_server_error() => {
+                    return Err(UpstreamError::Transient(format!("{method} {path} answered {s} {}", answer.code)));
+                }
+                s => {
+                    return Err(UpstreamError::Rejected {
+                        status: s.as_u16(),
+                        code: answer.code,
+                        message: answer.message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// `POST /api/v2/notifications/channels`, with the generation of the token that made it.
+    pub async fn create_channel(&self) -> Result<(ChannelInfo, Token), UpstreamError> {
+        let res = self.call(Method::POST, "/api/v2/notifications/channels", None).await?;
+        let token = self.token().ok_or_else(|| UpstreamError::Protocol("no token after a call".into()))?;
+        let info = res.json().await.map_err(|e| UpstreamError::Protocol(format!("channel: {}", e.without_url())))?;
+        Ok((info, token))
+    }
+
+    /// `HEAD /api/v2/notifications/channels/{id}`.
+    pub async fn channel_exists(&self, id: &str) -> Result<bool, UpstreamError> {
+        match self.call(Method::HEAD, &format!("/api/v2/notifications/channels/{id}"), None).await {
+            Ok(_) => Ok(true),
+            Err(UpstreamError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /api/v2/notifications/channels?includechannels=oauthclient`: channels of this client.
+    pub async fn channels(&self) -> Result<Vec<ChannelInfo>, UpstreamError> {
+        let res = self.call(Method::GET, "/api/v2/notifications/channels?includechannels=oauthclient", None).await?;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listed {
+            id: Option<String>,
+            connect_uri: Option<String>,
+            expires: DateTime<Utc>,
+        }
+        let listed: Entities<Listed> =
+            res.json().await.map_err(|e| UpstreamError::Protocol(format!("channels: {}", e.without_url())))?;
+        Ok(listed
+            .entities
+            .into_iter()
+            .filter_map(|c| Some(ChannelInfo { id: c.id?, connect_uri: c.connect_uri?, expires: c.expires }))
+            .collect())
+    }
+
+    /// `PUT .../subscriptions?ignoreErrors=true`: the channel's whole topic list, each topic's verdict back.
+    pub async fn put_subscriptions(&self, channel: &str, topics: &[String]) -> Result<Vec<TopicVerdict>, UpstreamError> {
+        let body = serde_json::Value::Array(topics.iter().map(|t| serde_json::json!({ "id": t })).collect());
+        let path = format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
+        let res = self.call(Method::PUT, &path, Some(&body)).await?;
+        let answer: Entities<TopicVerdict> =
+            res.json().await.map_err(|e| UpstreamError::Protocol(format!("subscriptions: {}", e.without_url())))?;
+        Ok(answer.entities)
+    }
+}

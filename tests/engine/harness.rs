@@ -1,0 +1,276 @@
+//! A simulator, an engine configured against it, and the oracle: the sink's output compared with the ledger.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use switchboard::config::Config;
+use switchboard::engine::{self, EngineHandle};
+use switchboard::sim::{self, ClientSpec, SimConfig, SimHandle};
+use switchboard::supervisor::EngineStatus;
+
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub struct Sim {
+    pub handle: SimHandle,
+    pub http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn start(tune: impl FnOnce(&mut SimConfig)) -> Sim {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = SimConfig { listen: "127.0.0.1:0".parse().unwrap(), workers: 1, ..SimConfig::default() };
+        config.clients.push(ClientSpec::parse_cli("demo:secret").unwrap());
+        config.workload.rate_per_second = 0.0;
+        config.workload.seed = Some(7);
+        tune(&mut config);
+        Sim { handle: sim::spawn(config).unwrap(), http: reqwest::Client::new() }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.handle.base_url
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let res = self.http.get(format!("{}{path}", self.base())).send().await.unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let res = self.http.post(format!("{}{path}", self.base())).json(&body).send().await.unwrap();
+        assert!(res.status().is_success(), "{path}: {} {}", res.status(), res.text().await.unwrap());
+        res.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.get("/sim/v1/stats").await
+    }
+
+    /// Topics of the org for the families (exact names).
+    pub async fn topics(&self, families: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in families {
+            let org = self.get(&format!("/sim/v1/org?family={f}")).await;
+            out.extend(org["topics"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()));
+        }
+        out
+    }
+
+    pub async fn workload(&self, body: Value) {
+        self.post("/sim/v1/workload", body).await;
+    }
+
+    pub async fn fault(&self, body: Value) -> Value {
+        self.post("/sim/v1/faults", body).await
+    }
+
+    /// Every ledger entry.
+    pub async fn ledger(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.get(&format!("/sim/v1/ledger?afterSeq={after}&limit=10000")).await;
+            out.extend(page["entries"].as_array().unwrap().iter().cloned());
+            match page["nextAfterSeq"].as_u64() {
+                Some(n) => after = n,
+                None => return out,
+            }
+        }
+    }
+}
+
+/// A temp dir for a test's store and sink files.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("sb-engine-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    pub fn sink(&self) -> PathBuf {
+        self.0.join("events.jsonl")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An engine configuration against `sim`: one tenant `acme` following `topics`, a file sink in `scratch`.
+/// `engine` is extra TOML for the `[engine]` table; `extra` is appended (more tenants, clients).
+pub fn config(sim: &Sim, scratch: &Scratch, topics: &[String], clients: &[(&str, &str)], engine: &str, extra: &str) -> Config {
+    let topics = serde_json::to_string(topics).unwrap();
+    let mut text = format!(
+        r#"
+[engine]
+ping_interval = "200ms"
+heartbeat_timeout = "1500ms"
+connect_timeout = "5s"
+request_timeout = "10s"
+{engine}
+
+[engine.backoff]
+min = "100ms"
+max = "1s"
+
+[store]
+path = "{store}"
+
+[[tenants]]
+id = "acme"
+api_base = "{base}"
+login_base = "{base}"
+topics = {topics}
+"#,
+        store = scratch.0.join("store.db").display(),
+        base = sim.base(),
+    );
+    for (id, secret) in clients {
+        text.push_str(&format!("\n[[tenants.clients]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"));
+    }
+    text.push_str(&format!(
+        "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"file\"]\n{extra}",
+        scratch.sink().display()
+    ));
+    Config::from_toml_str(&text, &scratch.0).unwrap_or_else(|e| panic!("config:\n{e}\n{text}"))
+}
+
+pub fn start(config: Config) -> EngineHandle {
+    engine::start(config).expect("engine starts")
+}
+
+pub async fn wait_until<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if probe().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn live_channels(status: &EngineStatus, tenant: &str) -> usize {
+    status
+        .tenants
+        .iter()
+        .filter(|t| t.id == tenant)
+        .flat_map(|t| &t.channels)
+        .filter(|c| c.lifecycle.name() == "live")
+        .count()
+}
+
+pub async fn wait_live(engine: &EngineHandle, tenant: &str, n: usize) {
+    wait_until(&format!("{n} live channels"), || async { live_channels(&engine.status().await.unwrap(), tenant) == n }).await;
+}
+
+/// What the file sink holds.
+#[derive(Debug, Default)]
+pub struct SinkOutput {
+    /// Events by correlation id (with how many times each was delivered).
+    pub events: BTreeMap<String, usize>,
+    pub gaps: Vec<Gap>,
+    pub lines: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gap {
+    pub topics: BTreeSet<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub reason: String,
+}
+
+pub fn read_sink(scratch: &Scratch) -> SinkOutput {
+    let mut out = SinkOutput::default();
+    let Ok(text) = std::fs::read_to_string(scratch.sink()) else { return out };
+    for line in text.lines() {
+        out.lines += 1;
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("sink line is not JSON ({e}): {line}"));
+        match v["kind"].as_str() {
+            Some("event") => *out.events.entry(v["correlationId"].as_str().unwrap().to_string()).or_default() += 1,
+            Some("gap") => out.gaps.push(Gap {
+                topics: v["topics"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_ascii_lowercase()).collect(),
+                from: v["from"].as_str().unwrap().parse().unwrap(),
+                to: v["to"].as_str().unwrap().parse().unwrap(),
+                reason: v["reason"].as_str().unwrap().to_string(),
+            }),
+            other => panic!("unexpected kind {other:?}"),
+        }
+    }
+    out
+}
+
+/// The verdict of the oracle over the followed topics.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub happened: usize,
+    pub delivered_once: usize,
+    pub duplicated: Vec<String>,
+    pub in_gap: usize,
+    /// Events neither delivered nor inside a gap: silent losses.
+    pub lost: Vec<Value>,
+    pub gaps: usize,
+}
+
+/// Compares the sink with the ledger: every event on a followed topic is in the sink exactly once or inside
+/// a gap for that topic.
+pub async fn oracle(sim: &Sim, scratch: &Scratch, followed: &[String]) -> Verdict {
+    let followed: BTreeSet<String> = followed.iter().map(|t| t.to_ascii_lowercase()).collect();
+    let out = read_sink(scratch);
+    let mut v = Verdict { gaps: out.gaps.len(), ..Default::default() };
+    for e in sim.ledger().await {
+        let topic = e["topic"].as_str().unwrap().to_ascii_lowercase();
+        if !followed.contains(&topic) {
+            continue;
+        }
+        v.happened += 1;
+        let id = e["correlationId"].as_str().unwrap();
+        match out.events.get(id) {
+            Some(1) => v.delivered_once += 1,
+            Some(_) => v.duplicated.push(id.to_string()),
+            None => {
+                let at: DateTime<Utc> = e["at"].as_str().unwrap().parse().unwrap();
+                if out.gaps.iter().any(|g| g.topics.contains(&topic) && g.from <= at && at <= g.to) {
+                    v.in_gap += 1;
+                } else {
+                    v.lost.push(e.clone());
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Waits until the sink holds every followed event the ledger has (or it is covered by a gap).
+pub async fn settle(sim: &Sim, scratch: &Scratch, followed: &[String]) -> Verdict {
+    let mut last = Verdict::default();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        last = oracle(sim, scratch, followed).await;
+        if last.lost.is_empty() {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
+pub fn assert_complete(v: &Verdict) {
+    assert!(v.lost.is_empty(), "{} of {} events silently lost, e.g. {:?}", v.lost.len(), v.happened, v.lost.first());
+    assert!(v.duplicated.is_empty(), "{} events delivered more than once", v.duplicated.len());
+}
+
+pub fn json_rate(rate: f64, families: &[&str]) -> Value {
+    json!({"ratePerSecond": rate, "families": families})
+}
