@@ -26,7 +26,11 @@ impl Backoff {
 
     /// The delay before the next attempt, without jitter (its upper bound).
     pub fn ceiling(&self) -> Duration {
-        let factor = self.policy.multiplier.max(1.0).powi(self.attempt.min(64) as i32);
+        let factor = self
+            .policy
+            .multiplier
+            .max(1.0)
+            .powi(self.attempt.min(64) as i32);
         let secs = (self.policy.min.as_secs_f64() * factor).min(self.policy.max.as_secs_f64());
         Duration::from_secs_f64(secs.max(0.0))
     }
@@ -50,7 +54,12 @@ mod tests {
     use super::*;
 
     fn policy(jitter: f64) -> BackoffPolicy {
-        BackoffPolicy { min: Duration::from_millis(100), max: Duration::from_secs(2), multiplier: 2.0, jitter }
+        BackoffPolicy {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            multiplier: 2.0,
+            jitter,
+        }
     }
 
     #[test]
@@ -71,7 +80,10 @@ mod tests {
                 b.next_delay();
             }
             let d = b.next_delay();
-            assert!(d >= Duration::from_millis(400) && d <= Duration::from_millis(800), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(400) && d <= Duration::from_millis(800),
+                "{d:?}"
+            );
             seen.insert(d.as_micros());
         }
         assert!(seen.len() > 50, "jitter spreads the delays");

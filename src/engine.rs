@@ -26,12 +26,18 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Every tenant's and channel's status.
     pub async fn status(&self) -> anyhow::Result<EngineStatus> {
-        self.supervisor.send(supervisor::GetStatus).await.context("the engine is not running")
+        self.supervisor
+            .send(supervisor::GetStatus)
+            .await
+            .context("the engine is not running")
     }
 
     /// Fault injection: a panic inside one channel's handler.
     pub fn crash_channel(&self, tenant: &str, slot: usize) {
-        self.supervisor.do_send(supervisor::Crash { tenant: tenant.to_string(), slot });
+        self.supervisor.do_send(supervisor::Crash {
+            tenant: tenant.to_string(),
+            slot,
+        });
     }
 
     /// Stops every channel (recording where each stood), drains the router and the sinks, and returns when done.
@@ -40,7 +46,9 @@ impl EngineHandle {
     }
 
     fn shutdown(&mut self) {
-        let Some(thread) = self.thread.take() else { return };
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
         let supervisor = self.supervisor.clone();
         let system = self.system.clone();
         // Ask on the engine's own runtime, then stop its system once every tenant has stopped.
@@ -64,54 +72,70 @@ impl Drop for EngineHandle {
 pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new().name("engine".into()).spawn(move || {
-        let system = System::new();
-        let result = system.block_on(async move {
-            let store = SqliteStore::open(&config.store.path)
-                .await
-                .with_context(|| format!("while opening the store at {}", config.store.path.display()))?;
-            let store: Arc<dyn Store> = Arc::new(store);
-            let mut handles = Vec::new();
-            let mut sink_stats = Vec::new();
-            for s in &config.sinks {
-                let opened = sink::open(s).with_context(|| format!("while opening sink {}", s.name))?;
-                let (handle, _task) = sink::spawn(&s.name, opened, 65_536);
-                sink_stats.push((s.name.clone(), handle.stats.clone()));
-                handles.push(handle);
-            }
-            let (router, _task) = router::spawn(
-                &config.routes,
-                handles,
-                store.clone(),
-                config.engine.router_queue,
-                config.engine.dedup_window,
-            );
-            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
-            let arbiters: Vec<ArbiterHandle> = (0..workers).map(|_| Arbiter::new().handle()).collect();
-            let http = reqwest::Client::builder()
-                .pool_idle_timeout(std::time::Duration::from_secs(30))
-                .build()
-                .context("while building the HTTP client")?;
-            let shared = Arc::new(EngineShared {
-                policy: config.engine.clone(),
-                router: router.clone(),
-                store,
-                http,
-                arbiters: Arc::new(arbiters),
+    let thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let system = System::new();
+            let result = system.block_on(async move {
+                let store = SqliteStore::open(&config.store.path)
+                    .await
+                    .with_context(|| {
+                        format!("while opening the store at {}", config.store.path.display())
+                    })?;
+                let store: Arc<dyn Store> = Arc::new(store);
+                let mut handles = Vec::new();
+                let mut sink_stats = Vec::new();
+                for s in &config.sinks {
+                    let opened =
+                        sink::open(s).with_context(|| format!("while opening sink {}", s.name))?;
+                    let (handle, _task) = sink::spawn(&s.name, opened, 65_536);
+                    sink_stats.push((s.name.clone(), handle.stats.clone()));
+                    handles.push(handle);
+                }
+                let (router, _task) = router::spawn(
+                    &config.routes,
+                    handles,
+                    store.clone(),
+                    config.engine.router_queue,
+                    config.engine.dedup_window,
+                );
+                let workers = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+                    .clamp(1, 8);
+                let arbiters: Vec<ArbiterHandle> =
+                    (0..workers).map(|_| Arbiter::new().handle()).collect();
+                let http = reqwest::Client::builder()
+                    .pool_idle_timeout(std::time::Duration::from_secs(30))
+                    .build()
+                    .context("while building the HTTP client")?;
+                let shared = Arc::new(EngineShared {
+                    policy: config.engine.clone(),
+                    router: router.clone(),
+                    store,
+                    http,
+                    arbiters: Arc::new(arbiters),
+                });
+                let supervisor = Supervisor::new(shared, config.tenants.clone()).start();
+                anyhow::Ok((supervisor, router.stats.clone(), sink_stats))
             });
-            let supervisor = Supervisor::new(shared, config.tenants.clone()).start();
-            anyhow::Ok((supervisor, router.stats.clone(), sink_stats))
-        });
-        match result {
-            Ok((supervisor, router, sinks)) => {
-                let _ = tx.send(Ok((supervisor, router, sinks, System::current())));
-                let _ = system.run();
+            match result {
+                Ok((supervisor, router, sinks)) => {
+                    let _ = tx.send(Ok((supervisor, router, sinks, System::current())));
+                    let _ = system.run();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
             }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        }
-    })?;
-    let (supervisor, router, sinks, system) = rx.recv().context("the engine thread ended early")??;
-    Ok(EngineHandle { supervisor, router, sinks, system, thread: Some(thread) })
+        })?;
+    let (supervisor, router, sinks, system) =
+        rx.recv().context("the engine thread ended early")??;
+    Ok(EngineHandle {
+        supervisor,
+        router,
+        sinks,
+        system,
+        thread: Some(thread),
+    })
 }

@@ -96,7 +96,9 @@ impl<'a> Frame<'a> {
     }
 
     pub fn correlation_id(&self) -> Option<&str> {
-        self.metadata.as_ref().and_then(|m| m.correlation_id.as_deref())
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.correlation_id.as_deref())
     }
 }
 
@@ -194,7 +196,11 @@ pub fn event_line(
     let mut hex = [0u8; 16];
     for (i, slot) in hex.iter_mut().enumerate() {
         let nibble = ((key >> (60 - 4 * i)) & 0xf) as u8;
-        *slot = if nibble < 10 { b'0' + nibble } else { b'a' + nibble - 10 };
+        *slot = if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + nibble - 10
+        };
     }
     out.extend_from_slice(&hex);
     out.extend_from_slice(b"\",\"tenant\":");
@@ -223,7 +229,10 @@ pub fn event_line(
     out.extend_from_slice(b",\"body\":");
     out.extend_from_slice(body.as_bytes());
     out.push(b'}');
-    EventLine { json: out, topic: topic_range }
+    EventLine {
+        json: out,
+        topic: topic_range,
+    }
 }
 
 /// A gap record line: `{"kind":"gap",...}`.
@@ -261,14 +270,38 @@ mod tests {
     #[test]
     fn frames_are_classified() {
         let kinds = [
-            (r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#, FrameKind::Heartbeat),
-            (r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"}}"#, FrameKind::Pong),
-            (r#"{"topicName":"v2.system.socket_closing","eventBody":{}}"#, FrameKind::SocketClosing),
-            (r#"{"topicName":"v2.system.no_longer_subscribed.ch","eventBody":{}}"#, FrameKind::NoLongerSubscribed),
-            (r#"{"topicName":"v2.system.token_revoked.ch","eventBody":{}}"#, FrameKind::TokenRevoked),
-            (r#"{"result":"404","message":"gone"}"#, FrameKind::ChannelGone),
-            (r#"{"result":"200","status":"subscribed"}"#, FrameKind::SubscribeReply),
-            (r#"{"topicName":"v2.users.u.presence","version":"2","eventBody":{"a":1}}"#, FrameKind::Event),
+            (
+                r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#,
+                FrameKind::Heartbeat,
+            ),
+            (
+                r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"}}"#,
+                FrameKind::Pong,
+            ),
+            (
+                r#"{"topicName":"v2.system.socket_closing","eventBody":{}}"#,
+                FrameKind::SocketClosing,
+            ),
+            (
+                r#"{"topicName":"v2.system.no_longer_subscribed.ch","eventBody":{}}"#,
+                FrameKind::NoLongerSubscribed,
+            ),
+            (
+                r#"{"topicName":"v2.system.token_revoked.ch","eventBody":{}}"#,
+                FrameKind::TokenRevoked,
+            ),
+            (
+                r#"{"result":"404","message":"gone"}"#,
+                FrameKind::ChannelGone,
+            ),
+            (
+                r#"{"result":"200","status":"subscribed"}"#,
+                FrameKind::SubscribeReply,
+            ),
+            (
+                r#"{"topicName":"v2.users.u.presence","version":"2","eventBody":{"a":1}}"#,
+                FrameKind::Event,
+            ),
             (r#"{"version":"2","eventBody":{}}"#, FrameKind::Unknown),
         ];
         for (text, kind) in kinds {
@@ -283,11 +316,29 @@ mod tests {
     fn the_event_line_is_the_documented_envelope() {
         let text = r#"{"topicName":"v2.users.u\"1.presence","version":"2","eventBody":{"x":[1,2]},"metadata":{"CorrelationId":"c-1"}}"#;
         let frame = Frame::parse(text).unwrap();
-        let origin = Origin { tenant: "acme", region: "eu-west-1", channel_id: "streaming-0-x" };
-        let key = event_key(frame.topic_name.as_deref().unwrap(), frame.correlation_id(), "");
-        let line = event_line(&origin, &frame, "v2.users.{id}.presence", key, "2026-11-23T10:00:00.123Z");
+        let origin = Origin {
+            tenant: "acme",
+            region: "eu-west-1",
+            channel_id: "streaming-0-x",
+        };
+        let key = event_key(
+            frame.topic_name.as_deref().unwrap(),
+            frame.correlation_id(),
+            "",
+        );
+        let line = event_line(
+            &origin,
+            &frame,
+            "v2.users.{id}.presence",
+            key,
+            "2026-11-23T10:00:00.123Z",
+        );
         let v: serde_json::Value = serde_json::from_slice(&line.json).unwrap();
-        assert!(std::str::from_utf8(&line.json).unwrap().starts_with(r#"{"kind":"event","id":""#));
+        assert!(
+            std::str::from_utf8(&line.json)
+                .unwrap()
+                .starts_with(r#"{"kind":"event","id":""#)
+        );
         assert_eq!(v["tenant"], "acme");
         assert_eq!(v["channelId"], "streaming-0-x");
         assert_eq!(v["topic"], "v2.users.u\"1.presence");
@@ -301,8 +352,14 @@ mod tests {
 
     #[test]
     fn the_same_event_has_the_same_key_whatever_the_case_of_its_topic() {
-        assert_eq!(event_key("v2.users.U.presence", Some("c"), ""), event_key("v2.users.u.PRESENCE", Some("c"), ""));
-        assert_ne!(event_key("v2.users.u.presence", Some("c"), ""), event_key("v2.users.u.presence", Some("d"), ""));
+        assert_eq!(
+            event_key("v2.users.U.presence", Some("c"), ""),
+            event_key("v2.users.u.PRESENCE", Some("c"), "")
+        );
+        assert_ne!(
+            event_key("v2.users.u.presence", Some("c"), ""),
+            event_key("v2.users.u.presence", Some("d"), "")
+        );
         assert_ne!(event_key("a", None, "{1}"), event_key("a", None, "{2}"));
         assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
     }

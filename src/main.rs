@@ -169,7 +169,11 @@ fn main() -> anyhow::Result<()> {
             Err(errors) => {
                 eprintln!("{}: {} error(s)", config.display(), errors.errors.len());
                 for e in &errors.errors {
-                    eprintln!("  {}: {}", if e.path.is_empty() { "(file)" } else { &e.path }, e.message);
+                    eprintln!(
+                        "  {}: {}",
+                        if e.path.is_empty() { "(file)" } else { &e.path },
+                        e.message
+                    );
                 }
                 std::process::exit(2);
             }
@@ -181,7 +185,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = switchboard::config::Config::load(path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    let config = switchboard::config::Config::load(path)
+        .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
     let engine = switchboard::engine::start(config)?;
     eprintln!("switchboard serving; Ctrl-C stops");
     wait_for_signal()?;
@@ -191,7 +196,9 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn wait_for_signal() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -11,27 +11,69 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::{Bound, ChannelActor, GapReason, Lifecycle, RolloverDone, RollOver, Socket, SocketItem};
+use super::{
+    Bound, ChannelActor, GapReason, Lifecycle, RollOver, RolloverDone, Socket, SocketItem,
+};
 use crate::store::ChannelRecord;
+use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A channel ready to connect to.
 struct Prepared {
     bound: Bound,
-    verdicts: Option<Vec<TopicVerdict>>,
+    /// The platform's verdicts and the units as finally subscribed, when a subscription call was made.
+    subscribed: Option<(Vec<Unit>, Vec<TopicVerdict>)>,
     reused: bool,
+}
+
+/// PUTs the units. A combined id the platform rejects is split into its topics and put again, so that only
+/// the topics it really refuses stay out (whether it judges a combined id as a whole is not documented).
+async fn subscribe(
+    session: &ClientSession,
+    channel: &str,
+    units: Vec<Unit>,
+) -> Result<(Vec<Unit>, Vec<TopicVerdict>), UpstreamError> {
+    let ids: Vec<String> = units.iter().map(|u| u.id.clone()).collect();
+    let verdicts = session.put_subscriptions(channel, &ids).await?;
+    let refused: std::collections::HashSet<&str> = verdicts
+        .iter()
+        .filter(|v| v.state.eq_ignore_ascii_case("rejected") && v.id.contains('?'))
+        .map(|v| v.id.as_str())
+        .collect();
+    if refused.is_empty() {
+        return Ok((units, verdicts));
+    }
+    let mut split = Vec::with_capacity(units.len());
+    for u in units {
+        if refused.contains(u.id.as_str()) {
+            split.extend(u.topics.iter().map(|t| Unit {
+                id: t.clone(),
+                topics: vec![t.clone()],
+                priority: u.priority,
+            }));
+        } else {
+            split.push(u);
+        }
+    }
+    let ids: Vec<String> = split.iter().map(|u| u.id.clone()).collect();
+    let verdicts = session.put_subscriptions(channel, &ids).await?;
+    Ok((split, verdicts))
 }
 
 /// Reads and writes a few KiB at a time: an idle channel must stay small (tungstenite reserves 128 KiB by default).
 fn socket_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(0).max_write_buffer_size(1 << 20)
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
 }
 
-async fn create(session: &ClientSession, units: &[String]) -> Result<Prepared, UpstreamError> {
+async fn create(session: &ClientSession, units: Vec<Unit>) -> Result<Prepared, UpstreamError> {
     let (info, token) = session.create_channel().await?;
-    let verdicts = session.put_subscriptions(&info.id, units).await?;
+    let subscribed = subscribe(session, &info.id, units).await?;
     Ok(Prepared {
         bound: Bound {
             id: info.id,
@@ -40,7 +82,7 @@ async fn create(session: &ClientSession, units: &[String]) -> Result<Prepared, U
             token_expires_at: token.expires_at,
             token_generation: token.generation,
         },
-        verdicts: Some(verdicts),
+        subscribed: Some(subscribed),
         reused: false,
     })
 }
@@ -61,17 +103,22 @@ impl ChannelActor {
         let epoch = self.epoch;
         self.set_lifecycle(Lifecycle::Preparing);
         let session = self.session.clone();
-        let units = self.unit_ids();
+        let units = self.units.clone();
+        let unit_ids = self.unit_ids();
         let reuse = self.reuse.take();
         let margin = crate::time::chrono(self.shared.policy.rollover_margin);
         let job = async move {
             if let Some(rec) = reuse {
                 let now = Utc::now();
-                let same_topics = rec.topics == units;
+                let same_topics = rec.topics == unit_ids;
                 if rec.expires_at > now + margin && rec.token_expires_at > now + margin {
                     session.ensure_token().await?;
                     if session.channel_exists(&rec.channel_id).await? {
-                        let verdicts = if same_topics { None } else { Some(session.put_subscriptions(&rec.channel_id, &units).await?) };
+                        let subscribed = if same_topics {
+                            None
+                        } else {
+                            Some(subscribe(&session, &rec.channel_id, units).await?)
+                        };
                         return Ok((
                             Prepared {
                                 bound: Bound {
@@ -82,7 +129,7 @@ impl ChannelActor {
                                     // Made by an earlier process's token: older than anything this session has.
                                     token_generation: 0,
                                 },
-                                verdicts,
+                                subscribed,
                                 reused: true,
                             },
                             Some(rec.updated_at),
@@ -90,7 +137,7 @@ impl ChannelActor {
                     }
                 }
             }
-            create(&session, &units).await.map(|p| (p, None))
+            create(&session, units).await.map(|p| (p, None))
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
             if act.epoch != epoch {
@@ -103,8 +150,9 @@ impl ChannelActor {
                         act.last_proof = Some(seen);
                         act.open_gap(GapReason::Restart);
                     }
-                    if let Some(v) = &prepared.verdicts {
-                        act.record_verdicts(v);
+                    if let Some((units, verdicts)) = &prepared.subscribed {
+                        act.units = units.clone();
+                        act.record_verdicts(verdicts);
                     }
                     tracing::info!(tenant = %act.shared.tenant, slot = act.slot, channel = %prepared.bound.id, reused = prepared.reused, "channel ready");
                     act.bound = Some(prepared.bound);
@@ -159,8 +207,11 @@ impl ChannelActor {
                 }
                 match res {
                     Ok(ws) => act.attach(ws, ctx),
-                    Err(e) if handover => {
+                    Err(e) if handover && act.socket.as_ref().is_some_and(|s| !s.writer.is_closed()) => {
                         tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "socket handover failed; keeping the current socket");
+                        if let Some(s) = act.socket.as_mut() {
+                            s.retiring = false;
+                        }
                     }
                     Err(e) => act.on_socket_lost(GapReason::SocketLost, e, ctx),
                 }
@@ -185,10 +236,22 @@ impl ChannelActor {
             let _ = sink.close().await;
         });
         let items = stream
-            .map(move |m| SocketItem { generation, msg: Some(m) })
-            .chain(futures_util::stream::once(async move { SocketItem { generation, msg: None } }));
+            .map(move |m| SocketItem {
+                generation,
+                msg: Some(m),
+            })
+            .chain(futures_util::stream::once(async move {
+                SocketItem {
+                    generation,
+                    msg: None,
+                }
+            }));
         ctx.add_stream(items);
-        if let Some(old) = self.socket.replace(Socket { generation, writer }) {
+        if let Some(old) = self.socket.replace(Socket {
+            generation,
+            writer,
+            retiring: false,
+        }) {
             // Make before break: the new socket is up, the old one may go.
             let _ = old.writer.try_send(WsMessage::Close(None));
         }
@@ -218,7 +281,8 @@ impl ChannelActor {
             return;
         };
         let margin = crate::time::chrono(self.shared.policy.rollover_margin);
-        if bound.expires_at <= Utc::now() + margin || bound.token_expires_at <= Utc::now() + margin {
+        if bound.expires_at <= Utc::now() + margin || bound.token_expires_at <= Utc::now() + margin
+        {
             self.bound = None;
             self.prepare(ctx);
             return;
@@ -228,19 +292,23 @@ impl ChannelActor {
         self.set_lifecycle(Lifecycle::Preparing);
         let session = self.session.clone();
         let id = bound.id.clone();
-        ctx.spawn(async move { session.channel_exists(&id).await }.into_actor(self).map(move |res, act, ctx| {
-            if act.epoch != epoch {
-                return;
-            }
-            match res {
-                Ok(true) => act.connect(ctx),
-                Ok(false) => {
-                    act.bound = None;
-                    act.prepare(ctx);
-                }
-                Err(e) => act.on_failure(e.to_string(), ctx),
-            }
-        }));
+        ctx.spawn(
+            async move { session.channel_exists(&id).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if act.epoch != epoch {
+                        return;
+                    }
+                    match res {
+                        Ok(true) => act.connect(ctx),
+                        Ok(false) => {
+                            act.bound = None;
+                            act.prepare(ctx);
+                        }
+                        Err(e) => act.on_failure(e.to_string(), ctx),
+                    }
+                }),
+        );
     }
 
     /// Acts `rollover_margin` before the channel expires: a subscription call pushes `expires` out; if it did not
@@ -258,7 +326,9 @@ impl ChannelActor {
             let due = (token_due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             self.expiry_timer = Some(ctx.run_later(due, |act, ctx| act.token_expiring(ctx)));
         } else {
-            let due = (channel_due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            let due = (channel_due - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
             self.expiry_timer = Some(ctx.run_later(due, |act, ctx| act.extend(ctx)));
         }
     }
@@ -284,14 +354,21 @@ impl ChannelActor {
     }
 
     fn extend(&mut self, ctx: &mut Context<Self>) {
-        let Some(bound) = self.bound.clone() else { return };
+        let Some(bound) = self.bound.clone() else {
+            return;
+        };
         let session = self.session.clone();
         let units = self.unit_ids();
         let epoch = self.epoch;
         let job = async move {
             session.put_subscriptions(&bound.id, &units).await?;
             let listed = session.channels().await?;
-            Ok::<_, UpstreamError>(listed.into_iter().find(|c| c.id == bound.id).map(|c| c.expires))
+            Ok::<_, UpstreamError>(
+                listed
+                    .into_iter()
+                    .find(|c| c.id == bound.id)
+                    .map(|c| c.expires),
+            )
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
             if act.epoch != epoch {
@@ -325,11 +402,11 @@ impl ChannelActor {
         }
         self.rolling_over = true;
         let session = self.session.clone();
-        let units = self.unit_ids();
+        let units = self.units.clone();
         let epoch = self.epoch;
         let timeout = self.shared.policy.connect_timeout;
         let job = async move {
-            let prepared = create(&session, &units).await.map_err(|e| e.to_string())?;
+            let prepared = create(&session, units).await.map_err(|e| e.to_string())?;
             let ws = open_socket(&prepared.bound.connect_uri, timeout).await?;
             Ok::<_, String>((prepared, ws))
         };
@@ -342,8 +419,9 @@ impl ChannelActor {
             match res {
                 Ok((prepared, ws)) => {
                     let old = act.bound.replace(prepared.bound);
-                    if let Some(v) = &prepared.verdicts {
-                        act.record_verdicts(v);
+                    if let Some((units, verdicts)) = &prepared.subscribed {
+                        act.units = units.clone();
+                        act.record_verdicts(verdicts);
                     }
                     if let Some(old) = old {
                         let store = act.shared.store.clone();
@@ -369,7 +447,9 @@ impl ChannelActor {
     /// Whether this channel was made with an older token than the session's current one.
     pub(super) fn token_is_stale(&self) -> bool {
         let current = self.session.token().map(|t| t.generation).unwrap_or(0);
-        self.bound.as_ref().is_some_and(|b| b.token_generation < current)
+        self.bound
+            .as_ref()
+            .is_some_and(|b| b.token_generation < current)
     }
 }
 

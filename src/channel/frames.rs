@@ -13,7 +13,8 @@ use crate::router::Inbound;
 
 impl StreamHandler<SocketItem> for ChannelActor {
     fn handle(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_item(item, ctx)));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_item(item, ctx)));
         if outcome.is_err() {
             self.contain_panic(ctx);
         }
@@ -25,7 +26,10 @@ impl StreamHandler<SocketItem> for ChannelActor {
 
 impl ChannelActor {
     fn on_item(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
-        let current = self.socket.as_ref().is_some_and(|s| s.generation == item.generation);
+        let current = self
+            .socket
+            .as_ref()
+            .is_some_and(|s| s.generation == item.generation);
         let text = match item.msg {
             Some(Ok(WsMessage::Text(text))) => text,
             Some(Ok(WsMessage::Binary(_))) => {
@@ -36,7 +40,10 @@ impl ChannelActor {
                 return;
             }
             Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
-                if current {
+                if current && self.socket.as_ref().is_some_and(|s| s.retiring) {
+                    // Expected: the platform closes the old socket as the new one connects.
+                    tracing::debug!(tenant = %self.shared.tenant, slot = self.slot, "retiring socket closed");
+                } else if current {
                     let why = match item.msg {
                         Some(Err(e)) => format!("socket error: {e}"),
                         _ => "socket closed".to_string(),
@@ -72,8 +79,11 @@ impl ChannelActor {
         self.last_proof = Some(Utc::now());
         match kind {
             FrameKind::SocketClosing => {
-                tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "socket_closing: opening a new socket");
-                self.connect(ctx);
+                if let Some(s) = self.socket.as_mut().filter(|s| !s.retiring) {
+                    s.retiring = true;
+                    tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "socket_closing: opening a new socket");
+                    self.connect(ctx);
+                }
             }
             FrameKind::NoLongerSubscribed | FrameKind::ChannelGone => {
                 self.on_channel_lost(GapReason::ChannelLost, format!("{kind:?}"), ctx);
@@ -99,20 +109,31 @@ impl ChannelActor {
         let family = self.families.get(&family_key).cloned();
         let family = family.as_deref().unwrap_or("unknown");
         let channel_id = self.bound.as_ref().map(|b| b.id.as_str()).unwrap_or("");
-        let origin = Origin { tenant: &self.shared.tenant, region: &self.shared.region, channel_id };
+        let origin = Origin {
+            tenant: &self.shared.tenant,
+            region: &self.shared.region,
+            channel_id,
+        };
         let received_at = envelope::timestamp(Utc::now());
         let line = envelope::event_line(&origin, frame, family, key, &received_at);
         self.counters.events += 1;
-        let msg = Inbound::Event { tenant: self.shared.tenant.clone(), key, json: line.json, topic: line.topic };
+        let msg = Inbound::Event {
+            tenant: self.shared.tenant.clone(),
+            key,
+            json: line.json,
+            topic: line.topic,
+        };
         match self.shared.router.queue.try_send(msg) {
             Ok(()) => {}
             Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) => {
                 // Back-pressure: stop reading this socket until the router has room.
                 let queue = self.shared.router.queue.clone();
-                ctx.wait(async move {
-                    let _ = queue.send(msg).await;
-                }
-                .into_actor(self));
+                ctx.wait(
+                    async move {
+                        let _ = queue.send(msg).await;
+                    }
+                    .into_actor(self),
+                );
             }
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
         }

@@ -23,7 +23,11 @@ pub enum Lifecycle {
     /// Waiting before the next attempt.
     Backoff { attempt: u64, last_error: String },
     /// Too many failures in a row: retried on a slow cadence.
-    Failed { reason: String, since: DateTime<Utc>, last_error: String },
+    Failed {
+        reason: String,
+        since: DateTime<Utc>,
+        last_error: String,
+    },
     /// Shut down on request.
     Stopped,
 }

@@ -11,7 +11,10 @@ pub struct Liveness {
 
 impl Liveness {
     pub fn new(timeout: Duration, now: Instant) -> Liveness {
-        Liveness { timeout, last_frame: now }
+        Liveness {
+            timeout,
+            last_frame: now,
+        }
     }
 
     pub fn frame(&mut self, now: Instant) {
@@ -39,6 +42,9 @@ mod tests {
         assert!(l.is_dead(t0 + Duration::from_millis(5001)));
         l.frame(t0 + Duration::from_secs(4));
         assert!(!l.is_dead(t0 + Duration::from_secs(9)));
-        assert_eq!(l.silent_for(t0 + Duration::from_secs(6)), Duration::from_secs(2));
+        assert_eq!(
+            l.silent_for(t0 + Duration::from_secs(6)),
+            Duration::from_secs(2)
+        );
     }
 }

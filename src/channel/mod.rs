@@ -52,6 +52,8 @@ struct Bound {
 struct Socket {
     generation: u64,
     writer: mpsc::Sender<WsMessage>,
+    /// A new socket is being opened to replace this one (`socket_closing`): its close is expected.
+    retiring: bool,
 }
 
 /// A rejected topic and why.
@@ -261,7 +263,10 @@ impl ChannelActor {
         self.rejected = verdicts
             .iter()
             .filter(|v| v.state.eq_ignore_ascii_case("rejected"))
-            .map(|v| Rejected { id: v.id.clone(), reason: v.rejection_reason.clone().unwrap_or_default() })
+            .map(|v| Rejected {
+                id: v.id.clone(),
+                reason: v.rejection_reason.clone().unwrap_or_default(),
+            })
             .collect();
         for r in &self.rejected {
             tracing::warn!(tenant = %self.shared.tenant, topic = %r.id, reason = %r.reason, "topic rejected by the platform");
@@ -279,8 +284,14 @@ impl ChannelActor {
 
     /// Continuity is back: the gap since it was lost is reported.
     fn close_gap(&mut self) {
-        let Some((from, reason)) = self.open_gap.take() else { return };
-        let channel_id = self.bound.as_ref().map(|b| b.id.clone()).unwrap_or_default();
+        let Some((from, reason)) = self.open_gap.take() else {
+            return;
+        };
+        let channel_id = self
+            .bound
+            .as_ref()
+            .map(|b| b.id.clone())
+            .unwrap_or_default();
         let gap = crate::store::GapRecord {
             id: uuid::Uuid::new_v4().to_string(),
             tenant: self.shared.tenant.to_string(),
@@ -293,7 +304,13 @@ impl ChannelActor {
         };
         self.counters.gaps += 1;
         tracing::warn!(tenant = %gap.tenant, channel = %gap.channel_id, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
-        if self.shared.router.queue.try_send(Inbound::Gap(gap.clone())).is_err() {
+        if self
+            .shared
+            .router
+            .queue
+            .try_send(Inbound::Gap(gap.clone()))
+            .is_err()
+        {
             let queue = self.shared.router.queue.clone();
             actix::spawn(async move {
                 let _ = queue.send(Inbound::Gap(gap)).await;
@@ -308,7 +325,10 @@ impl ChannelActor {
         self.epoch += 1;
         match self.restarts.failed(Instant::now()) {
             RestartDecision::After(delay) => {
-                self.set_lifecycle(Lifecycle::Backoff { attempt: self.restarts.restarts(), last_error: error });
+                self.set_lifecycle(Lifecycle::Backoff {
+                    attempt: self.restarts.restarts(),
+                    last_error: error,
+                });
                 let epoch = self.epoch;
                 ctx.run_later(delay, move |act, ctx| {
                     if act.epoch == epoch {
@@ -362,7 +382,10 @@ impl Actor for ChannelActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let policy = &self.shared.policy;
         // One timer does both jobs: the app-level ping and the watchdog check.
-        let tick = policy.ping_interval.min(policy.heartbeat_timeout / 4).max(Duration::from_millis(10));
+        let tick = policy
+            .ping_interval
+            .min(policy.heartbeat_timeout / 4)
+            .max(Duration::from_millis(10));
         let mut since_ping = Duration::ZERO;
         let ping_every = policy.ping_interval;
         ctx.run_interval(tick, move |act, ctx| {
@@ -375,7 +398,11 @@ impl Actor for ChannelActor {
             }
             if act.socket.is_some() && act.liveness.is_dead(Instant::now()) {
                 let silent = act.liveness.silent_for(Instant::now());
-                act.on_socket_lost(GapReason::HeartbeatTimeout, format!("no frame for {silent:?}"), ctx);
+                act.on_socket_lost(
+                    GapReason::HeartbeatTimeout,
+                    format!("no frame for {silent:?}"),
+                    ctx,
+                );
             }
         });
         self.prepare(ctx);

@@ -10,7 +10,10 @@ use crate::envelope::fnv1a;
 
 /// The state an event carries, when its topic is one whose state can be compared.
 pub fn state_of(topic: &str, envelope: &[u8]) -> Option<u64> {
-    let lower_ends = |suffix: &str| topic.len() >= suffix.len() && topic[topic.len() - suffix.len()..].eq_ignore_ascii_case(suffix);
+    let lower_ends = |suffix: &str| {
+        topic.len() >= suffix.len()
+            && topic[topic.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
     if !(lower_ends(".presence") || lower_ends(".routingstatus")) {
         return None;
     }
@@ -44,9 +47,15 @@ pub fn state_of(topic: &str, envelope: &[u8]) -> Option<u64> {
             p.system_presence.unwrap_or_default(),
             body.message.unwrap_or_default(),
         ];
-        return Some(fnv1a(&[parts[0].as_bytes(), parts[1].as_bytes(), parts[2].as_bytes()]));
+        return Some(fnv1a(&[
+            parts[0].as_bytes(),
+            parts[1].as_bytes(),
+            parts[2].as_bytes(),
+        ]));
     }
-    body.routing_status.and_then(|r| r.status).map(|s| fnv1a(&[s.as_bytes()]))
+    body.routing_status
+        .and_then(|r| r.status)
+        .map(|s| fnv1a(&[s.as_bytes()]))
 }
 
 /// The last state delivered per (route, entity topic).
@@ -72,13 +81,28 @@ mod tests {
 
     #[test]
     fn presence_and_routing_status_states_compare() {
-        let a = state_of("v2.users.u.presence", &env(r#"{"presenceDefinition":{"id":"p","systemPresence":"Available"},"message":""}"#));
-        let b = state_of("v2.users.u.presence", &env(r#"{"presenceDefinition":{"id":"p","systemPresence":"Away"},"message":""}"#));
+        let a = state_of(
+            "v2.users.u.presence",
+            &env(r#"{"presenceDefinition":{"id":"p","systemPresence":"Available"},"message":""}"#),
+        );
+        let b = state_of(
+            "v2.users.u.presence",
+            &env(r#"{"presenceDefinition":{"id":"p","systemPresence":"Away"},"message":""}"#),
+        );
         assert!(a.is_some() && a != b);
-        let r1 = state_of("v2.users.u.routingStatus", &env(r#"{"routingStatus":{"status":"IDLE","startTime":"1"}}"#));
-        let r2 = state_of("v2.users.u.routingStatus", &env(r#"{"routingStatus":{"status":"IDLE","startTime":"2"}}"#));
+        let r1 = state_of(
+            "v2.users.u.routingStatus",
+            &env(r#"{"routingStatus":{"status":"IDLE","startTime":"1"}}"#),
+        );
+        let r2 = state_of(
+            "v2.users.u.routingStatus",
+            &env(r#"{"routingStatus":{"status":"IDLE","startTime":"2"}}"#),
+        );
         assert_eq!(r1, r2, "only the status counts");
-        assert_eq!(state_of("v2.routing.queues.q.conversations", &env("{}")), None);
+        assert_eq!(
+            state_of("v2.routing.queues.q.conversations", &env("{}")),
+            None
+        );
         let mut last = LastStates::default();
         assert!(last.changed(0, 1, 5));
         assert!(!last.changed(0, 1, 5));

@@ -14,7 +14,10 @@ impl Dedup {
     pub fn new(capacity: usize) -> Dedup {
         let capacity = capacity.max(1);
         Dedup {
-            seen: HashSet::with_capacity_and_hasher(capacity.min(1 << 20), ahash::RandomState::new()),
+            seen: HashSet::with_capacity_and_hasher(
+                capacity.min(1 << 20),
+                ahash::RandomState::new(),
+            ),
             order: VecDeque::with_capacity(capacity.min(1 << 20)),
             capacity,
         }

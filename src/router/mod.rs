@@ -23,7 +23,12 @@ use crate::store::{GapRecord, Store};
 #[derive(Debug)]
 pub enum Inbound {
     /// An event envelope; `key` identifies the upstream event, `topic` is the range of the topic in `json`.
-    Event { tenant: Arc<str>, key: u64, json: Vec<u8>, topic: std::ops::Range<usize> },
+    Event {
+        tenant: Arc<str>,
+        key: u64,
+        json: Vec<u8>,
+        topic: std::ops::Range<usize>,
+    },
     /// A loss of continuity.
     Gap(GapRecord),
 }
@@ -47,7 +52,9 @@ struct Route {
 
 impl Route {
     fn wants_tenant(&self, tenant: &str) -> bool {
-        self.tenants.as_ref().is_none_or(|t| t.iter().any(|x| x == tenant))
+        self.tenants
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == tenant))
     }
     fn wants_topic(&self, lower_topic: &str) -> bool {
         self.patterns.iter().any(|p| p.matches(lower_topic))
@@ -69,12 +76,20 @@ pub fn spawn(
     queue: usize,
     dedup_window: usize,
 ) -> (RouterHandle, tokio::task::JoinHandle<()>) {
-    let index: HashMap<&str, usize> = sinks.iter().enumerate().map(|(i, s)| (&*s.name, i)).collect();
+    let index: HashMap<&str, usize> = sinks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (&*s.name, i))
+        .collect();
     let compiled = routes
         .iter()
         .map(|r| Route {
             tenants: (!r.tenants.iter().any(|t| t == "*")).then(|| r.tenants.clone()),
-            sinks: r.sinks.iter().filter_map(|s| index.get(s.as_str()).copied()).collect(),
+            sinks: r
+                .sinks
+                .iter()
+                .filter_map(|s| index.get(s.as_str()).copied())
+                .collect(),
             patterns: r.topics.iter().map(|p| TopicPattern::new(p)).collect(),
             changes_only: r.changes_only,
         })
@@ -95,6 +110,12 @@ pub fn spawn(
     (RouterHandle { queue: tx, stats }, task)
 }
 
+/// For one (tenant, topic): the routes that want it and the sinks it goes to.
+struct Decision {
+    routes: Vec<usize>,
+    sinks: Vec<usize>,
+}
+
 struct Router {
     routes: Vec<Route>,
     sinks: Vec<SinkHandle>,
@@ -102,7 +123,7 @@ struct Router {
     dedup: HashMap<Arc<str>, Dedup>,
     dedup_window: usize,
     /// (tenant, topic) → (routes that want it, sinks it goes to).
-    decisions: HashMap<u64, Arc<(Vec<usize>, Vec<usize>)>>,
+    decisions: HashMap<u64, Arc<Decision>>,
     last: LastStates,
     stats: Arc<RouterStats>,
 }
@@ -111,16 +132,30 @@ impl Router {
     async fn run(mut self, mut rx: mpsc::Receiver<Inbound>) {
         while let Some(msg) = rx.recv().await {
             match msg {
-                Inbound::Event { tenant, key, json, topic } => self.event(tenant, key, json, topic).await,
+                Inbound::Event {
+                    tenant,
+                    key,
+                    json,
+                    topic,
+                } => self.event(tenant, key, json, topic).await,
                 Inbound::Gap(gap) => self.gap(gap).await,
             }
         }
     }
 
-    async fn event(&mut self, tenant: Arc<str>, key: u64, json: Vec<u8>, topic: std::ops::Range<usize>) {
+    async fn event(
+        &mut self,
+        tenant: Arc<str>,
+        key: u64,
+        json: Vec<u8>,
+        topic: std::ops::Range<usize>,
+    ) {
         self.stats.events_in.fetch_add(1, Ordering::Relaxed);
         let window = self.dedup_window;
-        let dedup = self.dedup.entry(tenant.clone()).or_insert_with(|| Dedup::new(window));
+        let dedup = self
+            .dedup
+            .entry(tenant.clone())
+            .or_insert_with(|| Dedup::new(window));
         if !dedup.first_time(key) {
             self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
@@ -132,17 +167,22 @@ impl Router {
             None => {
                 let lower = topic.to_ascii_lowercase();
                 let routes: Vec<usize> = (0..self.routes.len())
-                    .filter(|&i| self.routes[i].wants_tenant(&tenant) && self.routes[i].wants_topic(&lower))
+                    .filter(|&i| {
+                        self.routes[i].wants_tenant(&tenant) && self.routes[i].wants_topic(&lower)
+                    })
                     .collect();
-                let mut sinks: Vec<usize> = routes.iter().flat_map(|&i| self.routes[i].sinks.iter().copied()).collect();
+                let mut sinks: Vec<usize> = routes
+                    .iter()
+                    .flat_map(|&i| self.routes[i].sinks.iter().copied())
+                    .collect();
                 sinks.sort_unstable();
                 sinks.dedup();
-                let d = Arc::new((routes, sinks));
+                let d = Arc::new(Decision { routes, sinks });
                 self.decisions.insert(topic_key, d.clone());
                 d
             }
         };
-        let (routes, sinks) = &*decision;
+        let Decision { routes, sinks } = &*decision;
         if sinks.is_empty() {
             self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
             return;
@@ -166,7 +206,11 @@ impl Router {
         }
         let json = Bytes::from(json);
         for &s in sinks.iter().filter(|s| !skip.contains(s)) {
-            let delivery = Delivery { kind: RecordKind::Event, tenant: tenant.clone(), json: json.clone() };
+            let delivery = Delivery {
+                kind: RecordKind::Event,
+                tenant: tenant.clone(),
+                json: json.clone(),
+            };
             self.sinks[s].send(delivery).await;
         }
     }
@@ -185,14 +229,21 @@ impl Router {
         let mut sinks: Vec<usize> = self
             .routes
             .iter()
-            .filter(|r| r.wants_tenant(&gap.tenant) && (lower.is_empty() || lower.iter().any(|t| r.wants_topic(t))))
+            .filter(|r| {
+                r.wants_tenant(&gap.tenant)
+                    && (lower.is_empty() || lower.iter().any(|t| r.wants_topic(t)))
+            })
             .flat_map(|r| r.sinks.iter().copied())
             .collect();
         sinks.sort_unstable();
         sinks.dedup();
         let tenant: Arc<str> = gap.tenant.as_str().into();
         for s in sinks {
-            let delivery = Delivery { kind: RecordKind::Gap, tenant: tenant.clone(), json: json.clone() };
+            let delivery = Delivery {
+                kind: RecordKind::Gap,
+                tenant: tenant.clone(),
+                json: json.clone(),
+            };
             self.sinks[s].send(delivery).await;
         }
     }

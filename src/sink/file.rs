@@ -20,7 +20,10 @@ impl FileSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         let written = file.metadata()?.len();
         Ok(FileSink {
             path: path.to_path_buf(),
@@ -52,7 +55,10 @@ impl FileSink {
             }
             std::fs::rename(&self.path, self.rotated(1))?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.file = std::io::BufWriter::with_capacity(256 * 1024, file);
         self.written = 0;
         Ok(())
@@ -89,7 +95,11 @@ mod tests {
     use crate::sink::RecordKind;
 
     fn line(n: usize) -> Delivery {
-        Delivery { kind: RecordKind::Event, tenant: Arc::from("t"), json: Bytes::from(format!("{{\"n\":{n:04}}}")) }
+        Delivery {
+            kind: RecordKind::Event,
+            tenant: Arc::from("t"),
+            json: Bytes::from(format!("{{\"n\":{n:04}}}")),
+        }
     }
 
     #[tokio::test]
@@ -107,7 +117,10 @@ mod tests {
         assert_eq!(one.lines().count(), 3);
         assert!(one.starts_with(r#"{"n":0006}"#));
         assert!(dir.join("out.jsonl.2").exists());
-        assert!(!dir.join("out.jsonl.3").exists(), "only max_files rotated files are kept");
+        assert!(
+            !dir.join("out.jsonl.3").exists(),
+            "only max_files rotated files are kept"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

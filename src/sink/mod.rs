@@ -77,22 +77,39 @@ impl SinkHandle {
 /// Builds the sink a config names.
 pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
     Ok(match &config.kind {
-        SinkKind::File { path, max_bytes, max_files } => Box::new(file::FileSink::open(path, *max_bytes, *max_files)?),
+        SinkKind::File {
+            path,
+            max_bytes,
+            max_files,
+        } => Box::new(file::FileSink::open(path, *max_bytes, *max_files)?),
         SinkKind::Stdout => Box::new(stdout::StdoutSink::new()),
     })
 }
 
 /// Starts a worker for `sink` with a queue of `capacity` records; the task ends when every handle is dropped
 /// and the queue is drained.
-pub fn spawn(name: &str, sink: Box<dyn Sink>, capacity: usize) -> (SinkHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn(
+    name: &str,
+    sink: Box<dyn Sink>,
+    capacity: usize,
+) -> (SinkHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let stats = Arc::new(SinkStats::default());
-    let handle = SinkHandle { name: name.into(), queue: tx, stats: stats.clone() };
+    let handle = SinkHandle {
+        name: name.into(),
+        queue: tx,
+        stats: stats.clone(),
+    };
     let task = tokio::spawn(run(name.to_string(), sink, rx, stats));
     (handle, task)
 }
 
-async fn run(name: String, mut sink: Box<dyn Sink>, mut rx: mpsc::Receiver<Delivery>, stats: Arc<SinkStats>) {
+async fn run(
+    name: String,
+    mut sink: Box<dyn Sink>,
+    mut rx: mpsc::Receiver<Delivery>,
+    stats: Arc<SinkStats>,
+) {
     let mut batch = Vec::with_capacity(1024);
     let mut backoff = Duration::from_millis(100);
     while rx.recv_many(&mut batch, 1024).await > 0 {

@@ -74,16 +74,33 @@ impl Supervisor {
         let children = tenants
             .into_iter()
             .map(|config| {
-                let restarts = RestartTracker::new(shared.policy.restart.clone(), shared.policy.backoff.clone());
-                (config.id.clone(), Child { config, addr: None, restarts, failed: None })
+                let restarts = RestartTracker::new(
+                    shared.policy.restart.clone(),
+                    shared.policy.backoff.clone(),
+                );
+                (
+                    config.id.clone(),
+                    Child {
+                        config,
+                        addr: None,
+                        restarts,
+                        failed: None,
+                    },
+                )
             })
             .collect();
-        Supervisor { shared, children, stopping: false }
+        Supervisor {
+            shared,
+            children,
+            stopping: false,
+        }
     }
 
     fn start_child(&mut self, id: &str, ctx: &mut Context<Self>) {
         let shared = self.shared.clone();
-        let Some(child) = self.children.get_mut(id) else { return };
+        let Some(child) = self.children.get_mut(id) else {
+            return;
+        };
         let tenant_shared = Arc::new(TenantShared {
             tenant: child.config.id.as_str().into(),
             region: child.config.endpoints.region.as_str().into(),
@@ -91,7 +108,12 @@ impl Supervisor {
             router: shared.router.clone(),
             store: shared.store.clone(),
         });
-        let actor = TenantActor::new(child.config.clone(), tenant_shared, shared.http.clone(), shared.arbiters.clone());
+        let actor = TenantActor::new(
+            child.config.clone(),
+            tenant_shared,
+            shared.http.clone(),
+            shared.arbiters.clone(),
+        );
         let addr = actor.start();
         child.restarts.healthy(Instant::now());
         // Learn when it stops, whatever the reason.
@@ -125,7 +147,9 @@ impl Handler<TenantStopped> for Supervisor {
         if self.stopping {
             return;
         }
-        let Some(child) = self.children.get_mut(&msg.id) else { return };
+        let Some(child) = self.children.get_mut(&msg.id) else {
+            return;
+        };
         child.addr = None;
         let decision = child.restarts.failed(Instant::now());
         let delay = match decision {
@@ -158,7 +182,11 @@ impl Handler<GetStatus> for Supervisor {
                 let fallback = TenantStatus {
                     id: c.config.id.clone(),
                     region: c.config.endpoints.region.clone(),
-                    state: if c.failed.is_some() { "failed".into() } else { "restarting".into() },
+                    state: if c.failed.is_some() {
+                        "failed".into()
+                    } else {
+                        "restarting".into()
+                    },
                     channels: Vec::new(),
                     unplaced: Vec::new(),
                     unplaced_reason: None,
@@ -173,7 +201,11 @@ impl Handler<GetStatus> for Supervisor {
                 }
             })
             .collect();
-        Box::pin(async move { EngineStatus { tenants: futures_util::future::join_all(asks).await } })
+        Box::pin(async move {
+            EngineStatus {
+                tenants: futures_util::future::join_all(asks).await,
+            }
+        })
     }
 }
 
@@ -190,7 +222,11 @@ impl Handler<Shutdown> for Supervisor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
-        let stops: Vec<_> = self.children.values().filter_map(|c| c.addr.as_ref().map(|a| a.send(StopTenant))).collect();
+        let stops: Vec<_> = self
+            .children
+            .values()
+            .filter_map(|c| c.addr.as_ref().map(|a| a.send(StopTenant)))
+            .collect();
         Box::pin(
             async move {
                 futures_util::future::join_all(stops).await;

@@ -29,7 +29,13 @@ pub struct RestartTracker {
 
 impl RestartTracker {
     pub fn new(policy: RestartPolicy, backoff: BackoffPolicy) -> RestartTracker {
-        RestartTracker { policy, backoff: Backoff::new(backoff), recent: VecDeque::new(), healthy_since: None, total: 0 }
+        RestartTracker {
+            policy,
+            backoff: Backoff::new(backoff),
+            recent: VecDeque::new(),
+            healthy_since: None,
+            total: 0,
+        }
     }
 
     /// Restarts so far.
@@ -46,13 +52,20 @@ impl RestartTracker {
 
     /// The child failed at `now`.
     pub fn failed(&mut self, now: Instant) -> RestartDecision {
-        if self.healthy_since.is_some_and(|t| now.duration_since(t) >= self.policy.healthy_after) {
+        if self
+            .healthy_since
+            .is_some_and(|t| now.duration_since(t) >= self.policy.healthy_after)
+        {
             self.backoff.reset();
             self.recent.clear();
         }
         self.healthy_since = None;
         self.total += 1;
-        while self.recent.front().is_some_and(|t| now.duration_since(*t) > self.policy.within) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.policy.within)
+        {
             self.recent.pop_front();
         }
         self.recent.push_back(now);
@@ -77,7 +90,12 @@ mod tests {
                 healthy_after: Duration::from_secs(30),
                 failed_retry: Duration::from_secs(300),
             },
-            BackoffPolicy { min: Duration::from_secs(1), max: Duration::from_secs(10), multiplier: 2.0, jitter: 0.0 },
+            BackoffPolicy {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(10),
+                multiplier: 2.0,
+                jitter: 0.0,
+            },
         )
     }
 
@@ -86,12 +104,24 @@ mod tests {
         let t0 = Instant::now();
         let mut t = tracker();
         assert_eq!(t.failed(t0), RestartDecision::After(Duration::from_secs(1)));
-        assert_eq!(t.failed(t0 + Duration::from_secs(1)), RestartDecision::After(Duration::from_secs(2)));
-        assert_eq!(t.failed(t0 + Duration::from_secs(3)), RestartDecision::After(Duration::from_secs(4)));
-        assert_eq!(t.failed(t0 + Duration::from_secs(7)), RestartDecision::Failed(Duration::from_secs(300)));
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(1)),
+            RestartDecision::After(Duration::from_secs(2))
+        );
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(3)),
+            RestartDecision::After(Duration::from_secs(4))
+        );
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(7)),
+            RestartDecision::Failed(Duration::from_secs(300))
+        );
         assert_eq!(t.restarts(), 4);
         // After the slow retry, it starts again from the shortest delay.
-        assert_eq!(t.failed(t0 + Duration::from_secs(400)), RestartDecision::After(Duration::from_secs(1)));
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(400)),
+            RestartDecision::After(Duration::from_secs(1))
+        );
     }
 
     #[test]
@@ -111,8 +141,15 @@ mod tests {
         t.failed(t0);
         t.failed(t0);
         t.healthy(t0 + Duration::from_secs(1));
-        assert_eq!(t.failed(t0 + Duration::from_secs(40)), RestartDecision::After(Duration::from_secs(1)));
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(40)),
+            RestartDecision::After(Duration::from_secs(1))
+        );
         t.healthy(t0 + Duration::from_secs(41));
-        assert_eq!(t.failed(t0 + Duration::from_secs(42)), RestartDecision::After(Duration::from_secs(2)), "too short to count");
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(42)),
+            RestartDecision::After(Duration::from_secs(2)),
+            "too short to count"
+        );
     }
 }

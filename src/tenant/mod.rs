@@ -13,7 +13,9 @@ use chrono::Utc;
 use serde::Serialize;
 
 use self::placement::{Existing, Limits, Unit};
-use crate::channel::{self, ChannelActor, ChannelReport, ChannelSpec, ChannelStatus, RolloverDone, TenantShared};
+use crate::channel::{
+    self, ChannelActor, ChannelReport, ChannelSpec, ChannelStatus, RolloverDone, TenantShared,
+};
 use crate::config::TenantConfig;
 use crate::upstream::ClientSession;
 
@@ -105,8 +107,14 @@ impl TenantActor {
 
     fn status(&self) -> TenantStatus {
         let channels: Vec<ChannelStatus> = self.statuses.iter().flatten().cloned().collect();
-        let live = channels.iter().filter(|c| c.lifecycle.name() == "live").count();
-        let failed = channels.iter().filter(|c| c.lifecycle.name() == "failed").count();
+        let live = channels
+            .iter()
+            .filter(|c| c.lifecycle.name() == "live")
+            .count();
+        let failed = channels
+            .iter()
+            .filter(|c| c.lifecycle.name() == "failed")
+            .count();
         let state = if self.config.paused {
             "paused"
         } else if !self.started {
@@ -138,7 +146,11 @@ impl TenantActor {
     }
 
     /// Places the topics (keeping what recorded channels hold) and starts the channels.
-    fn start_channels(&mut self, records: Vec<crate::store::ChannelRecord>, ctx: &mut Context<Self>) {
+    fn start_channels(
+        &mut self,
+        records: Vec<crate::store::ChannelRecord>,
+        ctx: &mut Context<Self>,
+    ) {
         let p = &self.shared.policy;
         let limits = Limits {
             clients: self.sessions.len(),
@@ -147,12 +159,20 @@ impl TenantActor {
             quota: p.topics_per_channel,
             counting: p.combined_topic_counting,
         };
-        let client_index: HashMap<&str, usize> =
-            self.sessions.iter().enumerate().map(|(i, s)| (&*s.client_id, i)).collect();
+        let client_index: HashMap<&str, usize> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&*s.client_id, i))
+            .collect();
         let existing: Vec<Existing> = records
             .iter()
             .filter_map(|r| {
-                Some(Existing { channel_id: r.channel_id.clone(), client: *client_index.get(r.client_id.as_str())?, units: r.topics.clone() })
+                Some(Existing {
+                    channel_id: r.channel_id.clone(),
+                    client: *client_index.get(r.client_id.as_str())?,
+                    units: r.topics.clone(),
+                })
             })
             .collect();
         let plan = placement::place(placement::units(&self.config.topics), &existing, limits);
@@ -160,8 +180,10 @@ impl TenantActor {
             tracing::warn!(tenant = %self.config.id, unplaced = plan.unplaced.iter().map(|u| u.topics.len()).sum::<usize>(), "topics could not be placed: over the channel limits");
         }
         self.unplaced = plan.unplaced;
-        let mut by_id: HashMap<String, crate::store::ChannelRecord> =
-            records.into_iter().map(|r| (r.channel_id.clone(), r)).collect();
+        let mut by_id: HashMap<String, crate::store::ChannelRecord> = records
+            .into_iter()
+            .map(|r| (r.channel_id.clone(), r))
+            .collect();
         for (slot, planned) in plan.channels.into_iter().enumerate() {
             let reuse = planned.reuse.as_ref().and_then(|id| by_id.remove(id));
             let spec = ChannelSpec {
@@ -193,8 +215,14 @@ impl TenantActor {
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Utc::now();
         for (i, session) in self.sessions.iter().enumerate() {
-            let Some(token) = session.token() else { continue };
-            let margin = self.shared.policy.token_refresh_margin.min(token.lifetime / 3);
+            let Some(token) = session.token() else {
+                continue;
+            };
+            let margin = self
+                .shared
+                .policy
+                .token_refresh_margin
+                .min(token.lifetime / 3);
             if token.expires_at - crate::time::chrono(margin) <= now {
                 let session = session.clone();
                 let stale = token.generation;
@@ -216,7 +244,10 @@ impl TenantActor {
             }
         }
         let patience = self.shared.policy.connect_timeout + self.shared.policy.request_timeout * 2;
-        if self.rollover_in_flight.is_some_and(|(_, at)| at.elapsed() > patience) {
+        if self
+            .rollover_in_flight
+            .is_some_and(|(_, at)| at.elapsed() > patience)
+        {
             self.rollover_in_flight = None;
         }
         if self.rollover_in_flight.is_none()
@@ -256,7 +287,11 @@ impl Actor for TenantActor {
                     Vec::new()
                 }
             };
-            act.rolled_generation = act.sessions.iter().map(|s| s.token().map(|t| t.generation).unwrap_or(0)).collect();
+            act.rolled_generation = act
+                .sessions
+                .iter()
+                .map(|s| s.token().map(|t| t.generation).unwrap_or(0))
+                .collect();
             act.start_channels(records, ctx);
         }));
         ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
@@ -276,7 +311,10 @@ impl Handler<ChannelReport> for TenantActor {
 impl Handler<RolloverDone> for TenantActor {
     type Result = ();
     fn handle(&mut self, done: RolloverDone, ctx: &mut Context<Self>) {
-        if self.rollover_in_flight.is_some_and(|(slot, _)| slot == done.slot) {
+        if self
+            .rollover_in_flight
+            .is_some_and(|(slot, _)| slot == done.slot)
+        {
             self.rollover_in_flight = None;
             self.tick(ctx);
         }
@@ -284,9 +322,27 @@ impl Handler<RolloverDone> for TenantActor {
 }
 
 impl Handler<GetTenantStatus> for TenantActor {
-    type Result = MessageResult<GetTenantStatus>;
+    type Result = ResponseActFuture<Self, TenantStatus>;
+    /// Asks every channel for its current status (counters move between state changes).
     fn handle(&mut self, _: GetTenantStatus, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.status())
+        let asks: Vec<_> = self
+            .channels
+            .iter()
+            .map(|c| c.send(channel::GetStatus))
+            .collect();
+        Box::pin(
+            futures_util::future::join_all(asks)
+                .into_actor(self)
+                .map(|answers, act, _| {
+                    for status in answers.into_iter().flatten() {
+                        let slot = status.slot;
+                        if let Some(s) = act.statuses.get_mut(slot) {
+                            *s = Some(status);
+                        }
+                    }
+                    act.status()
+                }),
+        )
     }
 }
 
@@ -302,7 +358,11 @@ impl Handler<CrashChannel> for TenantActor {
 impl Handler<StopTenant> for TenantActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: StopTenant, _: &mut Context<Self>) -> Self::Result {
-        let stops: Vec<_> = self.channels.iter().map(|c| c.send(channel::Stop)).collect();
+        let stops: Vec<_> = self
+            .channels
+            .iter()
+            .map(|c| c.send(channel::Stop))
+            .collect();
         Box::pin(
             async move {
                 futures_util::future::join_all(stops).await;

@@ -40,16 +40,24 @@ pub fn units(topics: &[TopicConfig]) -> Vec<Unit> {
         Some((prefix, suffixes)) => suffixes
             .split('&')
             .filter(|s| !s.is_empty())
-            .map(|s| TopicConfig { name: format!("{prefix}.{s}"), priority: t.priority })
+            .map(|s| TopicConfig {
+                name: format!("{prefix}.{s}"),
+                priority: t.priority,
+            })
             .collect::<Vec<_>>(),
         None => vec![t.clone()],
     });
     for t in expanded {
         match t.name.rsplit_once('.') {
-            Some((prefix, suffix)) if !t.name.contains('?') && !suffix.is_empty() => {
-                groups.entry((t.priority, prefix.to_string())).or_default().push(t.name.clone())
-            }
-            _ => singles.push(Unit { id: t.name.clone(), topics: vec![t.name], priority: t.priority }),
+            Some((prefix, suffix)) if !t.name.contains('?') && !suffix.is_empty() => groups
+                .entry((t.priority, prefix.to_string()))
+                .or_default()
+                .push(t.name.clone()),
+            _ => singles.push(Unit {
+                id: t.name.clone(),
+                topics: vec![t.name],
+                priority: t.priority,
+            }),
         }
     }
     let mut out = singles;
@@ -68,11 +76,21 @@ pub fn units(topics: &[TopicConfig]) -> Vec<Unit> {
                 let suffixes: Vec<&str> = current.iter().map(|n| &n[prefix.len() + 1..]).collect();
                 format!("{prefix}?{}", suffixes.join("&"))
             };
-            out.push(Unit { id, topics: std::mem::take(current), priority });
+            out.push(Unit {
+                id,
+                topics: std::mem::take(current),
+                priority,
+            });
         };
         for name in names {
             let suffix_len = name.len() - prefix.len();
-            let combined_len = prefix.len() + 1 + current.iter().map(|n| n.len() - prefix.len()).sum::<usize>() + suffix_len;
+            let combined_len = prefix.len()
+                + 1
+                + current
+                    .iter()
+                    .map(|n| n.len() - prefix.len())
+                    .sum::<usize>()
+                + suffix_len;
             if !current.is_empty() && combined_len > MAX_COMBINED_TOPIC_LEN - 1 {
                 flush(&mut current, &mut out);
             }
@@ -142,7 +160,11 @@ pub fn place(units: Vec<Unit>, existing: &[Existing], limits: Limits) -> Plan {
         }
         if !kept.is_empty() {
             used[e.client] += 1;
-            channels.push(PlannedChannel { client: e.client, reuse: Some(e.channel_id.clone()), units: kept });
+            channels.push(PlannedChannel {
+                client: e.client,
+                reuse: Some(e.channel_id.clone()),
+                units: kept,
+            });
         }
     }
     let mut unplaced = Vec::new();
@@ -152,7 +174,12 @@ pub fn place(units: Vec<Unit>, existing: &[Existing], limits: Limits) -> Plan {
             unplaced.push(unit);
             continue;
         }
-        let load = |c: &PlannedChannel| c.units.iter().map(|u| u.weight(limits.counting)).sum::<usize>();
+        let load = |c: &PlannedChannel| {
+            c.units
+                .iter()
+                .map(|u| u.weight(limits.counting))
+                .sum::<usize>()
+        };
         if let Some(c) = channels.iter_mut().find(|c| load(c) + w <= limits.quota) {
             c.units.push(unit);
             continue;
@@ -160,7 +187,11 @@ pub fn place(units: Vec<Unit>, existing: &[Existing], limits: Limits) -> Plan {
         match (0..limits.clients).find(|&c| used[c] < per_client) {
             Some(client) => {
                 used[client] += 1;
-                channels.push(PlannedChannel { client, reuse: None, units: vec![unit] });
+                channels.push(PlannedChannel {
+                    client,
+                    reuse: None,
+                    units: vec![unit],
+                });
             }
             None => unplaced.push(unit),
         }
@@ -173,39 +204,73 @@ mod tests {
     use super::*;
 
     fn topic(name: &str, priority: i32) -> TopicConfig {
-        TopicConfig { name: name.to_string(), priority }
+        TopicConfig {
+            name: name.to_string(),
+            priority,
+        }
     }
 
     fn limits(clients: usize) -> Limits {
-        Limits { clients, channels_per_client: 20, reserved: 1, quota: 1000, counting: CombinedCounting::Expanded }
+        Limits {
+            clients,
+            channels_per_client: 20,
+            reserved: 1,
+            quota: 1000,
+            counting: CombinedCounting::Expanded,
+        }
     }
 
     fn users(n: usize) -> Vec<TopicConfig> {
-        (0..n).map(|i| topic(&format!("v2.users.u{i:05}.presence"), 0)).collect()
+        (0..n)
+            .map(|i| topic(&format!("v2.users.u{i:05}.presence"), 0))
+            .collect()
     }
 
     #[test]
     fn topics_of_one_entity_share_a_combined_id() {
-        let u = units(&[topic("v2.users.a.presence", 0), topic("v2.users.a.routingStatus", 0), topic("v2.users.b.presence", 0)]);
-        assert_eq!(u.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), vec!["v2.users.a?presence&routingStatus", "v2.users.b.presence"]);
+        let u = units(&[
+            topic("v2.users.a.presence", 0),
+            topic("v2.users.a.routingStatus", 0),
+            topic("v2.users.b.presence", 0),
+        ]);
+        assert_eq!(
+            u.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+            vec!["v2.users.a?presence&routingStatus", "v2.users.b.presence"]
+        );
         assert_eq!(u[0].topics.len(), 2);
         assert!(u.iter().all(|u| u.id.len() <= MAX_COMBINED_TOPIC_LEN));
     }
 
     #[test]
     fn a_configured_combined_id_is_split_and_regrouped() {
-        let u = units(&[topic("v2.users.a?presence&routingStatus", 0), topic("v2.users.a.activity", 0)]);
+        let u = units(&[
+            topic("v2.users.a?presence&routingStatus", 0),
+            topic("v2.users.a.activity", 0),
+        ]);
         assert_eq!(u.len(), 1);
         assert_eq!(u[0].id, "v2.users.a?activity&presence&routingStatus");
-        assert_eq!(u[0].topics, vec!["v2.users.a.activity", "v2.users.a.presence", "v2.users.a.routingStatus"]);
+        assert_eq!(
+            u[0].topics,
+            vec![
+                "v2.users.a.activity",
+                "v2.users.a.presence",
+                "v2.users.a.routingStatus"
+            ]
+        );
     }
 
     #[test]
     fn combined_ids_stay_under_200_characters() {
-        let long: Vec<TopicConfig> = (0..40).map(|i| topic(&format!("v2.users.a.suffix{i:03}"), 0)).collect();
+        let long: Vec<TopicConfig> = (0..40)
+            .map(|i| topic(&format!("v2.users.a.suffix{i:03}"), 0))
+            .collect();
         let u = units(&long);
         assert!(u.len() > 1);
-        assert!(u.iter().all(|u| u.id.len() < MAX_COMBINED_TOPIC_LEN), "{:?}", u.iter().map(|u| u.id.len()).collect::<Vec<_>>());
+        assert!(
+            u.iter().all(|u| u.id.len() < MAX_COMBINED_TOPIC_LEN),
+            "{:?}",
+            u.iter().map(|u| u.id.len()).collect::<Vec<_>>()
+        );
         assert_eq!(u.iter().map(|u| u.topics.len()).sum::<usize>(), 40);
     }
 
@@ -232,21 +297,48 @@ mod tests {
     fn higher_priorities_are_placed_first() {
         let mut topics = users(1500);
         topics.push(topic("v2.routing.queues.q1.conversations", 10));
-        let l = Limits { clients: 1, channels_per_client: 2, reserved: 1, quota: 1000, counting: CombinedCounting::Expanded };
+        let l = Limits {
+            clients: 1,
+            channels_per_client: 2,
+            reserved: 1,
+            quota: 1000,
+            counting: CombinedCounting::Expanded,
+        };
         let plan = place(units(&topics), &[], l);
-        assert_eq!(plan.channels[0].units[0].id, "v2.routing.queues.q1.conversations");
+        assert_eq!(
+            plan.channels[0].units[0].id,
+            "v2.routing.queues.q1.conversations"
+        );
         assert_eq!(plan.unplaced.len(), 501);
     }
 
     #[test]
     fn existing_channels_keep_their_units() {
         let u = units(&users(1500));
-        let existing = vec![Existing { channel_id: "old".into(), client: 0, units: u[1000..1500].iter().map(|u| u.id.clone()).collect() }];
+        let existing = vec![Existing {
+            channel_id: "old".into(),
+            client: 0,
+            units: u[1000..1500].iter().map(|u| u.id.clone()).collect(),
+        }];
         let plan = place(u.clone(), &existing, limits(1));
         assert_eq!(plan.channels[0].reuse.as_deref(), Some("old"));
-        let old: Vec<&str> = plan.channels[0].units.iter().map(|u| u.id.as_str()).collect();
-        assert_eq!(&old[..500], &u[1000..1500].iter().map(|u| u.id.as_str()).collect::<Vec<_>>()[..], "nothing moved off the old channel");
+        let old: Vec<&str> = plan.channels[0]
+            .units
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect();
+        assert_eq!(
+            &old[..500],
+            &u[1000..1500]
+                .iter()
+                .map(|u| u.id.as_str())
+                .collect::<Vec<_>>()[..],
+            "nothing moved off the old channel"
+        );
         assert_eq!(plan.channels.len(), 2);
-        assert_eq!(plan.channels.iter().map(|c| c.units.len()).sum::<usize>(), 1500);
+        assert_eq!(
+            plan.channels.iter().map(|c| c.units.len()).sum::<usize>(),
+            1500
+        );
     }
 }

@@ -16,7 +16,12 @@ pub struct RateBudget {
 
 impl RateBudget {
     pub fn new(per_window: usize, window: Duration) -> RateBudget {
-        RateBudget { per_window: per_window.max(1), window, sent: VecDeque::new(), blocked_until: None }
+        RateBudget {
+            per_window: per_window.max(1),
+            window,
+            sent: VecDeque::new(),
+            blocked_until: None,
+        }
     }
 
     /// Takes one request slot at `now`, or says how long to wait for one.
@@ -27,12 +32,18 @@ impl RateBudget {
             }
             self.blocked_until = None;
         }
-        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             self.sent.pop_front();
         }
         if self.sent.len() >= self.per_window {
             let oldest = self.sent.front().copied().unwrap_or(now);
-            return Err((oldest + self.window).saturating_duration_since(now).max(Duration::from_millis(1)));
+            return Err((oldest + self.window)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1)));
         }
         self.sent.push_back(now);
         Ok(())
@@ -73,9 +84,15 @@ mod tests {
         let t0 = Instant::now();
         let mut b = RateBudget::new(100, Duration::from_secs(60));
         b.retry_after(t0, Duration::from_secs(5));
-        assert_eq!(b.try_acquire(t0 + Duration::from_secs(1)).unwrap_err(), Duration::from_secs(4));
+        assert_eq!(
+            b.try_acquire(t0 + Duration::from_secs(1)).unwrap_err(),
+            Duration::from_secs(4)
+        );
         b.retry_after(t0, Duration::from_secs(2));
-        assert!(b.try_acquire(t0 + Duration::from_secs(3)).is_err(), "a shorter Retry-After does not shorten the wait");
+        assert!(
+            b.try_acquire(t0 + Duration::from_secs(3)).is_err(),
+            "a shorter Retry-After does not shorten the wait"
+        );
         assert!(b.try_acquire(t0 + Duration::from_secs(5)).is_ok());
     }
 }

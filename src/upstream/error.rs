@@ -16,7 +16,11 @@ pub enum UpstreamError {
     NotFound(String),
     /// 400/403 and other answers that will not change by retrying the same request.
     #[error("rejected with {status} ({code}): {message}")]
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// 5xx, timeouts, connection errors: retry with backoff.
     #[error("transient failure: {0}")]
     Transient(String),
@@ -39,6 +43,11 @@ impl UpstreamError {
     }
 
     pub fn is_transient(&self) -> bool {
-        matches!(self, UpstreamError::Transient(_) | UpstreamError::RateLimited { .. } | UpstreamError::Protocol(_))
+        matches!(
+            self,
+            UpstreamError::Transient(_)
+                | UpstreamError::RateLimited { .. }
+                | UpstreamError::Protocol(_)
+        )
     }
 }

@@ -39,7 +39,10 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("expires_at", &self.expires_at).field("generation", &self.generation).finish()
+        f.debug_struct("Token")
+            .field("expires_at", &self.expires_at)
+            .field("generation", &self.generation)
+            .finish()
     }
 }
 
@@ -79,7 +82,10 @@ pub struct ClientSession {
 
 impl std::fmt::Debug for ClientSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientSession").field("tenant", &self.tenant).field("client_id", &self.client_id).finish()
+        f.debug_struct("ClientSession")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .finish()
     }
 }
 
@@ -169,28 +175,40 @@ impl ClientSession {
             .timeout(self.request_timeout)
             .send()
             .await
-            .map_err(|e| UpstreamError::Transient(format!("while requesting a token: {}", e.without_url())))?;
+            .map_err(|e| {
+                UpstreamError::Transient(format!("while requesting a token: {}", e.without_url()))
+            })?;
         let status = res.status();
         if !status.is_success() {
             let body: ErrorAnswer = res.json().await.unwrap_or_default();
             let message = format!("{} {}", body.error, body.error_description);
             return Err(match status {
                 StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN => {
-                    UpstreamError::Unauthorized { code: body.error, message }
+                    UpstreamError::Unauthorized {
+                        code: body.error,
+                        message,
+                    }
                 }
                 s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                     UpstreamError::Transient(format!("token request answered {s}"))
                 }
-                s => UpstreamError::Rejected { status: s.as_u16(), code: body.error, message },
+                s => UpstreamError::Rejected {
+                    status: s.as_u16(),
+                    code: body.error,
+                    message,
+                },
             });
         }
-        let answer: TokenAnswer =
-            res.json().await.map_err(|e| UpstreamError::Protocol(format!("token answer: {}", e.without_url())))?;
+        let answer: TokenAnswer = res
+            .json()
+            .await
+            .map_err(|e| UpstreamError::Protocol(format!("token answer: {}", e.without_url())))?;
         let lifetime = Duration::from_secs(answer.expires_in.max(1));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let token = Token {
             access: answer.access_token.into(),
-            expires_at: Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX),
+            expires_at: Utc::now()
+                + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX),
             lifetime,
             generation,
         };
@@ -242,7 +260,12 @@ impl ClientSession {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                Err(e) => return Err(UpstreamError::Transient(format!("{method} {path}: {}", e.without_url()))),
+                Err(e) => {
+                    return Err(UpstreamError::Transient(format!(
+                        "{method} {path}: {}",
+                        e.without_url()
+                    )));
+                }
             };
             let status = res.status();
             if status.is_success() {
@@ -261,7 +284,10 @@ impl ClientSession {
                     self.refresh(Some(token.generation)).await?;
                 }
                 StatusCode::UNAUTHORIZED => {
-                    return Err(UpstreamError::Unauthorized { code: answer.code, message: answer.message });
+                    return Err(UpstreamError::Unauthorized {
+                        code: answer.code,
+                        message: answer.message,
+                    });
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
                     let wait = retry_after.unwrap_or(Duration::from_secs(3));
@@ -271,15 +297,27 @@ impl ClientSession {
                     }
                     retries += 1;
                 }
-                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+                StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
                     if retries < MAX_RETRIES =>
                 {
                     retries += 1;
-                    tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(3)).min(MAX_RETRY_AFTER)).await;
+                    tokio::time::sleep(
+                        retry_after
+                            .unwrap_or(Duration::from_secs(3))
+                            .min(MAX_RETRY_AFTER),
+                    )
+                    .await;
                 }
-                StatusCode::NOT_FOUND => return Err(UpstreamError::NotFound(format!("{method} {path}"))),
+                StatusCode::NOT_FOUND => {
+                    return Err(UpstreamError::NotFound(format!("{method} {path}")));
+                }
                 s if s.is_server_error() => {
-                    return Err(UpstreamError::Transient(format!("{method} {path} answered {s} {}", answer.code)));
+                    return Err(UpstreamError::Transient(format!(
+                        "{method} {path} answered {s} {}",
+                        answer.code
+                    )));
                 }
                 s => {
                     return Err(UpstreamError::Rejected {
@@ -294,15 +332,29 @@ impl ClientSession {
 
     /// `POST /api/v2/notifications/channels`, with the generation of the token that made it.
     pub async fn create_channel(&self) -> Result<(ChannelInfo, Token), UpstreamError> {
-        let res = self.call(Method::POST, "/api/v2/notifications/channels", None).await?;
-        let token = self.token().ok_or_else(|| UpstreamError::Protocol("no token after a call".into()))?;
-        let info = res.json().await.map_err(|e| UpstreamError::Protocol(format!("channel: {}", e.without_url())))?;
+        let res = self
+            .call(Method::POST, "/api/v2/notifications/channels", None)
+            .await?;
+        let token = self
+            .token()
+            .ok_or_else(|| UpstreamError::Protocol("no token after a call".into()))?;
+        let info = res
+            .json()
+            .await
+            .map_err(|e| UpstreamError::Protocol(format!("channel: {}", e.without_url())))?;
         Ok((info, token))
     }
 
     /// `HEAD /api/v2/notifications/channels/{id}`.
     pub async fn channel_exists(&self, id: &str) -> Result<bool, UpstreamError> {
-        match self.call(Method::HEAD, &format!("/api/v2/notifications/channels/{id}"), None).await {
+        match self
+            .call(
+                Method::HEAD,
+                &format!("/api/v2/notifications/channels/{id}"),
+                None,
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(UpstreamError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -311,7 +363,13 @@ impl ClientSession {
 
     /// `GET /api/v2/notifications/channels?includechannels=oauthclient`: channels of this client.
     pub async fn channels(&self) -> Result<Vec<ChannelInfo>, UpstreamError> {
-        let res = self.call(Method::GET, "/api/v2/notifications/channels?includechannels=oauthclient", None).await?;
+        let res = self
+            .call(
+                Method::GET,
+                "/api/v2/notifications/channels?includechannels=oauthclient",
+                None,
+            )
+            .await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Listed {
@@ -319,22 +377,42 @@ impl ClientSession {
             connect_uri: Option<String>,
             expires: DateTime<Utc>,
         }
-        let listed: Entities<Listed> =
-            res.json().await.map_err(|e| UpstreamError::Protocol(format!("channels: {}", e.without_url())))?;
+        let listed: Entities<Listed> = res
+            .json()
+            .await
+            .map_err(|e| UpstreamError::Protocol(format!("channels: {}", e.without_url())))?;
         Ok(listed
             .entities
             .into_iter()
-            .filter_map(|c| Some(ChannelInfo { id: c.id?, connect_uri: c.connect_uri?, expires: c.expires }))
+            .filter_map(|c| {
+                Some(ChannelInfo {
+                    id: c.id?,
+                    connect_uri: c.connect_uri?,
+                    expires: c.expires,
+                })
+            })
             .collect())
     }
 
     /// `PUT .../subscriptions?ignoreErrors=true`: the channel's whole topic list, each topic's verdict back.
-    pub async fn put_subscriptions(&self, channel: &str, topics: &[String]) -> Result<Vec<TopicVerdict>, UpstreamError> {
-        let body = serde_json::Value::Array(topics.iter().map(|t| serde_json::json!({ "id": t })).collect());
-        let path = format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
+    pub async fn put_subscriptions(
+        &self,
+        channel: &str,
+        topics: &[String],
+    ) -> Result<Vec<TopicVerdict>, UpstreamError> {
+        let body = serde_json::Value::Array(
+            topics
+                .iter()
+                .map(|t| serde_json::json!({ "id": t }))
+                .collect(),
+        );
+        let path =
+            format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
         let res = self.call(Method::PUT, &path, Some(&body)).await?;
-        let answer: Entities<TopicVerdict> =
-            res.json().await.map_err(|e| UpstreamError::Protocol(format!("subscriptions: {}", e.without_url())))?;
+        let answer: Entities<TopicVerdict> = res
+            .json()
+            .await
+            .map_err(|e| UpstreamError::Protocol(format!("subscriptions: {}", e.without_url())))?;
         Ok(answer.entities)
     }
 }

@@ -21,12 +21,28 @@ pub struct Sim {
 impl Sim {
     pub fn start(tune: impl FnOnce(&mut SimConfig)) -> Sim {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut config = SimConfig { listen: "127.0.0.1:0".parse().unwrap(), workers: 1, ..SimConfig::default() };
-        config.clients.push(ClientSpec::parse_cli("demo:secret").unwrap());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "off".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let mut config = SimConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            workers: 1,
+            ..SimConfig::default()
+        };
+        config
+            .clients
+            .push(ClientSpec::parse_cli("demo:secret").unwrap());
         config.workload.rate_per_second = 0.0;
         config.workload.seed = Some(7);
         tune(&mut config);
-        Sim { handle: sim::spawn(config).unwrap(), http: reqwest::Client::new() }
+        Sim {
+            handle: sim::spawn(config).unwrap(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -34,14 +50,30 @@ impl Sim {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let res = self.http.get(format!("{}{path}", self.base())).send().await.unwrap();
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base()))
+            .send()
+            .await
+            .unwrap();
         assert!(res.status().is_success(), "{path}: {}", res.status());
         res.json().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Value {
-        let res = self.http.post(format!("{}{path}", self.base())).json(&body).send().await.unwrap();
-        assert!(res.status().is_success(), "{path}: {} {}", res.status(), res.text().await.unwrap());
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "{path}: {} {}",
+            res.status(),
+            res.text().await.unwrap()
+        );
         res.json().await.unwrap_or(Value::Null)
     }
 
@@ -54,7 +86,13 @@ impl Sim {
         let mut out = Vec::new();
         for f in families {
             let org = self.get(&format!("/sim/v1/org?family={f}")).await;
-            out.extend(org["topics"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()));
+            out.extend(
+                org["topics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string()),
+            );
         }
         out
     }
@@ -72,7 +110,9 @@ impl Sim {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
-            let page = self.get(&format!("/sim/v1/ledger?afterSeq={after}&limit=10000")).await;
+            let page = self
+                .get(&format!("/sim/v1/ledger?afterSeq={after}&limit=10000"))
+                .await;
             out.extend(page["entries"].as_array().unwrap().iter().cloned());
             match page["nextAfterSeq"].as_u64() {
                 Some(n) => after = n,
@@ -104,7 +144,14 @@ impl Drop for Scratch {
 
 /// An engine configuration against `sim`: one tenant `acme` following `topics`, a file sink in `scratch`.
 /// `engine` is extra TOML for the `[engine]` table; `extra` is appended (more tenants, clients).
-pub fn config(sim: &Sim, scratch: &Scratch, topics: &[String], clients: &[(&str, &str)], engine: &str, extra: &str) -> Config {
+pub fn config(
+    sim: &Sim,
+    scratch: &Scratch,
+    topics: &[String],
+    clients: &[(&str, &str)],
+    engine: &str,
+    extra: &str,
+) -> Config {
     let topics = serde_json::to_string(topics).unwrap();
     let mut text = format!(
         r#"
@@ -132,7 +179,9 @@ topics = {topics}
         base = sim.base(),
     );
     for (id, secret) in clients {
-        text.push_str(&format!("\n[[tenants.clients]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"));
+        text.push_str(&format!(
+            "\n[[tenants.clients]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"
+        ));
     }
     text.push_str(&format!(
         "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"file\"]\n{extra}",
@@ -171,7 +220,10 @@ pub fn live_channels(status: &EngineStatus, tenant: &str) -> usize {
 }
 
 pub async fn wait_live(engine: &EngineHandle, tenant: &str, n: usize) {
-    wait_until(&format!("{n} live channels"), || async { live_channels(&engine.status().await.unwrap(), tenant) == n }).await;
+    wait_until(&format!("{n} live channels"), || async {
+        live_channels(&engine.status().await.unwrap(), tenant) == n
+    })
+    .await;
 }
 
 /// What the file sink holds.
@@ -193,14 +245,26 @@ pub struct Gap {
 
 pub fn read_sink(scratch: &Scratch) -> SinkOutput {
     let mut out = SinkOutput::default();
-    let Ok(text) = std::fs::read_to_string(scratch.sink()) else { return out };
+    let Ok(text) = std::fs::read_to_string(scratch.sink()) else {
+        return out;
+    };
     for line in text.lines() {
         out.lines += 1;
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("sink line is not JSON ({e}): {line}"));
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("sink line is not JSON ({e}): {line}"));
         match v["kind"].as_str() {
-            Some("event") => *out.events.entry(v["correlationId"].as_str().unwrap().to_string()).or_default() += 1,
+            Some("event") => {
+                *out.events
+                    .entry(v["correlationId"].as_str().unwrap().to_string())
+                    .or_default() += 1
+            }
             Some("gap") => out.gaps.push(Gap {
-                topics: v["topics"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_ascii_lowercase()).collect(),
+                topics: v["topics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_ascii_lowercase())
+                    .collect(),
                 from: v["from"].as_str().unwrap().parse().unwrap(),
                 to: v["to"].as_str().unwrap().parse().unwrap(),
                 reason: v["reason"].as_str().unwrap().to_string(),
@@ -228,7 +292,10 @@ pub struct Verdict {
 pub async fn oracle(sim: &Sim, scratch: &Scratch, followed: &[String]) -> Verdict {
     let followed: BTreeSet<String> = followed.iter().map(|t| t.to_ascii_lowercase()).collect();
     let out = read_sink(scratch);
-    let mut v = Verdict { gaps: out.gaps.len(), ..Default::default() };
+    let mut v = Verdict {
+        gaps: out.gaps.len(),
+        ..Default::default()
+    };
     for e in sim.ledger().await {
         let topic = e["topic"].as_str().unwrap().to_ascii_lowercase();
         if !followed.contains(&topic) {
@@ -241,7 +308,11 @@ pub async fn oracle(sim: &Sim, scratch: &Scratch, followed: &[String]) -> Verdic
             Some(_) => v.duplicated.push(id.to_string()),
             None => {
                 let at: DateTime<Utc> = e["at"].as_str().unwrap().parse().unwrap();
-                if out.gaps.iter().any(|g| g.topics.contains(&topic) && g.from <= at && at <= g.to) {
+                if out
+                    .gaps
+                    .iter()
+                    .any(|g| g.topics.contains(&topic) && g.from <= at && at <= g.to)
+                {
                     v.in_gap += 1;
                 } else {
                     v.lost.push(e.clone());
@@ -267,8 +338,18 @@ pub async fn settle(sim: &Sim, scratch: &Scratch, followed: &[String]) -> Verdic
 }
 
 pub fn assert_complete(v: &Verdict) {
-    assert!(v.lost.is_empty(), "{} of {} events silently lost, e.g. {:?}", v.lost.len(), v.happened, v.lost.first());
-    assert!(v.duplicated.is_empty(), "{} events delivered more than once", v.duplicated.len());
+    assert!(
+        v.lost.is_empty(),
+        "{} of {} events silently lost, e.g. {:?}",
+        v.lost.len(),
+        v.happened,
+        v.lost.first()
+    );
+    assert!(
+        v.duplicated.is_empty(),
+        "{} events delivered more than once",
+        v.duplicated.len()
+    );
 }
 
 pub fn json_rate(rate: f64, families: &[&str]) -> Value {

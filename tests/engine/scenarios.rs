@@ -11,11 +11,17 @@ const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
 async fn produce(sim: &Sim, rate: f64, n: u64) {
     let before = sim.stats().await["eventsGenerated"].as_u64().unwrap();
     sim.workload(json_rate(rate, &USER_FAMILIES)).await;
-    wait_until(&format!("{n} events"), || async { sim.stats().await["eventsGenerated"].as_u64().unwrap() >= before + n }).await;
+    wait_until(&format!("{n} events"), || async {
+        sim.stats().await["eventsGenerated"].as_u64().unwrap() >= before + n
+    })
+    .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
 }
 
-async fn users_sim(users: usize, tune: impl FnOnce(&mut switchboard::sim::SimConfig)) -> (Sim, Vec<String>) {
+async fn users_sim(
+    users: usize,
+    tune: impl FnOnce(&mut switchboard::sim::SimConfig),
+) -> (Sim, Vec<String>) {
     let sim = Sim::start(|c| {
         c.workload.users = users;
         c.workload.families = vec![Family::Presence, Family::RoutingStatus];
@@ -30,17 +36,30 @@ async fn users_sim(users: usize, tune: impl FnOnce(&mut switchboard::sim::SimCon
 async fn topics_over_the_quota_spread_over_channels_and_every_event_arrives_once() {
     let (sim, topics) = users_sim(1250, |_| {}).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 3).await;
     let status = engine.status().await.unwrap();
     let tenant = &status.tenants[0];
     assert_eq!(tenant.channels.len(), 3);
     assert!(tenant.unplaced.is_empty());
-    assert_eq!(tenant.channels.iter().map(|c| c.topics).sum::<usize>(), 2500);
+    assert_eq!(
+        tenant.channels.iter().map(|c| c.topics).sum::<usize>(),
+        2500
+    );
     assert!(tenant.channels.iter().all(|c| c.topics <= 1000));
     let stats = sim.stats().await;
     assert_eq!(stats["channelsCreated"], 3);
-    assert_eq!(stats["socketsOpenedUnsubscribed"], 0, "subscribe, then connect: no socket sits idle without topics");
+    assert_eq!(
+        stats["socketsOpenedUnsubscribed"], 0,
+        "subscribe, then connect: no socket sits idle without topics"
+    );
 
     produce(&sim, 2000.0, 3000).await;
     let v = settle(&sim, &scratch, &topics).await;
@@ -55,16 +74,33 @@ async fn topics_over_the_quota_spread_over_channels_and_every_event_arrives_once
 async fn a_silent_stall_is_detected_recovered_and_reported_as_a_gap() {
     let (sim, topics) = users_sim(20, |c| c.heartbeat_interval = Duration::from_secs(30)).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
-    let channel = engine.status().await.unwrap().tenants[0].channels[0].channel_id.clone().unwrap();
-    sim.fault(json!({"kind": "stall", "channel": channel, "durationSeconds": 5})).await;
+    let channel = engine.status().await.unwrap().tenants[0].channels[0]
+        .channel_id
+        .clone()
+        .unwrap();
+    sim.fault(json!({"kind": "stall", "channel": channel, "durationSeconds": 5}))
+        .await;
     let stalled = std::time::Instant::now();
     produce(&sim, 200.0, 100).await;
-    wait_until("a gap record", || async { !read_sink(&scratch).gaps.is_empty() }).await;
+    wait_until("a gap record", || async {
+        !read_sink(&scratch).gaps.is_empty()
+    })
+    .await;
     let detected = stalled.elapsed();
-    assert!(detected < Duration::from_secs(5), "detected within the heartbeat timeout, not at the stall's end ({detected:?})");
+    assert!(
+        detected < Duration::from_secs(5),
+        "detected within the heartbeat timeout, not at the stall's end ({detected:?})"
+    );
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
     let v = settle(&sim, &scratch, &topics).await;
@@ -80,19 +116,40 @@ async fn a_silent_stall_is_detected_recovered_and_reported_as_a_gap() {
 async fn socket_closing_moves_to_a_new_socket_without_losing_or_repeating_anything() {
     let (sim, topics) = users_sim(50, |_| {}).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(300.0, &USER_FAMILIES)).await;
-    wait_until("events flowing", || async { read_sink(&scratch).events.len() > 50 }).await;
-    sim.fault(json!({"kind": "socket_closing", "graceSeconds": 1.0})).await;
-    wait_until("a second socket", || async { sim.stats().await["socketsOpened"] == 2 }).await;
-    wait_until("the old socket closed", || async { sim.stats().await["socketsClosed"] == 1 }).await;
+    wait_until("events flowing", || async {
+        read_sink(&scratch).events.len() > 50
+    })
+    .await;
+    sim.fault(json!({"kind": "socket_closing", "graceSeconds": 1.0}))
+        .await;
+    wait_until("a second socket", || async {
+        sim.stats().await["socketsOpened"] == 2
+    })
+    .await;
+    wait_until("the old socket closed", || async {
+        sim.stats().await["socketsClosed"] == 1
+    })
+    .await;
     produce(&sim, 300.0, 300).await;
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);
     assert_eq!(v.gaps, 0);
     assert_eq!(v.delivered_once, v.happened);
-    assert_eq!(sim.stats().await["channelsCreated"], 1, "the channel survives socket_closing");
+    assert_eq!(
+        sim.stats().await["channelsCreated"],
+        1,
+        "the channel survives socket_closing"
+    );
     engine.stop();
 }
 
@@ -104,15 +161,28 @@ async fn channel_expiry_is_pushed_out_in_time_without_a_gap() {
     })
     .await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "rollover_margin = \"2s\"", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "rollover_margin = \"2s\"",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &USER_FAMILIES)).await;
     // Past the first lifetime and several extensions.
     let created = sim.stats().await["channelsCreated"].as_u64().unwrap();
-    wait_until("10 s of traffic", || async { sim.stats().await["eventsGenerated"].as_u64().unwrap() >= 1000 }).await;
+    wait_until("10 s of traffic", || async {
+        sim.stats().await["eventsGenerated"].as_u64().unwrap() >= 1000
+    })
+    .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     let stats = sim.stats().await;
-    assert_eq!(stats["channelsExpired"], 0, "no channel was allowed to expire");
+    assert_eq!(
+        stats["channelsExpired"], 0,
+        "no channel was allowed to expire"
+    );
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);
     assert_eq!(v.gaps, 0);
@@ -129,10 +199,20 @@ async fn a_channel_that_cannot_be_extended_is_rolled_over_make_before_break() {
     })
     .await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "rollover_margin = \"2s\"", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "rollover_margin = \"2s\"",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &USER_FAMILIES)).await;
-    wait_until("two rollovers", || async { sim.stats().await["channelsCreated"].as_u64().unwrap() >= 3 }).await;
+    wait_until("two rollovers", || async {
+        sim.stats().await["channelsCreated"].as_u64().unwrap() >= 3
+    })
+    .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);
@@ -143,7 +223,11 @@ async fn a_channel_that_cannot_be_extended_is_rolled_over_make_before_break() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiring_token_is_refreshed_and_its_channels_moved_without_a_gap() {
     let (sim, topics) = users_sim(20, |_| {}).await;
-    sim.post("/sim/v1/clients", json!({"clientId": "short", "clientSecret": "s", "tokenTtlSeconds": 6})).await;
+    sim.post(
+        "/sim/v1/clients",
+        json!({"clientId": "short", "clientSecret": "s", "tokenTtlSeconds": 6}),
+    )
+    .await;
     let scratch = Scratch::new();
     let engine = start(config(&sim, &scratch, &topics, &[("short", "s")], "", ""));
     wait_live(&engine, "acme", 1).await;
@@ -156,7 +240,10 @@ async fn an_expiring_token_is_refreshed_and_its_channels_moved_without_a_gap() {
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);
-    assert_eq!(v.gaps, 0, "channels moved to the new token before the old one expired");
+    assert_eq!(
+        v.gaps, 0,
+        "channels moved to the new token before the old one expired"
+    );
     engine.stop();
 }
 
@@ -164,10 +251,18 @@ async fn an_expiring_token_is_refreshed_and_its_channels_moved_without_a_gap() {
 async fn a_revoked_token_is_replaced_and_the_unavoidable_gap_reported() {
     let (sim, topics) = users_sim(20, |_| {}).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
-    sim.fault(json!({"kind": "revoke_token", "client": "demo"})).await;
+    sim.fault(json!({"kind": "revoke_token", "client": "demo"}))
+        .await;
     wait_until("a gap", || async { !read_sink(&scratch).gaps.is_empty() }).await;
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
@@ -183,14 +278,25 @@ async fn a_revoked_token_is_replaced_and_the_unavoidable_gap_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_is_waited_out_as_retry_after_says() {
     let (sim, topics) = users_sim(1250, |_| {}).await;
-    sim.fault(json!({"kind": "rate_limit", "client": "demo", "durationSeconds": 3})).await;
+    sim.fault(json!({"kind": "rate_limit", "client": "demo", "durationSeconds": 3}))
+        .await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 3).await;
     let stats = sim.stats().await;
     let limited = stats["rateLimited"].as_u64().unwrap();
     assert!(limited >= 1, "the storm was met");
-    assert!(limited <= 6, "each caller waited Retry-After instead of hammering: {limited} 429s");
+    assert!(
+        limited <= 6,
+        "each caller waited Retry-After instead of hammering: {limited} 429s"
+    );
     produce(&sim, 1000.0, 1000).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
     engine.stop();
@@ -199,9 +305,20 @@ async fn a_429_storm_is_waited_out_as_retry_after_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_holds_at_most_20_channels_never_evicting_its_own_and_two_clients_place_all() {
     let (sim, topics) = users_sim(12_500, |_| {}).await;
-    sim.post("/sim/v1/clients", json!({"clientId": "second", "clientSecret": "s"})).await;
+    sim.post(
+        "/sim/v1/clients",
+        json!({"clientId": "second", "clientSecret": "s"}),
+    )
+    .await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 19).await;
     let status = engine.status().await.unwrap();
     assert_eq!(status.tenants[0].unplaced.len(), 6000);
@@ -212,7 +329,14 @@ async fn one_client_holds_at_most_20_channels_never_evicting_its_own_and_two_cli
     engine.stop();
 
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret"), ("second", "s")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret"), ("second", "s")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 25).await;
     let status = engine.status().await.unwrap();
     assert!(status.tenants[0].unplaced.is_empty());
@@ -223,14 +347,32 @@ async fn one_client_holds_at_most_20_channels_never_evicting_its_own_and_two_cli
 async fn a_restarted_process_reuses_every_channel() {
     let (sim, topics) = users_sim(1250, |_| {}).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 3).await;
     engine.stop();
     let created = sim.stats().await["channelsCreated"].as_u64().unwrap();
     assert_eq!(created, 3);
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 3).await;
-    assert_eq!(sim.stats().await["channelsCreated"], 3, "0 channels created on restart");
+    assert_eq!(
+        sim.stats().await["channelsCreated"],
+        3,
+        "0 channels created on restart"
+    );
     produce(&sim, 1000.0, 500).await;
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);
@@ -248,7 +390,11 @@ async fn topics_the_client_may_not_read_are_reported_rejected_and_the_others_flo
     let rejected = &status.tenants[0].channels[0].rejected;
     assert!(!rejected.is_empty());
     produce(&sim, 200.0, 200).await;
-    let presence: Vec<String> = topics.iter().filter(|t| t.ends_with(".presence")).cloned().collect();
+    let presence: Vec<String> = topics
+        .iter()
+        .filter(|t| t.ends_with(".presence"))
+        .cloned()
+        .collect();
     let v = settle(&sim, &scratch, &presence).await;
     assert_complete(&v);
     assert!(v.delivered_once > 0);
@@ -279,7 +425,9 @@ secret = "y"
     ));
     wait_until("the broken tenant to fail", || async {
         let s = engine.status().await.unwrap();
-        s.tenants.iter().any(|t| t.id == "broken" && t.state == "failed")
+        s.tenants
+            .iter()
+            .any(|t| t.id == "broken" && t.state == "failed")
     })
     .await;
     let status = engine.status().await.unwrap();
@@ -296,10 +444,18 @@ secret = "y"
 async fn malformed_frames_are_counted_and_skipped_and_the_socket_stays_up() {
     let (sim, topics) = users_sim(10, |_| {}).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     for variant in ["truncated_json", "not_json", "missing_topic", "binary"] {
-        sim.fault(json!({"kind": "malformed_frame", "variant": variant})).await;
+        sim.fault(json!({"kind": "malformed_frame", "variant": variant}))
+            .await;
     }
     wait_until("4 malformed frames counted", || async {
         engine.status().await.unwrap().tenants[0].channels[0].malformed_frames == 4
@@ -307,7 +463,11 @@ async fn malformed_frames_are_counted_and_skipped_and_the_socket_stays_up() {
     .await;
     produce(&sim, 200.0, 100).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
-    assert_eq!(sim.stats().await["socketsOpened"], 1, "the socket stayed up");
+    assert_eq!(
+        sim.stats().await["socketsOpened"],
+        1,
+        "the socket stayed up"
+    );
     engine.stop();
 }
 
@@ -315,10 +475,20 @@ async fn malformed_frames_are_counted_and_skipped_and_the_socket_stays_up() {
 async fn a_panic_in_a_channel_handler_is_contained_and_the_channel_recovers() {
     let (sim, topics) = users_sim(10, |_| {}).await;
     let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", ""));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
     wait_live(&engine, "acme", 1).await;
     engine.crash_channel("acme", 0);
-    wait_until("the channel to reconnect", || async { sim.stats().await["socketsOpened"] == 2 }).await;
+    wait_until("the channel to reconnect", || async {
+        sim.stats().await["socketsOpened"] == 2
+    })
+    .await;
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
