@@ -107,6 +107,8 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     (0..workers).map(|_| Arbiter::new().handle()).collect();
                 let http = reqwest::Client::builder()
                     .pool_idle_timeout(std::time::Duration::from_secs(30))
+                    // Idle connections hold buffers: keep a few, not one per channel that was being set up.
+                    .pool_max_idle_per_host(4)
                     .build()
                     .context("while building the HTTP client")?;
                 let shared = Arc::new(EngineShared {

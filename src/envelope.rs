@@ -3,6 +3,7 @@
 //! The hot path parses a socket frame once ([`Frame::parse`], borrowing from the frame text, `eventBody` kept
 //! as raw JSON) and writes the envelope line once ([`event_line`]); every sink gets the same bytes.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -11,27 +12,65 @@ use serde_json::value::RawValue;
 
 use crate::store::GapRecord;
 
+/// A string borrowed from the frame text when it has no escapes, owned otherwise.
+///
+/// serde borrows a bare `Cow<str>` field but not one inside an `Option`: this visitor does, which saves an
+/// allocation per field per event.
+fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct CowStr<'a>(Cow<'a, str>);
+    impl<'de> Deserialize<'de> for CowStr<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = CowStr<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E: serde::de::Error>(
+                    self,
+                    v: &'de str,
+                ) -> Result<Self::Value, E> {
+                    Ok(CowStr(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(CowStr(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                    Ok(CowStr(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+    Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|c| c.0))
+}
+
 /// A server frame, borrowed from its text.
 #[derive(Debug, Deserialize)]
 pub struct Frame<'a> {
-    #[serde(rename = "topicName", borrow, default)]
-    pub topic_name: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub version: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "topicName", borrow, default, deserialize_with = "opt_cow")]
+    pub topic_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub version: Option<Cow<'a, str>>,
     #[serde(rename = "eventBody", borrow, default)]
     pub event_body: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub metadata: Option<Metadata<'a>>,
     /// Present on answers to a socket-level subscribe and on "channel not found" (`"404"`).
-    #[serde(borrow, default)]
-    pub result: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub result: Option<Cow<'a, str>>,
 }
 
 /// `metadata` of an event frame.
 #[derive(Debug, Deserialize)]
 pub struct Metadata<'a> {
-    #[serde(rename = "CorrelationId", borrow, default)]
-    pub correlation_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(
+        rename = "CorrelationId",
+        borrow,
+        default,
+        deserialize_with = "opt_cow"
+    )]
+    pub correlation_id: Option<Cow<'a, str>>,
 }
 
 /// What a frame means to a channel.
@@ -362,6 +401,26 @@ mod tests {
         );
         assert_ne!(event_key("a", None, "{1}"), event_key("a", None, "{2}"));
         assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn frame_fields_borrow_from_the_text_unless_escaped() {
+        let text = r#"{"topicName":"v2.users.u.presence","version":"2","eventBody":{},"metadata":{"CorrelationId":"c\"1"}}"#;
+        let f = Frame::parse(text).unwrap();
+        assert!(matches!(f.topic_name, Some(Cow::Borrowed(_))));
+        assert!(matches!(f.version, Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            f.metadata.as_ref().unwrap().correlation_id,
+            Some(Cow::Owned(_))
+        ));
+        assert_eq!(f.correlation_id(), Some("c\"1"));
+        assert!(
+            Frame::parse(r#"{"topicName":null,"eventBody":{}}"#)
+                .unwrap()
+                .topic_name
+                .is_none()
+        );
+        assert!(Frame::parse(r#"{"topicName":5}"#).is_none());
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The `switchboard` command line.
 
+#[cfg(feature = "alloc-count")]
+#[global_allocator]
+static ALLOCATOR: switchboard::bench::alloc::CountingAllocator =
+    switchboard::bench::alloc::CountingAllocator;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +50,8 @@ enum Command {
 enum BenchCommand {
     /// The simulator: sockets held and events sent per second.
     Sim(switchboard::bench::sim::SimBenchArgs),
+    /// The engine: events per CPU-second socket to file sink, memory per idle channel.
+    Engine(switchboard::bench::engine::EngineBenchArgs),
 }
 
 /// Flags override the TOML file given with --config.
@@ -178,6 +185,9 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(2);
             }
         },
+        Command::Bench(BenchCommand::Engine(args)) => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::bench::engine::run(args))
+        }
         Command::Bench(BenchCommand::Sim(args)) => {
             tokio::runtime::Runtime::new()?.block_on(switchboard::bench::sim::run(args))
         }

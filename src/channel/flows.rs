@@ -224,7 +224,7 @@ impl ChannelActor {
         let generation = self.next_generation;
         self.next_generation += 1;
         let (mut sink, stream) = ws.split();
-        let (writer, mut rx) = mpsc::channel::<WsMessage>(16);
+        let (writer, mut rx) = mpsc::channel::<WsMessage>(4);
         actix::spawn(async move {
             use futures_util::SinkExt;
             while let Some(msg) = rx.recv().await {

@@ -114,8 +114,11 @@ impl ChannelActor {
             region: &self.shared.region,
             channel_id,
         };
-        let received_at = envelope::timestamp(Utc::now());
-        let line = envelope::event_line(&origin, frame, family, key, &received_at);
+        let now = Utc::now();
+        if self.received_at.0 != now.timestamp_millis() {
+            self.received_at = (now.timestamp_millis(), envelope::timestamp(now));
+        }
+        let line = envelope::event_line(&origin, frame, family, key, &self.received_at.1);
         self.counters.events += 1;
         let msg = Inbound::Event {
             tenant: self.shared.tenant.clone(),

@@ -155,6 +155,8 @@ pub struct ChannelActor {
     expiry_timer: Option<SpawnHandle>,
     rolling_over: bool,
     counters: Counters,
+    /// `receivedAt` text for the current millisecond (formatting it once per millisecond, not per event).
+    received_at: (i64, String),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -214,6 +216,7 @@ impl ChannelActor {
             expiry_timer: None,
             rolling_over: false,
             counters: Counters::default(),
+            received_at: (i64::MIN, String::new()),
         }
     }
 

@@ -204,12 +204,23 @@ impl Router {
                 self.stats.unchanged_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let json = Bytes::from(json);
-        for &s in sinks.iter().filter(|s| !skip.contains(s)) {
+        let targets: Vec<usize> = sinks
+            .iter()
+            .copied()
+            .filter(|s| !skip.contains(s))
+            .collect();
+        let mut json = Some(Bytes::from(json));
+        for (i, &s) in targets.iter().enumerate() {
+            // The last sink takes the bytes themselves: a single sink costs no extra allocation.
+            let bytes = if i + 1 == targets.len() {
+                json.take().unwrap_or_default()
+            } else {
+                json.clone().unwrap_or_default()
+            };
             let delivery = Delivery {
                 kind: RecordKind::Event,
                 tenant: tenant.clone(),
-                json: json.clone(),
+                json: bytes,
             };
             self.sinks[s].send(delivery).await;
         }
