@@ -225,17 +225,7 @@ fn run_sim(config: SimConfig) -> anyhow::Result<()> {
         eprintln!("sim certificate written to {}", cert.display());
     }
     println!("sim listening on {}", handle.base_url);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
-        }
-        anyhow::Ok(())
-    })?;
+    wait_for_signal()?;
     eprintln!("sim stopping");
     handle.stop();
     Ok(())

@@ -14,7 +14,6 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::{
     Bound, ChannelActor, GapReason, Lifecycle, RollOver, RolloverDone, Socket, SocketItem,
 };
-use crate::store::ChannelRecord;
 use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
@@ -166,17 +165,8 @@ impl ChannelActor {
 
     /// Stores the channel record, so a restarted process re-uses the channel.
     pub(super) fn persist(&self) {
-        let Some(b) = &self.bound else { return };
-        let record = ChannelRecord {
-            tenant: self.shared.tenant.to_string(),
-            region: self.shared.region.to_string(),
-            client_id: self.session.client_id.to_string(),
-            channel_id: b.id.clone(),
-            connect_uri: b.connect_uri.clone(),
-            expires_at: b.expires_at,
-            token_expires_at: b.token_expires_at,
-            topics: self.unit_ids(),
-            updated_at: self.last_proof.unwrap_or_else(Utc::now),
+        let Some(record) = self.record(self.last_proof.unwrap_or_else(Utc::now)) else {
+            return;
         };
         let store = self.shared.store.clone();
         let tenant = self.shared.tenant.clone();

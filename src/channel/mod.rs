@@ -254,6 +254,22 @@ impl ChannelActor {
         }
     }
 
+    /// The store's record of the bound channel; `updated_at` says when continuity last held.
+    fn record(&self, updated_at: DateTime<Utc>) -> Option<ChannelRecord> {
+        let b = self.bound.as_ref()?;
+        Some(ChannelRecord {
+            tenant: self.shared.tenant.to_string(),
+            region: self.shared.region.to_string(),
+            client_id: self.session.client_id.to_string(),
+            channel_id: b.id.clone(),
+            connect_uri: b.connect_uri.clone(),
+            expires_at: b.expires_at,
+            token_expires_at: b.token_expires_at,
+            topics: self.unit_ids(),
+            updated_at,
+        })
+    }
+
     fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
         if lifecycle.name() != self.lifecycle.name() {
             tracing::debug!(tenant = %self.shared.tenant, slot = self.slot, from = self.lifecycle.name(), to = lifecycle.name(), "channel state");
@@ -426,20 +442,7 @@ impl Handler<Stop> for ChannelActor {
     /// it leaves; then stops.
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
         self.epoch += 1;
-        let record = match (&self.bound, self.last_proof) {
-            (Some(b), Some(proof)) => Some(ChannelRecord {
-                tenant: self.shared.tenant.to_string(),
-                region: self.shared.region.to_string(),
-                client_id: self.session.client_id.to_string(),
-                channel_id: b.id.clone(),
-                connect_uri: b.connect_uri.clone(),
-                expires_at: b.expires_at,
-                token_expires_at: b.token_expires_at,
-                topics: self.unit_ids(),
-                updated_at: proof,
-            }),
-            _ => None,
-        };
+        let record = self.last_proof.and_then(|proof| self.record(proof));
         let store = self.shared.store.clone();
         Box::pin(
             async move {
