@@ -494,3 +494,39 @@ async fn a_panic_in_a_channel_handler_is_contained_and_the_channel_recovers() {
     assert_complete(&settle(&sim, &scratch, &topics).await);
     engine.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changes_only_route_drops_repeated_states_and_other_routes_get_everything() {
+    let (sim, topics) = users_sim(2, |_| {}).await;
+    let scratch = Scratch::new();
+    let changes = scratch.0.join("changes.jsonl");
+    let extra = format!(
+        "\n[[sinks]]\nname = \"changes\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"changes\"]\ntopics = [\"v2.users.*.presence\"]\nchanges_only = true\n",
+        changes.display()
+    );
+    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", &extra));
+    wait_live(&engine, "acme", 1).await;
+    produce(&sim, 500.0, 600).await;
+    assert_complete(&settle(&sim, &scratch, &topics).await);
+
+    let states = |path: &std::path::Path| -> Vec<(String, String)> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["topic"].as_str().unwrap().ends_with(".presence"))
+            .map(|v| (v["topic"].as_str().unwrap().to_string(), v["body"]["presenceDefinition"]["systemPresence"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let all = states(&scratch.sink());
+    let changed = states(&changes);
+    let repeats_in_all = all.iter().enumerate().filter(|(i, (t, s))| all[..*i].iter().rev().find(|(t2, _)| t2 == t).is_some_and(|(_, s2)| s2 == s)).count();
+    assert!(repeats_in_all > 0, "the workload repeated some states (else this test proves nothing)");
+    assert_eq!(changed.len(), all.len() - repeats_in_all, "exactly the repeats are dropped");
+    for (i, (topic, state)) in changed.iter().enumerate() {
+        let previous = changed[..i].iter().rev().find(|(t, _)| t == topic);
+        assert!(previous.is_none_or(|(_, s)| s != state), "{topic} repeated {state}");
+    }
+    assert!(!std::fs::read_to_string(&changes).unwrap().contains(".routingStatus\""), "the route's topic filter holds");
+    engine.stop();
+}
