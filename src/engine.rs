@@ -119,6 +119,10 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     arbiters: Arc::new(arbiters),
                 });
                 let supervisor = Supervisor::new(shared, config.tenants.clone()).start();
+                actix::spawn(crate::heap::trim_periodically(
+                    std::time::Duration::from_secs(10),
+                    std::time::Duration::from_secs(60),
+                ));
                 anyhow::Ok((supervisor, router.stats.clone(), sink_stats))
             });
             match result {

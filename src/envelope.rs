@@ -206,6 +206,18 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// The length of `s` once written by [`push_json_str`] (quotes included).
+fn json_str_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
 /// Formats an instant as the envelope does: RFC 3339, UTC, milliseconds.
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -230,7 +242,29 @@ pub fn event_line(
     let topic = frame.topic_name.as_deref().unwrap_or("");
     let body = frame.event_body.map(RawValue::get).unwrap_or("null");
     let correlation = frame.correlation_id();
-    let mut out = Vec::with_capacity(body.len() + topic.len() * 2 + 256);
+    let version = frame.version.as_deref();
+    // The exact length, so that handing the buffer to `Bytes` needs no second allocation.
+    let len = r#"{"kind":"event","id":""#.len()
+        + 16
+        + r#"","tenant":"#.len()
+        + json_str_len(origin.tenant)
+        + r#","region":"#.len()
+        + json_str_len(origin.region)
+        + r#","channelId":"#.len()
+        + json_str_len(origin.channel_id)
+        + r#","topic":"#.len()
+        + json_str_len(topic)
+        + r#","topicFamily":"#.len()
+        + json_str_len(topic_family)
+        + r#","receivedAt":""#.len()
+        + received_at.len()
+        + 1
+        + version.map_or(0, |v| r#","version":"#.len() + json_str_len(v))
+        + correlation.map_or(0, |c| r#","correlationId":"#.len() + json_str_len(c))
+        + r#","body":"#.len()
+        + body.len()
+        + 1;
+    let mut out = Vec::with_capacity(len);
     out.extend_from_slice(b"{\"kind\":\"event\",\"id\":\"");
     let mut hex = [0u8; 16];
     for (i, slot) in hex.iter_mut().enumerate() {
@@ -257,7 +291,7 @@ pub fn event_line(
     out.extend_from_slice(b",\"receivedAt\":\"");
     out.extend_from_slice(received_at.as_bytes());
     out.extend_from_slice(b"\"");
-    if let Some(v) = frame.version.as_deref() {
+    if let Some(v) = version {
         out.extend_from_slice(b",\"version\":");
         push_json_str(&mut out, v);
     }
@@ -382,6 +416,11 @@ mod tests {
         assert_eq!(v["channelId"], "streaming-0-x");
         assert_eq!(v["topic"], "v2.users.u\"1.presence");
         assert_eq!(&line.json[line.topic.clone()], br#"v2.users.u\"1.presence"#);
+        assert_eq!(
+            line.json.len(),
+            line.json.capacity(),
+            "sized exactly: no reallocation, no second allocation"
+        );
         assert_eq!(v["topicFamily"], "v2.users.{id}.presence");
         assert_eq!(v["correlationId"], "c-1");
         assert_eq!(v["version"], "2");

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod config;
 pub mod engine;
 pub mod envelope;
+pub mod heap;
 pub mod router;
 pub mod sim;
 pub mod sink;

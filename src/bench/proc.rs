@@ -23,15 +23,6 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Returns freed heap memory to the system (glibc keeps it in its arenas otherwise).
-pub fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Raises this process's open-file limit to its hard limit (sockets are files).
 pub fn raise_fd_limit() -> u64 {
     let mut lim = libc::rlimit {

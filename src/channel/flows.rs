@@ -86,8 +86,18 @@ async fn create(session: &ClientSession, units: Vec<Unit>) -> Result<Prepared, U
     })
 }
 
-async fn open_socket(uri: &str, timeout: Duration) -> Result<WsStream, String> {
-    let connect = tokio_tungstenite::connect_async_with_config(uri, Some(socket_config()), false);
+async fn open_socket(
+    uri: &str,
+    timeout: Duration,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<WsStream, String> {
+    let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        uri,
+        Some(socket_config()),
+        false,
+        connector,
+    );
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(format!("socket connect failed: {e}")),
@@ -190,7 +200,8 @@ impl ChannelActor {
         }
         let epoch = self.epoch;
         let timeout = self.shared.policy.connect_timeout;
-        ctx.spawn(async move { open_socket(&bound.connect_uri, timeout).await }.into_actor(self).map(
+        let tls = self.shared.tls.clone();
+        ctx.spawn(async move { open_socket(&bound.connect_uri, timeout, tls).await }.into_actor(self).map(
             move |res, act, ctx| {
                 if act.epoch != epoch {
                     return;
@@ -395,9 +406,10 @@ impl ChannelActor {
         let units = self.units.clone();
         let epoch = self.epoch;
         let timeout = self.shared.policy.connect_timeout;
+        let tls = self.shared.tls.clone();
         let job = async move {
             let prepared = create(&session, units).await.map_err(|e| e.to_string())?;
-            let ws = open_socket(&prepared.bound.connect_uri, timeout).await?;
+            let ws = open_socket(&prepared.bound.connect_uri, timeout, tls).await?;
             Ok::<_, String>((prepared, ws))
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {

@@ -36,6 +36,8 @@ pub struct TenantShared {
     pub policy: EnginePolicy,
     pub router: RouterHandle,
     pub store: Arc<dyn Store>,
+    /// TLS settings for sockets when the tenant trusts an extra CA; the public roots otherwise.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The channel the actor is using.

@@ -23,6 +23,9 @@ pub struct TenantConfig {
     pub topics: Vec<TopicConfig>,
     /// A paused tenant is configured but not run. Default false.
     pub paused: bool,
+    /// An extra CA certificate (PEM) to trust for this tenant's HTTPS and WSS, besides the public roots:
+    /// for a proxy, a private link or the simulator's `--tls`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// One OAuth client of a tenant.
@@ -52,6 +55,7 @@ const TENANT_KEYS: &[&str] = &[
     "clients",
     "topics",
     "paused",
+    "ca_file",
 ];
 
 /// Whether `id` is a valid tenant id: `[a-z0-9][a-z0-9_-]{0,62}`.
@@ -99,6 +103,26 @@ pub(crate) fn read_tenants(
         let clients = read_clients(&r, base_dir, env, errs);
         let topics = read_topics(&r, errs);
         let paused = r.bool("paused", false, errs);
+        let ca_file = r.string("ca_file", errs).and_then(|f| {
+            let path = base_dir.join(&f);
+            match std::fs::read_to_string(&path) {
+                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Some(path),
+                Ok(_) => {
+                    errs.push(
+                        r.path("ca_file"),
+                        format!("{} holds no PEM certificate", path.display()),
+                    );
+                    None
+                }
+                Err(e) => {
+                    errs.push(
+                        r.path("ca_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        });
         if let (Some(id), Some(endpoints)) = (id, endpoints) {
             out.push(TenantConfig {
                 id,
@@ -106,6 +130,7 @@ pub(crate) fn read_tenants(
                 clients,
                 topics,
                 paused,
+                ca_file,
             });
         }
     }

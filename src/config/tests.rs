@@ -178,6 +178,7 @@ fn full_config_reads_into_the_expected_structs() {
                     },
                 ],
                 paused: true,
+                ca_file: None,
             },
             TenantConfig {
                 id: "sim_1".into(),
@@ -192,6 +193,7 @@ fn full_config_reads_into_the_expected_structs() {
                 }],
                 topics: vec![],
                 paused: false,
+                ca_file: None,
             },
         ],
         sinks: vec![

@@ -101,17 +101,28 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(id) else {
             return;
         };
+        let (http, tls) = match &child.config.ca_file {
+            Some(ca) => match crate::upstream::tls::with_ca(ca, shared.policy.connect_timeout) {
+                Ok((http, tls)) => (http, Some(tls)),
+                Err(e) => {
+                    tracing::error!(tenant = %id, error = %e, "cannot use the tenant's ca_file; trusting the public roots only");
+                    (shared.http.clone(), None)
+                }
+            },
+            None => (shared.http.clone(), None),
+        };
         let tenant_shared = Arc::new(TenantShared {
             tenant: child.config.id.as_str().into(),
             region: child.config.endpoints.region.as_str().into(),
             policy: shared.policy.clone(),
             router: shared.router.clone(),
             store: shared.store.clone(),
+            tls,
         });
         let actor = TenantActor::new(
             child.config.clone(),
             tenant_shared,
-            shared.http.clone(),
+            http,
             shared.arbiters.clone(),
         );
         let addr = actor.start();

@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod error;
+pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -39,9 +39,15 @@ impl Sim {
         config.workload.rate_per_second = 0.0;
         config.workload.seed = Some(7);
         tune(&mut config);
+        let handle = sim::spawn(config).unwrap();
+        let mut http = reqwest::Client::builder();
+        if let Some(cert) = &handle.cert_path {
+            let pem = std::fs::read(cert).unwrap();
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
         Sim {
-            handle: sim::spawn(config).unwrap(),
-            http: reqwest::Client::new(),
+            handle,
+            http: http.build().unwrap(),
         }
     }
 

@@ -504,7 +504,14 @@ async fn a_changes_only_route_drops_repeated_states_and_other_routes_get_everyth
         "\n[[sinks]]\nname = \"changes\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"changes\"]\ntopics = [\"v2.users.*.presence\"]\nchanges_only = true\n",
         changes.display()
     );
-    let engine = start(config(&sim, &scratch, &topics, &[("demo", "secret")], "", &extra));
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        &extra,
+    ));
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 500.0, 600).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
@@ -515,18 +522,88 @@ async fn a_changes_only_route_drops_repeated_states_and_other_routes_get_everyth
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
             .filter(|v| v["topic"].as_str().unwrap().ends_with(".presence"))
-            .map(|v| (v["topic"].as_str().unwrap().to_string(), v["body"]["presenceDefinition"]["systemPresence"].as_str().unwrap().to_string()))
+            .map(|v| {
+                (
+                    v["topic"].as_str().unwrap().to_string(),
+                    v["body"]["presenceDefinition"]["systemPresence"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
             .collect()
     };
     let all = states(&scratch.sink());
     let changed = states(&changes);
-    let repeats_in_all = all.iter().enumerate().filter(|(i, (t, s))| all[..*i].iter().rev().find(|(t2, _)| t2 == t).is_some_and(|(_, s2)| s2 == s)).count();
-    assert!(repeats_in_all > 0, "the workload repeated some states (else this test proves nothing)");
-    assert_eq!(changed.len(), all.len() - repeats_in_all, "exactly the repeats are dropped");
+    let repeats_in_all = all
+        .iter()
+        .enumerate()
+        .filter(|(i, (t, s))| {
+            all[..*i]
+                .iter()
+                .rev()
+                .find(|(t2, _)| t2 == t)
+                .is_some_and(|(_, s2)| s2 == s)
+        })
+        .count();
+    assert!(
+        repeats_in_all > 0,
+        "the workload repeated some states (else this test proves nothing)"
+    );
+    assert_eq!(
+        changed.len(),
+        all.len() - repeats_in_all,
+        "exactly the repeats are dropped"
+    );
     for (i, (topic, state)) in changed.iter().enumerate() {
         let previous = changed[..i].iter().rev().find(|(t, _)| t == topic);
-        assert!(previous.is_none_or(|(_, s)| s != state), "{topic} repeated {state}");
+        assert!(
+            previous.is_none_or(|(_, s)| s != state),
+            "{topic} repeated {state}"
+        );
     }
-    assert!(!std::fs::read_to_string(&changes).unwrap().contains(".routingStatus\""), "the route's topic filter holds");
+    assert!(
+        !std::fs::read_to_string(&changes)
+            .unwrap()
+            .contains(".routingStatus\""),
+        "the route's topic filter holds"
+    );
     engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_and_wss_with_the_tenants_own_ca_every_event_arrives() {
+    let (sim, topics) = users_sim(20, |c| c.tls = true).await;
+    assert!(sim.base().starts_with("https://"));
+    let scratch = Scratch::new();
+    let mut config = config(&sim, &scratch, &topics, &[("demo", "secret")], "", "");
+    config.tenants[0].ca_file = sim.handle.cert_path.clone();
+    let engine = start(config);
+    wait_live(&engine, "acme", 1).await;
+    produce(&sim, 500.0, 500).await;
+    let v = settle(&sim, &scratch, &topics).await;
+    assert_complete(&v);
+    assert_eq!(v.gaps, 0);
+    engine.stop();
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_configuration_error_naming_the_field() {
+    let text = r#"
+[[tenants]]
+id = "acme"
+region = "eu-west-1"
+ca_file = "no/such/file.pem"
+topics = ["v2.users.u.presence"]
+[[tenants.clients]]
+id = "c"
+secret = "s"
+"#;
+    let errors =
+        switchboard::config::Config::from_toml_str(text, std::path::Path::new("/nonexistent"))
+            .unwrap_err();
+    assert!(
+        errors.errors.iter().any(|e| e.path == "tenants[0].ca_file"),
+        "{errors}"
+    );
 }
