@@ -17,6 +17,8 @@ use crate::supervisor::{self, EngineShared, EngineStatus, Supervisor};
 /// A running engine.
 pub struct EngineHandle {
     supervisor: Addr<Supervisor>,
+    /// Where the admin API listens, when `[admin] listen` is set.
+    pub admin_addr: Option<std::net::SocketAddr>,
     pub router: Arc<RouterStats>,
     pub sinks: Vec<(String, Arc<SinkStats>)>,
     system: actix::System,
@@ -118,16 +120,39 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     http,
                     arbiters: Arc::new(arbiters),
                 });
+                let store_for_api = shared.store.clone();
                 let supervisor = Supervisor::new(shared, config.tenants.clone()).start();
+                let admin_addr = match config.admin.listen {
+                    Some(listen) => {
+                        let state = crate::api::ApiState {
+                            supervisor: supervisor.clone(),
+                            store: store_for_api,
+                            tokens: config.admin.tokens.clone(),
+                            router: router.stats.clone(),
+                            sinks: sink_stats.clone(),
+                        };
+                        let (addr, _handle) = crate::api::start(listen, state)
+                            .with_context(|| format!("while starting the admin API on {listen}"))?;
+                        tracing::info!(%addr, "admin API listening");
+                        Some(addr)
+                    }
+                    None => None,
+                };
                 actix::spawn(crate::heap::trim_periodically(
                     std::time::Duration::from_secs(10),
                     std::time::Duration::from_secs(60),
                 ));
-                anyhow::Ok((supervisor, router.stats.clone(), sink_stats))
+                anyhow::Ok((supervisor, router.stats.clone(), sink_stats, admin_addr))
             });
             match result {
-                Ok((supervisor, router, sinks)) => {
-                    let _ = tx.send(Ok((supervisor, router, sinks, System::current())));
+                Ok((supervisor, router, sinks, admin_addr)) => {
+                    let _ = tx.send(Ok((
+                        supervisor,
+                        router,
+                        sinks,
+                        admin_addr,
+                        System::current(),
+                    )));
                     let _ = system.run();
                 }
                 Err(e) => {
@@ -135,10 +160,11 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 }
             }
         })?;
-    let (supervisor, router, sinks, system) =
+    let (supervisor, router, sinks, admin_addr, system) =
         rx.recv().context("the engine thread ended early")??;
     Ok(EngineHandle {
         supervisor,
+        admin_addr,
         router,
         sinks,
         system,

@@ -7,6 +7,7 @@
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
 //! - [`config`]: the `serve` configuration and its validation.
 //! - [`bench`]: the measurements behind the figures in the README.
+pub mod api;
 pub mod backoff;
 pub mod bench;
 pub mod channel;

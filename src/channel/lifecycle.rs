@@ -11,7 +11,7 @@ use serde::Serialize;
 /// - `Backoff` → `Preparing` | `Connecting` (after a HEAD says the channel still exists)
 /// - `Failed` → `Preparing` (the slow retry)
 /// - any → `Stopped`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Lifecycle {
     /// Finding a channel: re-using a recorded one (HEAD) or creating one and subscribing its topics.

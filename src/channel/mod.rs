@@ -59,7 +59,7 @@ struct Socket {
 }
 
 /// A rejected topic and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejected {
     pub id: String,
@@ -67,7 +67,7 @@ pub struct Rejected {
 }
 
 /// What the admin API and the tenant see of a channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelStatus {
     pub slot: usize,
@@ -110,6 +110,13 @@ pub struct RollOver;
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Stop;
+
+/// Start over now: reconnect (or re-create) the channel. With `only_failed`, only if it is `failed`.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Restart {
+    pub only_failed: bool,
+}
 
 /// Panic inside the actor's handler (fault injection: proves a panic is contained).
 #[derive(Message, Debug)]
@@ -464,6 +471,22 @@ impl Handler<GetStatus> for ChannelActor {
     type Result = MessageResult<GetStatus>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.status())
+    }
+}
+
+impl Handler<Restart> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, msg: Restart, ctx: &mut Context<Self>) {
+        if msg.only_failed && self.lifecycle.name() != "failed" {
+            return;
+        }
+        tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "channel restart requested");
+        // A live socket stays until its replacement is up (make before break): its close is then expected.
+        if let Some(s) = self.socket.as_mut() {
+            s.retiring = true;
+        }
+        self.epoch += 1;
+        self.recover(ctx);
     }
 }
 

@@ -7,6 +7,7 @@
 //!
 //! `examples/serve.toml` is a commented example.
 
+mod admin;
 mod errors;
 mod policy;
 mod read;
@@ -31,6 +32,7 @@ use toml::{Table, Value};
 
 use crate::sim::topics::{Catalogue, expand};
 
+pub use admin::{AdminConfig, AdminToken, Role, hash_token};
 pub use errors::{ConfigErrors, FieldError};
 pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
@@ -59,6 +61,8 @@ pub struct Config {
     pub sinks: Vec<SinkConfig>,
     /// The routes from tenants and topics to sinks: `[[routes]]`.
     pub routes: Vec<RouteConfig>,
+    /// The admin API: `[admin]`.
+    pub admin: AdminConfig,
 }
 
 /// The state store: `[store]`.
@@ -76,7 +80,7 @@ impl Default for StoreConfig {
     }
 }
 
-const TOP_KEYS: &[&str] = &["engine", "store", "tenants", "sinks", "routes"];
+const TOP_KEYS: &[&str] = &["engine", "store", "tenants", "sinks", "routes", "admin"];
 
 impl Config {
     /// Reads, parses, resolves secrets and validates the file at `path`. Every problem is reported (not just
@@ -126,12 +130,15 @@ impl Config {
         let tenant_ids = string_fields(&tenant_tables, "id");
         let sink_names = string_fields(&sink_tables, "name");
         let routes = route::read_routes(&route_tables, &tenant_ids, &sink_names, &mut errs);
+        let admin_table = r.table("admin", &mut errs);
+        let admin = admin::read_admin(admin_table, env, &mut errs);
         errs.finish(Config {
             engine,
             store,
             tenants,
             sinks,
             routes,
+            admin,
         })
     }
 }

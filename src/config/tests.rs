@@ -224,6 +224,7 @@ fn full_config_reads_into_the_expected_structs() {
                 changes_only: true,
             },
         ],
+        admin: Default::default(),
     };
     assert_eq!(c, expected);
 }
@@ -412,4 +413,23 @@ fn load_reports_an_unreadable_file() {
             .contains("/nonexistent/switchboard.toml")
     );
     assert!(check(Path::new("/nonexistent/switchboard.toml")).is_err());
+}
+
+#[test]
+fn admin_tokens_are_kept_hashed_and_a_listen_address_needs_one() {
+    let hash = "a".repeat(64);
+    let c = parse(&format!(
+        "[admin]\nlisten = \"127.0.0.1:8081\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{hash}\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.admin.listen, Some("127.0.0.1:8081".parse().unwrap()));
+    assert_eq!(c.admin.tokens[0].role, crate::config::Role::Admin);
+    assert_eq!(c.admin.tokens[0].sha256, [0xaa; 32]);
+    assert!(!format!("{:?}", c.admin).contains(&hash), "Debug shows no token hash");
+    let e = parse("[admin]\nlisten = \"127.0.0.1:8081\"\n").unwrap_err();
+    assert!(e.has_path("admin.tokens"), "{e}");
+    let e = parse("[admin]\nlisten = \"nowhere\"\n[[admin.tokens]]\nname = \"x\"\nrole = \"boss\"\ntoken_sha256 = \"zz\"\n").unwrap_err();
+    for path in ["admin.listen", "admin.tokens[0].role", "admin.tokens[0].token_sha256"] {
+        assert!(e.has_path(path), "{path}: {e}");
+    }
 }

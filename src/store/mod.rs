@@ -28,7 +28,7 @@ pub struct ChannelRecord {
 }
 
 /// A loss of continuity: events on `topics` between `from` and `to` may have been missed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GapRecord {
     /// Unique id of the gap (UUID).

@@ -27,7 +27,7 @@ pub struct EngineShared {
 }
 
 /// The engine's status: every tenant and channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EngineStatus {
     pub tenants: Vec<TenantStatus>,
@@ -40,6 +40,14 @@ pub struct GetStatus;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// Restarts a tenant's channels; answers whether the tenant exists.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RestartTenant {
+    pub id: String,
+    pub only_failed: bool,
+}
 
 /// Fault injection: panic inside one channel of one tenant.
 #[derive(Message)]
@@ -217,6 +225,26 @@ impl Handler<GetStatus> for Supervisor {
                 tenants: futures_util::future::join_all(asks).await,
             }
         })
+    }
+}
+
+impl Handler<RestartTenant> for Supervisor {
+    type Result = bool;
+    fn handle(&mut self, msg: RestartTenant, ctx: &mut Context<Self>) -> bool {
+        let Some(child) = self.children.get_mut(&msg.id) else {
+            return false;
+        };
+        match &child.addr {
+            Some(addr) => addr.do_send(crate::tenant::RestartChannels {
+                only_failed: msg.only_failed,
+            }),
+            None => {
+                // A failed tenant waiting for its slow retry: retry now.
+                child.failed = None;
+                self.start_child(&msg.id, ctx);
+            }
+        }
+        true
     }
 }
 

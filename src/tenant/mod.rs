@@ -20,7 +20,7 @@ use crate::config::TenantConfig;
 use crate::upstream::ClientSession;
 
 /// What the API shows of a tenant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {
     pub id: String,
@@ -43,6 +43,13 @@ pub struct GetTenantStatus;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopTenant;
+
+/// Restarts the tenant's channels (only the failed ones with `only_failed`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestartChannels {
+    pub only_failed: bool,
+}
 
 /// Fault injection: panic inside one channel's handler.
 #[derive(Message)]
@@ -343,6 +350,17 @@ impl Handler<GetTenantStatus> for TenantActor {
                     act.status()
                 }),
         )
+    }
+}
+
+impl Handler<RestartChannels> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, msg: RestartChannels, _: &mut Context<Self>) {
+        for c in &self.channels {
+            c.do_send(channel::Restart {
+                only_failed: msg.only_failed,
+            });
+        }
     }
 }
 

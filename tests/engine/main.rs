@@ -1,4 +1,5 @@
 //! The engine against the simulator over real sockets, the simulator's ledger as the oracle.
 
+mod api;
 mod harness;
 mod scenarios;

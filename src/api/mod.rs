@@ -1,0 +1,137 @@
+//! The admin HTTP API (actix-web), served by `switchboard serve` on `[admin] listen`.
+//!
+//! Bearer-token auth with two roles (`admin`, `read`); one error body `{"code","message","details"}`; the
+//! OpenAPI document at `/v1/openapi.json` is generated from the handlers. `/healthz`, `/readyz` and
+//! `/metrics` need no token (probes and scrapers).
+
+pub mod auth;
+pub mod error;
+mod health;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use utoipa::OpenApi;
+
+use crate::config::AdminToken;
+use crate::router::RouterStats;
+use crate::sink::SinkStats;
+use crate::store::Store;
+use crate::supervisor::Supervisor;
+
+pub use self::error::ApiError;
+
+/// What the handlers reach.
+pub struct ApiState {
+    pub supervisor: Addr<Supervisor>,
+    pub store: Arc<dyn Store>,
+    pub tokens: Vec<AdminToken>,
+    pub router: Arc<RouterStats>,
+    pub sinks: Vec<(String, Arc<SinkStats>)>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "switchboard admin API", description = "Tenants, channels, gaps and health of a switchboard instance."),
+    paths(
+        health::healthz,
+        health::readyz,
+        status::engine_status,
+        status::tenant_status,
+        status::restart_tenant,
+        status::gaps,
+    ),
+    components(schemas(
+        ApiError,
+        crate::supervisor::EngineStatus,
+        crate::tenant::TenantStatus,
+        crate::channel::ChannelStatus,
+        crate::channel::Rejected,
+        crate::channel::Lifecycle,
+        crate::store::GapRecord,
+        health::Health,
+        health::Readiness,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+async fn not_found() -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::not_found("no such route").error_response()
+}
+
+/// The routes, for the server and for tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/v1/openapi.json", web::get().to(openapi_json))
+        .route("/v1/status", web::get().to(status::engine_status))
+        .route(
+            "/v1/tenants/{id}/status",
+            web::get().to(status::tenant_status),
+        )
+        .route(
+            "/v1/tenants/{id}/restart",
+            web::post().to(status::restart_tenant),
+        )
+        .route("/v1/gaps", web::get().to(status::gaps));
+}
+
+/// Starts the API on the current actix system; returns the bound address.
+pub fn start(
+    listen: SocketAddr,
+    state: ApiState,
+) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(1024 * 1024))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1024 * 1024)
+                    .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
+            )
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(listen)?;
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    let server = server.run();
+    let handle = server.handle();
+    actix::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the admin API stopped");
+        }
+    });
+    Ok((addr, handle))
+}

@@ -1,0 +1,197 @@
+//! The admin API of a running engine: auth, roles, status, restarts, gaps, probes, the OpenAPI document,
+//! and a canary secret that never comes back.
+
+use serde_json::{Value, json};
+use switchboard::config::hash_token;
+
+use crate::harness::*;
+
+const ADMIN: &str = "admin-token-0123456789";
+const READER: &str = "read-token-0123456789";
+const CANARY: &str = "canary-secret-7f3e9b1c";
+
+fn hex(bytes: [u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+    async fn post(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut req = self.http.post(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
+    let sim = Sim::start(|c| {
+        c.workload.users = 5;
+    });
+    sim.post(
+        "/sim/v1/clients",
+        json!({"clientId": "canary", "clientSecret": CANARY}),
+    )
+    .await;
+    let topics = sim.topics(&["presence"]).await;
+    let scratch = Scratch::new();
+    let admin = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
+        hex(hash_token(ADMIN)),
+        hex(hash_token(READER))
+    );
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("canary", CANARY)],
+        "",
+        &admin,
+    ));
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.expect("admin API")),
+        http: reqwest::Client::new(),
+    };
+    wait_live(&engine, "acme", 1).await;
+    let mut bodies = Vec::new();
+
+    let (status, body) = api.get("/healthz", None).await;
+    assert_eq!(status, 200);
+    bodies.push(body);
+    let (status, body) = api.get("/readyz", None).await;
+    assert_eq!(status, 200);
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["store"], "ok");
+    assert_eq!(ready["tenants"]["acme"], "running");
+    bodies.push(body);
+
+    let (status, body) = api.get("/v1/status", None).await;
+    assert_eq!(status, 401);
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["code"], "unauthorized");
+    assert!(err["message"].is_string() && err["details"].is_array());
+    let (status, _) = api.get("/v1/status", Some("not-a-token")).await;
+    assert_eq!(status, 401);
+    let (status, body) = api.get("/v1/status", Some(READER)).await;
+    assert_eq!(status, 200);
+    let s: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["tenants"][0]["id"], "acme");
+    assert_eq!(s["tenants"][0]["channels"][0]["state"], "live");
+    assert_eq!(s["tenants"][0]["channels"][0]["clientId"], "canary");
+    bodies.push(body);
+    let (status, body) = api.get("/v1/tenants/acme/status", Some(READER)).await;
+    assert_eq!(status, 200);
+    bodies.push(body);
+    let (status, body) = api.get("/v1/tenants/nobody/status", Some(READER)).await;
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["code"].clone()
+        ),
+        (404, json!("not_found"))
+    );
+
+    let (status, body) = api.post("/v1/tenants/acme/restart", Some(READER)).await;
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["code"].clone()
+        ),
+        (403, json!("forbidden"))
+    );
+    let (status, _) = api
+        .post("/v1/tenants/acme/restart?onlyFailed=true", Some(ADMIN))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        sim.stats().await["socketsOpened"],
+        1,
+        "onlyFailed leaves a live channel alone"
+    );
+    let (status, _) = api.post("/v1/tenants/acme/restart", Some(ADMIN)).await;
+    assert_eq!(status, 202);
+    wait_until("the channel to reconnect", || async {
+        sim.stats().await["socketsOpened"] == 2
+    })
+    .await;
+    let (status, _) = api.post("/v1/tenants/nobody/restart", Some(ADMIN)).await;
+    assert_eq!(status, 404);
+
+    // A gap, then read back through the API.
+    sim.fault(json!({"kind": "revoke_token", "client": "canary"}))
+        .await;
+    wait_until("a gap in the API", || async {
+        let (_, body) = api.get("/v1/gaps?tenant=acme", Some(READER)).await;
+        serde_json::from_str::<Value>(&body)
+            .unwrap()
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let (_, body) = api.get("/v1/gaps?tenant=acme&limit=5", Some(READER)).await;
+    let gaps: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(gaps[0]["reason"], "token_revoked");
+    bodies.push(body);
+    let (status, body) = api.get("/v1/gaps?limit=0", Some(READER)).await;
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["code"].clone()
+        ),
+        (400, json!("invalid"))
+    );
+    let (status, _) = api.get("/v1/gaps?bogus=1", Some(READER)).await;
+    assert_eq!(status, 400);
+    let (status, body) = api.get("/v1/nothing", Some(READER)).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"));
+
+    let (status, body) = api.get("/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("switchboard_events_received_total"));
+    assert!(body.contains("switchboard_channels{tenant=\"acme\",state=\"live\"}"));
+    bodies.push(body);
+
+    let (status, body) = api.get("/v1/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/v1/status",
+        "/v1/tenants/{id}/status",
+        "/v1/tenants/{id}/restart",
+        "/v1/gaps",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} is in the OpenAPI document"
+        );
+    }
+    bodies.push(body);
+
+    for body in &bodies {
+        assert!(!body.contains(CANARY), "a response carried the secret");
+    }
+    engine.stop();
+    let db = std::fs::read(scratch.0.join("store.db")).unwrap_or_default();
+    assert!(
+        !db.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+        "the store file holds the secret in clear"
+    );
+}
