@@ -130,6 +130,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             tokens: config.admin.tokens.clone(),
                             router: router.stats.clone(),
                             sinks: sink_stats.clone(),
+                            tail: router.tail.clone(),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;

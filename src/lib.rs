@@ -11,6 +11,7 @@ pub mod api;
 pub mod backoff;
 pub mod bench;
 pub mod channel;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod envelope;

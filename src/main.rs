@@ -41,6 +41,32 @@ enum Command {
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: PathBuf,
     },
+    /// A table of tenants and channels with their health (through the admin API).
+    Status {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        /// Refresh every this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
+    },
+    /// Gap records: what could not be delivered (through the admin API).
+    Gaps {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Print a tenant's records as they are delivered (through the admin API).
+    Tail {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        tenant: String,
+        /// Only this topic family, e.g. 'v2.users.{id}.presence' (a trailing * matches a prefix).
+        #[arg(long)]
+        family: Option<String>,
+    },
     /// Measure performance and print a table.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -185,6 +211,27 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(2);
             }
         },
+        Command::Status { client, watch } => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::cli::status(&client, watch))
+        }
+        Command::Gaps {
+            client,
+            tenant,
+            limit,
+        } => tokio::runtime::Runtime::new()?.block_on(switchboard::cli::gaps(
+            &client,
+            tenant.as_deref(),
+            limit,
+        )),
+        Command::Tail {
+            client,
+            tenant,
+            family,
+        } => tokio::runtime::Runtime::new()?.block_on(switchboard::cli::tail(
+            &client,
+            &tenant,
+            family.as_deref(),
+        )),
         Command::Bench(BenchCommand::Engine(args)) => {
             tokio::runtime::Runtime::new()?.block_on(switchboard::bench::engine::run(args))
         }

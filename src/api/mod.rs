@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 mod health;
 mod status;
+mod tail;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub tokens: Vec<AdminToken>,
     pub router: Arc<RouterStats>,
     pub sinks: Vec<(String, Arc<SinkStats>)>,
+    /// Records after de-duplication, for live tails.
+    pub tail: tokio::sync::broadcast::Sender<crate::router::Tailed>,
 }
 
 #[derive(OpenApi)]
@@ -43,6 +46,7 @@ pub struct ApiState {
         status::tenant_status,
         status::restart_tenant,
         status::gaps,
+        tail::tail,
     ),
     components(schemas(
         ApiError,
@@ -96,7 +100,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/tenants/{id}/restart",
             web::post().to(status::restart_tenant),
         )
-        .route("/v1/gaps", web::get().to(status::gaps));
+        .route("/v1/gaps", web::get().to(status::gaps))
+        .route("/v1/tenants/{id}/events", web::get().to(tail::tail));
 }
 
 /// Starts the API on the current actix system; returns the bound address.

@@ -425,11 +425,18 @@ fn admin_tokens_are_kept_hashed_and_a_listen_address_needs_one() {
     assert_eq!(c.admin.listen, Some("127.0.0.1:8081".parse().unwrap()));
     assert_eq!(c.admin.tokens[0].role, crate::config::Role::Admin);
     assert_eq!(c.admin.tokens[0].sha256, [0xaa; 32]);
-    assert!(!format!("{:?}", c.admin).contains(&hash), "Debug shows no token hash");
+    assert!(
+        !format!("{:?}", c.admin).contains(&hash),
+        "Debug shows no token hash"
+    );
     let e = parse("[admin]\nlisten = \"127.0.0.1:8081\"\n").unwrap_err();
     assert!(e.has_path("admin.tokens"), "{e}");
     let e = parse("[admin]\nlisten = \"nowhere\"\n[[admin.tokens]]\nname = \"x\"\nrole = \"boss\"\ntoken_sha256 = \"zz\"\n").unwrap_err();
-    for path in ["admin.listen", "admin.tokens[0].role", "admin.tokens[0].token_sha256"] {
+    for path in [
+        "admin.listen",
+        "admin.tokens[0].role",
+        "admin.tokens[0].token_sha256",
+    ] {
         assert!(e.has_path(path), "{path}: {e}");
     }
 }

@@ -66,6 +66,16 @@ impl Route {
 pub struct RouterHandle {
     pub queue: mpsc::Sender<Inbound>,
     pub stats: Arc<RouterStats>,
+    /// Every record after de-duplication, for live tails (a slow watcher misses records, never slows routing).
+    pub tail: tokio::sync::broadcast::Sender<Tailed>,
+}
+
+/// A record as a live tail sees it.
+#[derive(Debug, Clone)]
+pub struct Tailed {
+    pub tenant: Arc<str>,
+    pub kind: RecordKind,
+    pub json: Bytes,
 }
 
 /// Starts the router task.
@@ -96,7 +106,9 @@ pub fn spawn(
         .collect();
     let (tx, rx) = mpsc::channel(queue.max(1));
     let stats = Arc::new(RouterStats::default());
+    let (tail, _) = tokio::sync::broadcast::channel(4096);
     let router = Router {
+        tail: tail.clone(),
         routes: compiled,
         sinks,
         store,
@@ -107,7 +119,14 @@ pub fn spawn(
         stats: stats.clone(),
     };
     let task = tokio::spawn(router.run(rx));
-    (RouterHandle { queue: tx, stats }, task)
+    (
+        RouterHandle {
+            queue: tx,
+            stats,
+            tail,
+        },
+        task,
+    )
 }
 
 /// For one (tenant, topic): the routes that want it and the sinks it goes to.
@@ -117,6 +136,7 @@ struct Decision {
 }
 
 struct Router {
+    tail: tokio::sync::broadcast::Sender<Tailed>,
     routes: Vec<Route>,
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
@@ -159,6 +179,13 @@ impl Router {
         if !dedup.first_time(key) {
             self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
             return;
+        }
+        if self.tail.receiver_count() > 0 {
+            let _ = self.tail.send(Tailed {
+                tenant: tenant.clone(),
+                kind: RecordKind::Event,
+                json: Bytes::copy_from_slice(&json),
+            });
         }
         let topic = std::str::from_utf8(json.get(topic).unwrap_or_default()).unwrap_or_default();
         let topic_key = fnv1a(&[tenant.as_bytes(), topic.as_bytes()]);
@@ -236,6 +263,13 @@ impl Router {
             }
         });
         let json = Bytes::from(crate::envelope::gap_line(&gap));
+        if self.tail.receiver_count() > 0 {
+            let _ = self.tail.send(Tailed {
+                tenant: gap.tenant.as_str().into(),
+                kind: RecordKind::Gap,
+                json: json.clone(),
+            });
+        }
         let lower: Vec<String> = gap.topics.iter().map(|t| t.to_ascii_lowercase()).collect();
         let mut sinks: Vec<usize> = self
             .routes

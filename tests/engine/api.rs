@@ -195,3 +195,109 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
         "the store file holds the secret in clear"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_the_live_tail_read_through_the_api() {
+    let sim = Sim::start(|c| c.workload.users = 5);
+    let topics = sim.topics(&["presence", "routingStatus"]).await;
+    let scratch = Scratch::new();
+    let admin = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
+        hex(hash_token(READER))
+    );
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        &admin,
+    ));
+    let url = format!("http://{}", engine.admin_addr.unwrap());
+    wait_live(&engine, "acme", 1).await;
+
+    // The tail, filtered to presence.
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{url}/v1/tenants/acme/events?family=v2.users.%7Bid%7D.presence"
+        ))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    sim.workload(json!({"ratePerSecond": 200.0, "families": ["presence", "routingStatus"]}))
+        .await;
+    let mut stream = res.bytes_stream();
+    let mut text = String::new();
+    use futures_util::StreamExt;
+    while text.matches("data: ").count() < 5 {
+        let chunk = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("tail data")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["kind"], "event");
+        assert_eq!(
+            v["topicFamily"], "v2.users.{id}.presence",
+            "the family filter holds"
+        );
+    }
+    let (status, _) = Api {
+        base: url.clone(),
+        http: reqwest::Client::new(),
+    }
+    .get("/v1/tenants/nobody/events", Some(READER))
+    .await;
+    assert_eq!(status, 404);
+
+    // The CLI, as a user runs it.
+    let bin = env!("CARGO_BIN_EXE_switchboard");
+    let out = tokio::process::Command::new(bin)
+        .args(["status", "--url", &url, "--json"])
+        .env("SWITCHBOARD_TOKEN", READER)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["tenants"][0]["id"], "acme");
+    let out = tokio::process::Command::new(bin)
+        .args(["status", "--url", &url, "--token", READER])
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with("TENANT") && table.contains("acme") && table.contains("live"),
+        "{table}"
+    );
+    let out = tokio::process::Command::new(bin)
+        .args(["gaps", "--url", &url, "--token", READER, "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!([])
+    );
+    let out = tokio::process::Command::new(bin)
+        .args(["status", "--url", &url, "--token", "wrong"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    engine.stop();
+}
