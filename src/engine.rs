@@ -34,6 +34,25 @@ impl EngineHandle {
             .context("the engine is not running")
     }
 
+    /// Adds or changes a tenant while running (a change of topics only is applied in place).
+    pub async fn upsert_tenant(
+        &self,
+        config: crate::config::TenantConfig,
+    ) -> anyhow::Result<Option<crate::tenant::TopicsChange>> {
+        self.supervisor
+            .send(supervisor::UpsertTenant(config))
+            .await
+            .context("the engine is not running")
+    }
+
+    /// Stops and forgets a tenant.
+    pub async fn remove_tenant(&self, id: &str) -> anyhow::Result<bool> {
+        self.supervisor
+            .send(supervisor::RemoveTenant(id.to_string()))
+            .await
+            .context("the engine is not running")
+    }
+
     /// Fault injection: a panic inside one channel's handler.
     pub fn crash_channel(&self, tenant: &str, slot: usize) {
         self.supervisor.do_send(supervisor::Crash {

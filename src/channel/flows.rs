@@ -293,23 +293,32 @@ impl ChannelActor {
         self.set_lifecycle(Lifecycle::Preparing);
         let session = self.session.clone();
         let id = bound.id.clone();
-        ctx.spawn(
-            async move { session.channel_exists(&id).await }
-                .into_actor(self)
-                .map(move |res, act, ctx| {
-                    if act.epoch != epoch {
-                        return;
-                    }
-                    match res {
-                        Ok(true) => act.connect(ctx),
-                        Ok(false) => {
-                            act.bound = None;
-                            act.prepare(ctx);
-                        }
-                        Err(e) => act.on_failure(e.to_string(), ctx),
-                    }
-                }),
-        );
+        let dirty = self.units_dirty.then(|| self.units.clone());
+        let job = async move {
+            if !session.channel_exists(&id).await? {
+                return Ok(false);
+            }
+            if let Some(units) = dirty {
+                subscribe(&session, &id, units).await?;
+            }
+            Ok::<_, UpstreamError>(true)
+        };
+        ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
+            if act.epoch != epoch {
+                return;
+            }
+            match res {
+                Ok(true) => {
+                    act.units_dirty = false;
+                    act.connect(ctx)
+                }
+                Ok(false) => {
+                    act.bound = None;
+                    act.prepare(ctx);
+                }
+                Err(e) => act.on_failure(e.to_string(), ctx),
+            }
+        }));
     }
 
     /// Acts `rollover_margin` before the channel expires: a subscription call pushes `expires` out; if it did not
@@ -441,6 +450,45 @@ impl ChannelActor {
                     act.last_error = Some(e);
                     act.rollover_done.do_send(RolloverDone { slot: act.slot });
                     ctx.run_later(Duration::from_secs(5), |act, ctx| act.schedule_expiry(ctx));
+                }
+            }
+        }));
+    }
+
+    /// Subscribes the channel's current units in place (after a change of the tenant's topics).
+    pub(super) fn apply_units(&mut self, ctx: &mut Context<Self>) {
+        let Some(bound) = self.bound.clone() else {
+            return;
+        };
+        if self.socket.is_none() {
+            // Not connected: the next recovery subscribes the new units.
+            self.units_dirty = true;
+            return;
+        }
+        let session = self.session.clone();
+        let units = self.units.clone();
+        let epoch = self.epoch;
+        ctx.spawn(async move { subscribe(&session, &bound.id, units).await }.into_actor(self).map(move |res, act, ctx| {
+            if act.epoch != epoch {
+                return;
+            }
+            match res {
+                Ok((units, verdicts)) => {
+                    act.units = units;
+                    act.units_dirty = false;
+                    act.record_verdicts(&verdicts);
+                    act.persist();
+                    act.tenant.do_send(super::ChannelReport(act.status()));
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "could not change the subscriptions; retrying");
+                    act.units_dirty = true;
+                    act.last_error = Some(e.to_string());
+                    ctx.run_later(Duration::from_secs(2), |act, ctx| {
+                        if act.units_dirty {
+                            act.apply_units(ctx);
+                        }
+                    });
                 }
             }
         }));

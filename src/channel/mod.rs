@@ -29,6 +29,19 @@ use crate::upstream::{ClientSession, TopicVerdict};
 /// Gaps start this long before the last proof of life, to cover transit and clock differences.
 const GAP_LEAD: chrono::Duration = chrono::Duration::seconds(2);
 
+/// Lower-case topic hash → topic family (the catalogue template) for every topic of the units.
+fn families_of(units: &[Unit]) -> HashMap<u64, Arc<str>> {
+    let catalogue = crate::sim::topics::Catalogue::shipped();
+    units
+        .iter()
+        .flat_map(|u| &u.topics)
+        .map(|t| {
+            let family = catalogue.template_of(t).unwrap_or("unknown");
+            (crate::envelope::fnv1a(&[t.as_bytes()]), Arc::from(family))
+        })
+        .collect()
+}
+
 /// What a tenant shares with its channels.
 pub struct TenantShared {
     pub tenant: Arc<str>,
@@ -111,6 +124,11 @@ pub struct RollOver;
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// New units for this channel: the topics are re-subscribed in place (an empty list stops the channel).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SetUnits(pub Vec<Unit>);
+
 /// Start over now: reconnect (or re-create) the channel. With `only_failed`, only if it is `failed`.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -163,6 +181,8 @@ pub struct ChannelActor {
     last_error: Option<String>,
     expiry_timer: Option<SpawnHandle>,
     rolling_over: bool,
+    /// The units changed while the channel could not be told: subscribe them at the next recovery.
+    units_dirty: bool,
     counters: Counters,
     /// `receivedAt` text for the current millisecond (formatting it once per millisecond, not per event).
     received_at: (i64, String),
@@ -190,16 +210,7 @@ pub struct ChannelSpec {
 
 impl ChannelActor {
     pub fn new(spec: ChannelSpec) -> ChannelActor {
-        let catalogue = crate::sim::topics::Catalogue::shipped();
-        let families = spec
-            .units
-            .iter()
-            .flat_map(|u| &u.topics)
-            .map(|t| {
-                let family = catalogue.template_of(t).unwrap_or("unknown");
-                (crate::envelope::fnv1a(&[t.as_bytes()]), Arc::from(family))
-            })
-            .collect();
+        let families = families_of(&spec.units);
         let policy = &spec.shared.policy;
         ChannelActor {
             restarts: RestartTracker::new(policy.restart.clone(), policy.backoff.clone()),
@@ -224,6 +235,7 @@ impl ChannelActor {
             last_error: None,
             expiry_timer: None,
             rolling_over: false,
+            units_dirty: false,
             counters: Counters::default(),
             received_at: (i64::MIN, String::new()),
         }
@@ -471,6 +483,19 @@ impl Handler<GetStatus> for ChannelActor {
     type Result = MessageResult<GetStatus>;
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.status())
+    }
+}
+
+impl Handler<SetUnits> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, SetUnits(units): SetUnits, ctx: &mut Context<Self>) {
+        if units.is_empty() {
+            ctx.stop();
+            return;
+        }
+        self.families = families_of(&units);
+        self.units = units;
+        self.apply_units(ctx);
     }
 }
 

@@ -41,6 +41,17 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Adds a tenant or changes one without a restart of the others. A change of topics only is applied in
+/// place (channels keep what they hold); any other change restarts that tenant alone.
+#[derive(Message)]
+#[rtype(result = "Option<crate::tenant::TopicsChange>")]
+pub struct UpsertTenant(pub TenantConfig);
+
+/// Stops and forgets a tenant; answers whether it existed.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RemoveTenant(pub String);
+
 /// Restarts a tenant's channels; answers whether the tenant exists.
 #[derive(Message)]
 #[rtype(result = "bool")]
@@ -74,6 +85,8 @@ struct Child {
 pub struct Supervisor {
     shared: Arc<EngineShared>,
     children: BTreeMap<String, Child>,
+    /// Tenants stopped on purpose: their stop is not a failure.
+    expected_stops: std::collections::HashSet<String>,
     stopping: bool,
 }
 
@@ -100,6 +113,7 @@ impl Supervisor {
         Supervisor {
             shared,
             children,
+            expected_stops: Default::default(),
             stopping: false,
         }
     }
@@ -163,12 +177,16 @@ impl Actor for Supervisor {
 impl Handler<TenantStopped> for Supervisor {
     type Result = ();
     fn handle(&mut self, msg: TenantStopped, ctx: &mut Context<Self>) {
-        if self.stopping {
+        if self.stopping || self.expected_stops.remove(&msg.id) {
             return;
         }
         let Some(child) = self.children.get_mut(&msg.id) else {
             return;
         };
+        if child.addr.as_ref().is_some_and(|a| a.connected()) {
+            // A watcher of an earlier actor of this tenant: the current one is running.
+            return;
+        }
         child.addr = None;
         let decision = child.restarts.failed(Instant::now());
         let delay = match decision {
@@ -225,6 +243,74 @@ impl Handler<GetStatus> for Supervisor {
                 tenants: futures_util::future::join_all(asks).await,
             }
         })
+    }
+}
+
+impl Supervisor {
+    fn stop_child(&mut self, id: &str) {
+        if let Some(child) = self.children.get_mut(id)
+            && let Some(addr) = child.addr.take()
+        {
+            // Its watcher will report it stopped; this keeps the supervisor from restarting it.
+            self.expected_stops.insert(id.to_string());
+            addr.do_send(StopTenant);
+        }
+    }
+}
+
+impl Handler<UpsertTenant> for Supervisor {
+    type Result = ResponseFuture<Option<crate::tenant::TopicsChange>>;
+    fn handle(
+        &mut self,
+        UpsertTenant(config): UpsertTenant,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        let id = config.id.clone();
+        let same_but_topics = self.children.get(&id).is_some_and(|c| {
+            let mut a = c.config.clone();
+            a.topics = config.topics.clone();
+            a == config
+        });
+        if same_but_topics && !config.paused {
+            if let Some(child) = self.children.get_mut(&id) {
+                child.config = config.clone();
+                if let Some(addr) = child.addr.clone() {
+                    return Box::pin(async move {
+                        addr.send(crate::tenant::SetTopics(config.topics))
+                            .await
+                            .ok()
+                    });
+                }
+            }
+            return Box::pin(async { None });
+        }
+        self.stop_child(&id);
+        let restarts = RestartTracker::new(
+            self.shared.policy.restart.clone(),
+            self.shared.policy.backoff.clone(),
+        );
+        let paused = config.paused;
+        self.children.insert(
+            id.clone(),
+            Child {
+                config,
+                addr: None,
+                restarts,
+                failed: None,
+            },
+        );
+        if !paused {
+            self.start_child(&id, ctx);
+        }
+        Box::pin(async { None })
+    }
+}
+
+impl Handler<RemoveTenant> for Supervisor {
+    type Result = bool;
+    fn handle(&mut self, RemoveTenant(id): RemoveTenant, _: &mut Context<Self>) -> bool {
+        self.stop_child(&id);
+        self.children.remove(&id).is_some()
     }
 }
 

@@ -16,7 +16,7 @@ use self::placement::{Existing, Limits, Unit};
 use crate::channel::{
     self, ChannelActor, ChannelReport, ChannelSpec, ChannelStatus, RolloverDone, TenantShared,
 };
-use crate::config::TenantConfig;
+use crate::config::{TenantConfig, TopicConfig};
 use crate::upstream::ClientSession;
 
 /// What the API shows of a tenant.
@@ -33,6 +33,25 @@ pub struct TenantStatus {
     pub unplaced_reason: Option<String>,
     pub last_error: Option<String>,
 }
+
+/// What a change of topics did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicsChange {
+    /// Channels whose subscriptions were changed in place.
+    pub channels_changed: usize,
+    /// New channels.
+    pub channels_started: usize,
+    /// Channels left with no topic, stopped.
+    pub channels_stopped: usize,
+    /// Topics that do not fit.
+    pub unplaced: usize,
+}
+
+/// Replaces the tenant's topics without a restart.
+#[derive(Message)]
+#[rtype(result = "TopicsChange")]
+pub struct SetTopics(pub Vec<TopicConfig>);
 
 /// Asks for the tenant's status.
 #[derive(Message)]
@@ -64,6 +83,8 @@ pub struct TenantActor {
     channels: Vec<Addr<ChannelActor>>,
     statuses: Vec<Option<ChannelStatus>>,
     slot_clients: Vec<usize>,
+    /// The unit ids each slot's channel holds (empty: the slot's channel was stopped).
+    slot_units: Vec<Vec<String>>,
     unplaced: Vec<Unit>,
     started: bool,
     last_error: Option<String>,
@@ -103,6 +124,7 @@ impl TenantActor {
             channels: Vec::new(),
             statuses: Vec::new(),
             slot_clients: Vec::new(),
+            slot_units: Vec::new(),
             unplaced: Vec::new(),
             started: false,
             last_error: None,
@@ -153,19 +175,100 @@ impl TenantActor {
     }
 
     /// Places the topics (keeping what recorded channels hold) and starts the channels.
-    fn start_channels(
-        &mut self,
-        records: Vec<crate::store::ChannelRecord>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn limits(&self) -> Limits {
         let p = &self.shared.policy;
-        let limits = Limits {
+        Limits {
             clients: self.sessions.len(),
             channels_per_client: p.channels_per_client,
             reserved: p.reserved_channel_slots,
             quota: p.topics_per_channel,
             counting: p.combined_topic_counting,
+        }
+    }
+
+    /// Starts a channel actor in a new slot.
+    fn spawn_channel(
+        &mut self,
+        client: usize,
+        units: Vec<Unit>,
+        reuse: Option<crate::store::ChannelRecord>,
+        ctx: &mut Context<Self>,
+    ) {
+        let slot = self.channels.len();
+        self.slot_units
+            .push(units.iter().map(|u| u.id.clone()).collect());
+        let spec = ChannelSpec {
+            shared: self.shared.clone(),
+            session: self.sessions[client].clone(),
+            slot,
+            units,
+            reuse,
+            tenant: ctx.address().recipient(),
+            rollover_done: ctx.address().recipient(),
         };
+        let arbiter = &self.arbiters[slot % self.arbiters.len()];
+        let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec));
+        self.channels.push(addr);
+        self.statuses.push(None);
+        self.slot_clients.push(client);
+    }
+
+    /// Applies a new topic list: channels keep what they hold, removed topics are unsubscribed in place, new
+    /// ones go where there is room, then onto new channels; a channel left with nothing stops.
+    fn set_topics(&mut self, topics: Vec<TopicConfig>, ctx: &mut Context<Self>) -> TopicsChange {
+        let existing: Vec<Existing> = self
+            .slot_units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| !u.is_empty())
+            .map(|(slot, u)| Existing {
+                channel_id: slot.to_string(),
+                client: self.slot_clients[slot],
+                units: u.clone(),
+            })
+            .collect();
+        let plan = placement::place(placement::units(&topics), &existing, self.limits());
+        let mut change = TopicsChange::default();
+        let mut kept = std::collections::HashSet::new();
+        for planned in plan.channels {
+            let ids: Vec<String> = planned.units.iter().map(|u| u.id.clone()).collect();
+            match planned.reuse.and_then(|s| s.parse::<usize>().ok()) {
+                Some(slot) => {
+                    kept.insert(slot);
+                    if self.slot_units[slot] != ids {
+                        change.channels_changed += 1;
+                        self.slot_units[slot] = ids;
+                        self.channels[slot].do_send(channel::SetUnits(planned.units));
+                    }
+                }
+                None => {
+                    change.channels_started += 1;
+                    self.spawn_channel(planned.client, planned.units, None, ctx);
+                }
+            }
+        }
+        for slot in 0..self.slot_units.len() {
+            // Slots started just now are in the plan by construction; older slots not kept are emptied.
+            let old = slot < self.channels.len() - change.channels_started;
+            if old && !kept.contains(&slot) && !self.slot_units[slot].is_empty() {
+                change.channels_stopped += 1;
+                self.slot_units[slot].clear();
+                self.statuses[slot] = None;
+                self.channels[slot].do_send(channel::SetUnits(Vec::new()));
+            }
+        }
+        self.unplaced = plan.unplaced;
+        change.unplaced = self.unplaced.iter().map(|u| u.topics.len()).sum();
+        self.config.topics = topics;
+        change
+    }
+
+    fn start_channels(
+        &mut self,
+        records: Vec<crate::store::ChannelRecord>,
+        ctx: &mut Context<Self>,
+    ) {
+        let limits = self.limits();
         let client_index: HashMap<&str, usize> = self
             .sessions
             .iter()
@@ -191,22 +294,9 @@ impl TenantActor {
             .into_iter()
             .map(|r| (r.channel_id.clone(), r))
             .collect();
-        for (slot, planned) in plan.channels.into_iter().enumerate() {
+        for planned in plan.channels {
             let reuse = planned.reuse.as_ref().and_then(|id| by_id.remove(id));
-            let spec = ChannelSpec {
-                shared: self.shared.clone(),
-                session: self.sessions[planned.client].clone(),
-                slot,
-                units: planned.units,
-                reuse,
-                tenant: ctx.address().recipient(),
-                rollover_done: ctx.address().recipient(),
-            };
-            let arbiter = &self.arbiters[slot % self.arbiters.len()];
-            let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec));
-            self.channels.push(addr);
-            self.statuses.push(None);
-            self.slot_clients.push(planned.client);
+            self.spawn_channel(planned.client, planned.units, reuse, ctx);
         }
         // Records of channels no longer needed: forgotten (the platform lets them expire).
         for (id, _) in by_id {
@@ -242,7 +332,10 @@ impl TenantActor {
             if token.generation > self.rolled_generation[i] {
                 if self.rolled_generation[i] > 0 {
                     for (slot, &client) in self.slot_clients.iter().enumerate() {
-                        if client == i && !self.rollover_queue.contains(&slot) {
+                        if client == i
+                            && !self.slot_units[slot].is_empty()
+                            && !self.rollover_queue.contains(&slot)
+                        {
                             self.rollover_queue.push_back(slot);
                         }
                     }
@@ -309,6 +402,9 @@ impl Handler<ChannelReport> for TenantActor {
     type Result = ();
     fn handle(&mut self, ChannelReport(status): ChannelReport, _: &mut Context<Self>) {
         let slot = status.slot;
+        if self.slot_units.get(slot).is_some_and(|u| u.is_empty()) {
+            return;
+        }
         if let Some(s) = self.statuses.get_mut(slot) {
             *s = Some(status);
         }
@@ -350,6 +446,13 @@ impl Handler<GetTenantStatus> for TenantActor {
                     act.status()
                 }),
         )
+    }
+}
+
+impl Handler<SetTopics> for TenantActor {
+    type Result = MessageResult<SetTopics>;
+    fn handle(&mut self, SetTopics(topics): SetTopics, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.set_topics(topics, ctx))
     }
 }
 

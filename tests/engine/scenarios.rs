@@ -607,3 +607,88 @@ secret = "s"
         "{errors}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_change_while_running_moving_nothing_that_stays() {
+    let (sim, mut topics) = users_sim(1100, |_| {}).await;
+    topics.sort();
+    let scratch = Scratch::new();
+    let first: Vec<String> = topics[..1500].to_vec();
+    let config = config(&sim, &scratch, &first, &[("demo", "secret")], "", "");
+    let tenant = config.tenants[0].clone();
+    let engine = start(config);
+    wait_live(&engine, "acme", 2).await;
+    let before = engine.status().await.unwrap().tenants[0].channels.clone();
+
+    let mut grown = tenant.clone();
+    grown.topics = topics
+        .iter()
+        .map(|t| switchboard::config::TopicConfig {
+            name: t.clone(),
+            priority: 0,
+        })
+        .collect();
+    let change = engine
+        .upsert_tenant(grown)
+        .await
+        .unwrap()
+        .expect("applied in place");
+    assert_eq!(
+        (
+            change.channels_changed,
+            change.channels_started,
+            change.channels_stopped
+        ),
+        (1, 1, 0),
+        "{change:?}"
+    );
+    wait_live(&engine, "acme", 3).await;
+    let after = engine.status().await.unwrap().tenants[0].channels.clone();
+    assert_eq!(
+        after[0].channel_id, before[0].channel_id,
+        "the full channel was not touched"
+    );
+    assert_eq!(
+        after[1].channel_id, before[1].channel_id,
+        "the other channel was filled in place"
+    );
+    assert_eq!(after.iter().map(|c| c.topics).sum::<usize>(), 2200);
+    assert_eq!(sim.stats().await["channelsCreated"], 3);
+    produce(&sim, 2000.0, 2000).await;
+    assert_complete(&settle(&sim, &scratch, &topics).await);
+
+    let mut shrunk = tenant.clone();
+    shrunk.topics = topics[..500]
+        .iter()
+        .map(|t| switchboard::config::TopicConfig {
+            name: t.clone(),
+            priority: 0,
+        })
+        .collect();
+    let change = engine
+        .upsert_tenant(shrunk)
+        .await
+        .unwrap()
+        .expect("applied in place");
+    assert_eq!(
+        (change.channels_changed, change.channels_stopped),
+        (1, 2),
+        "{change:?}"
+    );
+    wait_until("one channel left", || async {
+        engine.status().await.unwrap().tenants[0].channels.len() == 1
+    })
+    .await;
+    let status = engine.status().await.unwrap();
+    assert_eq!(status.tenants[0].channels[0].topics, 500);
+    assert_eq!(
+        status.tenants[0].channels[0].channel_id,
+        before[0].channel_id
+    );
+    assert!(engine.remove_tenant("acme").await.unwrap());
+    wait_until("no tenant", || async {
+        engine.status().await.unwrap().tenants.is_empty()
+    })
+    .await;
+    engine.stop();
+}
