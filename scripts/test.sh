@@ -9,6 +9,16 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "test.sh: '$1' is required an
 need cargo
 need python3
 
+# PostgreSQL: the store suite runs against it. Start it if it is installed but stopped; fail if unreachable.
+postgres_up() { python3 -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; }
+if ! postgres_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  echo "== starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
+fi
+postgres_up || { echo "test.sh: PostgreSQL is not reachable on 127.0.0.1:5432 (the store tests need it)" >&2; exit 1; }
+export SWITCHBOARD_TEST_POSTGRES="${SWITCHBOARD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
