@@ -17,7 +17,7 @@ if ! postgres_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgr
   for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
 fi
 postgres_up || { echo "test.sh: PostgreSQL is not reachable on 127.0.0.1:5432 (the store tests need it)" >&2; exit 1; }
-export SWITCHBOARD_TEST_POSTGRES="${SWITCHBOARD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 echo "== cargo fmt --check"
 cargo fmt --check

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod envelope;
 pub mod heap;
 pub mod router;
+pub mod secrets;
 pub mod sim;
 pub mod sink;
 pub mod store;

@@ -1,12 +1,31 @@
 //! Durable state: the `Store` trait and its implementations.
 //!
-//! Issue scope today: channel records (so a restarted process re-uses its channels instead of creating new
-//! ones that would evict its own) and gap records. The embedded default is SQLite ([`sqlite::SqliteStore`]).
+//! What is kept: tenants, their OAuth clients (secrets sealed by the master key, see [`crate::secrets`]) and
+//! topics, sinks, routes, channel records (so a restarted process re-uses its channels instead of creating
+//! new ones that would evict its own), gap records and an audit log.
+//!
+//! Two implementations share one test suite (`store/tests.rs`): SQLite ([`sqlite::SqliteStore`], the
+//! embedded default) and PostgreSQL ([`postgres::PostgresStore`]). Both keep times to the millisecond
+//! (finer precision is truncated) and compare text byte for byte (names are ordered by their UTF-8 bytes).
+//! [`rotate_master_key`] re-seals every client secret under a new master key.
 
+mod common;
+pub mod postgres;
+mod rotate;
 pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use rotate::{RotateError, rotate_master_key};
+
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::secrets::Sealed;
 
 /// A live Genesys channel owned by this service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +59,7 @@ pub struct GapRecord {
     pub topics: Vec<String>,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    /// Why continuity was lost: one of [`GapReason`]'s names.
+    /// Why continuity was lost: one of [`GapReason`](crate::channel::lifecycle::GapReason)'s names.
     pub reason: String,
 }
 
@@ -55,6 +74,118 @@ pub struct GapFilter {
     pub limit: Option<usize>,
 }
 
+/// A tenant: one Genesys Cloud organisation the service keeps channels open for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantRecord {
+    /// The tenant's id (unique).
+    pub id: String,
+    /// The platform region (for instance `mypurecloud.ie`).
+    pub region: String,
+    /// Base URL of the platform's REST API for this tenant.
+    pub api_base: String,
+    /// Base URL of the platform's login (OAuth) service for this tenant.
+    pub login_base: String,
+    /// Whether the tenant's channels are kept closed.
+    pub paused: bool,
+    /// A CA certificate file (PEM) to trust for this tenant's HTTPS and WSS connections.
+    pub ca_file: Option<String>,
+    /// When the tenant was first stored. [`Store::upsert_tenant`] keeps the first value it was given.
+    pub created_at: DateTime<Utc>,
+    /// When the tenant was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An OAuth client of a tenant, with its secret sealed by the master key.
+///
+/// Not serializable on purpose: a client's secret, even sealed, has no business in an API response.
+/// `Debug` shows the sealed value's key id, never its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The tenant the client belongs to (which must exist).
+    pub tenant: String,
+    /// The OAuth client id (unique within the tenant).
+    pub id: String,
+    /// The client secret, sealed with [`crate::secrets::client_aad`]`(tenant, id)` as associated data.
+    pub secret: Sealed,
+    /// When the client was last changed (re-sealing by [`rotate_master_key`] is not a change).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A topic a tenant subscribes to. Names are unique per tenant regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicRecord {
+    /// The topic name as the platform knows it (for instance `v2.users.{id}.presence`).
+    pub name: String,
+    /// Higher is subscribed first when not every topic fits.
+    pub priority: i32,
+}
+
+/// A sink events are delivered to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkRecord {
+    /// The sink's name (unique).
+    pub name: String,
+    /// What kind of sink it is (for instance `file` or `webhook`).
+    pub kind: String,
+    /// The kind-specific settings, as JSON.
+    pub settings: serde_json::Value,
+    /// When the sink was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A route: which tenants' events on which topics go to which sinks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteRecord {
+    /// The route's id (unique).
+    pub id: String,
+    /// Tenant ids, in order.
+    pub tenants: Vec<String>,
+    /// Sink names, in order.
+    pub sinks: Vec<String>,
+    /// Topic names or patterns, in order.
+    pub topics: Vec<String>,
+    /// Deliver only events whose state changed.
+    pub changes_only: bool,
+    /// When the route was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One entry of the audit log: who did what to what, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    /// Unique id of the entry (UUID). Appending an id already present keeps the first entry.
+    pub id: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who acted (a user, a token name, or the service itself).
+    pub actor: String,
+    /// What was done (for instance `tenant.upsert`).
+    pub action: String,
+    /// What it was done to (for instance `tenant/acme/client/abc`): [`AuditFilter::target_prefix`] selects
+    /// on it.
+    pub target: String,
+    /// Anything else worth keeping, as JSON. Never a secret.
+    pub details: serde_json::Value,
+}
+
+/// Filter for [`Store::audit`].
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Entries whose target starts with this (case-sensitive, no wildcards).
+    pub target_prefix: Option<String>,
+    /// Entries at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries at or before this.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many entries (the newest); 1000 when unset, never more than 10,000.
+    pub limit: Option<usize>,
+}
+
 /// Errors of a store; callers branch on the kind.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,6 +195,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("a store migration failed: {0}")]
     Migration(String),
+    /// What the operation refers to does not exist (for instance a client or topics added to a tenant
+    /// the store does not hold).
+    #[error("not found: {0}")]
+    NotFound(String),
 }
 
 /// The persistence the engine needs. Implementations are cheap to clone behind an `Arc`.
@@ -81,4 +216,83 @@ pub trait Store: Send + Sync + 'static {
     async fn gaps(&self, filter: &GapFilter) -> Result<Vec<GapRecord>, StoreError>;
     /// Cheap check that the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates the tenant `tenant.id` or replaces its fields, keeping the `created_at` it was first
+    /// stored with.
+    async fn upsert_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError>;
+    /// The tenant `id`, if stored.
+    async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
+    /// Every tenant, ordered by id.
+    async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError>;
+    /// Deletes the tenant with its clients, topics and channel records, in one transaction (its gaps and
+    /// audit entries are history, and are kept). `false` when no such tenant was stored.
+    async fn delete_tenant(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Creates or replaces the OAuth client `(client.tenant, client.id)`. [`StoreError::NotFound`] when the
+    /// tenant is not stored.
+    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// The OAuth clients of a tenant, ordered by id.
+    async fn clients(&self, tenant: &str) -> Result<Vec<ClientRecord>, StoreError>;
+    /// Deletes an OAuth client. `false` when it was not stored.
+    async fn delete_client(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Adds topics to a tenant in one transaction, replacing any topic of the same name compared without
+    /// regard to case (the new spelling and priority win; within `topics`, the last of equal names wins).
+    /// Meant for large batches (tens of thousands of topics in one call). [`StoreError::NotFound`] when
+    /// the tenant is not stored.
+    async fn add_topics(&self, tenant: &str, topics: &[TopicRecord]) -> Result<(), StoreError>;
+    /// Removes the named topics (compared without regard to case) in one transaction; returns how many
+    /// were stored. Unknown names are not an error.
+    async fn remove_topics(&self, tenant: &str, names: &[String]) -> Result<usize, StoreError>;
+    /// The topics of a tenant, ordered by name.
+    async fn topics(&self, tenant: &str) -> Result<Vec<TopicRecord>, StoreError>;
+
+    /// Creates or replaces the sink `sink.name`.
+    async fn upsert_sink(&self, sink: &SinkRecord) -> Result<(), StoreError>;
+    /// The sink `name`, if stored.
+    async fn sink(&self, name: &str) -> Result<Option<SinkRecord>, StoreError>;
+    /// Every sink, ordered by name.
+    async fn sinks(&self) -> Result<Vec<SinkRecord>, StoreError>;
+    /// Deletes a sink. `false` when it was not stored. Routes naming it are left as they are.
+    async fn delete_sink(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Creates or replaces the route `route.id`.
+    async fn upsert_route(&self, route: &RouteRecord) -> Result<(), StoreError>;
+    /// Every route, ordered by id.
+    async fn routes(&self) -> Result<Vec<RouteRecord>, StoreError>;
+    /// Deletes a route. `false` when it was not stored.
+    async fn delete_route(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Appends an entry to the audit log. An entry whose id is already there is a retry: the first copy
+    /// is kept.
+    async fn append_audit(&self, entry: &AuditRecord) -> Result<(), StoreError>;
+    /// Audit entries matching the filter, newest first (entries of the same millisecond: last appended
+    /// first).
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Every OAuth client of every tenant, ordered by tenant then id: what [`rotate_master_key`] re-seals.
+    async fn all_sealed_secrets(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    /// Replaces the sealed secret of a client if it still is `previous` (compare-and-swap, so a secret
+    /// changed meanwhile is not overwritten with a re-sealed old one). Leaves `updated_at` alone. Returns
+    /// whether the secret was replaced: `false` when the client is gone or its secret changed.
+    async fn replace_sealed(
+        &self,
+        tenant: &str,
+        client: &str,
+        previous: &Sealed,
+        sealed: &Sealed,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Opens the store `location` names: PostgreSQL for a `postgres://` or `postgresql://` URL (see
+/// [`postgres::PostgresStore::connect`]), otherwise the SQLite database file at that path (see
+/// [`sqlite::SqliteStore::open`]). Either way the schema is brought up to date.
+pub async fn open(location: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(location).await?))
+    } else {
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(Path::new(location)).await?,
+        ))
+    }
 }

@@ -1,8 +1,8 @@
 //! The embedded SQLite [`Store`].
 //!
 //! One database file per process, opened in WAL mode so readers (readiness pings, the gaps API) never wait
-//! for the writer. Timestamps are stored as integer epoch milliseconds and topic lists as JSON text; see
-//! `migrations/sqlite/` for the schema.
+//! for the writer. Timestamps are stored as integer epoch milliseconds, lists and JSON documents as JSON
+//! text, client secrets only as sealed text; see `migrations/sqlite/` for the schema.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -11,7 +11,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -19,13 +18,20 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite};
 
-use super::{ChannelRecord, GapFilter, GapRecord, Store, StoreError};
+use super::common::{
+    DEFAULT_AUDIT_LIMIT, DEFAULT_GAP_LIMIT, MAX_AUDIT_LIMIT, MAX_GAP_LIMIT, corrupt, decode_json,
+    decode_list, decode_sealed, dedupe_topics, distinct_topic_keys, effective_limit, encode_list,
+    from_millis, is_foreign_key_violation, to_millis,
+};
+use super::{
+    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, GapFilter, GapRecord, RouteRecord,
+    SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
+};
+use crate::secrets::Sealed;
 
-/// Gaps returned when the filter names no limit.
-const DEFAULT_GAP_LIMIT: usize = 1000;
-/// Upper bound on gaps returned by one call, whatever the filter asks: keeps one request from loading an
-/// unbounded history into memory.
-const MAX_GAP_LIMIT: usize = 10_000;
+/// Topic rows written by one statement: 4 bound values each, well below SQLite's limit of 32,766 bound
+/// values per statement, and few statements for tens of thousands of topics.
+const TOPIC_BATCH: usize = 1000;
 /// Connections of a file store. SQLite has one writer at a time anyway; a few connections let reads run
 /// beside it in WAL mode.
 const POOL_SIZE: u32 = 4;
@@ -41,11 +47,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// this crate). Versions and checksums are computed the same way as `migrate!` does (version = file name
 /// prefix, checksum = SHA-384 of the file), so switching to the macro later keeps existing databases valid.
 /// A test checks that this list matches the files in `migrations/sqlite/`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "channels and gaps",
-    include_str!("../../migrations/sqlite/0001_channels_and_gaps.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "channels and gaps",
+        include_str!("../../migrations/sqlite/0001_channels_and_gaps.sql"),
+    ),
+    (
+        2,
+        "tenants clients topics sinks routes audit",
+        include_str!("../../migrations/sqlite/0002_tenants_clients_topics_sinks_routes_audit.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -169,6 +182,16 @@ impl SqliteStore {
     /// The context prefix of an error message: what was being done, and where.
     fn context(&self, doing: impl Display) -> String {
         format!("while {doing} in {}", self.location)
+    }
+
+    /// Maps an error of writing a row that belongs to `tenant`: a foreign key violation means the tenant is
+    /// not stored.
+    fn map_missing_tenant(&self, context: &str, tenant: &str, err: sqlx::Error) -> StoreError {
+        if is_foreign_key_violation(&err) {
+            StoreError::NotFound(format!("{context}: tenant {tenant} does not exist"))
+        } else {
+            map_sqlx(context, err)
+        }
     }
 }
 
@@ -302,17 +325,435 @@ impl Store for SqliteStore {
             .map_err(|e| map_sqlx(&self.context("checking the store answers"), e))?;
         Ok(())
     }
-}
 
-/// A timestamp as stored: milliseconds since the epoch. Finer precision is dropped (truncated towards the
-/// past), which is what the store promises to keep.
-fn to_millis(at: DateTime<Utc>) -> i64 {
-    at.timestamp_millis()
-}
+    async fn upsert_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        // created_at is not in the update list: the first value stays.
+        sqlx::query(
+            "INSERT INTO tenants (id, region, api_base, login_base, paused, ca_file, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET region = excluded.region, api_base = excluded.api_base, \
+             login_base = excluded.login_base, paused = excluded.paused, ca_file = excluded.ca_file, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&tenant.id)
+        .bind(&tenant.region)
+        .bind(&tenant.api_base)
+        .bind(&tenant.login_base)
+        .bind(tenant.paused)
+        .bind(tenant.ca_file.as_deref())
+        .bind(to_millis(tenant.created_at))
+        .bind(to_millis(tenant.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&self.context(format_args!("saving tenant {}", tenant.id)), e))?;
+        Ok(())
+    }
 
-fn from_millis(column: &str, millis: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| format!("column {column} holds {millis}, which is not a representable time"))
+    async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        let context = || self.context(format_args!("reading tenant {id}"));
+        let row = sqlx::query(
+            "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at \
+             FROM tenants WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&context(), e))?;
+        row.map(|row| tenant_from_row(&row).map_err(|e| corrupt(&context(), e)))
+            .transpose()
+    }
+
+    async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        let context = || self.context("reading the tenants");
+        let rows = sqlx::query(
+            "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at \
+             FROM tenants ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| tenant_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn delete_tenant(&self, id: &str) -> Result<bool, StoreError> {
+        let context = || self.context(format_args!("deleting tenant {id}"));
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        // The foreign keys cascade too; deleting explicitly does not depend on the connection enforcing
+        // them, and channels have no foreign key (a channel record may precede its tenant's).
+        for statement in [
+            "DELETE FROM clients WHERE tenant = ?",
+            "DELETE FROM topics WHERE tenant = ?",
+            "DELETE FROM channels WHERE tenant = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_sqlx(&context(), e))?;
+        }
+        let deleted = sqlx::query("DELETE FROM tenants WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?
+            .rows_affected();
+        tx.commit().await.map_err(|e| map_sqlx(&context(), e))?;
+        Ok(deleted > 0)
+    }
+
+    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let context = || {
+            self.context(format_args!(
+                "saving client {} of tenant {}",
+                client.id, client.tenant
+            ))
+        };
+        sqlx::query(
+            "INSERT INTO clients (tenant, id, secret, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tenant, id) DO UPDATE SET secret = excluded.secret, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&client.tenant)
+        .bind(&client.id)
+        .bind(client.secret.to_text())
+        .bind(to_millis(client.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.map_missing_tenant(&context(), &client.tenant, e))?;
+        Ok(())
+    }
+
+    async fn clients(&self, tenant: &str) -> Result<Vec<ClientRecord>, StoreError> {
+        let context = || self.context(format_args!("reading the clients of tenant {tenant}"));
+        let rows = sqlx::query(
+            "SELECT tenant, id, secret, updated_at FROM clients WHERE tenant = ? ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| client_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn delete_client(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM clients WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                map_sqlx(
+                    &self.context(format_args!("deleting client {id} of tenant {tenant}")),
+                    e,
+                )
+            })?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn add_topics(&self, tenant: &str, topics: &[TopicRecord]) -> Result<(), StoreError> {
+        let context = || {
+            self.context(format_args!(
+                "adding {} topics to tenant {tenant}",
+                topics.len()
+            ))
+        };
+        let rows = dedupe_topics(topics);
+        if rows.is_empty() {
+            // Nothing to write, but adding to an unknown tenant is still an error.
+            return match self.tenant(tenant).await? {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NotFound(format!(
+                    "{}: tenant {tenant} does not exist",
+                    context()
+                ))),
+            };
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        for chunk in rows.chunks(TOPIC_BATCH) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO topics (tenant, name_key, name, priority) ",
+            );
+            query.push_values(chunk, |mut row, (key, name, priority)| {
+                row.push_bind(tenant)
+                    .push_bind(key.as_str())
+                    .push_bind(*name)
+                    .push_bind(*priority);
+            });
+            query.push(
+                " ON CONFLICT (tenant, name_key) DO UPDATE SET name = excluded.name, \
+                 priority = excluded.priority",
+            );
+            query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.map_missing_tenant(&context(), tenant, e))?;
+        }
+        tx.commit().await.map_err(|e| map_sqlx(&context(), e))?;
+        Ok(())
+    }
+
+    async fn remove_topics(&self, tenant: &str, names: &[String]) -> Result<usize, StoreError> {
+        let context = || {
+            self.context(format_args!(
+                "removing {} topics from tenant {tenant}",
+                names.len()
+            ))
+        };
+        let keys = distinct_topic_keys(names);
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut removed: u64 = 0;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        for chunk in keys.chunks(TOPIC_BATCH) {
+            let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM topics WHERE tenant = ");
+            query.push_bind(tenant).push(" AND name_key IN (");
+            let mut list = query.separated(", ");
+            for key in chunk {
+                list.push_bind(key.as_str());
+            }
+            query.push(")");
+            removed += query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_sqlx(&context(), e))?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(|e| map_sqlx(&context(), e))?;
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+
+    async fn topics(&self, tenant: &str) -> Result<Vec<TopicRecord>, StoreError> {
+        let context = || self.context(format_args!("reading the topics of tenant {tenant}"));
+        let rows = sqlx::query("SELECT name, priority FROM topics WHERE tenant = ? ORDER BY name")
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(TopicRecord {
+                    name: column(row, "name")?,
+                    priority: column(row, "priority")?,
+                })
+            })
+            .collect::<Result<_, String>>()
+            .map_err(|e| corrupt(&context(), e))
+    }
+
+    async fn upsert_sink(&self, sink: &SinkRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sinks (name, kind, settings, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, settings = excluded.settings, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&sink.name)
+        .bind(&sink.kind)
+        .bind(sink.settings.to_string())
+        .bind(to_millis(sink.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&self.context(format_args!("saving sink {}", sink.name)), e))?;
+        Ok(())
+    }
+
+    async fn sink(&self, name: &str) -> Result<Option<SinkRecord>, StoreError> {
+        let context = || self.context(format_args!("reading sink {name}"));
+        let row = sqlx::query("SELECT name, kind, settings, updated_at FROM sinks WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        row.map(|row| sink_from_row(&row).map_err(|e| corrupt(&context(), e)))
+            .transpose()
+    }
+
+    async fn sinks(&self) -> Result<Vec<SinkRecord>, StoreError> {
+        let context = || self.context("reading the sinks");
+        let rows = sqlx::query("SELECT name, kind, settings, updated_at FROM sinks ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| sink_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn delete_sink(&self, name: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM sinks WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_sqlx(&self.context(format_args!("deleting sink {name}")), e))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn upsert_route(&self, route: &RouteRecord) -> Result<(), StoreError> {
+        let context = || self.context(format_args!("saving route {}", route.id));
+        let encode = |what: &str, list: &[String]| {
+            encode_list(what, list).map_err(|e| corrupt(&context(), e))
+        };
+        sqlx::query(
+            "INSERT INTO routes (id, tenants, sinks, topics, changes_only, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET tenants = excluded.tenants, sinks = excluded.sinks, \
+             topics = excluded.topics, changes_only = excluded.changes_only, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&route.id)
+        .bind(encode("tenants", &route.tenants)?)
+        .bind(encode("sinks", &route.sinks)?)
+        .bind(encode("topics", &route.topics)?)
+        .bind(route.changes_only)
+        .bind(to_millis(route.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&context(), e))?;
+        Ok(())
+    }
+
+    async fn routes(&self) -> Result<Vec<RouteRecord>, StoreError> {
+        let context = || self.context("reading the routes");
+        let rows = sqlx::query(
+            "SELECT id, tenants, sinks, topics, changes_only, updated_at FROM routes ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| route_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn delete_route(&self, id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM routes WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_sqlx(&self.context(format_args!("deleting route {id}")), e))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn append_audit(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+        // An id seen again is a retry: keep the first copy, as for gaps.
+        sqlx::query(
+            "INSERT INTO audit (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&entry.id)
+        .bind(to_millis(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(entry.details.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            map_sqlx(
+                &self.context(format_args!("appending audit entry {}", entry.id)),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let context = || self.context("reading the audit log");
+        let limit = effective_limit(filter.limit, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, at, actor, action, target, details FROM audit WHERE 1 = 1",
+        );
+        if let Some(prefix) = &filter.target_prefix {
+            // substr counts characters, as chars() does; comparing (rather than LIKE) keeps the match
+            // exact and case-sensitive, with no wildcard characters.
+            let length = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+            query
+                .push(" AND substr(target, 1, ")
+                .push_bind(length)
+                .push(") = ")
+                .push_bind(prefix.as_str());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND at >= ").push_bind(to_millis(since));
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND at <= ").push_bind(to_millis(until));
+        }
+        query
+            .push(" ORDER BY at DESC, seq DESC LIMIT ")
+            .push_bind(limit);
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| audit_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn all_sealed_secrets(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let context = || self.context("reading every client secret");
+        let rows =
+            sqlx::query("SELECT tenant, id, secret, updated_at FROM clients ORDER BY tenant, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| client_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn replace_sealed(
+        &self,
+        tenant: &str,
+        client: &str,
+        previous: &Sealed,
+        sealed: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let replaced =
+            sqlx::query("UPDATE clients SET secret = ? WHERE tenant = ? AND id = ? AND secret = ?")
+                .bind(sealed.to_text())
+                .bind(tenant)
+                .bind(client)
+                .bind(previous.to_text())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| {
+                    map_sqlx(
+                        &self.context(format_args!(
+                            "replacing the sealed secret of client {client} of tenant {tenant}"
+                        )),
+                        e,
+                    )
+                })?
+                .rows_affected();
+        Ok(replaced > 0)
+    }
 }
 
 fn encode_topics(topics: &[String]) -> Result<String, serde_json::Error> {
@@ -373,8 +814,85 @@ fn gap_from_row(row: &SqliteRow) -> Result<GapRecord, String> {
     })
 }
 
-fn corrupt(context: &str, detail: String) -> StoreError {
-    StoreError::Corrupt(format!("{context}: {detail}"))
+fn tenant_from_row(row: &SqliteRow) -> Result<TenantRecord, String> {
+    let id: String = column(row, "id")?;
+    let describe = |e: String| format!("tenant {id}: {e}");
+    Ok(TenantRecord {
+        region: column(row, "region").map_err(describe)?,
+        api_base: column(row, "api_base").map_err(describe)?,
+        login_base: column(row, "login_base").map_err(describe)?,
+        paused: column(row, "paused").map_err(describe)?,
+        ca_file: column(row, "ca_file").map_err(describe)?,
+        created_at: from_millis("created_at", column(row, "created_at").map_err(describe)?)
+            .map_err(describe)?,
+        updated_at: from_millis("updated_at", column(row, "updated_at").map_err(describe)?)
+            .map_err(describe)?,
+        id,
+    })
+}
+
+fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, String> {
+    let tenant: String = column(row, "tenant")?;
+    let id: String = column(row, "id")?;
+    let describe = |e: String| format!("client {id} of tenant {tenant}: {e}");
+    Ok(ClientRecord {
+        secret: decode_sealed(&column::<String>(row, "secret").map_err(describe)?)
+            .map_err(describe)?,
+        updated_at: from_millis("updated_at", column(row, "updated_at").map_err(describe)?)
+            .map_err(describe)?,
+        tenant,
+        id,
+    })
+}
+
+fn sink_from_row(row: &SqliteRow) -> Result<SinkRecord, String> {
+    let name: String = column(row, "name")?;
+    let describe = |e: String| format!("sink {name}: {e}");
+    Ok(SinkRecord {
+        kind: column(row, "kind").map_err(describe)?,
+        settings: decode_json(
+            "settings",
+            &column::<String>(row, "settings").map_err(describe)?,
+        )
+        .map_err(describe)?,
+        updated_at: from_millis("updated_at", column(row, "updated_at").map_err(describe)?)
+            .map_err(describe)?,
+        name,
+    })
+}
+
+fn route_from_row(row: &SqliteRow) -> Result<RouteRecord, String> {
+    let id: String = column(row, "id")?;
+    let describe = |e: String| format!("route {id}: {e}");
+    let list = |name: &str| -> Result<Vec<String>, String> {
+        decode_list(name, &column::<String>(row, name)?)
+    };
+    Ok(RouteRecord {
+        tenants: list("tenants").map_err(describe)?,
+        sinks: list("sinks").map_err(describe)?,
+        topics: list("topics").map_err(describe)?,
+        changes_only: column(row, "changes_only").map_err(describe)?,
+        updated_at: from_millis("updated_at", column(row, "updated_at").map_err(describe)?)
+            .map_err(describe)?,
+        id,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, String> {
+    let id: String = column(row, "id")?;
+    let describe = |e: String| format!("audit entry {id}: {e}");
+    Ok(AuditRecord {
+        at: from_millis("at", column(row, "at").map_err(describe)?).map_err(describe)?,
+        actor: column(row, "actor").map_err(describe)?,
+        action: column(row, "action").map_err(describe)?,
+        target: column(row, "target").map_err(describe)?,
+        details: decode_json(
+            "details",
+            &column::<String>(row, "details").map_err(describe)?,
+        )
+        .map_err(describe)?,
+        id,
+    })
 }
 
 /// SQLite primary result codes that mean the file itself is damaged or not a database.
@@ -430,12 +948,6 @@ fn map_sqlx(context: &str, err: sqlx::Error) -> StoreError {
         _ => StoreError::Unavailable(message),
     }
 }
-
-/// The reusable store test suite, run here against SQLite. Lives in `store/tests.rs`; declared from this
-/// file because this change may only touch the SQLite files.
-#[cfg(test)]
-#[path = "tests.rs"]
-pub(crate) mod suite;
 
 #[cfg(test)]
 #[path = "sqlite_tests.rs"]

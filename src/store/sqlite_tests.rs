@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::suite::{self, at, channel, gap, unique_tenant};
 use super::{MAX_GAP_LIMIT, MIGRATIONS, SqliteStore};
+use crate::store::tests::{self as suite, at, channel, gap, unique_tenant};
 use crate::store::{GapFilter, Store, StoreError};
 
 /// A directory under the system temp dir, removed (with its contents) on drop.
@@ -357,4 +357,158 @@ fn suite_times_are_millisecond_precise() {
     // comparing truncated values with untruncated ones.
     assert_eq!(at(0).timestamp_subsec_nanos() % 1_000_000, 0);
     assert_eq!(at(1) - at(0), chrono::Duration::milliseconds(1));
+}
+
+#[tokio::test]
+async fn rotation_in_memory() {
+    let store = SqliteStore::in_memory().await.expect("store");
+    suite::rotation(&store).await;
+}
+
+#[tokio::test]
+async fn rotation_on_file() {
+    let dir = TempDir::new();
+    let store = open(&dir.db_path()).await;
+    suite::rotation(&store).await;
+    store.close().await;
+}
+
+/// Every file SQLite may have written for the database at `path`, concatenated.
+fn database_bytes(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("read the database file");
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        if let Ok(more) = std::fs::read(PathBuf::from(side)) {
+            bytes.extend(more);
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_in_the_database_file() {
+    let dir = TempDir::new();
+    let path = dir.db_path();
+    let store = open(&path).await;
+    let key = crate::secrets::MasterKey::generate();
+    let tenant = suite::new_tenant(&store, "sealed").await;
+    let plaintext = suite::plaintext_secret();
+    store
+        .upsert_client(&suite::client_record(
+            &key, &tenant, "client", &plaintext, 0,
+        ))
+        .await
+        .expect("upsert client");
+
+    // The column, read with plain SQL, holds opaque sealed text.
+    let raw: Vec<String> = sqlx::query_scalar("SELECT secret FROM clients")
+        .fetch_all(&store.pool)
+        .await
+        .expect("read the raw column");
+    assert_eq!(raw.len(), 1);
+    assert!(
+        raw[0].starts_with(&format!("v1:{}:", key.id())),
+        "{}",
+        raw[0]
+    );
+    assert!(!raw[0].contains(&plaintext));
+    // Not even the secret's distinctive part.
+    assert!(!raw[0].contains(plaintext.trim_start_matches("PLAINTEXT-secret-")));
+
+    // Nor is it anywhere in the files (the WAL included, before and after the checkpoint on close).
+    assert!(!contains(&database_bytes(&path), plaintext.as_bytes()));
+    store.close().await;
+    let bytes = database_bytes(&path);
+    assert!(
+        contains(&bytes, tenant.as_bytes()),
+        "the tenant is in the file"
+    );
+    assert!(!contains(&bytes, plaintext.as_bytes()));
+}
+
+#[tokio::test]
+async fn undecodable_sealed_secret_is_corrupt_and_named() {
+    let store = SqliteStore::in_memory().await.expect("store");
+    let tenant = suite::new_tenant(&store, "bad-secret").await;
+    sqlx::query(
+        "INSERT INTO clients (tenant, id, secret, updated_at) \
+         VALUES (?, 'bad-client', 'plaintext-by-mistake', 0)",
+    )
+    .bind(&tenant)
+    .execute(&store.pool)
+    .await
+    .expect("insert raw row");
+
+    for result in [
+        store.clients(&tenant).await,
+        store.all_sealed_secrets().await,
+    ] {
+        match result {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains("bad-client"), "{message}");
+                assert!(message.contains(&tenant), "{message}");
+                assert!(message.contains("secret"), "{message}");
+                assert!(!message.contains("plaintext-by-mistake"), "{message}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn database_from_before_migration_2_is_upgraded() {
+    let dir = TempDir::new();
+    let path = dir.db_path();
+    let store = open(&path).await;
+    let tenant = unique_tenant("upgrade");
+    let record = channel(&tenant, 0);
+    store.upsert_channel(&record).await.expect("upsert");
+    // What a build that knew only migration 1 left behind.
+    sqlx::raw_sql(
+        "DROP TABLE clients; DROP TABLE topics; DROP TABLE tenants; DROP TABLE sinks; \
+         DROP TABLE routes; DROP TABLE audit; DELETE FROM _sqlx_migrations WHERE version = 2",
+    )
+    .execute(&store.pool)
+    .await
+    .expect("downgrade");
+    assert_eq!(applied_migrations(&store).await, vec![1]);
+    store.close().await;
+
+    let upgraded = open(&path).await;
+    assert_eq!(applied_migrations(&upgraded).await, expected_versions());
+    assert_eq!(
+        upgraded.channels(&tenant).await.expect("channels"),
+        vec![record]
+    );
+    upgraded
+        .upsert_tenant(&suite::tenant_record(&tenant, 0))
+        .await
+        .expect("the new tables exist");
+    upgraded.close().await;
+}
+
+#[tokio::test]
+async fn open_picks_the_backend_from_the_location() {
+    let dir = TempDir::new();
+    let path = dir.db_path();
+    let store = crate::store::open(&path.display().to_string())
+        .await
+        .expect("a path opens SQLite");
+    store.ping().await.expect("ping");
+    assert!(path.is_file());
+
+    // A PostgreSQL URL is not taken for a file name.
+    match crate::store::open("postgres://user:s3cr3t@127.0.0.1:1/db").await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("postgres://127.0.0.1:1/db"), "{message}");
+            assert!(!message.contains("s3cr3t"), "{message}");
+        }
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("nothing listens on port 1"),
+    }
 }

@@ -5,13 +5,20 @@
 //! database, run concurrently, and run against a database that already holds data.
 //!
 //! Times are built at millisecond precision: stores promise millisecond round-trips, no finer.
+//!
+//! [`rotation`] is the exception: it re-seals every client of the store, so it needs a store of its own.
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::store::{ChannelRecord, GapFilter, GapRecord, Store};
+use crate::config::Secret;
+use crate::secrets::{MasterKey, SecretsError, client_aad};
+use crate::store::{
+    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, GapFilter, GapRecord, RotateError,
+    RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord, rotate_master_key,
+};
 
-/// Runs every check of the suite.
+/// Runs every check of the suite that can share a store with other checks (all but [`rotation`]).
 pub(crate) async fn run_all(store: &dyn Store) {
     ping(store).await;
     upsert_then_read_back(store).await;
@@ -20,6 +27,16 @@ pub(crate) async fn run_all(store: &dyn Store) {
     channels_isolated_per_tenant_and_oldest_first(store).await;
     topics_round_trip(store).await;
     gaps_append_and_filter(store).await;
+    tenants_round_trip(store).await;
+    delete_tenant_cascades(store).await;
+    clients_round_trip(store).await;
+    unknown_tenant_is_not_found(store).await;
+    tenant_topics_case_insensitive(store).await;
+    tenant_topics_bulk(store).await;
+    sinks_round_trip(store).await;
+    routes_round_trip(store).await;
+    audit_newest_first_and_filtered(store).await;
+    replace_sealed_compares_and_swaps(store).await;
 }
 
 /// A tenant name no other check (or earlier run) uses.
@@ -302,4 +319,787 @@ pub(crate) async fn gaps_append_and_filter(store: &dyn Store) {
     assert_eq!(ours[0], early);
     assert!(ours[1..3].contains(&middle) && ours[1..3].contains(&foreign));
     assert_eq!(ours[3], late);
+}
+
+/// A tenant record with the given id, created and updated at `at(updated_ms)`.
+pub(crate) fn tenant_record(id: &str, updated_ms: i64) -> TenantRecord {
+    TenantRecord {
+        id: id.to_owned(),
+        region: "mypurecloud.ie".to_owned(),
+        api_base: "https://api.mypurecloud.ie".to_owned(),
+        login_base: "https://login.mypurecloud.ie".to_owned(),
+        paused: false,
+        ca_file: None,
+        created_at: at(updated_ms),
+        updated_at: at(updated_ms),
+    }
+}
+
+/// Stores a new tenant (unique id) and returns its id.
+pub(crate) async fn new_tenant(store: &dyn Store, label: &str) -> String {
+    let id = unique_tenant(label);
+    store
+        .upsert_tenant(&tenant_record(&id, 0))
+        .await
+        .expect("upsert tenant");
+    id
+}
+
+/// A client of `tenant` whose secret `plaintext` is sealed by `key`.
+pub(crate) fn client_record(
+    key: &MasterKey,
+    tenant: &str,
+    id: &str,
+    plaintext: &str,
+    updated_ms: i64,
+) -> ClientRecord {
+    ClientRecord {
+        tenant: tenant.to_owned(),
+        id: id.to_owned(),
+        secret: key.seal(&Secret::new(plaintext), &client_aad(tenant, id)),
+        updated_at: at(updated_ms),
+    }
+}
+
+/// A recognisable secret: a test that finds it in raw storage has found a leak.
+pub(crate) fn plaintext_secret() -> String {
+    format!("PLAINTEXT-secret-{}", Uuid::new_v4().simple())
+}
+
+fn topic(name: &str, priority: i32) -> TopicRecord {
+    TopicRecord {
+        name: name.to_owned(),
+        priority,
+    }
+}
+
+/// Tenants read back as written; an upsert replaces every field but `created_at`; the list is ordered by
+/// id; deleting answers whether there was something to delete.
+pub(crate) async fn tenants_round_trip(store: &dyn Store) {
+    // Ids that sort differently by bytes and by a case-insensitive or locale collation.
+    let base = unique_tenant("tenants");
+    let upper = format!("B-{base}");
+    let lower = format!("a-{base}");
+    let mut first = tenant_record(&upper, 0);
+    first.ca_file = Some("/etc/switchboard/ca ünïcødé.pem".to_owned());
+    first.paused = true;
+    store.upsert_tenant(&first).await.expect("upsert");
+    assert_eq!(
+        store.tenant(&upper).await.expect("tenant"),
+        Some(first.clone())
+    );
+
+    let replacement = TenantRecord {
+        region: "usw2.pure.cloud".to_owned(),
+        api_base: "https://api.usw2.pure.cloud".to_owned(),
+        login_base: "https://login.usw2.pure.cloud".to_owned(),
+        paused: false,
+        ca_file: None,
+        // A later created_at is ignored: the first one stays.
+        created_at: at(50_000),
+        updated_at: at(60_000),
+        ..first.clone()
+    };
+    store.upsert_tenant(&replacement).await.expect("replace");
+    let read = store
+        .tenant(&upper)
+        .await
+        .expect("tenant")
+        .expect("still there");
+    assert_eq!(
+        read,
+        TenantRecord {
+            created_at: first.created_at,
+            ..replacement
+        }
+    );
+
+    let other = tenant_record(&lower, 1);
+    store.upsert_tenant(&other).await.expect("upsert other");
+    let all = store.tenants().await.expect("tenants");
+    assert!(
+        all.windows(2).all(|w| w[0].id < w[1].id),
+        "tenants must be ordered by id"
+    );
+    let ours: Vec<_> = all.iter().filter(|t| t.id.ends_with(&base)).collect();
+    assert_eq!(ours.len(), 2);
+    // Byte order: 'B' (0x42) sorts before 'a' (0x61).
+    assert_eq!(ours[0].id, upper);
+    assert_eq!(ours[1], &other);
+
+    assert!(
+        store
+            .tenant(&unique_tenant("nobody"))
+            .await
+            .expect("unknown")
+            .is_none()
+    );
+    assert!(store.delete_tenant(&lower).await.expect("delete"));
+    assert!(store.tenant(&lower).await.expect("deleted").is_none());
+    assert!(!store.delete_tenant(&lower).await.expect("delete again"));
+}
+
+/// Deleting a tenant removes its clients, topics and channel records, and nothing of another tenant; its
+/// gaps are history and stay.
+pub(crate) async fn delete_tenant_cascades(store: &dyn Store) {
+    let key = MasterKey::generate();
+    let doomed = new_tenant(store, "doomed").await;
+    let kept = new_tenant(store, "kept").await;
+    for tenant in [&doomed, &kept] {
+        for (i, client) in ["client-a", "client-b"].into_iter().enumerate() {
+            store
+                .upsert_client(&client_record(&key, tenant, client, "s", i as i64))
+                .await
+                .expect("upsert client");
+        }
+        store
+            .add_topics(
+                tenant,
+                &[topic("v2.a", 1), topic("v2.b", 2), topic("v2.c", 3)],
+            )
+            .await
+            .expect("add topics");
+        for i in 0..2 {
+            store
+                .upsert_channel(&channel(tenant, i))
+                .await
+                .expect("upsert channel");
+        }
+        store
+            .record_gap(&gap(tenant, 0, 1))
+            .await
+            .expect("record gap");
+    }
+
+    assert!(store.delete_tenant(&doomed).await.expect("delete"));
+    assert!(store.tenant(&doomed).await.expect("tenant").is_none());
+    assert!(store.clients(&doomed).await.expect("clients").is_empty());
+    assert!(store.topics(&doomed).await.expect("topics").is_empty());
+    assert!(store.channels(&doomed).await.expect("channels").is_empty());
+    let doomed_gaps = GapFilter {
+        tenant: Some(doomed.clone()),
+        ..GapFilter::default()
+    };
+    assert_eq!(store.gaps(&doomed_gaps).await.expect("gaps").len(), 1);
+    assert!(
+        store
+            .all_sealed_secrets()
+            .await
+            .expect("all secrets")
+            .iter()
+            .all(|c| c.tenant != doomed)
+    );
+
+    assert!(store.tenant(&kept).await.expect("kept tenant").is_some());
+    assert_eq!(store.clients(&kept).await.expect("kept clients").len(), 2);
+    assert_eq!(store.topics(&kept).await.expect("kept topics").len(), 3);
+    assert_eq!(store.channels(&kept).await.expect("kept channels").len(), 2);
+
+    // A tenant created again under the same id starts empty.
+    store
+        .upsert_tenant(&tenant_record(&doomed, 1))
+        .await
+        .expect("recreate");
+    assert!(store.clients(&doomed).await.expect("clients").is_empty());
+    assert!(store.topics(&doomed).await.expect("topics").is_empty());
+    assert!(
+        !store
+            .delete_tenant(&unique_tenant("nobody"))
+            .await
+            .expect("unknown")
+    );
+}
+
+/// Clients read back as written (the sealed secret opens to the plaintext), ordered by id, replaced by an
+/// upsert, deleted; `Debug` shows no secret.
+pub(crate) async fn clients_round_trip(store: &dyn Store) {
+    let key = MasterKey::generate();
+    let tenant = new_tenant(store, "clients").await;
+    let other_tenant = new_tenant(store, "clients-other").await;
+    let plaintext = plaintext_secret();
+    let second = client_record(&key, &tenant, "z-client", &plaintext, 0);
+    let first = client_record(&key, &tenant, "A-client", "another secret", 1);
+    let foreign = client_record(&key, &other_tenant, "z-client", "foreign", 2);
+    for client in [&second, &first, &foreign] {
+        store.upsert_client(client).await.expect("upsert client");
+    }
+
+    let read = store.clients(&tenant).await.expect("clients");
+    assert_eq!(read, vec![first.clone(), second.clone()]);
+    let opened = key
+        .open(&read[1].secret, &client_aad(&tenant, "z-client"))
+        .expect("open");
+    assert_eq!(opened.expose(), plaintext);
+    assert!(!format!("{read:?}").contains(&plaintext));
+    assert_eq!(
+        store.clients(&other_tenant).await.expect("other"),
+        vec![foreign]
+    );
+    // A sealed value read back for one client does not open as another's.
+    assert!(matches!(
+        key.open(&read[1].secret, &client_aad(&other_tenant, "z-client")),
+        Err(SecretsError::Tampered { .. })
+    ));
+
+    let replaced = client_record(&key, &tenant, "z-client", "rotated by hand", 5_000);
+    store.upsert_client(&replaced).await.expect("replace");
+    assert_eq!(
+        store.clients(&tenant).await.expect("clients"),
+        vec![first.clone(), replaced]
+    );
+
+    assert!(
+        store
+            .delete_client(&tenant, "z-client")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_client(&tenant, "z-client")
+            .await
+            .expect("delete again")
+    );
+    assert!(
+        !store
+            .delete_client(&other_tenant, "A-client")
+            .await
+            .expect("not that tenant's")
+    );
+    assert_eq!(store.clients(&tenant).await.expect("clients"), vec![first]);
+    assert!(
+        store
+            .clients(&unique_tenant("nobody"))
+            .await
+            .expect("unknown tenant")
+            .is_empty()
+    );
+}
+
+/// Clients and topics need their tenant: adding them to an unknown one is `NotFound`, naming it.
+pub(crate) async fn unknown_tenant_is_not_found(store: &dyn Store) {
+    let key = MasterKey::generate();
+    let nobody = unique_tenant("nobody");
+    let plaintext = plaintext_secret();
+    match store
+        .upsert_client(&client_record(&key, &nobody, "c", &plaintext, 0))
+        .await
+    {
+        Err(StoreError::NotFound(message)) => {
+            assert!(message.contains(&nobody), "{message}");
+            assert!(!message.contains(&plaintext), "{message}");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    for topics in [vec![topic("v2.x", 1)], Vec::new()] {
+        match store.add_topics(&nobody, &topics).await {
+            Err(StoreError::NotFound(message)) => assert!(message.contains(&nobody), "{message}"),
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+    assert!(store.topics(&nobody).await.expect("topics").is_empty());
+    assert_eq!(
+        store
+            .remove_topics(&nobody, &["v2.x".to_owned()])
+            .await
+            .expect("remove"),
+        0
+    );
+}
+
+/// Topic names are unique per tenant regardless of case (the latest spelling and priority win), listed in
+/// byte order, removed regardless of case; tenants do not see each other's topics.
+pub(crate) async fn tenant_topics_case_insensitive(store: &dyn Store) {
+    let tenant = new_tenant(store, "topics-ci").await;
+    let other = new_tenant(store, "topics-ci-other").await;
+    store
+        .add_topics(
+            &tenant,
+            &[
+                topic("v2.Users.ABC.presence", 1),
+                topic("b", 2),
+                // Same name as the first, other case, same call: the last one wins.
+                topic("v2.users.abc.presence", 3),
+                topic("Ärger", 4),
+                topic("a", 5),
+                topic("B2", 6),
+            ],
+        )
+        .await
+        .expect("add");
+    store
+        .add_topics(&other, &[topic("b", 100)])
+        .await
+        .expect("add other");
+    assert_eq!(
+        store.topics(&tenant).await.expect("topics"),
+        vec![
+            topic("B2", 6),
+            topic("a", 5),
+            topic("b", 2),
+            topic("v2.users.abc.presence", 3),
+            topic("Ärger", 4),
+        ]
+    );
+
+    // A later call replaces by name, whatever the case, Unicode included.
+    store
+        .add_topics(
+            &tenant,
+            &[topic("V2.USERS.ABC.PRESENCE", 7), topic("äRGER", 8)],
+        )
+        .await
+        .expect("replace");
+    let topics = store.topics(&tenant).await.expect("topics");
+    assert_eq!(topics.len(), 5);
+    assert!(topics.contains(&topic("V2.USERS.ABC.PRESENCE", 7)));
+    assert!(topics.contains(&topic("äRGER", 8)));
+
+    let removed = store
+        .remove_topics(
+            &tenant,
+            &[
+                "v2.users.abc.PRESENCE".to_owned(),
+                "V2.users.abc.presence".to_owned(),
+                "ärger".to_owned(),
+                "not-there".to_owned(),
+            ],
+        )
+        .await
+        .expect("remove");
+    assert_eq!(removed, 2);
+    assert_eq!(
+        store.topics(&tenant).await.expect("topics"),
+        vec![topic("B2", 6), topic("a", 5), topic("b", 2)]
+    );
+    assert_eq!(
+        store.topics(&other).await.expect("other"),
+        vec![topic("b", 100)]
+    );
+    assert_eq!(store.remove_topics(&tenant, &[]).await.expect("nothing"), 0);
+    store.add_topics(&tenant, &[]).await.expect("add nothing");
+}
+
+/// How many topics [`tenant_topics_bulk`] adds in one call.
+pub(crate) const BULK_TOPICS: usize = 25_000;
+
+/// 25,000 topics are added in one call, listed, replaced in one call and removed in one call.
+pub(crate) async fn tenant_topics_bulk(store: &dyn Store) {
+    let tenant = new_tenant(store, "topics-bulk").await;
+    let mut topics: Vec<TopicRecord> = (0..BULK_TOPICS)
+        .map(|i| {
+            topic(
+                &format!("v2.users.{}.presence", Uuid::new_v4()),
+                (i % 7) as i32,
+            )
+        })
+        .collect();
+
+    let started = std::time::Instant::now();
+    store.add_topics(&tenant, &topics).await.expect("add bulk");
+    let added = started.elapsed();
+    let started = std::time::Instant::now();
+    let listed = store.topics(&tenant).await.expect("list bulk");
+    let read = started.elapsed();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(listed.len(), BULK_TOPICS);
+    assert!(
+        listed == topics,
+        "the listed topics differ from those added"
+    );
+
+    for topic in &mut topics {
+        topic.priority += 100;
+    }
+    let started = std::time::Instant::now();
+    store
+        .add_topics(&tenant, &topics)
+        .await
+        .expect("replace bulk");
+    let replaced = started.elapsed();
+    assert!(
+        store.topics(&tenant).await.expect("list again") == topics,
+        "the replaced topics differ"
+    );
+
+    let names: Vec<String> = topics.iter().map(|t| t.name.to_uppercase()).collect();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        store
+            .remove_topics(&tenant, &names)
+            .await
+            .expect("remove bulk"),
+        BULK_TOPICS
+    );
+    let removed = started.elapsed();
+    assert!(store.topics(&tenant).await.expect("empty").is_empty());
+    eprintln!(
+        "{BULK_TOPICS} topics: added in {added:?}, listed in {read:?}, replaced in {replaced:?}, \
+         removed in {removed:?}"
+    );
+}
+
+/// Sinks read back as written (settings JSON included), ordered by name, replaced, deleted.
+pub(crate) async fn sinks_round_trip(store: &dyn Store) {
+    let base = Uuid::new_v4().simple().to_string();
+    let name = format!("sink-{base}");
+    let sink = SinkRecord {
+        name: name.clone(),
+        kind: "webhook".to_owned(),
+        settings: serde_json::json!({
+            "url": "https://example.com/hook?q=\"x\"",
+            "headers": {"X-Ünïcødé": "✓"},
+            "retries": [1, 2.5, -3, 18446744073709551615u64],
+            "enabled": true,
+            "nothing": null,
+        }),
+        updated_at: at(0),
+    };
+    let other = SinkRecord {
+        name: format!("file-{base}"),
+        kind: "file".to_owned(),
+        settings: serde_json::json!({}),
+        updated_at: at(1),
+    };
+    store.upsert_sink(&sink).await.expect("upsert");
+    store.upsert_sink(&other).await.expect("upsert other");
+    assert_eq!(store.sink(&name).await.expect("sink"), Some(sink.clone()));
+
+    let all = store.sinks().await.expect("sinks");
+    assert!(all.windows(2).all(|w| w[0].name < w[1].name));
+    let ours: Vec<_> = all
+        .into_iter()
+        .filter(|s| s.name.ends_with(&base))
+        .collect();
+    assert_eq!(ours, vec![other.clone(), sink.clone()]);
+
+    let replaced = SinkRecord {
+        kind: "file".to_owned(),
+        settings: serde_json::json!(["a", "list", "this", "time"]),
+        updated_at: at(9),
+        ..sink
+    };
+    store.upsert_sink(&replaced).await.expect("replace");
+    assert_eq!(store.sink(&name).await.expect("sink"), Some(replaced));
+    assert!(store.delete_sink(&name).await.expect("delete"));
+    assert!(!store.delete_sink(&name).await.expect("delete again"));
+    assert!(store.sink(&name).await.expect("gone").is_none());
+    assert!(store.delete_sink(&other.name).await.expect("delete other"));
+}
+
+/// Routes read back as written (lists in order, empty lists too), ordered by id, replaced, deleted.
+pub(crate) async fn routes_round_trip(store: &dyn Store) {
+    let base = Uuid::new_v4().simple().to_string();
+    let route = RouteRecord {
+        id: format!("route-{base}"),
+        tenants: vec!["z-tenant".to_owned(), "a-tenant".to_owned()],
+        sinks: vec!["file".to_owned()],
+        topics: vec![
+            "v2.users.*.presence".to_owned(),
+            "quote \" and ünïcødé".to_owned(),
+        ],
+        changes_only: true,
+        updated_at: at(0),
+    };
+    let empty = RouteRecord {
+        id: format!("empty-{base}"),
+        tenants: Vec::new(),
+        sinks: Vec::new(),
+        topics: Vec::new(),
+        changes_only: false,
+        updated_at: at(1),
+    };
+    store.upsert_route(&route).await.expect("upsert");
+    store.upsert_route(&empty).await.expect("upsert empty");
+    let all = store.routes().await.expect("routes");
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    let ours: Vec<_> = all.into_iter().filter(|r| r.id.ends_with(&base)).collect();
+    assert_eq!(ours, vec![empty.clone(), route.clone()]);
+
+    let replaced = RouteRecord {
+        tenants: vec!["only".to_owned()],
+        changes_only: false,
+        updated_at: at(5),
+        ..route.clone()
+    };
+    store.upsert_route(&replaced).await.expect("replace");
+    let ours: Vec<_> = store
+        .routes()
+        .await
+        .expect("routes")
+        .into_iter()
+        .filter(|r| r.id.ends_with(&base))
+        .collect();
+    assert_eq!(ours, vec![empty.clone(), replaced]);
+    assert!(store.delete_route(&route.id).await.expect("delete"));
+    assert!(!store.delete_route(&route.id).await.expect("delete again"));
+    assert!(store.delete_route(&empty.id).await.expect("delete empty"));
+}
+
+/// The audit log reads newest first (same millisecond: last appended first), filtered by exact target
+/// prefix, `since` and `until` (both inclusive) and limit; an id appended twice is kept once.
+pub(crate) async fn audit_newest_first_and_filtered(store: &dyn Store) {
+    // LIKE wildcards in the prefix must match only themselves.
+    let prefix = format!("audit-{}/100%_", Uuid::new_v4().simple());
+    let entry = |target: &str, at_ms: i64, action: &str| AuditRecord {
+        id: Uuid::new_v4().to_string(),
+        at: at(at_ms),
+        actor: "admin token \"ops\"".to_owned(),
+        action: action.to_owned(),
+        target: format!("{prefix}{target}"),
+        details: serde_json::json!({"changed": ["region"], "n": 1}),
+    };
+    let oldest = entry("tenant/a", -5_000, "tenant.upsert");
+    let middle = entry("tenant/b", 0, "tenant.delete");
+    let same_ms_first = entry("client/a", 10_000, "client.upsert");
+    let same_ms_second = entry("client/b", 10_000, "client.delete");
+    for record in [&middle, &same_ms_first, &oldest, &same_ms_second] {
+        store.append_audit(record).await.expect("append");
+    }
+    let mut retry = middle.clone();
+    retry.action = "changed on retry".to_owned();
+    store.append_audit(&retry).await.expect("append again");
+
+    // Look-alikes that a LIKE or case-insensitive match would take.
+    let lookalike_wildcard = AuditRecord {
+        target: prefix.replace("100%_", "100xy") + "tenant/a",
+        ..entry("", 1, "x")
+    };
+    let lookalike_case = AuditRecord {
+        target: prefix.to_uppercase() + "tenant/a",
+        ..entry("", 2, "x")
+    };
+    store
+        .append_audit(&lookalike_wildcard)
+        .await
+        .expect("append look-alike");
+    store
+        .append_audit(&lookalike_case)
+        .await
+        .expect("append look-alike");
+
+    let audit = |target: &str, since: Option<i64>, until: Option<i64>, limit: Option<usize>| {
+        let filter = AuditFilter {
+            target_prefix: Some(format!("{prefix}{target}")),
+            since: since.map(at),
+            until: until.map(at),
+            limit,
+        };
+        async move { store.audit(&filter).await.expect("audit") }
+    };
+
+    let all = vec![
+        same_ms_second.clone(),
+        same_ms_first.clone(),
+        middle.clone(),
+        oldest.clone(),
+    ];
+    assert_eq!(audit("", None, None, None).await, all);
+    assert_eq!(
+        audit("tenant/", None, None, None).await,
+        vec![middle.clone(), oldest.clone()]
+    );
+    assert_eq!(
+        audit("client/b", None, None, None).await,
+        vec![same_ms_second.clone()]
+    );
+    assert!(audit("client/c", None, None, None).await.is_empty());
+
+    // Inclusive bounds.
+    assert_eq!(
+        audit("", Some(0), None, None).await,
+        vec![
+            same_ms_second.clone(),
+            same_ms_first.clone(),
+            middle.clone()
+        ]
+    );
+    assert_eq!(
+        audit("", Some(1), None, None).await,
+        vec![same_ms_second.clone(), same_ms_first.clone()]
+    );
+    assert_eq!(
+        audit("", None, Some(0), None).await,
+        vec![middle.clone(), oldest.clone()]
+    );
+    assert_eq!(audit("", None, Some(-1), None).await, vec![oldest.clone()]);
+    assert_eq!(
+        audit("", Some(0), Some(0), None).await,
+        vec![middle.clone()]
+    );
+    assert!(audit("", Some(1), Some(9_999), None).await.is_empty());
+
+    // Limit keeps the newest.
+    assert_eq!(
+        audit("", None, None, Some(2)).await,
+        vec![same_ms_second.clone(), same_ms_first.clone()]
+    );
+    assert!(audit("", None, None, Some(0)).await.is_empty());
+
+    // Without a prefix: every entry, still newest first.
+    let everything = store
+        .audit(&AuditFilter {
+            limit: Some(10_000),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit without filter");
+    assert!(everything.windows(2).all(|w| w[0].at >= w[1].at));
+    assert!(everything.iter().any(|e| e.id == lookalike_case.id));
+}
+
+/// `replace_sealed` replaces a secret only if it still is the one given as previous.
+pub(crate) async fn replace_sealed_compares_and_swaps(store: &dyn Store) {
+    let key = MasterKey::generate();
+    let tenant = new_tenant(store, "cas").await;
+    let client = client_record(&key, &tenant, "client", "first", 0);
+    store.upsert_client(&client).await.expect("upsert");
+    let aad = client_aad(&tenant, "client");
+    let resealed = key.seal(&Secret::new("first"), &aad);
+    let stale = key.seal(&Secret::new("first"), &aad);
+
+    assert!(
+        !store
+            .replace_sealed(&tenant, "client", &stale, &resealed)
+            .await
+            .expect("stale previous")
+    );
+    assert_eq!(
+        store.clients(&tenant).await.expect("clients"),
+        vec![client.clone()]
+    );
+    assert!(
+        store
+            .replace_sealed(&tenant, "client", &client.secret, &resealed)
+            .await
+            .expect("replace")
+    );
+    assert_eq!(
+        store.clients(&tenant).await.expect("clients"),
+        vec![ClientRecord {
+            secret: resealed.clone(),
+            ..client.clone()
+        }]
+    );
+    assert!(
+        !store
+            .replace_sealed(&tenant, "nobody", &resealed, &stale)
+            .await
+            .expect("unknown client")
+    );
+}
+
+/// Master key rotation. Needs a store holding no clients but its own: it re-seals every client.
+///
+/// A rotation that meets a secret the old key cannot open (wrong old key, a third key) fails, names the
+/// client and changes nothing; a successful one re-seals every secret not already sealed by the new key,
+/// after which the old key opens none and the new key opens each to its plaintext; running it again
+/// re-seals nothing.
+pub(crate) async fn rotation(store: &dyn Store) {
+    let old = MasterKey::generate();
+    let new = MasterKey::generate();
+    let wrong = MasterKey::generate();
+    let mut plaintexts = std::collections::HashMap::new();
+    let mut sealed_by_old = 0;
+    for label in ["rot-a", "rot-b"] {
+        let tenant = new_tenant(store, label).await;
+        for client in ["client-1", "client-2"] {
+            let plaintext = plaintext_secret();
+            store
+                .upsert_client(&client_record(&old, &tenant, client, &plaintext, 0))
+                .await
+                .expect("upsert client");
+            plaintexts.insert((tenant.clone(), client.to_owned()), plaintext);
+            sealed_by_old += 1;
+        }
+    }
+    // As if an earlier rotation had been interrupted after this one.
+    let done_tenant = new_tenant(store, "rot-done").await;
+    let plaintext = plaintext_secret();
+    store
+        .upsert_client(&client_record(&new, &done_tenant, "done", &plaintext, 0))
+        .await
+        .expect("upsert client sealed by the new key");
+    plaintexts.insert((done_tenant, "done".to_owned()), plaintext);
+    let before = store.all_sealed_secrets().await.expect("all secrets");
+    assert_eq!(before.len(), plaintexts.len());
+
+    // The wrong old key: fails on the first client, changes nothing.
+    match rotate_master_key(store, &wrong, &new).await {
+        Err(error @ RotateError::Open { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains(&before[0].id), "{message}");
+            assert!(message.contains(&before[0].tenant), "{message}");
+            assert!(message.contains(&wrong.id()), "{message}");
+            for plaintext in plaintexts.values() {
+                assert!(!message.contains(plaintext.as_str()), "{message}");
+            }
+        }
+        other => panic!("expected Open, got {other:?}"),
+    }
+    assert_eq!(
+        store.all_sealed_secrets().await.expect("after failure"),
+        before
+    );
+
+    // A secret sealed by a third key: fails naming it, changes nothing.
+    let stray_tenant = new_tenant(store, "rot-stray").await;
+    store
+        .upsert_client(&client_record(&wrong, &stray_tenant, "stray", "x", 0))
+        .await
+        .expect("upsert stray");
+    let with_stray = store.all_sealed_secrets().await.expect("with stray");
+    match rotate_master_key(store, &old, &new).await {
+        Err(error @ RotateError::Open { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains(&stray_tenant), "{message}");
+            assert!(message.contains("stray"), "{message}");
+        }
+        other => panic!("expected Open, got {other:?}"),
+    }
+    assert_eq!(
+        store.all_sealed_secrets().await.expect("after stray"),
+        with_stray
+    );
+    assert!(
+        store
+            .delete_tenant(&stray_tenant)
+            .await
+            .expect("delete stray")
+    );
+
+    // The right keys: every secret sealed by the old key is re-sealed, the others are skipped.
+    assert_eq!(
+        rotate_master_key(store, &old, &new).await.expect("rotate"),
+        sealed_by_old
+    );
+    let after = store.all_sealed_secrets().await.expect("after rotation");
+    assert_eq!(after.len(), plaintexts.len());
+    for client in &after {
+        let aad = client_aad(&client.tenant, &client.id);
+        assert_eq!(client.secret.key_id, new.id());
+        let opened = new.open(&client.secret, &aad).expect("open with new key");
+        assert_eq!(
+            opened.expose(),
+            plaintexts[&(client.tenant.clone(), client.id.clone())]
+        );
+        assert!(matches!(
+            old.open(&client.secret, &aad),
+            Err(SecretsError::WrongKey { .. })
+        ));
+        // Rotation leaves updated_at alone.
+        assert_eq!(client.updated_at, at(0));
+    }
+
+    // Idempotent.
+    assert_eq!(
+        rotate_master_key(store, &old, &new)
+            .await
+            .expect("rotate again"),
+        0
+    );
+    assert_eq!(
+        store.all_sealed_secrets().await.expect("after second run"),
+        after
+    );
 }

@@ -1,0 +1,150 @@
+//! What the store implementations share: limits, and the conversions that must behave the same in each.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, TopicRecord};
+use crate::secrets::Sealed;
+
+/// Gaps returned when the filter names no limit.
+pub(crate) const DEFAULT_GAP_LIMIT: usize = 1000;
+/// Upper bound on gaps returned by one call, whatever the filter asks: keeps one request from loading an
+/// unbounded history into memory.
+pub(crate) const MAX_GAP_LIMIT: usize = 10_000;
+/// Audit entries returned when the filter names no limit.
+pub(crate) const DEFAULT_AUDIT_LIMIT: usize = 1000;
+/// Upper bound on audit entries returned by one call.
+pub(crate) const MAX_AUDIT_LIMIT: usize = 10_000;
+
+/// The limit to apply, as SQL wants it.
+pub(crate) fn effective_limit(asked: Option<usize>, default: usize, max: usize) -> i64 {
+    i64::try_from(asked.unwrap_or(default).min(max)).unwrap_or(i64::MAX)
+}
+
+/// A timestamp at the precision the stores keep: milliseconds, finer precision truncated towards the past.
+pub(crate) fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// `at` truncated to the millisecond, for stores that could keep more (so that what is read back, and what
+/// a filter compares, is the same on every backend).
+pub(crate) fn truncate_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
+
+/// Reads back a [`to_millis`] value of `column`.
+pub(crate) fn from_millis(column: &str, millis: i64) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| format!("column {column} holds {millis}, which is not a representable time"))
+}
+
+/// The key a topic name is unique by: the name in lower case (Unicode-aware, computed here rather than in
+/// SQL so that every backend folds case the same way).
+pub(crate) fn topic_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// One topic row to write: (key, name, priority).
+pub(crate) type TopicRow<'t> = (String, &'t str, i32);
+
+/// The rows to write for `topics`: one per key, the last of equal keys winning. In the order of first
+/// appearance, so the result does not depend on hashing.
+pub(crate) fn dedupe_topics(topics: &[TopicRecord]) -> Vec<TopicRow<'_>> {
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(topics.len());
+    let mut rows: Vec<TopicRow<'_>> = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let key = topic_key(&topic.name);
+        match index.get(&key) {
+            Some(&at) => rows[at] = (key, &topic.name, topic.priority),
+            None => {
+                index.insert(key.clone(), rows.len());
+                rows.push((key, &topic.name, topic.priority));
+            }
+        }
+    }
+    rows
+}
+
+/// The distinct keys of the names to remove.
+pub(crate) fn distinct_topic_keys(names: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = names.iter().map(|name| topic_key(name)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Encodes a list of strings as the JSON text the stores keep.
+pub(crate) fn encode_list(what: &str, list: &[String]) -> Result<String, String> {
+    serde_json::to_string(list).map_err(|e| format!("cannot encode {what}: {e}"))
+}
+
+/// Decodes a list of strings from JSON text.
+pub(crate) fn decode_list(column: &str, text: &str) -> Result<Vec<String>, String> {
+    serde_json::from_str(text)
+        .map_err(|e| format!("column {column} is not a JSON array of strings: {e}"))
+}
+
+/// Decodes a JSON document kept as text.
+pub(crate) fn decode_json(column: &str, text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("column {column} is not JSON: {e}"))
+}
+
+/// Parses a sealed secret column. The message never repeats the column's content.
+pub(crate) fn decode_sealed(text: &str) -> Result<Sealed, String> {
+    Sealed::from_text(text).map_err(|e| format!("column secret: {e}"))
+}
+
+/// A `Corrupt` error: `context` says what was being done, `detail` what is wrong with the data.
+pub(crate) fn corrupt(context: &str, detail: String) -> StoreError {
+    StoreError::Corrupt(format!("{context}: {detail}"))
+}
+
+/// Whether a database error is a foreign key violation (a row names a parent that does not exist).
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_keeps_the_last_of_equal_names_in_first_order() {
+        let topics = vec![
+            TopicRecord {
+                name: "B".to_owned(),
+                priority: 1,
+            },
+            TopicRecord {
+                name: "a".to_owned(),
+                priority: 2,
+            },
+            TopicRecord {
+                name: "b".to_owned(),
+                priority: 3,
+            },
+        ];
+        assert_eq!(
+            dedupe_topics(&topics),
+            vec![("b".to_owned(), "b", 3), ("a".to_owned(), "a", 2)]
+        );
+    }
+
+    #[test]
+    fn keys_fold_unicode_case() {
+        assert_eq!(topic_key("V2.Users.ÄÖ"), "v2.users.äö");
+        assert_eq!(
+            distinct_topic_keys(&["X".to_owned(), "x".to_owned(), "y".to_owned()]),
+            vec!["x".to_owned(), "y".to_owned()]
+        );
+    }
+
+    #[test]
+    fn limits_are_capped() {
+        assert_eq!(effective_limit(None, 10, 20), 10);
+        assert_eq!(effective_limit(Some(30), 10, 20), 20);
+        assert_eq!(effective_limit(Some(usize::MAX), 10, 20), 20);
+        assert_eq!(effective_limit(Some(0), 10, 20), 0);
+    }
+}
