@@ -9,9 +9,9 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::router::{self, RouterStats};
+use crate::secrets::{MASTER_KEY_ENV, MasterKey};
 use crate::sink::{self, SinkStats};
 use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 use crate::supervisor::{self, EngineShared, EngineStatus, Supervisor};
 
 /// A running engine.
@@ -98,12 +98,21 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
         .spawn(move || {
             let system = System::new();
             let result = system.block_on(async move {
-                let store = SqliteStore::open(&config.store.path)
+                let store: Arc<dyn Store> = crate::store::open(&config.store.location())
                     .await
-                    .with_context(|| {
-                        format!("while opening the store at {}", config.store.path.display())
-                    })?;
-                let store: Arc<dyn Store> = Arc::new(store);
+                    .context("while opening the store")?;
+                let key =
+                    MasterKey::from_env_or_file(MASTER_KEY_ENV, config.store.key_file.as_deref())
+                        .context("while reading the master key")?;
+                // With a master key the store is the source of truth (the file's tenants seed it).
+                let tenants = match &key {
+                    Some(key) => {
+                        crate::tenants::seed_and_load(store.as_ref(), key, &config.tenants)
+                            .await
+                            .context("while loading the tenants from the store")?
+                    }
+                    None => config.tenants.clone(),
+                };
                 let mut handles = Vec::new();
                 let mut sink_stats = Vec::new();
                 for s in &config.sinks {
@@ -140,7 +149,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     arbiters: Arc::new(arbiters),
                 });
                 let store_for_api = shared.store.clone();
-                let supervisor = Supervisor::new(shared, config.tenants.clone()).start();
+                let supervisor = Supervisor::new(shared, tenants).start();
                 let admin_addr = match config.admin.listen {
                     Some(listen) => {
                         let state = crate::api::ApiState {
@@ -150,6 +159,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             router: router.stats.clone(),
                             sinks: sink_stats.clone(),
                             tail: router.tail.clone(),
+                            key: key.clone(),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;

@@ -23,5 +23,6 @@ pub mod sink;
 pub mod store;
 pub mod supervisor;
 pub mod tenant;
+pub mod tenants;
 pub mod time;
 pub mod upstream;

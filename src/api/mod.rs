@@ -9,6 +9,7 @@ pub mod error;
 mod health;
 mod status;
 mod tail;
+mod tenants;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct ApiState {
     pub sinks: Vec<(String, Arc<SinkStats>)>,
     /// Records after de-duplication, for live tails.
     pub tail: tokio::sync::broadcast::Sender<crate::router::Tailed>,
+    /// Seals OAuth secrets: without it, tenants cannot be managed through the API.
+    pub key: Option<crate::secrets::MasterKey>,
 }
 
 #[derive(OpenApi)]
@@ -47,6 +50,17 @@ pub struct ApiState {
         status::restart_tenant,
         status::gaps,
         tail::tail,
+        tenants::list,
+        tenants::get,
+        tenants::create,
+        tenants::update,
+        tenants::delete,
+        tenants::pause,
+        tenants::resume,
+        tenants::topics,
+        tenants::add_topics,
+        tenants::remove_topics,
+        tenants::audit,
     ),
     components(schemas(
         ApiError,
@@ -58,6 +72,15 @@ pub struct ApiState {
         crate::store::GapRecord,
         health::Health,
         health::Readiness,
+        tenants::TenantBody,
+        tenants::ClientBody,
+        tenants::TopicBody,
+        tenants::TopicsBody,
+        tenants::TenantView,
+        tenants::ClientView,
+        crate::tenant::TopicPlacement,
+        crate::tenant::TopicsChange,
+        crate::store::AuditRecord,
     )),
     modifiers(&BearerAuth),
 )]
@@ -101,7 +124,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(status::restart_tenant),
         )
         .route("/v1/gaps", web::get().to(status::gaps))
-        .route("/v1/tenants/{id}/events", web::get().to(tail::tail));
+        .route("/v1/tenants/{id}/events", web::get().to(tail::tail))
+        .route("/v1/tenants", web::get().to(tenants::list))
+        .route("/v1/tenants", web::post().to(tenants::create))
+        .route("/v1/tenants/{id}", web::get().to(tenants::get))
+        .route("/v1/tenants/{id}", web::put().to(tenants::update))
+        .route("/v1/tenants/{id}", web::delete().to(tenants::delete))
+        .route("/v1/tenants/{id}/pause", web::post().to(tenants::pause))
+        .route("/v1/tenants/{id}/resume", web::post().to(tenants::resume))
+        .route("/v1/audit", web::get().to(tenants::audit))
+        .service(
+            web::resource("/v1/tenants/{id}/topics")
+                // Bulk changes of thousands of topics are bigger than other bodies.
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(16 * 1024 * 1024)
+                        .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
+                )
+                .route(web::get().to(tenants::topics))
+                .route(web::post().to(tenants::add_topics))
+                .route(web::delete().to(tenants::remove_topics)),
+        );
 }
 
 /// Starts the API on the current actix system; returns the bound address.

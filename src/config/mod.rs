@@ -70,12 +70,27 @@ pub struct Config {
 pub struct StoreConfig {
     /// The database file, resolved against the config file's directory. Default `switchboard.db`.
     pub path: PathBuf,
+    /// A PostgreSQL URL (`postgres://...`): when set, used instead of the file. `SWITCHBOARD_STORE` overrides.
+    pub url: Option<String>,
+    /// The file holding the master key that seals OAuth secrets (base64 of 32 bytes); or `SWITCHBOARD_MASTER_KEY`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// What [`crate::store::open`] takes: the URL, else the file path.
+    pub fn location(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
         StoreConfig {
             path: PathBuf::from(DEFAULT_STORE_PATH),
+            url: None,
+            key_file: None,
         }
     }
 }
@@ -117,9 +132,21 @@ impl Config {
         let store = r
             .table("store", &mut errs)
             .map_or_else(StoreConfig::default, |t| read_store(t, &mut errs));
-        let store = StoreConfig {
-            path: base_dir.join(store.path),
+        let mut store = StoreConfig {
+            path: base_dir.join(&store.path),
+            key_file: store.key_file.map(|k| base_dir.join(k)),
+            url: store.url,
         };
+        match env("SWITCHBOARD_STORE").ok().flatten() {
+            Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                store.url = Some(s)
+            }
+            Some(s) if !s.trim().is_empty() => {
+                store.url = None;
+                store.path = PathBuf::from(s.trim());
+            }
+            _ => {}
+        }
         let tenant_tables = r.tables("tenants", &mut errs);
         let sink_tables = r.tables("sinks", &mut errs);
         let route_tables = r.tables("routes", &mut errs);
@@ -163,17 +190,25 @@ fn parse_toml(text: &str) -> Result<Table, ConfigErrors> {
 }
 
 fn read_store(table: &Table, errs: &mut Errors) -> StoreConfig {
-    let r = Reader::new(table, "store", &["path"], errs);
+    let r = Reader::new(table, "store", &["path", "url", "key_file"], errs);
+    let mut store = StoreConfig::default();
     match r.string("path", errs) {
-        Some(p) if p.trim().is_empty() => {
-            errs.push(r.path("path"), "must not be empty");
-            StoreConfig::default()
-        }
-        Some(p) => StoreConfig {
-            path: PathBuf::from(p.trim()),
-        },
-        None => StoreConfig::default(),
+        Some(p) if p.trim().is_empty() => errs.push(r.path("path"), "must not be empty"),
+        Some(p) => store.path = PathBuf::from(p.trim()),
+        None => {}
     }
+    match r.string("url", errs) {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            store.url = Some(u)
+        }
+        Some(_) => errs.push(
+            r.path("url"),
+            "must be a postgres:// URL (use `path` for a SQLite file)",
+        ),
+        None => {}
+    }
+    store.key_file = r.string("key_file", errs).map(|k| PathBuf::from(k.trim()));
+    store
 }
 
 fn string_fields<'a>(tables: &[(String, &'a Table)], key: &str) -> Vec<&'a str> {

@@ -148,6 +148,8 @@ fn full_config_reads_into_the_expected_structs() {
         },
         store: StoreConfig {
             path: PathBuf::from("/etc/sb/state/sb.db"),
+            url: None,
+            key_file: None,
         },
         tenants: vec![
             TenantConfig {

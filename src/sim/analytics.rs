@@ -173,13 +173,13 @@ pub fn query_conversation_details(
             ));
         }
     };
-    if let Some(by) = query.order_by.as_deref() {
-        if by != "conversationStart" {
-            return Err(QueryError::new(
-                "invalid.value",
-                format!("orderBy {by:?} is not supported: use conversationStart"),
-            ));
-        }
+    if let Some(by) = query.order_by.as_deref()
+        && by != "conversationStart"
+    {
+        return Err(QueryError::new(
+            "invalid.value",
+            format!("orderBy {by:?} is not supported: use conversationStart"),
+        ));
     }
     let paging = query.paging.unwrap_or(Paging {
         page_size: None,
@@ -326,10 +326,10 @@ fn to_analytics(c: &Conversation) -> AnalyticsConversation {
         .into_iter()
         .flatten()
         .collect();
-        if let (Some(last), Some((code, _))) = (segments.last_mut(), &c.wrapup_code) {
-            if last.segment_type == "wrapup" {
-                last.wrap_up_code = Some(code.to_string());
-            }
+        if let (Some(last), Some((code, _))) = (segments.last_mut(), &c.wrapup_code)
+            && last.segment_type == "wrapup"
+        {
+            last.wrap_up_code = Some(code.to_string());
         }
         participants.push(AnalyticsParticipant {
             participant_id: agent.participant_id.to_string(),

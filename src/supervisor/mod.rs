@@ -47,6 +47,16 @@ pub struct Shutdown;
 #[rtype(result = "Option<crate::tenant::TopicsChange>")]
 pub struct UpsertTenant(pub TenantConfig);
 
+/// The tenants the supervisor runs (or holds paused or failed), as configured.
+#[derive(Message)]
+#[rtype(result = "Vec<TenantConfig>")]
+pub struct GetTenants;
+
+/// Where each topic of a tenant is; `None` when the tenant is not running.
+#[derive(Message)]
+#[rtype(result = "Option<Vec<crate::tenant::TopicPlacement>>")]
+pub struct GetPlacement(pub String);
+
 /// Stops and forgets a tenant; answers whether it existed.
 #[derive(Message)]
 #[rtype(result = "bool")]
@@ -219,7 +229,9 @@ impl Handler<GetStatus> for Supervisor {
                 let fallback = TenantStatus {
                     id: c.config.id.clone(),
                     region: c.config.endpoints.region.clone(),
-                    state: if c.failed.is_some() {
+                    state: if c.config.paused {
+                        "paused".into()
+                    } else if c.failed.is_some() {
                         "failed".into()
                     } else {
                         "restarting".into()
@@ -303,6 +315,26 @@ impl Handler<UpsertTenant> for Supervisor {
             self.start_child(&id, ctx);
         }
         Box::pin(async { None })
+    }
+}
+
+impl Handler<GetTenants> for Supervisor {
+    type Result = MessageResult<GetTenants>;
+    fn handle(&mut self, _: GetTenants, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.children.values().map(|c| c.config.clone()).collect())
+    }
+}
+
+impl Handler<GetPlacement> for Supervisor {
+    type Result = ResponseFuture<Option<Vec<crate::tenant::TopicPlacement>>>;
+    fn handle(&mut self, GetPlacement(id): GetPlacement, _: &mut Context<Self>) -> Self::Result {
+        let addr = self.children.get(&id).and_then(|c| c.addr.clone());
+        Box::pin(async move {
+            match addr {
+                Some(a) => a.send(crate::tenant::GetPlacement).await.ok(),
+                None => None,
+            }
+        })
     }
 }
 

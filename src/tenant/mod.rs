@@ -53,6 +53,24 @@ pub struct TopicsChange {
 #[rtype(result = "TopicsChange")]
 pub struct SetTopics(pub Vec<TopicConfig>);
 
+/// Where one topic is.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicPlacement {
+    pub topic: String,
+    pub priority: i32,
+    /// The channel holding it (none when unplaced or not created yet).
+    pub channel_id: Option<String>,
+    /// `Permitted`, `Rejected`, `pending` (not subscribed yet) or `unplaced`.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// Asks where each topic is.
+#[derive(Message)]
+#[rtype(result = "Vec<TopicPlacement>")]
+pub struct GetPlacement;
+
 /// Asks for the tenant's status.
 #[derive(Message)]
 #[rtype(result = "TenantStatus")]
@@ -85,6 +103,8 @@ pub struct TenantActor {
     slot_clients: Vec<usize>,
     /// The unit ids each slot's channel holds (empty: the slot's channel was stopped).
     slot_units: Vec<Vec<String>>,
+    /// The units themselves (with their topics), for the placement report.
+    slot_unit_defs: Vec<Vec<Unit>>,
     unplaced: Vec<Unit>,
     started: bool,
     last_error: Option<String>,
@@ -125,6 +145,7 @@ impl TenantActor {
             statuses: Vec::new(),
             slot_clients: Vec::new(),
             slot_units: Vec::new(),
+            slot_unit_defs: Vec::new(),
             unplaced: Vec::new(),
             started: false,
             last_error: None,
@@ -197,6 +218,7 @@ impl TenantActor {
         let slot = self.channels.len();
         self.slot_units
             .push(units.iter().map(|u| u.id.clone()).collect());
+        self.slot_unit_defs.push(units.clone());
         let spec = ChannelSpec {
             shared: self.shared.clone(),
             session: self.sessions[client].clone(),
@@ -238,6 +260,7 @@ impl TenantActor {
                     if self.slot_units[slot] != ids {
                         change.channels_changed += 1;
                         self.slot_units[slot] = ids;
+                        self.slot_unit_defs[slot] = planned.units.clone();
                         self.channels[slot].do_send(channel::SetUnits(planned.units));
                     }
                 }
@@ -253,6 +276,7 @@ impl TenantActor {
             if old && !kept.contains(&slot) && !self.slot_units[slot].is_empty() {
                 change.channels_stopped += 1;
                 self.slot_units[slot].clear();
+                self.slot_unit_defs[slot].clear();
                 self.statuses[slot] = None;
                 self.channels[slot].do_send(channel::SetUnits(Vec::new()));
             }
@@ -446,6 +470,53 @@ impl Handler<GetTenantStatus> for TenantActor {
                     act.status()
                 }),
         )
+    }
+}
+
+impl Handler<GetPlacement> for TenantActor {
+    type Result = MessageResult<GetPlacement>;
+    fn handle(&mut self, _: GetPlacement, _: &mut Context<Self>) -> Self::Result {
+        let mut out = Vec::new();
+        for (slot, units) in self.slot_unit_defs.iter().enumerate() {
+            let status = self.statuses.get(slot).and_then(|s| s.as_ref());
+            let subscribed = status.is_some_and(|s| s.channel_id.is_some() && s.connects > 0);
+            for unit in units {
+                let rejected = status.and_then(|s| {
+                    s.rejected.iter().find(|r| {
+                        r.id.eq_ignore_ascii_case(&unit.id)
+                            || unit.topics.iter().any(|t| t.eq_ignore_ascii_case(&r.id))
+                    })
+                });
+                for topic in &unit.topics {
+                    let (state, reason) = match rejected {
+                        Some(r) => ("Rejected", Some(r.reason.clone())),
+                        None if subscribed => ("Permitted", None),
+                        None => ("pending", None),
+                    };
+                    out.push(TopicPlacement {
+                        topic: topic.clone(),
+                        priority: unit.priority,
+                        channel_id: status.and_then(|s| s.channel_id.clone()),
+                        state: state.to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
+        let reason = self.status().unplaced_reason;
+        for unit in &self.unplaced {
+            for topic in &unit.topics {
+                out.push(TopicPlacement {
+                    topic: topic.clone(),
+                    priority: unit.priority,
+                    channel_id: None,
+                    state: "unplaced".into(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.topic.cmp(&b.topic));
+        MessageResult(out)
     }
 }
 

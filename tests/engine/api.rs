@@ -301,3 +301,265 @@ async fn the_cli_and_the_live_tail_read_through_the_api() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
     engine.stop();
 }
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_and_topics_are_managed_through_the_api_and_survive_a_restart() {
+    use reqwest::Method;
+    let sim = Sim::start(|c| c.workload.users = 600);
+    sim.post(
+        "/sim/v1/clients",
+        json!({"clientId": "beta-client", "clientSecret": CANARY}),
+    )
+    .await;
+    let presence = sim.topics(&["presence"]).await;
+    let scratch = Scratch::new();
+    let key_file = scratch.0.join("master.key");
+    std::fs::write(
+        &key_file,
+        switchboard::secrets::MasterKey::generate().to_base64(),
+    )
+    .unwrap();
+    let admin = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
+        hex(hash_token(ADMIN)),
+        hex(hash_token(READER))
+    );
+    let make_config = || {
+        let mut c = config(
+            &sim,
+            &scratch,
+            &presence[..5],
+            &[("demo", "secret")],
+            "",
+            &admin,
+        );
+        c.store.key_file = Some(key_file.clone());
+        c
+    };
+    let engine = start(make_config());
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.unwrap()),
+        http: reqwest::Client::new(),
+    };
+    wait_live(&engine, "acme", 1).await;
+
+    let beta = json!({"id": "beta", "apiBase": sim.base(), "loginBase": sim.base(),
+        "clients": [{"id": "beta-client", "secret": CANARY}], "topics": presence[..10]});
+    let (status, body) = api
+        .send(Method::POST, "/v1/tenants", READER, Some(beta.clone()))
+        .await;
+    assert_eq!((status, body["code"].clone()), (403, json!("forbidden")));
+    let (status, body) = api
+        .send(Method::POST, "/v1/tenants", ADMIN, Some(beta.clone()))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["clients"],
+        json!([{"id": "beta-client", "secret": "set"}])
+    );
+    assert_eq!(body["topics"], 10);
+    let (status, _) = api
+        .send(Method::POST, "/v1/tenants", ADMIN, Some(beta.clone()))
+        .await;
+    assert_eq!(status, 409);
+    wait_live(&engine, "beta", 1).await;
+
+    let bad = json!({"id": "Bad Id!", "region": "nowhere", "clients": [], "topics": ["v2.nope", "v2.users.x.presence"]});
+    let (status, body) = api
+        .send(Method::POST, "/v1/tenants", ADMIN, Some(bad))
+        .await;
+    assert_eq!(status, 400);
+    let details = body["details"].as_array().unwrap();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().unwrap().starts_with("id:")),
+        "{body}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().unwrap().starts_with("region:")),
+        "{body}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().unwrap().starts_with("clients:")),
+        "{body}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().unwrap().contains("v2.nope")),
+        "{body}"
+    );
+
+    // Bulk add: 590 more topics, two bad ones named.
+    let (status, body) = api
+        .send(
+            Method::POST,
+            "/v1/tenants/beta/topics",
+            ADMIN,
+            Some(json!({"topics": ["v2.bad.one", "v2.users.a.nonsense"]})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["details"].as_array().unwrap().len(), 2, "{body}");
+    let more: Vec<Value> = presence[10..600]
+        .iter()
+        .map(|t| json!({"name": t, "priority": 1}))
+        .collect();
+    let (status, body) = api
+        .send(
+            Method::POST,
+            "/v1/tenants/beta/topics",
+            ADMIN,
+            Some(json!({"topics": more})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["channelsChanged"], 1,
+        "the existing channel took them: {body}"
+    );
+    wait_until("600 topics permitted", || async {
+        let (_, list) = api
+            .send(Method::GET, "/v1/tenants/beta/topics", READER, None)
+            .await;
+        list.as_array()
+            .is_some_and(|l| l.len() == 600 && l.iter().all(|t| t["state"] == "Permitted"))
+    })
+    .await;
+    let (status, body) = api
+        .send(
+            Method::DELETE,
+            "/v1/tenants/beta/topics",
+            ADMIN,
+            Some(json!({"topics": presence[300..600]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = api
+        .send(Method::GET, "/v1/tenants/beta/topics", READER, None)
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 300);
+
+    // Pause and resume.
+    let (status, body) = api
+        .send(Method::POST, "/v1/tenants/beta/pause", ADMIN, None)
+        .await;
+    assert_eq!((status, body["paused"].clone()), (200, json!(true)));
+    wait_until("beta paused", || async {
+        engine
+            .status()
+            .await
+            .unwrap()
+            .tenants
+            .iter()
+            .any(|t| t.id == "beta" && t.state == "paused")
+    })
+    .await;
+    let (status, _) = api
+        .send(Method::POST, "/v1/tenants/beta/resume", ADMIN, None)
+        .await;
+    assert_eq!(status, 200);
+    wait_live(&engine, "beta", 1).await;
+
+    let (_, list) = api.send(Method::GET, "/v1/tenants", READER, None).await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["acme", "beta"]);
+
+    // A restart: the tenants come back from the store and re-use their channels.
+    engine.stop();
+    let created = sim.stats().await["channelsCreated"].as_u64().unwrap();
+    let engine = start(make_config());
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.unwrap()),
+        http: reqwest::Client::new(),
+    };
+    wait_live(&engine, "beta", 1).await;
+    wait_live(&engine, "acme", 1).await;
+    assert_eq!(
+        sim.stats().await["channelsCreated"].as_u64().unwrap(),
+        created,
+        "channels re-used after the restart"
+    );
+    let (_, b) = api
+        .send(Method::GET, "/v1/tenants/beta", READER, None)
+        .await;
+    assert_eq!(b["topics"], 300);
+
+    let (status, _) = api
+        .send(Method::DELETE, "/v1/tenants/beta", ADMIN, None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = api
+        .send(Method::GET, "/v1/tenants/beta", READER, None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, audit) = api
+        .send(Method::GET, "/v1/audit?target=tenants/beta", READER, None)
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "tenant.create",
+        "topics.add",
+        "topics.remove",
+        "tenant.pause",
+        "tenant.resume",
+        "tenant.delete",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["actor"] == "ops" || a["actor"] == "config")
+    );
+    let (_, all) = api.send(Method::GET, "/v1/audit", READER, None).await;
+    assert!(!all.to_string().contains(CANARY));
+    engine.stop();
+    let db = std::fs::read(scratch.0.join("store.db")).unwrap();
+    assert!(
+        !db.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+        "the secret is sealed at rest"
+    );
+}

@@ -89,20 +89,20 @@ impl Stream for SocketBody {
         if this.phase == Phase::Done {
             return Poll::Ready(None);
         }
-        if this.phase == Phase::Open {
-            if let Poll::Ready(Some(order)) = this.ctrl.poll_recv(cx) {
-                match order {
-                    Control::Drop => {
-                        this.phase = Phase::Done;
-                        return Poll::Ready(None);
+        if this.phase == Phase::Open
+            && let Poll::Ready(Some(order)) = this.ctrl.poll_recv(cx)
+        {
+            match order {
+                Control::Drop => {
+                    this.phase = Phase::Done;
+                    return Poll::Ready(None);
+                }
+                Control::Close { code, reason } => {
+                    while let Ok(frame) = this.data.try_recv() {
+                        this.encode(frame);
                     }
-                    Control::Close { code, reason } => {
-                        while let Ok(frame) = this.data.try_recv() {
-                            this.encode(frame);
-                        }
-                        this.encode_close(code, reason);
-                        this.phase = Phase::Closing;
-                    }
+                    this.encode_close(code, reason);
+                    this.phase = Phase::Closing;
                 }
             }
         }

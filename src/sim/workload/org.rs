@@ -309,12 +309,12 @@ impl Org {
                 let slot = &mut c.phase_times[*p as usize];
                 slot.get_or_insert(now);
             }
-            if let Some(a) = &c.agent {
-                if let Some(u) = self.users.get_mut(a.user_index) {
-                    u.busy = false;
-                    u.routing = RoutingStatus::Idle;
-                    u.routing_since = Some(now);
-                }
+            if let Some(a) = &c.agent
+                && let Some(u) = self.users.get_mut(a.user_index)
+            {
+                u.busy = false;
+                u.routing = RoutingStatus::Idle;
+                u.routing_since = Some(now);
             }
             self.history.push_back(c);
         }

@@ -88,12 +88,12 @@ impl WorkloadSpec {
                 "families must name at least one family (use ratePerSecond 0 to pause)".to_string(),
             );
         }
-        if let Some(size) = self.event_size_bytes {
-            if size > MAX_EVENT_SIZE_BYTES {
-                return Err(format!(
-                    "eventSizeBytes must be at most {MAX_EVENT_SIZE_BYTES} (1 MiB), got {size}"
-                ));
-            }
+        if let Some(size) = self.event_size_bytes
+            && size > MAX_EVENT_SIZE_BYTES
+        {
+            return Err(format!(
+                "eventSizeBytes must be at most {MAX_EVENT_SIZE_BYTES} (1 MiB), got {size}"
+            ));
         }
         if !(1..=MAX_CONVERSATIONS).contains(&self.max_conversations) {
             return Err(format!(
