@@ -35,7 +35,32 @@ enum Command {
         /// The TOML configuration.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: PathBuf,
+        /// The store: a SQLite file path or a postgres:// URL (overrides [store] and SWITCHBOARD_STORE).
+        #[arg(long)]
+        store: Option<String>,
     },
+    /// Manage tenants (through the admin API).
+    Tenants {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        #[command(subcommand)]
+        command: switchboard::cli::TenantsCommand,
+    },
+    /// Manage a tenant's topics (through the admin API).
+    Topics {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        #[command(subcommand)]
+        command: switchboard::cli::TopicsCommand,
+    },
+    /// List sinks and routes (through the admin API).
+    Sinks {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+    },
+    /// Master keys that seal OAuth secrets in the store.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Validate a configuration file and report every error with its field path.
     Check {
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
@@ -70,6 +95,24 @@ enum Command {
     /// Measure performance and print a table.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random master key (base64 of 32 bytes) for SWITCHBOARD_MASTER_KEY or a key file.
+    Generate,
+    /// Re-seal every stored secret with a new key (run with the service stopped, or before switching it over).
+    Rotate {
+        /// The store: a SQLite file path or a postgres:// URL.
+        #[arg(long, env = "SWITCHBOARD_STORE")]
+        store: String,
+        /// File holding the key in use now.
+        #[arg(long)]
+        old_key_file: PathBuf,
+        /// File holding the new key.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,7 +236,32 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => run_sim(args.into_config()?),
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config, store } => serve(&config, store),
+        Command::Tenants { client, command } => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::cli::tenants(&client, command))
+        }
+        Command::Topics { client, command } => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::cli::topics(&client, command))
+        }
+        Command::Sinks { client } => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::cli::sinks(&client))
+        }
+        Command::Keys(KeysCommand::Generate) => {
+            println!(
+                "{}",
+                switchboard::secrets::MasterKey::generate().to_base64()
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate {
+            store,
+            old_key_file,
+            new_key_file,
+        }) => tokio::runtime::Runtime::new()?.block_on(rotate_keys(
+            &store,
+            &old_key_file,
+            &new_key_file,
+        )),
         Command::Check { config } => match switchboard::config::check(&config) {
             Ok(summary) => {
                 println!("{summary}");
@@ -241,9 +309,47 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn serve(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = switchboard::config::Config::load(path)
+async fn rotate_keys(
+    store: &str,
+    old: &std::path::Path,
+    new: &std::path::Path,
+) -> anyhow::Result<()> {
+    let read = |p: &std::path::Path| -> anyhow::Result<switchboard::secrets::MasterKey> {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("while reading {}", p.display()))?;
+        switchboard::secrets::MasterKey::from_base64(text.trim())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    };
+    let (old, new) = (read(old)?, read(new)?);
+    let store = switchboard::store::open(store)
+        .await
+        .context("while opening the store")?;
+    let n = switchboard::store::rotate_master_key(store.as_ref(), &old, &new)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    switchboard::tenants::audit(
+        store.as_ref(),
+        "cli",
+        "keys.rotate",
+        "keys",
+        serde_json::json!({"resealed": n, "key": new.id()}),
+    )
+    .await;
+    println!("{n} secret(s) re-sealed with key {}", new.id());
+    Ok(())
+}
+
+fn serve(path: &std::path::Path, store: Option<String>) -> anyhow::Result<()> {
+    let mut config = switchboard::config::Config::load(path)
         .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    if let Some(s) = store {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            config.store.url = Some(s);
+        } else {
+            config.store.url = None;
+            config.store.path = PathBuf::from(s);
+        }
+    }
     let engine = switchboard::engine::start(config)?;
     eprintln!("switchboard serving; Ctrl-C stops");
     wait_for_signal()?;

@@ -563,3 +563,121 @@ async fn tenants_and_topics_are_managed_through_the_api_and_survive_a_restart() 
         "the secret is sealed at rest"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
+    let bin = env!("CARGO_BIN_EXE_switchboard");
+    let run = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new(bin)
+            .args(&args)
+            .env("SWITCHBOARD_TOKEN", ADMIN)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "switchboard {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sim = Sim::start(|c| c.workload.users = 20);
+    sim.post(
+        "/sim/v1/clients",
+        json!({"clientId": "ops-client", "clientSecret": CANARY}),
+    )
+    .await;
+    let presence = sim.topics(&["presence"]).await;
+    let scratch = Scratch::new();
+    let old_key = scratch.0.join("old.key");
+    let new_key = scratch.0.join("new.key");
+    std::fs::write(&old_key, run(vec!["keys".into(), "generate".into()]).await).unwrap();
+    std::fs::write(&new_key, run(vec!["keys".into(), "generate".into()]).await).unwrap();
+    let admin = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n",
+        hex(hash_token(ADMIN))
+    );
+    let make = |key: &std::path::Path| {
+        let mut c = config(
+            &sim,
+            &scratch,
+            &presence[..1],
+            &[("demo", "secret")],
+            "",
+            &admin,
+        );
+        c.store.key_file = Some(key.to_path_buf());
+        c
+    };
+    let engine = start(make(&old_key));
+    let url = format!("http://{}", engine.admin_addr.unwrap());
+    let tenant_file = scratch.0.join("ops.json");
+    std::fs::write(
+        &tenant_file,
+        json!({"id": "ops", "apiBase": sim.base(), "loginBase": sim.base(), "clients": [{"id": "ops-client", "secret": CANARY}]}).to_string(),
+    )
+    .unwrap();
+    let out = run(vec![
+        "tenants".into(),
+        "create".into(),
+        "--file".into(),
+        tenant_file.display().to_string(),
+        "--url".into(),
+        url.clone(),
+    ])
+    .await;
+    assert!(out.contains("ops") && !out.contains(CANARY), "{out}");
+    let mut add = vec![
+        "topics".into(),
+        "add".into(),
+        "ops".into(),
+        "--url".into(),
+        url.clone(),
+    ];
+    add.extend(presence[..5].iter().cloned());
+    run(add).await;
+    wait_live(&engine, "ops", 1).await;
+    let listed = run(vec![
+        "topics".into(),
+        "list".into(),
+        "ops".into(),
+        "--url".into(),
+        url.clone(),
+    ])
+    .await;
+    assert_eq!(
+        listed.lines().count(),
+        6,
+        "a header and 5 topics:\n{listed}"
+    );
+    let tenants = run(vec![
+        "tenants".into(),
+        "list".into(),
+        "--url".into(),
+        url.clone(),
+    ])
+    .await;
+    assert!(
+        tenants.contains("acme") && tenants.contains("ops"),
+        "{tenants}"
+    );
+    engine.stop();
+
+    let db = scratch.0.join("store.db").display().to_string();
+    let out = run(vec![
+        "keys".into(),
+        "rotate".into(),
+        "--store".into(),
+        db,
+        "--old-key-file".into(),
+        old_key.display().to_string(),
+        "--new-key-file".into(),
+        new_key.display().to_string(),
+    ])
+    .await;
+    assert!(out.starts_with("2 secret(s) re-sealed"), "{out}");
+    let engine = start(make(&new_key));
+    wait_live(&engine, "ops", 1).await;
+    wait_live(&engine, "acme", 1).await;
+    engine.stop();
+}
