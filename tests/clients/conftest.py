@@ -42,3 +42,27 @@ class Sim:
 
     def a_user(self):
         return self.get("/sim/v1/org")["users"][0]["id"]
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(config_path, env, log):
+    """Starts `switchboard serve` with its output in `log`; returns the process."""
+    return subprocess.Popen([binary(), "serve", "--config", config_path], env=env, stdout=log, stderr=log)
+
+
+def wait_healthy(base, seconds=20):
+    import time
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "switchboard serve did not start"
+            time.sleep(0.1)

@@ -2,22 +2,15 @@
 every response conforms to the document. It uses a read token, so generated requests cannot create tenants
 (which would make the engine reach for real Genesys hosts); admin routes answer 403, which is checked too."""
 import os
-import socket
 import subprocess
 import tempfile
 import time
 import sys
 import urllib.request
 
-from conftest import binary
+from conftest import free_port, start_serve, wait_healthy
 
 TOKEN = "read-token-for-schemathesis-0123456789"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_admin_api_conforms_to_its_openapi_document(sim):
@@ -46,18 +39,10 @@ path = "{work}/events.jsonl"
 sinks = ["events"]
 """)
     env = dict(os.environ, SWITCHBOARD_READ_TOKEN=TOKEN)
-    serve = subprocess.Popen([binary(), "serve", "--config", os.path.join(work, "serve.toml")], env=env,
-                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "serve.log"), "w"))
+    serve = start_serve(os.path.join(work, "serve.toml"), env, open(os.path.join(work, "serve.log"), "w"))
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "switchboard serve did not start"
-                time.sleep(0.1)
+        wait_healthy(base)
         st = os.path.join(os.path.dirname(sys.executable), "schemathesis")
         result = subprocess.run(
             [st, "run", base + "/v1/openapi.json", "--url", base,

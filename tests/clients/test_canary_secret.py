@@ -3,22 +3,14 @@ logs, the metrics, every API response and the database files (it is stored seale
 import base64
 import json
 import os
-import socket
-import subprocess
 import tempfile
 import time
 import urllib.request
 
-from conftest import binary
+from conftest import free_port, start_serve, wait_healthy
 
 CANARY = "canary-3d9f1a7e5c2b"
 TOKEN = "admin-token-for-the-canary-test-0123"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(method, url, body=None):
@@ -54,19 +46,11 @@ sinks = ["events"]
     env = dict(os.environ, RUST_LOG="debug", SWITCHBOARD_ADMIN_TOKEN=TOKEN, SWITCHBOARD_MASTER_KEY=key)
     log_path = os.path.join(work, "serve.log")
     log = open(log_path, "w")
-    serve = subprocess.Popen([binary(), "serve", "--config", os.path.join(work, "serve.toml")], env=env,
-                             stdout=log, stderr=log)
+    serve = start_serve(os.path.join(work, "serve.toml"), env, log)
     base = f"http://127.0.0.1:{port}"
     responses = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "switchboard serve did not start"
-                time.sleep(0.1)
+        wait_healthy(base)
         tenant = {"id": "canary", "apiBase": sim.base, "loginBase": sim.base,
                   "clients": [{"id": "canary-client", "secret": CANARY}],
                   "topics": [f"v2.users.{sim.a_user()}.presence"]}
