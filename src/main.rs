@@ -53,10 +53,12 @@ enum Command {
         #[command(subcommand)]
         command: switchboard::cli::TopicsCommand,
     },
-    /// List sinks and routes (through the admin API).
+    /// Manage sinks and routes (through the admin API).
     Sinks {
         #[command(flatten)]
         client: switchboard::cli::ClientArgs,
+        #[command(subcommand)]
+        command: switchboard::cli::SinksCommand,
     },
     /// Master keys that seal OAuth secrets in the store.
     #[command(subcommand)]
@@ -243,9 +245,8 @@ fn main() -> anyhow::Result<()> {
         Command::Topics { client, command } => {
             tokio::runtime::Runtime::new()?.block_on(switchboard::cli::topics(&client, command))
         }
-        Command::Sinks { client } => {
-            tokio::runtime::Runtime::new()?.block_on(switchboard::cli::sinks(&client))
-        }
+        Command::Sinks { client, command } => tokio::runtime::Runtime::new()?
+            .block_on(switchboard::cli::sinks_command(&client, command)),
         Command::Keys(KeysCommand::Generate) => {
             println!(
                 "{}",

@@ -562,6 +562,112 @@ pub async fn topics(client: &ClientArgs, cmd: TopicsCommand) -> anyhow::Result<(
     Ok(())
 }
 
+/// `switchboard sinks ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum SinksCommand {
+    /// Sinks and routes.
+    List,
+    /// Create or replace a sink.
+    Put {
+        name: String,
+        /// `file` or `stdout`.
+        #[arg(long)]
+        kind: String,
+        /// The file (for `file`), as the server sees it.
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        #[arg(long)]
+        max_files: Option<u32>,
+    },
+    Delete {
+        name: String,
+    },
+    /// Create or replace a route: which tenants' topics go to which sinks.
+    Route {
+        id: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        sinks: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        tenants: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        topics: Vec<String>,
+        #[arg(long)]
+        changes_only: bool,
+    },
+    /// Delete a route.
+    Unroute {
+        id: String,
+    },
+}
+
+pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    match cmd {
+        SinksCommand::List => sinks(client).await,
+        SinksCommand::Put {
+            name,
+            kind,
+            path,
+            max_bytes,
+            max_files,
+        } => {
+            let mut body = serde_json::json!({ "kind": kind });
+            if let Some(p) = path {
+                body["path"] = p.into();
+            }
+            if let Some(b) = max_bytes {
+                body["maxBytes"] = b.into();
+            }
+            if let Some(f) = max_files {
+                body["maxFiles"] = f.into();
+            }
+            let v = client
+                .send(Method::PUT, &format!("/v1/sinks/{name}"), Some(body))
+                .await?;
+            if client.json {
+                println!("{v}")
+            } else {
+                println!("sink {name} saved")
+            }
+            Ok(())
+        }
+        SinksCommand::Delete { name } => {
+            client
+                .send(Method::DELETE, &format!("/v1/sinks/{name}"), None)
+                .await?;
+            println!("sink {name} deleted");
+            Ok(())
+        }
+        SinksCommand::Route {
+            id,
+            sinks,
+            tenants,
+            topics,
+            changes_only,
+        } => {
+            let body = serde_json::json!({"tenants": tenants, "sinks": sinks, "topics": topics, "changesOnly": changes_only});
+            let v = client
+                .send(Method::PUT, &format!("/v1/routes/{id}"), Some(body))
+                .await?;
+            if client.json {
+                println!("{v}")
+            } else {
+                println!("route {id} saved")
+            }
+            Ok(())
+        }
+        SinksCommand::Unroute { id } => {
+            client
+                .send(Method::DELETE, &format!("/v1/routes/{id}"), None)
+                .await?;
+            println!("route {id} deleted");
+            Ok(())
+        }
+    }
+}
+
 /// `switchboard sinks list`: the sinks and routes.
 pub async fn sinks(client: &ClientArgs) -> anyhow::Result<()> {
     let sinks = client.get("/v1/sinks").await?;
