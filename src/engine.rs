@@ -8,9 +8,9 @@ use actix::prelude::*;
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::router::{self, RouterStats};
+use crate::router::RouterStats;
 use crate::secrets::{MASTER_KEY_ENV, MasterKey};
-use crate::sink::{self, SinkStats};
+use crate::sink::SinkStats;
 use crate::store::Store;
 use crate::supervisor::{self, EngineShared, EngineStatus, Supervisor};
 
@@ -113,22 +113,16 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     }
                     None => config.tenants.clone(),
                 };
-                let mut handles = Vec::new();
-                let mut sink_stats = Vec::new();
-                for s in &config.sinks {
-                    let opened =
-                        sink::open(s).with_context(|| format!("while opening sink {}", s.name))?;
-                    let (handle, _task) = sink::spawn(&s.name, opened, 65_536);
-                    sink_stats.push((s.name.clone(), handle.stats.clone()));
-                    handles.push(handle);
-                }
-                let (router, _task) = router::spawn(
-                    &config.routes,
-                    handles,
+                // The store holds the sinks and routes too (seeded from the file); the admin API changes them live.
+                let (engine_sinks, router, sink_stats) = crate::router::EngineSinks::start(
                     store.clone(),
+                    &config.sinks,
+                    &config.routes,
+                    65_536,
                     config.engine.router_queue,
                     config.engine.dedup_window,
-                );
+                )
+                .await?;
                 let workers = std::thread::available_parallelism()
                     .map(|n| n.get())
                     .unwrap_or(2)
@@ -160,6 +154,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             sinks: sink_stats.clone(),
                             tail: router.tail.clone(),
                             key: key.clone(),
+                            engine_sinks,
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;

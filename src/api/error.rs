@@ -11,7 +11,8 @@ use serde::Serialize;
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
-    /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `invalid`, `unavailable`.
+    /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
+    /// `no_master_key`, `unavailable`.
     pub code: &'static str,
     pub message: String,
     pub details: Vec<String>,

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 mod health;
+mod sinks;
 mod status;
 mod tail;
 mod tenants;
@@ -37,11 +38,13 @@ pub struct ApiState {
     pub tail: tokio::sync::broadcast::Sender<crate::router::Tailed>,
     /// Seals OAuth secrets: without it, tenants cannot be managed through the API.
     pub key: Option<crate::secrets::MasterKey>,
+    /// The running sinks and routes, changed live by `/v1/sinks` and `/v1/routes`.
+    pub engine_sinks: Arc<crate::router::EngineSinks>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "switchboard admin API", description = "Tenants, channels, gaps and health of a switchboard instance."),
+    info(title = "switchboard admin API", description = "Tenants, channels, gaps, sinks, routes and health of a switchboard instance."),
     paths(
         health::healthz,
         health::readyz,
@@ -61,6 +64,13 @@ pub struct ApiState {
         tenants::add_topics,
         tenants::remove_topics,
         tenants::audit,
+        sinks::list,
+        sinks::get,
+        sinks::put,
+        sinks::delete,
+        sinks::list_routes,
+        sinks::put_route,
+        sinks::delete_route,
     ),
     components(schemas(
         ApiError,
@@ -81,6 +91,10 @@ pub struct ApiState {
         crate::tenant::TopicPlacement,
         crate::tenant::TopicsChange,
         crate::store::AuditRecord,
+        sinks::SinkBody,
+        sinks::SinkView,
+        sinks::RouteBody,
+        crate::store::RouteRecord,
     )),
     modifiers(&BearerAuth),
 )]
@@ -145,6 +159,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(tenants::add_topics))
                 .route(web::delete().to(tenants::remove_topics)),
         );
+    sinks::configure(cfg);
 }
 
 /// Starts the API on the current actix system; returns the bound address.

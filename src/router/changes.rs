@@ -69,6 +69,22 @@ impl LastStates {
     pub fn changed(&mut self, route: usize, topic_key: u64, state: u64) -> bool {
         self.last.insert((route, topic_key), state) != Some(state)
     }
+
+    /// Follows the routes through a reconfiguration: `moved[old]` is the new index of route `old`, or `None`
+    /// when it is gone or changed (its states are forgotten, so its first event per entity is delivered).
+    pub fn remap(&mut self, moved: &[Option<usize>]) {
+        let last = std::mem::take(&mut self.last);
+        self.last = last
+            .into_iter()
+            .filter_map(|((route, key), state)| {
+                moved
+                    .get(route)
+                    .copied()
+                    .flatten()
+                    .map(|new| ((new, key), state))
+            })
+            .collect();
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +124,16 @@ mod tests {
         assert!(!last.changed(0, 1, 5));
         assert!(last.changed(1, 1, 5), "routes keep their own state");
         assert!(last.changed(0, 1, 6));
+    }
+
+    #[test]
+    fn states_follow_routes_that_moved_and_are_forgotten_for_the_others() {
+        let mut last = LastStates::default();
+        last.changed(0, 1, 5);
+        last.changed(1, 1, 5);
+        // Route 0 is gone, route 1 is now route 0.
+        last.remap(&[None, Some(0)]);
+        assert!(!last.changed(0, 1, 5), "the moved route kept its state");
+        assert!(last.changed(1, 1, 5), "nothing carried over to index 1");
     }
 }

@@ -1,8 +1,15 @@
 //! The router: every event leaves a channel once, is de-duplicated, and goes to the sinks its routes select;
 //! gap records go to the sinks and to the store.
+//!
+//! Routes and sinks can be replaced while running ([`Inbound::Reconfigure`], driven by [`EngineSinks`]): the
+//! change travels through the same queue as the records, so every record before it is routed the old way and
+//! every record after it the new way, with nothing dropped or reordered in between.
 
 mod changes;
 mod dedup;
+mod live;
+
+pub use live::{EngineSinks, ManageError, SinkEntry, sink_settings};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +27,6 @@ use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
 
 /// What channels send to the router.
-#[derive(Debug)]
 pub enum Inbound {
     /// An event envelope; `key` identifies the upstream event, `topic` is the range of the topic in `json`.
     Event {
@@ -31,6 +37,38 @@ pub enum Inbound {
     },
     /// A loss of continuity.
     Gap(GapRecord),
+    /// Replaces the routes and the set of sinks, between the record before it and the record after it.
+    /// Handles of sinks no longer listed are dropped, so their workers write what they hold and end.
+    Reconfigure {
+        routes: Vec<RouteConfig>,
+        sinks: Vec<SinkHandle>,
+    },
+}
+
+// By hand: a sink handle has nothing worth printing but its name.
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inbound::Event {
+                tenant,
+                key,
+                json,
+                topic,
+            } => f
+                .debug_struct("Event")
+                .field("tenant", tenant)
+                .field("key", key)
+                .field("json", json)
+                .field("topic", topic)
+                .finish(),
+            Inbound::Gap(gap) => f.debug_tuple("Gap").field(gap).finish(),
+            Inbound::Reconfigure { routes, sinks } => f
+                .debug_struct("Reconfigure")
+                .field("routes", routes)
+                .field("sinks", &sinks.iter().map(|s| &*s.name).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 /// Counters of the router.
@@ -78,20 +116,15 @@ pub struct Tailed {
     pub json: Bytes,
 }
 
-/// Starts the router task.
-pub fn spawn(
-    routes: &[RouteConfig],
-    sinks: Vec<SinkHandle>,
-    store: Arc<dyn Store>,
-    queue: usize,
-    dedup_window: usize,
-) -> (RouterHandle, tokio::task::JoinHandle<()>) {
+/// Compiles routes against the sinks they will run with: sink names become indices into `sinks`; a name no
+/// sink carries is left out (the configuration and the API refuse those, so only a damaged store has them).
+fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
     let index: HashMap<&str, usize> = sinks
         .iter()
         .enumerate()
         .map(|(i, s)| (&*s.name, i))
         .collect();
-    let compiled = routes
+    routes
         .iter()
         .map(|r| Route {
             tenants: (!r.tenants.iter().any(|t| t == "*")).then(|| r.tenants.clone()),
@@ -103,13 +136,24 @@ pub fn spawn(
             patterns: r.topics.iter().map(|p| TopicPattern::new(p)).collect(),
             changes_only: r.changes_only,
         })
-        .collect();
+        .collect()
+}
+
+/// Starts the router task.
+pub fn spawn(
+    routes: &[RouteConfig],
+    sinks: Vec<SinkHandle>,
+    store: Arc<dyn Store>,
+    queue: usize,
+    dedup_window: usize,
+) -> (RouterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue.max(1));
     let stats = Arc::new(RouterStats::default());
     let (tail, _) = tokio::sync::broadcast::channel(4096);
     let router = Router {
         tail: tail.clone(),
-        routes: compiled,
+        routes: compile(routes, &sinks),
+        route_configs: routes.to_vec(),
         sinks,
         store,
         dedup: HashMap::new(),
@@ -138,6 +182,8 @@ struct Decision {
 struct Router {
     tail: tokio::sync::broadcast::Sender<Tailed>,
     routes: Vec<Route>,
+    /// What `routes` was compiled from, to tell on a reconfiguration which routes stayed the same.
+    route_configs: Vec<RouteConfig>,
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
     dedup: HashMap<Arc<str>, Dedup>,
@@ -159,8 +205,38 @@ impl Router {
                     topic,
                 } => self.event(tenant, key, json, topic).await,
                 Inbound::Gap(gap) => self.gap(gap).await,
+                Inbound::Reconfigure { routes, sinks } => self.reconfigure(routes, sinks),
             }
         }
+    }
+
+    /// Switches to new routes and sinks. Records already handed to a sink stay in its queue: a sink left out
+    /// here loses only the router's handle, and its worker ends once it has written its queue. De-duplication
+    /// is kept (an event seen before the switch is still a duplicate after it); the last states of
+    /// changes-only routes follow the routes that are unchanged, and start afresh for the others.
+    fn reconfigure(&mut self, routes: Vec<RouteConfig>, sinks: Vec<SinkHandle>) {
+        // Old index → new index of each route that is still there unchanged.
+        let mut moved: Vec<Option<usize>> = vec![None; self.route_configs.len()];
+        for (new, config) in routes.iter().enumerate() {
+            if let Some(old) = (0..self.route_configs.len())
+                .find(|&i| moved[i].is_none() && self.route_configs[i] == *config)
+            {
+                moved[old] = Some(new);
+            }
+        }
+        self.last.remap(&moved);
+        self.routes = compile(&routes, &sinks);
+        self.route_configs = routes;
+        // Dropping the old handles here, after every earlier record was queued to them, is what lets a removed
+        // sink's worker finish with exactly the records routed to it.
+        self.sinks = sinks;
+        // Cached decisions hold indices into the old routes and sinks.
+        self.decisions.clear();
+        tracing::info!(
+            routes = self.routes.len(),
+            sinks = self.sinks.len(),
+            "routes and sinks reconfigured"
+        );
     }
 
     async fn event(
@@ -291,5 +367,104 @@ impl Router {
             };
             self.sinks[s].send(delivery).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Sink;
+
+    /// A sink that keeps the `n` of each record it is given, in order.
+    struct Collect(Arc<parking_lot::Mutex<Vec<u64>>>);
+
+    #[async_trait::async_trait]
+    impl Sink for Collect {
+        async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+            let mut got = self.0.lock();
+            for d in batch {
+                let v: serde_json::Value = serde_json::from_slice(&d.json).unwrap();
+                got.push(v["n"].as_u64().unwrap());
+            }
+            Ok(())
+        }
+        async fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn event(n: u64, topic: &str) -> Inbound {
+        let json = format!(r#"{{"kind":"event","topic":"{topic}","n":{n}}}"#);
+        let start = json.find(topic).unwrap();
+        Inbound::Event {
+            tenant: Arc::from("acme"),
+            key: n,
+            json: json.into_bytes(),
+            topic: start..start + topic.len(),
+        }
+    }
+
+    fn route(sinks: &[&str], topics: &[&str]) -> RouteConfig {
+        RouteConfig {
+            tenants: vec!["*".into()],
+            sinks: sinks.iter().map(|s| s.to_string()).collect(),
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+            changes_only: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reconfiguration_splits_the_stream_exactly_where_it_was_sent() {
+        let dir = std::env::temp_dir().join(format!("sb-router-{}", uuid::Uuid::new_v4()));
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+                .await
+                .unwrap(),
+        );
+        let (a_got, b_got) = (Arc::default(), Arc::default());
+        let (a, a_task) = crate::sink::spawn("a", Box::new(Collect(Arc::clone(&a_got))), 8);
+        let (b, b_task) = crate::sink::spawn("b", Box::new(Collect(Arc::clone(&b_got))), 8);
+        let (router, task) = spawn(
+            &[route(&["a"], &["*"]), route(&["b"], &["*"])],
+            vec![a.clone(), b],
+            store,
+            16,
+            1000,
+        );
+        let presence = "v2.users.u.presence";
+        let routing = "v2.users.u.routingStatus";
+        for n in 0..100 {
+            router.queue.send(event(n, presence)).await.unwrap();
+        }
+        // `b` is dropped; a new `c` takes presence only.
+        let c_got = Arc::default();
+        let (c, c_task) = crate::sink::spawn("c", Box::new(Collect(Arc::clone(&c_got))), 8);
+        router
+            .queue
+            .send(Inbound::Reconfigure {
+                routes: vec![route(&["a"], &["*"]), route(&["c"], &["*.presence"])],
+                sinks: vec![a, c],
+            })
+            .await
+            .unwrap();
+        for n in 100..200 {
+            let topic = if n % 2 == 0 { presence } else { routing };
+            router.queue.send(event(n, topic)).await.unwrap();
+        }
+        // Seen before the switch: still a duplicate after it.
+        router.queue.send(event(5, presence)).await.unwrap();
+        // The router held the last handle on `b`: its worker ends once it has written its queue.
+        b_task.await.unwrap();
+        assert_eq!(*b_got.lock(), (0..100).collect::<Vec<u64>>());
+        drop(router);
+        task.await.unwrap();
+        a_task.await.unwrap();
+        c_task.await.unwrap();
+        assert_eq!(*a_got.lock(), (0..200).collect::<Vec<u64>>());
+        assert_eq!(
+            *c_got.lock(),
+            (100..200).filter(|n| n % 2 == 0).collect::<Vec<u64>>()
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

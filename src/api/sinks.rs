@@ -1,0 +1,539 @@
+//! Sinks and routes: listed, created or replaced, deleted, while the engine runs. Each change is stored, applied
+//! to the router at once (records before it go the old way, records after it the new way, none lost), and
+//! audited. Validation follows the configuration file's rules; every bad field is named in `details`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::authorize;
+use super::{ApiError, ApiState};
+use crate::config::{
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, Role, RouteConfig, SinkConfig, SinkKind,
+    is_valid_sink_name, is_valid_tenant_id,
+};
+use crate::router::{ManageError, SinkEntry, sink_settings};
+use crate::store::RouteRecord;
+use crate::tenants;
+
+/// Bodies of these routes are small; the limit is explicit so it holds however the routes are mounted.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The routes of this module.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let json = || {
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(|e, _| ApiError::invalid(e.to_string()).into())
+    };
+    cfg.service(
+        web::resource("/v1/sinks")
+            .app_data(json())
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/v1/sinks/{name}")
+            .app_data(json())
+            .route(web::get().to(get))
+            .route(web::put().to(put))
+            .route(web::delete().to(delete)),
+    )
+    .service(
+        web::resource("/v1/routes")
+            .app_data(json())
+            .route(web::get().to(list_routes)),
+    )
+    .service(
+        web::resource("/v1/routes/{id}")
+            .app_data(json())
+            .route(web::put().to(put_route))
+            .route(web::delete().to(delete_route)),
+    );
+}
+
+/// A sink as written: `{"kind":"stdout"}`, or `{"kind":"file","path":...}` with optional limits.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SinkBody {
+    /// `file` or `stdout`.
+    pub kind: String,
+    /// The file (kind `file` only; required). A relative path is taken from the service's working directory
+    /// and stored absolute.
+    pub path: Option<String>,
+    /// Rotate past this many bytes (kind `file` only). Default 100 MiB; at least 1.
+    pub max_bytes: Option<i64>,
+    /// Rotated files kept (kind `file` only). Default 5; at least 1.
+    pub max_files: Option<i64>,
+}
+
+/// A sink as shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkView {
+    pub name: String,
+    /// `file` or `stdout`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<u32>,
+    pub updated_at: DateTime<Utc>,
+    /// Records written by the sink's current worker.
+    pub sent: u64,
+    /// Records waiting to be written.
+    pub queued: usize,
+}
+
+impl From<SinkEntry> for SinkView {
+    fn from(e: SinkEntry) -> SinkView {
+        let (kind, path, max_bytes, max_files) = match &e.config.kind {
+            SinkKind::File {
+                path,
+                max_bytes,
+                max_files,
+            } => (
+                "file",
+                Some(path.display().to_string()),
+                Some(*max_bytes),
+                Some(*max_files),
+            ),
+            SinkKind::Stdout => ("stdout", None, None, None),
+        };
+        SinkView {
+            name: e.config.name,
+            kind: kind.to_string(),
+            path,
+            max_bytes,
+            max_files,
+            updated_at: e.updated_at,
+            sent: e.sent,
+            queued: e.queued,
+        }
+    }
+}
+
+/// A route as written. Every event of a listed tenant on a matching topic goes to every listed sink.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteBody {
+    /// Tenant ids, or `"*"` for every tenant. Default `["*"]`.
+    pub tenants: Option<Vec<String>>,
+    /// Names of existing sinks, at least one.
+    pub sinks: Vec<String>,
+    /// Topic patterns (`*` matches any run of characters, case ignored). Default `["*"]`.
+    pub topics: Option<Vec<String>>,
+    /// Drop presence and routing-status events whose state equals the last one delivered. Default false.
+    #[serde(default)]
+    pub changes_only: bool,
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() > 120 {
+        format!("{}…", &s[..s.floor_char_boundary(120)])
+    } else {
+        s.to_string()
+    }
+}
+
+fn invalid(what: &str, details: Vec<String>) -> ApiError {
+    let mut e = ApiError::invalid(format!("the {what} is not valid"));
+    e.details = details;
+    e
+}
+
+/// Checks a name taken from the path: `[a-z0-9_-]+`, as sink names are in the configuration.
+fn check_name(field: &str, name: &str, details: &mut Vec<String>) {
+    if !is_valid_sink_name(name) {
+        details.push(format!(
+            "{field}: {:?} is not valid: use a-z, 0-9, _ and -",
+            truncate(name)
+        ));
+    }
+}
+
+/// Validates a sink on its own, as the configuration does (the check against other sinks' files is made
+/// when it is applied).
+fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
+    let mut details = Vec::new();
+    check_name("name", name, &mut details);
+    let kind = match body.kind.as_str() {
+        "stdout" => {
+            for (field, given) in [
+                ("path", body.path.is_some()),
+                ("maxBytes", body.max_bytes.is_some()),
+                ("maxFiles", body.max_files.is_some()),
+            ] {
+                if given {
+                    details.push(format!("{field}: only applies to kind \"file\""));
+                }
+            }
+            Some(SinkKind::Stdout)
+        }
+        "file" => {
+            let max_bytes = body.max_bytes.map_or(Some(DEFAULT_MAX_BYTES), |n| {
+                u64::try_from(n).ok().filter(|&n| n >= 1)
+            });
+            if max_bytes.is_none() {
+                details.push("maxBytes: must be at least 1".into());
+            }
+            let max_files = body.max_files.map_or(Some(DEFAULT_MAX_FILES), |n| {
+                u32::try_from(n).ok().filter(|&n| n >= 1)
+            });
+            if max_files.is_none() {
+                details.push(format!("maxFiles: must be between 1 and {}", u32::MAX));
+            }
+            let path = match body.path.as_deref().map(str::trim) {
+                None => {
+                    details.push("path: is required for kind \"file\"".into());
+                    None
+                }
+                Some("") => {
+                    details.push("path: must not be empty".into());
+                    None
+                }
+                // Stored absolute, so the same file is meant after a restart from another directory.
+                Some(p) => match std::path::absolute(p) {
+                    Ok(abs) => Some(abs),
+                    Err(e) => {
+                        details.push(format!("path: {:?}: {e}", truncate(p)));
+                        None
+                    }
+                },
+            };
+            match (path, max_bytes, max_files) {
+                (Some(path), Some(max_bytes), Some(max_files)) => Some(SinkKind::File {
+                    path,
+                    max_bytes,
+                    max_files,
+                }),
+                _ => None,
+            }
+        }
+        other => {
+            details.push(format!(
+                "kind: {:?} is not one of \"file\", \"stdout\"",
+                truncate(other)
+            ));
+            None
+        }
+    };
+    match kind {
+        Some(kind) if details.is_empty() => Ok(SinkConfig {
+            name: name.to_string(),
+            kind,
+        }),
+        _ => Err(invalid("sink", details)),
+    }
+}
+
+/// Validates a route on its own, as the configuration does, except that tenants need not exist yet (they
+/// come and go through the API); that its sinks exist is checked when it is applied.
+fn validate_route(id: &str, body: RouteBody) -> Result<RouteConfig, ApiError> {
+    let mut details = Vec::new();
+    check_name("id", id, &mut details);
+    let tenants = body.tenants.unwrap_or_else(|| vec!["*".into()]);
+    if tenants.is_empty() {
+        details.push("tenants: must not be empty (leave it out to mean every tenant)".into());
+    }
+    for (i, t) in tenants.iter().enumerate() {
+        if t != "*" && !is_valid_tenant_id(t) {
+            details.push(format!(
+                "tenants[{i}]: {:?} is not a tenant id (or \"*\")",
+                truncate(t)
+            ));
+        }
+    }
+    if body.sinks.is_empty() {
+        details.push("sinks: must name at least one sink".into());
+    }
+    let topics = body.topics.unwrap_or_else(|| vec!["*".into()]);
+    if topics.is_empty() {
+        details.push("topics: must not be empty (leave it out to mean every topic)".into());
+    }
+    for (i, t) in topics.iter().enumerate() {
+        if t.trim().is_empty() {
+            details.push(format!("topics[{i}]: must not be empty"));
+        } else if t.chars().any(char::is_whitespace) {
+            details.push(format!(
+                "topics[{i}]: {:?}: a topic pattern has no spaces",
+                truncate(t)
+            ));
+        }
+    }
+    if !details.is_empty() {
+        return Err(invalid("route", details));
+    }
+    Ok(RouteConfig {
+        tenants,
+        sinks: body.sinks,
+        topics,
+        changes_only: body.changes_only,
+    })
+}
+
+/// The API's form of a refused change.
+fn refused(e: ManageError, what: &str, name: &str) -> ApiError {
+    match e {
+        ManageError::Invalid(details) => invalid(what, details),
+        ManageError::NotFound => ApiError::not_found(format!("no {what} {name}")),
+        ManageError::InUse(routes) => {
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "{what} {name} is used by route(s) {}: change or delete them first",
+                    routes.join(", ")
+                ),
+            );
+            err.details = routes.into_iter().map(|r| format!("routes/{r}")).collect();
+            err
+        }
+        ManageError::Store(e) => ApiError::unavailable(format!("the store did not answer: {e}")),
+        ManageError::Stopped => ApiError::unavailable("the engine is stopping"),
+    }
+}
+
+/// Every sink.
+#[utoipa::path(get, path = "/v1/sinks", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SinkView>), (status = 401, body = ApiError)))]
+pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    let sinks = state.engine_sinks.sinks().await;
+    Ok(HttpResponse::Ok().json(sinks.into_iter().map(SinkView::from).collect::<Vec<_>>()))
+}
+
+/// One sink.
+#[utoipa::path(get, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)),
+    responses((status = 200, body = SinkView), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    let sink = state
+        .engine_sinks
+        .sink(&name)
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no sink {name}")))?;
+    Ok(HttpResponse::Ok().json(SinkView::from(sink)))
+}
+
+/// Creates (201) or replaces (200) a sink, live. A replaced sink first writes what was routed to it before.
+#[utoipa::path(put, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)), request_body = SinkBody,
+    responses((status = 200, body = SinkView), (status = 201, body = SinkView), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn put(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<SinkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    let config = validate_sink(&name, body.into_inner())?;
+    let (kind, settings) = sink_settings(&config.kind);
+    let (entry, created) = state
+        .engine_sinks
+        .put_sink(config)
+        .await
+        .map_err(|e| refused(e, "sink", &name))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "sink.put",
+        &format!("sinks/{name}"),
+        serde_json::json!({"kind": kind, "settings": settings, "created": created}),
+    )
+    .await;
+    let view = SinkView::from(entry);
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+/// Deletes a sink (409 while a route names it). Its worker writes what was routed to it, then ends.
+#[utoipa::path(delete, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    state
+        .engine_sinks
+        .delete_sink(&name)
+        .await
+        .map_err(|e| refused(e, "sink", &name))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "sink.delete",
+        &format!("sinks/{name}"),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every route. Routes from the configuration file have the ids `config-1`, `config-2`... in file order.
+#[utoipa::path(get, path = "/v1/routes", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RouteRecord>), (status = 401, body = ApiError)))]
+pub async fn list_routes(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    Ok(HttpResponse::Ok().json(state.engine_sinks.routes().await))
+}
+
+/// Creates (201) or replaces (200) a route, live. Every sink it names must exist.
+#[utoipa::path(put, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path)), request_body = RouteBody,
+    responses((status = 200, body = RouteRecord), (status = 201, body = RouteRecord), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn put_route(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+    body: web::Json<RouteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    let route = validate_route(&id, body.into_inner())?;
+    let (record, created) = state
+        .engine_sinks
+        .put_route(&id, route)
+        .await
+        .map_err(|e| refused(e, "route", &id))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "route.put",
+        &format!("routes/{id}"),
+        serde_json::json!({"tenants": record.tenants, "sinks": record.sinks, "topics": record.topics,
+            "changesOnly": record.changes_only, "created": created}),
+    )
+    .await;
+    Ok(if created {
+        HttpResponse::Created().json(record)
+    } else {
+        HttpResponse::Ok().json(record)
+    })
+}
+
+/// Deletes a route.
+#[utoipa::path(delete, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn delete_route(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    state
+        .engine_sinks
+        .delete_route(&id)
+        .await
+        .map_err(|e| refused(e, "route", &id))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "route.delete",
+        &format!("routes/{id}"),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: Option<&str>, max_bytes: Option<i64>, max_files: Option<i64>) -> SinkBody {
+        SinkBody {
+            kind: "file".into(),
+            path: path.map(Into::into),
+            max_bytes,
+            max_files,
+        }
+    }
+
+    fn details(e: ApiError) -> Vec<String> {
+        assert_eq!(e.code, "invalid");
+        e.details
+    }
+
+    #[test]
+    fn a_sink_is_checked_like_the_configuration_naming_each_field() {
+        let d = details(validate_sink("Bad Name", file(Some(" "), Some(0), Some(-1))).unwrap_err());
+        assert!(d.iter().any(|x| x.starts_with("name:")), "{d:?}");
+        assert!(d.iter().any(|x| x.starts_with("path:")), "{d:?}");
+        assert!(d.iter().any(|x| x.starts_with("maxBytes:")), "{d:?}");
+        assert!(d.iter().any(|x| x.starts_with("maxFiles:")), "{d:?}");
+        let d = details(validate_sink("s", file(None, None, None)).unwrap_err());
+        assert_eq!(d, vec!["path: is required for kind \"file\"".to_string()]);
+        let stdout_with_path = SinkBody {
+            kind: "stdout".into(),
+            ..file(Some("x"), None, None)
+        };
+        let d = details(validate_sink("s", stdout_with_path).unwrap_err());
+        assert_eq!(d, vec!["path: only applies to kind \"file\"".to_string()]);
+        let d = details(
+            validate_sink(
+                "s",
+                SinkBody {
+                    kind: "kafka".into(),
+                    ..file(None, None, None)
+                },
+            )
+            .unwrap_err(),
+        );
+        assert!(d[0].starts_with("kind:"), "{d:?}");
+
+        let ok = validate_sink("a_1-b", file(Some("rel/out.jsonl"), None, None)).unwrap();
+        match ok.kind {
+            SinkKind::File {
+                path,
+                max_bytes,
+                max_files,
+            } => {
+                assert!(path.is_absolute() && path.ends_with("rel/out.jsonl"));
+                assert_eq!(
+                    (max_bytes, max_files),
+                    (DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES)
+                );
+            }
+            SinkKind::Stdout => panic!("a file sink"),
+        }
+    }
+
+    #[test]
+    fn a_route_is_checked_naming_each_field_and_defaults_to_everything() {
+        let body = RouteBody {
+            tenants: Some(vec!["acme".into(), "Not A Tenant".into()]),
+            sinks: vec![],
+            topics: Some(vec!["v2.users.*".into(), "has space".into(), "".into()]),
+            changes_only: false,
+        };
+        let d = details(validate_route("Bad!", body).unwrap_err());
+        for field in ["id:", "tenants[1]:", "sinks:", "topics[1]:", "topics[2]:"] {
+            assert!(d.iter().any(|x| x.starts_with(field)), "{field} in {d:?}");
+        }
+        let route = validate_route(
+            "r",
+            RouteBody {
+                tenants: None,
+                sinks: vec!["file".into()],
+                topics: None,
+                changes_only: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(route.tenants, vec!["*"]);
+        assert_eq!(route.topics, vec!["*"]);
+        assert!(route.changes_only);
+    }
+}

@@ -1,0 +1,740 @@
+//! Which sinks and routes run: kept in the store, changed through the admin API, applied to the running router.
+//!
+//! Sinks and routes hold no secrets, so the store is their source of truth whether or not a master key is
+//! set: on every start, the configuration file's sinks and routes the store lacks are written to it (a seed,
+//! as for tenants), then what the store holds runs. [`EngineSinks`] owns the running sink workers. Every change
+//! is stored first, then sent to the router as one [`Inbound::Reconfigure`] through the queue the records
+//! take, which is what keeps records from being lost or reordered by the switch.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, mpsc, watch};
+
+use super::{Inbound, RouterHandle};
+use crate::config::{RouteConfig, SinkConfig, SinkKind};
+use crate::sink::{self, Delivery, Sink, SinkHandle, SinkStats};
+use crate::store::{RouteRecord, SinkRecord, Store, StoreError};
+
+/// A sink as it runs, for the API: its definition, when it last changed, and its worker's counters.
+#[derive(Debug, Clone)]
+pub struct SinkEntry {
+    pub config: SinkConfig,
+    pub updated_at: DateTime<Utc>,
+    /// Records written so far by the current worker.
+    pub sent: u64,
+    /// Records waiting in the worker's queue.
+    pub queued: usize,
+}
+
+/// Why a change of sinks or routes was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// The change is not valid; each entry names the field at fault (`path: ...`, `sinks[0]: ...`).
+    #[error("not valid: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("not found")]
+    NotFound,
+    /// The sink is still named by these routes.
+    #[error("still used by routes {0:?}")]
+    InUse(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The router has stopped (the engine is shutting down): the change is stored but not running.
+    #[error("the router has stopped")]
+    Stopped,
+}
+
+/// Where a sink writes. Two workers on one destination must not write at the same time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Destination {
+    File(PathBuf),
+    Stdout,
+}
+
+fn destination(kind: &SinkKind) -> Destination {
+    match kind {
+        SinkKind::File { path, .. } => Destination::File(path.clone()),
+        SinkKind::Stdout => Destination::Stdout,
+    }
+}
+
+/// A sink worker in service.
+struct Running {
+    config: SinkConfig,
+    updated_at: DateTime<Utc>,
+    handle: SinkHandle,
+    stats: Arc<SinkStats>,
+    /// Turns true when the worker has ended (its queue written).
+    done: watch::Receiver<bool>,
+}
+
+/// A worker whose sink was removed or replaced, still writing the records it was given.
+struct Retiring {
+    destination: Destination,
+    done: watch::Receiver<bool>,
+}
+
+struct State {
+    sinks: BTreeMap<String, Running>,
+    routes: BTreeMap<String, RouteRecord>,
+    retiring: Vec<Retiring>,
+}
+
+/// The running sinks and routes, and the way to change them while the engine runs.
+///
+/// One lock serialises changes, so that each one is checked, stored and applied against the state the
+/// previous one left, and the router receives the reconfigurations in the order they were stored.
+pub struct EngineSinks {
+    state: Mutex<State>,
+    router: mpsc::Sender<Inbound>,
+    store: Arc<dyn Store>,
+    sink_queue: usize,
+}
+
+/// The store's form of a sink's settings: `{"path","maxBytes","maxFiles"}` for a file sink, `{}` for stdout.
+pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
+    match kind {
+        SinkKind::File {
+            path,
+            max_bytes,
+            max_files,
+        } => (
+            "file",
+            serde_json::json!({
+                "path": path.display().to_string(),
+                "maxBytes": max_bytes,
+                "maxFiles": max_files,
+            }),
+        ),
+        SinkKind::Stdout => ("stdout", serde_json::json!({})),
+    }
+}
+
+/// Reads a stored sink back. An error says what is wrong (a kind this version does not know, a bad setting).
+fn sink_from_record(record: &SinkRecord) -> Result<SinkConfig, String> {
+    let kind = match record.kind.as_str() {
+        "stdout" => SinkKind::Stdout,
+        "file" => {
+            let s = &record.settings;
+            let path = s["path"]
+                .as_str()
+                .filter(|p| !p.trim().is_empty())
+                .ok_or("settings.path: a non-empty string is required")?;
+            let max_bytes = s["maxBytes"]
+                .as_u64()
+                .filter(|&n| n >= 1)
+                .ok_or("settings.maxBytes: a whole number of at least 1 is required")?;
+            let max_files = s["maxFiles"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n >= 1)
+                .ok_or("settings.maxFiles: a whole number of at least 1 is required")?;
+            SinkKind::File {
+                path: PathBuf::from(path),
+                max_bytes,
+                max_files,
+            }
+        }
+        other => return Err(format!("kind {other:?} is not one this version runs")),
+    };
+    Ok(SinkConfig {
+        name: record.name.clone(),
+        kind,
+    })
+}
+
+fn sink_record(config: &SinkConfig, at: DateTime<Utc>) -> SinkRecord {
+    let (kind, settings) = sink_settings(&config.kind);
+    SinkRecord {
+        name: config.name.clone(),
+        kind: kind.to_string(),
+        settings,
+        updated_at: at,
+    }
+}
+
+fn route_config(record: &RouteRecord) -> RouteConfig {
+    RouteConfig {
+        tenants: record.tenants.clone(),
+        sinks: record.sinks.clone(),
+        topics: record.topics.clone(),
+        changes_only: record.changes_only,
+    }
+}
+
+/// Now, at the precision the stores keep, so that what the API shows does not change across a restart.
+fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// Starts a worker, with a flag that turns true once it has ended.
+fn start_worker(
+    name: &str,
+    sink: Box<dyn Sink>,
+    queue: usize,
+) -> (SinkHandle, watch::Receiver<bool>) {
+    let (handle, task) = sink::spawn(name, sink, queue);
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let _ = task.await;
+        let _ = tx.send(true);
+    });
+    (handle, rx)
+}
+
+/// Seeds the file's sinks and routes the store lacks (file routes have no id: the `n`th is `config-n`), then
+/// reads back what the store holds. A stored sink that cannot run (unknown kind, bad settings, a file another
+/// sink writes) is reported and left out.
+async fn seed_and_load(
+    store: &dyn Store,
+    file_sinks: &[SinkConfig],
+    file_routes: &[RouteConfig],
+) -> Result<(Vec<(SinkConfig, DateTime<Utc>)>, Vec<RouteRecord>), StoreError> {
+    let now = now_millis();
+    for s in file_sinks {
+        if store.sink(&s.name).await?.is_none() {
+            let record = sink_record(s, now);
+            store.upsert_sink(&record).await?;
+            crate::tenants::audit(
+                store,
+                "config",
+                "sink.seed",
+                &format!("sinks/{}", s.name),
+                serde_json::json!({"kind": record.kind, "settings": record.settings}),
+            )
+            .await;
+            tracing::info!(sink = %s.name, "sink seeded into the store from the configuration");
+        }
+    }
+    let stored: HashSet<String> = store.routes().await?.into_iter().map(|r| r.id).collect();
+    for (i, r) in file_routes.iter().enumerate() {
+        let id = format!("config-{}", i + 1);
+        if stored.contains(&id) {
+            continue;
+        }
+        store
+            .upsert_route(&RouteRecord {
+                id: id.clone(),
+                tenants: r.tenants.clone(),
+                sinks: r.sinks.clone(),
+                topics: r.topics.clone(),
+                changes_only: r.changes_only,
+                updated_at: now,
+            })
+            .await?;
+        crate::tenants::audit(
+            store,
+            "config",
+            "route.seed",
+            &format!("routes/{id}"),
+            serde_json::json!({"tenants": r.tenants, "sinks": r.sinks, "topics": r.topics, "changesOnly": r.changes_only}),
+        )
+        .await;
+        tracing::info!(route = %id, "route seeded into the store from the configuration");
+    }
+    let mut sinks: Vec<(SinkConfig, DateTime<Utc>)> = Vec::new();
+    for record in store.sinks().await? {
+        match sink_from_record(&record) {
+            Ok(config) => {
+                let dest = destination(&config.kind);
+                if let Some((other, _)) = sinks.iter().find(|(o, _)| {
+                    matches!(dest, Destination::File(_)) && destination(&o.kind) == dest
+                }) {
+                    tracing::error!(sink = %record.name, other = %other.name, "sink left out: another sink writes its file");
+                } else {
+                    sinks.push((config, record.updated_at));
+                }
+            }
+            Err(e) => tracing::error!(sink = %record.name, error = %e, "sink left out"),
+        }
+    }
+    let routes = store.routes().await?;
+    for r in &routes {
+        for s in r
+            .sinks
+            .iter()
+            .filter(|s| !sinks.iter().any(|(c, _)| c.name == **s))
+        {
+            tracing::warn!(route = %r.id, sink = %s, "the route names a sink that is not running; that sink is skipped");
+        }
+    }
+    Ok((sinks, routes))
+}
+
+impl EngineSinks {
+    /// Seeds the store with the file's sinks and routes, opens every stored sink, and starts the router with
+    /// them. Returns the manager, the router, and each starting sink's counters.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        file_sinks: &[SinkConfig],
+        file_routes: &[RouteConfig],
+        sink_queue: usize,
+        router_queue: usize,
+        dedup_window: usize,
+    ) -> anyhow::Result<(
+        Arc<EngineSinks>,
+        RouterHandle,
+        Vec<(String, Arc<SinkStats>)>,
+    )> {
+        let (sinks, routes) = seed_and_load(store.as_ref(), file_sinks, file_routes)
+            .await
+            .context("while loading the sinks and routes from the store")?;
+        let mut running = BTreeMap::new();
+        for (config, updated_at) in sinks {
+            let opened = sink::open(&config)
+                .with_context(|| format!("while opening sink {}", config.name))?;
+            let (handle, done) = start_worker(&config.name, opened, sink_queue);
+            running.insert(
+                config.name.clone(),
+                Running {
+                    stats: handle.stats.clone(),
+                    config,
+                    updated_at,
+                    handle,
+                    done,
+                },
+            );
+        }
+        let stats = running
+            .iter()
+            .map(|(name, r)| (name.clone(), r.stats.clone()))
+            .collect();
+        let route_configs: Vec<RouteConfig> = routes.iter().map(route_config).collect();
+        let (router, _task) = super::spawn(
+            &route_configs,
+            running.values().map(|r| r.handle.clone()).collect(),
+            store.clone(),
+            router_queue,
+            dedup_window,
+        );
+        let manager = EngineSinks {
+            state: Mutex::new(State {
+                sinks: running,
+                routes: routes.into_iter().map(|r| (r.id.clone(), r)).collect(),
+                retiring: Vec::new(),
+            }),
+            router: router.queue.clone(),
+            store,
+            sink_queue,
+        };
+        Ok((Arc::new(manager), router, stats))
+    }
+
+    /// Every running sink, by name.
+    pub async fn sinks(&self) -> Vec<SinkEntry> {
+        let state = self.state.lock().await;
+        state.sinks.values().map(Running::entry).collect()
+    }
+
+    /// The running sink `name`.
+    pub async fn sink(&self, name: &str) -> Option<SinkEntry> {
+        self.state.lock().await.sinks.get(name).map(Running::entry)
+    }
+
+    /// Every route, by id.
+    pub async fn routes(&self) -> Vec<RouteRecord> {
+        self.state.lock().await.routes.values().cloned().collect()
+    }
+
+    /// Creates or replaces a sink (the config is valid in itself; this checks it against the other sinks):
+    /// stores it, starts its worker and switches the router to it. Returns the sink and whether it is new.
+    ///
+    /// A replaced sink's worker finishes the records routed to it before the switch; when the new worker
+    /// writes the same destination, it waits for that (and for any other retiring worker on it) before
+    /// writing, so a file never has two writers and keeps its lines in routing order.
+    pub async fn put_sink(&self, config: SinkConfig) -> Result<(SinkEntry, bool), ManageError> {
+        let mut state = self.state.lock().await;
+        state.retiring.retain(|r| !*r.done.borrow());
+        let dest = destination(&config.kind);
+        if let Destination::File(path) = &dest
+            && let Some(other) = state
+                .sinks
+                .values()
+                .find(|r| r.config.name != config.name && destination(&r.config.kind) == dest)
+        {
+            return Err(ManageError::Invalid(vec![format!(
+                "path: {} is already written by sink {:?}",
+                path.display(),
+                other.config.name
+            )]));
+        }
+        // Opening before anything changes reports a file that cannot be written as the caller's mistake.
+        let opened = sink::open(&config).map_err(|e| {
+            ManageError::Invalid(vec![format!("path: cannot be opened for writing: {e}")])
+        })?;
+        let now = now_millis();
+        self.store.upsert_sink(&sink_record(&config, now)).await?;
+        let previous = state.sinks.remove(&config.name);
+        let mut waiting: Vec<watch::Receiver<bool>> = state
+            .retiring
+            .iter()
+            .filter(|r| r.destination == dest)
+            .map(|r| r.done.clone())
+            .collect();
+        if let Some(p) = previous
+            .as_ref()
+            .filter(|p| destination(&p.config.kind) == dest)
+        {
+            waiting.push(p.done.clone());
+        }
+        let sink: Box<dyn Sink> = if waiting.is_empty() {
+            opened
+        } else {
+            // Re-opened once the others are done, so that the file's size (for rotation) counts their lines.
+            drop(opened);
+            Box::new(AfterPredecessors {
+                waiting,
+                config: config.clone(),
+                sink: None,
+            })
+        };
+        let (handle, done) = start_worker(&config.name, sink, self.sink_queue);
+        let created = previous.is_none();
+        if let Some(p) = previous {
+            state.retiring.push(p.retire());
+        }
+        let running = Running {
+            stats: handle.stats.clone(),
+            config,
+            updated_at: now,
+            handle,
+            done,
+        };
+        let entry = running.entry();
+        state.sinks.insert(running.config.name.clone(), running);
+        self.apply(&state).await?;
+        Ok((entry, created))
+    }
+
+    /// Deletes a sink no route names: forgotten by the store, and its worker ends once it has written what
+    /// was routed to it.
+    pub async fn delete_sink(&self, name: &str) -> Result<(), ManageError> {
+        let mut state = self.state.lock().await;
+        state.retiring.retain(|r| !*r.done.borrow());
+        let users: Vec<String> = state
+            .routes
+            .values()
+            .filter(|r| r.sinks.iter().any(|s| s == name))
+            .map(|r| r.id.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(ManageError::InUse(users));
+        }
+        // A stored sink that could not run (see `seed_and_load`) can still be deleted.
+        let stored = self.store.delete_sink(name).await?;
+        let Some(running) = state.sinks.remove(name) else {
+            return if stored {
+                Ok(())
+            } else {
+                Err(ManageError::NotFound)
+            };
+        };
+        state.retiring.push(running.retire());
+        self.apply(&state).await
+    }
+
+    /// Creates or replaces the route `id` (valid in itself; this checks that its sinks exist): stores it and
+    /// switches the router to it. Returns the route and whether it is new.
+    pub async fn put_route(
+        &self,
+        id: &str,
+        route: RouteConfig,
+    ) -> Result<(RouteRecord, bool), ManageError> {
+        let mut state = self.state.lock().await;
+        let unknown: Vec<String> = route
+            .sinks
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !state.sinks.contains_key(s.as_str()))
+            .map(|(i, s)| format!("sinks[{i}]: {s:?} is not a sink"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ManageError::Invalid(unknown));
+        }
+        let record = RouteRecord {
+            id: id.to_string(),
+            tenants: route.tenants,
+            sinks: route.sinks,
+            topics: route.topics,
+            changes_only: route.changes_only,
+            updated_at: now_millis(),
+        };
+        self.store.upsert_route(&record).await?;
+        let created = state
+            .routes
+            .insert(id.to_string(), record.clone())
+            .is_none();
+        self.apply(&state).await?;
+        Ok((record, created))
+    }
+
+    /// Deletes the route `id`.
+    pub async fn delete_route(&self, id: &str) -> Result<(), ManageError> {
+        let mut state = self.state.lock().await;
+        let stored = self.store.delete_route(id).await?;
+        if state.routes.remove(id).is_none() {
+            return if stored {
+                Ok(())
+            } else {
+                Err(ManageError::NotFound)
+            };
+        }
+        self.apply(&state).await
+    }
+
+    /// Sends the router the whole current set. Called with the lock held, so the router sees the changes in
+    /// the order they were made.
+    async fn apply(&self, state: &State) -> Result<(), ManageError> {
+        let routes = state.routes.values().map(route_config).collect();
+        let sinks = state.sinks.values().map(|r| r.handle.clone()).collect();
+        self.router
+            .send(Inbound::Reconfigure { routes, sinks })
+            .await
+            .map_err(|_| ManageError::Stopped)
+    }
+}
+
+impl Running {
+    fn entry(&self) -> SinkEntry {
+        SinkEntry {
+            config: self.config.clone(),
+            updated_at: self.updated_at,
+            sent: self.stats.sent.load(Ordering::Relaxed),
+            queued: self.handle.depth(),
+        }
+    }
+
+    /// Gives up this handle on the worker; the router's goes with the next reconfiguration, then the worker
+    /// writes its queue and ends.
+    fn retire(self) -> Retiring {
+        Retiring {
+            destination: destination(&self.config.kind),
+            done: self.done,
+        }
+    }
+}
+
+/// A sink that writes only once the workers that wrote its destination before it have ended, then opens it.
+struct AfterPredecessors {
+    waiting: Vec<watch::Receiver<bool>>,
+    config: SinkConfig,
+    sink: Option<Box<dyn Sink>>,
+}
+
+impl AfterPredecessors {
+    async fn ready(&mut self) -> std::io::Result<&mut Box<dyn Sink>> {
+        while let Some(mut done) = self.waiting.pop() {
+            // An error means the flag's sender is gone, which only happens once the worker has ended.
+            let _ = done.wait_for(|d| *d).await;
+        }
+        let sink = match self.sink.take() {
+            Some(s) => s,
+            // An error here is retried by the worker with this same batch, like any write error.
+            None => sink::open(&self.config)?,
+        };
+        Ok(self.sink.insert(sink))
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for AfterPredecessors {
+    async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+        self.ready().await?.write(batch).await
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self.sink.as_mut() {
+            Some(s) => s.flush().await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::tests::event;
+
+    fn file_sink(name: &str, path: &std::path::Path, max_bytes: u64) -> SinkConfig {
+        SinkConfig {
+            name: name.into(),
+            kind: SinkKind::File {
+                path: path.to_path_buf(),
+                max_bytes,
+                max_files: 2,
+            },
+        }
+    }
+
+    fn numbers(path: &std::path::Path) -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    async fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<u64> {
+        for _ in 0..600 {
+            let got = numbers(path);
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} never held {n} lines", path.display());
+    }
+
+    #[tokio::test]
+    async fn a_file_sink_replaced_mid_stream_keeps_every_line_in_order_and_changes_are_stored() {
+        let dir = std::env::temp_dir().join(format!("sb-live-{}", uuid::Uuid::new_v4()));
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+                .await
+                .unwrap(),
+        );
+        let path = dir.join("out.jsonl");
+        let file_route = RouteConfig {
+            tenants: vec!["*".into()],
+            sinks: vec!["f".into()],
+            topics: vec!["*".into()],
+            changes_only: false,
+        };
+        let (sinks, router, stats) = EngineSinks::start(
+            store.clone(),
+            &[file_sink("f", &path, 1 << 30)],
+            std::slice::from_ref(&file_route),
+            // Small queues keep records in flight in the old worker while the new one starts.
+            4,
+            4,
+            100_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(store.sink("f").await.unwrap().unwrap().kind, "file");
+        assert_eq!(store.routes().await.unwrap()[0].id, "config-1");
+
+        let topic = "v2.users.u.presence";
+        for n in 0..2000 {
+            router.queue.send(event(n, topic)).await.unwrap();
+        }
+        // Same name, same file, other limits: the new worker waits for the old one to finish.
+        let (entry, created) = sinks
+            .put_sink(file_sink("f", &path, 1 << 31))
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(entry.config, file_sink("f", &path, 1 << 31));
+        for n in 2000..4000 {
+            router.queue.send(event(n, topic)).await.unwrap();
+        }
+        let got = wait_for_lines(&path, 4000).await;
+        assert_eq!(got, (0..4000).collect::<Vec<u64>>());
+
+        // Another sink may not write the same file; a sink in use may not go.
+        let err = sinks.put_sink(file_sink("g", &path, 10)).await.unwrap_err();
+        assert!(
+            matches!(&err, ManageError::Invalid(d) if d[0].starts_with("path:")),
+            "{err}"
+        );
+        let err = sinks.delete_sink("f").await.unwrap_err();
+        assert!(
+            matches!(&err, ManageError::InUse(r) if r == &["config-1"]),
+            "{err}"
+        );
+        let err = sinks
+            .put_route(
+                "r",
+                RouteConfig {
+                    sinks: vec!["nope".into()],
+                    ..file_route.clone()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ManageError::Invalid(d) if d[0].starts_with("sinks[0]:")),
+            "{err}"
+        );
+
+        // Route and sink deleted: stored, and the file gets nothing more.
+        sinks.delete_route("config-1").await.unwrap();
+        assert!(matches!(
+            sinks.delete_route("config-1").await,
+            Err(ManageError::NotFound)
+        ));
+        sinks.delete_sink("f").await.unwrap();
+        assert!(store.sink("f").await.unwrap().is_none());
+        assert!(store.routes().await.unwrap().is_empty());
+        for n in 4000..4100 {
+            router.queue.send(event(n, topic)).await.unwrap();
+        }
+        // The file sink can take the path again (after the old worker is done).
+        sinks
+            .put_sink(file_sink("g", &path, 1 << 30))
+            .await
+            .unwrap();
+        sinks
+            .put_route(
+                "r",
+                RouteConfig {
+                    sinks: vec!["g".into()],
+                    ..file_route.clone()
+                },
+            )
+            .await
+            .unwrap();
+        for n in 4100..4200 {
+            router.queue.send(event(n, topic)).await.unwrap();
+        }
+        let got = wait_for_lines(&path, 4100).await;
+        assert_eq!(got, (0..4000).chain(4100..4200).collect::<Vec<u64>>());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_successor_on_the_same_file_writes_only_once_its_predecessors_have_ended() {
+        let dir = std::env::temp_dir().join(format!("sb-live-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("out.jsonl");
+        let line = |n: u64| Delivery {
+            kind: crate::sink::RecordKind::Event,
+            tenant: Arc::from("acme"),
+            json: bytes::Bytes::from(format!(r#"{{"n":{n}}}"#)),
+        };
+        let (done, rx) = watch::channel(false);
+        let mut next = AfterPredecessors {
+            waiting: vec![rx],
+            config: file_sink("f", &path, 1 << 20),
+            sink: None,
+        };
+        let second = line(2);
+        let write = tokio::spawn(async move {
+            next.write(&[second]).await.unwrap();
+            next.flush().await.unwrap();
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!write.is_finished(), "the successor waits");
+        assert!(!path.exists(), "and has not opened the file");
+        let mut old = crate::sink::file::FileSink::open(&path, 1 << 20, 2).unwrap();
+        old.write(&[line(1)]).await.unwrap();
+        old.flush().await.unwrap();
+        drop(old);
+        done.send(true).unwrap();
+        write.await.unwrap();
+        assert_eq!(numbers(&path), vec![1, 2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
