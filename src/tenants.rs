@@ -130,7 +130,9 @@ pub async fn seed_and_load(
     seed: &[TenantConfig],
 ) -> Result<Vec<TenantConfig>, StoreError> {
     for t in seed {
-        if store.tenant(&t.id).await?.is_none() {
+        if store.tenant(&t.id).await?.is_none()
+            && !known_before(store, &format!("tenants/{}", t.id)).await?
+        {
             save(store, key, t).await?;
             audit(
                 store,
@@ -152,6 +154,21 @@ pub async fn seed_and_load(
         }
     }
     Ok(out)
+}
+
+/// Whether the audit log has ever mentioned `target` exactly (seeded, created, changed or deleted): a file
+/// entry the store lacks is seeded only if it is new, so that what an operator deleted through the API stays
+/// deleted when the service restarts with the same file.
+pub async fn known_before(store: &dyn Store, target: &str) -> Result<bool, StoreError> {
+    let entries = store
+        .audit(&crate::store::AuditFilter {
+            target_prefix: Some(target.to_string()),
+            since: None,
+            until: None,
+            limit: Some(10_000),
+        })
+        .await?;
+    Ok(entries.iter().any(|e| e.target == target))
 }
 
 /// Appends an audit entry; a failure is logged, not returned (the change itself was made).

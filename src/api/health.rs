@@ -88,11 +88,24 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         out,
         "# HELP switchboard_sink_sent_total Records delivered per sink.\n# TYPE switchboard_sink_sent_total counter"
     );
-    for (name, s) in &state.sinks {
+    // The sinks running now (they can change while the service runs).
+    let sinks = state.engine_sinks.sinks().await;
+    for s in &sinks {
         let _ = writeln!(
             out,
-            "switchboard_sink_sent_total{{sink=\"{name}\"}} {}",
-            s.sent.load(Ordering::Relaxed)
+            "switchboard_sink_sent_total{{sink=\"{}\"}} {}",
+            s.config.name, s.sent
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_sink_queue_depth Records waiting per sink.\n# TYPE switchboard_sink_queue_depth gauge"
+    );
+    for s in &sinks {
+        let _ = writeln!(
+            out,
+            "switchboard_sink_queue_depth{{sink=\"{}\"}} {}",
+            s.config.name, s.queued
         );
     }
     if let Ok(status) = state.supervisor.send(GetStatus).await {

@@ -1,7 +1,7 @@
 //! Which sinks and routes run: kept in the store, changed through the admin API, applied to the running router.
 //!
 //! Sinks and routes hold no secrets, so the store is their source of truth whether or not a master key is
-//! set: on every start, the configuration file's sinks and routes the store lacks are written to it (a seed,
+//! set: on every start, the configuration file's sinks and routes the store has never had are written to it (a seed,
 //! as for tenants), then what the store holds runs. [`EngineSinks`] owns the running sink workers. Every change
 //! is stored first, then sent to the router as one [`Inbound::Reconfigure`] through the queue the records
 //! take, which is what keeps records from being lost or reordered by the switch.
@@ -198,7 +198,9 @@ async fn seed_and_load(
 ) -> Result<(Vec<(SinkConfig, DateTime<Utc>)>, Vec<RouteRecord>), StoreError> {
     let now = now_millis();
     for s in file_sinks {
-        if store.sink(&s.name).await?.is_none() {
+        if store.sink(&s.name).await?.is_none()
+            && !crate::tenants::known_before(store, &format!("sinks/{}", s.name)).await?
+        {
             let record = sink_record(s, now);
             store.upsert_sink(&record).await?;
             crate::tenants::audit(
@@ -215,7 +217,9 @@ async fn seed_and_load(
     let stored: HashSet<String> = store.routes().await?.into_iter().map(|r| r.id).collect();
     for (i, r) in file_routes.iter().enumerate() {
         let id = format!("config-{}", i + 1);
-        if stored.contains(&id) {
+        if stored.contains(&id)
+            || crate::tenants::known_before(store, &format!("routes/{id}")).await?
+        {
             continue;
         }
         store
