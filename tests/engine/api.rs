@@ -681,3 +681,56 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
     wait_live(&engine, "acme", 1).await;
     engine.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_tenant_deleted_through_the_api_stays_deleted_after_a_restart() {
+    use reqwest::Method;
+    let sim = Sim::start(|c| c.workload.users = 5);
+    let presence = sim.topics(&["presence"]).await;
+    let scratch = Scratch::new();
+    let key_file = scratch.0.join("master.key");
+    std::fs::write(
+        &key_file,
+        switchboard::secrets::MasterKey::generate().to_base64(),
+    )
+    .unwrap();
+    let admin = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n",
+        hex(hash_token(ADMIN))
+    );
+    let make = || {
+        let mut c = config(
+            &sim,
+            &scratch,
+            &presence[..1],
+            &[("demo", "secret")],
+            "",
+            &admin,
+        );
+        c.store.key_file = Some(key_file.clone());
+        c
+    };
+    let engine = start(make());
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.unwrap()),
+        http: reqwest::Client::new(),
+    };
+    wait_live(&engine, "acme", 1).await;
+    let (status, _) = api
+        .send(Method::DELETE, "/v1/tenants/acme", ADMIN, None)
+        .await;
+    assert_eq!(status, 204);
+    engine.stop();
+    let engine = start(make());
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.unwrap()),
+        http: reqwest::Client::new(),
+    };
+    let (status, list) = api.send(Method::GET, "/v1/tenants", ADMIN, None).await;
+    assert_eq!(
+        (status, list),
+        (200, json!([])),
+        "the file does not bring back what an operator deleted"
+    );
+    engine.stop();
+}
