@@ -680,9 +680,20 @@ pub async fn sinks(client: &ClientArgs) -> anyhow::Result<()> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|x| vec![s(&x["name"]), s(&x["kind"]), s(&x["settings"])])
+        .map(|x| {
+            vec![
+                s(&x["name"]),
+                s(&x["kind"]),
+                s(&x["path"]),
+                s(&x["sent"]),
+                s(&x["queued"]),
+            ]
+        })
         .collect();
-    println!("{}\n", table(&["SINK", "KIND", "SETTINGS"], &rows));
+    println!(
+        "{}\n",
+        table(&["SINK", "KIND", "PATH", "SENT", "QUEUED"], &rows)
+    );
     let rows: Vec<Vec<String>> = routes
         .as_array()
         .into_iter()
