@@ -13,6 +13,7 @@ pub mod bench;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod envelope;
 pub mod heap;

@@ -28,6 +28,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything in one command: a simulator, the engine with two tenants, a file sink, the admin API,
+    /// faults now and then, and a live status table.
+    Demo(switchboard::demo::DemoArgs),
     /// Run the Genesys Cloud simulator (OAuth, notifications API, sockets, workload, faults, ledger).
     Sim(Box<SimArgs>),
     /// Run the engine: keep the configured tenants' channels open and deliver their events.
@@ -239,6 +242,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sim(args) => run_sim(args.into_config()?),
         Command::Serve { config, store } => serve(&config, store),
+        Command::Demo(args) => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::demo::run(args))
+        }
         Command::Tenants { client, command } => {
             tokio::runtime::Runtime::new()?.block_on(switchboard::cli::tenants(&client, command))
         }

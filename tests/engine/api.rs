@@ -734,3 +734,32 @@ async fn a_seeded_tenant_deleted_through_the_api_stays_deleted_after_a_restart()
     );
     engine.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_with_nothing_to_set_up_and_stops_cleanly() {
+    let dir = std::env::temp_dir().join(format!("sb-demo-{}", uuid::Uuid::new_v4()));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["demo", "--seconds", "6", "--admin", "127.0.0.1:0", "--dir"])
+        .arg(&dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("acme") && screen.contains("globex") && screen.contains("live"),
+        "{screen}"
+    );
+    assert!(screen.contains("stopped;"));
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(events.lines().count() > 10, "events were delivered");
+    for line in events.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v["kind"] == "event" || v["kind"] == "gap");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,206 @@
+//! `switchboard demo`: everything in one command, nothing to set up. A simulator with a small org, the engine
+//! with two tenants, a file sink and the admin API, a fault now and then, and a live status table that says
+//! where to look. Ctrl-C (or `--seconds`) stops it all cleanly.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::config::{Config, hash_token};
+use crate::sim::{self, ClientSpec, SimConfig};
+
+/// Options of `switchboard demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Where the store and the sink file go (default: a new folder in the temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<u64>,
+    /// Events per second in the simulated org.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Address of the admin API.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin: std::net::SocketAddr,
+}
+
+const TOKEN: &str = "demo-admin-token";
+
+/// The faults the demo injects in turn, every `FAULT_EVERY`.
+const FAULTS: [(&str, &str); 4] = [
+    (
+        "socket_closing",
+        r#"{"kind":"socket_closing","graceSeconds":2}"#,
+    ),
+    ("silent stall", r#"{"kind":"stall","durationSeconds":4}"#),
+    ("TCP drop", r#"{"kind":"drop"}"#),
+    ("429 storm", r#"{"kind":"rate_limit","durationSeconds":3}"#),
+];
+const FAULT_EVERY: Duration = Duration::from_secs(15);
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
+    let mut sim_config = SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        ..SimConfig::default()
+    };
+    sim_config.clients = vec![
+        ClientSpec::parse_cli("demo-a:secret-a").map_err(anyhow::Error::msg)?,
+        ClientSpec::parse_cli("demo-b:secret-b").map_err(anyhow::Error::msg)?,
+    ];
+    sim_config.workload.rate_per_second = args.rate;
+    sim_config.workload.users = 30;
+    sim_config.workload.queues = 4;
+    sim_config.workload.seed = Some(2026);
+    let sim = tokio::task::spawn_blocking(move || sim::spawn(sim_config)).await??;
+    let http = reqwest::Client::new();
+    let org = |family: &'static str| {
+        let http = http.clone();
+        let base = sim.base_url.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{base}/sim/v1/org?family={family}"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(v["topics"].as_array().cloned().unwrap_or_default())
+        }
+    };
+    let mut acme = org("presence").await?;
+    acme.extend(org("routingStatus").await?);
+    let mut globex = org("queueConversations").await?;
+    globex.extend(org("queueObservations").await?);
+    let events = dir.join("events.jsonl");
+    let text = format!(
+        r#"
+[engine]
+ping_interval = "1s"
+heartbeat_timeout = "4s"
+[engine.backoff]
+min = "200ms"
+max = "5s"
+[store]
+path = "{store}"
+[admin]
+listen = "{admin}"
+[[admin.tokens]]
+name = "demo"
+role = "admin"
+token_sha256 = "{hash}"
+[[tenants]]
+id = "acme"
+api_base = "{base}"
+login_base = "{base}"
+topics = {acme}
+[[tenants.clients]]
+id = "demo-a"
+secret = "secret-a"
+[[tenants]]
+id = "globex"
+api_base = "{base}"
+login_base = "{base}"
+topics = {globex}
+[[tenants.clients]]
+id = "demo-b"
+secret = "secret-b"
+[[sinks]]
+name = "events"
+kind = "file"
+path = "{events}"
+[[routes]]
+sinks = ["events"]
+"#,
+        store = dir.join("switchboard.db").display(),
+        admin = args.admin,
+        hash = hash_token(TOKEN)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        base = sim.base_url,
+        acme = Value::Array(acme),
+        globex = Value::Array(globex),
+        events = events.display(),
+    );
+    let config = Config::from_toml_str(&text, &dir)
+        .map_err(|e| anyhow::anyhow!("demo configuration:\n{e}"))?;
+    let engine = tokio::task::spawn_blocking(move || crate::engine::start(config)).await??;
+    let api = engine
+        .admin_addr
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
+
+    let started = Instant::now();
+    let mut next_fault = Instant::now() + FAULT_EVERY;
+    let mut fault_index = 0;
+    let mut last_fault = String::from("none yet");
+    let mut ticker = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        if args
+            .seconds
+            .is_some_and(|s| started.elapsed() >= Duration::from_secs(s))
+        {
+            break;
+        }
+        if Instant::now() >= next_fault {
+            let (name, body) = FAULTS[fault_index % FAULTS.len()];
+            fault_index += 1;
+            next_fault = Instant::now() + FAULT_EVERY;
+            let body: Value = serde_json::from_str(body)?;
+            let _ = http
+                .post(format!("{}/sim/v1/faults", sim.base_url))
+                .json(&body)
+                .send()
+                .await;
+            last_fault = format!("{name} at {}s", started.elapsed().as_secs());
+        }
+        let status = engine.status().await?;
+        let status = serde_json::to_value(&status)?;
+        let lines = std::fs::read_to_string(&events)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        let gaps = std::fs::read_to_string(&events)
+            .map(|t| t.matches("\"kind\":\"gap\"").count())
+            .unwrap_or(0);
+        print!("\x1b[2J\x1b[H");
+        println!(
+            "switchboard demo — {}s; Ctrl-C stops\n",
+            started.elapsed().as_secs()
+        );
+        println!("{}\n", crate::cli::status_table(&status));
+        println!(
+            "records in the sink: {lines} ({gaps} gap records)   last fault injected: {last_fault}\n"
+        );
+        println!("where to look:");
+        println!("  sink file      {}", events.display());
+        println!("  admin API      {api}/v1/status   (header: Authorization: Bearer {TOKEN})");
+        println!("  metrics        {api}/metrics");
+        println!("  CLI            switchboard status --url {api} --token {TOKEN}");
+        println!(
+            "  simulator      {}/sim/v1/stats   ledger: {}/sim/v1/ledger",
+            sim.base_url, sim.base_url
+        );
+    }
+    println!("\nstopping…");
+    tokio::task::spawn_blocking(move || {
+        engine.stop();
+        sim.stop();
+    })
+    .await?;
+    println!(
+        "stopped; the sink file and the store stay in {}",
+        dir.display()
+    );
+    Ok(())
+}
