@@ -17,6 +17,16 @@ if ! postgres_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgr
   for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
 fi
 postgres_up || { echo "test.sh: PostgreSQL is not reachable on 127.0.0.1:5432 (the store tests need it)" >&2; exit 1; }
+# NATS with JetStream: the NATS sink's tests publish to it. Start it if installed but stopped; fail if unreachable.
+nats_up() { python3 -c "import socket; socket.create_connection(('127.0.0.1', 4222), 1)" 2>/dev/null; }
+if ! nats_up && [ -x /usr/sbin/nats-server ]; then
+  echo "== starting NATS"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js \
+    -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+  for _ in $(seq 1 30); do nats_up && break; sleep 1; done
+fi
+nats_up || { echo "test.sh: NATS is not reachable on 127.0.0.1:4222 (the NATS sink tests need it, with JetStream)" >&2; exit 1; }
 export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 echo "== cargo fmt --check"

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::auth::authorize;
 use super::{ApiError, ApiState};
 use crate::config::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, Role, RouteConfig, SinkConfig, SinkKind,
-    is_valid_sink_name, is_valid_tenant_id,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL, Role,
+    RouteConfig, SinkConfig, SinkKind, check_nats, check_nats_url, is_valid_sink_name,
+    is_valid_tenant_id,
 };
 use crate::router::{ManageError, SinkEntry, sink_settings};
 use crate::store::RouteRecord;
@@ -52,11 +53,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A sink as written: `{"kind":"stdout"}`, or `{"kind":"file","path":...}` with optional limits.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// A sink as written: `{"kind":"stdout"}`, `{"kind":"file","path":...}` with optional limits, or
+/// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkBody {
-    /// `file` or `stdout`.
+    /// `file`, `stdout` or `nats`.
     pub kind: String,
     /// The file (kind `file` only; required). A relative path is taken from the service's working directory
     /// and stored absolute.
@@ -65,6 +67,15 @@ pub struct SinkBody {
     pub max_bytes: Option<i64>,
     /// Rotated files kept (kind `file` only). Default 5; at least 1.
     pub max_files: Option<i64>,
+    /// The NATS server (kind `nats` only). Default `nats://127.0.0.1:4222`.
+    pub url: Option<String>,
+    /// Subject template with `{tenant}`, `{kind}`, `{family}` (kind `nats` only). Default
+    /// `switchboard.{tenant}.{kind}`.
+    pub subject: Option<String>,
+    /// The JetStream stream (kind `nats` only); required when `createStream` is true.
+    pub stream: Option<String>,
+    /// Create the stream when it does not exist (kind `nats` only). Default false.
+    pub create_stream: Option<bool>,
 }
 
 /// A sink as shown.
@@ -72,7 +83,7 @@ pub struct SinkBody {
 #[serde(rename_all = "camelCase")]
 pub struct SinkView {
     pub name: String,
-    /// `file` or `stdout`.
+    /// `file`, `stdout` or `nats`.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -80,6 +91,14 @@ pub struct SinkView {
     pub max_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_files: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_stream: Option<bool>,
     pub updated_at: DateTime<Utc>,
     /// Records written by the sink's current worker.
     pub sent: u64,
@@ -89,29 +108,47 @@ pub struct SinkView {
 
 impl From<SinkEntry> for SinkView {
     fn from(e: SinkEntry) -> SinkView {
-        let (kind, path, max_bytes, max_files) = match &e.config.kind {
+        let mut view = SinkView {
+            name: e.config.name,
+            kind: String::new(),
+            path: None,
+            max_bytes: None,
+            max_files: None,
+            url: None,
+            subject: None,
+            stream: None,
+            create_stream: None,
+            updated_at: e.updated_at,
+            sent: e.sent,
+            queued: e.queued,
+        };
+        view.kind = match e.config.kind {
             SinkKind::File {
                 path,
                 max_bytes,
                 max_files,
-            } => (
-                "file",
-                Some(path.display().to_string()),
-                Some(*max_bytes),
-                Some(*max_files),
-            ),
-            SinkKind::Stdout => ("stdout", None, None, None),
-        };
-        SinkView {
-            name: e.config.name,
-            kind: kind.to_string(),
-            path,
-            max_bytes,
-            max_files,
-            updated_at: e.updated_at,
-            sent: e.sent,
-            queued: e.queued,
+            } => {
+                view.path = Some(path.display().to_string());
+                view.max_bytes = Some(max_bytes);
+                view.max_files = Some(max_files);
+                "file"
+            }
+            SinkKind::Stdout => "stdout",
+            SinkKind::Nats {
+                url,
+                subject,
+                stream,
+                create_stream,
+            } => {
+                view.url = Some(url);
+                view.subject = Some(subject);
+                view.stream = stream;
+                view.create_stream = Some(create_stream);
+                "nats"
+            }
         }
+        .to_string();
+        view
     }
 }
 
@@ -154,6 +191,31 @@ fn check_name(field: &str, name: &str, details: &mut Vec<String>) {
     }
 }
 
+fn only_for_file(body: &SinkBody, details: &mut Vec<String>) {
+    for (field, given) in [
+        ("path", body.path.is_some()),
+        ("maxBytes", body.max_bytes.is_some()),
+        ("maxFiles", body.max_files.is_some()),
+    ] {
+        if given {
+            details.push(format!("{field}: only applies to kind \"file\""));
+        }
+    }
+}
+
+fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
+    for (field, given) in [
+        ("url", body.url.is_some()),
+        ("subject", body.subject.is_some()),
+        ("stream", body.stream.is_some()),
+        ("createStream", body.create_stream.is_some()),
+    ] {
+        if given {
+            details.push(format!("{field}: only applies to kind \"nats\""));
+        }
+    }
+}
+
 /// Validates a sink on its own, as the configuration does (the check against other sinks' files is made
 /// when it is applied).
 fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
@@ -161,18 +223,40 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
     check_name("name", name, &mut details);
     let kind = match body.kind.as_str() {
         "stdout" => {
-            for (field, given) in [
-                ("path", body.path.is_some()),
-                ("maxBytes", body.max_bytes.is_some()),
-                ("maxFiles", body.max_files.is_some()),
-            ] {
-                if given {
-                    details.push(format!("{field}: only applies to kind \"file\""));
-                }
-            }
+            only_for_file(&body, &mut details);
+            only_for_nats(&body, &mut details);
             Some(SinkKind::Stdout)
         }
+        "nats" => {
+            only_for_file(&body, &mut details);
+            let url = body
+                .url
+                .as_deref()
+                .map_or(DEFAULT_NATS_URL, str::trim)
+                .to_string();
+            let subject = body
+                .subject
+                .unwrap_or_else(|| DEFAULT_NATS_SUBJECT.to_string());
+            let create_stream = body.create_stream.unwrap_or(false);
+            let mut ok = true;
+            if let Err(e) = check_nats_url(&url) {
+                details.push(format!("url: {}", truncate(&e)));
+                ok = false;
+            }
+            for (field, e) in check_nats(&subject, body.stream.as_deref(), create_stream) {
+                let e = e.replace("create_stream", "createStream");
+                details.push(format!("{field}: {}", truncate(&e)));
+                ok = false;
+            }
+            ok.then_some(SinkKind::Nats {
+                url,
+                subject,
+                stream: body.stream,
+                create_stream,
+            })
+        }
         "file" => {
+            only_for_nats(&body, &mut details);
             let max_bytes = body.max_bytes.map_or(Some(DEFAULT_MAX_BYTES), |n| {
                 u64::try_from(n).ok().filter(|&n| n >= 1)
             });
@@ -214,7 +298,7 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         }
         other => {
             details.push(format!(
-                "kind: {:?} is not one of \"file\", \"stdout\"",
+                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\"",
                 truncate(other)
             ));
             None
@@ -458,6 +542,7 @@ mod tests {
             path: path.map(Into::into),
             max_bytes,
             max_files,
+            ..SinkBody::default()
         }
     }
 
@@ -506,8 +591,70 @@ mod tests {
                     (DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES)
                 );
             }
-            SinkKind::Stdout => panic!("a file sink"),
+            other => panic!("a file sink, not {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_nats_sink_is_checked_naming_each_field_and_has_defaults() {
+        let nats = |subject: Option<&str>, stream: Option<&str>, create: Option<bool>| SinkBody {
+            kind: "nats".into(),
+            subject: subject.map(Into::into),
+            stream: stream.map(Into::into),
+            create_stream: create,
+            ..SinkBody::default()
+        };
+        let ok = validate_sink("n", nats(None, None, None)).unwrap();
+        assert_eq!(
+            ok.kind,
+            SinkKind::Nats {
+                url: DEFAULT_NATS_URL.into(),
+                subject: DEFAULT_NATS_SUBJECT.into(),
+                stream: None,
+                create_stream: false,
+            }
+        );
+        let d = details(validate_sink("n", nats(Some("a.{topic}"), None, Some(true))).unwrap_err());
+        assert!(d.iter().any(|x| x.starts_with("subject:")), "{d:?}");
+        assert!(
+            d.iter()
+                .any(|x| x.starts_with("stream:") && x.contains("createStream")),
+            "{d:?}"
+        );
+        let d =
+            details(validate_sink("n", nats(Some("a b.{kind}"), Some("x.y"), None)).unwrap_err());
+        assert!(d.iter().any(|x| x.starts_with("subject:")), "{d:?}");
+        assert!(d.iter().any(|x| x.starts_with("stream:")), "{d:?}");
+        let d = details(
+            validate_sink(
+                "n",
+                SinkBody {
+                    path: Some("x".into()),
+                    url: Some("http://x".into()),
+                    ..nats(None, None, None)
+                },
+            )
+            .unwrap_err(),
+        );
+        assert!(
+            d.iter().any(|x| x.starts_with("path: only applies")),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|x| x.starts_with("url:")), "{d:?}");
+        let d = details(
+            validate_sink(
+                "s",
+                SinkBody {
+                    kind: "stdout".into(),
+                    ..nats(Some("a"), None, None)
+                },
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(
+            d,
+            vec!["subject: only applies to kind \"nats\"".to_string()]
+        );
     }
 
     #[test]

@@ -570,7 +570,7 @@ pub enum SinksCommand {
     /// Create or replace a sink.
     Put {
         name: String,
-        /// `file` or `stdout`.
+        /// `file`, `stdout` or `nats`.
         #[arg(long)]
         kind: String,
         /// The file (for `file`), as the server sees it.
@@ -580,6 +580,18 @@ pub enum SinksCommand {
         max_bytes: Option<u64>,
         #[arg(long)]
         max_files: Option<u32>,
+        /// The NATS server (for `nats`).
+        #[arg(long)]
+        url: Option<String>,
+        /// The NATS subject template (for `nats`), e.g. `switchboard.{tenant}.{family}`.
+        #[arg(long)]
+        subject: Option<String>,
+        /// The JetStream stream (for `nats`).
+        #[arg(long)]
+        stream: Option<String>,
+        /// Create the JetStream stream when it does not exist (for `nats`).
+        #[arg(long)]
+        create_stream: bool,
     },
     Delete {
         name: String,
@@ -612,8 +624,20 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
             path,
             max_bytes,
             max_files,
+            url,
+            subject,
+            stream,
+            create_stream,
         } => {
             let mut body = serde_json::json!({ "kind": kind });
+            for (key, value) in [("url", url), ("subject", subject), ("stream", stream)] {
+                if let Some(v) = value {
+                    body[key] = v.into();
+                }
+            }
+            if create_stream {
+                body["createStream"] = true.into();
+            }
             if let Some(p) = path {
                 body["path"] = p.into();
             }
@@ -684,7 +708,12 @@ pub async fn sinks(client: &ClientArgs) -> anyhow::Result<()> {
             vec![
                 s(&x["name"]),
                 s(&x["kind"]),
-                s(&x["path"]),
+                if x["subject"].is_string() {
+                    // A NATS sink: where it publishes.
+                    format!("{} {}", s(&x["url"]), s(&x["subject"]))
+                } else {
+                    s(&x["path"])
+                },
                 s(&x["sent"]),
                 s(&x["queued"]),
             ]

@@ -38,7 +38,11 @@ pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
 pub use secret::Secret;
-pub use sink::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, SinkConfig, SinkKind, is_valid_sink_name};
+pub use sink::{
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL, SinkConfig,
+    SinkKind, check_nats, check_nats_subject, check_nats_url, is_valid_sink_name,
+    nats_stream_subjects,
+};
 pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
 
 use errors::Errors;

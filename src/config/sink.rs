@@ -22,7 +22,16 @@ pub struct SinkConfig {
     pub kind: SinkKind,
 }
 
-/// The kinds of sink: TOML `kind = "file"` or `kind = "stdout"`.
+/// Default server of a NATS sink.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// Default subject template of a NATS sink.
+pub const DEFAULT_NATS_SUBJECT: &str = "switchboard.{tenant}.{kind}";
+
+/// The placeholders a NATS subject template may use.
+pub const NATS_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family"];
+
+/// The kinds of sink: TOML `kind = "file"`, `kind = "stdout"` or `kind = "nats"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkKind {
     /// JSON lines appended to a file, rotated by size.
@@ -36,6 +45,151 @@ pub enum SinkKind {
     },
     /// JSON lines on standard output.
     Stdout,
+    /// Each envelope published to NATS JetStream, acknowledged before the batch counts as written.
+    Nats {
+        /// The server, default `nats://127.0.0.1:4222`.
+        url: String,
+        /// Subject template with `{tenant}`, `{kind}` and `{family}`; default `switchboard.{tenant}.{kind}`.
+        subject: String,
+        /// The JetStream stream meant to hold the records (checked on each publish when set).
+        stream: Option<String>,
+        /// Create `stream` (subjects: the template's literal prefix + `>`) when it does not exist.
+        create_stream: bool,
+    },
+}
+
+/// Checks a NATS subject template: only known placeholders, and a valid NATS subject once rendered (no
+/// spaces, no empty tokens, no wildcards). The error does not name the field.
+pub fn check_nats_subject(template: &str) -> Result<(), String> {
+    if template.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let mut sample = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        sample.push_str(&rest[..open]);
+        if rest.as_bytes()[open] == b'}' {
+            return Err(format!("{template:?}: a '}}' without its '{{'"));
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("{template:?}: a '{{' without its '}}'"))?;
+        let name = &after[..close];
+        if !NATS_PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "{template:?}: unknown placeholder {{{name}}} (expected {{tenant}}, {{kind}} or {{family}})"
+            ));
+        }
+        sample.push('x');
+        rest = &after[close + 1..];
+    }
+    sample.push_str(rest);
+    if let Some(c) = sample.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{template:?}: a NATS subject has no spaces or control characters ({c:?})"
+        ));
+    }
+    if sample.contains(['*', '>']) {
+        return Err(format!(
+            "{template:?}: a subject to publish to has no wildcards ('*', '>')"
+        ));
+    }
+    if sample.split('.').any(str::is_empty) {
+        return Err(format!(
+            "{template:?}: a NATS subject has no empty tokens (leading, trailing or double '.')"
+        ));
+    }
+    Ok(())
+}
+
+/// The subjects a stream created for `template` captures: its literal leading tokens followed by `>`
+/// (`switchboard.>` for the default), or the template itself when it has no placeholder. `None` when the
+/// first token already holds a placeholder. `template` must have passed [`check_nats_subject`].
+pub fn nats_stream_subjects(template: &str) -> Option<String> {
+    if !template.contains('{') {
+        return Some(template.to_string());
+    }
+    let literal: Vec<&str> = template
+        .split('.')
+        .take_while(|token| !token.contains('{'))
+        .collect();
+    if literal.is_empty() {
+        None
+    } else {
+        Some(format!("{}.>", literal.join(".")))
+    }
+}
+
+/// Checks a JetStream stream name: not empty, no spaces, '.', '*', '>', '/' or '\\'.
+pub fn check_stream_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 255
+        || name.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\')
+        })
+    {
+        return Err(format!(
+            "{name:?} is not a stream name: at most 255 characters, without spaces, '.', '*', '>', '/' or '\\'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the NATS settings together; each error is `(field, message)` with the TOML field name.
+pub fn check_nats(
+    subject: &str,
+    stream: Option<&str>,
+    create_stream: bool,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let subject_ok = match check_nats_subject(subject) {
+        Ok(()) => true,
+        Err(e) => {
+            out.push(("subject", e));
+            false
+        }
+    };
+    match stream {
+        Some(name) => {
+            if let Err(e) = check_stream_name(name) {
+                out.push(("stream", e));
+            }
+        }
+        None if create_stream => {
+            out.push((
+                "stream",
+                "is required when create_stream is true".to_string(),
+            ));
+        }
+        None => {}
+    }
+    if create_stream && subject_ok && nats_stream_subjects(subject).is_none() {
+        out.push((
+            "subject",
+            format!(
+                "{subject:?}: to create the stream, the subject must start with a literal token (such as \"switchboard.\")"
+            ),
+        ));
+    }
+    out
+}
+
+/// Checks a NATS server URL: `nats://`, `tls://`, `ws://` or `wss://` and a host.
+pub fn check_nats_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    let rest = ["nats://", "tls://", "ws://", "wss://"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))
+        .ok_or_else(|| format!("{url:?} is not a nats://, tls://, ws:// or wss:// URL"))?;
+    if rest.is_empty() || rest.starts_with(['/', ':']) || rest.contains(char::is_whitespace) {
+        return Err(format!(
+            "{url:?}: a server URL needs a host, such as nats://127.0.0.1:4222"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `name` is a valid sink name: `[a-z0-9_-]+`.
@@ -46,8 +200,19 @@ pub fn is_valid_sink_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
-const SINK_KEYS: &[&str] = &["name", "kind", "path", "max_bytes", "max_files"];
+const SINK_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "path",
+    "max_bytes",
+    "max_files",
+    "url",
+    "subject",
+    "stream",
+    "create_stream",
+];
 const FILE_ONLY_KEYS: &[&str] = &["path", "max_bytes", "max_files"];
+const NATS_ONLY_KEYS: &[&str] = &["url", "subject", "stream", "create_stream"];
 
 /// Reads every `[[sinks]]` table; reports duplicate names and two file sinks writing one file.
 pub(crate) fn read_sinks(
@@ -81,18 +246,22 @@ pub(crate) fn read_sinks(
         let kind = match r.required_string("kind", errs).as_deref() {
             None => None,
             Some("stdout") => {
-                for key in FILE_ONLY_KEYS {
-                    if r.has(key) {
-                        errs.push(r.path(key), "only applies to kind = \"file\"");
-                    }
-                }
+                only_for(&r, FILE_ONLY_KEYS, "file", errs);
+                only_for(&r, NATS_ONLY_KEYS, "nats", errs);
                 Some(SinkKind::Stdout)
             }
-            Some("file") => read_file_sink(&r, base_dir, &mut files, errs),
+            Some("file") => {
+                only_for(&r, NATS_ONLY_KEYS, "nats", errs);
+                read_file_sink(&r, base_dir, &mut files, errs)
+            }
+            Some("nats") => {
+                only_for(&r, FILE_ONLY_KEYS, "file", errs);
+                read_nats_sink(&r, errs)
+            }
             Some(other) => {
                 errs.push(
                     r.path("kind"),
-                    format!("{other:?} is not one of \"file\", \"stdout\""),
+                    format!("{other:?} is not one of \"file\", \"stdout\", \"nats\""),
                 );
                 None
             }
@@ -102,6 +271,40 @@ pub(crate) fn read_sinks(
         }
     }
     out
+}
+
+fn only_for(r: &Reader<'_>, keys: &[&str], kind: &str, errs: &mut Errors) {
+    for key in keys {
+        if r.has(key) {
+            errs.push(r.path(key), format!("only applies to kind = \"{kind}\""));
+        }
+    }
+}
+
+fn read_nats_sink(r: &Reader<'_>, errs: &mut Errors) -> Option<SinkKind> {
+    let url = r
+        .string("url", errs)
+        .map_or_else(|| DEFAULT_NATS_URL.to_string(), |u| u.trim().to_string());
+    let subject = r
+        .string("subject", errs)
+        .unwrap_or_else(|| DEFAULT_NATS_SUBJECT.to_string());
+    let stream = r.string("stream", errs);
+    let create_stream = r.bool("create_stream", false, errs);
+    let mut ok = true;
+    if let Err(e) = check_nats_url(&url) {
+        errs.push(r.path("url"), e);
+        ok = false;
+    }
+    for (field, e) in check_nats(&subject, stream.as_deref(), create_stream) {
+        errs.push(r.path(field), e);
+        ok = false;
+    }
+    ok.then_some(SinkKind::Nats {
+        url,
+        subject,
+        stream,
+        create_stream,
+    })
 }
 
 fn read_file_sink(

@@ -273,6 +273,82 @@ fn file_sink_defaults_and_absolute_paths() {
 }
 
 #[test]
+fn nats_sink_defaults_and_settings() {
+    let c = parse("[[sinks]]\nname = \"n\"\nkind = \"nats\"\n").unwrap();
+    assert_eq!(
+        c.sinks[0].kind,
+        SinkKind::Nats {
+            url: "nats://127.0.0.1:4222".into(),
+            subject: "switchboard.{tenant}.{kind}".into(),
+            stream: None,
+            create_stream: false,
+        }
+    );
+    let c = parse(
+        r#"
+[[sinks]]
+name = "n"
+kind = "nats"
+url = "nats://nats.internal:4222"
+subject = "genesys.{tenant}.{family}"
+stream = "GENESYS"
+create_stream = true
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.sinks[0].kind,
+        SinkKind::Nats {
+            url: "nats://nats.internal:4222".into(),
+            subject: "genesys.{tenant}.{family}".into(),
+            stream: Some("GENESYS".into()),
+            create_stream: true,
+        }
+    );
+}
+
+#[test]
+fn nats_sink_errors_name_the_field() {
+    let errs = errors(
+        r#"
+[[sinks]]
+name = "n"
+kind = "nats"
+url = "http://x"
+subject = "a.{topic}.>"
+create_stream = "yes"
+path = "/x"
+[[sinks]]
+name = "m"
+kind = "nats"
+subject = "{tenant}.events"
+create_stream = true
+[[sinks]]
+name = "s"
+kind = "stdout"
+stream = "S"
+"#,
+    );
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    for expected in [
+        "sinks[0].url",
+        "sinks[0].subject",
+        "sinks[0].create_stream",
+        "sinks[0].path",
+        "sinks[1].stream",
+        "sinks[1].subject",
+        "sinks[2].stream",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {errs:?}"
+        );
+    }
+    let subject = errs.iter().find(|e| e.path == "sinks[0].subject").unwrap();
+    assert!(subject.message.contains("{topic}"), "{subject:?}");
+}
+
+#[test]
 fn regions_resolve_to_the_contract_hosts() {
     for (key, api, login) in [
         (

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::{Inbound, RouterHandle};
-use crate::config::{RouteConfig, SinkConfig, SinkKind};
+use crate::config::{RouteConfig, SinkConfig, SinkKind, check_nats, check_nats_url};
 use crate::sink::{self, Delivery, Sink, SinkHandle, SinkStats};
 use crate::store::{RouteRecord, SinkRecord, Store, StoreError};
 
@@ -54,12 +54,16 @@ pub enum ManageError {
 enum Destination {
     File(PathBuf),
     Stdout,
+    /// A NATS server and subject template: a replacement waits for its predecessor, so that each subject
+    /// keeps its records in routing order. Different sinks may share it (each has its own connection).
+    Nats(String, String),
 }
 
 fn destination(kind: &SinkKind) -> Destination {
     match kind {
         SinkKind::File { path, .. } => Destination::File(path.clone()),
         SinkKind::Stdout => Destination::Stdout,
+        SinkKind::Nats { url, subject, .. } => Destination::Nats(url.clone(), subject.clone()),
     }
 }
 
@@ -96,7 +100,8 @@ pub struct EngineSinks {
     sink_queue: usize,
 }
 
-/// The store's form of a sink's settings: `{"path","maxBytes","maxFiles"}` for a file sink, `{}` for stdout.
+/// The store's form of a sink's settings: `{"path","maxBytes","maxFiles"}` for a file sink, `{}` for stdout,
+/// `{"url","subject","stream","createStream"}` for NATS.
 pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
     match kind {
         SinkKind::File {
@@ -112,6 +117,20 @@ pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
             }),
         ),
         SinkKind::Stdout => ("stdout", serde_json::json!({})),
+        SinkKind::Nats {
+            url,
+            subject,
+            stream,
+            create_stream,
+        } => (
+            "nats",
+            serde_json::json!({
+                "url": url,
+                "subject": subject,
+                "stream": stream,
+                "createStream": create_stream,
+            }),
+        ),
     }
 }
 
@@ -138,6 +157,43 @@ fn sink_from_record(record: &SinkRecord) -> Result<SinkConfig, String> {
                 path: PathBuf::from(path),
                 max_bytes,
                 max_files,
+            }
+        }
+        "nats" => {
+            let s = &record.settings;
+            let url = s["url"]
+                .as_str()
+                .ok_or("settings.url: a string is required")?;
+            check_nats_url(url).map_err(|e| format!("settings.url: {e}"))?;
+            let subject = s["subject"]
+                .as_str()
+                .ok_or("settings.subject: a string is required")?;
+            let stream = match &s["stream"] {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(name) => Some(name.clone()),
+                _ => return Err("settings.stream: a string or null is required".into()),
+            };
+            let create_stream = match &s["createStream"] {
+                serde_json::Value::Null => false,
+                serde_json::Value::Bool(b) => *b,
+                _ => return Err("settings.createStream: true or false is required".into()),
+            };
+            if let Some((field, e)) = check_nats(subject, stream.as_deref(), create_stream)
+                .into_iter()
+                .next()
+            {
+                let field = if field == "create_stream" {
+                    "createStream"
+                } else {
+                    field
+                };
+                return Err(format!("settings.{field}: {e}"));
+            }
+            SinkKind::Nats {
+                url: url.to_string(),
+                subject: subject.to_string(),
+                stream,
+                create_stream,
             }
         }
         other => return Err(format!("kind {other:?} is not one this version runs")),
@@ -597,6 +653,31 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("{} never held {n} lines", path.display());
+    }
+
+    #[test]
+    fn a_nats_sink_is_stored_and_read_back() {
+        let config = SinkConfig {
+            name: "n".into(),
+            kind: SinkKind::Nats {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: "sb.{tenant}.{family}".into(),
+                stream: Some("SB".into()),
+                create_stream: true,
+            },
+        };
+        let record = sink_record(&config, now_millis());
+        assert_eq!(record.kind, "nats");
+        assert_eq!(record.settings["createStream"], true);
+        assert_eq!(sink_from_record(&record).unwrap(), config);
+        let mut bad = record.clone();
+        bad.settings["subject"] = "sb.{topic}".into();
+        let e = sink_from_record(&bad).unwrap_err();
+        assert!(e.starts_with("settings.subject:"), "{e}");
+        bad.settings["subject"] = "sb.x".into();
+        bad.settings["stream"] = serde_json::Value::Null;
+        let e = sink_from_record(&bad).unwrap_err();
+        assert!(e.starts_with("settings.stream:"), "{e}");
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! sink never stalls the router, the channels or the other sinks.
 
 pub mod file;
+pub mod nats;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -83,6 +84,17 @@ pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
             max_files,
         } => Box::new(file::FileSink::open(path, *max_bytes, *max_files)?),
         SinkKind::Stdout => Box::new(stdout::StdoutSink::new()),
+        SinkKind::Nats {
+            url,
+            subject,
+            stream,
+            create_stream,
+        } => Box::new(nats::NatsSink::new(
+            url,
+            subject,
+            stream.as_deref(),
+            *create_stream,
+        )),
     })
 }
 
