@@ -118,6 +118,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     store.clone(),
                     &config.sinks,
                     &config.routes,
+                    key.clone(),
                     65_536,
                     config.engine.router_queue,
                     config.engine.dedup_window,

@@ -331,9 +331,10 @@ async fn rotate_keys(
     let store = switchboard::store::open(store)
         .await
         .context("while opening the store")?;
-    let n = switchboard::store::rotate_master_key(store.as_ref(), &old, &new)
+    let mut n = switchboard::store::rotate_master_key(store.as_ref(), &old, &new)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    n += reseal_webhook_secrets(store.as_ref(), &old, &new).await?;
     switchboard::tenants::audit(
         store.as_ref(),
         "cli",
@@ -344,6 +345,42 @@ async fn rotate_keys(
     .await;
     println!("{n} secret(s) re-sealed with key {}", new.id());
     Ok(())
+}
+
+/// Webhook sinks keep their signing secret sealed in their settings: re-seal those with the new key too.
+async fn reseal_webhook_secrets(
+    store: &dyn switchboard::store::Store,
+    old: &switchboard::secrets::MasterKey,
+    new: &switchboard::secrets::MasterKey,
+) -> anyhow::Result<usize> {
+    use switchboard::secrets::Sealed;
+    let mut n = 0;
+    for mut sink in store.sinks().await.context("while reading the sinks")? {
+        let Some(text) = sink
+            .settings
+            .get("secret")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let sealed =
+            Sealed::from_text(&text).map_err(|e| anyhow::anyhow!("sink {}: {e}", sink.name))?;
+        if sealed.key_id == new.id() {
+            continue;
+        }
+        let aad = switchboard::router::sink_aad(&sink.name);
+        let secret = old
+            .open(&sealed, &aad)
+            .map_err(|e| anyhow::anyhow!("sink {}: {e}", sink.name))?;
+        sink.settings["secret"] = serde_json::Value::String(new.seal(&secret, &aad).to_text());
+        store
+            .upsert_sink(&sink)
+            .await
+            .context("while storing a re-sealed sink secret")?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn serve(path: &std::path::Path, store: Option<String>) -> anyhow::Result<()> {

@@ -108,6 +108,17 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
             s.config.name, s.queued
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_dlq_total Records moved to the dead-letter store per sink.\n# TYPE switchboard_dlq_total counter"
+    );
+    for s in &sinks {
+        let _ = writeln!(
+            out,
+            "switchboard_dlq_total{{sink=\"{}\"}} {}",
+            s.config.name, s.dead
+        );
+    }
     if let Ok(status) = state.supervisor.send(GetStatus).await {
         let _ = writeln!(
             out,

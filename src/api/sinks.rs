@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::auth::authorize;
 use super::{ApiError, ApiState};
 use crate::config::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL, Role,
-    RouteConfig, SinkConfig, SinkKind, check_nats, check_nats_url, is_valid_sink_name,
-    is_valid_tenant_id,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL,
+    DEFAULT_WEBHOOK_TIMEOUT, Role, RouteConfig, Secret, SinkConfig, SinkKind, check_nats,
+    check_nats_url, check_webhook_allow, check_webhook_url, is_valid_sink_name, is_valid_tenant_id,
+    webhook_key,
 };
 use crate::router::{ManageError, SinkEntry, sink_settings};
+use crate::store::DeadLetter;
 use crate::store::RouteRecord;
 use crate::tenants;
 
@@ -41,6 +43,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .service(
+        web::resource("/v1/sinks/{name}/dead-letters")
+            .app_data(json())
+            .route(web::get().to(dead_letters)),
+    )
+    .service(
+        web::resource("/v1/sinks/{name}/dead-letters/replay")
+            .app_data(json())
+            .route(web::post().to(replay)),
+    )
+    .service(
         web::resource("/v1/routes")
             .app_data(json())
             .route(web::get().to(list_routes)),
@@ -53,9 +65,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A sink as written: `{"kind":"stdout"}`, `{"kind":"file","path":...}` with optional limits, or
-/// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional).
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+/// A sink as written: `{"kind":"stdout"}`, `{"kind":"file","path":...}` with optional limits,
+/// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional), or
+/// `{"kind":"webhook","url":...,"secret":...,"batch":...,"timeoutMs":...,"allow":[...]}`.
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkBody {
     /// `file`, `stdout` or `nats`.
@@ -67,7 +80,8 @@ pub struct SinkBody {
     pub max_bytes: Option<i64>,
     /// Rotated files kept (kind `file` only). Default 5; at least 1.
     pub max_files: Option<i64>,
-    /// The NATS server (kind `nats` only). Default `nats://127.0.0.1:4222`.
+    /// The NATS server (kind `nats`; default `nats://127.0.0.1:4222`) or the webhook URL (kind `webhook`;
+    /// required).
     pub url: Option<String>,
     /// Subject template with `{tenant}`, `{kind}`, `{family}` (kind `nats` only). Default
     /// `switchboard.{tenant}.{kind}`.
@@ -76,6 +90,25 @@ pub struct SinkBody {
     pub stream: Option<String>,
     /// Create the stream when it does not exist (kind `nats` only). Default false.
     pub create_stream: Option<bool>,
+    /// The signing secret (kind `webhook` only; required): `whsec_<base64>` or any text. Write-only: stored
+    /// sealed by the master key, never shown.
+    pub secret: Option<String>,
+    /// One POST per batch with a JSON array (kind `webhook` only). Default false.
+    pub batch: Option<bool>,
+    /// How long one POST may take, in milliseconds (kind `webhook` only). Default 10000.
+    pub timeout_ms: Option<i64>,
+    /// CIDRs, addresses or host names allowed although private or loopback (kind `webhook` only).
+    pub allow: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for SinkBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkBody")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A sink as shown.
@@ -99,6 +132,15 @@ pub struct SinkView {
     pub stream: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create_stream: Option<bool>,
+    /// `"set"` for a webhook: the secret itself is never shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
     pub updated_at: DateTime<Utc>,
     /// Records written by the sink's current worker.
     pub sent: u64,
@@ -118,6 +160,10 @@ impl From<SinkEntry> for SinkView {
             subject: None,
             stream: None,
             create_stream: None,
+            secret: None,
+            batch: None,
+            timeout_ms: None,
+            allow: None,
             updated_at: e.updated_at,
             sent: e.sent,
             queued: e.queued,
@@ -145,6 +191,20 @@ impl From<SinkEntry> for SinkView {
                 view.stream = stream;
                 view.create_stream = Some(create_stream);
                 "nats"
+            }
+            SinkKind::Webhook {
+                url,
+                batch,
+                timeout,
+                allow,
+                ..
+            } => {
+                view.url = Some(url);
+                view.secret = Some("set");
+                view.batch = Some(batch);
+                view.timeout_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+                view.allow = Some(allow);
+                "webhook"
             }
         }
         .to_string();
@@ -203,9 +263,24 @@ fn only_for_file(body: &SinkBody, details: &mut Vec<String>) {
     }
 }
 
-fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
+fn only_for_webhook(body: &SinkBody, details: &mut Vec<String>) {
     for (field, given) in [
-        ("url", body.url.is_some()),
+        ("secret", body.secret.is_some()),
+        ("batch", body.batch.is_some()),
+        ("timeoutMs", body.timeout_ms.is_some()),
+        ("allow", body.allow.is_some()),
+    ] {
+        if given {
+            details.push(format!("{field}: only applies to kind \"webhook\""));
+        }
+    }
+}
+
+fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
+    if body.url.is_some() && body.kind != "webhook" {
+        details.push("url: only applies to kind \"nats\" or \"webhook\"".into());
+    }
+    for (field, given) in [
         ("subject", body.subject.is_some()),
         ("stream", body.stream.is_some()),
         ("createStream", body.create_stream.is_some()),
@@ -225,10 +300,60 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         "stdout" => {
             only_for_file(&body, &mut details);
             only_for_nats(&body, &mut details);
+            only_for_webhook(&body, &mut details);
             Some(SinkKind::Stdout)
+        }
+        "webhook" => {
+            only_for_file(&body, &mut details);
+            only_for_nats(&body, &mut details);
+            let url = body.url.as_deref().map(str::trim).map(str::to_string);
+            match &url {
+                None => details.push("url: is required for kind \"webhook\"".into()),
+                Some(u) => {
+                    if let Err(e) = check_webhook_url(u) {
+                        details.push(format!("url: {}", truncate(&e)));
+                    }
+                }
+            }
+            let secret = body.secret.as_deref().map(str::trim).map(Secret::new);
+            match &secret {
+                None => details.push("secret: is required for kind \"webhook\"".into()),
+                Some(s) => {
+                    if let Err(e) = webhook_key(s) {
+                        details.push(format!("secret: {e}"));
+                    }
+                }
+            }
+            let timeout = match body.timeout_ms {
+                None => Some(DEFAULT_WEBHOOK_TIMEOUT),
+                Some(ms) => match u64::try_from(ms) {
+                    Ok(ms) if ms >= 1 => Some(std::time::Duration::from_millis(ms)),
+                    _ => {
+                        details.push("timeoutMs: must be at least 1".into());
+                        None
+                    }
+                },
+            };
+            let allow = body.allow.unwrap_or_default();
+            for (i, a) in allow.iter().enumerate() {
+                if let Err(e) = check_webhook_allow(a) {
+                    details.push(format!("allow[{i}]: {}", truncate(&e)));
+                }
+            }
+            match (url, secret, timeout) {
+                (Some(url), Some(secret), Some(timeout)) => Some(SinkKind::Webhook {
+                    url,
+                    secret,
+                    batch: body.batch.unwrap_or(false),
+                    timeout,
+                    allow: allow.into_iter().map(|a| a.trim().to_string()).collect(),
+                }),
+                _ => None,
+            }
         }
         "nats" => {
             only_for_file(&body, &mut details);
+            only_for_webhook(&body, &mut details);
             let url = body
                 .url
                 .as_deref()
@@ -257,6 +382,7 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         }
         "file" => {
             only_for_nats(&body, &mut details);
+            only_for_webhook(&body, &mut details);
             let max_bytes = body.max_bytes.map_or(Some(DEFAULT_MAX_BYTES), |n| {
                 u64::try_from(n).ok().filter(|&n| n >= 1)
             });
@@ -298,7 +424,7 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         }
         other => {
             details.push(format!(
-                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\"",
+                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\"",
                 truncate(other)
             ));
             None
@@ -377,6 +503,11 @@ fn refused(e: ManageError, what: &str, name: &str) -> ApiError {
         }
         ManageError::Store(e) => ApiError::unavailable(format!("the store did not answer: {e}")),
         ManageError::Stopped => ApiError::unavailable("the engine is stopping"),
+        ManageError::NoMasterKey => ApiError::new(
+            StatusCode::CONFLICT,
+            "no_master_key",
+            "a webhook sink's secret can only be given through the API when a master key is set (SWITCHBOARD_MASTER_KEY or [store] key_file); otherwise define the sink in the configuration file",
+        ),
     }
 }
 
@@ -462,6 +593,72 @@ pub async fn delete(
     )
     .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `?limit=` of the dead-letter routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeadLetterQuery {
+    /// At most this many (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// What a replay did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayView {
+    /// Dead letters sent to the sink again (and removed from the store).
+    pub replayed: usize,
+}
+
+fn dead_letter_limit(q: &DeadLetterQuery) -> usize {
+    q.limit.unwrap_or(100).min(10_000)
+}
+
+/// The records a sink's destination rejected for good, newest first.
+#[utoipa::path(get, path = "/v1/sinks/{name}/dead-letters", security(("bearer" = [])),
+    params(("name" = String, Path), DeadLetterQuery),
+    responses((status = 200, body = Vec<DeadLetter>), (status = 401, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn dead_letters(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    let letters = state
+        .store
+        .dead_letters(&name, dead_letter_limit(&query))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
+    Ok(HttpResponse::Ok().json(letters))
+}
+
+/// Sends a sink's dead letters (the oldest `limit`) to it again and removes them from the store. A record the
+/// destination rejects again becomes a new dead letter.
+#[utoipa::path(post, path = "/v1/sinks/{name}/dead-letters/replay", security(("bearer" = [])),
+    params(("name" = String, Path), DeadLetterQuery),
+    responses((status = 200, body = ReplayView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn replay(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    let replayed = state
+        .engine_sinks
+        .replay_dead_letters(&name, dead_letter_limit(&query).max(1))
+        .await
+        .map_err(|e| refused(e, "sink", &name))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "deadletters.replay",
+        &format!("sinks/{name}"),
+        serde_json::json!({"replayed": replayed}),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(ReplayView { replayed }))
 }
 
 /// Every route. Routes from the configuration file have the ids `config-1`, `config-2`... in file order.

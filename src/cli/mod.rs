@@ -570,7 +570,7 @@ pub enum SinksCommand {
     /// Create or replace a sink.
     Put {
         name: String,
-        /// `file`, `stdout` or `nats`.
+        /// `file`, `stdout`, `nats` or `webhook`.
         #[arg(long)]
         kind: String,
         /// The file (for `file`), as the server sees it.
@@ -580,7 +580,7 @@ pub enum SinksCommand {
         max_bytes: Option<u64>,
         #[arg(long)]
         max_files: Option<u32>,
-        /// The NATS server (for `nats`).
+        /// The NATS server (for `nats`) or the URL to POST to (for `webhook`).
         #[arg(long)]
         url: Option<String>,
         /// The NATS subject template (for `nats`), e.g. `switchboard.{tenant}.{family}`.
@@ -592,6 +592,19 @@ pub enum SinksCommand {
         /// Create the JetStream stream when it does not exist (for `nats`).
         #[arg(long)]
         create_stream: bool,
+        /// The environment variable holding the signing secret (for `webhook`): `whsec_<base64>` or any text.
+        /// Read here and sent to the server, which stores it sealed.
+        #[arg(long)]
+        secret_env: Option<String>,
+        /// One POST per batch with a JSON array (for `webhook`).
+        #[arg(long)]
+        batch: bool,
+        /// How long one POST may take, in milliseconds (for `webhook`).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// CIDRs, addresses or host names allowed although private or loopback (for `webhook`).
+        #[arg(long, value_delimiter = ',')]
+        allow: Vec<String>,
     },
     Delete {
         name: String,
@@ -628,8 +641,26 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
             subject,
             stream,
             create_stream,
+            secret_env,
+            batch,
+            timeout_ms,
+            allow,
         } => {
             let mut body = serde_json::json!({ "kind": kind });
+            if let Some(var) = secret_env {
+                let secret = std::env::var(&var)
+                    .map_err(|_| anyhow::anyhow!("environment variable {var} is not set"))?;
+                body["secret"] = secret.trim().into();
+            }
+            if batch {
+                body["batch"] = true.into();
+            }
+            if let Some(ms) = timeout_ms {
+                body["timeoutMs"] = ms.into();
+            }
+            if !allow.is_empty() {
+                body["allow"] = allow.into();
+            }
             for (key, value) in [("url", url), ("subject", subject), ("stream", stream)] {
                 if let Some(v) = value {
                     body[key] = v.into();

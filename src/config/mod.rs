@@ -39,9 +39,9 @@ pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
 pub use secret::Secret;
 pub use sink::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL, SinkConfig,
-    SinkKind, check_nats, check_nats_subject, check_nats_url, is_valid_sink_name,
-    nats_stream_subjects,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL,
+    DEFAULT_WEBHOOK_TIMEOUT, SinkConfig, SinkKind, check_nats, check_nats_subject, check_nats_url,
+    check_webhook_allow, check_webhook_url, is_valid_sink_name, nats_stream_subjects, webhook_key,
 };
 pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
 
@@ -155,7 +155,7 @@ impl Config {
         let sink_tables = r.tables("sinks", &mut errs);
         let route_tables = r.tables("routes", &mut errs);
         let tenants = tenant::read_tenants(&tenant_tables, base_dir, env, &mut errs);
-        let sinks = sink::read_sinks(&sink_tables, base_dir, &mut errs);
+        let sinks = sink::read_sinks(&sink_tables, base_dir, env, &mut errs);
         // Routes are checked against every id and name written, even those of entries with other errors, so
         // that one mistake is not reported twice.
         let tenant_ids = string_fields(&tenant_tables, "id");

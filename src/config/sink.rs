@@ -1,11 +1,16 @@
 //! `[[sinks]]`: where events are delivered.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::Table;
 
 use super::errors::Errors;
 use super::read::Reader;
+use super::secret::{EnvLookup, Secret, read_secret};
+
+/// Default time a webhook POST may take: 10 s.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default size past which a file sink rotates: 100 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 100 * 1024 * 1024;
@@ -56,6 +61,63 @@ pub enum SinkKind {
         /// Create `stream` (subjects: the template's literal prefix + `>`) when it does not exist.
         create_stream: bool,
     },
+    /// Each envelope (or the whole batch as a JSON array) POSTed to a URL, signed per Standard Webhooks.
+    Webhook {
+        /// The `http://` or `https://` URL.
+        url: String,
+        /// The signing secret: `whsec_<base64>` (the key is the decoded part) or any other text (its bytes).
+        secret: Secret,
+        /// One POST per batch with a JSON array, rather than one POST per envelope. Default false.
+        batch: bool,
+        /// How long one POST may take. Default 10 s.
+        timeout: Duration,
+        /// CIDRs or host names allowed even when they resolve to loopback, private or link-local addresses.
+        allow: Vec<String>,
+    },
+}
+
+/// Checks a webhook URL: `http://` or `https://` with a host.
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{url:?}: a webhook URL needs a host"));
+    }
+    Ok(())
+}
+
+/// Checks one entry of a webhook allow-list: a CIDR (`10.0.0.0/8`, `::1/128`), an address, or a host name.
+pub fn check_webhook_allow(entry: &str) -> Result<(), String> {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some((addr, bits)) = entry.split_once('/') {
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{entry:?} is not a CIDR such as \"10.0.0.0/8\""))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        match bits.parse::<u8>() {
+            Ok(b) if b <= max => return Ok(()),
+            _ => return Err(format!("{entry:?}: the prefix length must be 0 to {max}")),
+        }
+    }
+    if entry.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if entry
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{entry:?} is not a CIDR, an address or a host name"
+        ))
+    }
 }
 
 /// Checks a NATS subject template: only known placeholders, and a valid NATS subject once rendered (no
@@ -210,14 +272,29 @@ const SINK_KEYS: &[&str] = &[
     "subject",
     "stream",
     "create_stream",
+    "secret",
+    "secret_env",
+    "secret_file",
+    "batch",
+    "timeout",
+    "allow",
 ];
 const FILE_ONLY_KEYS: &[&str] = &["path", "max_bytes", "max_files"];
-const NATS_ONLY_KEYS: &[&str] = &["url", "subject", "stream", "create_stream"];
+const NATS_ONLY_KEYS: &[&str] = &["subject", "stream", "create_stream"];
+const WEBHOOK_ONLY_KEYS: &[&str] = &[
+    "secret",
+    "secret_env",
+    "secret_file",
+    "batch",
+    "timeout",
+    "allow",
+];
 
 /// Reads every `[[sinks]]` table; reports duplicate names and two file sinks writing one file.
 pub(crate) fn read_sinks(
     tables: &[(String, &Table)],
     base_dir: &Path,
+    env: EnvLookup<'_>,
     errs: &mut Errors,
 ) -> Vec<SinkConfig> {
     let mut out: Vec<SinkConfig> = Vec::new();
@@ -248,20 +325,30 @@ pub(crate) fn read_sinks(
             Some("stdout") => {
                 only_for(&r, FILE_ONLY_KEYS, "file", errs);
                 only_for(&r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(&r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
                 Some(SinkKind::Stdout)
             }
             Some("file") => {
                 only_for(&r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(&r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
                 read_file_sink(&r, base_dir, &mut files, errs)
             }
             Some("nats") => {
                 only_for(&r, FILE_ONLY_KEYS, "file", errs);
+                only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
                 read_nats_sink(&r, errs)
+            }
+            Some("webhook") => {
+                only_for(&r, FILE_ONLY_KEYS, "file", errs);
+                only_for(&r, NATS_ONLY_KEYS, "nats", errs);
+                read_webhook_sink(&r, base_dir, env, errs)
             }
             Some(other) => {
                 errs.push(
                     r.path("kind"),
-                    format!("{other:?} is not one of \"file\", \"stdout\", \"nats\""),
+                    format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\""),
                 );
                 None
             }
@@ -305,6 +392,68 @@ fn read_nats_sink(r: &Reader<'_>, errs: &mut Errors) -> Option<SinkKind> {
         stream,
         create_stream,
     })
+}
+
+fn read_webhook_sink(
+    r: &Reader<'_>,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+    errs: &mut Errors,
+) -> Option<SinkKind> {
+    let url = r.required_string("url", errs).map(|u| u.trim().to_string());
+    let secret = read_secret(r, base_dir, env, errs);
+    let batch = r.bool("batch", false, errs);
+    let timeout = r.duration("timeout", DEFAULT_WEBHOOK_TIMEOUT, errs);
+    let mut ok = true;
+    let mut allow = Vec::new();
+    for (path, entry) in r.string_list("allow", errs).unwrap_or_default() {
+        match check_webhook_allow(&entry) {
+            Ok(()) => allow.push(entry.trim().to_string()),
+            Err(e) => {
+                errs.push(path, e);
+                ok = false;
+            }
+        }
+    }
+    let url = url?;
+    if let Err(e) = check_webhook_url(&url) {
+        errs.push(r.path("url"), e);
+        ok = false;
+    }
+    if let Some(secret) = &secret
+        && let Err(e) = webhook_key(secret)
+    {
+        errs.push(r.path("secret"), e);
+        ok = false;
+    }
+    let secret = secret?;
+    ok.then_some(SinkKind::Webhook {
+        url,
+        secret,
+        batch,
+        timeout,
+        allow,
+    })
+}
+
+/// The signing key of a webhook secret: the decoded base64 after `whsec_`, or the text's bytes. The error
+/// never shows the secret.
+pub fn webhook_key(secret: &Secret) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let text = secret.expose();
+    match text.strip_prefix("whsec_") {
+        Some(b64) => {
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| "a \"whsec_\" secret must be followed by base64".to_string())?;
+            if key.is_empty() {
+                return Err("a \"whsec_\" secret must not be empty".into());
+            }
+            Ok(key)
+        }
+        None if text.is_empty() => Err("must not be empty".into()),
+        None => Ok(text.as_bytes().to_vec()),
+    }
 }
 
 fn read_file_sink(

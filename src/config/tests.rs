@@ -518,3 +518,79 @@ fn admin_tokens_are_kept_hashed_and_a_listen_address_needs_one() {
         assert!(e.has_path(path), "{path}: {e}");
     }
 }
+
+#[test]
+fn webhook_sink_defaults_settings_and_errors() {
+    let c = parse(
+        "[[sinks]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://h.example.com/x\"\nsecret = \"whsec_c2VjcmV0\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.sinks[0].kind,
+        SinkKind::Webhook {
+            url: "https://h.example.com/x".into(),
+            secret: Secret::new("whsec_c2VjcmV0"),
+            batch: false,
+            timeout: std::time::Duration::from_secs(10),
+            allow: vec![],
+        }
+    );
+    let c = parse(
+        r#"
+[[sinks]]
+name = "w"
+kind = "webhook"
+url = "http://10.0.0.5:8080/hook"
+secret = "plain-secret"
+batch = true
+timeout = "2s"
+allow = ["10.0.0.0/8", "hooks.internal"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.sinks[0].kind,
+        SinkKind::Webhook {
+            url: "http://10.0.0.5:8080/hook".into(),
+            secret: Secret::new("plain-secret"),
+            batch: true,
+            timeout: std::time::Duration::from_secs(2),
+            allow: vec!["10.0.0.0/8".into(), "hooks.internal".into()],
+        }
+    );
+    let errs = errors(
+        r#"
+[[sinks]]
+name = "a"
+kind = "webhook"
+url = "ftp://x"
+secret = "whsec_!!!"
+allow = ["10.0.0.0/33"]
+subject = "x"
+[[sinks]]
+name = "b"
+kind = "webhook"
+url = "https://x.example.com"
+[[sinks]]
+name = "c"
+kind = "stdout"
+batch = true
+"#,
+    );
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    for expected in [
+        "sinks[0].url",
+        "sinks[0].secret",
+        "sinks[0].allow[0]",
+        "sinks[0].subject",
+        "sinks[1].secret",
+        "sinks[2].batch",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {errs:?}"
+        );
+    }
+    // The secret never appears in an error.
+    assert!(!format!("{errs:?}").contains("!!!"), "{errs:?}");
+}

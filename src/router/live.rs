@@ -16,7 +16,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::{Inbound, RouterHandle};
-use crate::config::{RouteConfig, SinkConfig, SinkKind, check_nats, check_nats_url};
+use crate::config::{
+    RouteConfig, SinkConfig, SinkKind, check_nats, check_nats_url, check_webhook_allow,
+    check_webhook_url, webhook_key,
+};
+use crate::secrets::{MasterKey, Sealed};
 use crate::sink::{self, Delivery, Sink, SinkHandle, SinkStats};
 use crate::store::{RouteRecord, SinkRecord, Store, StoreError};
 
@@ -29,6 +33,8 @@ pub struct SinkEntry {
     pub sent: u64,
     /// Records waiting in the worker's queue.
     pub queued: usize,
+    /// Records the current worker moved to the dead-letter store.
+    pub dead: u64,
 }
 
 /// Why a change of sinks or routes was refused.
@@ -44,6 +50,9 @@ pub enum ManageError {
     InUse(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A webhook sink's secret can only be stored sealed, and no master key is set.
+    #[error("no master key is set to seal the secret")]
+    NoMasterKey,
     /// The router has stopped (the engine is shutting down): the change is stored but not running.
     #[error("the router has stopped")]
     Stopped,
@@ -57,6 +66,8 @@ enum Destination {
     /// A NATS server and subject template: a replacement waits for its predecessor, so that each subject
     /// keeps its records in routing order. Different sinks may share it (each has its own connection).
     Nats(String, String),
+    /// A webhook URL: a replacement waits for its predecessor, so that the receiver gets records in order.
+    Webhook(String),
 }
 
 fn destination(kind: &SinkKind) -> Destination {
@@ -64,6 +75,7 @@ fn destination(kind: &SinkKind) -> Destination {
         SinkKind::File { path, .. } => Destination::File(path.clone()),
         SinkKind::Stdout => Destination::Stdout,
         SinkKind::Nats { url, subject, .. } => Destination::Nats(url.clone(), subject.clone()),
+        SinkKind::Webhook { url, .. } => Destination::Webhook(url.clone()),
     }
 }
 
@@ -98,10 +110,13 @@ pub struct EngineSinks {
     router: mpsc::Sender<Inbound>,
     store: Arc<dyn Store>,
     sink_queue: usize,
+    /// Seals the secrets of webhook sinks stored through the API.
+    key: Option<MasterKey>,
 }
 
 /// The store's form of a sink's settings: `{"path","maxBytes","maxFiles"}` for a file sink, `{}` for stdout,
-/// `{"url","subject","stream","createStream"}` for NATS.
+/// `{"url","subject","stream","createStream"}` for NATS, `{"url","batch","timeoutMs","allow"}` for a webhook
+/// (its secret is added sealed by `sink_record`, and never shown).
 pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
     match kind {
         SinkKind::File {
@@ -131,11 +146,37 @@ pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
                 "createStream": create_stream,
             }),
         ),
+        SinkKind::Webhook {
+            url,
+            batch,
+            timeout,
+            allow,
+            ..
+        } => (
+            "webhook",
+            serde_json::json!({
+                "url": url,
+                "batch": batch,
+                "timeoutMs": u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                "allow": allow,
+            }),
+        ),
     }
 }
 
+/// The associated data that binds a webhook sink's sealed secret to the sink.
+pub fn sink_aad(name: &str) -> String {
+    format!("switchboard/sink-secret/v1/{name}")
+}
+
 /// Reads a stored sink back. An error says what is wrong (a kind this version does not know, a bad setting).
-fn sink_from_record(record: &SinkRecord) -> Result<SinkConfig, String> {
+/// A webhook's secret is opened with `key`; a webhook stored without one takes the secret of the
+/// configuration file's sink of the same name.
+fn sink_from_record(
+    record: &SinkRecord,
+    key: Option<&MasterKey>,
+    file_sinks: &[SinkConfig],
+) -> Result<SinkConfig, String> {
     let kind = match record.kind.as_str() {
         "stdout" => SinkKind::Stdout,
         "file" => {
@@ -196,6 +237,54 @@ fn sink_from_record(record: &SinkRecord) -> Result<SinkConfig, String> {
                 create_stream,
             }
         }
+        "webhook" => {
+            let s = &record.settings;
+            let url = s["url"]
+                .as_str()
+                .ok_or("settings.url: a string is required")?;
+            check_webhook_url(url).map_err(|e| format!("settings.url: {e}"))?;
+            let batch = s["batch"].as_bool().unwrap_or(false);
+            let timeout = s["timeoutMs"]
+                .as_u64()
+                .filter(|&n| n >= 1)
+                .map(std::time::Duration::from_millis)
+                .ok_or("settings.timeoutMs: a whole number of at least 1 is required")?;
+            let allow: Vec<String> = match &s["allow"] {
+                serde_json::Value::Null => Vec::new(),
+                v => serde_json::from_value(v.clone())
+                    .map_err(|_| "settings.allow: a list of strings is required")?,
+            };
+            for a in &allow {
+                check_webhook_allow(a).map_err(|e| format!("settings.allow: {e}"))?;
+            }
+            let secret = match &s["secret"] {
+                serde_json::Value::String(text) => {
+                    let key = key.ok_or(
+                        "settings.secret: sealed, but no master key is set to open it",
+                    )?;
+                    let sealed = Sealed::from_text(text).map_err(|e| format!("settings.secret: {e}"))?;
+                    key.open(&sealed, &sink_aad(&record.name))
+                        .map_err(|e| format!("settings.secret: {e}"))?
+                }
+                _ => file_sinks
+                    .iter()
+                    .find_map(|f| match &f.kind {
+                        SinkKind::Webhook { secret, .. } if f.name == record.name => {
+                            Some(secret.clone())
+                        }
+                        _ => None,
+                    })
+                    .ok_or("settings.secret: not stored, and the configuration file has no webhook sink of this name to take it from")?,
+            };
+            webhook_key(&secret).map_err(|e| format!("settings.secret: {e}"))?;
+            SinkKind::Webhook {
+                url: url.to_string(),
+                secret,
+                batch,
+                timeout,
+                allow,
+            }
+        }
         other => return Err(format!("kind {other:?} is not one this version runs")),
     };
     Ok(SinkConfig {
@@ -204,8 +293,18 @@ fn sink_from_record(record: &SinkRecord) -> Result<SinkConfig, String> {
     })
 }
 
-fn sink_record(config: &SinkConfig, at: DateTime<Utc>) -> SinkRecord {
-    let (kind, settings) = sink_settings(&config.kind);
+/// The store's form of a sink. A webhook's secret is sealed with `key`; without a key it is not stored (the
+/// sink then comes from the configuration file, which holds it).
+fn sink_record(config: &SinkConfig, at: DateTime<Utc>, key: Option<&MasterKey>) -> SinkRecord {
+    let (kind, mut settings) = sink_settings(&config.kind);
+    if let SinkKind::Webhook { secret, .. } = &config.kind {
+        settings["secret"] = match key {
+            Some(key) => {
+                serde_json::Value::String(key.seal(secret, &sink_aad(&config.name)).to_text())
+            }
+            None => serde_json::Value::Null,
+        };
+    }
     SinkRecord {
         name: config.name.clone(),
         kind: kind.to_string(),
@@ -234,8 +333,9 @@ fn start_worker(
     name: &str,
     sink: Box<dyn Sink>,
     queue: usize,
+    store: Arc<dyn Store>,
 ) -> (SinkHandle, watch::Receiver<bool>) {
-    let (handle, task) = sink::spawn(name, sink, queue);
+    let (handle, task) = sink::spawn(name, sink, queue, store);
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let _ = task.await;
@@ -249,6 +349,7 @@ fn start_worker(
 /// sink writes) is reported and left out.
 async fn seed_and_load(
     store: &dyn Store,
+    key: Option<&MasterKey>,
     file_sinks: &[SinkConfig],
     file_routes: &[RouteConfig],
 ) -> Result<(Vec<(SinkConfig, DateTime<Utc>)>, Vec<RouteRecord>), StoreError> {
@@ -257,14 +358,14 @@ async fn seed_and_load(
         if store.sink(&s.name).await?.is_none()
             && !crate::tenants::known_before(store, &format!("sinks/{}", s.name)).await?
         {
-            let record = sink_record(s, now);
+            let record = sink_record(s, now, key);
             store.upsert_sink(&record).await?;
             crate::tenants::audit(
                 store,
                 "config",
                 "sink.seed",
                 &format!("sinks/{}", s.name),
-                serde_json::json!({"kind": record.kind, "settings": record.settings}),
+                serde_json::json!({"kind": record.kind, "settings": sink_settings(&s.kind).1}),
             )
             .await;
             tracing::info!(sink = %s.name, "sink seeded into the store from the configuration");
@@ -300,7 +401,7 @@ async fn seed_and_load(
     }
     let mut sinks: Vec<(SinkConfig, DateTime<Utc>)> = Vec::new();
     for record in store.sinks().await? {
-        match sink_from_record(&record) {
+        match sink_from_record(&record, key, file_sinks) {
             Ok(config) => {
                 let dest = destination(&config.kind);
                 if let Some((other, _)) = sinks.iter().find(|(o, _)| {
@@ -334,6 +435,7 @@ impl EngineSinks {
         store: Arc<dyn Store>,
         file_sinks: &[SinkConfig],
         file_routes: &[RouteConfig],
+        key: Option<MasterKey>,
         sink_queue: usize,
         router_queue: usize,
         dedup_window: usize,
@@ -342,14 +444,14 @@ impl EngineSinks {
         RouterHandle,
         Vec<(String, Arc<SinkStats>)>,
     )> {
-        let (sinks, routes) = seed_and_load(store.as_ref(), file_sinks, file_routes)
+        let (sinks, routes) = seed_and_load(store.as_ref(), key.as_ref(), file_sinks, file_routes)
             .await
             .context("while loading the sinks and routes from the store")?;
         let mut running = BTreeMap::new();
         for (config, updated_at) in sinks {
             let opened = sink::open(&config)
                 .with_context(|| format!("while opening sink {}", config.name))?;
-            let (handle, done) = start_worker(&config.name, opened, sink_queue);
+            let (handle, done) = start_worker(&config.name, opened, sink_queue, store.clone());
             running.insert(
                 config.name.clone(),
                 Running {
@@ -382,6 +484,7 @@ impl EngineSinks {
             router: router.queue.clone(),
             store,
             sink_queue,
+            key,
         };
         Ok((Arc::new(manager), router, stats))
     }
@@ -429,7 +532,12 @@ impl EngineSinks {
             ManageError::Invalid(vec![format!("path: cannot be opened for writing: {e}")])
         })?;
         let now = now_millis();
-        self.store.upsert_sink(&sink_record(&config, now)).await?;
+        if matches!(config.kind, SinkKind::Webhook { .. }) && self.key.is_none() {
+            return Err(ManageError::NoMasterKey);
+        }
+        self.store
+            .upsert_sink(&sink_record(&config, now, self.key.as_ref()))
+            .await?;
         let previous = state.sinks.remove(&config.name);
         let mut waiting: Vec<watch::Receiver<bool>> = state
             .retiring
@@ -454,7 +562,7 @@ impl EngineSinks {
                 sink: None,
             })
         };
-        let (handle, done) = start_worker(&config.name, sink, self.sink_queue);
+        let (handle, done) = start_worker(&config.name, sink, self.sink_queue, self.store.clone());
         let created = previous.is_none();
         if let Some(p) = previous {
             state.retiring.push(p.retire());
@@ -470,6 +578,57 @@ impl EngineSinks {
         state.sinks.insert(running.config.name.clone(), running);
         self.apply(&state).await?;
         Ok((entry, created))
+    }
+
+    /// Sends the dead letters of sink `name` (at most `limit`, oldest first) to it again and removes them
+    /// from the store; returns how many were re-queued. A record rejected again comes back as a new dead
+    /// letter.
+    pub async fn replay_dead_letters(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<usize, ManageError> {
+        let handle = {
+            let state = self.state.lock().await;
+            state
+                .sinks
+                .get(name)
+                .map(|r| r.handle.clone())
+                .ok_or(ManageError::NotFound)?
+        };
+        let mut letters = self.store.dead_letters(name, limit).await?;
+        letters.reverse();
+        let mut sent = Vec::with_capacity(letters.len());
+        for l in letters {
+            #[derive(serde::Deserialize)]
+            struct Probe {
+                kind: Option<String>,
+                tenant: Option<String>,
+            }
+            let probe: Probe = serde_json::from_str(&l.json).unwrap_or(Probe {
+                kind: None,
+                tenant: None,
+            });
+            let kind = match probe.kind.as_deref() {
+                Some("gap") => sink::RecordKind::Gap,
+                Some("backfill") => sink::RecordKind::Backfill,
+                _ => sink::RecordKind::Event,
+            };
+            let delivery = Delivery {
+                kind,
+                tenant: probe.tenant.unwrap_or_default().into(),
+                json: bytes::Bytes::from(l.json.into_bytes()),
+            };
+            if !handle.send(delivery).await {
+                break;
+            }
+            sent.push(l.id);
+        }
+        Ok(self
+            .store
+            .remove_dead_letters(name, &sent)
+            .await?
+            .min(sent.len()))
     }
 
     /// Deletes a sink no route names: forgotten by the store, and its worker ends once it has written what
@@ -567,6 +726,7 @@ impl Running {
             updated_at: self.updated_at,
             sent: self.stats.sent.load(Ordering::Relaxed),
             queued: self.handle.depth(),
+            dead: self.stats.dead.load(Ordering::Relaxed),
         }
     }
 
@@ -604,7 +764,7 @@ impl AfterPredecessors {
 
 #[async_trait::async_trait]
 impl Sink for AfterPredecessors {
-    async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), crate::sink::SinkError> {
         self.ready().await?.write(batch).await
     }
 
@@ -656,6 +816,41 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_sink_is_stored_with_its_secret_sealed_or_taken_from_the_file() {
+        let config = SinkConfig {
+            name: "hook".into(),
+            kind: SinkKind::Webhook {
+                url: "https://hooks.example.com/x".into(),
+                secret: crate::config::Secret::new("whsec_c2VjcmV0LWtleQ=="),
+                batch: true,
+                timeout: std::time::Duration::from_millis(2500),
+                allow: vec!["10.0.0.0/8".into()],
+            },
+        };
+        let key = MasterKey::generate();
+        let record = sink_record(&config, now_millis(), Some(&key));
+        assert_eq!(record.kind, "webhook");
+        assert_eq!(record.settings["timeoutMs"], 2500);
+        let stored = record.settings.to_string();
+        assert!(!stored.contains("c2VjcmV0LWtleQ"), "{stored}");
+        assert_eq!(sink_from_record(&record, Some(&key), &[]).unwrap(), config);
+        // Sealed for this sink only, and only the key opens it.
+        let e = sink_from_record(&record, None, &[]).unwrap_err();
+        assert!(e.starts_with("settings.secret:"), "{e}");
+        let mut moved = record.clone();
+        moved.name = "other".into();
+        assert!(sink_from_record(&moved, Some(&key), &[]).is_err());
+        // Without a key the secret is not stored: the file's sink of the same name gives it.
+        let plain = sink_record(&config, now_millis(), None);
+        assert!(plain.settings["secret"].is_null());
+        assert_eq!(
+            sink_from_record(&plain, None, std::slice::from_ref(&config)).unwrap(),
+            config
+        );
+        assert!(sink_from_record(&plain, None, &[]).is_err());
+    }
+
+    #[test]
     fn a_nats_sink_is_stored_and_read_back() {
         let config = SinkConfig {
             name: "n".into(),
@@ -666,17 +861,17 @@ mod tests {
                 create_stream: true,
             },
         };
-        let record = sink_record(&config, now_millis());
+        let record = sink_record(&config, now_millis(), None);
         assert_eq!(record.kind, "nats");
         assert_eq!(record.settings["createStream"], true);
-        assert_eq!(sink_from_record(&record).unwrap(), config);
+        assert_eq!(sink_from_record(&record, None, &[]).unwrap(), config);
         let mut bad = record.clone();
         bad.settings["subject"] = "sb.{topic}".into();
-        let e = sink_from_record(&bad).unwrap_err();
+        let e = sink_from_record(&bad, None, &[]).unwrap_err();
         assert!(e.starts_with("settings.subject:"), "{e}");
         bad.settings["subject"] = "sb.x".into();
         bad.settings["stream"] = serde_json::Value::Null;
-        let e = sink_from_record(&bad).unwrap_err();
+        let e = sink_from_record(&bad, None, &[]).unwrap_err();
         assert!(e.starts_with("settings.stream:"), "{e}");
     }
 
@@ -699,6 +894,7 @@ mod tests {
             store.clone(),
             &[file_sink("f", &path, 1 << 30)],
             std::slice::from_ref(&file_route),
+            None,
             // Small queues keep records in flight in the old worker while the new one starts.
             4,
             4,

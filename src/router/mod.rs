@@ -9,7 +9,7 @@ mod changes;
 mod dedup;
 mod live;
 
-pub use live::{EngineSinks, ManageError, SinkEntry, sink_settings};
+pub use live::{EngineSinks, ManageError, SinkEntry, sink_aad, sink_settings};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -380,7 +380,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Sink for Collect {
-        async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+        async fn write(&mut self, batch: &[Delivery]) -> Result<(), crate::sink::SinkError> {
             let mut got = self.0.lock();
             for d in batch {
                 let v: serde_json::Value = serde_json::from_slice(&d.json).unwrap();
@@ -421,9 +421,20 @@ mod tests {
                 .await
                 .unwrap(),
         );
+        let sinks_store: Arc<dyn crate::store::Store> = store.clone();
         let (a_got, b_got) = (Arc::default(), Arc::default());
-        let (a, a_task) = crate::sink::spawn("a", Box::new(Collect(Arc::clone(&a_got))), 8);
-        let (b, b_task) = crate::sink::spawn("b", Box::new(Collect(Arc::clone(&b_got))), 8);
+        let (a, a_task) = crate::sink::spawn(
+            "a",
+            Box::new(Collect(Arc::clone(&a_got))),
+            8,
+            sinks_store.clone(),
+        );
+        let (b, b_task) = crate::sink::spawn(
+            "b",
+            Box::new(Collect(Arc::clone(&b_got))),
+            8,
+            sinks_store.clone(),
+        );
         let (router, task) = spawn(
             &[route(&["a"], &["*"]), route(&["b"], &["*"])],
             vec![a.clone(), b],
@@ -438,7 +449,12 @@ mod tests {
         }
         // `b` is dropped; a new `c` takes presence only.
         let c_got = Arc::default();
-        let (c, c_task) = crate::sink::spawn("c", Box::new(Collect(Arc::clone(&c_got))), 8);
+        let (c, c_task) = crate::sink::spawn(
+            "c",
+            Box::new(Collect(Arc::clone(&c_got))),
+            8,
+            sinks_store.clone(),
+        );
         router
             .queue
             .send(Inbound::Reconfigure {

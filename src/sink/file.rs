@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Delivery, Sink};
+use super::{Delivery, Sink, SinkError};
 
 /// Appends lines to `path`; past `max_bytes` the file becomes `path.1` (older ones shift to `.2`… up to
 /// `max_files`, the oldest deleted) and a new file starts.
@@ -67,7 +67,7 @@ impl FileSink {
 
 #[async_trait::async_trait]
 impl Sink for FileSink {
-    async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), SinkError> {
         // Local file writes are short; doing them on the worker's task keeps one copy of each line.
         for d in batch {
             if self.written > 0 && self.written + d.json.len() as u64 + 1 > self.max_bytes {

@@ -4,6 +4,7 @@
 pub mod file;
 pub mod nats;
 pub mod stdout;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::config::{SinkConfig, SinkKind};
+use crate::store::{DeadLetter, Store};
 
 /// The kind of a record, as in the envelope's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +32,39 @@ pub struct Delivery {
     pub json: Bytes,
 }
 
+/// Why a write did not deliver the whole batch.
+#[derive(Debug)]
+pub enum SinkError {
+    /// A passing failure: the worker writes the same batch again after a backoff.
+    Retry(std::io::Error),
+    /// The destination refused these records (indices into the batch) for good: the worker moves them to the
+    /// dead-letter store; the rest of the batch counts as delivered.
+    Reject { records: Vec<usize>, reason: String },
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> SinkError {
+        SinkError::Retry(e)
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkError::Retry(e) => write!(f, "{e}"),
+            SinkError::Reject { records, reason } => {
+                write!(f, "{} record(s) rejected: {reason}", records.len())
+            }
+        }
+    }
+}
+
 /// A destination. `write` may buffer; `flush` makes what was written durable (as far as the destination
 /// allows). Both are retried by the worker on error, so they must not lose or reorder records they accepted.
+/// A write that ends in [`SinkError::Reject`] has delivered every record of the batch but the rejected ones.
 #[async_trait::async_trait]
 pub trait Sink: Send + 'static {
-    async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()>;
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), SinkError>;
     async fn flush(&mut self) -> std::io::Result<()>;
 }
 
@@ -45,6 +75,8 @@ pub struct SinkStats {
     pub errors: AtomicU64,
     /// Records refused because the queue was full (the router waits instead; see `SinkHandle::send`).
     pub queue_full: AtomicU64,
+    /// Records the destination rejected for good, moved to the dead-letter store.
+    pub dead: AtomicU64,
 }
 
 /// The router's handle on a sink worker.
@@ -95,15 +127,26 @@ pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
             stream.as_deref(),
             *create_stream,
         )),
+        SinkKind::Webhook {
+            url,
+            secret,
+            batch,
+            timeout,
+            allow,
+        } => Box::new(
+            webhook::WebhookSink::new(url, secret, *batch, *timeout, allow)
+                .map_err(std::io::Error::other)?,
+        ),
     })
 }
 
 /// Starts a worker for `sink` with a queue of `capacity` records; the task ends when every handle is dropped
-/// and the queue is drained.
+/// and the queue is drained. Records the destination rejects for good go to `store`'s dead letters.
 pub fn spawn(
     name: &str,
     sink: Box<dyn Sink>,
     capacity: usize,
+    store: Arc<dyn Store>,
 ) -> (SinkHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let stats = Arc::new(SinkStats::default());
@@ -112,7 +155,7 @@ pub fn spawn(
         queue: tx,
         stats: stats.clone(),
     };
-    let task = tokio::spawn(run(name.to_string(), sink, rx, stats));
+    let task = tokio::spawn(run(name.to_string(), sink, rx, stats, store));
     (handle, task)
 }
 
@@ -121,18 +164,27 @@ async fn run(
     mut sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Delivery>,
     stats: Arc<SinkStats>,
+    store: Arc<dyn Store>,
 ) {
     let mut batch = Vec::with_capacity(1024);
     let mut backoff = Duration::from_millis(100);
     while rx.recv_many(&mut batch, 1024).await > 0 {
         loop {
+            let mut rejected = 0;
             let result = match sink.write(&batch).await {
                 Ok(()) => sink.flush().await,
-                Err(e) => Err(e),
+                Err(SinkError::Retry(e)) => Err(e),
+                Err(SinkError::Reject { records, reason }) => {
+                    rejected = dead_letters(&name, &batch, &records, &reason, store.as_ref()).await;
+                    stats.dead.fetch_add(rejected as u64, Ordering::Relaxed);
+                    sink.flush().await
+                }
             };
             match result {
                 Ok(()) => {
-                    stats.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stats
+                        .sent
+                        .fetch_add((batch.len() - rejected) as u64, Ordering::Relaxed);
                     backoff = Duration::from_millis(100);
                     break;
                 }
@@ -146,4 +198,41 @@ async fn run(
         }
         batch.clear();
     }
+}
+
+/// Keeps the rejected records of `batch` in the store's dead letters, retrying the store until it answers;
+/// returns how many were kept.
+async fn dead_letters(
+    name: &str,
+    batch: &[Delivery],
+    records: &[usize],
+    reason: &str,
+    store: &dyn Store,
+) -> usize {
+    let mut indices: Vec<usize> = records
+        .iter()
+        .copied()
+        .filter(|&i| i < batch.len())
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let at = chrono::Utc::now();
+    let letters: Vec<DeadLetter> = indices
+        .iter()
+        .map(|&i| DeadLetter {
+            id: uuid::Uuid::new_v4().to_string(),
+            sink: name.to_string(),
+            at,
+            reason: reason.to_string(),
+            json: String::from_utf8_lossy(&batch[i].json).into_owned(),
+        })
+        .collect();
+    tracing::warn!(sink = %name, records = letters.len(), reason = %reason, "records rejected by the destination; kept as dead letters");
+    let mut backoff = Duration::from_millis(100);
+    while let Err(e) = store.add_dead_letters(&letters).await {
+        tracing::warn!(sink = %name, error = %e, "cannot store dead letters; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    letters.len()
 }

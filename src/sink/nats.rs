@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 
-use super::{Delivery, RecordKind, Sink};
+use super::{Delivery, RecordKind, Sink, SinkError};
 use crate::config::nats_stream_subjects;
 
 /// How long connecting (TCP, TLS and the NATS handshake) may take before the write fails.
@@ -54,7 +54,7 @@ fn parse_template(template: &str) -> Vec<Part> {
     parts
 }
 
-fn kind_name(kind: RecordKind) -> &'static str {
+pub(super) fn kind_name(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Event => "event",
         RecordKind::Gap => "gap",
@@ -73,7 +73,7 @@ struct Probe<'a> {
 
 /// The envelope's `id`: read at its fixed place (`{"kind":"event","id":"...`) without parsing the rest, or
 /// by a parse of the top-level fields when the envelope is laid out otherwise (gap records).
-fn envelope_id<'a>(kind: RecordKind, json: &'a [u8]) -> Option<Cow<'a, str>> {
+pub(super) fn envelope_id<'a>(kind: RecordKind, json: &'a [u8]) -> Option<Cow<'a, str>> {
     let prefix_len = br#"{"kind":""#.len() + kind_name(kind).len() + br#"","id":""#.len();
     if json.len() > prefix_len
         && json.starts_with(br#"{"kind":""#)
@@ -244,13 +244,13 @@ impl NatsSink {
 
 #[async_trait::async_trait]
 impl Sink for NatsSink {
-    async fn write(&mut self, batch: &[Delivery]) -> io::Result<()> {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), SinkError> {
         let result = self.publish(batch).await;
         if result.is_err() {
             // The worker retries the whole batch; it does so on a new connection, made within the timeout.
             self.js = None;
         }
-        result
+        Ok(result?)
     }
 
     async fn flush(&mut self) -> io::Result<()> {

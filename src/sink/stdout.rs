@@ -15,7 +15,7 @@ impl StdoutSink {
 
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
-    async fn write(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), super::SinkError> {
         let mut out = std::io::stdout().lock();
         for d in batch {
             out.write_all(&d.json)?;

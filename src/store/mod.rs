@@ -186,6 +186,22 @@ pub struct AuditFilter {
     pub limit: Option<usize>,
 }
 
+/// A record a sink's destination rejected for good, kept until it is replayed or dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// Unique id of the dead letter (UUID). Adding an id already present keeps the first copy.
+    pub id: String,
+    /// The sink whose destination rejected the record.
+    pub sink: String,
+    /// When it was rejected.
+    pub at: DateTime<Utc>,
+    /// What the destination answered.
+    pub reason: String,
+    /// The record (the envelope's JSON).
+    pub json: String,
+}
+
 /// Errors of a store; callers branch on the kind.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -269,6 +285,13 @@ pub trait Store: Send + Sync + 'static {
     /// Audit entries matching the filter, newest first (entries of the same millisecond: last appended
     /// first).
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Keeps dead letters, in one transaction. An id already stored is a retry: the first copy is kept.
+    async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+    /// The dead letters of a sink, newest first (same millisecond: last added first), at most `limit`.
+    async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Removes the named dead letters of a sink; returns how many were stored.
+    async fn remove_dead_letters(&self, sink: &str, ids: &[String]) -> Result<usize, StoreError>;
 
     /// Every OAuth client of every tenant, ordered by tenant then id: what [`rotate_master_key`] re-seals.
     async fn all_sealed_secrets(&self) -> Result<Vec<ClientRecord>, StoreError>;

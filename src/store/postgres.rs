@@ -28,8 +28,8 @@ use super::common::{
     dedupe_topics, distinct_topic_keys, effective_limit, is_foreign_key_violation, truncate_millis,
 };
 use super::{
-    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, GapFilter, GapRecord, RouteRecord,
-    SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
+    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
+    RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
 };
 use crate::secrets::Sealed;
 
@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!(
             "../../migrations/postgres/0002_tenants_clients_topics_sinks_routes_audit.sql"
         ),
+    ),
+    (
+        3,
+        "dead letters",
+        include_str!("../../migrations/postgres/0003_dead_letters.sql"),
     ),
 ];
 
@@ -748,6 +753,58 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let context = || self.context("saving dead letters");
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| self.error(&context(), e))?;
+        for l in letters {
+            sqlx::query(
+                "INSERT INTO dead_letters (id, sink, at, reason, json) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&l.id)
+            .bind(&l.sink)
+            .bind(truncate_millis(l.at))
+            .bind(&l.reason)
+            .bind(&l.json)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(&context(), e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(&context(), e))
+    }
+
+    async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let context = || self.context(format_args!("reading the dead letters of sink {sink}"));
+        let rows = sqlx::query(
+            "SELECT id, sink, at, reason, json FROM dead_letters WHERE sink = $1 \
+             ORDER BY at DESC, seq DESC LIMIT $2",
+        )
+        .bind(sink)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(&context(), e))?;
+        rows.iter()
+            .map(|row| dead_letter_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn remove_dead_letters(&self, sink: &str, ids: &[String]) -> Result<usize, StoreError> {
+        let context = || self.context(format_args!("removing dead letters of sink {sink}"));
+        let removed = sqlx::query("DELETE FROM dead_letters WHERE sink = $1 AND id = ANY($2)")
+            .bind(sink)
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(&context(), e))?
+            .rows_affected();
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+
     async fn all_sealed_secrets(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let context = || self.context("reading every client secret");
         let rows =
@@ -1014,6 +1071,18 @@ fn route_from_row(row: &PgRow) -> Result<RouteRecord, String> {
         topics: list_column(row, "topics").map_err(describe)?,
         changes_only: column(row, "changes_only").map_err(describe)?,
         updated_at: time_column(row, "updated_at").map_err(describe)?,
+        id,
+    })
+}
+
+fn dead_letter_from_row(row: &PgRow) -> Result<DeadLetter, String> {
+    let id: String = column(row, "id")?;
+    let describe = |e: String| format!("dead letter {id}: {e}");
+    Ok(DeadLetter {
+        sink: column(row, "sink").map_err(describe)?,
+        at: time_column(row, "at").map_err(describe)?,
+        reason: column(row, "reason").map_err(describe)?,
+        json: column(row, "json").map_err(describe)?,
         id,
     })
 }

@@ -194,6 +194,7 @@ async fn migrations_are_applied_once_per_schema() {
             "audit",
             "channels",
             "clients",
+            "dead_letters",
             "gaps",
             "routes",
             "sinks",
@@ -247,7 +248,7 @@ async fn connect_uses_the_default_schema() {
         .fetch_one(&store.pool)
         .await
         .expect("count tables");
-        assert_eq!(in_schema, 9);
+        assert_eq!(in_schema, 10);
         match store.drop_schema().await {
             Err(StoreError::NotFound(message)) => {
                 assert!(message.contains("dedicated schema"), "{message}")

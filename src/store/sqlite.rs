@@ -24,8 +24,8 @@ use super::common::{
     from_millis, is_foreign_key_violation, to_millis,
 };
 use super::{
-    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, GapFilter, GapRecord, RouteRecord,
-    SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
+    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
+    RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
 };
 use crate::secrets::Sealed;
 
@@ -57,6 +57,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "tenants clients topics sinks routes audit",
         include_str!("../../migrations/sqlite/0002_tenants_clients_topics_sinks_routes_audit.sql"),
+    ),
+    (
+        3,
+        "dead letters",
+        include_str!("../../migrations/sqlite/0003_dead_letters.sql"),
     ),
 ];
 
@@ -716,6 +721,67 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let context = || self.context("saving dead letters");
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        for l in letters {
+            sqlx::query(
+                "INSERT INTO dead_letters (id, sink, at, reason, json) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&l.id)
+            .bind(&l.sink)
+            .bind(to_millis(l.at))
+            .bind(&l.reason)
+            .bind(&l.json)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        }
+        tx.commit().await.map_err(|e| map_sqlx(&context(), e))
+    }
+
+    async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let context = || self.context(format_args!("reading the dead letters of sink {sink}"));
+        let rows = sqlx::query(
+            "SELECT id, sink, at, reason, json FROM dead_letters WHERE sink = ? \
+             ORDER BY at DESC, seq DESC LIMIT ?",
+        )
+        .bind(sink)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_sqlx(&context(), e))?;
+        rows.iter()
+            .map(|row| dead_letter_from_row(row).map_err(|e| corrupt(&context(), e)))
+            .collect()
+    }
+
+    async fn remove_dead_letters(&self, sink: &str, ids: &[String]) -> Result<usize, StoreError> {
+        let context = || self.context(format_args!("removing dead letters of sink {sink}"));
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        let mut removed = 0;
+        for id in ids {
+            removed += sqlx::query("DELETE FROM dead_letters WHERE sink = ? AND id = ?")
+                .bind(sink)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_sqlx(&context(), e))?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(|e| map_sqlx(&context(), e))?;
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+
     async fn all_sealed_secrets(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let context = || self.context("reading every client secret");
         let rows =
@@ -874,6 +940,18 @@ fn route_from_row(row: &SqliteRow) -> Result<RouteRecord, String> {
         changes_only: column(row, "changes_only").map_err(describe)?,
         updated_at: from_millis("updated_at", column(row, "updated_at").map_err(describe)?)
             .map_err(describe)?,
+        id,
+    })
+}
+
+fn dead_letter_from_row(row: &SqliteRow) -> Result<DeadLetter, String> {
+    let id: String = column(row, "id")?;
+    let describe = |e: String| format!("dead letter {id}: {e}");
+    Ok(DeadLetter {
+        sink: column(row, "sink").map_err(describe)?,
+        at: from_millis("at", column(row, "at").map_err(describe)?).map_err(describe)?,
+        reason: column(row, "reason").map_err(describe)?,
+        json: column(row, "json").map_err(describe)?,
         id,
     })
 }

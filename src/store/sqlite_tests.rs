@@ -471,7 +471,8 @@ async fn database_from_before_migration_2_is_upgraded() {
     // What a build that knew only migration 1 left behind.
     sqlx::raw_sql(
         "DROP TABLE clients; DROP TABLE topics; DROP TABLE tenants; DROP TABLE sinks; \
-         DROP TABLE routes; DROP TABLE audit; DELETE FROM _sqlx_migrations WHERE version = 2",
+         DROP TABLE routes; DROP TABLE audit; DROP TABLE dead_letters; \
+         DELETE FROM _sqlx_migrations WHERE version >= 2",
     )
     .execute(&store.pool)
     .await

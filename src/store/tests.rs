@@ -14,8 +14,9 @@ use uuid::Uuid;
 use crate::config::Secret;
 use crate::secrets::{MasterKey, SecretsError, client_aad};
 use crate::store::{
-    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, GapFilter, GapRecord, RotateError,
-    RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord, rotate_master_key,
+    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
+    RotateError, RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
+    rotate_master_key,
 };
 
 /// Runs every check of the suite that can share a store with other checks (all but [`rotation`]).
@@ -37,6 +38,7 @@ pub(crate) async fn run_all(store: &dyn Store) {
     routes_round_trip(store).await;
     audit_newest_first_and_filtered(store).await;
     replace_sealed_compares_and_swaps(store).await;
+    dead_letters_round_trip(store).await;
 }
 
 /// A tenant name no other check (or earlier run) uses.
@@ -1101,5 +1103,82 @@ pub(crate) async fn rotation(store: &dyn Store) {
     assert_eq!(
         store.all_sealed_secrets().await.expect("after second run"),
         after
+    );
+}
+
+/// Dead letters read back per sink, newest first (same millisecond: last added first), limited; adding an id
+/// again keeps the first copy; removing counts only the sink's own.
+pub(crate) async fn dead_letters_round_trip(store: &dyn Store) {
+    let sink = format!("hook-{}", Uuid::new_v4().simple());
+    let other = format!("other-{}", Uuid::new_v4().simple());
+    let letter = |sink: &str, ms: i64, n: u32| DeadLetter {
+        id: Uuid::new_v4().to_string(),
+        sink: sink.to_owned(),
+        at: at(ms),
+        reason: format!("HTTP 400 Bad Request #{n}"),
+        json: format!(r#"{{"kind":"event","id":"e{n}","body":{{"ü":"✓"}}}}"#),
+    };
+    assert!(
+        store
+            .dead_letters(&sink, 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let a = letter(&sink, 0, 1);
+    let b = letter(&sink, 5, 2);
+    let c = letter(&sink, 5, 3);
+    let d = letter(&other, 9, 4);
+    store
+        .add_dead_letters(&[a.clone(), b.clone(), c.clone(), d.clone()])
+        .await
+        .expect("add");
+    store.add_dead_letters(&[]).await.expect("add nothing");
+    // A retry keeps the first copy.
+    let mut again = a.clone();
+    again.reason = "changed".into();
+    store.add_dead_letters(&[again]).await.expect("add again");
+    assert_eq!(
+        store.dead_letters(&sink, 10).await.expect("read"),
+        vec![c.clone(), b.clone(), a.clone()]
+    );
+    assert_eq!(
+        store.dead_letters(&sink, 2).await.expect("limited"),
+        vec![c.clone(), b.clone()]
+    );
+    assert_eq!(
+        store.dead_letters(&other, 10).await.expect("other"),
+        vec![d.clone()]
+    );
+    // Another sink's id is not removed through this sink; unknown ids are not an error.
+    let removed = store
+        .remove_dead_letters(&sink, &[a.id.clone(), d.id.clone(), "nope".into()])
+        .await
+        .expect("remove");
+    assert_eq!(removed, 1);
+    assert_eq!(
+        store.dead_letters(&sink, 10).await.expect("after"),
+        vec![c.clone(), b.clone()]
+    );
+    assert_eq!(
+        store
+            .remove_dead_letters(&sink, &[b.id, c.id])
+            .await
+            .expect("remove rest"),
+        2
+    );
+    assert_eq!(
+        store
+            .remove_dead_letters(&other, &[d.id])
+            .await
+            .expect("other"),
+        1
+    );
+    assert!(
+        store
+            .dead_letters(&sink, 10)
+            .await
+            .expect("empty")
+            .is_empty()
     );
 }

@@ -661,6 +661,15 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
         tenants.contains("acme") && tenants.contains("ops"),
         "{tenants}"
     );
+    let (status, body) = Api { base: url.clone(), http: reqwest::Client::new() }
+        .send(
+            reqwest::Method::PUT,
+            "/v1/sinks/hook",
+            ADMIN,
+            Some(json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "allow": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     engine.stop();
 
     let db = scratch.0.join("store.db").display().to_string();
@@ -675,10 +684,28 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
         new_key.display().to_string(),
     ])
     .await;
-    assert!(out.starts_with("2 secret(s) re-sealed"), "{out}");
+    assert!(
+        out.starts_with("3 secret(s) re-sealed"),
+        "two OAuth clients and one webhook sink: {out}"
+    );
     let engine = start(make(&new_key));
     wait_live(&engine, "ops", 1).await;
     wait_live(&engine, "acme", 1).await;
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.unwrap()),
+        http: reqwest::Client::new(),
+    };
+    let (_, sinks) = api
+        .send(reqwest::Method::GET, "/v1/sinks", ADMIN, None)
+        .await;
+    assert!(
+        sinks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "hook" && s["secret"] == "set"),
+        "the webhook sink opens with the new key: {sinks}"
+    );
     engine.stop();
 }
 

@@ -4,3 +4,4 @@ mod api;
 mod harness;
 mod scenarios;
 mod sinks_api;
+mod webhook;

@@ -1,0 +1,557 @@
+//! The webhook sink: each envelope (or each batch, as a JSON array) POSTed to a URL, signed per the Standard
+//! Webhooks scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+//!
+//! Before each connection the host is resolved and the address checked: loopback, private, link-local,
+//! unspecified and metadata addresses are refused unless the sink's allow-list names them (or the host).
+//! The connection goes to the very address checked (the client is pinned to it), so a second resolution
+//! cannot lead it elsewhere.
+//!
+//! Timeouts, connection errors, 408, 429 and 5xx are passing failures: the worker retries (after the
+//! `Retry-After` the receiver asked for, when it did). Other answers outside 2xx reject the record for good: it
+//! goes to the dead-letter store. Delivery is at least once; the `webhook-id` is stable across retries so
+//! receivers can drop the copies.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use reqwest::{StatusCode, Url};
+use sha2::{Digest, Sha256};
+
+use super::{Delivery, Sink, SinkError};
+use crate::config::{Secret, webhook_key};
+
+/// The longest `Retry-After` honoured before the worker's own backoff takes over.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// An allow-list entry: a network or a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Allowed {
+    Net(IpAddr, u8),
+    Host(String),
+}
+
+impl Allowed {
+    fn parse(entry: &str) -> Option<Allowed> {
+        let entry = entry.trim();
+        if let Some((addr, bits)) = entry.split_once('/') {
+            let addr: IpAddr = addr.parse().ok()?;
+            let bits: u8 = bits.parse().ok()?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            return (bits <= max).then_some(Allowed::Net(addr, bits));
+        }
+        match entry.parse::<IpAddr>() {
+            Ok(addr) => Some(Allowed::Net(addr, if addr.is_ipv4() { 32 } else { 128 })),
+            Err(_) => Some(Allowed::Host(entry.to_ascii_lowercase())),
+        }
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self, unmap(ip)) {
+            (Allowed::Net(IpAddr::V4(net), bits), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                u32::from(*net) & mask == u32::from(ip) & mask
+            }
+            (Allowed::Net(IpAddr::V6(net), bits), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                u128::from(*net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Why an address may not be connected to, or `None` when it is a public address.
+pub fn refused_because(ip: IpAddr) -> Option<&'static str> {
+    match unmap(ip) {
+        IpAddr::V4(v4) => {
+            if v4 == Ipv4Addr::new(169, 254, 169, 254) {
+                Some("the cloud metadata address")
+            } else if v4.is_loopback() {
+                Some("a loopback address")
+            } else if v4.is_private() {
+                Some("a private address")
+            } else if v4.is_link_local() {
+                Some("a link-local address")
+            } else if v4.is_unspecified() || v4.octets()[0] == 0 {
+                Some("an unspecified address")
+            } else if v4.is_broadcast() {
+                Some("the broadcast address")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("a loopback address")
+            } else if v6.is_unspecified() {
+                Some("an unspecified address")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("a private (unique local) address")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("a link-local address")
+            } else if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+                Some("the cloud metadata address")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The `webhook-signature` value of a message: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// The outcome of one POST.
+enum Outcome {
+    Delivered,
+    Retry(io::Error),
+    Reject(String),
+}
+
+/// How far a batch got before a passing failure; the worker hands the same batch again.
+struct Progress {
+    first: Bytes,
+    len: usize,
+    done: usize,
+    rejected: Vec<usize>,
+    reason: String,
+}
+
+/// POSTs records to one URL, signed.
+pub struct WebhookSink {
+    url: Url,
+    key: Vec<u8>,
+    batch: bool,
+    timeout: Duration,
+    allow: Vec<Allowed>,
+    /// The client pinned to the address last checked.
+    client: Option<(SocketAddr, reqwest::Client)>,
+    progress: Option<Progress>,
+}
+
+impl WebhookSink {
+    /// A sink for a validated configuration; nothing is connected until the first write.
+    pub fn new(
+        url: &str,
+        secret: &Secret,
+        batch: bool,
+        timeout: Duration,
+        allow: &[String],
+    ) -> Result<WebhookSink, String> {
+        let url = Url::parse(url.trim()).map_err(|e| format!("webhook URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err("webhook URL: an http:// or https:// URL with a host is required".into());
+        }
+        let key = webhook_key(secret).map_err(|e| format!("webhook secret: {e}"))?;
+        let allow = allow
+            .iter()
+            .map(|a| Allowed::parse(a).ok_or_else(|| format!("allow: {a:?} is not valid")))
+            .collect::<Result<_, _>>()?;
+        Ok(WebhookSink {
+            url,
+            key,
+            batch,
+            timeout,
+            allow,
+            client: None,
+            progress: None,
+        })
+    }
+
+    fn host(&self) -> String {
+        self.url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase()
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        refused_because(ip).is_none() || self.allow.iter().any(|a| a.contains(ip))
+    }
+
+    /// Resolves the host and picks the first address that may be connected to.
+    async fn resolve(&self) -> Result<SocketAddr, Outcome> {
+        let host = self.host();
+        let port = self.url.port_or_known_default().unwrap_or(80);
+        let host_allowed = self.allow.contains(&Allowed::Host(host.clone()));
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    Outcome::Retry(io::Error::other(format!(
+                        "webhook {}: cannot resolve {host}: {e}",
+                        self.url
+                    )))
+                })?
+                .collect(),
+        };
+        if let Some(a) = addrs.iter().find(|a| host_allowed || self.allowed(a.ip())) {
+            return Ok(*a);
+        }
+        match addrs.first() {
+            Some(a) => Err(Outcome::Reject(format!(
+                "webhook {}: {host} resolves to {} ({}), which is refused unless allow-listed",
+                self.url,
+                a.ip(),
+                refused_because(a.ip()).unwrap_or("refused")
+            ))),
+            None => Err(Outcome::Retry(io::Error::other(format!(
+                "webhook {}: {host} resolves to no address",
+                self.url
+            )))),
+        }
+    }
+
+    /// The client pinned to `addr`, built when the address changed.
+    fn client(&mut self, addr: SocketAddr) -> Result<reqwest::Client, Outcome> {
+        if let Some((pinned, client)) = &self.client
+            && *pinned == addr
+        {
+            return Ok(client.clone());
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Outcome::Retry(io::Error::other(e.to_string())))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            // A redirect could lead anywhere, past the address check.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(2);
+        if self.host().parse::<IpAddr>().is_err() {
+            builder = builder.resolve(&self.host(), addr);
+        }
+        let client = builder.build().map_err(|e| {
+            Outcome::Retry(io::Error::other(format!(
+                "webhook {}: cannot build the HTTP client: {e}",
+                self.url
+            )))
+        })?;
+        self.client = Some((addr, client.clone()));
+        Ok(client)
+    }
+
+    async fn post(&mut self, id: &str, body: Bytes) -> Outcome {
+        let addr = match self.resolve().await {
+            Ok(a) => a,
+            Err(o) => return o,
+        };
+        let client = match self.client(addr) {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = sign(&self.key, id, timestamp, &body);
+        let sent = client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                // The next attempt resolves and connects again.
+                self.client = None;
+                let what = if e.is_timeout() {
+                    format!("no answer within {:?}", self.timeout)
+                } else {
+                    format!("cannot send: {e}")
+                };
+                return Outcome::Retry(io::Error::other(format!("webhook {}: {what}", self.url)));
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Outcome::Delivered;
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().take(200).collect();
+        let what = format!("webhook {}: HTTP {status}: {}", self.url, text.trim());
+        if status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status.is_server_error()
+        {
+            if let Some(wait) = retry_after {
+                tokio::time::sleep(wait).await;
+            }
+            Outcome::Retry(io::Error::other(what))
+        } else {
+            Outcome::Reject(what)
+        }
+    }
+}
+
+/// The `webhook-id` of a record: the envelope's `id`, or a digest of the record when it has none.
+fn record_id(d: &Delivery) -> String {
+    match super::nats::envelope_id(d.kind, &d.json) {
+        Some(id) if !id.is_empty() => id.into_owned(),
+        _ => {
+            let digest = Sha256::digest(&d.json);
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("sb_{hex}")
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for WebhookSink {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if self.batch {
+            let mut body =
+                Vec::with_capacity(batch.iter().map(|d| d.json.len() + 1).sum::<usize>() + 2);
+            body.push(b'[');
+            for (i, d) in batch.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&d.json);
+            }
+            body.push(b']');
+            let id = format!("{}+{}", record_id(&batch[0]), batch.len());
+            return match self.post(&id, Bytes::from(body)).await {
+                Outcome::Delivered => Ok(()),
+                Outcome::Retry(e) => Err(SinkError::Retry(e)),
+                Outcome::Reject(reason) => Err(SinkError::Reject {
+                    records: (0..batch.len()).collect(),
+                    reason,
+                }),
+            };
+        }
+        let mut p = match self.progress.take() {
+            Some(p) if p.len == batch.len() && p.first == batch[0].json => p,
+            _ => Progress {
+                first: batch[0].json.clone(),
+                len: batch.len(),
+                done: 0,
+                rejected: Vec::new(),
+                reason: String::new(),
+            },
+        };
+        while p.done < batch.len() {
+            let d = &batch[p.done];
+            match self.post(&record_id(d), d.json.clone()).await {
+                Outcome::Delivered => {}
+                Outcome::Reject(reason) => {
+                    p.rejected.push(p.done);
+                    p.reason = reason;
+                }
+                Outcome::Retry(e) => {
+                    self.progress = Some(p);
+                    return Err(SinkError::Retry(e));
+                }
+            }
+            p.done += 1;
+        }
+        if p.rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Reject {
+                records: p.rejected,
+                reason: p.reason,
+            })
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        // `write` returns only once the receiver has answered every POST.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::RecordKind;
+
+    fn sink(url: &str, allow: &[&str]) -> WebhookSink {
+        let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+        WebhookSink::new(
+            url,
+            &Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            false,
+            Duration::from_secs(1),
+            &allow,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_id_timestamp_and_body() {
+        // The Standard Webhooks example: its secret, id, timestamp and body give its signature.
+        let key = webhook_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let signature = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        // The same computed independently.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(b"msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.");
+        mac.update(body);
+        let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        assert_eq!(signature, expected);
+        // A plain secret is its own bytes.
+        assert_eq!(webhook_key(&Secret::new("plain")).unwrap(), b"plain");
+        assert!(webhook_key(&Secret::new("whsec_!!!")).is_err());
+    }
+
+    #[test]
+    fn private_loopback_link_local_and_metadata_addresses_are_refused() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.1.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(refused_because(ip).is_some(), "{ip} should be refused");
+        }
+        for ip in ["8.8.8.8", "172.32.0.1", "2001:4860:4860::8888", "1.1.1.1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(refused_because(ip).is_none(), "{ip} should be allowed");
+        }
+        assert_eq!(
+            refused_because("169.254.169.254".parse().unwrap()),
+            Some("the cloud metadata address")
+        );
+    }
+
+    #[test]
+    fn the_allow_list_takes_networks_addresses_and_host_names() {
+        let s = sink(
+            "http://hooks.internal:8080/x",
+            &["10.0.0.0/8", "::1", "hooks.internal"],
+        );
+        assert!(s.allowed("10.200.0.1".parse().unwrap()));
+        assert!(s.allowed("::1".parse().unwrap()));
+        assert!(!s.allowed("127.0.0.1".parse().unwrap()));
+        assert!(!s.allowed("192.168.0.1".parse().unwrap()));
+        assert!(s.allow.contains(&Allowed::Host("hooks.internal".into())));
+    }
+
+    fn record() -> Delivery {
+        Delivery {
+            kind: RecordKind::Event,
+            tenant: "acme".into(),
+            json: Bytes::from_static(br#"{"kind":"event","id":"e-1","tenant":"acme"}"#),
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_is_refused_for_good_unless_allowed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let mut refused = sink(&url, &[]);
+        match refused.write(&[record()]).await {
+            Err(SinkError::Reject { records, reason }) => {
+                assert_eq!(records, vec![0]);
+                assert!(reason.contains("loopback"), "{reason}");
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        let mut metadata = sink("http://169.254.169.254/latest/meta-data/", &[]);
+        match metadata.write(&[record()]).await {
+            Err(SinkError::Reject { reason, .. }) => {
+                assert!(reason.contains("metadata"), "{reason}")
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        // Host names are checked by what they resolve to.
+        let mut by_name = sink(&format!("http://localhost:{port}/hook"), &[]);
+        assert!(matches!(
+            by_name.write(&[record()]).await,
+            Err(SinkError::Reject { .. })
+        ));
+
+        // Allowed: the POST reaches the listener, which answers 204.
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = conn.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let len = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= head_end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let mut allowed = sink(&url, &["127.0.0.0/8"]);
+        allowed.write(&[record()]).await.unwrap();
+        let request = server.await.unwrap().to_ascii_lowercase();
+        assert!(request.contains("webhook-id: e-1"), "{request}");
+        assert!(request.contains("webhook-signature: v1,"), "{request}");
+    }
+}
