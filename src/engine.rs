@@ -119,7 +119,10 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     &config.sinks,
                     &config.routes,
                     key.clone(),
-                    65_536,
+                    crate::router::WorkerSettings {
+                        queue: 65_536,
+                        spool_dir: Some(config.store.spool_dir()),
+                    },
                     config.engine.router_queue,
                     config.engine.dedup_window,
                 )

@@ -119,6 +119,51 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
             s.config.name, s.dead
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_sink_spool_bytes Bytes waiting in each sink's spool on disk.\n# TYPE switchboard_sink_spool_bytes gauge"
+    );
+    for s in &sinks {
+        let _ = writeln!(
+            out,
+            "switchboard_sink_spool_bytes{{sink=\"{}\"}} {}",
+            s.config.name, s.spool_bytes
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_sink_spooled_total Records written to each sink's spool.\n# TYPE switchboard_sink_spooled_total counter"
+    );
+    for s in &sinks {
+        let _ = writeln!(
+            out,
+            "switchboard_sink_spooled_total{{sink=\"{}\"}} {}",
+            s.config.name, s.spooled
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_sink_spool_full 1 while a sink's spool is full (the router then waits for it).\n# TYPE switchboard_sink_spool_full gauge"
+    );
+    for s in &sinks {
+        let _ = writeln!(
+            out,
+            "switchboard_sink_spool_full{{sink=\"{}\"}} {}",
+            s.config.name,
+            u8::from(s.spool_full)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_sink_spool_full_total Times a sink found its spool full.\n# TYPE switchboard_sink_spool_full_total counter"
+    );
+    for s in &sinks {
+        let _ = writeln!(
+            out,
+            "switchboard_sink_spool_full_total{{sink=\"{}\"}} {}",
+            s.config.name, s.spool_full_total
+        );
+    }
     if let Ok(status) = state.supervisor.send(GetStatus).await {
         let _ = writeln!(
             out,

@@ -87,6 +87,15 @@ impl StoreConfig {
             .clone()
             .unwrap_or_else(|| self.path.display().to_string())
     }
+
+    /// Where the sinks keep their spools: `spool/` next to the database file (also with a PostgreSQL
+    /// store, the spool is local), one directory per sink.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join("spool")
+    }
 }
 
 impl Default for StoreConfig {

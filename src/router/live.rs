@@ -35,6 +35,14 @@ pub struct SinkEntry {
     pub queued: usize,
     /// Records the current worker moved to the dead-letter store.
     pub dead: u64,
+    /// Bytes waiting in the sink's spool on disk.
+    pub spool_bytes: u64,
+    /// Records the current worker wrote to its spool.
+    pub spooled: u64,
+    /// Whether the spool is full (the sink then takes nothing more; the router waits).
+    pub spool_full: bool,
+    /// Times the current worker found its spool full.
+    pub spool_full_total: u64,
 }
 
 /// Why a change of sinks or routes was refused.
@@ -101,6 +109,15 @@ struct State {
     retiring: Vec<Retiring>,
 }
 
+/// How sink workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// The capacity of each worker's queue, in records.
+    pub queue: usize,
+    /// Where each sink keeps its spool (`<dir>/<sink name>`); none: no spool.
+    pub spool_dir: Option<PathBuf>,
+}
+
 /// The running sinks and routes, and the way to change them while the engine runs.
 ///
 /// One lock serialises changes, so that each one is checked, stored and applied against the state the
@@ -109,7 +126,7 @@ pub struct EngineSinks {
     state: Mutex<State>,
     router: mpsc::Sender<Inbound>,
     store: Arc<dyn Store>,
-    sink_queue: usize,
+    workers: WorkerSettings,
     /// Seals the secrets of webhook sinks stored through the API.
     key: Option<MasterKey>,
 }
@@ -334,8 +351,14 @@ fn start_worker(
     sink: Box<dyn Sink>,
     queue: usize,
     store: Arc<dyn Store>,
+    spool_dir: Option<&std::path::Path>,
 ) -> (SinkHandle, watch::Receiver<bool>) {
-    let (handle, task) = sink::spawn(name, sink, queue, store);
+    let spool = spool_dir.map(|dir| sink::SpoolConfig {
+        dir: dir.join(name),
+        max_bytes: sink::spool::DEFAULT_MAX_BYTES,
+        segment_bytes: sink::spool::DEFAULT_SEGMENT_BYTES,
+    });
+    let (handle, task) = sink::spawn_spooled(name, sink, queue, store, spool);
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let _ = task.await;
@@ -436,7 +459,7 @@ impl EngineSinks {
         file_sinks: &[SinkConfig],
         file_routes: &[RouteConfig],
         key: Option<MasterKey>,
-        sink_queue: usize,
+        workers: WorkerSettings,
         router_queue: usize,
         dedup_window: usize,
     ) -> anyhow::Result<(
@@ -451,7 +474,13 @@ impl EngineSinks {
         for (config, updated_at) in sinks {
             let opened = sink::open(&config)
                 .with_context(|| format!("while opening sink {}", config.name))?;
-            let (handle, done) = start_worker(&config.name, opened, sink_queue, store.clone());
+            let (handle, done) = start_worker(
+                &config.name,
+                opened,
+                workers.queue,
+                store.clone(),
+                workers.spool_dir.as_deref(),
+            );
             running.insert(
                 config.name.clone(),
                 Running {
@@ -483,7 +512,7 @@ impl EngineSinks {
             }),
             router: router.queue.clone(),
             store,
-            sink_queue,
+            workers,
             key,
         };
         Ok((Arc::new(manager), router, stats))
@@ -562,7 +591,13 @@ impl EngineSinks {
                 sink: None,
             })
         };
-        let (handle, done) = start_worker(&config.name, sink, self.sink_queue, self.store.clone());
+        let (handle, done) = start_worker(
+            &config.name,
+            sink,
+            self.workers.queue,
+            self.store.clone(),
+            self.workers.spool_dir.as_deref(),
+        );
         let created = previous.is_none();
         if let Some(p) = previous {
             state.retiring.push(p.retire());
@@ -727,6 +762,10 @@ impl Running {
             sent: self.stats.sent.load(Ordering::Relaxed),
             queued: self.handle.depth(),
             dead: self.stats.dead.load(Ordering::Relaxed),
+            spool_bytes: self.stats.spool_bytes.load(Ordering::Relaxed),
+            spooled: self.stats.spooled.load(Ordering::Relaxed),
+            spool_full: self.stats.spool_full.load(Ordering::Relaxed),
+            spool_full_total: self.stats.spool_full_total.load(Ordering::Relaxed),
         }
     }
 
@@ -896,7 +935,10 @@ mod tests {
             std::slice::from_ref(&file_route),
             None,
             // Small queues keep records in flight in the old worker while the new one starts.
-            4,
+            WorkerSettings {
+                queue: 4,
+                spool_dir: Some(dir.join("spool")),
+            },
             4,
             100_000,
         )

@@ -9,7 +9,7 @@ mod changes;
 mod dedup;
 mod live;
 
-pub use live::{EngineSinks, ManageError, SinkEntry, sink_aad, sink_settings};
+pub use live::{EngineSinks, ManageError, SinkEntry, WorkerSettings, sink_aad, sink_settings};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,11 +3,14 @@
 
 pub mod file;
 pub mod nats;
+pub mod spool;
+mod spooled;
 pub mod stdout;
 pub mod webhook;
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -77,6 +80,14 @@ pub struct SinkStats {
     pub queue_full: AtomicU64,
     /// Records the destination rejected for good, moved to the dead-letter store.
     pub dead: AtomicU64,
+    /// Bytes waiting in the spool on disk.
+    pub spool_bytes: AtomicU64,
+    /// Records written to the spool by this worker.
+    pub spooled: AtomicU64,
+    /// True while the spool is full (the worker then takes nothing more: the router waits).
+    pub spool_full: AtomicBool,
+    /// Times an append found the spool full.
+    pub spool_full_total: AtomicU64,
 }
 
 /// The router's handle on a sink worker.
@@ -148,6 +159,27 @@ pub fn spawn(
     capacity: usize,
     store: Arc<dyn Store>,
 ) -> (SinkHandle, tokio::task::JoinHandle<()>) {
+    spawn_spooled(name, sink, capacity, store, None)
+}
+
+/// Where a worker keeps its spool, and how large it may grow.
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+}
+
+/// Like [`spawn`], with a durable spool on disk: while the destination fails (or the queue is full) the
+/// worker moves records to the spool and feeds the destination from it, oldest first, until it is empty. A
+/// spool left by an earlier run is delivered before anything new.
+pub fn spawn_spooled(
+    name: &str,
+    sink: Box<dyn Sink>,
+    capacity: usize,
+    store: Arc<dyn Store>,
+    spool: Option<SpoolConfig>,
+) -> (SinkHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let stats = Arc::new(SinkStats::default());
     let handle = SinkHandle {
@@ -155,8 +187,46 @@ pub fn spawn(
         queue: tx,
         stats: stats.clone(),
     };
-    let task = tokio::spawn(run(name.to_string(), sink, rx, stats, store));
+    let name = name.to_string();
+    let task = tokio::spawn(async move {
+        match spool {
+            None => run(name, sink, rx, stats, store).await,
+            Some(config) => match open_spool(&name, &config).await {
+                Some(spool) => spooled::run(name, sink, rx, stats, store, spool).await,
+                None => run(name, sink, rx, stats, store).await,
+            },
+        }
+    });
     (handle, task)
+}
+
+/// Opens the spool, waiting while another worker of the same sink (one being replaced) still holds it. An
+/// error other than that leaves the worker without a spool (reported).
+async fn open_spool(name: &str, config: &SpoolConfig) -> Option<spool::Spool> {
+    let mut waited = false;
+    loop {
+        let c = config.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            spool::Spool::open(&c.dir, c.max_bytes, c.segment_bytes)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        match opened {
+            Ok(s) => return Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !waited {
+                    tracing::info!(sink = %name, "spool held by the previous worker of this sink; waiting");
+                    waited = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                tracing::error!(sink = %name, dir = %config.dir.display(), error = %e, "cannot open the spool; this sink runs without one");
+                return None;
+            }
+        }
+    }
 }
 
 async fn run(

@@ -4,4 +4,5 @@ mod api;
 mod harness;
 mod scenarios;
 mod sinks_api;
+mod spool;
 mod webhook;

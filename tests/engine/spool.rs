@@ -1,0 +1,306 @@
+//! The sink spool across a crash: `switchboard serve` runs as a child process with a webhook sink whose
+//! receiver (127.0.0.1, allow-listed) answers 503; the events go to the spool on disk while the file sink
+//! keeps receiving them; the process is killed with SIGKILL, started again, the receiver recovers, and every
+//! event the simulator's ledger has for the followed topics arrives at the receiver, in order per topic
+//! (duplicates of a batch re-sent after the crash are allowed).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::*;
+
+#[derive(Default)]
+struct Receiver {
+    /// (topic, correlation id) of every event received with a 2xx answer, in arrival order.
+    events: Mutex<Vec<(String, String)>>,
+    up: AtomicBool,
+}
+
+async fn serve(listener: tokio::net::TcpListener, rx: Arc<Receiver>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            return;
+        };
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            let mut chunk = [0u8; 16384];
+            loop {
+                let (head_end, len) = loop {
+                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..pos]).to_string();
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.trim()
+                                    .eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        break (pos, len);
+                    }
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                while buf.len() < head_end + 4 + len {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let body = buf[head_end + 4..head_end + 4 + len].to_vec();
+                buf.drain(..head_end + 4 + len);
+                let answer: &[u8] = if rx.up.load(Ordering::SeqCst) {
+                    let v: Value = serde_json::from_slice(&body).unwrap();
+                    let items = match v {
+                        Value::Array(items) => items,
+                        one => vec![one],
+                    };
+                    let mut events = rx.events.lock();
+                    for item in items.iter().filter(|i| i["kind"] == "event") {
+                        events.push((
+                            item["topic"].as_str().unwrap().to_ascii_lowercase(),
+                            item["correlationId"].as_str().unwrap().to_string(),
+                        ));
+                    }
+                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown"
+                };
+                if conn.write_all(answer).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_serve(config: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env_remove("SWITCHBOARD_STORE")
+        .env_remove("SWITCHBOARD_MASTER_KEY")
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("switchboard serve starts")
+}
+
+/// The value of `name{sink="hook"}` on /metrics, once the admin API answers.
+async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let prefix = format!("{name}{{sink=\"hook\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spooled_records_survive_kill_9_and_are_delivered_in_order_when_the_destination_recovers() {
+    let sim = Sim::start(|c| c.workload.users = 20);
+    let followed = sim.topics(&["presence", "routingStatus"]).await;
+    let scratch = Scratch::new();
+    let receiver = Arc::new(Receiver::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_port = listener.local_addr().unwrap().port();
+    tokio::spawn(serve(listener, receiver.clone()));
+    let admin_port = free_port();
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(b"a webhook signing key for tests!")
+    );
+    let text = format!(
+        r#"
+[engine]
+ping_interval = "200ms"
+heartbeat_timeout = "1500ms"
+connect_timeout = "5s"
+request_timeout = "10s"
+
+[engine.backoff]
+min = "100ms"
+max = "1s"
+
+[store]
+path = "{store}"
+
+[[tenants]]
+id = "acme"
+api_base = "{base}"
+login_base = "{base}"
+topics = {topics}
+
+[[tenants.clients]]
+id = "demo"
+secret = "secret"
+
+[[sinks]]
+name = "file"
+kind = "file"
+path = "{file}"
+
+[[sinks]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{hook_port}/hook"
+secret = "{secret}"
+timeout = "2s"
+allow = ["127.0.0.1"]
+
+[[routes]]
+sinks = ["file", "hook"]
+
+[admin]
+listen = "127.0.0.1:{admin_port}"
+[[admin.tokens]]
+name = "ops"
+role = "admin"
+token_sha256 = "{token}"
+"#,
+        token = switchboard::config::hash_token("spool-admin-token-0123456789")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        store = scratch.0.join("store.db").display(),
+        base = sim.base(),
+        topics = serde_json::to_string(&followed).unwrap(),
+        file = scratch.sink().display(),
+    );
+    let config = scratch.0.join("switchboard.toml");
+    std::fs::write(&config, text).unwrap();
+    let base = format!("http://127.0.0.1:{admin_port}");
+    let http = reqwest::Client::new();
+
+    let mut child = spawn_serve(&config);
+    wait_until("the admin API of the first run", || async {
+        metric(&http, &base, "switchboard_sink_spooled_total")
+            .await
+            .is_some()
+    })
+    .await;
+
+    // The receiver is down: the webhook sink spools, and the file sink is not held up by it.
+    sim.workload(json_rate(100.0, &["presence", "routingStatus"]))
+        .await;
+    wait_until("events in the file sink", || async {
+        read_sink(&scratch).events.len() >= 100
+    })
+    .await;
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+    let verdict = settle(&sim, &scratch, &followed).await;
+    assert_complete(&verdict);
+    assert!(verdict.happened >= 100, "{verdict:?}");
+    let lines = read_sink(&scratch).lines as u64;
+    wait_until("every record in the webhook sink's spool", || async {
+        metric(&http, &base, "switchboard_sink_spooled_total")
+            .await
+            .is_some_and(|n| n >= lines)
+    })
+    .await;
+    assert!(
+        metric(&http, &base, "switchboard_sink_spool_bytes")
+            .await
+            .unwrap()
+            > 0
+    );
+    assert!(receiver.events.lock().is_empty());
+
+    // kill -9 during the outage, then a restart.
+    child.kill().await.unwrap();
+    let spool_dir = scratch.0.join("spool").join("hook");
+    let on_disk: u64 = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(on_disk > 0, "the spool in {} is empty", spool_dir.display());
+    let mut child = spawn_serve(&config);
+    wait_until("the admin API of the second run", || async {
+        metric(&http, &base, "switchboard_sink_spool_bytes")
+            .await
+            .is_some_and(|n| n > 0)
+    })
+    .await;
+
+    // The destination recovers: everything spooled arrives, in order per topic.
+    receiver.up.store(true, Ordering::SeqCst);
+    let followed_lc: BTreeSet<String> = followed.iter().map(|t| t.to_ascii_lowercase()).collect();
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in sim.ledger().await {
+        let topic = e["topic"].as_str().unwrap().to_ascii_lowercase();
+        if followed_lc.contains(&topic) {
+            expected
+                .entry(topic)
+                .or_default()
+                .push(e["correlationId"].as_str().unwrap().to_string());
+        }
+    }
+    let all: BTreeSet<String> = expected.values().flatten().cloned().collect();
+    wait_until("every spooled event at the receiver", || async {
+        let got: BTreeSet<String> = receiver
+            .events
+            .lock()
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect();
+        all.is_subset(&got)
+    })
+    .await;
+    wait_until("the spool empty", || async {
+        metric(&http, &base, "switchboard_sink_spool_bytes").await == Some(0)
+    })
+    .await;
+    // In order per topic: the first arrival of each event follows the ledger's order.
+    let mut firsts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (topic, id) in receiver.events.lock().iter() {
+        if seen.insert(id.clone()) {
+            firsts.entry(topic.clone()).or_default().push(id.clone());
+        }
+    }
+    for (topic, ids) in &expected {
+        let got: Vec<&String> = firsts
+            .get(topic)
+            .map(|v| v.iter().filter(|id| all.contains(*id)).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            got,
+            ids.iter().collect::<Vec<_>>(),
+            "order of topic {topic}"
+        );
+    }
+    child.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
