@@ -122,6 +122,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     crate::router::WorkerSettings {
                         queue: 65_536,
                         spool_dir: Some(config.store.spool_dir()),
+                        spool_max_bytes: config.store.spool_max_bytes,
                     },
                     config.engine.router_queue,
                     config.engine.dedup_window,

@@ -78,6 +78,11 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// The file holding the master key that seals OAuth secrets (base64 of 32 bytes); or `SWITCHBOARD_MASTER_KEY`.
     pub key_file: Option<PathBuf>,
+    /// Where sinks spool what their destination cannot take yet (`<dir>/<sink>`); default `spool/` beside the
+    /// SQLite file.
+    pub spool_dir: Option<PathBuf>,
+    /// The most one sink's spool holds; when full, that sink takes nothing more (back-pressure, no loss).
+    pub spool_max_bytes: u64,
 }
 
 impl StoreConfig {
@@ -91,10 +96,12 @@ impl StoreConfig {
     /// Where the sinks keep their spools: `spool/` next to the database file (also with a PostgreSQL
     /// store, the spool is local), one directory per sink.
     pub fn spool_dir(&self) -> PathBuf {
-        self.path
-            .parent()
-            .unwrap_or_else(|| std::path::Path::new("."))
-            .join("spool")
+        self.spool_dir.clone().unwrap_or_else(|| {
+            self.path
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new("."))
+                .join("spool")
+        })
     }
 }
 
@@ -104,6 +111,8 @@ impl Default for StoreConfig {
             path: PathBuf::from(DEFAULT_STORE_PATH),
             url: None,
             key_file: None,
+            spool_dir: None,
+            spool_max_bytes: crate::sink::spool::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -148,6 +157,8 @@ impl Config {
         let mut store = StoreConfig {
             path: base_dir.join(&store.path),
             key_file: store.key_file.map(|k| base_dir.join(k)),
+            spool_dir: store.spool_dir.map(|d| base_dir.join(d)),
+            spool_max_bytes: store.spool_max_bytes,
             url: store.url,
         };
         match env("SWITCHBOARD_STORE").ok().flatten() {
@@ -203,7 +214,12 @@ fn parse_toml(text: &str) -> Result<Table, ConfigErrors> {
 }
 
 fn read_store(table: &Table, errs: &mut Errors) -> StoreConfig {
-    let r = Reader::new(table, "store", &["path", "url", "key_file"], errs);
+    let r = Reader::new(
+        table,
+        "store",
+        &["path", "url", "key_file", "spool_dir", "spool_max_bytes"],
+        errs,
+    );
     let mut store = StoreConfig::default();
     match r.string("path", errs) {
         Some(p) if p.trim().is_empty() => errs.push(r.path("path"), "must not be empty"),
@@ -221,6 +237,15 @@ fn read_store(table: &Table, errs: &mut Errors) -> StoreConfig {
         None => {}
     }
     store.key_file = r.string("key_file", errs).map(|k| PathBuf::from(k.trim()));
+    store.spool_dir = r.string("spool_dir", errs).map(|d| PathBuf::from(d.trim()));
+    match r.raw("spool_max_bytes") {
+        None => {}
+        Some(toml::Value::Integer(n)) if *n >= 1024 * 1024 => store.spool_max_bytes = *n as u64,
+        Some(_) => errs.push(
+            r.path("spool_max_bytes"),
+            "must be a whole number of bytes, at least 1048576",
+        ),
+    }
     store
 }
 

@@ -150,6 +150,8 @@ fn full_config_reads_into_the_expected_structs() {
             path: PathBuf::from("/etc/sb/state/sb.db"),
             url: None,
             key_file: None,
+            spool_dir: None,
+            spool_max_bytes: crate::sink::spool::DEFAULT_MAX_BYTES,
         },
         tenants: vec![
             TenantConfig {
@@ -593,4 +595,21 @@ batch = true
     }
     // The secret never appears in an error.
     assert!(!format!("{errs:?}").contains("!!!"), "{errs:?}");
+}
+
+#[test]
+fn the_spool_has_a_directory_and_a_bound() {
+    let c = parse("[store]\npath = \"/var/sb/sb.db\"\nspool_dir = \"/var/spool/sb\"\nspool_max_bytes = 2097152\n").unwrap();
+    assert_eq!(
+        c.store.spool_dir(),
+        std::path::PathBuf::from("/var/spool/sb")
+    );
+    assert_eq!(c.store.spool_max_bytes, 2_097_152);
+    let c = parse("[store]\npath = \"/var/sb/sb.db\"\n").unwrap();
+    assert_eq!(
+        c.store.spool_dir(),
+        std::path::PathBuf::from("/var/sb/spool")
+    );
+    let e = parse("[store]\nspool_max_bytes = 10\n").unwrap_err();
+    assert!(e.has_path("store.spool_max_bytes"), "{e}");
 }

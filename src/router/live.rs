@@ -116,6 +116,8 @@ pub struct WorkerSettings {
     pub queue: usize,
     /// Where each sink keeps its spool (`<dir>/<sink name>`); none: no spool.
     pub spool_dir: Option<PathBuf>,
+    /// The most a sink's spool holds on disk; past it the sink takes nothing more (back-pressure).
+    pub spool_max_bytes: u64,
 }
 
 /// The running sinks and routes, and the way to change them while the engine runs.
@@ -352,10 +354,11 @@ fn start_worker(
     queue: usize,
     store: Arc<dyn Store>,
     spool_dir: Option<&std::path::Path>,
+    spool_max_bytes: u64,
 ) -> (SinkHandle, watch::Receiver<bool>) {
     let spool = spool_dir.map(|dir| sink::SpoolConfig {
         dir: dir.join(name),
-        max_bytes: sink::spool::DEFAULT_MAX_BYTES,
+        max_bytes: spool_max_bytes,
         segment_bytes: sink::spool::DEFAULT_SEGMENT_BYTES,
     });
     let (handle, task) = sink::spawn_spooled(name, sink, queue, store, spool);
@@ -480,6 +483,7 @@ impl EngineSinks {
                 workers.queue,
                 store.clone(),
                 workers.spool_dir.as_deref(),
+                workers.spool_max_bytes,
             );
             running.insert(
                 config.name.clone(),
@@ -597,6 +601,7 @@ impl EngineSinks {
             self.workers.queue,
             self.store.clone(),
             self.workers.spool_dir.as_deref(),
+            self.workers.spool_max_bytes,
         );
         let created = previous.is_none();
         if let Some(p) = previous {
@@ -938,6 +943,7 @@ mod tests {
             WorkerSettings {
                 queue: 4,
                 spool_dir: Some(dir.join("spool")),
+                spool_max_bytes: sink::spool::DEFAULT_MAX_BYTES,
             },
             4,
             100_000,
