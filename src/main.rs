@@ -124,6 +124,8 @@ enum KeysCommand {
 enum BenchCommand {
     /// The simulator: sockets held and events sent per second.
     Sim(switchboard::bench::sim::SimBenchArgs),
+    /// Each sink: records per second it takes (file, NATS JetStream, webhook).
+    Sinks(switchboard::bench::sinks::SinksBenchArgs),
     /// The engine: events per CPU-second socket to file sink, memory per idle channel.
     Engine(switchboard::bench::engine::EngineBenchArgs),
 }
@@ -307,6 +309,9 @@ fn main() -> anyhow::Result<()> {
             &tenant,
             family.as_deref(),
         )),
+        Command::Bench(BenchCommand::Sinks(args)) => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::bench::sinks::run(args))
+        }
         Command::Bench(BenchCommand::Engine(args)) => {
             tokio::runtime::Runtime::new()?.block_on(switchboard::bench::engine::run(args))
         }

@@ -4,3 +4,4 @@ pub mod alloc;
 pub mod engine;
 pub mod proc;
 pub mod sim;
+pub mod sinks;
