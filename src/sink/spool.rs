@@ -103,8 +103,15 @@ fn decode(payload: &[u8]) -> Option<Delivery> {
 fn frames(data: &[u8], mut offset: usize, max: usize) -> (Vec<Delivery>, usize) {
     let mut out = Vec::new();
     while out.len() < max && offset + HEADER <= data.len() {
-        let len = u32::from_le_bytes(data[offset..offset + 4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(data[offset + 4..offset + 8].try_into().unwrap());
+        let word = |at: usize| {
+            data.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+        };
+        let (Some(len), Some(crc)) = (word(offset), word(offset + 4)) else {
+            break;
+        };
+        let len = len as usize;
         let Some(payload) = data.get(offset + HEADER..offset + HEADER + len) else {
             break;
         };
@@ -186,7 +193,10 @@ impl Spool {
             segments.push((n, valid as u64));
         }
         cursor.offset = cursor.offset.min(segments[0].1);
-        let last = segments.last().unwrap().0;
+        let last = segments
+            .last()
+            .map(|s| s.0)
+            .ok_or_else(|| io::Error::other("the spool has no segment"))?;
         let writer = OpenOptions::new()
             .append(true)
             .open(segment_path(dir, last))?;
@@ -223,7 +233,10 @@ impl Spool {
         if !self.is_empty() && self.bytes() + buf.len() as u64 > self.max_bytes {
             return Ok(Appended::Full);
         }
-        let (last, size) = *self.segments.last().unwrap();
+        let (last, size) = *self
+            .segments
+            .last()
+            .ok_or_else(|| io::Error::other("the spool has no segment"))?;
         if size >= self.segment_bytes {
             let next = last + 1;
             self.writer = OpenOptions::new()
@@ -237,7 +250,9 @@ impl Spool {
             .writer
             .write_all(&buf)
             .and_then(|()| self.writer.sync_data());
-        let tail = self.segments.last_mut().unwrap();
+        let Some(tail) = self.segments.last_mut() else {
+            return Err(io::Error::other("the spool has no segment"));
+        };
         if let Err(e) = result {
             // Whatever part was written is cut off again, so the next append starts on a frame boundary.
             let _ = self.writer.set_len(tail.1);
