@@ -120,7 +120,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     &config.routes,
                     key.clone(),
                     crate::router::WorkerSettings {
-                        queue: 65_536,
+                        queue: config.engine.sink_queue,
                         spool_dir: Some(config.store.spool_dir()),
                         spool_max_bytes: config.store.spool_max_bytes,
                     },

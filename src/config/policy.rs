@@ -45,6 +45,9 @@ pub struct EnginePolicy {
     pub rest_requests_per_minute: u32,
     /// Events buffered between the channels and the router. Default 65536.
     pub router_queue: usize,
+    /// Records buffered per sink before its worker spools them to disk (a slow or failing destination then
+    /// never holds the router). Default 65536.
+    pub sink_queue: usize,
     /// Recent event ids remembered to remove duplicates. Default 200000.
     pub dedup_window: usize,
 }
@@ -66,6 +69,7 @@ impl Default for EnginePolicy {
             combined_topic_counting: CombinedCounting::Expanded,
             rest_requests_per_minute: 300,
             router_queue: 65536,
+            sink_queue: 65536,
             dedup_window: 200_000,
         }
     }
@@ -146,6 +150,7 @@ const ENGINE_KEYS: &[&str] = &[
     "combined_topic_counting",
     "rest_requests_per_minute",
     "router_queue",
+    "sink_queue",
     "dedup_window",
 ];
 
@@ -187,6 +192,7 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
             errs,
         ),
         router_queue: r.uint("router_queue", d.router_queue, errs),
+        sink_queue: r.uint("sink_queue", d.sink_queue, errs),
         dedup_window: r.uint("dedup_window", d.dedup_window, errs),
     };
     let ok = |errs: &Errors, keys: &[&str]| keys.iter().all(|k| !errs.has(&r.path(k)));
@@ -224,6 +230,7 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
             p.rest_requests_per_minute as usize,
         ),
         ("router_queue", p.router_queue),
+        ("sink_queue", p.sink_queue),
         ("dedup_window", p.dedup_window),
     ] {
         if value == 0 {

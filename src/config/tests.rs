@@ -54,6 +54,7 @@ topics_per_channel = 500
 combined_topic_counting = "single"
 rest_requests_per_minute = 120
 router_queue = 1024
+sink_queue = 2048
 dedup_window = 5000
 
 [engine.backoff]
@@ -144,6 +145,7 @@ fn full_config_reads_into_the_expected_structs() {
             combined_topic_counting: CombinedCounting::Single,
             rest_requests_per_minute: 120,
             router_queue: 1024,
+            sink_queue: 2048,
             dedup_window: 5000,
         },
         store: StoreConfig {

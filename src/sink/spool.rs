@@ -262,6 +262,16 @@ impl Spool {
         Ok(Appended::Done)
     }
 
+    /// The position just after the last record appended: acknowledging it empties the spool.
+    pub fn end(&self) -> Position {
+        let (segment, offset) = self
+            .segments
+            .last()
+            .copied()
+            .unwrap_or((self.cursor.segment, 0));
+        Position { segment, offset }
+    }
+
     /// Reads up to `max` records from the oldest not yet acknowledged, without acknowledging them; returns
     /// them and the position to acknowledge once they are delivered. Never reads past a segment's end.
     pub fn read(&mut self, max: usize) -> io::Result<(Vec<Delivery>, Position)> {

@@ -1,11 +1,13 @@
 //! The worker of a sink with a spool.
 //!
-//! In the normal path it writes what the queue holds, as the plain worker does. When a write fails (or the
-//! queue is full), the batch and everything received after it go to the spool, and the destination is fed
-//! from the spool, oldest first, until the spool is empty; then the worker goes back to the queue. A record
-//! is acknowledged in the spool only once the destination accepted it (or it was dead-lettered): delivery
-//! is at least once, and a crash may send the last batch again. While the spool is full the worker takes
-//! nothing more from its queue, so the router waits: nothing is dropped.
+//! In the normal path it writes what the queue holds, as the plain worker does. While a write is under way it
+//! keeps taking records from its queue, so a slow destination never holds the router (and so the other sinks
+//! and the channels): once more than a queue's worth has arrived during one write, the batch being written and
+//! everything after it go to the spool. When a write fails, likewise. From then on the destination is fed from
+//! the spool, oldest first, until it is empty; then the worker goes back to the queue. A record is
+//! acknowledged in the spool only once the destination accepted it (or it was dead-lettered): delivery is at
+//! least once, and a crash may send the last batch again. While the spool is full the worker takes nothing
+//! more from its queue, so the router waits: nothing is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,17 +46,15 @@ fn jittered(backoff: Duration) -> Duration {
     backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
-struct Worker {
+/// The destination side of the worker: writes batches, dead-letters what the destination refuses.
+struct Writer {
     name: String,
     sink: Box<dyn Sink>,
     stats: Arc<SinkStats>,
     store: Arc<dyn Store>,
-    spool: Arc<Mutex<Spool>>,
-    /// Received while spooling but not yet in the spool (it was full, or could not be written).
-    pending: Vec<Delivery>,
 }
 
-impl Worker {
+impl Writer {
     /// One attempt at delivering `batch`; rejected records go to the dead letters and count as done.
     async fn deliver(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
         let mut rejected = 0;
@@ -83,7 +83,31 @@ impl Worker {
             }
         }
     }
+}
 
+/// Where the batch being written came from, which decides what its delivery acknowledges.
+enum Source {
+    /// Taken from the queue and only in memory.
+    Memory,
+    /// In the spool: delivering it acknowledges the spool up to this position.
+    Spool(Position),
+}
+
+/// The intake side: what arrived and is newer than everything in the spool and in flight.
+struct Intake {
+    name: String,
+    stats: Arc<SinkStats>,
+    spool: Arc<Mutex<Spool>>,
+    /// Received but not yet in the spool (not spooling yet, or the spool was full or could not be written).
+    pending: Vec<Delivery>,
+    /// Records that may wait in `pending` before they must go to the spool: as many as the queue holds, so
+    /// memory stays bounded by twice the queue.
+    pending_max: usize,
+    /// The queue is closed (the sink is being removed): nothing more will arrive.
+    closed: bool,
+}
+
+impl Intake {
     /// Moves `pending` to the spool if it has room; returns whether `pending` is now empty.
     async fn store_pending(&mut self) -> bool {
         if self.pending.is_empty() {
@@ -133,35 +157,77 @@ impl Worker {
         }
     }
 
-    /// Moves what waits in the queue to the spool (at most a few batches, so that delivery is not starved by
-    /// a fast input), as far as it has room. Returns false once the queue is closed and empty.
-    async fn drain_queue(&mut self, rx: &mut mpsc::Receiver<Delivery>) -> bool {
-        for _ in 0..16 {
-            if !self.store_pending().await {
-                return true;
+    /// Writes `batch` (just taken from memory, older than `pending`) to the empty spool, so that what arrives
+    /// after it can be spooled behind it; returns the position that acknowledges it, or `None` if the spool
+    /// could not be written (the batch then stays in memory and nothing is spooled behind it).
+    async fn spool_in_flight(&mut self, batch: &[Delivery]) -> Option<Position> {
+        let records = batch.to_vec();
+        let n = records.len() as u64;
+        match on_spool(&self.spool, &self.stats, move |s| {
+            s.append(&records).map(|a| (a, s.end()))
+        })
+        .await
+        {
+            Ok((Appended::Done, end)) => {
+                self.stats.spooled.fetch_add(n, Ordering::Relaxed);
+                Some(end)
             }
-            loop {
-                match rx.try_recv() {
-                    Ok(d) => {
-                        self.pending.push(d);
-                        if self.pending.len() >= BATCH {
-                            break;
-                        }
-                    }
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        // What did not fit stays in `pending`, delivered once the spool is empty.
-                        self.store_pending().await;
-                        return false;
-                    }
-                }
-            }
-            if self.pending.is_empty() {
-                return true;
+            Ok((Appended::Full, _)) => None,
+            Err(e) => {
+                tracing::error!(sink = %self.name, error = %e, "cannot write the spool; records wait in memory");
+                None
             }
         }
-        self.store_pending().await;
-        true
+    }
+
+    /// Whether to take more from the queue now.
+    fn wants_more(&self) -> bool {
+        !self.closed && self.pending.len() < self.pending_max
+    }
+}
+
+/// Delivers `batch` while still taking records from the queue. If a queue's worth arrives meanwhile, the
+/// destination is slower than the input: a batch from memory is first written to the spool (it is older than
+/// what arrived), then what arrived follows it, and `spooling` turns true. Returns the result of the write.
+async fn deliver_taking(
+    writer: &mut Writer,
+    intake: &mut Intake,
+    rx: &mut mpsc::Receiver<Delivery>,
+    batch: &[Delivery],
+    source: &mut Source,
+    spooling: &mut bool,
+) -> std::io::Result<()> {
+    let write = writer.deliver(batch);
+    tokio::pin!(write);
+    loop {
+        let room = intake
+            .pending_max
+            .saturating_sub(intake.pending.len())
+            .max(1);
+        tokio::select! {
+            result = &mut write => return result,
+            n = rx.recv_many(&mut intake.pending, room), if intake.wants_more() => {
+                if n == 0 {
+                    intake.closed = true;
+                }
+                if intake.pending.len() < intake.pending_max && !*spooling {
+                    continue;
+                }
+                if !*spooling {
+                    match source {
+                        Source::Memory => match intake.spool_in_flight(batch).await {
+                            Some(end) => *source = Source::Spool(end),
+                            // Nothing may be spooled ahead of the batch: the queue fills and the router waits.
+                            None => continue,
+                        },
+                        Source::Spool(_) => {}
+                    }
+                    tracing::info!(sink = %intake.name, "destination slower than the input; spooling");
+                    *spooling = true;
+                }
+                intake.store_pending().await;
+            }
+        }
     }
 }
 
@@ -178,98 +244,111 @@ pub(super) async fn run(
     if spooling {
         tracing::info!(sink = %name, bytes = spool.bytes(), "spool holds records from an earlier run; delivering them first");
     }
-    let mut w = Worker {
-        name,
+    let pending_max = rx.max_capacity();
+    let mut writer = Writer {
+        name: name.clone(),
         sink,
-        stats,
+        stats: stats.clone(),
         store,
+    };
+    let mut intake = Intake {
+        name,
+        stats,
         spool: Arc::new(Mutex::new(spool)),
         pending: Vec::new(),
+        pending_max,
+        closed: false,
     };
     let mut backoff = MIN_BACKOFF;
-    let mut batch = Vec::with_capacity(BATCH);
-    // The batch being delivered from the spool (or from `pending` when the spool cannot be written), with
-    // the position to acknowledge once delivered.
-    let mut inflight: Option<(Vec<Delivery>, Option<Position>)> = None;
-    let mut open = true;
     loop {
-        if !spooling {
-            batch.clear();
+        // The oldest records not yet delivered: the spool's head while spooling, else what waits in memory.
+        let (batch, mut source) = if spooling {
+            intake.store_pending().await;
+            match on_spool(&intake.spool, &intake.stats, |s| s.read(BATCH)).await {
+                Ok((records, to)) if !records.is_empty() => (records, Source::Spool(to)),
+                Ok(_) if intake.pending.is_empty() => {
+                    // The spool is empty and nothing waits: back to the queue.
+                    spooling = false;
+                    continue;
+                }
+                // The spool is empty but could not take `pending` (it cannot be written): deliver from memory.
+                Ok(_) => (take_batch(&mut intake.pending), Source::Memory),
+                Err(e) => {
+                    tracing::error!(sink = %intake.name, error = %e, "cannot read the spool; retrying");
+                    (Vec::new(), Source::Memory)
+                }
+            }
+        } else if !intake.pending.is_empty() {
+            (take_batch(&mut intake.pending), Source::Memory)
+        } else if intake.closed {
+            break;
+        } else {
+            let mut batch = Vec::with_capacity(BATCH);
             if rx.recv_many(&mut batch, BATCH).await == 0 {
                 break;
             }
-            // A full queue means the destination is slower than the input: spool rather than hold the router.
-            let full = rx.len() >= rx.max_capacity();
-            if !full && w.deliver(&batch).await.is_ok() {
-                backoff = MIN_BACKOFF;
-                continue;
-            }
-            if full {
-                tracing::info!(sink = %w.name, "queue full; spooling");
-            } else {
-                tracing::warn!(sink = %w.name, "sink write failed; spooling until the destination recovers");
-            }
-            w.pending = std::mem::take(&mut batch);
-            spooling = true;
-        }
-        if open {
-            open = w.drain_queue(&mut rx).await;
-        }
-        if inflight.is_none() {
-            match on_spool(&w.spool, &w.stats, |s| s.read(BATCH)).await {
-                Ok((records, to)) if !records.is_empty() => inflight = Some((records, Some(to))),
-                Ok(_) if w.pending.is_empty() => {
-                    // The spool is empty and nothing waits: back to the queue.
-                    spooling = false;
-                    if !open {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(_) => inflight = Some((std::mem::take(&mut w.pending), None)),
-                Err(e) => {
-                    tracing::error!(sink = %w.name, error = %e, "cannot read the spool; retrying");
-                }
-            }
-        }
-        let delivered = match &inflight {
-            Some((records, _)) => {
-                let records = records.clone();
-                match w.deliver(&records).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::warn!(sink = %w.name, error = %e, "sink write failed; retrying from the spool");
-                        false
-                    }
-                }
-            }
-            None => false,
+            (batch, Source::Memory)
         };
+        let delivered = !batch.is_empty()
+            && deliver_taking(
+                &mut writer,
+                &mut intake,
+                &mut rx,
+                &batch,
+                &mut source,
+                &mut spooling,
+            )
+            .await
+            .inspect_err(
+                |e| tracing::warn!(sink = %intake.name, error = %e, "sink write failed; retrying"),
+            )
+            .is_ok();
         if delivered {
-            if let Some((_, Some(to))) = inflight.take()
-                && let Err(e) = on_spool(&w.spool, &w.stats, move |s| s.ack(to)).await
+            if let Source::Spool(to) = source
+                && let Err(e) = on_spool(&intake.spool, &intake.stats, move |s| s.ack(to)).await
             {
                 // Delivered again after a restart: at least once.
-                tracing::error!(sink = %w.name, error = %e, "cannot acknowledge in the spool");
+                tracing::error!(sink = %intake.name, error = %e, "cannot acknowledge in the spool");
             }
             backoff = MIN_BACKOFF;
             continue;
         }
+        if let Source::Memory = source {
+            // The failed batch is the oldest of all: it goes first, ahead of what arrived meanwhile.
+            let newer = std::mem::replace(&mut intake.pending, batch);
+            intake.pending.extend(newer);
+        }
+        if !spooling {
+            tracing::warn!(sink = %intake.name, "spooling until the destination recovers");
+        }
+        spooling = true;
         // Wait before the next attempt, still moving what arrives to the spool.
         let deadline = tokio::time::Instant::now() + jittered(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
+        intake.store_pending().await;
         loop {
-            let take = open && w.pending.is_empty();
+            let room = intake
+                .pending_max
+                .saturating_sub(intake.pending.len())
+                .max(1);
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
-                n = rx.recv_many(&mut w.pending, BATCH), if take => {
+                n = rx.recv_many(&mut intake.pending, room), if intake.wants_more() => {
                     if n == 0 {
-                        open = false;
-                    } else {
-                        w.store_pending().await;
+                        intake.closed = true;
                     }
+                    intake.store_pending().await;
                 }
             }
         }
+    }
+}
+
+/// Takes up to one batch from the front of `pending`.
+fn take_batch(pending: &mut Vec<Delivery>) -> Vec<Delivery> {
+    if pending.len() <= BATCH {
+        std::mem::take(pending)
+    } else {
+        pending.drain(..BATCH).collect()
     }
 }

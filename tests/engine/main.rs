@@ -2,6 +2,7 @@
 
 mod api;
 mod harness;
+mod isolation;
 mod scenarios;
 mod sinks_api;
 mod spool;
