@@ -2,6 +2,8 @@
 
 mod api;
 mod harness;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod scenarios;
 mod sinks_api;
 mod spool;
