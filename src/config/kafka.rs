@@ -59,7 +59,15 @@ pub const KAFKA_FIXED_PROPERTIES: &[(&str, &str)] = &[
         "transactional.id",
         "is not supported: the sink uses the idempotent producer without transactions",
     ),
+    ("plugin.library.paths", LOADS_CODE),
+    ("ssl.engine.location", LOADS_CODE),
+    ("ssl.providers", LOADS_CODE),
+    ("sasl.kerberos.kinit.cmd", LOADS_CODE),
 ];
+
+/// Why properties that load libraries or run commands are refused: a sink's settings come through the
+/// admin API too, and must not turn into code run by the service.
+const LOADS_CODE: &str = "is not allowed: it loads libraries or runs commands in the service";
 
 /// The settings of a Kafka sink.
 #[derive(Debug, Clone, PartialEq, Eq)]

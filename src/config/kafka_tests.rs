@@ -112,6 +112,7 @@ subject = "x"
 "ssl.key.pem" = { file = "missing.pem" }
 "sasl.username" = ["x"]
 "client.rack" = { nope = 1 }
+"plugin.library.paths" = "/tmp/evil.so"
 [[sinks]]
 name = "m"
 kind = "kafka"
@@ -146,6 +147,10 @@ timeout = "1s"
         ("sinks[0].properties.\"ssl.key.pem\"", "cannot read"),
         ("sinks[0].properties.\"sasl.username\"", "found array"),
         ("sinks[0].properties.\"client.rack\"", "{ env"),
+        (
+            "sinks[0].properties.\"plugin.library.paths\"",
+            "loads libraries",
+        ),
         ("sinks[1].brokers", "is required"),
         ("sinks[2].brokers", "only applies to kind = \"kafka\""),
         ("sinks[2].timeout", "\"webhook\" or kind = \"kafka\""),

@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -31,18 +32,35 @@ use crate::config::KafkaConfig;
 /// The header that carries the envelope's `id`, for consumers to drop duplicates by.
 pub const ID_HEADER: &str = "switchboard-id";
 
-/// librdkafka's log lines and errors, as debug events: the sink reports what fails (once, where it is
-/// handled), while librdkafka repeats every failed connection attempt.
+/// librdkafka's log lines and errors, as debug events with every secret property's value cut out: the sink
+/// reports what fails (once, where it is handled), while librdkafka repeats every failed connection attempt.
 #[derive(Clone, Default)]
-pub struct QuietContext;
+pub struct QuietContext {
+    secrets: Arc<[String]>,
+}
+
+impl QuietContext {
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for s in self.secrets.iter() {
+            text = text.replace(s.as_str(), "***");
+        }
+        text
+    }
+}
 
 impl ClientContext for QuietContext {
     fn log(&self, _level: RDKafkaLogLevel, fac: &str, line: &str) {
-        tracing::debug!(target: "switchboard::sink::kafka", facility = fac, "librdkafka: {line}");
+        tracing::debug!(target: "switchboard::sink::kafka", facility = fac, "librdkafka: {}", self.redact(line));
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(target: "switchboard::sink::kafka", error = %error, "librdkafka: {reason}");
+        tracing::debug!(
+            target: "switchboard::sink::kafka",
+            error = %self.redact(&error.to_string()),
+            "librdkafka: {}",
+            self.redact(reason)
+        );
     }
 }
 
@@ -110,8 +128,8 @@ pub struct KafkaSink {
     timeout: Duration,
     /// The producer's configuration. Holds secret properties: never printed.
     client: ClientConfig,
-    /// The secret properties' values, cut out of any librdkafka message the sink passes on.
-    secrets: Vec<String>,
+    /// Passes librdkafka's messages on, without secrets.
+    context: QuietContext,
     producer: Option<Producer>,
     admin: Option<AdminClient<QuietContext>>,
     /// Topics created (or found to exist) by the current producer session.
@@ -156,12 +174,14 @@ impl KafkaSink {
             }),
             timeout: config.timeout,
             client,
-            secrets: config
-                .secret_properties
-                .values()
-                .map(|s| s.expose().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            context: QuietContext {
+                secrets: config
+                    .secret_properties
+                    .values()
+                    .map(|s| s.expose().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            },
             producer: None,
             admin: None,
             created: HashSet::new(),
@@ -179,11 +199,7 @@ impl KafkaSink {
 
     /// A librdkafka message with every secret value cut out.
     fn redact(&self, text: impl std::fmt::Display) -> String {
-        let mut text = text.to_string();
-        for s in &self.secrets {
-            text = text.replace(s.as_str(), "***");
-        }
-        text
+        self.context.redact(&text.to_string())
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -196,7 +212,7 @@ impl KafkaSink {
 
     fn make_producer(&self) -> io::Result<Producer> {
         self.client
-            .create_with_context(QuietContext)
+            .create_with_context(self.context.clone())
             .map_err(|e| self.error("the producer cannot be made", e))
     }
 
@@ -210,16 +226,23 @@ impl KafkaSink {
     }
 
     /// Ends the producer session: what it still holds is dropped (the batch is sent again by the next one).
-    /// librdkafka's teardown may wait on the network, so it runs off the async threads.
+    /// librdkafka's teardown may wait on the network, so it runs off the async threads when there are some.
     fn close(&mut self) {
         self.created.clear();
         let producer = self.producer.take();
         let admin = self.admin.take();
-        if producer.is_some() || admin.is_some() {
-            tokio::task::spawn_blocking(move || {
-                drop(producer);
-                drop(admin);
-            });
+        if producer.is_none() && admin.is_none() {
+            return;
+        }
+        let teardown = move || {
+            drop(producer);
+            drop(admin);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(teardown);
+            }
+            Err(_) => teardown(),
         }
     }
 
@@ -264,7 +287,7 @@ impl KafkaSink {
             let mut config = self.client.clone();
             config.set("enable.idempotence", "false");
             let admin = config
-                .create_with_context(QuietContext)
+                .create_with_context(self.context.clone())
                 .map_err(|e| self.error("the admin client cannot be made", e))?;
             self.admin = Some(admin);
         }
@@ -378,6 +401,12 @@ impl KafkaSink {
             records: rejected.into_iter().map(|(i, _)| i).collect(),
             reason,
         })
+    }
+}
+
+impl Drop for KafkaSink {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -100,7 +100,7 @@ impl Drop for Reader {
 async fn create_topic(brokers: &str, topic: &str) {
     let admin: AdminClient<QuietContext> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .create_with_context(QuietContext)
+        .create_with_context(QuietContext::default())
         .expect("an admin client");
     let new = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
