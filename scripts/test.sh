@@ -27,6 +27,26 @@ if ! nats_up && [ -x /usr/sbin/nats-server ]; then
   for _ in $(seq 1 30); do nats_up && break; sleep 1; done
 fi
 nats_up || { echo "test.sh: NATS is not reachable on 127.0.0.1:4222 (the NATS sink tests need it, with JetStream)" >&2; exit 1; }
+# Kafka: the Kafka sink's tests produce to a Kafka-protocol broker, tansu (no Apache Kafka package is
+# available). Install tansu if it is not on the PATH (the outage test starts its own too), start one on
+# 127.0.0.1:19092 if nothing answers there, and fail if none answers.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! command -v tansu >/dev/null 2>&1; then
+  echo "== installing tansu (a Kafka-protocol broker; about 13 minutes the first time)"
+  cargo install tansu --features dynostore --locked || cargo install tansu --features dynostore \
+    || { echo "test.sh: cannot install tansu (cargo install tansu --features dynostore); the Kafka sink tests need it" >&2; exit 1; }
+fi
+kafka_up() { python3 -c "import socket; socket.create_connection(('127.0.0.1', 19092), 1)" 2>/dev/null; }
+if ! kafka_up; then
+  echo "== starting tansu on 127.0.0.1:19092 (log: target/tansu.log)"
+  mkdir -p target
+  setsid nohup tansu broker --listener-url tcp://127.0.0.1:19092 --advertised-listener-url tcp://127.0.0.1:19092 \
+    --storage-engine memory://tansu/ >target/tansu.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do kafka_up && break; sleep 1; done
+fi
+kafka_up || { echo "test.sh: no Kafka broker answers on 127.0.0.1:19092 (the Kafka sink tests need one; see target/tansu.log)" >&2; exit 1; }
+export SWITCHBOARD_TEST_KAFKA="${SWITCHBOARD_TEST_KAFKA:-127.0.0.1:19092}"
+export SWITCHBOARD_TEST_TANSU="${SWITCHBOARD_TEST_TANSU:-$(command -v tansu)}"
 export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 echo "== cargo fmt --check"

@@ -124,7 +124,7 @@ enum KeysCommand {
 enum BenchCommand {
     /// The simulator: sockets held and events sent per second.
     Sim(switchboard::bench::sim::SimBenchArgs),
-    /// Each sink: records per second it takes (file, NATS JetStream, webhook).
+    /// Each sink: records per second it takes (file, NATS JetStream, Kafka, webhook).
     Sinks(switchboard::bench::sinks::SinksBenchArgs),
     /// The engine: events per CPU-second socket to file sink, memory per idle channel.
     Engine(switchboard::bench::engine::EngineBenchArgs),
@@ -352,7 +352,8 @@ async fn rotate_keys(
     Ok(())
 }
 
-/// Webhook sinks keep their signing secret sealed in their settings: re-seal those with the new key too.
+/// Webhook sinks (their signing secret) and Kafka sinks (their secret properties) keep a secret sealed in
+/// their settings: re-seal those with the new key too.
 async fn reseal_webhook_secrets(
     store: &dyn switchboard::store::Store,
     old: &switchboard::secrets::MasterKey,

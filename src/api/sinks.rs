@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::auth::authorize;
 use super::{ApiError, ApiState};
 use crate::config::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL,
-    DEFAULT_WEBHOOK_TIMEOUT, Role, RouteConfig, Secret, SinkConfig, SinkKind, check_nats,
+    DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES,
+    DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL, DEFAULT_WEBHOOK_TIMEOUT, KAFKA_SUPPORTED, KafkaConfig,
+    NO_KAFKA, Role, RouteConfig, Secret, SinkConfig, SinkKind, check_kafka, check_nats,
     check_nats_url, check_webhook_allow, check_webhook_url, is_valid_sink_name, is_valid_tenant_id,
-    webhook_key,
+    split_properties, webhook_key,
 };
 use crate::router::{ManageError, SinkEntry, sink_settings};
 use crate::store::DeadLetter;
@@ -66,12 +67,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A sink as written: `{"kind":"stdout"}`, `{"kind":"file","path":...}` with optional limits,
-/// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional), or
-/// `{"kind":"webhook","url":...,"secret":...,"batch":...,"timeoutMs":...,"allow":[...]}`.
+/// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional),
+/// `{"kind":"webhook","url":...,"secret":...,"batch":...,"timeoutMs":...,"allow":[...]}`, or
+/// `{"kind":"kafka","brokers":[...],"topic":...,"key":...,"createTopic":...,"partitions":...,
+/// "replication":...,"timeoutMs":...,"properties":{...}}` (`brokers` required).
 #[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkBody {
-    /// `file`, `stdout` or `nats`.
+    /// `file`, `stdout`, `nats`, `webhook` or `kafka`.
     pub kind: String,
     /// The file (kind `file` only; required). A relative path is taken from the service's working directory
     /// and stored absolute.
@@ -95,10 +98,29 @@ pub struct SinkBody {
     pub secret: Option<String>,
     /// One POST per batch with a JSON array (kind `webhook` only). Default false.
     pub batch: Option<bool>,
-    /// How long one POST may take, in milliseconds (kind `webhook` only). Default 10000.
+    /// How long one POST may take (kind `webhook`; default 10000), or how long a batch may wait for the
+    /// broker's acknowledgements before it is sent again (kind `kafka`; default 30000), in milliseconds.
     pub timeout_ms: Option<i64>,
     /// CIDRs, addresses or host names allowed although private or loopback (kind `webhook` only).
     pub allow: Option<Vec<String>>,
+    /// The bootstrap brokers, `host:port` (kind `kafka` only; required).
+    pub brokers: Option<Vec<String>>,
+    /// Topic template with `{tenant}`, `{kind}`, `{family}` (kind `kafka` only). Default
+    /// `switchboard.{tenant}`.
+    pub topic: Option<String>,
+    /// Key template with `{tenant}`, `{kind}`, `{family}`, `{entity}`, `{topic}` (kind `kafka` only).
+    /// Default: the tenant and the topic's entity id (`acme/<id>`), the tenant alone when the topic has none.
+    pub key: Option<String>,
+    /// Create each topic when it does not exist (kind `kafka` only). Default false.
+    pub create_topic: Option<bool>,
+    /// Partitions of a created topic (kind `kafka` with `createTopic`). Default: the broker's.
+    pub partitions: Option<i64>,
+    /// Replication factor of a created topic (kind `kafka` with `createTopic`). Default: the broker's.
+    pub replication: Option<i64>,
+    /// Other librdkafka properties, passed through (kind `kafka` only): `security.protocol`, `sasl.*`,
+    /// `ssl.*`... Secret ones (passwords, client secrets, `ssl.key.pem`) are write-only: stored sealed by
+    /// the master key, shown as `"set"`. `enable.idempotence`, `acks` and the timeouts are the sink's own.
+    pub properties: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for SinkBody {
@@ -107,6 +129,13 @@ impl std::fmt::Debug for SinkBody {
             .field("kind", &self.kind)
             .field("url", &self.url)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field(
+                "properties",
+                &self
+                    .properties
+                    .as_ref()
+                    .map(|p| p.keys().collect::<Vec<_>>()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -116,7 +145,7 @@ impl std::fmt::Debug for SinkBody {
 #[serde(rename_all = "camelCase")]
 pub struct SinkView {
     pub name: String,
-    /// `file`, `stdout` or `nats`.
+    /// `file`, `stdout`, `nats`, `webhook` or `kafka`.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -141,6 +170,22 @@ pub struct SinkView {
     pub timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brokers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Absent for a Kafka sink with the default key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_topic: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<i32>,
+    /// A Kafka sink's librdkafka properties; a secret one shows `"set"`, never its value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub properties: Option<std::collections::BTreeMap<String, String>>,
     pub updated_at: DateTime<Utc>,
     /// Records written by the sink's current worker.
     pub sent: u64,
@@ -164,6 +209,13 @@ impl From<SinkEntry> for SinkView {
             batch: None,
             timeout_ms: None,
             allow: None,
+            brokers: None,
+            topic: None,
+            key: None,
+            create_topic: None,
+            partitions: None,
+            replication: None,
+            properties: None,
             updated_at: e.updated_at,
             sent: e.sent,
             queued: e.queued,
@@ -205,6 +257,21 @@ impl From<SinkEntry> for SinkView {
                 view.timeout_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
                 view.allow = Some(allow);
                 "webhook"
+            }
+            SinkKind::Kafka(k) => {
+                view.timeout_ms = Some(u64::try_from(k.timeout.as_millis()).unwrap_or(u64::MAX));
+                view.brokers = Some(k.brokers);
+                view.topic = Some(k.topic);
+                view.key = k.key;
+                view.create_topic = Some(k.create_topic);
+                view.partitions = k.partitions;
+                view.replication = k.replication;
+                let mut properties = k.properties;
+                for name in k.secret_properties.into_keys() {
+                    properties.insert(name, "set".into());
+                }
+                view.properties = Some(properties);
+                "kafka"
             }
         }
         .to_string();
@@ -267,13 +334,93 @@ fn only_for_webhook(body: &SinkBody, details: &mut Vec<String>) {
     for (field, given) in [
         ("secret", body.secret.is_some()),
         ("batch", body.batch.is_some()),
-        ("timeoutMs", body.timeout_ms.is_some()),
         ("allow", body.allow.is_some()),
     ] {
         if given {
             details.push(format!("{field}: only applies to kind \"webhook\""));
         }
     }
+    if body.timeout_ms.is_some() && body.kind != "kafka" {
+        details.push("timeoutMs: only applies to kind \"webhook\" or \"kafka\"".into());
+    }
+}
+
+fn only_for_kafka(body: &SinkBody, details: &mut Vec<String>) {
+    for (field, given) in [
+        ("brokers", body.brokers.is_some()),
+        ("topic", body.topic.is_some()),
+        ("key", body.key.is_some()),
+        ("createTopic", body.create_topic.is_some()),
+        ("partitions", body.partitions.is_some()),
+        ("replication", body.replication.is_some()),
+        ("properties", body.properties.is_some()),
+    ] {
+        if given {
+            details.push(format!("{field}: only applies to kind \"kafka\""));
+        }
+    }
+}
+
+/// A Kafka sink's body, checked as the configuration file is.
+fn validate_kafka(body: SinkBody, details: &mut Vec<String>) -> Option<SinkKind> {
+    if !KAFKA_SUPPORTED {
+        details.push(format!("kind: {NO_KAFKA}"));
+    }
+    if body.url.is_some() {
+        details.push("url: only applies to kind \"nats\" or \"webhook\"".into());
+    }
+    // Every field is checked even when one is already wrong, so that all of them are named at once.
+    let mut ok = true;
+    let mut count = |field: &str, n: Option<i64>| match n.map(i32::try_from) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            details.push(format!("{field}: must be between 1 and {}", i32::MAX));
+            ok = false;
+            None
+        }
+    };
+    let partitions = count("partitions", body.partitions);
+    let replication = count("replication", body.replication);
+    let timeout = match body.timeout_ms.map(u64::try_from) {
+        None => DEFAULT_KAFKA_TIMEOUT,
+        Some(Ok(ms)) if ms >= 1 => std::time::Duration::from_millis(ms),
+        Some(_) => {
+            details.push("timeoutMs: must be at least 1".into());
+            ok = false;
+            DEFAULT_KAFKA_TIMEOUT
+        }
+    };
+    let brokers = body.brokers.unwrap_or_else(|| {
+        details.push("brokers: is required for kind \"kafka\"".into());
+        ok = false;
+        // A stand-in, so that the other fields are still checked (and the missing brokers said once).
+        vec!["required:1".into()]
+    });
+    let (properties, secret_properties) = split_properties(body.properties.unwrap_or_default());
+    let config = KafkaConfig {
+        brokers: brokers.iter().map(|b| b.trim().to_string()).collect(),
+        topic: body
+            .topic
+            .unwrap_or_else(|| DEFAULT_KAFKA_TOPIC.to_string()),
+        key: body.key,
+        create_topic: body.create_topic.unwrap_or(false),
+        partitions,
+        replication,
+        timeout,
+        properties,
+        secret_properties,
+    };
+    let errors = check_kafka(&config);
+    for (field, e) in &errors {
+        let field = match field.as_str() {
+            "timeout" => "timeoutMs",
+            f => f,
+        };
+        let e = e.replace("create_topic", "createTopic");
+        details.push(format!("{field}: {}", truncate(&e)));
+    }
+    (ok && errors.is_empty()).then_some(SinkKind::Kafka(config))
 }
 
 fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
@@ -301,11 +448,27 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
             only_for_file(&body, &mut details);
             only_for_nats(&body, &mut details);
             only_for_webhook(&body, &mut details);
+            only_for_kafka(&body, &mut details);
             Some(SinkKind::Stdout)
+        }
+        "kafka" => {
+            only_for_file(&body, &mut details);
+            only_for_webhook(&body, &mut details);
+            for (field, given) in [
+                ("subject", body.subject.is_some()),
+                ("stream", body.stream.is_some()),
+                ("createStream", body.create_stream.is_some()),
+            ] {
+                if given {
+                    details.push(format!("{field}: only applies to kind \"nats\""));
+                }
+            }
+            validate_kafka(body, &mut details)
         }
         "webhook" => {
             only_for_file(&body, &mut details);
             only_for_nats(&body, &mut details);
+            only_for_kafka(&body, &mut details);
             let url = body.url.as_deref().map(str::trim).map(str::to_string);
             match &url {
                 None => details.push("url: is required for kind \"webhook\"".into()),
@@ -354,6 +517,7 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         "nats" => {
             only_for_file(&body, &mut details);
             only_for_webhook(&body, &mut details);
+            only_for_kafka(&body, &mut details);
             let url = body
                 .url
                 .as_deref()
@@ -383,6 +547,7 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         "file" => {
             only_for_nats(&body, &mut details);
             only_for_webhook(&body, &mut details);
+            only_for_kafka(&body, &mut details);
             let max_bytes = body.max_bytes.map_or(Some(DEFAULT_MAX_BYTES), |n| {
                 u64::try_from(n).ok().filter(|&n| n >= 1)
             });
@@ -424,7 +589,7 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
         }
         other => {
             details.push(format!(
-                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\"",
+                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\"",
                 truncate(other)
             ));
             None
@@ -506,7 +671,7 @@ fn refused(e: ManageError, what: &str, name: &str) -> ApiError {
         ManageError::NoMasterKey => ApiError::new(
             StatusCode::CONFLICT,
             "no_master_key",
-            "a webhook sink's secret can only be given through the API when a master key is set (SWITCHBOARD_MASTER_KEY or [store] key_file); otherwise define the sink in the configuration file",
+            "a sink's secret (a webhook's signing secret, a Kafka sink's secret properties) can only be given through the API when a master key is set (SWITCHBOARD_MASTER_KEY or [store] key_file); otherwise define the sink in the configuration file",
         ),
     }
 }
@@ -767,7 +932,7 @@ mod tests {
             validate_sink(
                 "s",
                 SinkBody {
-                    kind: "kafka".into(),
+                    kind: "carrier-pigeon".into(),
                     ..file(None, None, None)
                 },
             )
@@ -852,6 +1017,111 @@ mod tests {
             d,
             vec!["subject: only applies to kind \"nats\"".to_string()]
         );
+    }
+
+    #[test]
+    fn a_kafka_sink_is_checked_naming_each_field_and_has_defaults() {
+        let kafka = |brokers: Option<Vec<&str>>| SinkBody {
+            kind: "kafka".into(),
+            brokers: brokers.map(|b| b.into_iter().map(Into::into).collect()),
+            ..SinkBody::default()
+        };
+        let result = validate_sink("k", kafka(Some(vec!["127.0.0.1:19092"])));
+        if !KAFKA_SUPPORTED {
+            let d = details(result.unwrap_err());
+            assert_eq!(d, vec![format!("kind: {NO_KAFKA}")]);
+            return;
+        }
+        let SinkKind::Kafka(k) = result.unwrap().kind else {
+            panic!("a Kafka sink");
+        };
+        assert_eq!(k.topic, DEFAULT_KAFKA_TOPIC);
+        assert_eq!(k.timeout, DEFAULT_KAFKA_TIMEOUT);
+        assert_eq!(k.key, None);
+        let d = details(validate_sink("k", kafka(None)).unwrap_err());
+        assert_eq!(
+            d,
+            vec!["brokers: is required for kind \"kafka\"".to_string()]
+        );
+        let mut properties = std::collections::BTreeMap::new();
+        properties.insert("acks".to_string(), "1".to_string());
+        properties.insert("sasl.password".to_string(), "".to_string());
+        let body = SinkBody {
+            topic: Some("a b".into()),
+            key: Some("{nope}".into()),
+            partitions: Some(3),
+            timeout_ms: Some(0),
+            url: Some("http://x".into()),
+            subject: Some("x".into()),
+            properties: Some(properties),
+            ..kafka(Some(vec!["nohost"]))
+        };
+        let d = details(validate_sink("k", body).unwrap_err());
+        for field in [
+            "brokers[0]:",
+            "topic:",
+            "key:",
+            "partitions: only applies when createTopic",
+            "timeoutMs:",
+            "url:",
+            "subject: only applies to kind \"nats\"",
+            "properties.acks:",
+            "properties.sasl.password: must not be empty",
+        ] {
+            assert!(d.iter().any(|x| x.starts_with(field)), "{field} in {d:?}");
+        }
+        let d = details(
+            validate_sink(
+                "s",
+                SinkBody {
+                    kind: "stdout".into(),
+                    ..kafka(Some(vec!["h:1"]))
+                },
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(
+            d,
+            vec!["brokers: only applies to kind \"kafka\"".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_kafka_sink_shows_its_secret_properties_as_set() {
+        let mut properties = std::collections::BTreeMap::new();
+        properties.insert("sasl.username".to_string(), "sb".to_string());
+        properties.insert("sasl.password".to_string(), "kafka-pass-123".to_string());
+        let (properties, secret_properties) = split_properties(properties);
+        let view = SinkView::from(SinkEntry {
+            config: SinkConfig {
+                name: "k".into(),
+                kind: SinkKind::Kafka(KafkaConfig {
+                    brokers: vec!["h:1".into()],
+                    topic: DEFAULT_KAFKA_TOPIC.into(),
+                    key: None,
+                    create_topic: false,
+                    partitions: None,
+                    replication: None,
+                    timeout: DEFAULT_KAFKA_TIMEOUT,
+                    properties,
+                    secret_properties,
+                }),
+            },
+            updated_at: Utc::now(),
+            sent: 0,
+            queued: 0,
+            dead: 0,
+            spool_bytes: 0,
+            spooled: 0,
+            spool_full: false,
+            spool_full_total: 0,
+        });
+        let shown = serde_json::to_value(&view).unwrap();
+        assert_eq!(shown["properties"]["sasl.password"], "set");
+        assert_eq!(shown["properties"]["sasl.username"], "sb");
+        assert_eq!(shown["timeoutMs"], 30000);
+        assert!(shown.get("key").is_none(), "the default key");
+        assert!(!shown.to_string().contains("kafka-pass-123"), "{shown}");
     }
 
     #[test]

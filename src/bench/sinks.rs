@@ -1,6 +1,8 @@
 //! `switchboard bench sinks`: records per second each sink takes, writing 1 KiB envelopes in batches of 1,024
 //! the way a sink worker does: the file sink into a temp file, NATS JetStream on 127.0.0.1:4222 (publish,
-//! then every ack), and the webhook sink to a minimal local HTTP receiver (one POST per record, and batched).
+//! then every ack), Kafka on 127.0.0.1:19092 (idempotent producer, `acks=all`, every ack awaited; topic
+//! `switchboard-bench`, created if missing), and the webhook sink to a minimal local HTTP receiver (one POST
+//! per record, and batched).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{Secret, SinkConfig, SinkKind};
+use crate::config::{DEFAULT_KAFKA_TIMEOUT, KafkaConfig, Secret, SinkConfig, SinkKind};
 use crate::sink::{self, Delivery, RecordKind};
 
 /// Options of `switchboard bench sinks`.
@@ -21,6 +23,9 @@ pub struct SinksBenchArgs {
     /// The NATS server for the NATS sink (skipped when it does not answer, and the table says so).
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub nats: String,
+    /// The Kafka bootstrap broker for the Kafka sink (skipped when it does not answer, and the table says so).
+    #[arg(long, default_value = "127.0.0.1:19092")]
+    pub kafka: String,
 }
 
 fn envelope(i: usize) -> Delivery {
@@ -150,6 +155,30 @@ pub async fn run(args: SinksBenchArgs) -> anyhow::Result<()> {
         let _ = async_nats::jetstream::new(client)
             .delete_stream(&stream)
             .await;
+    }
+
+    let kafka = SinkKind::Kafka(KafkaConfig {
+        brokers: vec![args.kafka.clone()],
+        topic: "switchboard-bench".into(),
+        key: None,
+        create_topic: true,
+        partitions: None,
+        replication: None,
+        timeout: DEFAULT_KAFKA_TIMEOUT,
+        properties: Default::default(),
+        secret_properties: Default::default(),
+    });
+    if let Err(e) = measure(
+        "Kafka (idempotent, acks=all, every ack awaited)",
+        SinkConfig {
+            name: "kafka".into(),
+            kind: kafka,
+        },
+        args.records,
+    )
+    .await
+    {
+        println!("| Kafka | not measured | {e} |");
     }
 
     let addr = receiver().await?;

@@ -9,6 +9,7 @@
 
 mod admin;
 mod errors;
+mod kafka;
 mod policy;
 mod read;
 mod region;
@@ -17,6 +18,8 @@ mod secret;
 mod sink;
 mod tenant;
 
+#[cfg(test)]
+mod kafka_tests;
 #[cfg(test)]
 mod rule_tests;
 #[cfg(test)]
@@ -34,6 +37,10 @@ use crate::sim::topics::{Catalogue, expand};
 
 pub use admin::{AdminConfig, AdminToken, Role, hash_token};
 pub use errors::{ConfigErrors, FieldError};
+pub use kafka::{
+    DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA,
+    check_kafka, is_secret_property, split_properties,
+};
 pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
@@ -41,7 +48,8 @@ pub use secret::Secret;
 pub use sink::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL,
     DEFAULT_WEBHOOK_TIMEOUT, SinkConfig, SinkKind, check_nats, check_nats_subject, check_nats_url,
-    check_webhook_allow, check_webhook_url, is_valid_sink_name, nats_stream_subjects, webhook_key,
+    check_template, check_webhook_allow, check_webhook_url, is_valid_sink_name,
+    nats_stream_subjects, webhook_key,
 };
 pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
 

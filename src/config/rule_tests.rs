@@ -219,7 +219,7 @@ fn sink_rules() {
         ("[[sinks]]\nkind = \"stdout\"".into(), "sinks[0].name", "is required"),
         (format!("{SINK}{SINK}"), "sinks[1].name", "duplicate sink name"),
         ("[[sinks]]\nname = \"out\"".into(), "sinks[0].kind", "is required"),
-        ("[[sinks]]\nname = \"out\"\nkind = \"kafka\"".into(), "sinks[0].kind", "not one of"),
+        ("[[sinks]]\nname = \"out\"\nkind = \"carrier-pigeon\"".into(), "sinks[0].kind", "not one of"),
         ("[[sinks]]\nname = \"f\"\nkind = \"file\"".into(), "sinks[0].path", "is required"),
         ("[[sinks]]\nname = \"f\"\nkind = \"file\"\npath = \"\"".into(), "sinks[0].path", "must not be empty"),
         ("[[sinks]]\nname = \"out\"\nkind = \"stdout\"\npath = \"x\"".into(), "sinks[0].path", "only applies"),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use toml::Table;
 
 use super::errors::Errors;
+use super::kafka::{KafkaConfig, read_kafka_sink};
 use super::read::Reader;
 use super::secret::{EnvLookup, Secret, read_secret};
 
@@ -36,7 +37,7 @@ pub const DEFAULT_NATS_SUBJECT: &str = "switchboard.{tenant}.{kind}";
 /// The placeholders a NATS subject template may use.
 pub const NATS_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family"];
 
-/// The kinds of sink: TOML `kind = "file"`, `kind = "stdout"` or `kind = "nats"`.
+/// The kinds of sink: TOML `kind = "file"`, `"stdout"`, `"nats"`, `"webhook"` or `"kafka"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkKind {
     /// JSON lines appended to a file, rotated by size.
@@ -74,6 +75,9 @@ pub enum SinkKind {
         /// CIDRs or host names allowed even when they resolve to loopback, private or link-local addresses.
         allow: Vec<String>,
     },
+    /// Each envelope produced to Kafka by the idempotent producer with `acks=all`, acknowledged before the
+    /// batch counts as written. Runs only in a build with the `kafka` feature.
+    Kafka(KafkaConfig),
 }
 
 /// Checks a webhook URL: `http://` or `https://` with a host.
@@ -120,9 +124,10 @@ pub fn check_webhook_allow(entry: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a NATS subject template: only known placeholders, and a valid NATS subject once rendered (no
-/// spaces, no empty tokens, no wildcards). The error does not name the field.
-pub fn check_nats_subject(template: &str) -> Result<(), String> {
+/// Checks a template's placeholders: each `{name}` is one of `placeholders`, braces are paired. Returns the
+/// template with every placeholder rendered as `x`, for the destination's own checks. The error does not
+/// name the field.
+pub fn check_template(template: &str, placeholders: &[&str]) -> Result<String, String> {
     if template.is_empty() {
         return Err("must not be empty".into());
     }
@@ -138,15 +143,33 @@ pub fn check_nats_subject(template: &str) -> Result<(), String> {
             .find('}')
             .ok_or_else(|| format!("{template:?}: a '{{' without its '}}'"))?;
         let name = &after[..close];
-        if !NATS_PLACEHOLDERS.contains(&name) {
+        if !placeholders.contains(&name) {
+            let expected: Vec<String> = placeholders.iter().map(|p| format!("{{{p}}}")).collect();
             return Err(format!(
-                "{template:?}: unknown placeholder {{{name}}} (expected {{tenant}}, {{kind}} or {{family}})"
+                "{template:?}: unknown placeholder {{{name}}} (expected {})",
+                or_list(&expected)
             ));
         }
         sample.push('x');
         rest = &after[close + 1..];
     }
     sample.push_str(rest);
+    Ok(sample)
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Checks a NATS subject template: only known placeholders, and a valid NATS subject once rendered (no
+/// spaces, no empty tokens, no wildcards). The error does not name the field.
+pub fn check_nats_subject(template: &str) -> Result<(), String> {
+    let sample = check_template(template, NATS_PLACEHOLDERS)?;
     if let Some(c) = sample.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "{template:?}: a NATS subject has no spaces or control characters ({c:?})"
@@ -278,17 +301,27 @@ const SINK_KEYS: &[&str] = &[
     "batch",
     "timeout",
     "allow",
+    "brokers",
+    "topic",
+    "key",
+    "create_topic",
+    "partitions",
+    "replication",
+    "properties",
 ];
 const FILE_ONLY_KEYS: &[&str] = &["path", "max_bytes", "max_files"];
 const NATS_ONLY_KEYS: &[&str] = &["subject", "stream", "create_stream"];
-const WEBHOOK_ONLY_KEYS: &[&str] = &[
-    "secret",
-    "secret_env",
-    "secret_file",
-    "batch",
-    "timeout",
-    "allow",
+const WEBHOOK_ONLY_KEYS: &[&str] = &["secret", "secret_env", "secret_file", "batch", "allow"];
+const KAFKA_ONLY_KEYS: &[&str] = &[
+    "brokers",
+    "topic",
+    "key",
+    "create_topic",
+    "partitions",
+    "replication",
+    "properties",
 ];
+const WEBHOOK_OR_KAFKA: &str = "webhook\" or kind = \"kafka";
 
 /// Reads every `[[sinks]]` table; reports duplicate names and two file sinks writing one file.
 pub(crate) fn read_sinks(
@@ -327,28 +360,42 @@ pub(crate) fn read_sinks(
                 only_for(&r, NATS_ONLY_KEYS, "nats", errs);
                 only_for(&r, &["url"], "nats\" or kind = \"webhook", errs);
                 only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(&r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(&r, KAFKA_ONLY_KEYS, "kafka", errs);
                 Some(SinkKind::Stdout)
             }
             Some("file") => {
                 only_for(&r, NATS_ONLY_KEYS, "nats", errs);
                 only_for(&r, &["url"], "nats\" or kind = \"webhook", errs);
                 only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(&r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(&r, KAFKA_ONLY_KEYS, "kafka", errs);
                 read_file_sink(&r, base_dir, &mut files, errs)
             }
             Some("nats") => {
                 only_for(&r, FILE_ONLY_KEYS, "file", errs);
                 only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(&r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(&r, KAFKA_ONLY_KEYS, "kafka", errs);
                 read_nats_sink(&r, errs)
             }
             Some("webhook") => {
                 only_for(&r, FILE_ONLY_KEYS, "file", errs);
                 only_for(&r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(&r, KAFKA_ONLY_KEYS, "kafka", errs);
                 read_webhook_sink(&r, base_dir, env, errs)
+            }
+            Some("kafka") => {
+                only_for(&r, FILE_ONLY_KEYS, "file", errs);
+                only_for(&r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(&r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(&r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                read_kafka_sink(&r, base_dir, env, errs).map(SinkKind::Kafka)
             }
             Some(other) => {
                 errs.push(
                     r.path("kind"),
-                    format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\""),
+                    format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\""),
                 );
                 None
             }

@@ -17,8 +17,8 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 use super::{Inbound, RouterHandle};
 use crate::config::{
-    RouteConfig, SinkConfig, SinkKind, check_nats, check_nats_url, check_webhook_allow,
-    check_webhook_url, webhook_key,
+    KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA, RouteConfig, Secret, SinkConfig, SinkKind, check_kafka,
+    check_nats, check_nats_url, check_webhook_allow, check_webhook_url, webhook_key,
 };
 use crate::secrets::{MasterKey, Sealed};
 use crate::sink::{self, Delivery, Sink, SinkHandle, SinkStats};
@@ -76,6 +76,9 @@ enum Destination {
     Nats(String, String),
     /// A webhook URL: a replacement waits for its predecessor, so that the receiver gets records in order.
     Webhook(String),
+    /// Kafka brokers and topic template: a replacement waits for its predecessor, so that each key keeps
+    /// its records in routing order.
+    Kafka(Vec<String>, String),
 }
 
 fn destination(kind: &SinkKind) -> Destination {
@@ -84,6 +87,7 @@ fn destination(kind: &SinkKind) -> Destination {
         SinkKind::Stdout => Destination::Stdout,
         SinkKind::Nats { url, subject, .. } => Destination::Nats(url.clone(), subject.clone()),
         SinkKind::Webhook { url, .. } => Destination::Webhook(url.clone()),
+        SinkKind::Kafka(k) => Destination::Kafka(k.brokers.clone(), k.topic.clone()),
     }
 }
 
@@ -135,7 +139,9 @@ pub struct EngineSinks {
 
 /// The store's form of a sink's settings: `{"path","maxBytes","maxFiles"}` for a file sink, `{}` for stdout,
 /// `{"url","subject","stream","createStream"}` for NATS, `{"url","batch","timeoutMs","allow"}` for a webhook
-/// (its secret is added sealed by `sink_record`, and never shown).
+/// (its secret is added sealed by `sink_record`, and never shown), `{"brokers","topic","key","createTopic",
+/// "partitions","replication","timeoutMs","properties","secretProperties"}` for Kafka (the names of its
+/// secret properties only; their values are added sealed by `sink_record`).
 pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
     match kind {
         SinkKind::File {
@@ -178,6 +184,20 @@ pub fn sink_settings(kind: &SinkKind) -> (&'static str, serde_json::Value) {
                 "batch": batch,
                 "timeoutMs": u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                 "allow": allow,
+            }),
+        ),
+        SinkKind::Kafka(k) => (
+            "kafka",
+            serde_json::json!({
+                "brokers": k.brokers,
+                "topic": k.topic,
+                "key": k.key,
+                "createTopic": k.create_topic,
+                "partitions": k.partitions,
+                "replication": k.replication,
+                "timeoutMs": u64::try_from(k.timeout.as_millis()).unwrap_or(u64::MAX),
+                "properties": k.properties,
+                "secretProperties": k.secret_properties.keys().collect::<Vec<_>>(),
             }),
         ),
     }
@@ -304,6 +324,7 @@ fn sink_from_record(
                 allow,
             }
         }
+        "kafka" => SinkKind::Kafka(kafka_from_settings(record, key, file_sinks)?),
         other => return Err(format!("kind {other:?} is not one this version runs")),
     };
     Ok(SinkConfig {
@@ -312,14 +333,129 @@ fn sink_from_record(
     })
 }
 
-/// The store's form of a sink. A webhook's secret is sealed with `key`; without a key it is not stored (the
-/// sink then comes from the configuration file, which holds it).
+/// A stored Kafka sink's settings. Its secret properties are opened with `key` (sealed together, as one JSON
+/// object); stored without a key, they come from the configuration file's sink of the same name.
+fn kafka_from_settings(
+    record: &SinkRecord,
+    key: Option<&MasterKey>,
+    file_sinks: &[SinkConfig],
+) -> Result<KafkaConfig, String> {
+    if !KAFKA_SUPPORTED {
+        return Err(NO_KAFKA.into());
+    }
+    let s = &record.settings;
+    let brokers: Vec<String> = serde_json::from_value(s["brokers"].clone())
+        .map_err(|_| "settings.brokers: a list of strings is required")?;
+    let topic = s["topic"]
+        .as_str()
+        .ok_or("settings.topic: a string is required")?
+        .to_string();
+    let key_template = match &s["key"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(k) => Some(k.clone()),
+        _ => return Err("settings.key: a string or null is required".into()),
+    };
+    let count = |field: &str| match &s[field] {
+        serde_json::Value::Null => Ok(None),
+        v => v
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some)
+            .ok_or(format!(
+                "settings.{field}: a whole number or null is required"
+            )),
+    };
+    let timeout = s["timeoutMs"]
+        .as_u64()
+        .filter(|&n| n >= 1)
+        .map(std::time::Duration::from_millis)
+        .ok_or("settings.timeoutMs: a whole number of at least 1 is required")?;
+    let properties = match &s["properties"] {
+        serde_json::Value::Null => Default::default(),
+        v => serde_json::from_value(v.clone())
+            .map_err(|_| "settings.properties: an object of strings is required")?,
+    };
+    let names: Vec<String> = match &s["secretProperties"] {
+        serde_json::Value::Null => Vec::new(),
+        v => serde_json::from_value(v.clone())
+            .map_err(|_| "settings.secretProperties: a list of strings is required")?,
+    };
+    let secret_properties = match &s["secret"] {
+        serde_json::Value::String(text) => {
+            let key = key.ok_or("settings.secret: sealed, but no master key is set to open it")?;
+            let sealed = Sealed::from_text(text).map_err(|e| format!("settings.secret: {e}"))?;
+            let opened = key
+                .open(&sealed, &sink_aad(&record.name))
+                .map_err(|e| format!("settings.secret: {e}"))?;
+            let values: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(opened.expose())
+                    .map_err(|_| "settings.secret: not the secret properties of a Kafka sink")?;
+            values
+                .into_iter()
+                .map(|(n, v)| (n, Secret::new(v)))
+                .collect()
+        }
+        _ if names.is_empty() => Default::default(),
+        _ => file_sinks
+            .iter()
+            .find_map(|f| match &f.kind {
+                SinkKind::Kafka(k) if f.name == record.name => Some(k.secret_properties.clone()),
+                _ => None,
+            })
+            .ok_or("settings.secret: not stored, and the configuration file has no Kafka sink of this name to take the secret properties from")?,
+    };
+    let config = KafkaConfig {
+        brokers,
+        topic,
+        key: key_template,
+        create_topic: s["createTopic"].as_bool().unwrap_or(false),
+        partitions: count("partitions")?,
+        replication: count("replication")?,
+        timeout,
+        properties,
+        secret_properties,
+    };
+    if let Some((field, e)) = check_kafka(&config).into_iter().next() {
+        let field = if field == "create_topic" {
+            "createTopic".to_string()
+        } else {
+            field
+        };
+        return Err(format!(
+            "settings.{field}: {}",
+            e.replace("create_topic", "createTopic")
+        ));
+    }
+    Ok(config)
+}
+
+/// The text sealed for a sink: a webhook's secret, or a Kafka sink's secret properties as one JSON object.
+/// `None` when the sink has no secret.
+fn sink_secret(kind: &SinkKind) -> Option<Secret> {
+    match kind {
+        SinkKind::Webhook { secret, .. } => Some(secret.clone()),
+        SinkKind::Kafka(k) if !k.secret_properties.is_empty() => {
+            let values: std::collections::BTreeMap<&str, &str> = k
+                .secret_properties
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.expose()))
+                .collect();
+            Some(Secret::new(
+                serde_json::to_string(&values).unwrap_or_default(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The store's form of a sink. A sink's secret (see `sink_secret`) is sealed with `key`; without a key it is
+/// not stored (the sink then comes from the configuration file, which holds it).
 fn sink_record(config: &SinkConfig, at: DateTime<Utc>, key: Option<&MasterKey>) -> SinkRecord {
     let (kind, mut settings) = sink_settings(&config.kind);
-    if let SinkKind::Webhook { secret, .. } = &config.kind {
+    if let Some(secret) = sink_secret(&config.kind) {
         settings["secret"] = match key {
             Some(key) => {
-                serde_json::Value::String(key.seal(secret, &sink_aad(&config.name)).to_text())
+                serde_json::Value::String(key.seal(&secret, &sink_aad(&config.name)).to_text())
             }
             None => serde_json::Value::Null,
         };
@@ -560,12 +696,17 @@ impl EngineSinks {
                 other.config.name
             )]));
         }
-        // Opening before anything changes reports a file that cannot be written as the caller's mistake.
+        // Opening before anything changes reports a file that cannot be written (or settings the Kafka
+        // client refuses) as the caller's mistake.
         let opened = sink::open(&config).map_err(|e| {
-            ManageError::Invalid(vec![format!("path: cannot be opened for writing: {e}")])
+            ManageError::Invalid(vec![match config.kind {
+                SinkKind::File { .. } => format!("path: cannot be opened for writing: {e}"),
+                SinkKind::Kafka(_) => format!("properties: {e}"),
+                _ => format!("kind: cannot be started: {e}"),
+            }])
         })?;
         let now = now_millis();
-        if matches!(config.kind, SinkKind::Webhook { .. }) && self.key.is_none() {
+        if sink_secret(&config.kind).is_some() && self.key.is_none() {
             return Err(ManageError::NoMasterKey);
         }
         self.store
@@ -917,6 +1058,78 @@ mod tests {
         bad.settings["stream"] = serde_json::Value::Null;
         let e = sink_from_record(&bad, None, &[]).unwrap_err();
         assert!(e.starts_with("settings.stream:"), "{e}");
+    }
+
+    fn kafka_config() -> SinkConfig {
+        let mut properties = std::collections::BTreeMap::new();
+        properties.insert("security.protocol".to_string(), "SASL_SSL".to_string());
+        let mut secret_properties = std::collections::BTreeMap::new();
+        secret_properties.insert("sasl.password".to_string(), Secret::new("kafka-pass-123"));
+        SinkConfig {
+            name: "k".into(),
+            kind: SinkKind::Kafka(KafkaConfig {
+                brokers: vec!["k1:9092".into(), "k2:9092".into()],
+                topic: "sb.{tenant}".into(),
+                key: Some("{tenant}/{entity}".into()),
+                create_topic: true,
+                partitions: Some(6),
+                replication: None,
+                timeout: std::time::Duration::from_secs(7),
+                properties,
+                secret_properties,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_kafka_sink_is_stored_with_its_secret_properties_sealed_or_taken_from_the_file() {
+        let config = kafka_config();
+        let key = MasterKey::generate();
+        let record = sink_record(&config, now_millis(), Some(&key));
+        assert_eq!(record.kind, "kafka");
+        assert_eq!(record.settings["timeoutMs"], 7000);
+        assert_eq!(
+            record.settings["secretProperties"],
+            serde_json::json!(["sasl.password"])
+        );
+        assert!(record.settings["replication"].is_null());
+        let stored = record.settings.to_string();
+        assert!(!stored.contains("kafka-pass-123"), "{stored}");
+        let audited = sink_settings(&config.kind).1.to_string();
+        assert!(!audited.contains("kafka-pass-123"), "{audited}");
+        if !KAFKA_SUPPORTED {
+            assert_eq!(
+                sink_from_record(&record, Some(&key), &[]).unwrap_err(),
+                NO_KAFKA
+            );
+            return;
+        }
+        assert_eq!(sink_from_record(&record, Some(&key), &[]).unwrap(), config);
+        let e = sink_from_record(&record, None, &[]).unwrap_err();
+        assert!(e.starts_with("settings.secret:"), "{e}");
+        let mut moved = record.clone();
+        moved.name = "other".into();
+        assert!(sink_from_record(&moved, Some(&key), &[]).is_err());
+        // Without a key the secret properties are not stored: the file's sink of the same name gives them.
+        let plain = sink_record(&config, now_millis(), None);
+        assert!(plain.settings["secret"].is_null());
+        assert_eq!(
+            sink_from_record(&plain, None, std::slice::from_ref(&config)).unwrap(),
+            config
+        );
+        assert!(sink_from_record(&plain, None, &[]).is_err());
+        // No secret property: nothing sealed, nothing needed.
+        let mut open = config.clone();
+        if let SinkKind::Kafka(k) = &mut open.kind {
+            k.secret_properties.clear();
+        }
+        assert!(sink_secret(&open.kind).is_none());
+        let r = sink_record(&open, now_millis(), None);
+        assert_eq!(sink_from_record(&r, None, &[]).unwrap(), open);
+        let mut bad = r.clone();
+        bad.settings["properties"]["acks"] = "1".into();
+        let e = sink_from_record(&bad, None, &[]).unwrap_err();
+        assert!(e.starts_with("settings.properties.acks:"), "{e}");
     }
 
     #[tokio::test]

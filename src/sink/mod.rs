@@ -2,10 +2,13 @@
 //! sink never stalls the router, the channels or the other sinks.
 
 pub mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod nats;
 pub mod spool;
 mod spooled;
 pub mod stdout;
+mod template;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -148,6 +151,12 @@ pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
             webhook::WebhookSink::new(url, secret, *batch, *timeout, allow)
                 .map_err(std::io::Error::other)?,
         ),
+        #[cfg(feature = "kafka")]
+        SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka)?),
+        #[cfg(not(feature = "kafka"))]
+        SinkKind::Kafka(_) => {
+            return Err(std::io::Error::other(crate::config::NO_KAFKA));
+        }
     })
 }
 

@@ -5,13 +5,13 @@
 //! envelope's `id` is sent as `Nats-Msg-Id`, so JetStream drops the re-sent copies within the stream's
 //! duplicate window.
 
-use std::borrow::Cow;
 use std::io;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 
-use super::{Delivery, RecordKind, Sink, SinkError};
+use super::template::{Envelope, Template, envelope_id};
+use super::{Delivery, Sink, SinkError};
 use crate::config::nats_stream_subjects;
 
 /// How long connecting (TCP, TLS and the NATS handshake) may take before the write fails.
@@ -20,111 +20,32 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long JetStream API requests and publish acknowledgements may take.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One piece of a subject template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    Tenant,
-    Kind,
-    Family,
-}
-
-/// Splits a template that passed [`crate::config::check_nats_subject`] into its pieces.
-fn parse_template(template: &str) -> Vec<Part> {
-    let mut parts = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        if open > 0 {
-            parts.push(Part::Literal(rest[..open].to_string()));
+/// Makes a placeholder's value fit a subject: characters a token cannot hold (spaces, control characters,
+/// wildcards) become `_`, and so do empty tokens.
+fn subject_safe(value: &str, out: &mut String) {
+    for (i, token) in value.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
         }
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            break;
-        };
-        parts.push(match &after[..close] {
-            "tenant" => Part::Tenant,
-            "kind" => Part::Kind,
-            _ => Part::Family,
-        });
-        rest = &after[close + 1..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Literal(rest.to_string()));
-    }
-    parts
-}
-
-pub(super) fn kind_name(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Event => "event",
-        RecordKind::Gap => "gap",
-        RecordKind::Backfill => "backfill",
-    }
-}
-
-/// What a record's envelope gives the subject and the de-duplication header.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(rename = "topicFamily", borrow)]
-    topic_family: Option<Cow<'a, str>>,
-}
-
-/// The envelope's `id`: read at its fixed place (`{"kind":"event","id":"...`) without parsing the rest, or
-/// by a parse of the top-level fields when the envelope is laid out otherwise (gap records).
-pub(super) fn envelope_id<'a>(kind: RecordKind, json: &'a [u8]) -> Option<Cow<'a, str>> {
-    let prefix_len = br#"{"kind":""#.len() + kind_name(kind).len() + br#"","id":""#.len();
-    if json.len() > prefix_len
-        && json.starts_with(br#"{"kind":""#)
-        && json[prefix_len - br#"","id":""#.len()..].starts_with(br#"","id":""#)
-    {
-        let rest = &json[prefix_len..];
-        if let Some(end) = rest.iter().position(|&c| c == b'"' || c == b'\\')
-            && rest[end] == b'"'
-            && end > 0
-        {
-            return std::str::from_utf8(&rest[..end]).ok().map(Cow::Borrowed);
+        if token.is_empty() {
+            out.push('_');
+            continue;
         }
-    }
-    probe(json).id
-}
-
-fn probe(json: &[u8]) -> Probe<'_> {
-    serde_json::from_slice(json).unwrap_or_default()
-}
-
-/// The `{family}` of a record: the topic family with `{id}` as `id` (`v2.users.id.presence`), `gap` for
-/// gaps; characters a subject token cannot hold become `_`.
-fn family(d: &Delivery) -> String {
-    if d.kind == RecordKind::Gap {
-        return "gap".to_string();
-    }
-    let probed = probe(&d.json);
-    let family = probed.topic_family.as_deref().unwrap_or("unknown");
-    let family = family.replace("{id}", "id");
-    let cleaned: String = family
-        .chars()
-        .map(|c| {
+        out.extend(token.chars().map(|c| {
             if c.is_whitespace() || c.is_control() || c == '*' || c == '>' {
                 '_'
             } else {
                 c
             }
-        })
-        .collect();
-    cleaned
-        .split('.')
-        .map(|t| if t.is_empty() { "_" } else { t })
-        .collect::<Vec<_>>()
-        .join(".")
+        }));
+    }
 }
 
 /// Publishes every record to JetStream and waits for every acknowledgement. Connects on first use and again
 /// after a failure.
 pub struct NatsSink {
     url: String,
-    template: Vec<Part>,
+    template: Template,
     stream: Option<String>,
     /// The subjects of the stream to create when it is missing; `None` when it is not to be created.
     create_subjects: Option<String>,
@@ -142,7 +63,7 @@ impl NatsSink {
             .or_else(|| create_stream.then(|| "switchboard.>".to_string()));
         NatsSink {
             url: url.to_string(),
-            template: parse_template(subject),
+            template: Template::parse(subject),
             stream: stream.map(str::to_string),
             create_subjects,
             connect_timeout: CONNECT_TIMEOUT,
@@ -159,16 +80,12 @@ impl NatsSink {
 
     /// The subject `d` is published to.
     fn subject(&self, d: &Delivery) -> String {
-        let mut out = String::with_capacity(64);
-        for part in &self.template {
-            match part {
-                Part::Literal(s) => out.push_str(s),
-                Part::Tenant => out.push_str(&d.tenant),
-                Part::Kind => out.push_str(kind_name(d.kind)),
-                Part::Family => out.push_str(&family(d)),
-            }
-        }
-        out
+        let envelope = if self.template.reads_envelope() {
+            Envelope::read(&d.json)
+        } else {
+            Envelope::default()
+        };
+        self.template.render(d, &envelope, subject_safe)
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -268,6 +185,7 @@ mod tests {
 
     use super::*;
     use crate::config::{SinkConfig, SinkKind, check_nats, check_nats_subject};
+    use crate::sink::RecordKind;
 
     fn nats_url() -> String {
         std::env::var("SWITCHBOARD_TEST_NATS_URL")

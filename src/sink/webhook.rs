@@ -326,7 +326,7 @@ impl WebhookSink {
 
 /// The `webhook-id` of a record: the envelope's `id`, or a digest of the record when it has none.
 fn record_id(d: &Delivery) -> String {
-    match super::nats::envelope_id(d.kind, &d.json) {
+    match super::template::envelope_id(d.kind, &d.json) {
         Some(id) if !id.is_empty() => id.into_owned(),
         _ => {
             let digest = Sha256::digest(&d.json);

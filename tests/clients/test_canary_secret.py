@@ -1,5 +1,6 @@
-"""A tenant created with a recognisable secret: after a run with debug logging, the secret is absent from the
-logs, the metrics, every API response and the database files (it is stored sealed)."""
+"""A tenant created with a recognisable secret, and a Kafka sink whose SASL password is that secret: after a run
+with debug logging, the secret is absent from the logs, the metrics, every API response and the database files
+(it is stored sealed)."""
 import base64
 import json
 import os
@@ -77,6 +78,22 @@ sinks = ["events"]
         status, body = call("PUT", base + "/v1/tenants/canary", dict(tenant, clients=[{"id": "canary-client"}]))
         assert status == 200, body
         responses.append(body)
+        # A Kafka sink with the secret as its SASL password: it connects (and fails to authenticate) in the
+        # background, is shown with "sasl.password": "set", and is stored sealed.
+        kafka = {"kind": "kafka", "brokers": [os.environ.get("SWITCHBOARD_TEST_KAFKA", "127.0.0.1:19092")],
+                 "properties": {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                                "sasl.username": "canary-user", "sasl.password": CANARY}}
+        status, body = call("PUT", base + "/v1/sinks/kafka", kafka)
+        assert status == 201, body
+        assert json.loads(body)["properties"]["sasl.password"] == "set", body
+        responses.append(body)
+        status, body = call("PUT", base + "/v1/sinks/kafka", dict(kafka, topic="not a topic"))
+        assert status == 400, body
+        responses.append(body)
+        for path in ["/v1/sinks", "/v1/sinks/kafka", "/v1/audit", "/metrics"]:
+            status, body = call("GET", base + path)
+            assert status == 200, (path, body)
+            responses.append(body)
     finally:
         serve.terminate()
         serve.wait(timeout=20)

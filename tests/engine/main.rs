@@ -3,6 +3,8 @@
 mod api;
 mod harness;
 mod isolation;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod scenarios;
 mod sinks_api;
 mod spool;

@@ -1,0 +1,393 @@
+//! A Kafka sink's settings (`kind = "kafka"`) and their checks, shared by the configuration file, the admin
+//! API and the store. The sink itself is `crate::sink::kafka`, built only with the `kafka` feature; these
+//! settings are read in every build so that a build without it can say why it refuses them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Value;
+
+use super::errors::Errors;
+use super::read::{Reader, wrong_type};
+use super::secret::{EnvLookup, Secret};
+use super::sink::check_template;
+
+/// What a build without the `kafka` feature says of a Kafka sink.
+pub const NO_KAFKA: &str = "this build has no Kafka support: build with --features kafka";
+
+/// Whether this build runs Kafka sinks.
+pub const KAFKA_SUPPORTED: bool = cfg!(feature = "kafka");
+
+/// Default topic template of a Kafka sink.
+pub const DEFAULT_KAFKA_TOPIC: &str = "switchboard.{tenant}";
+
+/// Default time a batch may wait for the broker's acknowledgements before it is sent again: 30 s.
+pub const DEFAULT_KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The placeholders a Kafka topic template may use.
+pub const KAFKA_TOPIC_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family"];
+
+/// The placeholders a Kafka key template may use.
+pub const KAFKA_KEY_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family", "entity", "topic"];
+
+/// librdkafka properties the sink sets itself, with the reason given when a configuration sets them.
+pub const KAFKA_FIXED_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "enable.idempotence",
+        "is always true: the idempotent producer keeps its own retries from adding duplicates",
+    ),
+    (
+        "acks",
+        "is always \"all\": a record counts as written once every in-sync replica has it",
+    ),
+    (
+        "request.required.acks",
+        "is always \"all\" (it is acks): a record counts as written once every in-sync replica has it",
+    ),
+    (
+        "message.timeout.ms",
+        "is set from the sink's timeout (use timeout), so that librdkafka never drops a record on its own",
+    ),
+    (
+        "delivery.timeout.ms",
+        "is set from the sink's timeout (use timeout), so that librdkafka never drops a record on its own",
+    ),
+    ("bootstrap.servers", "is given by brokers"),
+    ("metadata.broker.list", "is given by brokers"),
+    (
+        "transactional.id",
+        "is not supported: the sink uses the idempotent producer without transactions",
+    ),
+    ("plugin.library.paths", LOADS_CODE),
+    ("ssl.engine.location", LOADS_CODE),
+    ("ssl.providers", LOADS_CODE),
+    ("sasl.kerberos.kinit.cmd", LOADS_CODE),
+];
+
+/// Why properties that load libraries or run commands are refused: a sink's settings come through the
+/// admin API too, and must not turn into code run by the service.
+const LOADS_CODE: &str = "is not allowed: it loads libraries or runs commands in the service";
+
+/// The settings of a Kafka sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// The bootstrap brokers, `host:port`; at least one.
+    pub brokers: Vec<String>,
+    /// Topic template with `{tenant}`, `{kind}` and `{family}`; default `switchboard.{tenant}`.
+    pub topic: String,
+    /// Key template with `{tenant}`, `{kind}`, `{family}`, `{entity}` and `{topic}`. `None`: the tenant and
+    /// the topic's entity id (`acme/<user id>`), or the tenant alone when the topic has no id.
+    pub key: Option<String>,
+    /// Create each topic the template renders when it does not exist.
+    pub create_topic: bool,
+    /// Partitions of a created topic; `None`: the broker's default.
+    pub partitions: Option<i32>,
+    /// Replication factor of a created topic; `None`: the broker's default.
+    pub replication: Option<i32>,
+    /// How long a batch may wait for its acknowledgements before it fails and is sent again.
+    pub timeout: Duration,
+    /// Other librdkafka properties, passed through as they are (`security.protocol`, `ssl.ca.location`...).
+    pub properties: BTreeMap<String, String>,
+    /// Properties that hold secrets (see [`is_secret_property`]): never shown, sealed in the store.
+    pub secret_properties: BTreeMap<String, Secret>,
+}
+
+/// Whether a librdkafka property holds a secret: passwords, client secrets, private keys, the OAUTHBEARER
+/// configuration. Such values are sealed in the store, never shown by the API, never logged.
+pub fn is_secret_property(name: &str) -> bool {
+    name.contains("password")
+        || name.contains("secret")
+        || name == "ssl.key.pem"
+        || name == "ssl_key"
+        || name == "sasl.oauthbearer.config"
+}
+
+/// Checks one bootstrap broker: `host:port`.
+pub fn check_kafka_broker(broker: &str) -> Result<(), String> {
+    let broker = broker.trim();
+    let Some((host, port)) = broker.rsplit_once(':') else {
+        return Err(format!(
+            "{broker:?} is not host:port, such as \"127.0.0.1:9092\""
+        ));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '/')
+    {
+        return Err(format!(
+            "{broker:?} is not host:port, such as \"127.0.0.1:9092\""
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{broker:?}: the port must be 1 to 65535")),
+    }
+}
+
+/// Checks a topic template: known placeholders, and once rendered a legal Kafka topic name (letters,
+/// digits, `.`, `_` and `-`, at most 249 characters). Values put in the placeholders are made legal when
+/// rendered; this checks the literal text.
+pub fn check_kafka_topic(template: &str) -> Result<(), String> {
+    let sample = check_template(template, KAFKA_TOPIC_PLACEHOLDERS)?;
+    if let Some(c) = sample
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{template:?}: a Kafka topic holds only letters, digits, '.', '_' and '-' (found {c:?})"
+        ));
+    }
+    if sample.len() > 249 {
+        return Err(format!(
+            "{template:?}: a Kafka topic has at most 249 characters"
+        ));
+    }
+    if sample == "." || sample == ".." {
+        return Err(format!("{template:?} is not a Kafka topic name"));
+    }
+    Ok(())
+}
+
+/// Checks a key template: known placeholders.
+pub fn check_kafka_key(template: &str) -> Result<(), String> {
+    check_template(template, KAFKA_KEY_PLACEHOLDERS).map(|_| ())
+}
+
+/// Checks a property name: lower-case letters, digits, `.` and `_`, and not one the sink sets itself.
+pub fn check_kafka_property(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+    {
+        return Err(format!(
+            "{:?} is not a librdkafka property name (such as \"security.protocol\")",
+            name.chars().take(60).collect::<String>()
+        ));
+    }
+    match KAFKA_FIXED_PROPERTIES.iter().find(|(n, _)| *n == name) {
+        Some((_, why)) => Err(format!("cannot be set: {name} {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Checks the Kafka settings together; each error is `(field, message)` with the TOML field name
+/// (`properties.<name>` for a property).
+pub fn check_kafka(config: &KafkaConfig) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if config.brokers.is_empty() {
+        out.push(("brokers".into(), "must name at least one broker".into()));
+    }
+    for (i, b) in config.brokers.iter().enumerate() {
+        if let Err(e) = check_kafka_broker(b) {
+            out.push((format!("brokers[{i}]"), e));
+        }
+    }
+    if let Err(e) = check_kafka_topic(&config.topic) {
+        out.push(("topic".into(), e));
+    }
+    if let Some(key) = &config.key
+        && let Err(e) = check_kafka_key(key)
+    {
+        out.push(("key".into(), e));
+    }
+    for (field, n) in [
+        ("partitions", config.partitions),
+        ("replication", config.replication),
+    ] {
+        if let Some(n) = n
+            && n < 1
+        {
+            out.push((field.into(), "must be at least 1".into()));
+        }
+        if n.is_some() && !config.create_topic {
+            out.push((
+                field.into(),
+                "only applies when create_topic is true".into(),
+            ));
+        }
+    }
+    if config.timeout.is_zero() {
+        out.push(("timeout".into(), "must be greater than zero".into()));
+    }
+    let names = config
+        .properties
+        .keys()
+        .chain(config.secret_properties.keys());
+    for name in names {
+        if let Err(e) = check_kafka_property(name) {
+            out.push((format!("properties.{name}"), e));
+        }
+    }
+    for (name, value) in &config.secret_properties {
+        if value.expose().is_empty() {
+            out.push((format!("properties.{name}"), "must not be empty".into()));
+        }
+    }
+    out
+}
+
+/// Splits properties into plain ones and secret ones (by [`is_secret_property`]).
+pub fn split_properties(
+    all: impl IntoIterator<Item = (String, String)>,
+) -> (BTreeMap<String, String>, BTreeMap<String, Secret>) {
+    let mut plain = BTreeMap::new();
+    let mut secret = BTreeMap::new();
+    for (name, value) in all {
+        if is_secret_property(&name) {
+            secret.insert(name, Secret::new(value));
+        } else {
+            plain.insert(name, value);
+        }
+    }
+    (plain, secret)
+}
+
+/// Reads a `kind = "kafka"` table.
+pub(crate) fn read_kafka_sink(
+    r: &Reader<'_>,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+    errs: &mut Errors,
+) -> Option<KafkaConfig> {
+    if !KAFKA_SUPPORTED {
+        errs.push(r.path("kind"), NO_KAFKA);
+    }
+    let brokers = match r.raw("brokers") {
+        None => {
+            errs.push(
+                r.path("brokers"),
+                "is required (such as [\"127.0.0.1:9092\"])",
+            );
+            None
+        }
+        Some(Value::String(s)) => Some(s.split(',').map(|b| b.trim().to_string()).collect()),
+        Some(_) => r
+            .string_list("brokers", errs)
+            .map(|l| l.into_iter().map(|(_, b)| b.trim().to_string()).collect()),
+    };
+    let topic = r
+        .string("topic", errs)
+        .unwrap_or_else(|| DEFAULT_KAFKA_TOPIC.to_string());
+    let key = r.string("key", errs);
+    let create_topic = r.bool("create_topic", false, errs);
+    let partitions = r.has("partitions").then(|| r.i32("partitions", 0, errs));
+    let replication = r.has("replication").then(|| r.i32("replication", 0, errs));
+    let timeout = r.duration("timeout", DEFAULT_KAFKA_TIMEOUT, errs);
+    let mut values = Vec::new();
+    let mut ok = true;
+    if let Some(table) = r.table("properties", errs) {
+        for (name, value) in table {
+            let path = format!("{}.{name:?}", r.path("properties"));
+            match property_value(&path, value, base_dir, env, errs) {
+                Some(v) => values.push((name.clone(), v)),
+                None => ok = false,
+            }
+        }
+    }
+    let (properties, secret_properties) = split_properties(values);
+    let config = KafkaConfig {
+        brokers: brokers?,
+        topic,
+        key,
+        create_topic,
+        partitions,
+        replication,
+        timeout,
+        properties,
+        secret_properties,
+    };
+    for (field, e) in check_kafka(&config) {
+        let path = match field.strip_prefix("properties.") {
+            Some(name) => format!("{}.{name:?}", r.path("properties")),
+            None => r.path(&field),
+        };
+        errs.push(path, e);
+        ok = false;
+    }
+    ok.then_some(config)
+}
+
+/// A property's value: a string, number or boolean as text, or `{ env = "VAR" }` / `{ file = "path" }` for
+/// a value kept out of the file. Messages never show the value.
+fn property_value(
+    path: &str,
+    value: &Value,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+    errs: &mut Errors,
+) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Boolean(b) => Some(b.to_string()),
+        Value::Table(t) => {
+            let from = match (t.get("env"), t.get("file"), t.len()) {
+                (Some(Value::String(var)), None, 1) => Source::Env(var.trim()),
+                (None, Some(Value::String(file)), 1) => Source::File(file.trim()),
+                _ => {
+                    errs.push(
+                        path,
+                        "a table here is { env = \"VARIABLE\" } or { file = \"path\" }",
+                    );
+                    return None;
+                }
+            };
+            let text = match from {
+                Source::Env(var) => match env(var) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => {
+                        errs.push(path, format!("environment variable {var} is not set"));
+                        return None;
+                    }
+                    Err(()) => {
+                        errs.push(
+                            path,
+                            format!("environment variable {var} is not valid Unicode"),
+                        );
+                        return None;
+                    }
+                },
+                Source::File(file) => {
+                    let file = base_dir.join(file);
+                    match std::fs::read_to_string(&file) {
+                        Ok(v) => v,
+                        // Only the kind of error: never the content, which may be the secret.
+                        Err(e) => {
+                            errs.push(
+                                path,
+                                format!("cannot read {}: {}", file.display(), e.kind()),
+                            );
+                            return None;
+                        }
+                    }
+                }
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                errs.push(path, "is empty");
+                return None;
+            }
+            Some(text.to_string())
+        }
+        other => {
+            errs.push(
+                path,
+                wrong_type(
+                    "a string, a number, true or false, or { env = \"VARIABLE\" }",
+                    other,
+                ),
+            );
+            None
+        }
+    }
+}
+
+enum Source<'a> {
+    Env(&'a str),
+    File(&'a str),
+}
