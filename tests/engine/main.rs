@@ -3,6 +3,7 @@
 mod api;
 mod harness;
 mod isolation;
+mod metrics;
 mod scenarios;
 mod sinks_api;
 mod spool;
