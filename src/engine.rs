@@ -8,6 +8,7 @@ use actix::prelude::*;
 use anyhow::Context as _;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::router::RouterStats;
 use crate::secrets::{MASTER_KEY_ENV, MasterKey};
 use crate::sink::SinkStats;
@@ -21,6 +22,8 @@ pub struct EngineHandle {
     pub admin_addr: Option<std::net::SocketAddr>,
     pub router: Arc<RouterStats>,
     pub sinks: Vec<(String, Arc<SinkStats>)>,
+    /// The engine's Prometheus registry (what `/metrics` shows).
+    pub metrics: Arc<Metrics>,
     system: actix::System,
     thread: Option<JoinHandle<()>>,
 }
@@ -113,6 +116,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     }
                     None => config.tenants.clone(),
                 };
+                let metrics = Arc::new(Metrics::new().context("while registering the metrics")?);
                 // The store holds the sinks and routes too (seeded from the file); the admin API changes them live.
                 let (engine_sinks, router, sink_stats) = crate::router::EngineSinks::start(
                     store.clone(),
@@ -126,6 +130,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     },
                     config.engine.router_queue,
                     config.engine.dedup_window,
+                    metrics.clone(),
                 )
                 .await?;
                 let workers = std::thread::available_parallelism()
@@ -146,6 +151,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     store,
                     http,
                     arbiters: Arc::new(arbiters),
+                    metrics: metrics.clone(),
                 });
                 let store_for_api = shared.store.clone();
                 let supervisor = Supervisor::new(shared, tenants).start();
@@ -160,6 +166,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             tail: router.tail.clone(),
                             key: key.clone(),
                             engine_sinks,
+                            metrics: metrics.clone(),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;
@@ -172,15 +179,22 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     std::time::Duration::from_secs(10),
                     std::time::Duration::from_secs(60),
                 ));
-                anyhow::Ok((supervisor, router.stats.clone(), sink_stats, admin_addr))
+                anyhow::Ok((
+                    supervisor,
+                    router.stats.clone(),
+                    sink_stats,
+                    admin_addr,
+                    metrics,
+                ))
             });
             match result {
-                Ok((supervisor, router, sinks, admin_addr)) => {
+                Ok((supervisor, router, sinks, admin_addr, metrics)) => {
                     let _ = tx.send(Ok((
                         supervisor,
                         router,
                         sinks,
                         admin_addr,
+                        metrics,
                         System::current(),
                     )));
                     let _ = system.run();
@@ -190,13 +204,14 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 }
             }
         })?;
-    let (supervisor, router, sinks, admin_addr, system) =
+    let (supervisor, router, sinks, admin_addr, metrics, system) =
         rx.recv().context("the engine thread ended early")??;
     Ok(EngineHandle {
         supervisor,
         admin_addr,
         router,
         sinks,
+        metrics,
         system,
         thread: Some(thread),
     })

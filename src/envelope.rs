@@ -308,6 +308,37 @@ pub fn event_line(
     }
 }
 
+/// The bytes just after `,"<name>":` in an envelope line written by this module. Every string value is
+/// JSON-escaped (a `"` inside one is `\"`), so the sequence can only be the field itself; the first match comes
+/// before `body`, which is last.
+fn after_field<'a>(json: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let mut pattern = Vec::with_capacity(name.len() + 4);
+    pattern.extend_from_slice(b",\"");
+    pattern.extend_from_slice(name.as_bytes());
+    pattern.extend_from_slice(b"\":");
+    let at = json.windows(pattern.len()).position(|w| w == pattern)?;
+    Some(&json[at + pattern.len()..])
+}
+
+/// The `receivedAt` text of an event line (RFC 3339), without parsing the line; `None` for other records.
+pub fn received_at(json: &[u8]) -> Option<&[u8]> {
+    if !json.starts_with(b"{\"kind\":\"event\"") {
+        return None;
+    }
+    let rest = after_field(json, "receivedAt")?.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    Some(&rest[..end])
+}
+
+/// The `topicFamily` of an event line, without parsing the whole line.
+pub fn topic_family(json: &[u8]) -> Option<String> {
+    let rest = after_field(json, "topicFamily")?;
+    serde_json::Deserializer::from_slice(rest)
+        .into_iter::<String>()
+        .next()?
+        .ok()
+}
+
 /// A gap record line: `{"kind":"gap",...}`.
 pub fn gap_line(gap: &GapRecord) -> Vec<u8> {
     let value = serde_json::json!({
@@ -426,6 +457,33 @@ mod tests {
         assert_eq!(v["version"], "2");
         assert_eq!(v["body"], serde_json::json!({"x": [1, 2]}));
         assert_eq!(v["id"].as_str().unwrap().len(), 16);
+    }
+
+    #[test]
+    fn received_at_and_topic_family_are_read_from_the_line_and_not_from_the_body() {
+        let text = r#"{"topicName":"v2.users.u\",\"receivedAt\":\"x.presence","eventBody":{"receivedAt":"no","topicFamily":"no"}}"#;
+        let frame = Frame::parse(text).unwrap();
+        let origin = Origin {
+            tenant: "acme",
+            region: "eu-west-1",
+            channel_id: "c",
+        };
+        let line = event_line(
+            &origin,
+            &frame,
+            "v2.users.{id}.presence",
+            1,
+            "2026-11-23T10:00:00.123Z",
+        );
+        assert_eq!(
+            received_at(&line.json),
+            Some(&b"2026-11-23T10:00:00.123Z"[..])
+        );
+        assert_eq!(
+            topic_family(&line.json).as_deref(),
+            Some("v2.users.{id}.presence")
+        );
+        assert_eq!(received_at(br#"{"kind":"gap","receivedAt":"x"}"#), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   workload, fault injection and a ledger of what was sent), used by tests, the demo and the benchmarks.
 //! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
+//! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
@@ -17,6 +18,7 @@ pub mod demo;
 pub mod engine;
 pub mod envelope;
 pub mod heap;
+pub mod metrics;
 pub mod router;
 pub mod secrets;
 pub mod sim;

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub key: Option<crate::secrets::MasterKey>,
     /// The running sinks and routes, changed live by `/v1/sinks` and `/v1/routes`.
     pub engine_sinks: Arc<crate::router::EngineSinks>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -79,6 +81,8 @@ pub struct ApiState {
         crate::supervisor::EngineStatus,
         crate::tenant::TenantStatus,
         crate::channel::ChannelStatus,
+        crate::tenant::ClientStatus,
+        crate::tenant::QuotaStatus,
         crate::channel::Rejected,
         crate::channel::Lifecycle,
         crate::store::GapRecord,

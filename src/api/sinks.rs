@@ -1112,6 +1112,7 @@ mod tests {
             queued: 0,
             dead: 0,
             spool_bytes: 0,
+            spool_max_bytes: 0,
             spooled: 0,
             spool_full: false,
             spool_full_total: 0,

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::{
     Bound, ChannelActor, GapReason, Lifecycle, RollOver, RolloverDone, Socket, SocketItem,
 };
+use crate::metrics::labels::{DisconnectReason, RolloverReason};
 use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
@@ -211,7 +212,7 @@ impl ChannelActor {
                     Err(e) if handover && act.socket.as_ref().is_some_and(|s| !s.writer.is_closed()) => {
                         tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "socket handover failed; keeping the current socket");
                         if let Some(s) = act.socket.as_mut() {
-                            s.retiring = false;
+                            s.retiring = None;
                         }
                     }
                     Err(e) => act.on_socket_lost(GapReason::SocketLost, e, ctx),
@@ -248,29 +249,44 @@ impl ChannelActor {
                 }
             }));
         ctx.add_stream(items);
-        if let Some(old) = self.socket.replace(Socket {
+        let replaced = self.socket.replace(Socket {
             generation,
             writer,
-            retiring: false,
-        }) {
-            // Make before break: the new socket is up, the old one may go.
-            let _ = old.writer.try_send(WsMessage::Close(None));
-        }
+            retiring: None,
+        });
         let now = Instant::now();
         self.liveness.frame(now);
         self.restarts.healthy(now);
+        self.ping_sent = None;
         let since = Utc::now();
         self.connected_since = Some(since);
         // Subscriptions are in place and the socket is open: continuity holds from here.
         self.last_proof = Some(since);
         self.close_gap();
         self.counters.connects += 1;
+        self.shared.metrics.connected();
         self.last_error = None;
         self.set_lifecycle(Lifecycle::Live { since });
         self.schedule_expiry(ctx);
-        if self.rolling_over {
-            self.rolling_over = false;
+        let rollover = self.rolling_over.take();
+        if let Some(old) = replaced {
+            // Make before break: the new socket is up, the old one may go.
+            let _ = old.writer.try_send(WsMessage::Close(None));
+            let why = match (rollover, old.retiring) {
+                (Some(_), _) => DisconnectReason::Rollover,
+                (None, Some(why)) => why,
+                (None, None) => DisconnectReason::Stopped,
+            };
+            self.shared.metrics.disconnected(why);
+            if why == DisconnectReason::SocketClosing {
+                self.shared
+                    .metrics
+                    .rolled_over(RolloverReason::SocketClosing);
+            }
+        }
+        if let Some(reason) = rollover {
             self.counters.rollovers += 1;
+            self.shared.metrics.rolled_over(reason);
             self.rollover_done.do_send(RolloverDone { slot: self.slot });
         }
     }
@@ -345,15 +361,15 @@ impl ChannelActor {
 
     fn token_expiring(&mut self, ctx: &mut Context<Self>) {
         if self.token_is_stale() {
-            if !self.rolling_over {
-                self.roll_over(ctx);
+            if self.rolling_over.is_none() {
+                self.roll_over(RolloverReason::Token, ctx);
             }
             return;
         }
         let session = self.session.clone();
         let stale = self.bound.as_ref().map(|b| b.token_generation);
         ctx.spawn(async move { session.refresh(stale).await }.into_actor(self).map(|res, act, ctx| match res {
-            Ok(_) if !act.rolling_over => act.roll_over(ctx),
+            Ok(_) if act.rolling_over.is_none() => act.roll_over(RolloverReason::Token, ctx),
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "token refresh failed; retrying");
@@ -393,10 +409,10 @@ impl ChannelActor {
                     act.persist();
                     act.schedule_expiry(ctx);
                 }
-                Ok(_) => act.roll_over(ctx),
+                Ok(_) => act.roll_over(RolloverReason::Expiry, ctx),
                 Err(e) => {
                     tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "could not extend the channel; rolling over");
-                    act.roll_over(ctx);
+                    act.roll_over(RolloverReason::Expiry, ctx);
                 }
             }
         }));
@@ -404,13 +420,13 @@ impl ChannelActor {
 
     /// Make before break: a new channel (with the session's current token) gets the topics and a socket; then
     /// the old socket is closed. The overlap's duplicates are removed by the router.
-    pub(super) fn roll_over(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn roll_over(&mut self, reason: RolloverReason, ctx: &mut Context<Self>) {
         if self.socket.is_none() || self.bound.is_none() {
             // Nothing live to keep: an ordinary recovery makes the new channel.
             self.rollover_done.do_send(RolloverDone { slot: self.slot });
             return;
         }
-        self.rolling_over = true;
+        self.rolling_over = Some(reason);
         let session = self.session.clone();
         let units = self.units.clone();
         let epoch = self.epoch;
@@ -423,7 +439,7 @@ impl ChannelActor {
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
             if act.epoch != epoch {
-                act.rolling_over = false;
+                act.rolling_over = None;
                 act.rollover_done.do_send(RolloverDone { slot: act.slot });
                 return;
             }
@@ -446,7 +462,7 @@ impl ChannelActor {
                 }
                 Err(e) => {
                     tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "rollover failed; keeping the current channel");
-                    act.rolling_over = false;
+                    act.rolling_over = None;
                     act.last_error = Some(e);
                     act.rollover_done.do_send(RolloverDone { slot: act.slot });
                     ctx.run_later(Duration::from_secs(5), |act, ctx| act.schedule_expiry(ctx));
@@ -506,8 +522,8 @@ impl ChannelActor {
 impl Handler<RollOver> for ChannelActor {
     type Result = ();
     fn handle(&mut self, _: RollOver, ctx: &mut Context<Self>) {
-        if self.token_is_stale() && !self.rolling_over {
-            self.roll_over(ctx);
+        if self.token_is_stale() && self.rolling_over.is_none() {
+            self.roll_over(RolloverReason::Token, ctx);
         } else {
             self.rollover_done.do_send(RolloverDone { slot: self.slot });
         }

@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::{ChannelActor, GapReason, SocketItem};
 use crate::envelope::{self, Frame, FrameKind, Origin};
+use crate::metrics::labels::DisconnectReason;
 use crate::router::Inbound;
 
 impl StreamHandler<SocketItem> for ChannelActor {
@@ -40,7 +41,7 @@ impl ChannelActor {
                 return;
             }
             Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
-                if current && self.socket.as_ref().is_some_and(|s| s.retiring) {
+                if current && self.socket.as_ref().is_some_and(|s| s.retiring.is_some()) {
                     // Expected: the platform closes the old socket as the new one connects.
                     tracing::debug!(tenant = %self.shared.tenant, slot = self.slot, "retiring socket closed");
                 } else if current {
@@ -79,8 +80,8 @@ impl ChannelActor {
         self.last_proof = Some(Utc::now());
         match kind {
             FrameKind::SocketClosing => {
-                if let Some(s) = self.socket.as_mut().filter(|s| !s.retiring) {
-                    s.retiring = true;
+                if let Some(s) = self.socket.as_mut().filter(|s| s.retiring.is_none()) {
+                    s.retiring = Some(DisconnectReason::SocketClosing);
                     tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "socket_closing: opening a new socket");
                     self.connect(ctx);
                 }
@@ -95,6 +96,13 @@ impl ChannelActor {
                     let _ = session.refresh(stale).await;
                 });
                 self.on_channel_lost(GapReason::TokenRevoked, "token revoked".into(), ctx);
+            }
+            FrameKind::Pong => {
+                if let Some(sent) = self.ping_sent.take() {
+                    let latency = Instant::now().duration_since(sent);
+                    self.pong_latency = Some(latency);
+                    self.shared.metrics.pong(latency);
+                }
             }
             FrameKind::Unknown => self.counters.malformed += 1,
             _ => {}

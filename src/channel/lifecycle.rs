@@ -33,6 +33,16 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
+    /// Every [`Lifecycle::name`], in the order of the variants.
+    pub const NAMES: [&'static str; 6] = [
+        "preparing",
+        "connecting",
+        "live",
+        "backoff",
+        "failed",
+        "stopped",
+    ];
+
     /// A short name for metrics and tables.
     pub fn name(&self) -> &'static str {
         match self {
@@ -64,6 +74,16 @@ pub enum GapReason {
 }
 
 impl GapReason {
+    /// Every reason, in the order of the variants.
+    pub const ALL: [GapReason; 6] = [
+        GapReason::HeartbeatTimeout,
+        GapReason::SocketLost,
+        GapReason::ChannelLost,
+        GapReason::TokenRevoked,
+        GapReason::Restart,
+        GapReason::Crash,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             GapReason::HeartbeatTimeout => "heartbeat_timeout",

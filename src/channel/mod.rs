@@ -20,6 +20,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 pub use self::lifecycle::{GapReason, Lifecycle};
 use self::liveness::Liveness;
 use crate::config::EnginePolicy;
+use crate::metrics::TenantMetrics;
+use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
 use crate::router::{Inbound, RouterHandle};
 use crate::store::{ChannelRecord, Store};
 use crate::supervisor::restart::{RestartDecision, RestartTracker};
@@ -42,6 +44,14 @@ fn families_of(units: &[Unit]) -> HashMap<u64, Arc<str>> {
         .collect()
 }
 
+/// Creates the `events_received_total` series of the channel's topic families, so that they read 0 before the
+/// first event.
+fn announce_families(metrics: &TenantMetrics, families: &HashMap<u64, Arc<str>>) {
+    for family in families.values() {
+        metrics.received(family);
+    }
+}
+
 /// What a tenant shares with its channels.
 pub struct TenantShared {
     pub tenant: Arc<str>,
@@ -51,6 +61,7 @@ pub struct TenantShared {
     pub store: Arc<dyn Store>,
     /// TLS settings for sockets when the tenant trusts an extra CA; the public roots otherwise.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub metrics: Arc<TenantMetrics>,
 }
 
 /// The channel the actor is using.
@@ -67,8 +78,9 @@ struct Bound {
 struct Socket {
     generation: u64,
     writer: mpsc::Sender<WsMessage>,
-    /// A new socket is being opened to replace this one (`socket_closing`): its close is expected.
-    retiring: bool,
+    /// A new socket is being opened to replace this one (`socket_closing`, a restart), and why: its close is
+    /// expected.
+    retiring: Option<DisconnectReason>,
 }
 
 /// A rejected topic and why.
@@ -100,6 +112,8 @@ pub struct ChannelStatus {
     pub gaps: u64,
     pub connects: u64,
     pub rollovers: u64,
+    /// The last ping's round trip, in milliseconds.
+    pub pong_latency_ms: Option<u64>,
 }
 
 /// Sent to the tenant whenever the channel's status changes.
@@ -180,7 +194,11 @@ pub struct ChannelActor {
     rejected: Vec<Rejected>,
     last_error: Option<String>,
     expiry_timer: Option<SpawnHandle>,
-    rolling_over: bool,
+    /// A rollover is under way, and why.
+    rolling_over: Option<RolloverReason>,
+    /// When the ping not yet answered was sent.
+    ping_sent: Option<Instant>,
+    pong_latency: Option<Duration>,
     /// The units changed while the channel could not be told: subscribe them at the next recovery.
     units_dirty: bool,
     counters: Counters,
@@ -211,6 +229,7 @@ pub struct ChannelSpec {
 impl ChannelActor {
     pub fn new(spec: ChannelSpec) -> ChannelActor {
         let families = families_of(&spec.units);
+        announce_families(&spec.shared.metrics, &families);
         let policy = &spec.shared.policy;
         ChannelActor {
             restarts: RestartTracker::new(policy.restart.clone(), policy.backoff.clone()),
@@ -234,7 +253,9 @@ impl ChannelActor {
             rejected: Vec::new(),
             last_error: None,
             expiry_timer: None,
-            rolling_over: false,
+            rolling_over: None,
+            ping_sent: None,
+            pong_latency: None,
             units_dirty: false,
             counters: Counters::default(),
             received_at: (i64::MIN, String::new()),
@@ -272,6 +293,9 @@ impl ChannelActor {
             gaps: self.counters.gaps,
             connects: self.counters.connects,
             rollovers: self.counters.rollovers,
+            pong_latency_ms: self
+                .pong_latency
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -343,6 +367,9 @@ impl ChannelActor {
             reason: reason.as_str().to_string(),
         };
         self.counters.gaps += 1;
+        self.shared
+            .metrics
+            .gap(reason, (gap.to - gap.from).to_std().unwrap_or_default());
         tracing::warn!(tenant = %gap.tenant, channel = %gap.channel_id, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
         if self
             .shared
@@ -360,7 +387,12 @@ impl ChannelActor {
 
     /// A flow failed: back off (or mark failed) and try again.
     fn on_failure(&mut self, error: String, ctx: &mut Context<Self>) {
+        self.start_over(error, RestartReason::Error, ctx);
+    }
+
+    fn start_over(&mut self, error: String, why: RestartReason, ctx: &mut Context<Self>) {
         tracing::warn!(tenant = %self.shared.tenant, slot = self.slot, error = %error, "channel failure");
+        self.shared.metrics.channel_restarted(why);
         self.last_error = Some(error.clone());
         self.epoch += 1;
         match self.restarts.failed(Instant::now()) {
@@ -397,10 +429,17 @@ impl ChannelActor {
     fn on_socket_lost(&mut self, reason: GapReason, error: String, ctx: &mut Context<Self>) {
         if let Some(s) = self.socket.take() {
             let _ = s.writer.try_send(WsMessage::Close(None));
+            self.shared.metrics.disconnected(disconnect_reason(reason));
         }
+        self.ping_sent = None;
         self.connected_since = None;
         self.open_gap(reason);
-        self.on_failure(error, ctx);
+        let why = if reason == GapReason::Crash {
+            RestartReason::Panic
+        } else {
+            RestartReason::Error
+        };
+        self.start_over(error, why, ctx);
     }
 
     /// The channel itself is gone: the next attempt makes a new one.
@@ -413,6 +452,19 @@ impl ChannelActor {
         }
         self.reuse = None;
         self.on_socket_lost(reason, error, ctx);
+    }
+}
+
+/// The disconnect reason of a socket lost with a gap of `reason`.
+fn disconnect_reason(reason: GapReason) -> DisconnectReason {
+    match reason {
+        GapReason::HeartbeatTimeout => DisconnectReason::HeartbeatTimeout,
+        GapReason::SocketLost => DisconnectReason::SocketLost,
+        GapReason::ChannelLost => DisconnectReason::ChannelLost,
+        GapReason::TokenRevoked => DisconnectReason::TokenRevoked,
+        GapReason::Crash => DisconnectReason::Crash,
+        // Not a loss of a socket of this process; a channel never reports it as one.
+        GapReason::Restart => DisconnectReason::Stopped,
     }
 }
 
@@ -432,8 +484,19 @@ impl Actor for ChannelActor {
             since_ping += tick;
             if since_ping >= ping_every {
                 since_ping = Duration::ZERO;
-                if let Some(s) = &act.socket {
-                    let _ = s.writer.try_send(WsMessage::text(r#"{"message":"ping"}"#));
+                if let Some(s) = &act.socket
+                    && s.writer
+                        .try_send(WsMessage::text(r#"{"message":"ping"}"#))
+                        .is_ok()
+                {
+                    // The oldest unanswered ping is timed, unless its pong was lost long ago.
+                    let now = Instant::now();
+                    if act
+                        .ping_sent
+                        .is_none_or(|t| now.duration_since(t) > act.shared.policy.heartbeat_timeout)
+                    {
+                        act.ping_sent = Some(now);
+                    }
                 }
             }
             if act.socket.is_some() && act.liveness.is_dead(Instant::now()) {
@@ -451,6 +514,7 @@ impl Actor for ChannelActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if let Some(s) = self.socket.take() {
             let _ = s.writer.try_send(WsMessage::Close(None));
+            self.shared.metrics.disconnected(DisconnectReason::Stopped);
         }
         self.lifecycle = Lifecycle::Stopped;
         self.tenant.do_send(ChannelReport(self.status()));
@@ -494,6 +558,7 @@ impl Handler<SetUnits> for ChannelActor {
             return;
         }
         self.families = families_of(&units);
+        announce_families(&self.shared.metrics, &self.families);
         self.units = units;
         self.apply_units(ctx);
     }
@@ -508,7 +573,7 @@ impl Handler<Restart> for ChannelActor {
         tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "channel restart requested");
         // A live socket stays until its replacement is up (make before break): its close is then expected.
         if let Some(s) = self.socket.as_mut() {
-            s.retiring = true;
+            s.retiring = Some(DisconnectReason::Stopped);
         }
         self.epoch += 1;
         self.recover(ctx);

@@ -20,6 +20,7 @@ use crate::config::{
     KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA, RouteConfig, Secret, SinkConfig, SinkKind, check_kafka,
     check_nats, check_nats_url, check_webhook_allow, check_webhook_url, webhook_key,
 };
+use crate::metrics::Metrics;
 use crate::secrets::{MasterKey, Sealed};
 use crate::sink::{self, Delivery, Sink, SinkHandle, SinkStats};
 use crate::store::{RouteRecord, SinkRecord, Store, StoreError};
@@ -43,6 +44,8 @@ pub struct SinkEntry {
     pub spool_full: bool,
     /// Times the current worker found its spool full.
     pub spool_full_total: u64,
+    /// The bound of the sink's spool (0: it has none).
+    pub spool_max_bytes: u64,
 }
 
 /// Why a change of sinks or routes was refused.
@@ -135,6 +138,7 @@ pub struct EngineSinks {
     workers: WorkerSettings,
     /// Seals the secrets of webhook sinks stored through the API.
     key: Option<MasterKey>,
+    metrics: Arc<Metrics>,
 }
 
 /// The store's form of a sink's settings: `{"path","maxBytes","maxFiles"}` for a file sink, `{}` for stdout,
@@ -487,17 +491,23 @@ fn now_millis() -> DateTime<Utc> {
 fn start_worker(
     name: &str,
     sink: Box<dyn Sink>,
-    queue: usize,
     store: Arc<dyn Store>,
-    spool_dir: Option<&std::path::Path>,
-    spool_max_bytes: u64,
+    workers: &WorkerSettings,
+    metrics: &Metrics,
 ) -> (SinkHandle, watch::Receiver<bool>) {
-    let spool = spool_dir.map(|dir| sink::SpoolConfig {
+    let spool = workers.spool_dir.as_ref().map(|dir| sink::SpoolConfig {
         dir: dir.join(name),
-        max_bytes: spool_max_bytes,
+        max_bytes: workers.spool_max_bytes,
         segment_bytes: sink::spool::DEFAULT_SEGMENT_BYTES,
     });
-    let (handle, task) = sink::spawn_spooled(name, sink, queue, store, spool);
+    let (handle, task) = sink::spawn_observed(
+        name,
+        sink,
+        workers.queue,
+        store,
+        spool,
+        Some(metrics.sink(name)),
+    );
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let _ = task.await;
@@ -593,6 +603,8 @@ async fn seed_and_load(
 impl EngineSinks {
     /// Seeds the store with the file's sinks and routes, opens every stored sink, and starts the router with
     /// them. Returns the manager, the router, and each starting sink's counters.
+    // Each argument is a distinct piece of the engine's wiring, named at the one call site.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         store: Arc<dyn Store>,
         file_sinks: &[SinkConfig],
@@ -601,6 +613,7 @@ impl EngineSinks {
         workers: WorkerSettings,
         router_queue: usize,
         dedup_window: usize,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<(
         Arc<EngineSinks>,
         RouterHandle,
@@ -613,14 +626,8 @@ impl EngineSinks {
         for (config, updated_at) in sinks {
             let opened = sink::open(&config)
                 .with_context(|| format!("while opening sink {}", config.name))?;
-            let (handle, done) = start_worker(
-                &config.name,
-                opened,
-                workers.queue,
-                store.clone(),
-                workers.spool_dir.as_deref(),
-                workers.spool_max_bytes,
-            );
+            let (handle, done) =
+                start_worker(&config.name, opened, store.clone(), &workers, &metrics);
             running.insert(
                 config.name.clone(),
                 Running {
@@ -643,6 +650,7 @@ impl EngineSinks {
             store.clone(),
             router_queue,
             dedup_window,
+            metrics.clone(),
         );
         let manager = EngineSinks {
             state: Mutex::new(State {
@@ -654,6 +662,7 @@ impl EngineSinks {
             store,
             workers,
             key,
+            metrics,
         };
         Ok((Arc::new(manager), router, stats))
     }
@@ -739,10 +748,9 @@ impl EngineSinks {
         let (handle, done) = start_worker(
             &config.name,
             sink,
-            self.workers.queue,
             self.store.clone(),
-            self.workers.spool_dir.as_deref(),
-            self.workers.spool_max_bytes,
+            &self.workers,
+            &self.metrics,
         );
         let created = previous.is_none();
         if let Some(p) = previous {
@@ -836,6 +844,7 @@ impl EngineSinks {
             };
         };
         state.retiring.push(running.retire());
+        self.metrics.remove_sink(name);
         self.apply(&state).await
     }
 
@@ -912,6 +921,7 @@ impl Running {
             spooled: self.stats.spooled.load(Ordering::Relaxed),
             spool_full: self.stats.spool_full.load(Ordering::Relaxed),
             spool_full_total: self.stats.spool_full_total.load(Ordering::Relaxed),
+            spool_max_bytes: self.stats.spool_max_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -1147,6 +1157,7 @@ mod tests {
             topics: vec!["*".into()],
             changes_only: false,
         };
+        let metrics = Arc::new(Metrics::new().unwrap());
         let (sinks, router, stats) = EngineSinks::start(
             store.clone(),
             &[file_sink("f", &path, 1 << 30)],
@@ -1160,6 +1171,7 @@ mod tests {
             },
             4,
             100_000,
+            metrics.clone(),
         )
         .await
         .unwrap();
@@ -1183,6 +1195,19 @@ mod tests {
         }
         let got = wait_for_lines(&path, 4000).await;
         assert_eq!(got, (0..4000).collect::<Vec<u64>>());
+        // The replacement counts on from where its predecessor stopped (the count follows the flush).
+        let mut text = String::new();
+        for _ in 0..600 {
+            text = metrics.render(None, &sinks.sinks().await).await.unwrap();
+            if text.contains("switchboard_sink_sent_total{sink=\"f\"} 4000") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            text.contains("switchboard_sink_sent_total{sink=\"f\"} 4000"),
+            "{text}"
+        );
 
         // Another sink may not write the same file; a sink in use may not go.
         let err = sinks.put_sink(file_sink("g", &path, 10)).await.unwrap_err();
@@ -1218,6 +1243,11 @@ mod tests {
         ));
         sinks.delete_sink("f").await.unwrap();
         assert!(store.sink("f").await.unwrap().is_none());
+        let text = metrics.render(None, &sinks.sinks().await).await.unwrap();
+        assert!(
+            !text.contains("sink=\"f\""),
+            "a deleted sink's series go: {text}"
+        );
         assert!(store.routes().await.unwrap().is_empty());
         for n in 4000..4100 {
             router.queue.send(event(n, topic)).await.unwrap();

@@ -22,6 +22,7 @@ use self::changes::LastStates;
 use self::dedup::Dedup;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
+use crate::metrics::Metrics;
 use crate::sim::topics::TopicPattern;
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
@@ -146,6 +147,7 @@ pub fn spawn(
     store: Arc<dyn Store>,
     queue: usize,
     dedup_window: usize,
+    metrics: Arc<Metrics>,
 ) -> (RouterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue.max(1));
     let stats = Arc::new(RouterStats::default());
@@ -161,6 +163,8 @@ pub fn spawn(
         decisions: HashMap::new(),
         last: LastStates::default(),
         stats: stats.clone(),
+        metrics_epoch: metrics.epoch(),
+        metrics,
     };
     let task = tokio::spawn(router.run(rx));
     (
@@ -173,10 +177,18 @@ pub fn spawn(
     )
 }
 
-/// For one (tenant, topic): the routes that want it and the sinks it goes to.
+/// For one (tenant, topic): the routes that want it, the sinks it goes to, and the counter of its
+/// tenant and topic family (resolved once, not per event).
 struct Decision {
     routes: Vec<usize>,
     sinks: Vec<usize>,
+    received: Option<prometheus::IntCounter>,
+}
+
+/// What the router keeps per tenant: recent event ids, and the counter of duplicates.
+struct TenantFlow {
+    dedup: Dedup,
+    duplicates: Option<prometheus::IntCounter>,
 }
 
 struct Router {
@@ -186,12 +198,15 @@ struct Router {
     route_configs: Vec<RouteConfig>,
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
-    dedup: HashMap<Arc<str>, Dedup>,
+    dedup: HashMap<Arc<str>, TenantFlow>,
     dedup_window: usize,
-    /// (tenant, topic) → (routes that want it, sinks it goes to).
+    /// (tenant, topic) → (routes that want it, sinks it goes to, its counter).
     decisions: HashMap<u64, Arc<Decision>>,
     last: LastStates,
     stats: Arc<RouterStats>,
+    metrics: Arc<Metrics>,
+    /// The metrics' epoch the cached counters were resolved in.
+    metrics_epoch: u64,
 }
 
 impl Router {
@@ -247,13 +262,34 @@ impl Router {
         topic: std::ops::Range<usize>,
     ) {
         self.stats.events_in.fetch_add(1, Ordering::Relaxed);
+        self.refresh_counters();
+        let topic = std::str::from_utf8(json.get(topic).unwrap_or_default()).unwrap_or_default();
+        let topic_key = fnv1a(&[tenant.as_bytes(), topic.as_bytes()]);
+        let decision = match self.decisions.get(&topic_key) {
+            Some(d) => d.clone(),
+            None => {
+                let d = Arc::new(self.decide(&tenant, topic, &json));
+                self.decisions.insert(topic_key, d.clone());
+                d
+            }
+        };
+        if let Some(received) = &decision.received {
+            received.inc();
+        }
         let window = self.dedup_window;
-        let dedup = self
+        let metrics = &self.metrics;
+        let flow = self
             .dedup
             .entry(tenant.clone())
-            .or_insert_with(|| Dedup::new(window));
-        if !dedup.first_time(key) {
+            .or_insert_with(|| TenantFlow {
+                dedup: Dedup::new(window),
+                duplicates: metrics.known_tenant(&tenant).map(|t| t.duplicates()),
+            });
+        if !flow.dedup.first_time(key) {
             self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            if let Some(d) = &flow.duplicates {
+                d.inc();
+            }
             return;
         }
         if self.tail.receiver_count() > 0 {
@@ -263,29 +299,7 @@ impl Router {
                 json: Bytes::copy_from_slice(&json),
             });
         }
-        let topic = std::str::from_utf8(json.get(topic).unwrap_or_default()).unwrap_or_default();
-        let topic_key = fnv1a(&[tenant.as_bytes(), topic.as_bytes()]);
-        let decision = match self.decisions.get(&topic_key) {
-            Some(d) => d.clone(),
-            None => {
-                let lower = topic.to_ascii_lowercase();
-                let routes: Vec<usize> = (0..self.routes.len())
-                    .filter(|&i| {
-                        self.routes[i].wants_tenant(&tenant) && self.routes[i].wants_topic(&lower)
-                    })
-                    .collect();
-                let mut sinks: Vec<usize> = routes
-                    .iter()
-                    .flat_map(|&i| self.routes[i].sinks.iter().copied())
-                    .collect();
-                sinks.sort_unstable();
-                sinks.dedup();
-                let d = Arc::new(Decision { routes, sinks });
-                self.decisions.insert(topic_key, d.clone());
-                d
-            }
-        };
-        let Decision { routes, sinks } = &*decision;
+        let Decision { routes, sinks, .. } = &*decision;
         if sinks.is_empty() {
             self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
             return;
@@ -326,6 +340,42 @@ impl Router {
                 json: bytes,
             };
             self.sinks[s].send(delivery).await;
+        }
+    }
+
+    /// Which routes and sinks want `topic` of `tenant`, and its counter.
+    fn decide(&self, tenant: &str, topic: &str, json: &[u8]) -> Decision {
+        let lower = topic.to_ascii_lowercase();
+        let routes: Vec<usize> = (0..self.routes.len())
+            .filter(|&i| self.routes[i].wants_tenant(tenant) && self.routes[i].wants_topic(&lower))
+            .collect();
+        let mut sinks: Vec<usize> = routes
+            .iter()
+            .flat_map(|&i| self.routes[i].sinks.iter().copied())
+            .collect();
+        sinks.sort_unstable();
+        sinks.dedup();
+        let received = self.metrics.known_tenant(tenant).map(|t| {
+            let family = crate::envelope::topic_family(json);
+            t.received(family.as_deref().unwrap_or("unknown"))
+        });
+        Decision {
+            routes,
+            sinks,
+            received,
+        }
+    }
+
+    /// Series were removed (a tenant went away, perhaps to come back): resolve the cached counters again.
+    fn refresh_counters(&mut self) {
+        let epoch = self.metrics.epoch();
+        if epoch == self.metrics_epoch {
+            return;
+        }
+        self.metrics_epoch = epoch;
+        self.decisions.clear();
+        for (tenant, flow) in &mut self.dedup {
+            flow.duplicates = self.metrics.known_tenant(tenant).map(|t| t.duplicates());
         }
     }
 
@@ -441,6 +491,7 @@ mod tests {
             store,
             16,
             1000,
+            Arc::new(Metrics::new().unwrap()),
         );
         let presence = "v2.users.u.presence";
         let routing = "v2.users.u.routingStatus";
@@ -480,6 +531,91 @@ mod tests {
         assert_eq!(
             *c_got.lock(),
             (100..200).filter(|n| n % 2 == 0).collect::<Vec<u64>>()
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Waits (bounded) until the collecting sink holds `n` records.
+    async fn sink_holds(got: &parking_lot::Mutex<Vec<u64>>, n: usize) {
+        let wait = async {
+            while got.lock().len() < n {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+            .await
+            .expect("the sink got its records");
+    }
+
+    #[tokio::test]
+    async fn events_and_duplicates_are_counted_per_tenant_and_family_across_a_removal() {
+        let dir = std::env::temp_dir().join(format!("sb-router-{}", uuid::Uuid::new_v4()));
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+                .await
+                .unwrap(),
+        );
+        let got = Arc::default();
+        let (a, a_task) =
+            crate::sink::spawn("a", Box::new(Collect(Arc::clone(&got))), 8, store.clone());
+        let metrics = Arc::new(Metrics::new().unwrap());
+        metrics.tenant("acme", "eu-west-1");
+        let (router, task) = spawn(
+            &[route(&["a"], &["*"])],
+            vec![a],
+            store,
+            16,
+            1000,
+            metrics.clone(),
+        );
+        let event = |n: u64| {
+            let topic = "v2.users.u.presence";
+            let json = format!(
+                r#"{{"kind":"event","topic":"{topic}","topicFamily":"v2.users.{{id}}.presence","n":{n}}}"#
+            );
+            let start = json.find(topic).unwrap();
+            Inbound::Event {
+                tenant: Arc::from("acme"),
+                key: n,
+                json: json.into_bytes(),
+                topic: start..start + topic.len(),
+            }
+        };
+        for n in [1, 2, 2, 3] {
+            router.queue.send(event(n)).await.unwrap();
+        }
+        let counted = |text: &str, name: &str| -> Option<f64> {
+            text.lines()
+                .find(|l| l.starts_with(name) && l.contains(r#"tenant="acme""#))
+                .and_then(|l| l.rsplit_once(' '))
+                .map(|(_, v)| v.parse().unwrap())
+        };
+        let received = "switchboard_events_received_total{region=\"eu-west-1\",tenant=\"acme\",topic_family=\"v2.users.{id}.presence\"}";
+        // The router counts before the sink sees the event: once the sink has all three, the counts are in.
+        sink_holds(&got, 3).await;
+        let text = metrics.render(None, &[]).await.unwrap();
+        assert_eq!(counted(&text, received), Some(4.0), "{text}");
+        assert_eq!(
+            counted(&text, "switchboard_events_duplicate_total"),
+            Some(1.0),
+            "{text}"
+        );
+
+        // Removed and added again: the router's cached counters follow to the new series.
+        metrics.remove_tenant("acme");
+        metrics.tenant("acme", "eu-west-1");
+        router.queue.send(event(4)).await.unwrap();
+        router.queue.send(event(4)).await.unwrap();
+        sink_holds(&got, 4).await;
+        drop(router);
+        task.await.unwrap();
+        a_task.await.unwrap();
+        let text = metrics.render(None, &[]).await.unwrap();
+        assert_eq!(counted(&text, received), Some(2.0), "{text}");
+        assert_eq!(
+            counted(&text, "switchboard_events_duplicate_total"),
+            Some(1.0),
+            "{text}"
         );
         let _ = std::fs::remove_dir_all(dir);
     }

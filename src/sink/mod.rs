@@ -20,6 +20,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::config::{SinkConfig, SinkKind};
+use crate::metrics::SinkMetrics;
+use crate::metrics::labels::SinkErrorCode;
 use crate::store::{DeadLetter, Store};
 
 /// The kind of a record, as in the envelope's `kind`.
@@ -91,6 +93,62 @@ pub struct SinkStats {
     pub spool_full: AtomicBool,
     /// Times an append found the spool full.
     pub spool_full_total: AtomicU64,
+    /// The bound of the spool (0 while the worker has none).
+    pub spool_max_bytes: AtomicU64,
+    /// The sink's Prometheus series (none for a worker started without them, as in unit tests).
+    pub metrics: Option<SinkMetrics>,
+}
+
+impl SinkStats {
+    /// The destination accepted `batch`, of which `rejected` records were dead-lettered instead.
+    fn delivered(&self, batch: &[Delivery], rejected: usize) {
+        let n = (batch.len() - rejected) as u64;
+        self.sent.fetch_add(n, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.sent(n);
+            m.acknowledged(batch.iter().map(|d| &d.json[..]), chrono::Utc::now());
+        }
+    }
+
+    /// A write (or flush) failed; the batch is tried again.
+    fn write_failed(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.error(SinkErrorCode::Retry, 1);
+        }
+    }
+
+    /// `n` records were moved to the dead-letter store.
+    fn dead_lettered(&self, n: usize) {
+        self.dead.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.dead_lettered(n as u64);
+        }
+    }
+
+    /// A record found the queue full.
+    fn queue_was_full(&self) {
+        self.queue_full.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.error(SinkErrorCode::QueueFull, 1);
+        }
+    }
+
+    /// `n` records were written to the spool.
+    fn spooled(&self, n: u64) {
+        self.spooled.fetch_add(n, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.spooled(n);
+        }
+    }
+
+    /// An append found the spool full.
+    fn spool_found_full(&self) {
+        self.spool_full_total.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.spool_found_full();
+        }
+    }
 }
 
 /// The router's handle on a sink worker.
@@ -108,7 +166,7 @@ impl SinkHandle {
         match self.queue.try_send(delivery) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(d)) => {
-                self.stats.queue_full.fetch_add(1, Ordering::Relaxed);
+                self.stats.queue_was_full();
                 self.queue.send(d).await.is_ok()
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -189,8 +247,23 @@ pub fn spawn_spooled(
     store: Arc<dyn Store>,
     spool: Option<SpoolConfig>,
 ) -> (SinkHandle, tokio::task::JoinHandle<()>) {
+    spawn_observed(name, sink, capacity, store, spool, None)
+}
+
+/// Like [`spawn_spooled`], counting into the sink's Prometheus series.
+pub fn spawn_observed(
+    name: &str,
+    sink: Box<dyn Sink>,
+    capacity: usize,
+    store: Arc<dyn Store>,
+    spool: Option<SpoolConfig>,
+    metrics: Option<SinkMetrics>,
+) -> (SinkHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let stats = Arc::new(SinkStats::default());
+    let stats = Arc::new(SinkStats {
+        metrics,
+        ..SinkStats::default()
+    });
     let handle = SinkHandle {
         name: name.into(),
         queue: tx,
@@ -201,7 +274,12 @@ pub fn spawn_spooled(
         match spool {
             None => run(name, sink, rx, stats, store).await,
             Some(config) => match open_spool(&name, &config).await {
-                Some(spool) => spooled::run(name, sink, rx, stats, store, spool).await,
+                Some(spool) => {
+                    stats
+                        .spool_max_bytes
+                        .store(config.max_bytes, Ordering::Relaxed);
+                    spooled::run(name, sink, rx, stats, store, spool).await
+                }
                 None => run(name, sink, rx, stats, store).await,
             },
         }
@@ -255,20 +333,18 @@ async fn run(
                 Err(SinkError::Retry(e)) => Err(e),
                 Err(SinkError::Reject { records, reason }) => {
                     rejected = dead_letters(&name, &batch, &records, &reason, store.as_ref()).await;
-                    stats.dead.fetch_add(rejected as u64, Ordering::Relaxed);
+                    stats.dead_lettered(rejected);
                     sink.flush().await
                 }
             };
             match result {
                 Ok(()) => {
-                    stats
-                        .sent
-                        .fetch_add((batch.len() - rejected) as u64, Ordering::Relaxed);
+                    stats.delivered(&batch, rejected);
                     backoff = Duration::from_millis(100);
                     break;
                 }
                 Err(e) => {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    stats.write_failed();
                     tracing::warn!(sink = %name, error = %e, "sink write failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));

@@ -64,21 +64,17 @@ impl Writer {
             Err(SinkError::Reject { records, reason }) => {
                 rejected =
                     dead_letters(&self.name, batch, &records, &reason, self.store.as_ref()).await;
-                self.stats
-                    .dead
-                    .fetch_add(rejected as u64, Ordering::Relaxed);
+                self.stats.dead_lettered(rejected);
                 self.sink.flush().await
             }
         };
         match result {
             Ok(()) => {
-                self.stats
-                    .sent
-                    .fetch_add((batch.len() - rejected) as u64, Ordering::Relaxed);
+                self.stats.delivered(batch, rejected);
                 Ok(())
             }
             Err(e) => {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.write_failed();
                 Err(e)
             }
         }
@@ -135,7 +131,7 @@ impl Intake {
         };
         match result {
             Ok(Appended::Done) => {
-                self.stats.spooled.fetch_add(n, Ordering::Relaxed);
+                self.stats.spooled(n);
                 if self.stats.spool_full.swap(false, Ordering::Relaxed) {
                     tracing::info!(sink = %self.name, "spool has room again");
                 }
@@ -143,7 +139,7 @@ impl Intake {
             }
             Ok(Appended::Full) => {
                 self.pending = batch;
-                self.stats.spool_full_total.fetch_add(1, Ordering::Relaxed);
+                self.stats.spool_found_full();
                 if !self.stats.spool_full.swap(true, Ordering::Relaxed) {
                     tracing::warn!(sink = %self.name, "spool full: taking no more records until the destination accepts some");
                 }
@@ -169,7 +165,7 @@ impl Intake {
         .await
         {
             Ok((Appended::Done, end)) => {
-                self.stats.spooled.fetch_add(n, Ordering::Relaxed);
+                self.stats.spooled(n);
                 Some(end)
             }
             Ok((Appended::Full, _)) => None,

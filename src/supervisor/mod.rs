@@ -13,6 +13,8 @@ use serde::Serialize;
 use self::restart::{RestartDecision, RestartTracker};
 use crate::channel::TenantShared;
 use crate::config::{EnginePolicy, TenantConfig};
+use crate::metrics::labels::{ActorKind, RestartReason};
+use crate::metrics::{Metrics, TenantMetrics};
 use crate::router::RouterHandle;
 use crate::store::Store;
 use crate::tenant::{CrashChannel, GetTenantStatus, StopTenant, TenantActor, TenantStatus};
@@ -24,6 +26,7 @@ pub struct EngineShared {
     pub store: Arc<dyn Store>,
     pub http: reqwest::Client,
     pub arbiters: Arc<Vec<ArbiterHandle>>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The engine's status: every tenant and channel.
@@ -90,6 +93,22 @@ struct Child {
     addr: Option<Addr<TenantActor>>,
     restarts: RestartTracker,
     failed: Option<String>,
+    metrics: Arc<TenantMetrics>,
+}
+
+impl Child {
+    fn new(config: TenantConfig, shared: &EngineShared) -> Child {
+        Child {
+            restarts: RestartTracker::new(
+                shared.policy.restart.clone(),
+                shared.policy.backoff.clone(),
+            ),
+            metrics: shared.metrics.tenant(&config.id, &config.endpoints.region),
+            config,
+            addr: None,
+            failed: None,
+        }
+    }
 }
 
 pub struct Supervisor {
@@ -104,21 +123,7 @@ impl Supervisor {
     pub fn new(shared: Arc<EngineShared>, tenants: Vec<TenantConfig>) -> Supervisor {
         let children = tenants
             .into_iter()
-            .map(|config| {
-                let restarts = RestartTracker::new(
-                    shared.policy.restart.clone(),
-                    shared.policy.backoff.clone(),
-                );
-                (
-                    config.id.clone(),
-                    Child {
-                        config,
-                        addr: None,
-                        restarts,
-                        failed: None,
-                    },
-                )
-            })
+            .map(|config| (config.id.clone(), Child::new(config, &shared)))
             .collect();
         Supervisor {
             shared,
@@ -126,6 +131,18 @@ impl Supervisor {
             expected_stops: Default::default(),
             stopping: false,
         }
+    }
+
+    /// Publishes how many tenants are over their restart intensity.
+    fn count_failed(&self) {
+        let failed = self
+            .children
+            .values()
+            .filter(|c| c.failed.is_some())
+            .count();
+        self.shared
+            .metrics
+            .set_actors_failed(ActorKind::Tenant, failed);
     }
 
     fn start_child(&mut self, id: &str, ctx: &mut Context<Self>) {
@@ -150,6 +167,7 @@ impl Supervisor {
             router: shared.router.clone(),
             store: shared.store.clone(),
             tls,
+            metrics: child.metrics.clone(),
         });
         let actor = TenantActor::new(
             child.config.clone(),
@@ -198,6 +216,9 @@ impl Handler<TenantStopped> for Supervisor {
             return;
         }
         child.addr = None;
+        self.shared
+            .metrics
+            .actor_restarted(ActorKind::Tenant, RestartReason::Stopped);
         let decision = child.restarts.failed(Instant::now());
         let delay = match decision {
             RestartDecision::After(d) => {
@@ -210,10 +231,12 @@ impl Handler<TenantStopped> for Supervisor {
                 d
             }
         };
+        self.count_failed();
         ctx.run_later(delay, move |act, ctx| {
             if let Some(c) = act.children.get_mut(&msg.id) {
                 c.failed = None;
             }
+            act.count_failed();
             act.start_child(&msg.id, ctx);
         });
     }
@@ -240,6 +263,8 @@ impl Handler<GetStatus> for Supervisor {
                     unplaced: Vec::new(),
                     unplaced_reason: None,
                     last_error: c.failed.clone(),
+                    clients: Vec::new(),
+                    quota: Default::default(),
                 };
                 let ask = c.addr.as_ref().map(|a| a.send(GetTenantStatus));
                 async move {
@@ -297,20 +322,10 @@ impl Handler<UpsertTenant> for Supervisor {
             return Box::pin(async { None });
         }
         self.stop_child(&id);
-        let restarts = RestartTracker::new(
-            self.shared.policy.restart.clone(),
-            self.shared.policy.backoff.clone(),
-        );
         let paused = config.paused;
-        self.children.insert(
-            id.clone(),
-            Child {
-                config,
-                addr: None,
-                restarts,
-                failed: None,
-            },
-        );
+        self.children
+            .insert(id.clone(), Child::new(config, &self.shared));
+        self.count_failed();
         if !paused {
             self.start_child(&id, ctx);
         }
@@ -342,7 +357,12 @@ impl Handler<RemoveTenant> for Supervisor {
     type Result = bool;
     fn handle(&mut self, RemoveTenant(id): RemoveTenant, _: &mut Context<Self>) -> bool {
         self.stop_child(&id);
-        self.children.remove(&id).is_some()
+        let existed = self.children.remove(&id).is_some();
+        if existed {
+            self.shared.metrics.remove_tenant(&id);
+            self.count_failed();
+        }
+        existed
     }
 }
 
@@ -359,6 +379,7 @@ impl Handler<RestartTenant> for Supervisor {
             None => {
                 // A failed tenant waiting for its slow retry: retry now.
                 child.failed = None;
+                self.count_failed();
                 self.start_child(&msg.id, ctx);
             }
         }

@@ -21,6 +21,8 @@ use tokio::sync::watch;
 pub use self::budget::RateBudget;
 pub use self::error::UpstreamError;
 use crate::config::{ClientConfig, Endpoints, Secret};
+use crate::metrics::TenantMetrics;
+use crate::metrics::labels::{ApiEndpoint, StatusClass};
 
 /// The longest `Retry-After` waited for inside a call (the official SDKs give up past 180 s).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(180);
@@ -79,6 +81,7 @@ pub struct ClientSession {
     refresh: tokio::sync::Mutex<()>,
     changes: watch::Sender<u64>,
     request_timeout: Duration,
+    metrics: Arc<TenantMetrics>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -122,6 +125,7 @@ impl ClientSession {
         http: reqwest::Client,
         requests_per_minute: u32,
         request_timeout: Duration,
+        metrics: Arc<TenantMetrics>,
     ) -> Arc<ClientSession> {
         // Stay a little under the platform's limit: our send times and its arrival times differ slightly.
         let budget = ((requests_per_minute as f64) * 0.95).floor().max(1.0) as usize;
@@ -137,6 +141,7 @@ impl ClientSession {
             refresh: tokio::sync::Mutex::new(()),
             changes: watch::channel(0).0,
             request_timeout,
+            metrics,
         })
     }
 
@@ -167,18 +172,29 @@ impl ClientSession {
         {
             return Ok(current);
         }
+        let result = self.request_token().await;
+        self.metrics.token_refresh(result.is_ok());
+        let token = result?;
+        *self.token.lock() = Some(token.clone());
+        let _ = self.changes.send(token.generation);
+        Ok(token)
+    }
+
+    /// One client-credentials grant.
+    async fn request_token(&self) -> Result<Token, UpstreamError> {
         let url = format!("{}/oauth/token", self.endpoints.login_base);
-        let res = self
+        let sent = self
             .http
             .post(url)
             .basic_auth(&*self.client_id, Some(self.secret.expose()))
             .form(&[("grant_type", "client_credentials")])
             .timeout(self.request_timeout)
             .send()
-            .await
-            .map_err(|e| {
-                UpstreamError::Transient(format!("while requesting a token: {}", e.without_url()))
-            })?;
+            .await;
+        self.count(ApiEndpoint::Token, &sent);
+        let res = sent.map_err(|e| {
+            UpstreamError::Transient(format!("while requesting a token: {}", e.without_url()))
+        })?;
         let status = res.status();
         if !status.is_success() {
             let body: ErrorAnswer = res.json().await.unwrap_or_default();
@@ -206,16 +222,22 @@ impl ClientSession {
             .map_err(|e| UpstreamError::Protocol(format!("token answer: {}", e.without_url())))?;
         let lifetime = Duration::from_secs(answer.expires_in.max(1));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let token = Token {
+        Ok(Token {
             access: answer.access_token.into(),
             expires_at: Utc::now()
                 + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX),
             lifetime,
             generation,
+        })
+    }
+
+    /// Counts one REST attempt by its answer.
+    fn count(&self, endpoint: ApiEndpoint, sent: &Result<reqwest::Response, reqwest::Error>) {
+        let class = match sent {
+            Ok(res) => StatusClass::of(res.status().as_u16()),
+            Err(_) => StatusClass::NoAnswer,
         };
-        *self.token.lock() = Some(token.clone());
-        let _ = self.changes.send(generation);
-        Ok(token)
+        self.metrics.api_request(endpoint, class);
     }
 
     /// Waits for a slot in the REST budget.
@@ -237,6 +259,7 @@ impl ClientSession {
     /// One REST call with the budget, retries of 429/5xx and one token refresh on 401.
     async fn call(
         &self,
+        endpoint: ApiEndpoint,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
@@ -254,7 +277,9 @@ impl ClientSession {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let res = match req.send().await {
+            let sent = req.send().await;
+            self.count(endpoint, &sent);
+            let res = match sent {
                 Ok(r) => r,
                 Err(e) if retries < MAX_RETRIES && (e.is_timeout() || e.is_connect()) => {
                     retries += 1;
@@ -334,7 +359,12 @@ impl ClientSession {
     /// `POST /api/v2/notifications/channels`, with the generation of the token that made it.
     pub async fn create_channel(&self) -> Result<(ChannelInfo, Token), UpstreamError> {
         let res = self
-            .call(Method::POST, "/api/v2/notifications/channels", None)
+            .call(
+                ApiEndpoint::ChannelsCreate,
+                Method::POST,
+                "/api/v2/notifications/channels",
+                None,
+            )
             .await?;
         let token = self
             .token()
@@ -350,6 +380,7 @@ impl ClientSession {
     pub async fn channel_exists(&self, id: &str) -> Result<bool, UpstreamError> {
         match self
             .call(
+                ApiEndpoint::ChannelHead,
                 Method::HEAD,
                 &format!("/api/v2/notifications/channels/{id}"),
                 None,
@@ -366,6 +397,7 @@ impl ClientSession {
     pub async fn channels(&self) -> Result<Vec<ChannelInfo>, UpstreamError> {
         let res = self
             .call(
+                ApiEndpoint::ChannelsList,
                 Method::GET,
                 "/api/v2/notifications/channels?includechannels=oauthclient",
                 None,
@@ -409,7 +441,14 @@ impl ClientSession {
         );
         let path =
             format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
-        let res = self.call(Method::PUT, &path, Some(&body)).await?;
+        let res = self
+            .call(
+                ApiEndpoint::SubscriptionsPut,
+                Method::PUT,
+                &path,
+                Some(&body),
+            )
+            .await?;
         let answer: Entities<TopicVerdict> = res
             .json()
             .await

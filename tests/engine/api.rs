@@ -164,7 +164,10 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
     let (status, body) = api.get("/metrics", None).await;
     assert_eq!(status, 200);
     assert!(body.contains("switchboard_events_received_total"));
-    assert!(body.contains("switchboard_channels{tenant=\"acme\",state=\"live\"}"));
+    assert!(
+        body.contains(r#"switchboard_channels{region="custom",state="live",tenant="acme"} 1"#),
+        "{body}"
+    );
     bodies.push(body);
 
     let (status, body) = api.get("/v1/openapi.json", None).await;

@@ -5,6 +5,7 @@ mod harness;
 mod isolation;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod metrics;
 mod scenarios;
 mod sinks_api;
 mod spool;

@@ -204,7 +204,7 @@ token_sha256 = "{token}"
 
     let mut child = spawn_serve(&config);
     wait_until("the admin API of the first run", || async {
-        metric(&http, &base, "switchboard_sink_spooled_total")
+        metric(&http, &base, "switchboard_spooled_total")
             .await
             .is_some()
     })
@@ -223,13 +223,13 @@ token_sha256 = "{token}"
     assert!(verdict.happened >= 100, "{verdict:?}");
     let lines = read_sink(&scratch).lines as u64;
     wait_until("every record in the webhook sink's spool", || async {
-        metric(&http, &base, "switchboard_sink_spooled_total")
+        metric(&http, &base, "switchboard_spooled_total")
             .await
             .is_some_and(|n| n >= lines)
     })
     .await;
     assert!(
-        metric(&http, &base, "switchboard_sink_spool_bytes")
+        metric(&http, &base, "switchboard_spool_bytes")
             .await
             .unwrap()
             > 0
@@ -248,7 +248,7 @@ token_sha256 = "{token}"
     assert!(on_disk > 0, "the spool in {} is empty", spool_dir.display());
     let mut child = spawn_serve(&config);
     wait_until("the admin API of the second run", || async {
-        metric(&http, &base, "switchboard_sink_spool_bytes")
+        metric(&http, &base, "switchboard_spool_bytes")
             .await
             .is_some_and(|n| n > 0)
     })
@@ -279,7 +279,7 @@ token_sha256 = "{token}"
     })
     .await;
     wait_until("the spool empty", || async {
-        metric(&http, &base, "switchboard_sink_spool_bytes").await == Some(0)
+        metric(&http, &base, "switchboard_spool_bytes").await == Some(0)
     })
     .await;
     // In order per topic: the first arrival of each event follows the ledger's order.
