@@ -97,9 +97,8 @@ enum Command {
         #[arg(long)]
         family: Option<String>,
     },
-    /// Measure performance and print a table.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Measure performance and print a table (no subcommand: the standard set, as `bench all`).
+    Bench(BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,14 +119,28 @@ enum KeysCommand {
     },
 }
 
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    all: switchboard::bench::all::AllBenchArgs,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Throughput, scale, latency and detection in one table (what `bench` alone runs).
+    All(switchboard::bench::all::AllBenchArgs),
     /// The simulator: sockets held and events sent per second.
     Sim(switchboard::bench::sim::SimBenchArgs),
     /// Each sink: records per second it takes (file, NATS JetStream, Kafka, webhook).
     Sinks(switchboard::bench::sinks::SinksBenchArgs),
     /// The engine: events per CPU-second socket to file sink, memory per idle channel.
     Engine(switchboard::bench::engine::EngineBenchArgs),
+    /// One scale measurement in a fresh process (run by `bench` and `bench engine`).
+    #[command(hide = true)]
+    IdleProbe(switchboard::bench::scale::IdleProbeArgs),
 }
 
 /// Flags override the TOML file given with --config.
@@ -309,14 +322,19 @@ fn main() -> anyhow::Result<()> {
             &tenant,
             family.as_deref(),
         )),
-        Command::Bench(BenchCommand::Sinks(args)) => {
-            tokio::runtime::Runtime::new()?.block_on(switchboard::bench::sinks::run(args))
-        }
-        Command::Bench(BenchCommand::Engine(args)) => {
-            tokio::runtime::Runtime::new()?.block_on(switchboard::bench::engine::run(args))
-        }
-        Command::Bench(BenchCommand::Sim(args)) => {
-            tokio::runtime::Runtime::new()?.block_on(switchboard::bench::sim::run(args))
+        Command::Bench(bench) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            match bench.command.unwrap_or(BenchCommand::All(bench.all)) {
+                BenchCommand::All(args) => runtime.block_on(switchboard::bench::all::run(args)),
+                BenchCommand::Sinks(args) => runtime.block_on(switchboard::bench::sinks::run(args)),
+                BenchCommand::Engine(args) => {
+                    runtime.block_on(switchboard::bench::engine::run(args))
+                }
+                BenchCommand::Sim(args) => runtime.block_on(switchboard::bench::sim::run(args)),
+                BenchCommand::IdleProbe(args) => {
+                    runtime.block_on(switchboard::bench::scale::probe(args))
+                }
+            }
         }
     }
 }
@@ -432,4 +450,30 @@ fn run_sim(config: SimConfig) -> anyhow::Result<()> {
     eprintln!("sim stopping");
     handle.stop();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(args: &[&str]) -> Option<BenchCommand> {
+        let cli = Cli::try_parse_from(["switchboard", "bench"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Bench(b) => b.command,
+            _ => panic!("not the bench command"),
+        }
+    }
+
+    #[test]
+    fn bench_alone_is_the_standard_set_and_the_subcommands_still_parse() {
+        assert!(bench(&[]).is_none());
+        assert!(bench(&["--quick"]).is_none());
+        assert!(matches!(bench(&["all", "--quick"]), Some(BenchCommand::All(a)) if a.quick));
+        assert!(
+            matches!(bench(&["engine", "--channels", "10,20"]), Some(BenchCommand::Engine(e)) if e.channels == [10, 20])
+        );
+        assert!(matches!(bench(&["sinks"]), Some(BenchCommand::Sinks(_))));
+        assert!(matches!(bench(&["sim"]), Some(BenchCommand::Sim(_))));
+        assert!(Cli::try_parse_from(["switchboard", "bench", "--quick", "engine"]).is_err());
+    }
 }

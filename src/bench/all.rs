@@ -1,0 +1,399 @@
+//! `switchboard bench` (or `bench all`): the standard set — throughput, scale, latency, detection — in one
+//! table, with what each row measures. `--quick` shortens every part to CI size.
+
+use std::time::Instant;
+
+use super::detection::{self, Timers};
+use super::engine::{self, Throughput};
+use super::latency::{self, Latency};
+use super::proc;
+use super::scale::{self, Idle};
+use super::stats::Summary;
+
+/// Options of `switchboard bench` / `switchboard bench all`. Unset options take the standard value, or the
+/// quick one with `--quick`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AllBenchArgs {
+    /// CI-sized runs: 3 s throughput and latency, 1,000 idle channels, 3 stalls with the test timers only.
+    #[arg(long)]
+    pub quick: bool,
+    /// Parts to run (comma-separated): throughput, scale, latency, detection. Default: all.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub only: Vec<Part>,
+    /// Throughput: events per second asked of the simulator. [default: 40000]
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Throughput: length of the run in seconds. [default: 10; quick: 3]
+    #[arg(long)]
+    pub seconds: Option<u64>,
+    /// Approximate size of each event frame in bytes (throughput and latency). [default: 1024]
+    #[arg(long)]
+    pub event_size: Option<usize>,
+    /// Scale: idle channel counts (comma-separated). [default: 1000,5000,10000; quick: 1000]
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<usize>,
+    /// Scale: seconds over which idle CPU is measured. [default: 10; quick: 3]
+    #[arg(long)]
+    pub idle_seconds: Option<u64>,
+    /// Latency: the fixed event rate per second. [default: 1000]
+    #[arg(long)]
+    pub latency_rate: Option<f64>,
+    /// Latency: length of the run in seconds. [default: 10; quick: 3]
+    #[arg(long)]
+    pub latency_seconds: Option<u64>,
+    /// Detection: stalls per run (each on its own channel, at most 100). [default: 5 with the default
+    /// timers, 10 with the test timers; quick: 3]
+    #[arg(long)]
+    pub stalls: Option<usize>,
+    /// Detection: which engine timers. [default: both; quick: short]
+    #[arg(long, value_enum)]
+    pub timers: Option<TimersChoice>,
+}
+
+/// A part of the standard set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Throughput,
+    Scale,
+    Latency,
+    Detection,
+}
+
+/// Which timers the detection runs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimersChoice {
+    /// The production defaults (ping 15 s, heartbeat timeout 70 s).
+    Default,
+    /// The engine tests' short timers (ping 200 ms, heartbeat timeout 1.5 s).
+    Short,
+    Both,
+}
+
+/// The options resolved: what will run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub parts: Vec<Part>,
+    pub rate: f64,
+    pub seconds: u64,
+    pub event_size: usize,
+    pub channels: Vec<usize>,
+    pub idle_seconds: u64,
+    pub latency_rate: f64,
+    pub latency_seconds: u64,
+    /// (timers, stalls) per detection run.
+    pub detection: Vec<(Timers, usize)>,
+}
+
+impl AllBenchArgs {
+    pub fn plan(&self) -> Plan {
+        let q = self.quick;
+        let pick = |v: Option<u64>, standard: u64, quick: u64| {
+            v.unwrap_or(if q { quick } else { standard })
+        };
+        let timers = self.timers.unwrap_or(if q {
+            TimersChoice::Short
+        } else {
+            TimersChoice::Both
+        });
+        let stalls = |standard: usize| {
+            self.stalls
+                .unwrap_or(if q { 3 } else { standard })
+                .clamp(1, 100)
+        };
+        let mut detection = Vec::new();
+        if matches!(timers, TimersChoice::Default | TimersChoice::Both) {
+            detection.push((Timers::Default, stalls(5)));
+        }
+        if matches!(timers, TimersChoice::Short | TimersChoice::Both) {
+            detection.push((Timers::Short, stalls(10)));
+        }
+        Plan {
+            parts: if self.only.is_empty() {
+                vec![
+                    Part::Throughput,
+                    Part::Scale,
+                    Part::Latency,
+                    Part::Detection,
+                ]
+            } else {
+                self.only.clone()
+            },
+            rate: self.rate.unwrap_or(40_000.0),
+            seconds: pick(self.seconds, 10, 3),
+            event_size: self.event_size.unwrap_or(1024),
+            channels: match (self.channels.is_empty(), q) {
+                (false, _) => self.channels.clone(),
+                (true, false) => vec![1000, 5000, 10000],
+                (true, true) => vec![1000],
+            },
+            idle_seconds: pick(self.idle_seconds, 10, 3),
+            latency_rate: self.latency_rate.unwrap_or(1000.0),
+            latency_seconds: pick(self.latency_seconds, 10, 3),
+            detection,
+        }
+    }
+}
+
+pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
+    proc::raise_fd_limit();
+    let plan = args.plan();
+    let started = Instant::now();
+    let mut throughput = None;
+    let mut idle = Vec::new();
+    let mut latency = None;
+    let mut detections = Vec::new();
+    for part in &plan.parts {
+        match part {
+            Part::Throughput => {
+                eprintln!("bench: throughput ({} s)", plan.seconds);
+                throughput =
+                    Some(engine::throughput(plan.rate, plan.seconds, plan.event_size).await?);
+            }
+            Part::Scale => {
+                for &n in &plan.channels {
+                    eprintln!("bench: {n} idle channels (fresh process)");
+                    idle.push(scale::measure(n, plan.idle_seconds).await?);
+                }
+            }
+            Part::Latency => {
+                eprintln!(
+                    "bench: latency at {} events/s for {} s",
+                    plan.latency_rate, plan.latency_seconds
+                );
+                latency = Some(
+                    latency::latency(plan.latency_rate, plan.latency_seconds, plan.event_size)
+                        .await?,
+                );
+            }
+            Part::Detection => {
+                for &(timers, stalls) in &plan.detection {
+                    eprintln!("bench: detection, {stalls} stalls, {}", timers.describe());
+                    detections.push(detection::detection(timers, stalls).await?);
+                }
+            }
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "switchboard bench{}: {cores} cores; simulator in a child process on the same machine (it takes CPU \
+         too), over loopback; {:.0} s in all",
+        if args.quick { " --quick" } else { "" },
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    for row in table(throughput.as_ref(), &idle, latency.as_ref(), &detections) {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+fn thousands(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn ms(s: &Summary) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events)",
+        s.p50,
+        s.p99,
+        s.max,
+        thousands(s.n as f64)
+    )
+}
+
+/// The table's rows (Markdown).
+pub fn table(
+    throughput: Option<&Throughput>,
+    idle: &[Idle],
+    latency: Option<&Latency>,
+    detections: &[detection::Detection],
+) -> Vec<String> {
+    let mut rows = vec!["| measure | value |".to_string(), "|---|---|".to_string()];
+    if let Some(t) = throughput {
+        rows.push(format!(
+            "| throughput, socket → file sink ({} B events): events per engine CPU-second (events/s per core) | {} |",
+            t.event_size,
+            thousands(t.per_cpu_second)
+        ));
+        rows.push(format!(
+            "| throughput: delivered / asked of the simulator | {} /s of {} /s, engine at {:.0} % of a core |",
+            thousands(t.delivered_per_sec),
+            thousands(t.asked),
+            t.cpu * 100.0
+        ));
+        if let Some(a) = t.allocs_per_event {
+            rows.push(format!(
+                "| throughput: heap allocations per event | {a:.2} |"
+            ));
+        }
+    }
+    let mut previous: Option<&Idle> = None;
+    for i in idle {
+        // Above the previous count, the engine's fixed cost (runtime, store, sinks) drops out.
+        let marginal = previous
+            .filter(|p| p.channels < i.channels)
+            .map(|p| {
+                format!(
+                    ", {:.1} KiB per channel added above {}",
+                    i.rss_bytes.saturating_sub(p.rss_bytes) as f64
+                        / 1024.0
+                        / (i.channels - p.channels) as f64,
+                    thousands(p.channels as f64)
+                )
+            })
+            .unwrap_or_default();
+        rows.push(format!(
+            "| scale: RSS per idle channel at {} channels | {:.1} KiB ({:.0} MiB in all{marginal}; all live in {:.1} s; idle CPU {:.1} % of a core) |",
+            thousands(i.channels as f64),
+            i.kib_per_channel(),
+            i.rss_bytes as f64 / 1048576.0,
+            i.time_to_live_secs,
+            i.idle_cpu * 100.0
+        ));
+        previous = Some(i);
+    }
+    if let Some(l) = latency {
+        let head = format!(
+            "latency at {} events/s for {} s ({} B events, {} sent)",
+            thousands(l.rate),
+            l.seconds,
+            l.event_size,
+            thousands(l.sent as f64)
+        );
+        rows.push(format!(
+            "| {head}: simulator send → line in the file sink | {} |",
+            l.send_to_sink.as_ref().map_or("no events".into(), ms)
+        ));
+        rows.push(format!(
+            "| {head}: engine receipt (`receivedAt`) → line in the file sink | {} |",
+            l.receipt_to_sink.as_ref().map_or("no events".into(), ms)
+        ));
+    }
+    for d in detections {
+        rows.push(format!(
+            "| detection, {}: silent stall → live on a new socket | p50 {:.2} s, max {:.2} s ({} stalls) |",
+            d.timers.describe(),
+            d.to_live.p50,
+            d.to_live.max,
+            d.stalls
+        ));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: AllBenchArgs,
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .unwrap()
+            .args
+            .plan()
+    }
+
+    #[test]
+    fn the_standard_set() {
+        let p = plan(&[]);
+        assert_eq!(p.parts.len(), 4);
+        assert_eq!((p.rate, p.seconds, p.event_size), (40_000.0, 10, 1024));
+        assert_eq!(p.channels, [1000, 5000, 10000]);
+        assert_eq!((p.latency_rate, p.latency_seconds), (1000.0, 10));
+        assert_eq!(p.detection, [(Timers::Default, 5), (Timers::Short, 10)]);
+    }
+
+    #[test]
+    fn quick_shortens_everything_but_explicit_options_win() {
+        let p = plan(&["--quick"]);
+        assert_eq!((p.seconds, p.latency_seconds, p.idle_seconds), (3, 3, 3));
+        assert_eq!(p.channels, [1000]);
+        assert_eq!(p.detection, [(Timers::Short, 3)]);
+
+        let p = plan(&[
+            "--quick",
+            "--channels",
+            "200,400",
+            "--latency-rate",
+            "500",
+            "--timers",
+            "both",
+            "--stalls",
+            "2",
+        ]);
+        assert_eq!(p.channels, [200, 400]);
+        assert_eq!(p.latency_rate, 500.0);
+        assert_eq!(p.detection, [(Timers::Default, 2), (Timers::Short, 2)]);
+    }
+
+    #[test]
+    fn only_some_parts() {
+        let p = plan(&["--only", "latency,detection"]);
+        assert_eq!(p.parts, [Part::Latency, Part::Detection]);
+        assert!(Cli::try_parse_from(["bench", "--only", "speed"]).is_err());
+    }
+
+    #[test]
+    fn the_table_says_what_each_row_measures() {
+        let s = Summary {
+            n: 10_000,
+            p50: 0.8,
+            p99: 2.26,
+            max: 7.0,
+        };
+        let rows = table(
+            None,
+            &[
+                Idle {
+                    channels: 1000,
+                    time_to_live_secs: 1.24,
+                    rss_bytes: 19 * 1024 * 1024,
+                    idle_cpu: 0.003,
+                },
+                Idle {
+                    channels: 5000,
+                    time_to_live_secs: 3.0,
+                    rss_bytes: 99 * 1024 * 1024,
+                    idle_cpu: 0.01,
+                },
+            ],
+            Some(&Latency {
+                rate: 1000.0,
+                seconds: 10,
+                event_size: 1024,
+                sent: 10_000,
+                send_to_sink: Some(s),
+                receipt_to_sink: None,
+            }),
+            &[],
+        );
+        assert_eq!(rows.len(), 6);
+        assert_eq!(
+            rows[2],
+            "| scale: RSS per idle channel at 1,000 channels | 19.5 KiB (19 MiB in all; all live in 1.2 s; idle CPU 0.3 % of a core) |"
+        );
+        assert_eq!(
+            rows[3],
+            "| scale: RSS per idle channel at 5,000 channels | 20.3 KiB (99 MiB in all, 20.5 KiB per channel added above 1,000; all live in 3.0 s; idle CPU 1.0 % of a core) |"
+        );
+        assert!(rows[4].contains("simulator send → line in the file sink | p50 0.8 ms, p99 2.3 ms, max 7.0 ms (10,000 events)"));
+        assert!(rows[5].ends_with("| no events |"));
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+    }
+}

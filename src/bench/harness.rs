@@ -1,0 +1,209 @@
+//! What the engine benchmarks share: a simulator in a child process (so that its CPU time and memory are its
+//! own), and an engine in this process configured against it, writing to a file sink.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+
+use crate::config::Config;
+use crate::engine::EngineHandle;
+
+/// A simulator child process and a client of its control API.
+pub struct SimChild {
+    /// Held so that the simulator is killed when the bench drops it (`kill_on_drop`).
+    _child: tokio::process::Child,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl SimChild {
+    /// Starts `switchboard sim` with `users` users, no workload, and `extra` arguments.
+    pub async fn start(users: usize, extra: &[&str]) -> anyhow::Result<SimChild> {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate",
+                "0",
+                "--users",
+                &users.to_string(),
+            ])
+            .args(["--ledger-capacity", "200000", "--rate-limit", "100000"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let line = lines
+            .next_line()
+            .await?
+            .context("the simulator printed nothing")?;
+        let base = line
+            .strip_prefix("sim listening on ")
+            .context("unexpected first line")?
+            .to_string();
+        Ok(SimChild {
+            _child: child,
+            base,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!(
+                "POST {path}: {} {}",
+                res.status(),
+                res.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// Registers OAuth clients `bench-0` … `bench-{clients-1}` (secret `s`).
+    pub async fn register(&self, clients: usize) -> anyhow::Result<()> {
+        for c in 0..clients {
+            self.post(
+                "/sim/v1/clients",
+                json!({"clientId": format!("bench-{c}"), "clientSecret": "s"}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The topics of every user of the org for each of `families` (`presence`, `routingStatus`, …).
+    pub async fn user_topics(&self, families: &[&str]) -> anyhow::Result<Vec<String>> {
+        let mut topics = Vec::new();
+        for family in families {
+            let org = self.get(&format!("/sim/v1/org?family={family}")).await?;
+            topics.extend(
+                org["topics"]
+                    .as_array()
+                    .context("topics")?
+                    .iter()
+                    .filter_map(|t| t.as_str().map(String::from)),
+            );
+        }
+        Ok(topics)
+    }
+
+    /// Sets the workload: `rate` events per second of the user families, padded to about `event_size`.
+    pub async fn workload(&self, rate: f64, event_size: usize) -> anyhow::Result<()> {
+        let mut body = json!({"ratePerSecond": rate});
+        if rate > 0.0 {
+            body["families"] = json!(["presence", "routingStatus"]);
+            body["eventSizeBytes"] = json!(event_size);
+        }
+        self.post("/sim/v1/workload", body).await
+    }
+}
+
+/// Where one benchmark's engine keeps its store and sink file; removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(label: &str) -> anyhow::Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-bench-{label}-{}",
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+
+    /// The file sink's file.
+    pub fn sink(&self) -> PathBuf {
+        self.0.join("events.jsonl")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An engine configuration: tenant `bench` following `topics` with clients `bench-0…`, every record routed to
+/// a file sink in `dir`. `engine` is the body of the `[engine]` table (empty for the defaults).
+pub fn engine_config(
+    sim: &SimChild,
+    dir: &Path,
+    topics: &[String],
+    clients: usize,
+    engine: &str,
+) -> anyhow::Result<Config> {
+    let mut text = format!(
+        "[engine]\n{engine}\n\n[store]\npath = \"{}\"\n\n[[tenants]]\nid = \"bench\"\napi_base = \"{b}\"\nlogin_base = \"{b}\"\ntopics = {}\n",
+        dir.join("store.db").display(),
+        serde_json::to_string(topics)?,
+        b = sim.base
+    );
+    for c in 0..clients {
+        text.push_str(&format!(
+            "[[tenants.clients]]\nid = \"bench-{c}\"\nsecret = \"s\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\nmax_bytes = 1073741824\nmax_files = 1\n\n[[routes]]\nsinks = [\"file\"]\n",
+        dir.join("events.jsonl").display()
+    ));
+    Config::from_toml_str(&text, dir).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Waits until `n` channels are live; returns how long that took.
+pub async fn wait_live(
+    engine: &EngineHandle,
+    n: usize,
+    within: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let status = engine.status().await?;
+        let live = status
+            .tenants
+            .iter()
+            .flat_map(|t| &t.channels)
+            .filter(|c| c.lifecycle.name() == "live")
+            .count();
+        if live == n {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > within {
+            bail!("only {live} of {n} channels live after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Records delivered by all of the engine's sinks so far.
+pub fn delivered(engine: &EngineHandle) -> u64 {
+    engine
+        .sinks
+        .iter()
+        .map(|(_, s)| s.sent.load(std::sync::atomic::Ordering::Relaxed))
+        .sum()
+}
