@@ -1,10 +1,10 @@
 """Checks the Grafana dashboards and the deployment files without running them.
 
-    python tests/observability/check_files.py --bin target/debug/switchboard
+    python tests/observability/check_files.py --bin target/debug/switchboard --grafana-schema DIR
 
 Dashboards: valid Grafana JSON as provisioned here (schemaVersion, unique uids and panel ids, gridPos inside the
 24-column grid without overlaps, every datasource the provisioned one, every variable used defined, links to
-existing dashboards). Deployment: every YAML file parses; the compose file validates against the compose
+existing dashboards), and type-checked against Grafana's published schema (@grafana/schema, with TypeScript). Deployment: every YAML file parses; the compose file validates against the compose
 specification; the Kubernetes manifests against the Kubernetes schemas (kubernetes-validate, strict) and with
 each other (selectors, ports, probes, Secret keys, ConfigMap mount); every subcommand, flag, environment
 variable, port and path they give switchboard exists in the binary; and the configurations they mount pass
@@ -179,6 +179,36 @@ def check_dashboards(c: Checks) -> None:
     c.expect(any(v["name"] == "tenant" for v in tenant.get("templating", {}).get("list", [])), "switchboard-tenant: no $tenant variable")
     sinks = by_uid.get("switchboard-sinks", {})
     c.expect(any(v["name"] == "sink" for v in sinks.get("templating", {}).get("list", [])), "switchboard-sinks: no $sink variable")
+
+
+def check_grafana_schema(c: Checks, workdir: Path) -> None:
+    """Type-checks each dashboard against @grafana/schema's Dashboard type (strict, no unknown properties), with
+    the packages of tests/observability/grafana-schema installed in `workdir`."""
+    tsc = workdir / "node_modules" / ".bin" / "tsc"
+    if not c.expect(tsc.exists(), f"{workdir}: typescript is not installed (npm ci there)"):
+        return
+    shutil.copy(Path(__file__).parent / "grafana-schema" / "json.d.ts", workdir / "json.d.ts")
+    out_dir = workdir / "dashboards"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir()
+    sources = {}
+    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
+        ts = out_dir / (path.stem.replace("-", "_") + ".ts")
+        ts.write_text("import type { Dashboard } from '@grafana/schema';\nimport type { Json } from '../json';\n"
+                      f"export const dashboard: Json<Dashboard> = {path.read_text()};\n")
+        sources[ts.name] = path.relative_to(ROOT)
+    r = subprocess.run([str(tsc), "--noEmit", "--strict", "--moduleResolution", "bundler", "--module", "esnext",
+                        "--target", "es2022", *sorted(str(p) for p in out_dir.glob("*.ts"))],
+                       capture_output=True, text=True, cwd=workdir, check=False)
+    errors = [line for line in r.stdout.splitlines() if "error TS" in line]
+    for line in errors:
+        # dashboards/x.ts(LINE,COL): error ...: the dashboard's JSON starts on line 3 of the .ts file.
+        m = re.match(r".*?([\w]+\.ts)\((\d+),(\d+)\): (.*)", line)
+        where = f"{sources.get(m.group(1), m.group(1))}:{int(m.group(2)) - 2}" if m else "?"
+        c.expect(False, f"{where}: not a Grafana Dashboard (@grafana/schema): {m.group(4) if m else line}")
+    c.expect(r.returncode == 0 or bool(errors), f"tsc failed: {r.stdout}{r.stderr}")
+    if r.returncode == 0:
+        c.passed += len(sources)
 
 
 # ------------------------------------------------------------------------------------------------ deploy
@@ -432,6 +462,8 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True, help="the switchboard binary")
+    ap.add_argument("--grafana-schema", type=Path, required=True,
+                    help="a folder where tests/observability/grafana-schema's packages are installed")
     args = ap.parse_args()
     venv_bin = Path(sys.executable).parent
     for tool in ("check-jsonschema", "kubernetes-validate"):
@@ -442,6 +474,7 @@ def main() -> int:
     for path in ADMIN_PATHS:
         c.expect(b.serves(path), f"switchboard does not serve {path}")
     check_dashboards(c)
+    check_grafana_schema(c, args.grafana_schema.resolve())
     check_yaml_parses(c)
     image_port = check_dockerfile(c, b)
     check_compose(c, b, image_port, venv_bin)
