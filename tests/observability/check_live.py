@@ -65,7 +65,10 @@ def wait_until(what: str, check, deadline_s: float, procs: list[tuple[str, subpr
         except (OSError, ValueError, KeyError, QueryError) as e:
             last_error = e
         time.sleep(0.2)
-    sys.exit(f"check_live: timed out after {deadline_s:.0f} s waiting for {what}" + (f" ({last_error})" if last_error else ""))
+    sys.exit(
+        f"check_live: timed out after {deadline_s:.0f} s waiting for {what}"
+        + (f" ({last_error})" if last_error else "")
+    )
 
 
 def tail(path: Path, n: int = 40) -> str:
@@ -181,7 +184,10 @@ def main() -> int:
         if args.bin:
             demo = subprocess.Popen(
                 [args.bin, "demo", "--seconds", str(args.max_seconds), "--admin", admin, "--dir", str(work / "demo")],
-                stdout=demo_log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=demo_log.open("wb"),
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             procs.append(("switchboard demo", demo, demo_log))
         wait_until(f"http://{admin}/healthz", lambda: http_get(f"http://{admin}/healthz")[0] == 200, 120, procs)
 
@@ -192,11 +198,20 @@ def main() -> int:
             "scrape_configs:\n"
             "  - job_name: switchboard\n"
             "    metrics_path: /metrics\n"
-            f"    static_configs: [{{targets: ['{admin}']}}]\n")
+            f"    static_configs: [{{targets: ['{admin}']}}]\n"
+        )
         prom_proc = subprocess.Popen(
-            [args.prometheus, f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-            stdout=prom_log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                args.prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={work / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--log.level=warn",
+            ],
+            stdout=prom_log.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         procs.append(("prometheus", prom_proc, prom_log))
         prom = Prometheus(f"http://127.0.0.1:{prom_port}")
         wait_until("Prometheus to be ready", lambda: http_get(f"{prom.base}/-/ready")[0] == 200, 60, procs)
@@ -227,7 +242,9 @@ def main() -> int:
         rules = wait_until("the alert rules to be evaluated", rules_evaluated, 30, procs)
         for r in rules:
             if r.get("health") != "ok":
-                failures.append(f"{RULES.relative_to(ROOT)}: {r['name']}: evaluation {r.get('health')}: {r.get('lastError')}")
+                failures.append(
+                    f"{RULES.relative_to(ROOT)}: {r['name']}: evaluation {r.get('health')}: {r.get('lastError')}"
+                )
 
         missing: set[str] = set()
         exprs = [e for d in DASHBOARDS for e in promql.dashboard_exprs(d, ROOT)] + promql.rule_exprs(RULES, ROOT)
@@ -240,8 +257,11 @@ def main() -> int:
             else:
                 failures.append(f"{e.source}\n      {' '.join(text.split())}\n      {why}")
 
-        print(f"check_live: {len(exprs)} expressions ({len(DASHBOARDS)} dashboards, {RULES.relative_to(ROOT)}) "
-              f"against {'switchboard demo' if args.bin else 'switchboard'} at {admin}, Prometheus at 127.0.0.1:{prom_port}")
+        print(
+            f"check_live: {len(exprs)} expressions ({len(DASHBOARDS)} dashboards, {RULES.relative_to(ROOT)}) "
+            f"against {'switchboard demo' if args.bin else 'switchboard'} at {admin}, "
+            f"Prometheus at 127.0.0.1:{prom_port}"
+        )
         for f in failures:
             print(f"  FAIL {f}")
         if missing:

@@ -143,7 +143,7 @@ def split_threshold(expr: str) -> tuple[str, str, str] | None:
     if not comparisons:
         return None
     pos, op = comparisons[-1]
-    rhs = expr[pos + len(op):].strip()
+    rhs = expr[pos + len(op) :].strip()
     if rhs.startswith("bool "):
         rhs = rhs[5:].strip()
     if not NUMBER.match(rhs):
