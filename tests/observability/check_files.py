@@ -5,11 +5,13 @@
 Dashboards: valid Grafana JSON as provisioned here (schemaVersion, unique uids and panel ids, gridPos inside the
 24-column grid without overlaps, every datasource the provisioned one, every variable used defined, links to
 existing dashboards), and type-checked against Grafana's published schema (@grafana/schema, with TypeScript).
-Deployment: every YAML file parses; the Dockerfile passes BuildKit's parser and the checks of deploy.py; the
-compose file validates against the compose specification; the Kubernetes manifests against the Kubernetes
-schemas (kubernetes-validate, strict) and with each other (selectors, ports, probes, Secret keys, ConfigMap
-mount); every subcommand, flag, environment variable, port and path they give switchboard exists in the binary;
-and the configurations they mount pass `switchboard check` with the environment they are given.
+Alert rules: the contract's names, each with `for`, severity, summary and description, a unit test, the form
+`SIGNAL > THRESHOLD`, and annotations that use only labels the signal keeps. Deployment: every YAML file parses;
+the Dockerfile passes BuildKit's parser and the checks of deploy.py; the compose file validates against the
+compose specification; the Kubernetes manifests against the Kubernetes schemas (kubernetes-validate, strict)
+and with each other (selectors, ports, probes, Secret keys, ConfigMap mount); every subcommand, flag,
+environment variable, port and path they give switchboard exists in the binary; and the configurations they
+mount pass `switchboard check` with the environment they are given.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import dashboards
 import deploy
+import rules
 from common import Binary, Checks
 
 ADMIN_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -46,6 +49,7 @@ def main() -> int:
         c.expect(b.serves(path), f"switchboard does not serve {path}")
     dashboards.check_dashboards(c)
     dashboards.check_grafana_schema(c, args.grafana_schema.resolve())
+    rules.check_rules(c)
     deploy.check_yaml_parses(c)
     image_port = deploy.check_dockerfile(c, b)
     deploy.check_compose(c, b, image_port, venv_bin)
