@@ -6,8 +6,8 @@
 Dashboard expressions must return data as written (variables substituted: a multi-value or "All" variable by
 `.*`, a single-value one by the first value its own query returns). An alert expression may return nothing on a
 healthy run, but it must parse and its signal (the expression without its trailing `> THRESHOLD`) must return
-data. For an empty result, the metric selectors that match no series are named: after a metric is renamed, that
-list says what to fix.
+data. A panel's legend may only name labels its query's result has. For an empty result, the metric selectors
+that match no series are named: after a metric is renamed, that list says what to fix.
 
 With `--target HOST:PORT` it checks a switchboard already running there instead of starting a demo.
 """
@@ -157,6 +157,12 @@ def check_expr(prom: Prometheus, e: promql.Expr, text: str, missing: set[str]) -
         text = signal
         why = f"signal `{' '.join(signal.split())}` returns no series"
     elif result:
+        # A legend names labels the query must keep (a `by (...)` that drops one leaves the legend blank).
+        missing_labels = {
+            label for series in result for label in promql.legend_labels(e.legend) if label not in series["metric"]
+        }
+        if missing_labels:
+            return f"legend {e.legend!r} names labels the result lacks: {sorted(missing_labels)}"
         return None
     else:
         why = "returns no series"

@@ -39,6 +39,7 @@ class Expr:
     expr: str  # as written, variables not substituted
     dashboard: str | None = None  # the dashboard's file, for its variables
     alert: bool = False
+    legend: str = ""  # a panel query's legendFormat: its {{label}}s must be labels of the result
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def dashboard_exprs(path: Path, root: Path) -> list[Expr]:
     for p in walk_panels(dash.get("panels", [])):
         for t in p.get("targets", []):
             if t.get("expr", "").strip():
-                out.append(Expr(f'{rel}: "{p.get("title", "")}" ({t.get("refId", "?")})', t["expr"], rel))
+                source = f'{rel}: "{p.get("title", "")}" ({t.get("refId", "?")})'
+                out.append(Expr(source, t["expr"], rel, legend=t.get("legendFormat", "")))
     return out
 
 
@@ -159,6 +161,11 @@ def selectors(expr: str) -> list[str]:
         if s not in out:
             out.append(s)
     return out
+
+
+def legend_labels(legend: str) -> set[str]:
+    """The labels a legendFormat names: `{{tenant}} {{reason}}` → {tenant, reason}."""
+    return set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
 
 
 def metric_name(selector: str) -> str:
