@@ -53,6 +53,7 @@ def main() -> int:
     deploy.check_yaml_parses(c)
     image_port = deploy.check_dockerfile(c, b)
     deploy.check_compose(c, b, image_port, venv_bin)
+    deploy.check_compose_org(c, b)
     deploy.check_kubernetes(c, b, image_port, venv_bin)
     for f in c.failed:
         print(f"  FAIL {f}")

@@ -3,9 +3,12 @@ check_files.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import subprocess
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -410,3 +413,38 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
                 any(value.startswith(m.rstrip("/") + "/") for m in data_mounts),
                 f"deploy/k8s: [store] {key} {value} is not on the persistent volume",
             )
+
+
+def check_compose_org(c: Checks, b: Binary) -> None:
+    """The users and queues that deploy/compose/switchboard.toml follows exist in the org of the compose
+    simulator (deploy/compose/sim.toml fixes its ids with a seed), so that events flow in the stack."""
+    where = "deploy/compose/switchboard.toml"
+    sim = subprocess.Popen(
+        [b.path, "sim", "--config", str(DEPLOY / "compose" / "sim.toml"), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = sim.stdout.readline() if sim.stdout else ""
+        if not c.expect(line.startswith("sim listening on "), f"{where}: the compose simulator did not start"):
+            return
+        base = line.split()[-1]
+        with urllib.request.urlopen(f"{base}/sim/v1/org", timeout=10) as r:
+            org = json.load(r)
+        users = {u["id"] for u in org["users"]}
+        queues = {q["id"] for q in org["queues"]}
+        topics = tomllib.loads((DEPLOY / "compose" / "switchboard.toml").read_text())["tenants"][0]["topics"]
+        c.expect(bool(topics), f"{where}: no topics")
+        for t in topics:
+            m = re.match(r"v2\.(users|routing\.queues)\.([^.?]+)", t)
+            known = m is not None and m.group(2) in (users if m.group(1) == "users" else queues)
+            c.expect(known, f"{where}: topic {t} names no user or queue of the compose simulator's org")
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
