@@ -56,6 +56,8 @@ echo "== promtool check rules deploy/prometheus/alerts.yml"
 promtool check rules deploy/prometheus/alerts.yml || status=1
 echo "== promtool test rules deploy/prometheus/alerts.test.yml"
 promtool test rules deploy/prometheus/alerts.test.yml || status=1
+echo "== the checker's PromQL helpers (doctest)"
+"$venv/bin/python" -m doctest tests/observability/promql.py || status=1
 echo "== dashboards and deploy files"
 "$venv/bin/python" tests/observability/check_files.py --bin "$SWITCHBOARD_BIN" --grafana-schema "$schema" || status=1
 echo "== every PromQL expression against Prometheus scraping switchboard demo"

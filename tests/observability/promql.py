@@ -95,7 +95,11 @@ def rule_exprs(path: Path, root: Path) -> list[Expr]:
 
 def substitute(expr: str, values: dict[str, str]) -> str:
     """Grafana's substitution: `$name`, `${name}`, `${name:fmt}` and `[[name]]`; unknown names are left as they
-    are (the query then fails to parse, which is reported)."""
+    are (the query then fails to parse, which is reported).
+
+    >>> substitute('rate(m{t=~"$tenant",s="${sink:raw}"}[$__rate_interval]) + $x', {"tenant": ".*", "sink": "s"})
+    'rate(m{t=~".*",s="s"}[1m]) + $x'
+    """
 
     def repl(m: re.Match) -> str:
         name = m.group(1) or m.group(2) or m.group(3)
@@ -140,7 +144,15 @@ def _top_level_comparisons(expr: str) -> list[tuple[int, str]]:
 
 
 def split_threshold(expr: str) -> tuple[str, str, str] | None:
-    """`SIGNAL op [bool] NUMBER` → (SIGNAL, op, NUMBER); None when the expression does not end that way."""
+    """`SIGNAL op [bool] NUMBER` → (SIGNAL, op, NUMBER); None when the expression does not end that way.
+
+    >>> split_threshold('min by (t) (m > 0) < 900')
+    ('min by (t) (m > 0)', '<', '900')
+    >>> split_threshold('sum(a{x=">1"}) / sum(b) >= bool 0.5')
+    ('sum(a{x=">1"}) / sum(b)', '>=', '0.5')
+    >>> split_threshold('a > b') is None, split_threshold('sum(m{x="<1"})') is None
+    (True, True)
+    """
     comparisons = _top_level_comparisons(expr)
     if not comparisons:
         return None
@@ -154,7 +166,11 @@ def split_threshold(expr: str) -> tuple[str, str, str] | None:
 
 
 def selectors(expr: str) -> list[str]:
-    """The switchboard metric selectors in an expression (`name{matchers}`), in order, without repeats."""
+    """The switchboard metric selectors in an expression (`name{matchers}`), in order, without repeats.
+
+    >>> selectors('sum(rate(switchboard_a_total{x="1"}[5m])) / sum(switchboard_b) + switchboard_b')
+    ['switchboard_a_total{x="1"}', 'switchboard_b']
+    """
     out = []
     for m in METRIC.finditer(expr):
         s = m.group(1) + (m.group(2) or "")
@@ -164,7 +180,11 @@ def selectors(expr: str) -> list[str]:
 
 
 def legend_labels(legend: str) -> set[str]:
-    """The labels a legendFormat names: `{{tenant}} {{reason}}` → {tenant, reason}."""
+    """The labels a legendFormat names.
+
+    >>> sorted(legend_labels("{{tenant}} {{ reason }} refresh"))
+    ['reason', 'tenant']
+    """
     return set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
 
 
@@ -173,6 +193,10 @@ def metric_name(selector: str) -> str:
 
 
 def parse_label_values(query: str) -> tuple[str | None, str] | None:
-    """`label_values(metric, label)` → (metric, label); `label_values(label)` → (None, label)."""
+    """`label_values(metric, label)` → (metric, label); `label_values(label)` → (None, label).
+
+    >>> parse_label_values("label_values(switchboard_channels, tenant)"), parse_label_values("label_values(sink)")
+    (('switchboard_channels', 'tenant'), (None, 'sink'))
+    """
     m = LABEL_VALUES.match(query)
     return (m.group(1), m.group(2)) if m else None
