@@ -52,6 +52,7 @@ def main() -> int:
     rules.check_rules(c)
     deploy.check_yaml_parses(c)
     image_port = deploy.check_dockerfile(c, b)
+    deploy.check_runtime_libraries(c, b)
     deploy.check_compose(c, b, image_port, venv_bin)
     deploy.check_compose_org(c, b)
     deploy.check_kubernetes(c, b, image_port, venv_bin)

@@ -41,6 +41,34 @@ def compose_env(service: dict) -> dict[str, str]:
     return out
 
 
+# Shared libraries of debian:bookworm-slim's base (libc6, libgcc-s1). A binary that needs another one needs its
+# Debian package installed in the Dockerfile's runtime stage, and its name here.
+RUNTIME_LIBRARIES = {
+    "linux-vdso.so.1",
+    "ld-linux-x86-64.so.2",
+    "libc.so.6",
+    "libm.so.6",
+    "libgcc_s.so.1",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+}
+
+
+def check_runtime_libraries(c: Checks, b: Binary) -> None:
+    """The binary runs on the image's runtime stage: every shared library it links is in debian-slim."""
+    r = subprocess.run(["ldd", b.path], capture_output=True, text=True, check=False)
+    if not c.expect(r.returncode == 0, f"ldd {b.path} failed: {r.stderr.strip()}"):
+        return
+    for line in r.stdout.splitlines():
+        name = line.split()[0].rsplit("/", 1)[-1] if line.strip() else ""
+        c.expect(
+            name in RUNTIME_LIBRARIES,
+            f"deploy/Dockerfile: switchboard links {name}, which debian:bookworm-slim lacks: install its package in "
+            "the runtime stage and list it in tests/observability/deploy.py RUNTIME_LIBRARIES",
+        )
+
+
 def check_dockerfile(c: Checks, b: Binary) -> int | None:
     """deploy/Dockerfile, parsed by BuildKit's own parser (the `dockerfile` package): multi-stage, a Rust build
     stage, a debian-slim runtime last, as a non-root user; what it copies exists and is let through by its
