@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of switchboard: formatting, lints, the Rust suites (unit and integration, against the
-# simulator over real sockets), and third-party Genesys clients run against the simulator.
+# simulator over real sockets), third-party Genesys clients run against the simulator, and the checks of the
+# dashboards, alert rules and deployment files (scripts/check-observability.sh).
 # Installs what it needs (Python packages in a virtualenv under target/); fails if a required tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,3 +63,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 SWITCHBOARD_BIN="$PWD/target/debug/switchboard" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/clients
+echo "== dashboards, alert rules and deployment files"
+./scripts/check-observability.sh
