@@ -90,6 +90,14 @@ pub fn spawn(config: SimConfig) -> anyhow::Result<SimHandle> {
                         .configure(http::configure)
                         .default_service(web::to(http::not_found))
                 })
+                // Frames leave as they are written, as from a real streaming server: with Nagle's algorithm on, a
+                // frame written while the previous one is unacknowledged waits for the client's delayed ACK
+                // (up to 40 ms on Linux), which would show as latency that is the simulator's, not the client's.
+                .on_connect(|conn, _| {
+                    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                        let _ = tcp.set_nodelay(true);
+                    }
+                })
                 .workers(workers)
                 .max_connection_rate(4096)
                 .backlog(16_384)
