@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::detection::{self, Timers};
 use super::engine::{self, Throughput};
-use super::latency::{self, Latency};
+use super::latency::{self, Company, Latency};
 use super::proc;
 use super::scale::{self, Idle};
 use super::stats::Summary;
@@ -140,7 +140,7 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut throughput = None;
     let mut idle = Vec::new();
-    let mut latency = None;
+    let mut latency = Vec::new();
     let mut detections = Vec::new();
     for part in &plan.parts {
         match part {
@@ -160,10 +160,17 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
                     "bench: latency at {} events/s for {} s",
                     plan.latency_rate, plan.latency_seconds
                 );
-                latency = Some(
-                    latency::latency(plan.latency_rate, plan.latency_seconds, plan.event_size)
+                for company in [Company::Alone, Company::SlowAndDeadSinks] {
+                    latency.push(
+                        latency::latency(
+                            plan.latency_rate,
+                            plan.latency_seconds,
+                            plan.event_size,
+                            company,
+                        )
                         .await?,
-                );
+                    );
+                }
             }
             Part::Detection => {
                 for &(timers, stalls) in &plan.detection {
@@ -181,7 +188,7 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!();
-    for row in table(throughput.as_ref(), &idle, latency.as_ref(), &detections) {
+    for row in table(throughput.as_ref(), &idle, &latency, &detections) {
         println!("{row}");
     }
     Ok(())
@@ -214,7 +221,7 @@ fn ms(s: &Summary) -> String {
 pub fn table(
     throughput: Option<&Throughput>,
     idle: &[Idle],
-    latency: Option<&Latency>,
+    latency: &[Latency],
     detections: &[detection::Detection],
 ) -> Vec<String> {
     let mut rows = vec!["| measure | value |".to_string(), "|---|---|".to_string()];
@@ -261,11 +268,12 @@ pub fn table(
         ));
         previous = Some(i);
     }
-    if let Some(l) = latency {
+    for l in latency {
         let head = format!(
-            "latency at {} events/s for {} s ({} B events, {} sent)",
+            "latency at {} events/s for {} s, {} ({} B events, {} sent)",
             thousands(l.rate),
             l.seconds,
+            l.company.describe(),
             l.event_size,
             thousands(l.sent as f64)
         );
@@ -372,14 +380,15 @@ mod tests {
                     idle_cpu: 0.01,
                 },
             ],
-            Some(&Latency {
+            &[Latency {
+                company: Company::SlowAndDeadSinks,
                 rate: 1000.0,
                 seconds: 10,
                 event_size: 1024,
                 sent: 10_000,
                 send_to_sink: Some(s),
                 receipt_to_sink: None,
-            }),
+            }],
             &[],
         );
         assert_eq!(rows.len(), 6);
@@ -390,6 +399,9 @@ mod tests {
         assert_eq!(
             rows[3],
             "| scale: RSS per idle channel at 5,000 channels | 20.3 KiB (99 MiB in all, 20.5 KiB per channel added above 1,000; all live in 3.0 s; idle CPU 1.0 % of a core) |"
+        );
+        assert!(
+            rows[4].contains("beside a never-answering and a connection-refusing webhook sink")
         );
         assert!(rows[4].contains("simulator send → line in the file sink | p50 0.8 ms, p99 2.3 ms, max 7.0 ms (10,000 events)"));
         assert!(rows[5].ends_with("| no events |"));

@@ -156,6 +156,18 @@ pub fn engine_config(
     clients: usize,
     engine: &str,
 ) -> anyhow::Result<Config> {
+    engine_config_with(sim, dir, topics, clients, engine, "")
+}
+
+/// [`engine_config`] with `extra` TOML appended (more sinks and routes).
+pub fn engine_config_with(
+    sim: &SimChild,
+    dir: &Path,
+    topics: &[String],
+    clients: usize,
+    engine: &str,
+    extra: &str,
+) -> anyhow::Result<Config> {
     let mut text = format!(
         "[engine]\n{engine}\n\n[store]\npath = \"{}\"\n\n[[tenants]]\nid = \"bench\"\napi_base = \"{b}\"\nlogin_base = \"{b}\"\ntopics = {}\n",
         dir.join("store.db").display(),
@@ -171,6 +183,7 @@ pub fn engine_config(
         "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\nmax_bytes = 1073741824\nmax_files = 1\n\n[[routes]]\nsinks = [\"file\"]\n",
         dir.join("events.jsonl").display()
     ));
+    text.push_str(extra);
     Config::from_toml_str(&text, dir).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

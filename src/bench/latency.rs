@@ -13,13 +13,34 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::harness::{Scratch, SimChild, engine_config, wait_live};
+use super::harness::{Scratch, SimChild, engine_config_with, wait_live};
 use super::stats::Summary;
 use super::tail::Tail;
+
+/// The sinks beside the measured file sink, all routed every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Company {
+    Alone,
+    /// A webhook whose receiver takes each request and never answers, and one whose port refuses
+    /// connections: the file sink's figures should not move.
+    SlowAndDeadSinks,
+}
+
+impl Company {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Company::Alone => "file sink alone",
+            Company::SlowAndDeadSinks => {
+                "file sink beside a never-answering and a connection-refusing webhook sink"
+            }
+        }
+    }
+}
 
 /// What a latency run measured (milliseconds).
 #[derive(Debug, Clone)]
 pub struct Latency {
+    pub company: Company,
     pub rate: f64,
     pub seconds: u64,
     pub event_size: usize,
@@ -91,13 +112,24 @@ async fn sent_since(
 }
 
 /// Sends `rate` events per second of 1,000 users' presence and routing status (2 channels) for `seconds`.
-pub async fn latency(rate: f64, seconds: u64, event_size: usize) -> anyhow::Result<Latency> {
+pub async fn latency(
+    rate: f64,
+    seconds: u64,
+    event_size: usize,
+    company: Company,
+) -> anyhow::Result<Latency> {
     let sim = SimChild::start(1000, &[]).await?;
     sim.register(1).await?;
     let topics = sim.user_topics(&["presence", "routingStatus"]).await?;
     let scratch = Scratch::new("latency")?;
     std::fs::File::create(scratch.sink())?;
-    let engine = crate::engine::start(engine_config(&sim, &scratch.0, &topics, 1, "")?)?;
+    let extra = match company {
+        Company::Alone => String::new(),
+        Company::SlowAndDeadSinks => troubled_sinks().await?,
+    };
+    let engine = crate::engine::start(engine_config_with(
+        &sim, &scratch.0, &topics, 1, "", &extra,
+    )?)?;
     wait_live(&engine, 2, Duration::from_secs(60)).await?;
     let first = ledger_last_seq(&sim).await?;
     let tail = Tail::start(&scratch.sink(), parse)?;
@@ -123,6 +155,7 @@ pub async fn latency(rate: f64, seconds: u64, event_size: usize) -> anyhow::Resu
         }
     }
     Ok(Latency {
+        company,
         rate,
         seconds,
         event_size,
@@ -130,4 +163,32 @@ pub async fn latency(rate: f64, seconds: u64, event_size: usize) -> anyhow::Resu
         send_to_sink: Summary::of(send_to_sink),
         receipt_to_sink: Summary::of(receipt_to_sink),
     })
+}
+
+/// Starts a receiver that never answers, finds a port that refuses connections, and returns the TOML of two
+/// webhook sinks pointed at them, routed every record.
+async fn troubled_sinks() -> anyhow::Result<String> {
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let slow_port = slow.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = slow.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let hook = |name: &str, port: u16| {
+        format!(
+            "\n[[sinks]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"bench-secret\"\ntimeout = \"1h\"\nallow = [\"127.0.0.1\"]\n\n[[routes]]\nsinks = [\"{name}\"]\n"
+        )
+    };
+    Ok(hook("slow", slow_port) + &hook("dead", dead_port))
 }
