@@ -52,6 +52,8 @@ RUNTIME_LIBRARIES = {
     "libpthread.so.0",
     "libdl.so.2",
     "librt.so.1",
+    # zlib1g, installed by the runtime stage (the Kafka sink's librdkafka links it).
+    "libz.so.1",
 }
 
 
