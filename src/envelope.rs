@@ -312,12 +312,20 @@ pub fn event_line(
 /// JSON-escaped (a `"` inside one is `\"`), so the sequence can only be the field itself; the first match comes
 /// before `body`, which is last.
 fn after_field<'a>(json: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let mut pattern = Vec::with_capacity(name.len() + 4);
-    pattern.extend_from_slice(b",\"");
-    pattern.extend_from_slice(name.as_bytes());
-    pattern.extend_from_slice(b"\":");
-    let at = json.windows(pattern.len()).position(|w| w == pattern)?;
-    Some(&json[at + pattern.len()..])
+    // Comma by comma rather than a substring search: a line has a handful of fields before `body`, and this
+    // runs for every record a sink acknowledges.
+    let mut rest = json;
+    loop {
+        let comma = rest.iter().position(|&b| b == b',')?;
+        rest = &rest[comma + 1..];
+        let value = rest
+            .strip_prefix(b"\"")
+            .and_then(|r| r.strip_prefix(name.as_bytes()))
+            .and_then(|r| r.strip_prefix(b"\":"));
+        if value.is_some() {
+            return value;
+        }
+    }
 }
 
 /// The `receivedAt` text of an event line (RFC 3339), without parsing the line; `None` for other records.

@@ -95,3 +95,30 @@ impl GapReason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lists_every_state_name() {
+        let t = Utc::now();
+        let every = [
+            Lifecycle::Preparing,
+            Lifecycle::Connecting,
+            Lifecycle::Live { since: t },
+            Lifecycle::Backoff {
+                attempt: 1,
+                last_error: String::new(),
+            },
+            Lifecycle::Failed {
+                reason: String::new(),
+                since: t,
+                last_error: String::new(),
+            },
+            Lifecycle::Stopped,
+        ];
+        let names: Vec<&str> = every.iter().map(Lifecycle::name).collect();
+        assert_eq!(names, Lifecycle::NAMES);
+    }
+}
