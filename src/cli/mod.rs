@@ -604,9 +604,10 @@ pub struct SinkPut {
     max_bytes: Option<u64>,
     #[arg(long)]
     max_files: Option<u32>,
-    /// The NATS server (for `nats`) or the URL to POST to (for `webhook`).
-    #[arg(long)]
-    url: Option<String>,
+    /// The NATS server (for `nats`) or the URL to POST to (for `webhook`). Not `--url`, which is the admin
+    /// API's (a global option: a `--url` of this command would take its value too).
+    #[arg(long = "sink-url", id = "sink_url")]
+    sink_url: Option<String>,
     /// The NATS subject template (for `nats`), e.g. `switchboard.{tenant}.{family}`.
     #[arg(long)]
     subject: Option<String>,
@@ -668,7 +669,7 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
                 path,
                 max_bytes,
                 max_files,
-                url,
+                sink_url,
                 subject,
                 stream,
                 create_stream,
@@ -736,7 +737,7 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
             if !allow.is_empty() {
                 body["allow"] = allow.into();
             }
-            for (key, value) in [("url", url), ("subject", subject), ("stream", stream)] {
+            for (key, value) in [("url", sink_url), ("subject", subject), ("stream", stream)] {
                 if let Some(v) = value {
                     body[key] = v.into();
                 }

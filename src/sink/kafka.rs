@@ -142,6 +142,8 @@ impl KafkaSink {
     pub fn new(config: &KafkaConfig) -> io::Result<KafkaSink> {
         let brokers = config.brokers.join(",");
         let mut client = ClientConfig::new();
+        // A default the properties may change.
+        client.set("client.id", "switchboard");
         for (name, value) in &config.properties {
             client.set(name, value);
         }
@@ -161,7 +163,6 @@ impl KafkaSink {
                     .min(i32::MAX as u128)
                     .to_string(),
             )
-            .set("client.id", "switchboard")
             .set_log_level(RDKafkaLogLevel::Warning);
         let mut sink = KafkaSink {
             topic: Template::parse(&config.topic),

@@ -673,6 +673,43 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    // A Kafka sink with a secret property, through the CLI: sealed like the webhook's secret.
+    let kafka = cfg!(feature = "kafka");
+    if kafka {
+        run([
+            "sinks",
+            "put",
+            "kafka",
+            "--kind",
+            "kafka",
+            "--brokers",
+            "127.0.0.1:9",
+            "--topic",
+            "sb.{tenant}",
+            "--property",
+            "security.protocol=SASL_PLAINTEXT",
+            "--property",
+            "sasl.mechanism=PLAIN",
+            "--property",
+            "sasl.username=ops",
+            "--property",
+            &format!("sasl.password={CANARY}"),
+            "--url",
+            &url,
+        ]
+        .map(String::from)
+        .to_vec())
+        .await;
+        let listed = run(vec![
+            "sinks".into(),
+            "list".into(),
+            "--url".into(),
+            url.clone(),
+        ])
+        .await;
+        assert!(listed.contains("127.0.0.1:9 sb.{tenant}"), "{listed}");
+        assert!(!listed.contains(CANARY), "{listed}");
+    }
     engine.stop();
 
     let db = scratch.0.join("store.db").display().to_string();
@@ -687,9 +724,10 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
         new_key.display().to_string(),
     ])
     .await;
+    let resealed = if kafka { 4 } else { 3 };
     assert!(
-        out.starts_with("3 secret(s) re-sealed"),
-        "two OAuth clients and one webhook sink: {out}"
+        out.starts_with(&format!("{resealed} secret(s) re-sealed")),
+        "two OAuth clients, one webhook sink and one Kafka sink: {out}"
     );
     let engine = start(make(&new_key));
     wait_live(&engine, "ops", 1).await;
@@ -709,6 +747,19 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
             .any(|s| s["name"] == "hook" && s["secret"] == "set"),
         "the webhook sink opens with the new key: {sinks}"
     );
+    if kafka {
+        assert!(
+            sinks
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == "kafka"
+                    && s["properties"]["sasl.password"] == "set"
+                    && s["properties"]["sasl.mechanism"] == "PLAIN"),
+            "the Kafka sink opens with the new key: {sinks}"
+        );
+        assert!(!sinks.to_string().contains(CANARY), "{sinks}");
+    }
     engine.stop();
 }
 
