@@ -6,6 +6,7 @@ mod isolation;
 #[cfg(feature = "kafka")]
 mod kafka;
 mod metrics;
+mod nats;
 mod scenarios;
 mod sinks_api;
 mod spool;
