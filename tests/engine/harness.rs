@@ -361,3 +361,27 @@ pub fn assert_complete(v: &Verdict) {
 pub fn json_rate(rate: f64, families: &[&str]) -> Value {
     json!({"ratePerSecond": rate, "families": families})
 }
+
+/// Per key, the ids in the order they were first seen (a re-sent batch's later copies are left out): how the
+/// keyed sinks' order is compared with the file sink's routing order.
+pub fn first_copies_by_key<'a>(
+    records: impl IntoIterator<Item = &'a (String, String)>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, id) in records {
+        if seen.insert(id.clone()) {
+            out.entry(key.clone()).or_default().push(id.clone());
+        }
+    }
+    out
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -5,7 +5,7 @@
 //! The broker of the first test is `SWITCHBOARD_TEST_KAFKA` (scripts/test.sh starts it); the second test starts
 //! and kills its own `tansu` (from `SWITCHBOARD_TEST_TANSU` or the PATH). Without them the tests fail.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -139,20 +139,6 @@ fn default_key(v: &Value) -> String {
     }
 }
 
-/// Per key, the ids in the order they were first seen.
-fn first_copies_by_key<'a>(
-    records: impl IntoIterator<Item = &'a (String, String)>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut seen = HashSet::new();
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (key, id) in records {
-        if seen.insert(id.clone()) {
-            out.entry(key.clone()).or_default().push(id.clone());
-        }
-    }
-    out
-}
-
 fn kafka_sink(brokers: &str, topic: &str, timeout: &str) -> String {
     format!(
         "\n[[sinks]]\nname = \"kafka\"\nkind = \"kafka\"\nbrokers = [\"{brokers}\"]\ntopic = \"{topic}\"\ncreate_topic = true\npartitions = 3\ntimeout = \"{timeout}\"\n\n[[routes]]\nsinks = [\"kafka\"]\n"
@@ -254,14 +240,6 @@ fn spawn_tansu(port: u16) -> tokio::process::Child {
                  (scripts/test.sh installs it; or set SWITCHBOARD_TEST_TANSU)"
             )
         })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 //! scripts/test.sh); the second starts and kills a `nats-server -js` of its own (`SWITCHBOARD_TEST_NATS_SERVER`,
 //! default /usr/sbin/nats-server). Without them the tests fail.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -93,20 +93,6 @@ fn file_records(scratch: &Scratch) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Per entity, the ids in the order they were first seen.
-fn first_copies_by_entity<'a>(
-    records: impl IntoIterator<Item = &'a (String, String)>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut seen = HashSet::new();
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (key, id) in records {
-        if seen.insert(id.clone()) {
-            out.entry(key.clone()).or_default().push(id.clone());
-        }
-    }
-    out
-}
-
 fn nats_sink(url: &str, prefix: &str, stream: &str) -> String {
     format!(
         "\n[[sinks]]\nname = \"nats\"\nkind = \"nats\"\nurl = \"{url}\"\nsubject = \"{prefix}.{{tenant}}.{{family}}\"\nstream = \"{stream}\"\ncreate_stream = true\n\n[[routes]]\nsinks = [\"nats\"]\n"
@@ -178,12 +164,12 @@ async fn every_event_reaches_jetstream_once_in_routing_order_per_entity() {
     let stream_order: Vec<(String, String)> =
         got.iter().map(|(id, e)| (entity(e), id.clone())).collect();
     assert_eq!(
-        first_copies_by_entity(&stream_order),
-        first_copies_by_entity(&file),
+        first_copies_by_key(&stream_order),
+        first_copies_by_key(&file),
         "in routing order per entity"
     );
     assert!(
-        first_copies_by_entity(&file).len() > 10,
+        first_copies_by_key(&file).len() > 10,
         "events of many users"
     );
     let _ = js.delete_stream(&stream).await;
@@ -210,11 +196,7 @@ fn spawn_nats(port: u16, dir: &std::path::Path) -> tokio::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_outage_spools_and_loses_nothing_and_keeps_order_per_entity() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("nats://127.0.0.1:{port}");
     let data = Scratch::new();
     let mut server = spawn_nats(port, &data.0);
@@ -295,8 +277,8 @@ async fn a_nats_outage_spools_and_loses_nothing_and_keeps_order_per_entity() {
     let stream_order: Vec<(String, String)> =
         got.iter().map(|(id, e)| (entity(e), id.clone())).collect();
     assert_eq!(
-        first_copies_by_entity(&stream_order),
-        first_copies_by_entity(&file),
+        first_copies_by_key(&stream_order),
+        first_copies_by_key(&file),
         "in routing order per entity"
     );
 }
