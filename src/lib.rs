@@ -18,6 +18,7 @@ pub mod demo;
 pub mod engine;
 pub mod envelope;
 pub mod heap;
+pub mod lifetime;
 pub mod metrics;
 pub mod router;
 pub mod secrets;
