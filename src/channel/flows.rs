@@ -1,8 +1,9 @@
-//! The channel's multi-step jobs: prepare (re-use or create, subscribe), connect, recover after a loss, extend
-//! before expiry, and make-before-break rollover. Each runs as a future owned by the actor; its result comes
-//! back to the actor, which ignores it if the actor moved on meanwhile (its `epoch` changed).
+//! The channel's multi-step jobs: prepare (re-use or create, subscribe), connect, hand a socket over, renew
+//! (extend, or roll over to a new channel make-before-break) and change subscriptions. Each runs as a future
+//! owned by the actor; its result comes back to the actor, which ignores it if the channel has moved on to
+//! another phase meanwhile (its `turn` changed).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -11,20 +12,25 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::{
-    Bound, ChannelActor, GapReason, Lifecycle, RollOver, RolloverDone, Socket, SocketItem,
-};
-use crate::metrics::labels::{DisconnectReason, RolloverReason};
+use super::error::ChannelError;
+use super::phase::{Bound, Live, Phase, Renewal, Socket};
+use super::{ChannelActor, RollOver, RolloverDone, SocketItem};
+use crate::lifetime::Lifetimes;
+use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
 use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A channel ready to connect to.
+/// How long to wait before trying a renewal or a subscription change again after it failed.
+const RENEWAL_RETRY: Duration = Duration::from_secs(5);
+const SUBSCRIBE_RETRY: Duration = Duration::from_secs(2);
+
+/// A channel that holds the units, ready to connect to.
 struct Prepared {
     bound: Bound,
-    /// The platform's verdicts and the units as finally subscribed, when a subscription call was made.
+    /// The units as finally subscribed and the platform's verdicts, when a subscription call was made.
     subscribed: Option<(Vec<Unit>, Vec<TopicVerdict>)>,
     reused: bool,
 }
@@ -63,6 +69,10 @@ async fn subscribe(
     Ok((split, verdicts))
 }
 
+fn ids_of(units: &[Unit]) -> Vec<String> {
+    units.iter().map(|u| u.id.clone()).collect()
+}
+
 /// Reads and writes a few KiB at a time: an idle channel must stay small (tungstenite reserves 128 KiB by default).
 fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
@@ -71,27 +81,83 @@ fn socket_config() -> WebSocketConfig {
         .max_write_buffer_size(1 << 20)
 }
 
-async fn create(session: &ClientSession, units: Vec<Unit>) -> Result<Prepared, UpstreamError> {
+/// A token that is not due for refresh yet: a channel made with it will not need moving at once.
+async fn fresh_token(
+    session: &ClientSession,
+    lifetimes: &Lifetimes,
+) -> Result<crate::upstream::Token, UpstreamError> {
+    let token = session.ensure_token().await?;
+    if lifetimes.token_refresh_at(token.expires_at, token.lifetime) > Utc::now() {
+        return Ok(token);
+    }
+    session.refresh(Some(token.generation)).await
+}
+
+/// A new channel holding the units.
+async fn create(
+    session: &ClientSession,
+    lifetimes: &Lifetimes,
+    units: Vec<Unit>,
+) -> Result<Prepared, UpstreamError> {
+    fresh_token(session, lifetimes).await?;
     let (info, token) = session.create_channel().await?;
-    let subscribed = subscribe(session, &info.id, units).await?;
+    let (units, verdicts) = subscribe(session, &info.id, units).await?;
+    let now = Utc::now();
     Ok(Prepared {
         bound: Bound {
+            lifetime: (info.expires - now).to_std().unwrap_or_default(),
             id: info.id,
             connect_uri: info.connect_uri,
             expires_at: info.expires,
             token_expires_at: token.expires_at,
+            token_lifetime: token.lifetime,
             token_generation: token.generation,
+            subscribed: ids_of(&units),
         },
-        subscribed: Some(subscribed),
+        subscribed: Some((units, verdicts)),
         reused: false,
     })
+}
+
+/// Re-uses `reuse` if it still exists and is not due for renewal (subscribing the units if they changed),
+/// else creates a channel.
+async fn find_channel(
+    session: &ClientSession,
+    lifetimes: Lifetimes,
+    reuse: Option<Bound>,
+    units: Vec<Unit>,
+) -> Result<Prepared, UpstreamError> {
+    if let Some(mut bound) = reuse.filter(|b| b.usable(&lifetimes, Utc::now()))
+        && session.channel_exists(&bound.id).await?
+    {
+        let ids = ids_of(&units);
+        let subscribed = if bound.subscribed == ids {
+            None
+        } else {
+            match subscribe(session, &bound.id, units.clone()).await {
+                Ok((units, verdicts)) => {
+                    bound.subscribed = ids_of(&units);
+                    Some((units, verdicts))
+                }
+                // Gone between the HEAD and the PUT: make a new one.
+                Err(UpstreamError::NotFound(_)) => return create(session, &lifetimes, units).await,
+                Err(e) => return Err(e),
+            }
+        };
+        return Ok(Prepared {
+            bound,
+            subscribed,
+            reused: true,
+        });
+    }
+    create(session, &lifetimes, units).await
 }
 
 async fn open_socket(
     uri: &str,
     timeout: Duration,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-) -> Result<WsStream, String> {
+) -> Result<WsStream, ChannelError> {
     let connector = tls.map(tokio_tungstenite::Connector::Rustls);
     let connect = tokio_tungstenite::connect_async_tls_with_config(
         uri,
@@ -101,128 +167,95 @@ async fn open_socket(
     );
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(format!("socket connect failed: {e}")),
-        Err(_) => Err(format!("socket connect timed out after {timeout:?}")),
+        Ok(Err(e)) => Err(ChannelError::Socket(format!("connect failed: {e}"))),
+        Err(_) => Err(ChannelError::Timeout(timeout)),
     }
 }
 
 impl ChannelActor {
-    /// Finds a channel for the units (re-using the recorded one if it still exists), then connects.
+    /// In `Preparing`: finds a channel for the units (re-using the one the phase names if it still exists and
+    /// is not due for renewal), then connects.
     pub(super) fn prepare(&mut self, ctx: &mut Context<Self>) {
-        self.epoch += 1;
-        let epoch = self.epoch;
-        self.set_lifecycle(Lifecycle::Preparing);
-        let session = self.session.clone();
-        let units = self.units.clone();
-        let unit_ids = self.unit_ids();
-        let reuse = self.reuse.take();
-        let margin = crate::time::chrono(self.shared.policy.rollover_margin);
-        let job = async move {
-            if let Some(rec) = reuse {
-                let now = Utc::now();
-                let same_topics = rec.topics == unit_ids;
-                if rec.expires_at > now + margin && rec.token_expires_at > now + margin {
-                    session.ensure_token().await?;
-                    if session.channel_exists(&rec.channel_id).await? {
-                        let subscribed = if same_topics {
-                            None
-                        } else {
-                            Some(subscribe(&session, &rec.channel_id, units).await?)
-                        };
-                        return Ok((
-                            Prepared {
-                                bound: Bound {
-                                    id: rec.channel_id,
-                                    connect_uri: rec.connect_uri,
-                                    expires_at: rec.expires_at,
-                                    token_expires_at: rec.token_expires_at,
-                                    // Made by an earlier process's token: older than anything this session has.
-                                    token_generation: 0,
-                                },
-                                subscribed,
-                                reused: true,
-                            },
-                            Some(rec.updated_at),
-                        ));
-                    }
-                }
+        let reuse = match &self.phase {
+            Phase::Preparing { reuse } => reuse.clone(),
+            // After a backoff or the slow retry of a failed channel: try the channel it had.
+            Phase::Backoff { bound, .. } | Phase::Failed { bound, .. } => {
+                let reuse = bound.clone();
+                self.enter(Phase::Preparing {
+                    reuse: reuse.clone(),
+                });
+                reuse
             }
-            create(&session, units).await.map(|p| (p, None))
+            _ => return,
         };
+        let turn = self.turn;
+        let session = self.session.clone();
+        let (lifetimes, units) = (self.lifetimes, self.units.clone());
+        let job = async move { find_channel(&session, lifetimes, reuse, units).await };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
-            if act.epoch != epoch {
+            if act.turn != turn {
                 return;
             }
             match res {
-                Ok((prepared, last_seen)) => {
-                    if let Some(seen) = last_seen {
-                        // The previous process last had proof of life at `seen`.
-                        act.last_proof = Some(seen);
-                        act.open_gap(GapReason::Restart);
-                    }
+                Ok(prepared) => {
                     if let Some((units, verdicts)) = &prepared.subscribed {
                         act.units = units.clone();
                         act.record_verdicts(verdicts);
                     }
-                    tracing::info!(tenant = %act.shared.tenant, slot = act.slot, channel = %prepared.bound.id, reused = prepared.reused, "channel ready");
-                    act.bound = Some(prepared.bound);
+                    tracing::info!(parent: &act.span, channel = %prepared.bound.id, reused = prepared.reused, "channel ready");
+                    act.enter(Phase::Connecting {
+                        bound: prepared.bound,
+                    });
                     act.persist();
                     act.connect(ctx);
                 }
-                Err(e) => act.on_failure(e.to_string(), ctx),
+                Err(e) => act.failed(e.into(), RestartReason::Error, ctx),
             }
         }));
     }
 
-    /// Stores the channel record, so a restarted process re-uses the channel.
+    /// Stores the channel record, so that a restarted process re-uses the channel; its `updated_at` is the
+    /// last proof of life (now, before the first).
     pub(super) fn persist(&self) {
-        let Some(record) = self.record(self.last_proof.unwrap_or_else(Utc::now)) else {
+        let Some(record) = self.record(self.continuity.last_proof().unwrap_or_else(Utc::now))
+        else {
             return;
         };
         let store = self.shared.store.clone();
-        let tenant = self.shared.tenant.clone();
+        let span = self.span.clone();
         actix::spawn(async move {
             if let Err(e) = store.upsert_channel(&record).await {
-                tracing::error!(%tenant, error = %e, "could not store a channel record");
+                tracing::error!(parent: &span, error = %e, "could not store a channel record");
             }
         });
     }
 
-    /// Opens a socket on the bound channel. With `handover`, the current socket keeps running until the new
-    /// one is up (the platform then closes the old one).
-    pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
-        let Some(bound) = self.bound.clone() else {
-            self.prepare(ctx);
+    /// In `Connecting`: opens the socket.
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        let Phase::Connecting { bound } = &self.phase else {
             return;
         };
-        let handover = self.socket.is_some();
-        if !handover {
-            self.set_lifecycle(Lifecycle::Connecting);
-        }
-        let epoch = self.epoch;
+        let uri = bound.connect_uri.clone();
+        let turn = self.turn;
         let timeout = self.shared.policy.connect_timeout;
         let tls = self.shared.tls.clone();
-        ctx.spawn(async move { open_socket(&bound.connect_uri, timeout, tls).await }.into_actor(self).map(
-            move |res, act, ctx| {
-                if act.epoch != epoch {
-                    return;
-                }
-                match res {
-                    Ok(ws) => act.attach(ws, ctx),
-                    Err(e) if handover && act.socket.as_ref().is_some_and(|s| !s.writer.is_closed()) => {
-                        tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "socket handover failed; keeping the current socket");
-                        if let Some(s) = act.socket.as_mut() {
-                            s.retiring = None;
-                        }
+        ctx.spawn(
+            async move { open_socket(&uri, timeout, tls).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if act.turn != turn {
+                        return;
                     }
-                    Err(e) => act.on_socket_lost(GapReason::SocketLost, e, ctx),
-                }
-            },
-        ));
+                    match res {
+                        Ok(ws) => act.went_live(ws, ctx),
+                        Err(e) => act.failed(e, RestartReason::Error, ctx),
+                    }
+                }),
+        );
     }
 
-    /// Makes a freshly connected socket the current one.
-    fn attach(&mut self, ws: WsStream, ctx: &mut Context<Self>) {
+    /// Starts reading a freshly connected socket and writing to it through a small queue.
+    fn attach(&mut self, ws: WsStream, ctx: &mut Context<Self>) -> Socket {
         let generation = self.next_generation;
         self.next_generation += 1;
         let (mut sink, stream) = ws.split();
@@ -249,145 +282,166 @@ impl ChannelActor {
                 }
             }));
         ctx.add_stream(items);
-        let replaced = self.socket.replace(Socket {
-            generation,
-            writer,
-            retiring: None,
-        });
-        let now = Instant::now();
-        self.liveness.frame(now);
-        self.restarts.healthy(now);
-        self.ping_sent = None;
-        let since = Utc::now();
-        self.connected_since = Some(since);
-        // Subscriptions are in place and the socket is open: continuity holds from here.
-        self.last_proof = Some(since);
-        self.close_gap();
+        // A new socket: continuity holds from here, and its silence is measured from now.
+        self.watchdog.reset(tokio::time::Instant::now());
         self.counters.connects += 1;
         self.shared.metrics.connected();
+        Socket { generation, writer }
+    }
+
+    /// `Connecting` → `Live`: subscriptions are in place and the socket is open.
+    fn went_live(&mut self, ws: WsStream, ctx: &mut Context<Self>) {
+        let Phase::Connecting { bound } = &self.phase else {
+            return;
+        };
+        let bound = bound.clone();
+        let socket = self.attach(ws, ctx);
+        self.restarts.healthy(std::time::Instant::now());
+        let since = Utc::now();
+        self.regained(since);
         self.last_error = None;
-        self.set_lifecycle(Lifecycle::Live { since });
-        self.schedule_expiry(ctx);
-        let rollover = self.rolling_over.take();
-        if let Some(old) = replaced {
-            // Make before break: the new socket is up, the old one may go.
-            let _ = old.writer.try_send(WsMessage::Close(None));
-            let why = match (rollover, old.retiring) {
-                (Some(_), _) => DisconnectReason::Rollover,
-                (None, Some(why)) => why,
-                (None, None) => DisconnectReason::Stopped,
-            };
-            self.shared.metrics.disconnected(why);
-            if why == DisconnectReason::SocketClosing {
-                self.shared
-                    .metrics
-                    .rolled_over(RolloverReason::SocketClosing);
-            }
-        }
-        if let Some(reason) = rollover {
-            self.counters.rollovers += 1;
-            self.shared.metrics.rolled_over(reason);
-            self.rollover_done.do_send(RolloverDone { slot: self.slot });
-        }
-    }
-
-    /// After a loss: re-use the channel if it still exists and is not about to expire, else make a new one.
-    pub(super) fn recover(&mut self, ctx: &mut Context<Self>) {
-        let Some(bound) = self.bound.clone() else {
-            self.prepare(ctx);
-            return;
-        };
-        let margin = crate::time::chrono(self.shared.policy.rollover_margin);
-        if bound.expires_at <= Utc::now() + margin || bound.token_expires_at <= Utc::now() + margin
-        {
-            self.bound = None;
-            self.prepare(ctx);
-            return;
-        }
-        self.epoch += 1;
-        let epoch = self.epoch;
-        self.set_lifecycle(Lifecycle::Preparing);
-        let session = self.session.clone();
-        let id = bound.id.clone();
-        let dirty = self.units_dirty.then(|| self.units.clone());
-        let job = async move {
-            if !session.channel_exists(&id).await? {
-                return Ok(false);
-            }
-            if let Some(units) = dirty {
-                subscribe(&session, &id, units).await?;
-            }
-            Ok::<_, UpstreamError>(true)
-        };
-        ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
-            if act.epoch != epoch {
-                return;
-            }
-            match res {
-                Ok(true) => {
-                    act.units_dirty = false;
-                    act.connect(ctx)
-                }
-                Ok(false) => {
-                    act.bound = None;
-                    act.prepare(ctx);
-                }
-                Err(e) => act.on_failure(e.to_string(), ctx),
-            }
+        self.enter(Phase::Live(Live {
+            bound,
+            socket,
+            since,
+            handover: None,
+            rollover: None,
+            renewal: None,
         }));
+        self.schedule_renewal(ctx);
+        self.resubscribe_if_changed(ctx);
     }
 
-    /// Acts `rollover_margin` before the channel expires: a subscription call pushes `expires` out; if it did not
-    /// move far enough, the channel is rolled over.
-    fn schedule_expiry(&mut self, ctx: &mut Context<Self>) {
-        if let Some(t) = self.expiry_timer.take() {
+    /// While live: opens a second socket on the same channel and closes the current one once it is up (the
+    /// platform allows one socket per channel and closes the older itself).
+    pub(super) fn hand_over(&mut self, why: DisconnectReason, ctx: &mut Context<Self>) {
+        let Some(live) = self.phase.live_mut() else {
+            return;
+        };
+        if live.handover.is_some() {
+            return;
+        }
+        live.handover = Some(why);
+        let uri = live.bound.connect_uri.clone();
+        let turn = self.turn;
+        let timeout = self.shared.policy.connect_timeout;
+        let tls = self.shared.tls.clone();
+        ctx.spawn(
+            async move { open_socket(&uri, timeout, tls).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if act.turn != turn || act.phase.live().is_none() {
+                        return;
+                    }
+                    match res {
+                        Ok(ws) => {
+                            let socket = act.attach(ws, ctx);
+                            let Some(live) = act.phase.live_mut() else {
+                                return;
+                            };
+                            let old = std::mem::replace(&mut live.socket, socket);
+                            live.handover = None;
+                            old.close();
+                            act.shared.metrics.disconnected(why);
+                            if why == DisconnectReason::SocketClosing {
+                                act.shared.metrics.rolled_over(RolloverReason::SocketClosing);
+                            }
+                            act.report();
+                        }
+                        Err(e) => {
+                            let current_open = act
+                                .phase
+                                .live()
+                                .is_some_and(|l| !l.socket.writer.is_closed());
+                            if current_open {
+                                tracing::warn!(parent: &act.span, error = %e, "socket handover failed; keeping the current socket");
+                                if let Some(live) = act.phase.live_mut() {
+                                    live.handover = None;
+                                }
+                            } else {
+                                act.socket_lost(super::GapReason::SocketLost, e, ctx);
+                            }
+                        }
+                    }
+                }),
+        );
+    }
+
+    /// While live: arms the timer of the next renewal (extension or move to a newer token).
+    fn schedule_renewal(&mut self, ctx: &mut Context<Self>) {
+        let lifetimes = self.lifetimes;
+        let Some(live) = self.phase.live_mut() else {
+            return;
+        };
+        if let Some(t) = live.renewal.take() {
             ctx.cancel_future(t);
         }
-        let Some(bound) = &self.bound else { return };
-        let margin = crate::time::chrono(self.shared.policy.rollover_margin);
-        let channel_due = bound.expires_at - margin;
-        let token_due = bound.token_expires_at - margin;
-        if token_due < channel_due {
-            // The token dies first, and the channel with it: move to a channel of a newer token.
-            let due = (token_due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            self.expiry_timer = Some(ctx.run_later(due, |act, ctx| act.token_expiring(ctx)));
-        } else {
-            let due = (channel_due - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
-            self.expiry_timer = Some(ctx.run_later(due, |act, ctx| act.extend(ctx)));
+        let (at, which) = live.bound.next_renewal(&lifetimes);
+        let due = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let turn = self.turn;
+        let handle = ctx.run_later(due, move |act, ctx| {
+            if act.turn != turn {
+                return;
+            }
+            match which {
+                Renewal::Extend => act.extend(ctx),
+                Renewal::MoveToken => act.move_to_new_token(ctx),
+            }
+        });
+        if let Some(live) = self.phase.live_mut() {
+            live.renewal = Some(handle);
         }
     }
 
-    fn token_expiring(&mut self, ctx: &mut Context<Self>) {
-        if self.token_is_stale() {
-            if self.rolling_over.is_none() {
-                self.roll_over(RolloverReason::Token, ctx);
+    /// Tries the renewal again a little later (after a failure).
+    fn renew_later(&mut self, ctx: &mut Context<Self>) {
+        let turn = self.turn;
+        ctx.run_later(RENEWAL_RETRY, move |act, ctx| {
+            if act.turn == turn {
+                act.schedule_renewal(ctx);
             }
+        });
+    }
+
+    /// The channel's token nears its expiry: get a newer token if the session has none, then roll over.
+    fn move_to_new_token(&mut self, ctx: &mut Context<Self>) {
+        if self.token_is_stale() {
+            self.roll_over(RolloverReason::Token, ctx);
             return;
         }
         let session = self.session.clone();
-        let stale = self.bound.as_ref().map(|b| b.token_generation);
-        ctx.spawn(async move { session.refresh(stale).await }.into_actor(self).map(|res, act, ctx| match res {
-            Ok(_) if act.rolling_over.is_none() => act.roll_over(RolloverReason::Token, ctx),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "token refresh failed; retrying");
-                act.last_error = Some(e.to_string());
-                ctx.run_later(Duration::from_secs(5), |act, ctx| act.token_expiring(ctx));
-            }
-        }));
+        let stale = self.phase.bound().map(|b| b.token_generation);
+        let turn = self.turn;
+        ctx.spawn(async move { session.refresh(stale).await }.into_actor(self).map(
+            move |res, act, ctx| {
+                if act.turn != turn {
+                    return;
+                }
+                match res {
+                    Ok(_) => act.roll_over(RolloverReason::Token, ctx),
+                    Err(e) => {
+                        tracing::warn!(parent: &act.span, error = %e, "token refresh failed; retrying");
+                        act.last_error = Some(e.to_string());
+                        act.renew_later(ctx);
+                    }
+                }
+            },
+        ));
     }
 
+    /// The channel nears its expiry: a subscription call pushes `expires` out; if it did not move far enough,
+    /// the channel is rolled over.
     fn extend(&mut self, ctx: &mut Context<Self>) {
-        let Some(bound) = self.bound.clone() else {
+        let Some(live) = self.phase.live() else {
             return;
         };
+        let bound = live.bound.clone();
         let session = self.session.clone();
-        let units = self.unit_ids();
-        let epoch = self.epoch;
+        let turn = self.turn;
         let job = async move {
-            session.put_subscriptions(&bound.id, &units).await?;
+            session
+                .put_subscriptions(&bound.id, &bound.subscribed)
+                .await?;
             let listed = session.channels().await?;
             Ok::<_, UpstreamError>(
                 listed
@@ -397,112 +451,156 @@ impl ChannelActor {
             )
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
-            if act.epoch != epoch {
+            if act.turn != turn {
                 return;
             }
-            let margin = crate::time::chrono(act.shared.policy.rollover_margin);
+            let lifetimes = act.lifetimes;
+            let Some(live) = act.phase.live_mut() else {
+                return;
+            };
             match res {
-                Ok(Some(expires)) if expires > Utc::now() + margin * 2 => {
-                    if let Some(b) = act.bound.as_mut() {
-                        b.expires_at = expires;
+                Ok(Some(expires)) => {
+                    let margin = crate::time::chrono(crate::lifetime::margin(
+                        lifetimes.rollover_margin,
+                        live.bound.lifetime,
+                    ));
+                    // Extended far enough to be worth it: not due again within one more margin.
+                    if expires > Utc::now() + margin * 2 {
+                        live.bound.expires_at = expires;
+                        act.persist();
+                        act.schedule_renewal(ctx);
+                    } else {
+                        act.roll_over(RolloverReason::Expiry, ctx);
                     }
-                    act.persist();
-                    act.schedule_expiry(ctx);
                 }
-                Ok(_) => act.roll_over(RolloverReason::Expiry, ctx),
+                Ok(None) => act.roll_over(RolloverReason::Expiry, ctx),
                 Err(e) => {
-                    tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "could not extend the channel; rolling over");
+                    tracing::warn!(parent: &act.span, error = %e, "could not extend the channel; rolling over");
                     act.roll_over(RolloverReason::Expiry, ctx);
                 }
             }
         }));
     }
 
-    /// Make before break: a new channel (with the session's current token) gets the topics and a socket; then
-    /// the old socket is closed. The overlap's duplicates are removed by the router.
+    /// Make before break: a new channel (with a fresh token) gets the topics and a socket; then the old socket
+    /// is closed. The overlap's duplicates are removed by the router.
     pub(super) fn roll_over(&mut self, reason: RolloverReason, ctx: &mut Context<Self>) {
-        if self.socket.is_none() || self.bound.is_none() {
-            // Nothing live to keep: an ordinary recovery makes the new channel.
+        let Some(live) = self.phase.live_mut() else {
+            // Nothing live to keep: the ordinary preparation makes a channel with the current token.
             self.rollover_done.do_send(RolloverDone { slot: self.slot });
             return;
+        };
+        if live.rollover.is_some() {
+            return;
         }
-        self.rolling_over = Some(reason);
+        live.rollover = Some(reason);
         let session = self.session.clone();
+        let lifetimes = self.lifetimes;
         let units = self.units.clone();
-        let epoch = self.epoch;
+        let turn = self.turn;
         let timeout = self.shared.policy.connect_timeout;
         let tls = self.shared.tls.clone();
         let job = async move {
-            let prepared = create(&session, units).await.map_err(|e| e.to_string())?;
+            let prepared = create(&session, &lifetimes, units).await?;
             let ws = open_socket(&prepared.bound.connect_uri, timeout, tls).await?;
-            Ok::<_, String>((prepared, ws))
+            Ok::<_, ChannelError>((prepared, ws))
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
-            if act.epoch != epoch {
-                act.rolling_over = None;
-                act.rollover_done.do_send(RolloverDone { slot: act.slot });
+            act.rollover_done.do_send(RolloverDone { slot: act.slot });
+            if act.turn != turn || act.phase.live().is_none() {
+                // The channel moved on (lost, stopped): the new socket is dropped with `res`.
                 return;
             }
             match res {
                 Ok((prepared, ws)) => {
-                    let old = act.bound.replace(prepared.bound);
                     if let Some((units, verdicts)) = &prepared.subscribed {
                         act.units = units.clone();
                         act.record_verdicts(verdicts);
                     }
-                    if let Some(old) = old {
-                        let store = act.shared.store.clone();
-                        actix::spawn(async move {
-                            let _ = store.remove_channel(&old.id).await;
-                        });
-                    }
+                    let socket = act.attach(ws, ctx);
+                    let Some(live) = act.phase.live_mut() else {
+                        return;
+                    };
+                    let old_bound = std::mem::replace(&mut live.bound, prepared.bound);
+                    let old_socket = std::mem::replace(&mut live.socket, socket);
+                    live.rollover = None;
+                    live.handover = None;
+                    old_socket.close();
+                    let store = act.shared.store.clone();
+                    actix::spawn(async move {
+                        let _ = store.remove_channel(&old_bound.id).await;
+                    });
+                    act.span.record("channel", act.phase.bound().map(|b| b.id.as_str()).unwrap_or(""));
+                    act.shared.metrics.disconnected(DisconnectReason::Rollover);
+                    act.counters.rollovers += 1;
+                    act.shared.metrics.rolled_over(reason);
+                    act.last_error = None;
                     act.persist();
-                    act.attach(ws, ctx);
-                    tracing::info!(tenant = %act.shared.tenant, slot = act.slot, "channel rolled over");
+                    act.report();
+                    act.schedule_renewal(ctx);
+                    act.resubscribe_if_changed(ctx);
+                    tracing::info!(parent: &act.span, reason = reason.as_str(), "channel rolled over");
                 }
                 Err(e) => {
-                    tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "rollover failed; keeping the current channel");
-                    act.rolling_over = None;
-                    act.last_error = Some(e);
-                    act.rollover_done.do_send(RolloverDone { slot: act.slot });
-                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.schedule_expiry(ctx));
+                    tracing::warn!(parent: &act.span, error = %e, "rollover failed; keeping the current channel");
+                    if let Some(live) = act.phase.live_mut() {
+                        live.rollover = None;
+                    }
+                    act.last_error = Some(e.to_string());
+                    act.renew_later(ctx);
                 }
             }
         }));
     }
 
-    /// Subscribes the channel's current units in place (after a change of the tenant's topics).
+    /// While live, if the units differ from what the channel holds: subscribe them in place.
+    fn resubscribe_if_changed(&mut self, ctx: &mut Context<Self>) {
+        let ids = self.unit_ids();
+        if self.phase.live().is_some_and(|l| l.bound.subscribed != ids) {
+            self.apply_units(ctx);
+        }
+    }
+
+    /// Subscribes the channel's current units in place (after a change of the tenant's topics). When not
+    /// live, the next preparation or rollover subscribes them.
     pub(super) fn apply_units(&mut self, ctx: &mut Context<Self>) {
-        let Some(bound) = self.bound.clone() else {
+        let Some(live) = self.phase.live() else {
             return;
         };
-        if self.socket.is_none() {
-            // Not connected: the next recovery subscribes the new units.
-            self.units_dirty = true;
+        if live.rollover.is_some() {
+            // The rollover's new channel is checked against the units when it is done.
             return;
         }
+        let channel = live.bound.id.clone();
         let session = self.session.clone();
         let units = self.units.clone();
-        let epoch = self.epoch;
-        ctx.spawn(async move { subscribe(&session, &bound.id, units).await }.into_actor(self).map(move |res, act, ctx| {
-            if act.epoch != epoch {
+        let turn = self.turn;
+        let job = {
+            let channel = channel.clone();
+            async move { subscribe(&session, &channel, units).await }
+        };
+        ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {
+            if act.turn != turn {
                 return;
             }
             match res {
                 Ok((units, verdicts)) => {
+                    let ids = ids_of(&units);
+                    match act.phase.live_mut() {
+                        Some(live) if live.bound.id == channel => live.bound.subscribed = ids,
+                        _ => return,
+                    }
                     act.units = units;
-                    act.units_dirty = false;
                     act.record_verdicts(&verdicts);
                     act.persist();
-                    act.tenant.do_send(super::ChannelReport(act.status()));
+                    act.report();
                 }
                 Err(e) => {
-                    tracing::warn!(tenant = %act.shared.tenant, slot = act.slot, error = %e, "could not change the subscriptions; retrying");
-                    act.units_dirty = true;
+                    tracing::warn!(parent: &act.span, error = %e, "could not change the subscriptions; retrying");
                     act.last_error = Some(e.to_string());
-                    ctx.run_later(Duration::from_secs(2), |act, ctx| {
-                        if act.units_dirty {
-                            act.apply_units(ctx);
+                    ctx.run_later(SUBSCRIBE_RETRY, move |act, ctx| {
+                        if act.turn == turn {
+                            act.resubscribe_if_changed(ctx);
                         }
                     });
                 }
@@ -513,8 +611,8 @@ impl ChannelActor {
     /// Whether this channel was made with an older token than the session's current one.
     pub(super) fn token_is_stale(&self) -> bool {
         let current = self.session.token().map(|t| t.generation).unwrap_or(0);
-        self.bound
-            .as_ref()
+        self.phase
+            .bound()
             .is_some_and(|b| b.token_generation < current)
     }
 }
@@ -522,7 +620,8 @@ impl ChannelActor {
 impl Handler<RollOver> for ChannelActor {
     type Result = ();
     fn handle(&mut self, _: RollOver, ctx: &mut Context<Self>) {
-        if self.token_is_stale() && self.rolling_over.is_none() {
+        let idle = self.phase.live().is_some_and(|l| l.rollover.is_none());
+        if self.token_is_stale() && idle {
             self.roll_over(RolloverReason::Token, ctx);
         } else {
             self.rollover_done.do_send(RolloverDone { slot: self.slot });

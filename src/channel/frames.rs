@@ -1,12 +1,12 @@
 //! Frames arriving on the channel's sockets: events go to the router, heartbeats and pongs are proof of life,
 //! system topics change the channel's course, and anything malformed is counted and skipped.
 
-use std::time::Instant;
-
 use actix::prelude::*;
 use chrono::Utc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::error::ChannelError;
 use super::{ChannelActor, GapReason, SocketItem};
 use crate::envelope::{self, Frame, FrameKind, Origin};
 use crate::metrics::labels::DisconnectReason;
@@ -26,45 +26,60 @@ impl StreamHandler<SocketItem> for ChannelActor {
 }
 
 impl ChannelActor {
+    /// Whether `generation` is the live socket's (not one handed over or rolled over from).
+    fn is_current(&self, generation: u64) -> bool {
+        self.phase
+            .live()
+            .is_some_and(|l| l.socket.generation == generation)
+    }
+
+    /// A frame on the current socket: it is alive, and continuity holds until now.
+    fn proof_of_life(&mut self) {
+        self.watchdog.frame(Instant::now());
+        self.continuity.proof(Utc::now());
+    }
+
     fn on_item(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
-        let current = self
-            .socket
-            .as_ref()
-            .is_some_and(|s| s.generation == item.generation);
+        let current = self.is_current(item.generation);
         let text = match item.msg {
             Some(Ok(WsMessage::Text(text))) => text,
             Some(Ok(WsMessage::Binary(_))) => {
                 if current {
-                    self.liveness.frame(Instant::now());
+                    self.proof_of_life();
                 }
                 self.counters.malformed += 1;
                 return;
             }
             Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
-                if current && self.socket.as_ref().is_some_and(|s| s.retiring.is_some()) {
-                    // Expected: the platform closes the old socket as the new one connects.
-                    tracing::debug!(tenant = %self.shared.tenant, slot = self.slot, "retiring socket closed");
-                } else if current {
-                    let why = match item.msg {
-                        Some(Err(e)) => format!("socket error: {e}"),
-                        _ => "socket closed".to_string(),
-                    };
-                    self.on_socket_lost(GapReason::SocketLost, why, ctx);
+                if !current {
+                    return;
                 }
+                if self.phase.live().is_some_and(|l| l.handover.is_some()) {
+                    // Expected: the platform closes the old socket as the new one connects.
+                    tracing::debug!(parent: &self.span, "retiring socket closed");
+                    return;
+                }
+                // Announced or not (`socket_closing` is not guaranteed before every close), a close is
+                // answered the same way: reconnect at once; a gap covers the time no socket was open.
+                let why = match item.msg {
+                    Some(Err(e)) => format!("failed: {e}"),
+                    _ => "closed by the server".to_string(),
+                };
+                self.socket_lost(GapReason::SocketLost, ChannelError::Socket(why), ctx);
                 return;
             }
             Some(Ok(_)) => {
                 if current {
-                    self.liveness.frame(Instant::now());
+                    self.proof_of_life();
                 }
                 return;
             }
         };
         let Some(frame) = Frame::parse(text.as_str()) else {
             self.counters.malformed += 1;
-            tracing::debug!(tenant = %self.shared.tenant, slot = self.slot, "malformed frame skipped");
+            tracing::debug!(parent: &self.span, "malformed frame skipped");
             if current {
-                self.liveness.frame(Instant::now());
+                self.proof_of_life();
             }
             return;
         };
@@ -76,18 +91,18 @@ impl ChannelActor {
         if !current {
             return;
         }
-        self.liveness.frame(Instant::now());
-        self.last_proof = Some(Utc::now());
+        self.proof_of_life();
         match kind {
             FrameKind::SocketClosing => {
-                if let Some(s) = self.socket.as_mut().filter(|s| s.retiring.is_none()) {
-                    s.retiring = Some(DisconnectReason::SocketClosing);
-                    tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "socket_closing: opening a new socket");
-                    self.connect(ctx);
-                }
+                tracing::info!(parent: &self.span, "socket_closing: opening a new socket");
+                self.hand_over(DisconnectReason::SocketClosing, ctx);
             }
             FrameKind::NoLongerSubscribed | FrameKind::ChannelGone => {
-                self.on_channel_lost(GapReason::ChannelLost, format!("{kind:?}"), ctx);
+                self.channel_lost(
+                    GapReason::ChannelLost,
+                    ChannelError::Socket(format!("the platform says {kind:?}")),
+                    ctx,
+                );
             }
             FrameKind::TokenRevoked => {
                 let session = self.session.clone();
@@ -95,12 +110,14 @@ impl ChannelActor {
                 actix::spawn(async move {
                     let _ = session.refresh(stale).await;
                 });
-                self.on_channel_lost(GapReason::TokenRevoked, "token revoked".into(), ctx);
+                self.channel_lost(
+                    GapReason::TokenRevoked,
+                    ChannelError::Socket("token revoked".into()),
+                    ctx,
+                );
             }
             FrameKind::Pong => {
-                if let Some(sent) = self.ping_sent.take() {
-                    let latency = Instant::now().duration_since(sent);
-                    self.pong_latency = Some(latency);
+                if let Some(latency) = self.watchdog.pong(Instant::now()) {
                     self.shared.metrics.pong(latency);
                 }
             }
@@ -116,7 +133,7 @@ impl ChannelActor {
         let family_key = envelope::fnv1a(&[topic.as_bytes()]);
         let family = self.families.get(&family_key).cloned();
         let family = family.as_deref().unwrap_or("unknown");
-        let channel_id = self.bound.as_ref().map(|b| b.id.as_str()).unwrap_or("");
+        let channel_id = self.phase.bound().map(|b| b.id.as_str()).unwrap_or("");
         let origin = Origin {
             tenant: &self.shared.tenant,
             region: &self.shared.region,

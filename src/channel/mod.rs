@@ -1,35 +1,42 @@
 //! `ChannelActor`: one Genesys channel — create or re-use it, subscribe its topics, keep one socket open,
 //! ping it, watch its heartbeats, hand the socket over on `socket_closing`, extend or roll the channel over
 //! before it expires or its token does, and say what was missed when continuity is lost.
+//!
+//! The actor's decisions hang on one value, its [`phase::Phase`]; the protocol pieces it consults are small
+//! structs of their own: the [`watchdog::Watchdog`] (pings, silence), the [`continuity::Continuity`] tracker
+//! (gaps), the [`crate::lifetime::Lifetimes`] policy (when to renew) and the restart tracker (backoff).
 
+pub mod continuity;
+pub mod error;
 mod flows;
 mod frames;
 pub mod lifecycle;
-pub mod liveness;
+pub mod phase;
+pub mod watchdog;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use self::continuity::Continuity;
+use self::error::{ChannelError, Disposition};
 pub use self::lifecycle::{GapReason, Lifecycle};
-use self::liveness::Liveness;
+use self::phase::{Bound, Phase};
+use self::watchdog::{Tick, Watchdog};
 use crate::config::EnginePolicy;
+use crate::lifetime::Lifetimes;
 use crate::metrics::TenantMetrics;
-use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
+use crate::metrics::labels::{DisconnectReason, RestartReason};
 use crate::router::{Inbound, RouterHandle};
 use crate::store::{ChannelRecord, Store};
 use crate::supervisor::restart::{RestartDecision, RestartTracker};
 use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict};
-
-/// Gaps start this long before the last proof of life, to cover transit and clock differences.
-const GAP_LEAD: chrono::Duration = chrono::Duration::seconds(2);
 
 /// Lower-case topic hash → topic family (the catalogue template) for every topic of the units.
 fn families_of(units: &[Unit]) -> HashMap<u64, Arc<str>> {
@@ -62,25 +69,6 @@ pub struct TenantShared {
     /// TLS settings for sockets when the tenant trusts an extra CA; the public roots otherwise.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub metrics: Arc<TenantMetrics>,
-}
-
-/// The channel the actor is using.
-#[derive(Debug, Clone)]
-struct Bound {
-    id: String,
-    connect_uri: String,
-    expires_at: DateTime<Utc>,
-    token_expires_at: DateTime<Utc>,
-    token_generation: u64,
-}
-
-/// The socket the actor reads (the current one; during a handover an older one may still drain).
-struct Socket {
-    generation: u64,
-    writer: mpsc::Sender<WsMessage>,
-    /// A new socket is being opened to replace this one (`socket_closing`, a restart), and why: its close is
-    /// expected.
-    retiring: Option<DisconnectReason>,
 }
 
 /// A rejected topic and why.
@@ -177,33 +165,24 @@ pub struct ChannelActor {
     units: Vec<Unit>,
     /// Lower-case topic hash → topic family (the catalogue template), for the envelope.
     families: HashMap<u64, Arc<str>>,
-    reuse: Option<ChannelRecord>,
     tenant: Recipient<ChannelReport>,
     rollover_done: Recipient<RolloverDone>,
-    lifecycle: Lifecycle,
-    bound: Option<Bound>,
-    socket: Option<Socket>,
+    lifetimes: Lifetimes,
+    phase: Phase,
+    /// Counts phase changes: a job started in one phase reports back with this number and is ignored if the
+    /// channel has moved on since.
+    turn: u64,
     next_generation: u64,
-    /// Each flow carries the epoch it started in; a result from an older epoch is ignored.
-    epoch: u64,
-    liveness: Liveness,
-    last_proof: Option<DateTime<Utc>>,
-    connected_since: Option<DateTime<Utc>>,
-    open_gap: Option<(DateTime<Utc>, GapReason)>,
+    watchdog: Watchdog,
+    continuity: Continuity,
     restarts: RestartTracker,
     rejected: Vec<Rejected>,
+    /// The last error, also while live (a rollover that failed, a subscription change being retried).
     last_error: Option<String>,
-    expiry_timer: Option<SpawnHandle>,
-    /// A rollover is under way, and why.
-    rolling_over: Option<RolloverReason>,
-    /// When the ping not yet answered was sent.
-    ping_sent: Option<Instant>,
-    pong_latency: Option<Duration>,
-    /// The units changed while the channel could not be told: subscribe them at the next recovery.
-    units_dirty: bool,
     counters: Counters,
     /// `receivedAt` text for the current millisecond (formatting it once per millisecond, not per event).
     received_at: (i64, String),
+    span: tracing::Span,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -231,34 +210,49 @@ impl ChannelActor {
         let families = families_of(&spec.units);
         announce_families(&spec.shared.metrics, &families);
         let policy = &spec.shared.policy;
+        let mut continuity = Continuity::default();
+        let reuse = spec.reuse.map(|record| {
+            // The process that recorded the channel last had proof of life then: whatever happened since is
+            // a gap, whether or not the channel can be re-used.
+            continuity.resumed_after(record.updated_at, GapReason::Restart);
+            let token_lifetime = spec
+                .session
+                .token()
+                .map(|t| t.lifetime)
+                .unwrap_or(crate::config::CHANNEL_LIFETIME);
+            Bound::from_record(record, token_lifetime)
+        });
+        let span = tracing::info_span!(
+            "channel",
+            tenant = %spec.shared.tenant,
+            region = %spec.shared.region,
+            slot = spec.slot,
+            channel = tracing::field::Empty,
+        );
         ChannelActor {
             restarts: RestartTracker::new(policy.restart.clone(), policy.backoff.clone()),
-            liveness: Liveness::new(policy.heartbeat_timeout, Instant::now()),
+            watchdog: Watchdog::new(
+                policy.ping_interval,
+                policy.heartbeat_timeout,
+                tokio::time::Instant::now(),
+            ),
+            lifetimes: Lifetimes::of(policy),
             shared: spec.shared,
             session: spec.session,
             slot: spec.slot,
             units: spec.units,
             families,
-            reuse: spec.reuse,
             tenant: spec.tenant,
             rollover_done: spec.rollover_done,
-            lifecycle: Lifecycle::Preparing,
-            bound: None,
-            socket: None,
+            phase: Phase::Preparing { reuse },
+            turn: 0,
             next_generation: 1,
-            epoch: 0,
-            last_proof: None,
-            connected_since: None,
-            open_gap: None,
+            continuity,
             rejected: Vec::new(),
             last_error: None,
-            expiry_timer: None,
-            rolling_over: None,
-            ping_sent: None,
-            pong_latency: None,
-            units_dirty: false,
             counters: Counters::default(),
             received_at: (i64::MIN, String::new()),
+            span,
         }
     }
 
@@ -276,16 +270,17 @@ impl ChannelActor {
     }
 
     pub fn status(&self) -> ChannelStatus {
+        let bound = self.phase.bound();
         ChannelStatus {
             slot: self.slot,
             client_id: self.session.client_id.to_string(),
-            channel_id: self.bound.as_ref().map(|b| b.id.clone()),
-            lifecycle: self.lifecycle.clone(),
+            channel_id: bound.map(|b| b.id.clone()),
+            lifecycle: self.phase.lifecycle(),
             topics: self.units.iter().map(|u| u.topics.len()).sum(),
             rejected: self.rejected.clone(),
-            connected_since: self.connected_since,
-            last_frame_at: self.last_proof,
-            expires: self.bound.as_ref().map(|b| b.expires_at),
+            connected_since: self.phase.live().map(|l| l.since),
+            last_frame_at: self.continuity.last_proof(),
+            expires: bound.map(|b| b.expires_at),
             restarts: self.restarts.restarts(),
             last_error: self.last_error.clone(),
             events: self.counters.events,
@@ -294,14 +289,15 @@ impl ChannelActor {
             connects: self.counters.connects,
             rollovers: self.counters.rollovers,
             pong_latency_ms: self
-                .pong_latency
+                .watchdog
+                .latency()
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
     /// The store's record of the bound channel; `updated_at` says when continuity last held.
     fn record(&self, updated_at: DateTime<Utc>) -> Option<ChannelRecord> {
-        let b = self.bound.as_ref()?;
+        let b = self.phase.bound()?;
         Some(ChannelRecord {
             tenant: self.shared.tenant.to_string(),
             region: self.shared.region.to_string(),
@@ -310,16 +306,35 @@ impl ChannelActor {
             connect_uri: b.connect_uri.clone(),
             expires_at: b.expires_at,
             token_expires_at: b.token_expires_at,
-            topics: self.unit_ids(),
+            topics: b.subscribed.clone(),
             updated_at,
         })
     }
 
-    fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
-        if lifecycle.name() != self.lifecycle.name() {
-            tracing::debug!(tenant = %self.shared.tenant, slot = self.slot, from = self.lifecycle.name(), to = lifecycle.name(), "channel state");
+    /// Moves to `next`, which must be one of the transitions documented on [`Phase`]; jobs of the phase left
+    /// behind are ignored from now on.
+    fn enter(&mut self, next: Phase) {
+        if !self.phase.may_become(&next) {
+            // A bug, not an input: say so loudly, but keep running in the phase asked for.
+            tracing::error!(parent: &self.span, from = self.phase.lifecycle().name(), to = next.lifecycle().name(), "channel phase change not in the documented table");
         }
-        self.lifecycle = lifecycle;
+        if let Some(live) = self.phase.live() {
+            live.socket.close();
+        }
+        let from = self.phase.lifecycle().name();
+        self.phase = next;
+        self.turn += 1;
+        let to = self.phase.lifecycle().name();
+        if from != to {
+            tracing::debug!(parent: &self.span, from, to, "channel phase");
+        }
+        if let Some(b) = self.phase.bound() {
+            self.span.record("channel", b.id.as_str());
+        }
+        self.report();
+    }
+
+    fn report(&self) {
         self.tenant.do_send(ChannelReport(self.status()));
     }
 
@@ -333,44 +348,31 @@ impl ChannelActor {
             })
             .collect();
         for r in &self.rejected {
-            tracing::warn!(tenant = %self.shared.tenant, topic = %r.id, reason = %r.reason, "topic rejected by the platform");
+            tracing::warn!(parent: &self.span, topic = %r.id, reason = %r.reason, "topic rejected by the platform");
         }
     }
 
-    /// Continuity is lost from the last proof of life (if it was not already).
-    fn open_gap(&mut self, reason: GapReason) {
-        if self.open_gap.is_none()
-            && let Some(proof) = self.last_proof
-        {
-            self.open_gap = Some((proof - GAP_LEAD, reason));
-        }
-    }
-
-    /// Continuity is back: the gap since it was lost is reported.
-    fn close_gap(&mut self) {
-        let Some((from, reason)) = self.open_gap.take() else {
+    /// A socket is live again: the gap since continuity was lost (if it was) is reported.
+    fn regained(&mut self, at: DateTime<Utc>) {
+        let Some(gap) = self.continuity.regained(at) else {
             return;
         };
-        let channel_id = self
-            .bound
-            .as_ref()
-            .map(|b| b.id.clone())
-            .unwrap_or_default();
         let gap = crate::store::GapRecord {
             id: uuid::Uuid::new_v4().to_string(),
             tenant: self.shared.tenant.to_string(),
             region: self.shared.region.to_string(),
-            channel_id,
+            channel_id: self.phase.bound().map(|b| b.id.clone()).unwrap_or_default(),
             topics: self.topics(),
-            from,
-            to: Utc::now(),
-            reason: reason.as_str().to_string(),
+            from: gap.from,
+            to: gap.to,
+            reason: gap.reason.as_str().to_string(),
         };
         self.counters.gaps += 1;
-        self.shared
-            .metrics
-            .gap(reason, (gap.to - gap.from).to_std().unwrap_or_default());
-        tracing::warn!(tenant = %gap.tenant, channel = %gap.channel_id, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
+        self.shared.metrics.gap(
+            gap_reason(&gap.reason),
+            (gap.to - gap.from).to_std().unwrap_or_default(),
+        );
+        tracing::warn!(parent: &self.span, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
         if self
             .shared
             .router
@@ -385,73 +387,111 @@ impl ChannelActor {
         }
     }
 
-    /// A flow failed: back off (or mark failed) and try again.
-    fn on_failure(&mut self, error: String, ctx: &mut Context<Self>) {
-        self.start_over(error, RestartReason::Error, ctx);
-    }
-
-    fn start_over(&mut self, error: String, why: RestartReason, ctx: &mut Context<Self>) {
-        tracing::warn!(tenant = %self.shared.tenant, slot = self.slot, error = %error, "channel failure");
+    /// A job failed: back off, wait as the platform asked, or fail at once when retrying cannot help.
+    fn failed(&mut self, error: ChannelError, why: RestartReason, ctx: &mut Context<Self>) {
+        tracing::warn!(parent: &self.span, error = %error, "channel failure");
         self.shared.metrics.channel_restarted(why);
-        self.last_error = Some(error.clone());
-        self.epoch += 1;
-        match self.restarts.failed(Instant::now()) {
+        self.last_error = Some(error.to_string());
+        let bound = self.phase.bound().cloned();
+        let now = std::time::Instant::now();
+        let decision = match error.disposition() {
+            Disposition::Permanent => {
+                // Counted as a restart, but no backoff loop: the same request would fail the same way.
+                let _ = self.restarts.failed(now);
+                RestartDecision::Failed(self.shared.policy.restart.failed_retry)
+            }
+            Disposition::WaitFor(wait) => match self.restarts.failed(now) {
+                RestartDecision::After(delay) => RestartDecision::After(delay.max(wait)),
+                failed => failed,
+            },
+            Disposition::Retry => self.restarts.failed(now),
+        };
+        let delay = match decision {
             RestartDecision::After(delay) => {
-                self.set_lifecycle(Lifecycle::Backoff {
+                self.enter(Phase::Backoff {
+                    bound,
                     attempt: self.restarts.restarts(),
                     last_error: error,
                 });
-                let epoch = self.epoch;
-                ctx.run_later(delay, move |act, ctx| {
-                    if act.epoch == epoch {
-                        act.recover(ctx);
-                    }
-                });
+                delay
             }
             RestartDecision::Failed(retry) => {
-                tracing::error!(tenant = %self.shared.tenant, slot = self.slot, error = %error, "channel failed: too many failures in a row");
-                self.set_lifecycle(Lifecycle::Failed {
-                    reason: "too many failures in a row".into(),
+                let reason = match error.disposition() {
+                    Disposition::Permanent => {
+                        "the platform refused a request; retrying will not help"
+                    }
+                    _ => "too many failures in a row",
+                };
+                tracing::error!(parent: &self.span, error = %error, reason, "channel failed");
+                self.enter(Phase::Failed {
+                    bound,
+                    reason,
                     since: Utc::now(),
                     last_error: error,
                 });
-                let epoch = self.epoch;
-                ctx.run_later(retry, move |act, ctx| {
-                    if act.epoch == epoch {
-                        act.recover(ctx);
-                    }
-                });
+                retry
             }
-        }
+        };
+        let turn = self.turn;
+        ctx.run_later(delay, move |act, ctx| {
+            if act.turn == turn {
+                act.prepare(ctx);
+            }
+        });
     }
 
-    /// The socket is gone (not by our own choice).
-    fn on_socket_lost(&mut self, reason: GapReason, error: String, ctx: &mut Context<Self>) {
-        if let Some(s) = self.socket.take() {
-            let _ = s.writer.try_send(WsMessage::Close(None));
+    /// The live socket is gone (not by our own choice): continuity is lost; recover.
+    fn socket_lost(&mut self, reason: GapReason, error: ChannelError, ctx: &mut Context<Self>) {
+        if self.phase.live().is_some() {
             self.shared.metrics.disconnected(disconnect_reason(reason));
         }
-        self.ping_sent = None;
-        self.connected_since = None;
-        self.open_gap(reason);
-        let why = if reason == GapReason::Crash {
-            RestartReason::Panic
-        } else {
-            RestartReason::Error
+        self.continuity.lost(reason);
+        let why = match error {
+            ChannelError::Panic => RestartReason::Panic,
+            _ => RestartReason::Error,
         };
-        self.start_over(error, why, ctx);
+        self.failed(error, why, ctx);
     }
 
-    /// The channel itself is gone: the next attempt makes a new one.
-    fn on_channel_lost(&mut self, reason: GapReason, error: String, ctx: &mut Context<Self>) {
-        if let Some(b) = self.bound.take() {
+    /// The channel itself is gone: its record is dropped and the next attempt makes a new one.
+    fn channel_lost(&mut self, reason: GapReason, error: ChannelError, ctx: &mut Context<Self>) {
+        if let Some(b) = self.phase.bound() {
             let store = self.shared.store.clone();
+            let id = b.id.clone();
             actix::spawn(async move {
-                let _ = store.remove_channel(&b.id).await;
+                let _ = store.remove_channel(&id).await;
             });
         }
-        self.reuse = None;
-        self.on_socket_lost(reason, error, ctx);
+        if self.phase.live().is_some() {
+            self.shared.metrics.disconnected(disconnect_reason(reason));
+        }
+        self.continuity.lost(reason);
+        self.shared.metrics.channel_restarted(RestartReason::Error);
+        self.last_error = Some(error.to_string());
+        // The channel is known gone: making a new one at once is not a retry of a failed request.
+        self.enter(Phase::Preparing { reuse: None });
+        self.prepare(ctx);
+    }
+
+    /// The periodic check of the live socket: ping on time, and declare it dead after silence.
+    fn watch(&mut self, ctx: &mut Context<Self>) {
+        let Some(live) = self.phase.live() else {
+            return;
+        };
+        match self.watchdog.tick(tokio::time::Instant::now()) {
+            Tick::Idle => {}
+            Tick::SendPing => {
+                let _ = live
+                    .socket
+                    .writer
+                    .try_send(WsMessage::text(r#"{"message":"ping"}"#));
+            }
+            Tick::Dead { silent_for } => self.socket_lost(
+                GapReason::HeartbeatTimeout,
+                ChannelError::Silent(silent_for),
+                ctx,
+            ),
+        }
     }
 }
 
@@ -468,56 +508,37 @@ fn disconnect_reason(reason: GapReason) -> DisconnectReason {
     }
 }
 
+/// The gap reason named `name` (a gap record carries the name).
+fn gap_reason(name: &str) -> GapReason {
+    GapReason::ALL
+        .into_iter()
+        .find(|r| r.as_str() == name)
+        .unwrap_or(GapReason::SocketLost)
+}
+
 impl Actor for ChannelActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let policy = &self.shared.policy;
-        // One timer does both jobs: the app-level ping and the watchdog check.
+        // The watchdog decides when to ping and when silence is death; it is asked often enough for both.
         let tick = policy
             .ping_interval
             .min(policy.heartbeat_timeout / 4)
             .max(Duration::from_millis(10));
-        let mut since_ping = Duration::ZERO;
-        let ping_every = policy.ping_interval;
-        ctx.run_interval(tick, move |act, ctx| {
-            since_ping += tick;
-            if since_ping >= ping_every {
-                since_ping = Duration::ZERO;
-                if let Some(s) = &act.socket
-                    && s.writer
-                        .try_send(WsMessage::text(r#"{"message":"ping"}"#))
-                        .is_ok()
-                {
-                    // The oldest unanswered ping is timed, unless its pong was lost long ago.
-                    let now = Instant::now();
-                    if act
-                        .ping_sent
-                        .is_none_or(|t| now.duration_since(t) > act.shared.policy.heartbeat_timeout)
-                    {
-                        act.ping_sent = Some(now);
-                    }
-                }
-            }
-            if act.socket.is_some() && act.liveness.is_dead(Instant::now()) {
-                let silent = act.liveness.silent_for(Instant::now());
-                act.on_socket_lost(
-                    GapReason::HeartbeatTimeout,
-                    format!("no frame for {silent:?}"),
-                    ctx,
-                );
-            }
-        });
+        ctx.run_interval(tick, |act, ctx| act.watch(ctx));
+        self.report();
         self.prepare(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        if let Some(s) = self.socket.take() {
-            let _ = s.writer.try_send(WsMessage::Close(None));
+        if matches!(self.phase, Phase::Stopped) {
+            return;
+        }
+        if self.phase.live().is_some() {
             self.shared.metrics.disconnected(DisconnectReason::Stopped);
         }
-        self.lifecycle = Lifecycle::Stopped;
-        self.tenant.do_send(ChannelReport(self.status()));
+        self.enter(Phase::Stopped);
     }
 }
 
@@ -526,15 +547,24 @@ impl Handler<Stop> for ChannelActor {
     /// Records when continuity last held, so that a restarted process re-uses the channel and reports the gap
     /// it leaves; then stops.
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
-        self.epoch += 1;
-        let record = self.last_proof.and_then(|proof| self.record(proof));
+        let record = self
+            .continuity
+            .last_proof()
+            .and_then(|proof| self.record(proof));
+        if self.phase.live().is_some() {
+            self.shared.metrics.disconnected(DisconnectReason::Stopped);
+        }
+        if !matches!(self.phase, Phase::Stopped) {
+            self.enter(Phase::Stopped);
+        }
         let store = self.shared.store.clone();
+        let span = self.span.clone();
         Box::pin(
             async move {
                 if let Some(r) = record
                     && let Err(e) = store.upsert_channel(&r).await
                 {
-                    tracing::error!(tenant = %r.tenant, error = %e, "could not store the channel record at shutdown");
+                    tracing::error!(parent: &span, error = %e, "could not store the channel record at shutdown");
                 }
             }
             .into_actor(self)
@@ -567,16 +597,20 @@ impl Handler<SetUnits> for ChannelActor {
 impl Handler<Restart> for ChannelActor {
     type Result = ();
     fn handle(&mut self, msg: Restart, ctx: &mut Context<Self>) {
-        if msg.only_failed && self.lifecycle.name() != "failed" {
+        if matches!(self.phase, Phase::Stopped)
+            || (msg.only_failed && !matches!(self.phase, Phase::Failed { .. }))
+        {
             return;
         }
-        tracing::info!(tenant = %self.shared.tenant, slot = self.slot, "channel restart requested");
-        // A live socket stays until its replacement is up (make before break): its close is then expected.
-        if let Some(s) = self.socket.as_mut() {
-            s.retiring = Some(DisconnectReason::Stopped);
+        tracing::info!(parent: &self.span, "channel restart requested");
+        if self.phase.live().is_some() {
+            // A live socket stays until its replacement is up (make before break).
+            self.hand_over(DisconnectReason::Stopped, ctx);
+            return;
         }
-        self.epoch += 1;
-        self.recover(ctx);
+        let reuse = self.phase.bound().cloned();
+        self.enter(Phase::Preparing { reuse });
+        self.prepare(ctx);
     }
 }
 
@@ -595,7 +629,10 @@ impl Handler<Crash> for ChannelActor {
 impl ChannelActor {
     /// After a panic in a handler the actor's state may be half-updated: drop the socket and start over.
     fn contain_panic(&mut self, ctx: &mut Context<Self>) {
-        tracing::error!(tenant = %self.shared.tenant, slot = self.slot, "panic in a channel handler; restarting the channel");
-        self.on_socket_lost(GapReason::Crash, "panic in a handler".into(), ctx);
+        tracing::error!(parent: &self.span, "panic in a channel handler; restarting the channel");
+        if matches!(self.phase, Phase::Stopped) {
+            return;
+        }
+        self.socket_lost(GapReason::Crash, ChannelError::Panic, ctx);
     }
 }
