@@ -297,6 +297,7 @@ impl ChannelActor {
         let bound = bound.clone();
         let socket = self.attach(ws, ctx);
         self.restarts.healthy(std::time::Instant::now());
+        self.restarts.recovered();
         let since = Utc::now();
         self.regained(since);
         self.last_error = None;

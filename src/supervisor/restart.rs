@@ -50,6 +50,13 @@ impl RestartTracker {
         }
     }
 
+    /// The child reached its working state again (a channel's socket is live): the next failure starts from
+    /// the shortest delay, so a socket that drops now and then is back at once, not after a delay that grew
+    /// with every earlier drop. The intensity limit still counts every failure: one that flaps is `failed`.
+    pub fn recovered(&mut self) {
+        self.backoff.reset();
+    }
+
     /// The child failed at `now`.
     pub fn failed(&mut self, now: Instant) -> RestartDecision {
         if self
@@ -132,6 +139,27 @@ mod tests {
             let d = t.failed(t0 + Duration::from_secs(61 * i));
             assert!(matches!(d, RestartDecision::After(_)), "failure {i}: {d:?}");
         }
+    }
+
+    #[test]
+    fn a_recovery_restarts_the_backoff_but_not_the_intensity_count() {
+        let t0 = Instant::now();
+        let mut t = tracker();
+        assert_eq!(t.failed(t0), RestartDecision::After(Duration::from_secs(1)));
+        t.recovered();
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(2)),
+            RestartDecision::After(Duration::from_secs(1)),
+            "back to the shortest delay"
+        );
+        t.recovered();
+        t.failed(t0 + Duration::from_secs(3));
+        t.recovered();
+        assert_eq!(
+            t.failed(t0 + Duration::from_secs(4)),
+            RestartDecision::Failed(Duration::from_secs(300)),
+            "four failures in the window are still too many"
+        );
     }
 
     #[test]
