@@ -51,7 +51,11 @@ impl Lifetimes {
 
     /// When a channel must move to a newer token, so that it does not die with the token that made it (whether
     /// it would is unknown: contract §2).
-    pub fn token_move_at(&self, token_expires_at: DateTime<Utc>, lifetime: Duration) -> DateTime<Utc> {
+    pub fn token_move_at(
+        &self,
+        token_expires_at: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> DateTime<Utc> {
         token_expires_at - crate::time::chrono(margin(self.rollover_margin, lifetime))
     }
 }
@@ -67,8 +71,14 @@ mod tests {
     #[test]
     fn a_margin_is_capped_at_a_third_of_the_lifetime() {
         let thirty_min = Duration::from_secs(1800);
-        assert_eq!(margin(thirty_min, Duration::from_secs(15)), Duration::from_secs(5));
-        assert_eq!(margin(thirty_min, Duration::from_secs(300)), Duration::from_secs(100));
+        assert_eq!(
+            margin(thirty_min, Duration::from_secs(15)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            margin(thirty_min, Duration::from_secs(300)),
+            Duration::from_secs(100)
+        );
         assert_eq!(margin(thirty_min, Duration::from_secs(86_400)), thirty_min);
         assert_eq!(margin(thirty_min, Duration::ZERO), Duration::ZERO);
     }
@@ -79,9 +89,18 @@ mod tests {
         let life = Duration::from_secs(15);
         let expires = now + chrono::Duration::seconds(15);
         let l = lifetimes();
-        assert_eq!(l.token_refresh_at(expires, life), now + chrono::Duration::seconds(10));
-        assert_eq!(l.token_move_at(expires, life), now + chrono::Duration::seconds(10));
-        assert!(l.token_refresh_at(expires, life) > now, "a new token is not due at once");
+        assert_eq!(
+            l.token_refresh_at(expires, life),
+            now + chrono::Duration::seconds(10)
+        );
+        assert_eq!(
+            l.token_move_at(expires, life),
+            now + chrono::Duration::seconds(10)
+        );
+        assert!(
+            l.token_refresh_at(expires, life) > now,
+            "a new token is not due at once"
+        );
     }
 
     #[test]
