@@ -142,7 +142,10 @@ impl TenantActor {
             })
             .collect::<Vec<_>>();
         let n = sessions.len();
+        // A root of its own: the actor outlives whatever started it, and the supervisor's span around the
+        // start would repeat `tenant` and `region` on every line.
         let span = tracing::info_span!(
+            parent: None,
             "tenant",
             tenant = %config.id,
             region = %config.endpoints.region
