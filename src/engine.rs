@@ -3,21 +3,32 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::router::RouterStats;
+use crate::router::{EngineSinks, RouterStats};
 use crate::secrets::{MASTER_KEY_ENV, MasterKey};
 use crate::sink::SinkStats;
 use crate::store::Store;
 use crate::supervisor::{self, EngineShared, EngineStatus, Supervisor};
 
+/// How long stopping the tenants may take: each channel closes its socket and stores where it stood (one
+/// store write). Past it, a hung store or actor does not hold the process.
+const TENANTS_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the router and the sink workers may take to deliver what they hold once the tenants are stopped.
+/// Past it, a destination that does not answer does not hold the process; what its worker had moved to its
+/// spool is delivered by the next run. Together with the above, within Kubernetes' default 30 s grace period.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// A running engine.
 pub struct EngineHandle {
     supervisor: Addr<Supervisor>,
+    /// The router and the sink workers, to drain at shutdown.
+    flow: Arc<EngineSinks>,
     /// Where the admin API listens, when `[admin] listen` is set.
     pub admin_addr: Option<std::net::SocketAddr>,
     pub router: Arc<RouterStats>,
@@ -74,12 +85,31 @@ impl EngineHandle {
             return;
         };
         let supervisor = self.supervisor.clone();
+        let flow = self.flow.clone();
         let system = self.system.clone();
-        // Ask on the engine's own runtime, then stop its system once every tenant has stopped.
+        // On the engine's own runtime, in order: the tenants stop (nothing new enters the router), the router
+        // routes what it holds, the sinks write what they hold; then the system stops.
         system.arbiter().spawn(async move {
-            let _ = supervisor.send(supervisor::Shutdown).await;
-            // Let the router and sinks take what is queued.
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            match tokio::time::timeout(TENANTS_STOP_TIMEOUT, supervisor.send(supervisor::Shutdown))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the supervisor did not answer the shutdown")
+                }
+                Err(_) => tracing::error!(
+                    timeout = ?TENANTS_STOP_TIMEOUT,
+                    "tenants still stopping; draining without them"
+                ),
+            }
+            match flow.drain(DRAIN_TIMEOUT).await {
+                Ok(()) => tracing::info!("router and sinks drained"),
+                Err(late) => tracing::error!(
+                    timeout = ?DRAIN_TIMEOUT,
+                    still_writing = ?late,
+                    "stopping before every sink has written what it holds"
+                ),
+            }
             System::current().stop();
         });
         let _ = thread.join();
@@ -165,7 +195,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             sinks: sink_stats.clone(),
                             tail: router.tail.clone(),
                             key: key.clone(),
-                            engine_sinks,
+                            engine_sinks: engine_sinks.clone(),
                             metrics: metrics.clone(),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
@@ -179,24 +209,18 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     std::time::Duration::from_secs(10),
                     std::time::Duration::from_secs(60),
                 ));
-                anyhow::Ok((
+                anyhow::Ok(Started {
                     supervisor,
-                    router.stats.clone(),
-                    sink_stats,
+                    flow: engine_sinks,
+                    router: router.stats.clone(),
+                    sinks: sink_stats,
                     admin_addr,
                     metrics,
-                ))
+                })
             });
             match result {
-                Ok((supervisor, router, sinks, admin_addr, metrics)) => {
-                    let _ = tx.send(Ok((
-                        supervisor,
-                        router,
-                        sinks,
-                        admin_addr,
-                        metrics,
-                        System::current(),
-                    )));
+                Ok(started) => {
+                    let _ = tx.send(Ok((started, System::current())));
                     let _ = system.run();
                 }
                 Err(e) => {
@@ -204,15 +228,25 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 }
             }
         })?;
-    let (supervisor, router, sinks, admin_addr, metrics, system) =
-        rx.recv().context("the engine thread ended early")??;
+    let (started, system) = rx.recv().context("the engine thread ended early")??;
     Ok(EngineHandle {
-        supervisor,
-        admin_addr,
-        router,
-        sinks,
-        metrics,
+        supervisor: started.supervisor,
+        flow: started.flow,
+        admin_addr: started.admin_addr,
+        router: started.router,
+        sinks: started.sinks,
+        metrics: started.metrics,
         system,
         thread: Some(thread),
     })
+}
+
+/// What the engine thread hands back once its actors run.
+struct Started {
+    supervisor: Addr<Supervisor>,
+    flow: Arc<EngineSinks>,
+    router: Arc<RouterStats>,
+    sinks: Vec<(String, Arc<SinkStats>)>,
+    admin_addr: Option<std::net::SocketAddr>,
+    metrics: Arc<Metrics>,
 }

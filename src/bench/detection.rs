@@ -137,7 +137,10 @@ pub async fn detection(timers: Timers, stalls: usize) -> anyhow::Result<Detectio
                 .iter()
                 .find(|(k, _, _)| *k == key)
                 .map_or(0, |t| t.2);
-            if c.lifecycle.name() == "live" && c.connects > before && !done.contains(&key) {
+            if matches!(c.lifecycle, crate::channel::Lifecycle::Live { .. })
+                && c.connects > before
+                && !done.contains(&key)
+            {
                 let took = now.duration_since(*at).as_secs_f64();
                 eprintln!(
                     "detection ({:?} timers): stall {} live again on a new socket after {took:.2} s",

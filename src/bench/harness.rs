@@ -200,7 +200,7 @@ pub async fn wait_live(
             .tenants
             .iter()
             .flat_map(|t| &t.channels)
-            .filter(|c| c.lifecycle.name() == "live")
+            .filter(|c| matches!(c.lifecycle, crate::channel::Lifecycle::Live { .. }))
             .count();
         if live == n {
             return Ok(started.elapsed());

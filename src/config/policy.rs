@@ -50,6 +50,11 @@ pub struct EnginePolicy {
     pub sink_queue: usize,
     /// Recent event ids remembered to remove duplicates. Default 200000.
     pub dedup_window: usize,
+    /// How often each tenant writes its live channels' last proof of life (last frame) to the store, in one
+    /// batch, so that after a crash (no graceful stop) the `restart` gap opens at most this long before the
+    /// last frame the process received.
+    /// Default 5s (`heartbeat_timeout` when that is shorter); at most `heartbeat_timeout`.
+    pub proof_of_life_interval: Duration,
 }
 
 impl Default for EnginePolicy {
@@ -71,6 +76,7 @@ impl Default for EnginePolicy {
             router_queue: 65536,
             sink_queue: 65536,
             dedup_window: 200_000,
+            proof_of_life_interval: Duration::from_secs(5),
         }
     }
 }
@@ -152,15 +158,17 @@ const ENGINE_KEYS: &[&str] = &[
     "router_queue",
     "sink_queue",
     "dedup_window",
+    "proof_of_life_interval",
 ];
 
 /// Reads and validates the `[engine]` table at `path`.
 pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> EnginePolicy {
     let r = Reader::new(table, path, ENGINE_KEYS, errs);
     let d = EnginePolicy::default();
+    let heartbeat_timeout = r.duration("heartbeat_timeout", d.heartbeat_timeout, errs);
     let p = EnginePolicy {
         ping_interval: r.duration("ping_interval", d.ping_interval, errs),
-        heartbeat_timeout: r.duration("heartbeat_timeout", d.heartbeat_timeout, errs),
+        heartbeat_timeout,
         connect_timeout: r.duration("connect_timeout", d.connect_timeout, errs),
         request_timeout: r.duration("request_timeout", d.request_timeout, errs),
         token_refresh_margin: r.duration("token_refresh_margin", d.token_refresh_margin, errs),
@@ -194,6 +202,12 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
         router_queue: r.uint("router_queue", d.router_queue, errs),
         sink_queue: r.uint("sink_queue", d.sink_queue, errs),
         dedup_window: r.uint("dedup_window", d.dedup_window, errs),
+        // A short heartbeat timeout (a simulator, a test) shortens the default rather than refusing it.
+        proof_of_life_interval: r.duration(
+            "proof_of_life_interval",
+            d.proof_of_life_interval.min(heartbeat_timeout),
+            errs,
+        ),
     };
     let ok = |errs: &Errors, keys: &[&str]| keys.iter().all(|k| !errs.has(&r.path(k)));
     if p.heartbeat_timeout <= p.ping_interval && ok(errs, &["heartbeat_timeout", "ping_interval"]) {
@@ -202,6 +216,18 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
             format!(
                 "must be longer than ping_interval ({})",
                 humantime::format_duration(p.ping_interval)
+            ),
+        );
+    }
+    // A proof older than the heartbeat timeout says less than the timeout itself: the socket may be dead.
+    if p.proof_of_life_interval > p.heartbeat_timeout
+        && ok(errs, &["proof_of_life_interval", "heartbeat_timeout"])
+    {
+        errs.push(
+            r.path("proof_of_life_interval"),
+            format!(
+                "must not exceed heartbeat_timeout ({})",
+                humantime::format_duration(p.heartbeat_timeout)
             ),
         );
     }

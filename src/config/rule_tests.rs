@@ -188,6 +188,21 @@ fn engine_rules() {
             "at least 1",
         ),
         (
+            "[engine]\nproof_of_life_interval = \"0s\"",
+            "engine.proof_of_life_interval",
+            "greater than zero",
+        ),
+        (
+            "[engine]\nproof_of_life_interval = \"71s\"",
+            "engine.proof_of_life_interval",
+            "heartbeat_timeout",
+        ),
+        (
+            "[engine]\nheartbeat_timeout = \"20s\"\nproof_of_life_interval = \"30s\"",
+            "engine.proof_of_life_interval",
+            "heartbeat_timeout",
+        ),
+        (
             "[engine]\ncombined_topic_counting = \"both\"",
             "engine.combined_topic_counting",
             "expanded",

@@ -56,6 +56,7 @@ rest_requests_per_minute = 120
 router_queue = 1024
 sink_queue = 2048
 dedup_window = 5000
+proof_of_life_interval = "2s"
 
 [engine.backoff]
 min = "100ms"
@@ -147,6 +148,7 @@ fn full_config_reads_into_the_expected_structs() {
             router_queue: 1024,
             sink_queue: 2048,
             dedup_window: 5000,
+            proof_of_life_interval: Duration::from_secs(2),
         },
         store: StoreConfig {
             path: PathBuf::from("/etc/sb/state/sb.db"),
@@ -259,7 +261,21 @@ fn empty_config_is_valid_with_safe_defaults() {
     assert_eq!(e.combined_topic_counting, CombinedCounting::Expanded);
     assert_eq!(e.rest_requests_per_minute, 300);
     assert_eq!((e.router_queue, e.dedup_window), (65536, 200_000));
+    assert_eq!(e.proof_of_life_interval, Duration::from_secs(5));
     assert_eq!(c.store.path, PathBuf::from("/etc/sb/switchboard.db"));
+}
+
+#[test]
+fn a_short_heartbeat_timeout_shortens_the_default_proof_of_life_interval() {
+    let e = parse("[engine]\nping_interval = \"200ms\"\nheartbeat_timeout = \"1500ms\"")
+        .unwrap()
+        .engine;
+    assert_eq!(e.proof_of_life_interval, Duration::from_millis(1500));
+    // Explicitly as long as the heartbeat timeout: allowed.
+    let e = parse("[engine]\nping_interval = \"5s\"\nheartbeat_timeout = \"10s\"\nproof_of_life_interval = \"10s\"")
+        .unwrap()
+        .engine;
+    assert_eq!(e.proof_of_life_interval, Duration::from_secs(10));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! What a scrape does: fill the gauges of current state from the engine's status and the sinks, then encode
 //! the registry as Prometheus text.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use prometheus::{Encoder as _, TextEncoder};
 
@@ -74,15 +76,15 @@ impl Metrics {
     fn fill_tenant(&self, t: &TenantStatus, now: DateTime<Utc>) {
         let f = &self.f;
         let tr = [t.id.as_str(), t.region.as_str()];
+        let mut by_state: HashMap<&str, usize> = HashMap::new();
+        for c in &t.channels {
+            *by_state.entry(c.lifecycle.name()).or_default() += 1;
+        }
+        // Every state gets its series, 0 when no channel is in it.
         for state in Lifecycle::NAMES {
-            let n = t
-                .channels
-                .iter()
-                .filter(|c| c.lifecycle.name() == state)
-                .count();
             f.channels
                 .with_label_values(&[tr[0], tr[1], state])
-                .set(count(n));
+                .set(count(by_state.get(state).copied().unwrap_or(0)));
         }
         let oldest_proof = t
             .channels

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc, watch};
 
-use super::{Inbound, RouterHandle};
+use super::{Inbound, RouterHandle, RouterTask};
 use crate::config::{
     KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA, RouteConfig, Secret, SinkConfig, SinkKind, check_kafka,
     check_nats, check_nats_url, check_webhook_allow, check_webhook_url, webhook_key,
@@ -106,6 +106,8 @@ struct Running {
 
 /// A worker whose sink was removed or replaced, still writing the records it was given.
 struct Retiring {
+    /// The sink's name, for logs.
+    name: String,
     destination: Destination,
     done: watch::Receiver<bool>,
 }
@@ -114,6 +116,8 @@ struct State {
     sinks: BTreeMap<String, Running>,
     routes: BTreeMap<String, RouteRecord>,
     retiring: Vec<Retiring>,
+    /// The router, until [`EngineSinks::drain`] closes it; from then on changes are refused.
+    router: Option<RouterTask>,
 }
 
 /// How sink workers run.
@@ -644,7 +648,7 @@ impl EngineSinks {
             .map(|(name, r)| (name.clone(), r.stats.clone()))
             .collect();
         let route_configs: Vec<RouteConfig> = routes.iter().map(route_config).collect();
-        let (router, _task) = super::spawn(
+        let (router, task) = super::spawn(
             &route_configs,
             running.values().map(|r| r.handle.clone()).collect(),
             store.clone(),
@@ -657,6 +661,7 @@ impl EngineSinks {
                 sinks: running,
                 routes: routes.into_iter().map(|r| (r.id.clone(), r)).collect(),
                 retiring: Vec::new(),
+                router: Some(task),
             }),
             router: router.queue.clone(),
             store,
@@ -665,6 +670,59 @@ impl EngineSinks {
             metrics,
         };
         Ok((Arc::new(manager), router, stats))
+    }
+
+    /// Ends the flow at shutdown, once nothing more enters the router (the tenants are stopped): closes the
+    /// router's queue (what it holds is still routed), then lets every sink worker write its queue and end.
+    /// Changes of sinks and routes are refused from now on. Returns the workers (by sink name, `router` for the
+    /// router) still at work when `within` ran out: a destination that never answers must not hold the process
+    /// forever; what such a worker had moved to its spool is delivered by the next run.
+    pub async fn drain(&self, within: std::time::Duration) -> Result<(), Vec<String>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let (router, workers) = {
+            let mut state = self.state.lock().await;
+            let router = state.router.take();
+            // The manager's own handles keep the workers' queues open: without them (and the router's, which
+            // go when it ends) each worker ends once it has written its queue.
+            let mut workers: Vec<(String, watch::Receiver<bool>)> =
+                std::mem::take(&mut state.sinks)
+                    .into_iter()
+                    .map(|(name, r)| (name, r.done))
+                    .collect();
+            workers.extend(
+                state
+                    .retiring
+                    .drain(..)
+                    .map(|r| (format!("{} (replaced)", r.name), r.done)),
+            );
+            (router, workers)
+        };
+        let mut late = Vec::new();
+        if let Some(router) = router {
+            match tokio::time::timeout_at(deadline, router.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the router ended in a panic"),
+                Err(_) => late.push("router".to_string()),
+            }
+        }
+        for (name, mut done) in workers {
+            // An error means the flag's sender is gone, which only happens once the worker has ended.
+            if tokio::time::timeout_at(deadline, done.wait_for(|d| *d))
+                .await
+                .is_err()
+            {
+                late.push(name);
+            }
+        }
+        if late.is_empty() { Ok(()) } else { Err(late) }
+    }
+
+    /// Refuses a change once [`EngineSinks::drain`] has begun.
+    fn open(state: &State) -> Result<(), ManageError> {
+        match state.router {
+            Some(_) => Ok(()),
+            None => Err(ManageError::Stopped),
+        }
     }
 
     /// Every running sink, by name.
@@ -691,6 +749,7 @@ impl EngineSinks {
     /// writing, so a file never has two writers and keeps its lines in routing order.
     pub async fn put_sink(&self, config: SinkConfig) -> Result<(SinkEntry, bool), ManageError> {
         let mut state = self.state.lock().await;
+        Self::open(&state)?;
         state.retiring.retain(|r| !*r.done.borrow());
         let dest = destination(&config.kind);
         if let Destination::File(path) = &dest
@@ -779,6 +838,7 @@ impl EngineSinks {
     ) -> Result<usize, ManageError> {
         let handle = {
             let state = self.state.lock().await;
+            Self::open(&state)?;
             state
                 .sinks
                 .get(name)
@@ -824,6 +884,7 @@ impl EngineSinks {
     /// was routed to it.
     pub async fn delete_sink(&self, name: &str) -> Result<(), ManageError> {
         let mut state = self.state.lock().await;
+        Self::open(&state)?;
         state.retiring.retain(|r| !*r.done.borrow());
         let users: Vec<String> = state
             .routes
@@ -856,6 +917,7 @@ impl EngineSinks {
         route: RouteConfig,
     ) -> Result<(RouteRecord, bool), ManageError> {
         let mut state = self.state.lock().await;
+        Self::open(&state)?;
         let unknown: Vec<String> = route
             .sinks
             .iter()
@@ -886,6 +948,7 @@ impl EngineSinks {
     /// Deletes the route `id`.
     pub async fn delete_route(&self, id: &str) -> Result<(), ManageError> {
         let mut state = self.state.lock().await;
+        Self::open(&state)?;
         let stored = self.store.delete_route(id).await?;
         if state.routes.remove(id).is_none() {
             return if stored {
@@ -930,6 +993,7 @@ impl Running {
     fn retire(self) -> Retiring {
         Retiring {
             destination: destination(&self.config.kind),
+            name: self.config.name,
             done: self.done,
         }
     }
@@ -1140,6 +1204,110 @@ mod tests {
         bad.settings["properties"]["acks"] = "1".into();
         let e = sink_from_record(&bad, None, &[]).unwrap_err();
         assert!(e.starts_with("settings.properties.acks:"), "{e}");
+    }
+
+    /// Starts the sinks and routes of `sinks` (each routed everything) with small queues, in `dir`.
+    async fn start_flow(
+        dir: &std::path::Path,
+        sinks: &[SinkConfig],
+    ) -> (Arc<EngineSinks>, RouterHandle) {
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+                .await
+                .unwrap(),
+        );
+        let route = RouteConfig {
+            tenants: vec!["*".into()],
+            sinks: sinks.iter().map(|s| s.name.clone()).collect(),
+            topics: vec!["*".into()],
+            changes_only: false,
+        };
+        let (sinks, router, _) = EngineSinks::start(
+            store,
+            sinks,
+            &[route],
+            None,
+            WorkerSettings {
+                queue: 4,
+                spool_dir: None,
+                spool_max_bytes: sink::spool::DEFAULT_MAX_BYTES,
+            },
+            4,
+            100_000,
+            Arc::new(Metrics::new().unwrap()),
+        )
+        .await
+        .unwrap();
+        (sinks, router)
+    }
+
+    #[tokio::test]
+    async fn a_drain_delivers_everything_queued_then_refuses_changes() {
+        let dir = std::env::temp_dir().join(format!("sb-live-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("out.jsonl");
+        let (sinks, router) = start_flow(&dir, &[file_sink("f", &path, 1 << 30)]).await;
+        for n in 0..500 {
+            router
+                .queue
+                .send(event(n, "v2.users.u.presence"))
+                .await
+                .unwrap();
+        }
+        // `router` still holds a sender of the queue: the drain does not need the senders gone.
+        sinks
+            .drain(std::time::Duration::from_secs(30))
+            .await
+            .expect("drained");
+        assert_eq!(
+            numbers(&path),
+            (0..500).collect::<Vec<u64>>(),
+            "all written when the drain returns"
+        );
+        assert!(
+            router
+                .queue
+                .send(event(500, "v2.users.u.presence"))
+                .await
+                .is_err()
+        );
+        let err = sinks
+            .put_sink(file_sink("g", &dir.join("g.jsonl"), 10))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ManageError::Stopped), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_drain_gives_up_on_a_destination_that_never_answers_and_names_it() {
+        let dir = std::env::temp_dir().join(format!("sb-live-{}", uuid::Uuid::new_v4()));
+        // Connections are accepted by the kernel, never answered.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hook = SinkConfig {
+            name: "hook".into(),
+            kind: SinkKind::Webhook {
+                url: format!("http://{}/", silent.local_addr().unwrap()),
+                secret: Secret::new("s"),
+                batch: false,
+                timeout: std::time::Duration::from_secs(3600),
+                allow: vec!["127.0.0.1/32".into()],
+            },
+        };
+        let path = dir.join("out.jsonl");
+        let (sinks, router) = start_flow(&dir, &[file_sink("f", &path, 1 << 30), hook]).await;
+        router
+            .queue
+            .send(event(0, "v2.users.u.presence"))
+            .await
+            .unwrap();
+        let late = sinks
+            .drain(std::time::Duration::from_millis(500))
+            .await
+            .expect_err("the webhook never answers");
+        assert_eq!(late, vec!["hook".to_string()]);
+        assert_eq!(numbers(&path), vec![0], "the other sink drained");
+        drop(silent);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use self::changes::LastStates;
 use self::dedup::Dedup;
@@ -140,6 +141,28 @@ fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
         .collect()
 }
 
+/// The router's task, to end it at shutdown and wait for it.
+pub struct RouterTask {
+    close: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl RouterTask {
+    /// Closes the router's queue: whatever it holds is still routed, anything sent from now on is refused.
+    /// Returns once the router has routed it all, stored its gap records and let go of its sinks (whose workers
+    /// then write their queues and end). An error means the router panicked.
+    pub async fn close(self) -> Result<(), JoinError> {
+        let _ = self.close.send(());
+        self.task.await
+    }
+
+    /// Waits for the router to end by itself, once every sender of its queue is dropped.
+    pub async fn join(self) -> Result<(), JoinError> {
+        // Dropping the close signal unsent does not close the queue (see `Router::run`).
+        self.task.await
+    }
+}
+
 /// Starts the router task.
 pub fn spawn(
     routes: &[RouteConfig],
@@ -148,8 +171,9 @@ pub fn spawn(
     queue: usize,
     dedup_window: usize,
     metrics: Arc<Metrics>,
-) -> (RouterHandle, tokio::task::JoinHandle<()>) {
+) -> (RouterHandle, RouterTask) {
     let (tx, rx) = mpsc::channel(queue.max(1));
+    let (close, closed) = oneshot::channel();
     let stats = Arc::new(RouterStats::default());
     let (tail, _) = tokio::sync::broadcast::channel(4096);
     let router = Router {
@@ -165,15 +189,16 @@ pub fn spawn(
         stats: stats.clone(),
         metrics_epoch: metrics.epoch(),
         metrics,
+        gap_writes: JoinSet::new(),
     };
-    let task = tokio::spawn(router.run(rx));
+    let task = tokio::spawn(router.run(rx, closed));
     (
         RouterHandle {
             queue: tx,
             stats,
             tail,
         },
-        task,
+        RouterTask { close, task },
     )
 }
 
@@ -207,11 +232,32 @@ struct Router {
     metrics: Arc<Metrics>,
     /// The metrics' epoch the cached counters were resolved in.
     metrics_epoch: u64,
+    /// Gap records being written to the store, awaited before the router ends.
+    gap_writes: JoinSet<()>,
 }
 
 impl Router {
-    async fn run(mut self, mut rx: mpsc::Receiver<Inbound>) {
-        while let Some(msg) = rx.recv().await {
+    /// Routes what arrives until the queue is closed (by [`RouterTask::close`]) and drained, or every sender
+    /// is gone; then waits for its gap records to be stored.
+    async fn run(mut self, mut rx: mpsc::Receiver<Inbound>, mut close: oneshot::Receiver<()>) {
+        let mut closing = false;
+        loop {
+            let msg = tokio::select! {
+                // The close first, so that a queue that is never empty cannot hold it off.
+                biased;
+                signal = &mut close, if !closing => {
+                    closing = true;
+                    // A `RouterTask` dropped without closing is no request to close.
+                    if signal.is_ok() {
+                        rx.close();
+                    }
+                    continue;
+                }
+                msg = rx.recv() => msg,
+            };
+            let Some(msg) = msg else {
+                break;
+            };
             match msg {
                 Inbound::Event {
                     tenant,
@@ -223,6 +269,7 @@ impl Router {
                 Inbound::Reconfigure { routes, sinks } => self.reconfigure(routes, sinks),
             }
         }
+        while self.gap_writes.join_next().await.is_some() {}
     }
 
     /// Switches to new routes and sinks. Records already handed to a sink stay in its queue: a sink left out
@@ -383,7 +430,9 @@ impl Router {
         self.stats.gaps.fetch_add(1, Ordering::Relaxed);
         let store = self.store.clone();
         let stored = gap.clone();
-        tokio::spawn(async move {
+        // Those done are reaped here, so that the set holds only the writes still under way.
+        while self.gap_writes.try_join_next().is_some() {}
+        self.gap_writes.spawn(async move {
             if let Err(e) = store.record_gap(&stored).await {
                 tracing::error!(tenant = %stored.tenant, error = %e, "could not store a gap record");
             }
@@ -524,7 +573,7 @@ mod tests {
         b_task.await.unwrap();
         assert_eq!(*b_got.lock(), (0..100).collect::<Vec<u64>>());
         drop(router);
-        task.await.unwrap();
+        task.join().await.unwrap();
         a_task.await.unwrap();
         c_task.await.unwrap();
         assert_eq!(*a_got.lock(), (0..200).collect::<Vec<u64>>());
@@ -533,6 +582,72 @@ mod tests {
             (100..200).filter(|n| n % 2 == 0).collect::<Vec<u64>>()
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn closing_routes_what_is_queued_stores_its_gaps_and_ends_while_senders_remain() {
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::in_memory()
+                .await
+                .unwrap(),
+        );
+        let got = Arc::default();
+        let (a, a_task) =
+            crate::sink::spawn("a", Box::new(Collect(Arc::clone(&got))), 8, store.clone());
+        // The gap is on a topic no route wants: stored, never delivered (`Collect` takes events only).
+        let (router, task) = spawn(
+            &[route(&["a"], &["v2.users.*.presence"])],
+            vec![a],
+            store.clone(),
+            64,
+            1000,
+            Arc::new(Metrics::new().unwrap()),
+        );
+        for n in 0..20 {
+            router
+                .queue
+                .send(event(n, "v2.users.u.presence"))
+                .await
+                .unwrap();
+        }
+        let gap = GapRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant: "acme".into(),
+            region: "eu-west-1".into(),
+            channel_id: "ch".into(),
+            topics: vec!["v2.routing.queues.q.conversations".into()],
+            // Stores keep milliseconds.
+            from: chrono::DateTime::from_timestamp_millis(1_750_000_000_000).unwrap(),
+            to: chrono::DateTime::from_timestamp_millis(1_750_000_001_000).unwrap(),
+            reason: "socket_lost".into(),
+        };
+        router.queue.send(Inbound::Gap(gap.clone())).await.unwrap();
+
+        // `router` still holds a sender: the close alone ends the task.
+        task.close().await.unwrap();
+        assert!(
+            router
+                .queue
+                .send(event(20, "v2.users.u.presence"))
+                .await
+                .is_err(),
+            "a closed queue refuses records"
+        );
+        // The router let go of the sink's only handle: its worker writes its queue and ends.
+        a_task.await.unwrap();
+        assert_eq!(*got.lock(), (0..20).collect::<Vec<u64>>());
+        let stored = store
+            .gaps(&crate::store::GapFilter {
+                tenant: Some("acme".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            vec![gap],
+            "the gap was stored before the router ended"
+        );
     }
 
     /// Waits (bounded) until the collecting sink holds `n` records.
@@ -608,7 +723,7 @@ mod tests {
         router.queue.send(event(4)).await.unwrap();
         sink_holds(&got, 4).await;
         drop(router);
-        task.await.unwrap();
+        task.join().await.unwrap();
         a_task.await.unwrap();
         let text = metrics.render(None, &[]).await.unwrap();
         assert_eq!(counted(&text, received), Some(2.0), "{text}");

@@ -39,6 +39,20 @@ pub(crate) fn from_millis(column: &str, millis: i64) -> Result<DateTime<Utc>, St
         .ok_or_else(|| format!("column {column} holds {millis}, which is not a representable time"))
 }
 
+/// The proofs of life to write: one per channel id, the latest of equal ids, ordered by id (so that
+/// concurrent writers take row locks in the same order).
+pub(crate) fn latest_proofs(proofs: &[(String, DateTime<Utc>)]) -> Vec<(&str, DateTime<Utc>)> {
+    let mut latest: std::collections::BTreeMap<&str, DateTime<Utc>> = Default::default();
+    for (id, at) in proofs {
+        let at = truncate_millis(*at);
+        latest
+            .entry(id.as_str())
+            .and_modify(|t| *t = (*t).max(at))
+            .or_insert(at);
+    }
+    latest.into_iter().collect()
+}
+
 /// The key a topic name is unique by: the name in lower case (Unicode-aware, computed here rather than in
 /// SQL so that every backend folds case the same way).
 pub(crate) fn topic_key(name: &str) -> String {
@@ -138,6 +152,19 @@ mod tests {
             distinct_topic_keys(&["X".to_owned(), "x".to_owned(), "y".to_owned()]),
             vec!["x".to_owned(), "y".to_owned()]
         );
+    }
+
+    #[test]
+    fn latest_proofs_keep_the_latest_of_equal_ids_at_millisecond_precision() {
+        let t = |ms: i64| DateTime::from_timestamp_millis(1_750_000_000_000 + ms).unwrap();
+        let fine = t(7) + chrono::Duration::microseconds(900);
+        let proofs = vec![
+            ("b".to_owned(), t(5)),
+            ("a".to_owned(), fine),
+            ("b".to_owned(), t(9)),
+            ("b".to_owned(), t(1)),
+        ];
+        assert_eq!(latest_proofs(&proofs), vec![("a", t(7)), ("b", t(9))]);
     }
 
     #[test]

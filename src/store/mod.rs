@@ -226,6 +226,15 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_channel(&self, channel_id: &str) -> Result<(), StoreError>;
     /// The channels recorded for a tenant, oldest first.
     async fn channels(&self, tenant: &str) -> Result<Vec<ChannelRecord>, StoreError>;
+    /// Moves the `updated_at` (the last proof of life) of the tenant's channels forward, in one transaction:
+    /// each `(channel id, at)` sets the channel's `updated_at` to `at` if that is later than what is stored
+    /// (never back). A channel that is not stored, or belongs to another tenant, is left alone, as are the
+    /// record's other fields. Of equal channel ids the latest time counts. Returns how many records moved.
+    async fn touch_channels(
+        &self,
+        tenant: &str,
+        proofs: &[(String, DateTime<Utc>)],
+    ) -> Result<usize, StoreError>;
     /// Appends a gap.
     async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError>;
     /// Gaps matching the filter, oldest `from` first.

@@ -25,7 +25,8 @@ use sqlx::{AssertSqlSafe, Connection, Postgres, QueryBuilder, Row, SqlSafeStr};
 
 use super::common::{
     DEFAULT_AUDIT_LIMIT, DEFAULT_GAP_LIMIT, MAX_AUDIT_LIMIT, MAX_GAP_LIMIT, corrupt, decode_sealed,
-    dedupe_topics, distinct_topic_keys, effective_limit, is_foreign_key_violation, truncate_millis,
+    dedupe_topics, distinct_topic_keys, effective_limit, is_foreign_key_violation, latest_proofs,
+    truncate_millis,
 };
 use super::{
     AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
@@ -318,6 +319,41 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|row| channel_from_row(row).map_err(|e| corrupt(&context(), e)))
             .collect()
+    }
+
+    async fn touch_channels(
+        &self,
+        tenant: &str,
+        proofs: &[(String, DateTime<Utc>)],
+    ) -> Result<usize, StoreError> {
+        let proofs = latest_proofs(proofs);
+        if proofs.is_empty() {
+            return Ok(0);
+        }
+        let (ids, ats): (Vec<&str>, Vec<DateTime<Utc>>) = proofs.into_iter().unzip();
+        // One statement, whatever the number of channels: the proofs as a table, joined to the tenant's
+        // channels.
+        let moved = sqlx::query(
+            "UPDATE channels AS c SET updated_at = p.at \
+             FROM UNNEST($2::text[], $3::timestamptz[]) AS p (channel_id, at) \
+             WHERE c.tenant = $1 AND c.channel_id = p.channel_id AND c.updated_at < p.at",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&ats)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            self.error(
+                &self.context(format_args!(
+                    "storing the proofs of life of {} channels of tenant {tenant}",
+                    ids.len()
+                )),
+                e,
+            )
+        })?
+        .rows_affected();
+        Ok(usize::try_from(moved).unwrap_or(usize::MAX))
     }
 
     async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError> {

@@ -108,6 +108,7 @@ suite_tests!(
     upsert_replaces,
     remove,
     channels_isolated_per_tenant_and_oldest_first,
+    touch_moves_proofs_of_life_forward_only,
     topics_round_trip,
     gaps_append_and_filter,
     tenants_round_trip,

@@ -21,7 +21,7 @@ use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite};
 use super::common::{
     DEFAULT_AUDIT_LIMIT, DEFAULT_GAP_LIMIT, MAX_AUDIT_LIMIT, MAX_GAP_LIMIT, corrupt, decode_json,
     decode_list, decode_sealed, dedupe_topics, distinct_topic_keys, effective_limit, encode_list,
-    from_millis, is_foreign_key_violation, to_millis,
+    from_millis, is_foreign_key_violation, latest_proofs, to_millis,
 };
 use super::{
     AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
@@ -32,6 +32,9 @@ use crate::secrets::Sealed;
 /// Topic rows written by one statement: 4 bound values each, well below SQLite's limit of 32,766 bound
 /// values per statement, and few statements for tens of thousands of topics.
 const TOPIC_BATCH: usize = 1000;
+/// Channels whose proof of life one statement moves: 2 bound values each, well below SQLite's limit; a
+/// tenant has at most a few hundred channels, so this is nearly always one statement.
+const PROOF_BATCH: usize = 1000;
 /// Connections of a file store. SQLite has one writer at a time anyway; a few connections let reads run
 /// beside it in WAL mode.
 const POOL_SIZE: u32 = 4;
@@ -259,6 +262,50 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| channel_from_row(row).map_err(|e| corrupt(&context(), e)))
             .collect()
+    }
+
+    async fn touch_channels(
+        &self,
+        tenant: &str,
+        proofs: &[(String, chrono::DateTime<chrono::Utc>)],
+    ) -> Result<usize, StoreError> {
+        let context = || {
+            self.context(format_args!(
+                "storing the proofs of life of {} channels of tenant {tenant}",
+                proofs.len()
+            ))
+        };
+        let proofs = latest_proofs(proofs);
+        if proofs.is_empty() {
+            return Ok(0);
+        }
+        let mut moved: u64 = 0;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx(&context(), e))?;
+        for chunk in proofs.chunks(PROOF_BATCH) {
+            // One UPDATE for the whole chunk: the proofs as a table, joined to the tenant's channels.
+            let mut query = QueryBuilder::<Sqlite>::new("WITH proof (channel_id, at) AS (");
+            query.push_values(chunk, |mut row, (id, at)| {
+                row.push_bind(*id).push_bind(to_millis(*at));
+            });
+            query.push(
+                ") UPDATE channels SET updated_at = proof.at FROM proof \
+                 WHERE channels.channel_id = proof.channel_id AND channels.updated_at < proof.at \
+                 AND channels.tenant = ",
+            );
+            query.push_bind(tenant);
+            moved += query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_sqlx(&context(), e))?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(|e| map_sqlx(&context(), e))?;
+        Ok(usize::try_from(moved).unwrap_or(usize::MAX))
     }
 
     async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ pub(crate) async fn run_all(store: &dyn Store) {
     upsert_replaces(store).await;
     remove(store).await;
     channels_isolated_per_tenant_and_oldest_first(store).await;
+    touch_moves_proofs_of_life_forward_only(store).await;
     topics_round_trip(store).await;
     gaps_append_and_filter(store).await;
     tenants_round_trip(store).await;
@@ -194,6 +195,58 @@ pub(crate) async fn channels_isolated_per_tenant_and_oldest_first(store: &dyn St
     assert_eq!(order.last(), Some(&refreshed.channel_id));
     assert_eq!(order.len(), 3);
     assert_eq!(order[1], newest.channel_id);
+}
+
+/// Touching channels moves their `updated_at` forward, never back, and nothing else: not another tenant's
+/// channel, not a channel that is not stored, not the record's other fields.
+pub(crate) async fn touch_moves_proofs_of_life_forward_only(store: &dyn Store) {
+    let tenant = unique_tenant("touch");
+    let other = unique_tenant("touch-other");
+    let behind = channel(&tenant, 0);
+    let ahead = channel(&tenant, 10_000);
+    let untouched = channel(&tenant, 1_000);
+    let foreign = channel(&other, 0);
+    for record in [&behind, &ahead, &untouched, &foreign] {
+        store.upsert_channel(record).await.expect("upsert");
+    }
+    let unknown = Uuid::new_v4().to_string();
+    let proofs = vec![
+        (behind.channel_id.clone(), at(4_000)),
+        // Of equal ids the latest counts, in whatever order they come.
+        (behind.channel_id.clone(), at(5_000)),
+        (behind.channel_id.clone(), at(3_000)),
+        // Older than what is stored: left alone.
+        (ahead.channel_id.clone(), at(9_000)),
+        (foreign.channel_id.clone(), at(5_000)),
+        (unknown.clone(), at(5_000)),
+    ];
+    let moved = store.touch_channels(&tenant, &proofs).await.expect("touch");
+    assert_eq!(moved, 1, "only `behind` moves");
+
+    let mut expected_behind = behind.clone();
+    expected_behind.updated_at = at(5_000);
+    assert_eq!(
+        store.channels(&tenant).await.expect("channels"),
+        vec![untouched, expected_behind, ahead],
+        "oldest first, by the new times"
+    );
+    assert_eq!(
+        store.channels(&other).await.expect("other's channels"),
+        vec![foreign]
+    );
+    assert!(
+        !store
+            .channels(&tenant)
+            .await
+            .expect("channels")
+            .iter()
+            .any(|c| c.channel_id == unknown),
+        "a channel that is not stored is not made by a touch"
+    );
+    assert_eq!(
+        store.touch_channels(&tenant, &[]).await.expect("nothing"),
+        0
+    );
 }
 
 /// Topic lists keep their order and content, including an empty list and characters that need escaping.

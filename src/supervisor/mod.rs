@@ -2,6 +2,8 @@
 //! that stops unexpectedly, with backoff, jitter and an intensity limit (see [`restart`]).
 
 pub mod restart;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +19,9 @@ use crate::metrics::labels::{ActorKind, RestartReason};
 use crate::metrics::{Metrics, TenantMetrics};
 use crate::router::RouterHandle;
 use crate::store::Store;
-use crate::tenant::{CrashChannel, GetTenantStatus, StopTenant, TenantActor, TenantStatus};
+use crate::tenant::{
+    CrashChannel, GetTenantStatus, StopTenant, TenantActor, TenantStatus, TenantStopped,
+};
 
 /// Everything tenants share.
 pub struct EngineShared {
@@ -81,19 +85,21 @@ pub struct Crash {
     pub slot: usize,
 }
 
-/// A tenant actor stopped; `expected` when the supervisor asked for it.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct TenantStopped {
-    id: String,
+/// A running tenant actor, and which start of its tenant it is.
+struct Incarnation {
+    number: u64,
+    addr: Addr<TenantActor>,
 }
 
 struct Child {
     config: TenantConfig,
-    addr: Option<Addr<TenantActor>>,
+    /// The actor running now; none while the tenant is paused, stopped, or waiting to be restarted.
+    running: Option<Incarnation>,
     restarts: RestartTracker,
     failed: Option<String>,
     metrics: Arc<TenantMetrics>,
+    /// `tenant` and `region`, for what the supervisor does about this tenant.
+    span: tracing::Span,
 }
 
 impl Child {
@@ -104,19 +110,30 @@ impl Child {
                 shared.policy.backoff.clone(),
             ),
             metrics: shared.metrics.tenant(&config.id, &config.endpoints.region),
+            span: tracing::info_span!(
+                "tenant",
+                tenant = %config.id,
+                region = %config.endpoints.region
+            ),
             config,
-            addr: None,
+            running: None,
             failed: None,
         }
+    }
+
+    fn addr(&self) -> Option<&Addr<TenantActor>> {
+        self.running.as_ref().map(|r| &r.addr)
     }
 }
 
 pub struct Supervisor {
     shared: Arc<EngineShared>,
     children: BTreeMap<String, Child>,
-    /// Tenants stopped on purpose: their stop is not a failure.
-    expected_stops: std::collections::HashSet<String>,
+    /// The number of the last tenant actor started. Every start gets a new one, so that the end of an actor
+    /// that was replaced or stopped on purpose is told apart from the end of the one running now.
+    incarnations: u64,
     stopping: bool,
+    span: tracing::Span,
 }
 
 impl Supervisor {
@@ -128,8 +145,9 @@ impl Supervisor {
         Supervisor {
             shared,
             children,
-            expected_stops: Default::default(),
+            incarnations: 0,
             stopping: false,
+            span: tracing::info_span!("supervisor"),
         }
     }
 
@@ -150,6 +168,7 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(id) else {
             return;
         };
+        let _span = child.span.clone().entered();
         let (http, tls) = match &child.config.ca_file {
             Some(ca) => match crate::upstream::tls::with_ca(ca, shared.policy.connect_timeout) {
                 Ok((http, tls)) => (http, Some(tls)),
@@ -169,25 +188,20 @@ impl Supervisor {
             tls,
             metrics: child.metrics.clone(),
         });
+        self.incarnations += 1;
+        let number = self.incarnations;
+        // The actor says when it ends, whatever the reason, with its number.
         let actor = TenantActor::new(
             child.config.clone(),
             tenant_shared,
             http,
             shared.arbiters.clone(),
+            ctx.address().recipient(),
+            number,
         );
         let addr = actor.start();
         child.restarts.healthy(Instant::now());
-        // Learn when it stops, whatever the reason.
-        let me = ctx.address();
-        let watched = addr.clone();
-        let id = id.to_string();
-        actix::spawn(async move {
-            while watched.connected() {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-            me.do_send(TenantStopped { id });
-        });
-        child.addr = Some(addr);
+        child.running = Some(Incarnation { number, addr });
     }
 }
 
@@ -195,6 +209,7 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let ids: Vec<String> = self.children.keys().cloned().collect();
         for id in ids {
             self.start_child(&id, ctx);
@@ -205,17 +220,20 @@ impl Actor for Supervisor {
 impl Handler<TenantStopped> for Supervisor {
     type Result = ();
     fn handle(&mut self, msg: TenantStopped, ctx: &mut Context<Self>) {
-        if self.stopping || self.expected_stops.remove(&msg.id) {
+        let _span = self.span.clone().entered();
+        if self.stopping {
             return;
         }
         let Some(child) = self.children.get_mut(&msg.id) else {
+            // Removed on purpose.
             return;
         };
-        if child.addr.as_ref().is_some_and(|a| a.connected()) {
-            // A watcher of an earlier actor of this tenant: the current one is running.
+        if child.running.as_ref().map(|r| r.number) != Some(msg.incarnation) {
+            // An earlier actor of this tenant, stopped on purpose (removed, changed or restarted): not news.
             return;
         }
-        child.addr = None;
+        let _child_span = child.span.clone().entered();
+        child.running = None;
         self.shared
             .metrics
             .actor_restarted(ActorKind::Tenant, RestartReason::Stopped);
@@ -266,7 +284,7 @@ impl Handler<GetStatus> for Supervisor {
                     clients: Vec::new(),
                     quota: Default::default(),
                 };
-                let ask = c.addr.as_ref().map(|a| a.send(GetTenantStatus));
+                let ask = c.addr().map(|a| a.send(GetTenantStatus));
                 async move {
                     match ask {
                         Some(f) => f.await.unwrap_or(fallback),
@@ -286,11 +304,10 @@ impl Handler<GetStatus> for Supervisor {
 impl Supervisor {
     fn stop_child(&mut self, id: &str) {
         if let Some(child) = self.children.get_mut(id)
-            && let Some(addr) = child.addr.take()
+            && let Some(running) = child.running.take()
         {
-            // Its watcher will report it stopped; this keeps the supervisor from restarting it.
-            self.expected_stops.insert(id.to_string());
-            addr.do_send(StopTenant);
+            // It is no longer the running incarnation: its end, when it reports it, is not a failure.
+            running.addr.do_send(StopTenant);
         }
     }
 }
@@ -302,6 +319,7 @@ impl Handler<UpsertTenant> for Supervisor {
         UpsertTenant(config): UpsertTenant,
         ctx: &mut Context<Self>,
     ) -> Self::Result {
+        let _span = self.span.clone().entered();
         let id = config.id.clone();
         let same_but_topics = self.children.get(&id).is_some_and(|c| {
             let mut a = c.config.clone();
@@ -311,7 +329,7 @@ impl Handler<UpsertTenant> for Supervisor {
         if same_but_topics && !config.paused {
             if let Some(child) = self.children.get_mut(&id) {
                 child.config = config.clone();
-                if let Some(addr) = child.addr.clone() {
+                if let Some(addr) = child.addr().cloned() {
                     return Box::pin(async move {
                         addr.send(crate::tenant::SetTopics(config.topics))
                             .await
@@ -343,7 +361,7 @@ impl Handler<GetTenants> for Supervisor {
 impl Handler<GetPlacement> for Supervisor {
     type Result = ResponseFuture<Option<Vec<crate::tenant::TopicPlacement>>>;
     fn handle(&mut self, GetPlacement(id): GetPlacement, _: &mut Context<Self>) -> Self::Result {
-        let addr = self.children.get(&id).and_then(|c| c.addr.clone());
+        let addr = self.children.get(&id).and_then(|c| c.addr().cloned());
         Box::pin(async move {
             match addr {
                 Some(a) => a.send(crate::tenant::GetPlacement).await.ok(),
@@ -356,6 +374,7 @@ impl Handler<GetPlacement> for Supervisor {
 impl Handler<RemoveTenant> for Supervisor {
     type Result = bool;
     fn handle(&mut self, RemoveTenant(id): RemoveTenant, _: &mut Context<Self>) -> bool {
+        let _span = self.span.clone().entered();
         self.stop_child(&id);
         let existed = self.children.remove(&id).is_some();
         if existed {
@@ -369,10 +388,11 @@ impl Handler<RemoveTenant> for Supervisor {
 impl Handler<RestartTenant> for Supervisor {
     type Result = bool;
     fn handle(&mut self, msg: RestartTenant, ctx: &mut Context<Self>) -> bool {
+        let _span = self.span.clone().entered();
         let Some(child) = self.children.get_mut(&msg.id) else {
             return false;
         };
-        match &child.addr {
+        match child.addr() {
             Some(addr) => addr.do_send(crate::tenant::RestartChannels {
                 only_failed: msg.only_failed,
             }),
@@ -390,7 +410,7 @@ impl Handler<RestartTenant> for Supervisor {
 impl Handler<Crash> for Supervisor {
     type Result = ();
     fn handle(&mut self, msg: Crash, _: &mut Context<Self>) {
-        if let Some(addr) = self.children.get(&msg.tenant).and_then(|c| c.addr.as_ref()) {
+        if let Some(addr) = self.children.get(&msg.tenant).and_then(Child::addr) {
             addr.do_send(CrashChannel(msg.slot));
         }
     }
@@ -399,11 +419,13 @@ impl Handler<Crash> for Supervisor {
 impl Handler<Shutdown> for Supervisor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
+        tracing::info!(tenants = self.children.len(), "stopping every tenant");
         self.stopping = true;
         let stops: Vec<_> = self
             .children
             .values()
-            .filter_map(|c| c.addr.as_ref().map(|a| a.send(StopTenant)))
+            .filter_map(|c| c.addr().map(|a| a.send(StopTenant)))
             .collect();
         Box::pin(
             async move {

@@ -3,78 +3,26 @@
 //! over to a new token one at a time (keeping a channel slot free for it).
 
 pub mod placement;
+mod slot;
+mod status;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use self::placement::{Existing, Limits, Unit};
-use crate::channel::{
-    self, ChannelActor, ChannelReport, ChannelSpec, ChannelStatus, RolloverDone, TenantShared,
-};
+use self::slot::{Proof, Slot};
+use crate::channel::{self, ChannelActor, ChannelReport, ChannelSpec, RolloverDone, TenantShared};
 use crate::config::{TenantConfig, TopicConfig};
+use crate::lifetime::Lifetimes;
 use crate::upstream::ClientSession;
 
-/// What the API shows of a tenant.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TenantStatus {
-    pub id: String,
-    pub region: String,
-    /// `running` (every channel live), `degraded` (some are not), `failed` (none is), `starting`, `paused`.
-    pub state: String,
-    pub channels: Vec<ChannelStatus>,
-    /// Topics that could not be placed (over the channel limits), with the reason.
-    pub unplaced: Vec<String>,
-    pub unplaced_reason: Option<String>,
-    pub last_error: Option<String>,
-    /// The tenant's OAuth clients.
-    pub clients: Vec<ClientStatus>,
-    /// The tenant's topics against the platform's limits.
-    pub quota: QuotaStatus,
-}
-
-/// One OAuth client of a tenant.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientStatus {
-    pub client_id: String,
-    /// When its current token expires (none before the first token).
-    pub token_expires_at: Option<DateTime<Utc>>,
-    /// The tenant's channels made with this client.
-    pub channels: usize,
-}
-
-/// A tenant's topics by state, and how full its channels and clients are.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct QuotaStatus {
-    /// Topics the tenant asks for.
-    pub topics_desired: usize,
-    /// Topics on a subscribed channel that the platform permitted.
-    pub topics_subscribed: usize,
-    /// Topics the platform refused.
-    pub topics_rejected: usize,
-    /// Topics that fit on no channel.
-    pub topics_unplaced: usize,
-    /// The most topics on one channel over the per-channel topic limit.
-    pub channel_quota_utilization: f64,
-    /// The most channels of one client over the per-client channel limit.
-    pub channels_per_client_utilization: f64,
-}
-
-/// Where a placed topic stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TopicState {
-    Permitted,
-    Rejected,
-    /// On a channel not subscribed yet.
-    Pending,
-}
+pub use self::status::{ClientStatus, QuotaStatus, TenantStatus, TopicPlacement};
 
 /// What a change of topics did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -94,19 +42,6 @@ pub struct TopicsChange {
 #[derive(Message)]
 #[rtype(result = "TopicsChange")]
 pub struct SetTopics(pub Vec<TopicConfig>);
-
-/// Where one topic is.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TopicPlacement {
-    pub topic: String,
-    pub priority: i32,
-    /// The channel holding it (none when unplaced or not created yet).
-    pub channel_id: Option<String>,
-    /// `Permitted`, `Rejected`, `pending` (not subscribed yet) or `unplaced`.
-    pub state: String,
-    pub reason: Option<String>,
-}
 
 /// Asks where each topic is.
 #[derive(Message)]
@@ -135,18 +70,36 @@ pub struct RestartChannels {
 #[rtype(result = "()")]
 pub struct CrashChannel(pub usize);
 
+/// Sent by a tenant actor when it ends, whatever the reason (asked to stop, or a panic).
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct TenantStopped {
+    pub id: String,
+    /// Which start of the tenant ended (see [`TenantActor::new`]): the receiver tells the actor it runs now
+    /// from an earlier one that was replaced or stopped on purpose.
+    pub incarnation: u64,
+}
+
+/// Sends [`TenantStopped`] when dropped. Dropping, not `Actor::stopped`, because a panic in a handler ends
+/// the actor without `stopped` being called, and that is the stop its supervisor most needs to hear of.
+struct StopNotice {
+    to: Recipient<TenantStopped>,
+    message: TenantStopped,
+}
+
+impl Drop for StopNotice {
+    fn drop(&mut self) {
+        self.to.do_send(self.message.clone());
+    }
+}
+
 pub struct TenantActor {
     config: TenantConfig,
     shared: Arc<TenantShared>,
     sessions: Vec<Arc<ClientSession>>,
     arbiters: Arc<Vec<ArbiterHandle>>,
-    channels: Vec<Addr<ChannelActor>>,
-    statuses: Vec<Option<ChannelStatus>>,
-    slot_clients: Vec<usize>,
-    /// The unit ids each slot's channel holds (empty: the slot's channel was stopped).
-    slot_units: Vec<Vec<String>>,
-    /// The units themselves (with their topics), for the placement report.
-    slot_unit_defs: Vec<Vec<Unit>>,
+    /// The channels, by slot index.
+    slots: Vec<Slot>,
     unplaced: Vec<Unit>,
     started: bool,
     last_error: Option<String>,
@@ -154,14 +107,24 @@ pub struct TenantActor {
     rolled_generation: Vec<u64>,
     rollover_queue: VecDeque<usize>,
     rollover_in_flight: Option<(usize, std::time::Instant)>,
+    /// The batched write of the channels' proofs of life under way, if any: one at a time, so that a slow
+    /// store never has writes of this tenant piling up.
+    proofs_in_flight: Option<SpawnHandle>,
+    /// Every log line of the actor is inside it: `tenant` and `region`.
+    span: tracing::Span,
+    _stop_notice: StopNotice,
 }
 
 impl TenantActor {
+    /// A tenant actor for `config`; `stopped` hears when it ends, with `incarnation` (a number the caller
+    /// makes different for every start of the tenant).
     pub fn new(
         config: TenantConfig,
         shared: Arc<TenantShared>,
         http: reqwest::Client,
         arbiters: Arc<Vec<ArbiterHandle>>,
+        stopped: Recipient<TenantStopped>,
+        incarnation: u64,
     ) -> TenantActor {
         let sessions = config
             .clients
@@ -179,149 +142,36 @@ impl TenantActor {
             })
             .collect::<Vec<_>>();
         let n = sessions.len();
+        // A root of its own: the actor outlives whatever started it, and the supervisor's span around the
+        // start would repeat `tenant` and `region` on every line.
+        let span = tracing::info_span!(
+            parent: None,
+            "tenant",
+            tenant = %config.id,
+            region = %config.endpoints.region
+        );
+        let _stop_notice = StopNotice {
+            to: stopped,
+            message: TenantStopped {
+                id: config.id.clone(),
+                incarnation,
+            },
+        };
         TenantActor {
             config,
             shared,
             sessions,
             arbiters,
-            channels: Vec::new(),
-            statuses: Vec::new(),
-            slot_clients: Vec::new(),
-            slot_units: Vec::new(),
-            slot_unit_defs: Vec::new(),
+            slots: Vec::new(),
             unplaced: Vec::new(),
             started: false,
             last_error: None,
             rolled_generation: vec![0; n],
             rollover_queue: VecDeque::new(),
             rollover_in_flight: None,
-        }
-    }
-
-    fn status(&self) -> TenantStatus {
-        let channels: Vec<ChannelStatus> = self.statuses.iter().flatten().cloned().collect();
-        let live = channels
-            .iter()
-            .filter(|c| c.lifecycle.name() == "live")
-            .count();
-        let failed = channels
-            .iter()
-            .filter(|c| c.lifecycle.name() == "failed")
-            .count();
-        let state = if self.config.paused {
-            "paused"
-        } else if !self.started {
-            "starting"
-        } else if !channels.is_empty() && failed == channels.len() {
-            "failed"
-        } else if live == channels.len() {
-            "running"
-        } else {
-            "degraded"
-        };
-        let clients: Vec<ClientStatus> = self
-            .sessions
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ClientStatus {
-                client_id: s.client_id.to_string(),
-                token_expires_at: s.token().map(|t| t.expires_at),
-                channels: self.channels_of(i),
-            })
-            .collect();
-        TenantStatus {
-            id: self.config.id.clone(),
-            region: self.config.endpoints.region.clone(),
-            state: state.to_string(),
-            quota: self.quota(&channels, &clients),
-            channels,
-            unplaced: self
-                .unplaced
-                .iter()
-                .flat_map(|u| u.topics.iter().cloned())
-                .collect(),
-            unplaced_reason: self.unplaced_reason(),
-            last_error: self.last_error.clone(),
-            clients,
-        }
-    }
-
-    fn unplaced_reason(&self) -> Option<String> {
-        (!self.unplaced.is_empty()).then(|| {
-            let p = &self.shared.policy;
-            format!(
-                "over the channel limits: {} client(s) x {} channels (one slot per client kept for rollovers) x {} topics",
-                self.sessions.len(),
-                p.channels_per_client.saturating_sub(p.reserved_channel_slots),
-                p.topics_per_channel
-            )
-        })
-    }
-
-    /// Channels running with client `i` (slots emptied by a change of topics do not count).
-    fn channels_of(&self, client: usize) -> usize {
-        self.slot_clients
-            .iter()
-            .zip(&self.slot_units)
-            .filter(|(c, units)| **c == client && !units.is_empty())
-            .count()
-    }
-
-    fn quota(&self, channels: &[ChannelStatus], clients: &[ClientStatus]) -> QuotaStatus {
-        let p = &self.shared.policy;
-        let mut q = QuotaStatus {
-            topics_unplaced: self.unplaced.iter().map(|u| u.topics.len()).sum(),
-            ..QuotaStatus::default()
-        };
-        let mut pending = 0;
-        self.each_placed_topic(|_, _, state, _| match state {
-            TopicState::Permitted => q.topics_subscribed += 1,
-            TopicState::Rejected => q.topics_rejected += 1,
-            TopicState::Pending => pending += 1,
-        });
-        q.topics_desired = pending + q.topics_subscribed + q.topics_rejected + q.topics_unplaced;
-        let ratio = |n: usize, limit: usize| n as f64 / limit.max(1) as f64;
-        q.channel_quota_utilization = channels
-            .iter()
-            .map(|c| ratio(c.topics, p.topics_per_channel))
-            .fold(0.0, f64::max);
-        q.channels_per_client_utilization = clients
-            .iter()
-            .map(|c| ratio(c.channels, p.channels_per_client))
-            .fold(0.0, f64::max);
-        q
-    }
-
-    /// Calls `each` for every topic placed on a channel: its unit, the topic, its state, and the channel's
-    /// status with the platform's verdict when it rejected the topic.
-    fn each_placed_topic(
-        &self,
-        mut each: impl FnMut(
-            &Unit,
-            &str,
-            TopicState,
-            (Option<&ChannelStatus>, Option<&channel::Rejected>),
-        ),
-    ) {
-        for (slot, units) in self.slot_unit_defs.iter().enumerate() {
-            let status = self.statuses.get(slot).and_then(|s| s.as_ref());
-            let subscribed = status.is_some_and(|s| s.channel_id.is_some() && s.connects > 0);
-            for unit in units {
-                let rejected = status.and_then(|s| {
-                    s.rejected.iter().find(|r| {
-                        r.id.eq_ignore_ascii_case(&unit.id)
-                            || unit.topics.iter().any(|t| t.eq_ignore_ascii_case(&r.id))
-                    })
-                });
-                let state = match rejected {
-                    Some(_) => TopicState::Rejected,
-                    None if subscribed => TopicState::Permitted,
-                    None => TopicState::Pending,
-                };
-                for topic in &unit.topics {
-                    each(unit, topic, state, (status, rejected));
-                }
-            }
+            proofs_in_flight: None,
+            span,
+            _stop_notice,
         }
     }
 
@@ -345,38 +195,33 @@ impl TenantActor {
         reuse: Option<crate::store::ChannelRecord>,
         ctx: &mut Context<Self>,
     ) {
-        let slot = self.channels.len();
-        self.slot_units
-            .push(units.iter().map(|u| u.id.clone()).collect());
-        self.slot_unit_defs.push(units.clone());
+        let slot = self.slots.len();
         let spec = ChannelSpec {
             shared: self.shared.clone(),
             session: self.sessions[client].clone(),
             slot,
-            units,
+            units: units.clone(),
             reuse,
             tenant: ctx.address().recipient(),
             rollover_done: ctx.address().recipient(),
         };
         let arbiter = &self.arbiters[slot % self.arbiters.len()];
         let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec));
-        self.channels.push(addr);
-        self.statuses.push(None);
-        self.slot_clients.push(client);
+        self.slots.push(Slot::new(addr, client, units));
     }
 
     /// Applies a new topic list: channels keep what they hold, removed topics are unsubscribed in place, new
     /// ones go where there is room, then onto new channels; a channel left with nothing stops.
     fn set_topics(&mut self, topics: Vec<TopicConfig>, ctx: &mut Context<Self>) -> TopicsChange {
         let existing: Vec<Existing> = self
-            .slot_units
+            .slots
             .iter()
             .enumerate()
-            .filter(|(_, u)| !u.is_empty())
-            .map(|(slot, u)| Existing {
-                channel_id: slot.to_string(),
-                client: self.slot_clients[slot],
-                units: u.clone(),
+            .filter(|(_, s)| s.holds_topics())
+            .map(|(i, s)| Existing {
+                channel_id: i.to_string(),
+                client: s.client,
+                units: s.unit_ids(),
             })
             .collect();
         let plan = placement::place(placement::units(&topics), &existing, self.limits());
@@ -384,14 +229,14 @@ impl TenantActor {
         let mut kept = std::collections::HashSet::new();
         for planned in plan.channels {
             let ids: Vec<String> = planned.units.iter().map(|u| u.id.clone()).collect();
-            match planned.reuse.and_then(|s| s.parse::<usize>().ok()) {
-                Some(slot) => {
-                    kept.insert(slot);
-                    if self.slot_units[slot] != ids {
+            let reused = planned.reuse.and_then(|s| s.parse::<usize>().ok());
+            match reused.and_then(|i| Some((i, self.slots.get_mut(i)?))) {
+                Some((i, slot)) => {
+                    kept.insert(i);
+                    if slot.unit_ids() != ids {
                         change.channels_changed += 1;
-                        self.slot_units[slot] = ids;
-                        self.slot_unit_defs[slot] = planned.units.clone();
-                        self.channels[slot].do_send(channel::SetUnits(planned.units));
+                        slot.units = planned.units.clone();
+                        slot.addr.do_send(channel::SetUnits(planned.units));
                     }
                 }
                 None => {
@@ -400,15 +245,13 @@ impl TenantActor {
                 }
             }
         }
-        for slot in 0..self.slot_units.len() {
-            // Slots started just now are in the plan by construction; older slots not kept are emptied.
-            let old = slot < self.channels.len() - change.channels_started;
-            if old && !kept.contains(&slot) && !self.slot_units[slot].is_empty() {
+        // Slots started just now are in the plan by construction; older slots not kept are emptied.
+        let old = self.slots.len() - change.channels_started;
+        for (i, slot) in self.slots.iter_mut().enumerate().take(old) {
+            if !kept.contains(&i) && slot.holds_topics() {
                 change.channels_stopped += 1;
-                self.slot_units[slot].clear();
-                self.slot_unit_defs[slot].clear();
-                self.statuses[slot] = None;
-                self.channels[slot].do_send(channel::SetUnits(Vec::new()));
+                slot.clear();
+                slot.addr.do_send(channel::SetUnits(Vec::new()));
             }
         }
         self.unplaced = plan.unplaced;
@@ -465,32 +308,31 @@ impl TenantActor {
     /// Once a second: refresh tokens that are due, and roll channels over (one at a time) to a new token.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Utc::now();
+        let lifetimes = Lifetimes::of(&self.shared.policy);
         for (i, session) in self.sessions.iter().enumerate() {
             let Some(token) = session.token() else {
                 continue;
             };
-            let margin = self
-                .shared
-                .policy
-                .token_refresh_margin
-                .min(token.lifetime / 3);
-            if token.expires_at - crate::time::chrono(margin) <= now {
+            if lifetimes.token_refresh_at(token.expires_at, token.lifetime) <= now {
                 let session = session.clone();
                 let stale = token.generation;
-                actix::spawn(async move {
-                    if let Err(e) = session.refresh(Some(stale)).await {
-                        tracing::warn!(tenant = %session.tenant, client = %session.client_id, error = %e, "token refresh failed");
+                actix::spawn(
+                    async move {
+                        if let Err(e) = session.refresh(Some(stale)).await {
+                            tracing::warn!(tenant = %session.tenant, client = %session.client_id, error = %e, "token refresh failed");
+                        }
                     }
-                });
+                    .instrument(self.span.clone()),
+                );
             }
             if token.generation > self.rolled_generation[i] {
                 if self.rolled_generation[i] > 0 {
-                    for (slot, &client) in self.slot_clients.iter().enumerate() {
-                        if client == i
-                            && !self.slot_units[slot].is_empty()
-                            && !self.rollover_queue.contains(&slot)
+                    for (n, slot) in self.slots.iter().enumerate() {
+                        if slot.client == i
+                            && slot.holds_topics()
+                            && !self.rollover_queue.contains(&n)
                         {
-                            self.rollover_queue.push_back(slot);
+                            self.rollover_queue.push_back(n);
                         }
                     }
                 }
@@ -505,12 +347,83 @@ impl TenantActor {
             self.rollover_in_flight = None;
         }
         if self.rollover_in_flight.is_none()
-            && let Some(slot) = self.rollover_queue.pop_front()
+            && let Some(n) = self.rollover_queue.pop_front()
+            && let Some(slot) = self.slots.get(n)
         {
-            self.rollover_in_flight = Some((slot, std::time::Instant::now()));
-            self.channels[slot].do_send(channel::RollOver);
+            self.rollover_in_flight = Some((n, std::time::Instant::now()));
+            slot.addr.do_send(channel::RollOver);
         }
         let _ = ctx;
+    }
+
+    /// Asks every running channel for its status (its counters and last frame move between the reports it
+    /// sends on changes of state) and keeps the answers.
+    fn refresh_statuses(&self) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let asks: Vec<_> = self
+            .slots
+            .iter()
+            .filter(|s| s.holds_topics())
+            .map(|s| s.addr.send(channel::GetStatus))
+            .collect();
+        futures_util::future::join_all(asks)
+            .into_actor(self)
+            .map(|answers, act, _| {
+                for status in answers.into_iter().flatten() {
+                    if let Some(slot) = act.slots.get_mut(status.slot) {
+                        slot.observe(status);
+                    }
+                }
+            })
+    }
+
+    /// Writes the proof of life of every live channel that received a frame since its last write, in one
+    /// store write for the tenant, so that a process killed without a graceful stop restarts with gaps that
+    /// open at most `proof_of_life_interval` (plus the gap's lead) before it died, not when each channel was
+    /// made.
+    fn persist_proofs(&mut self, ctx: &mut Context<Self>) {
+        if self.proofs_in_flight.is_some() {
+            // The store is slow: this round's proofs go with the next one.
+            return;
+        }
+        let write = self.refresh_statuses().then(|_, act, _| {
+            let due: Vec<(usize, Proof)> = act
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, s.proof_due()?)))
+                .collect();
+            let store = act.shared.store.clone();
+            let tenant = act.config.id.clone();
+            async move {
+                if due.is_empty() {
+                    return (due, Ok(0));
+                }
+                let proofs: Vec<Proof> = due.iter().map(|(_, p)| p.clone()).collect();
+                let result = store.touch_channels(&tenant, &proofs).await;
+                (due, result)
+            }
+            .instrument(act.span.clone())
+            .into_actor(act)
+        });
+        let handle = ctx.spawn(write.map(|(due, result), act, _| {
+            act.proofs_in_flight = None;
+            let _span = act.span.clone().entered();
+            match result {
+                Ok(moved) => {
+                    tracing::trace!(channels = due.len(), moved, "proofs of life stored");
+                    for (i, proof) in due {
+                        if let Some(slot) = act.slots.get_mut(i) {
+                            slot.persisted.written(proof);
+                        }
+                    }
+                }
+                // Tried again at the next interval with newer proofs; the last one stored stays true, only older.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store the channels' proofs of life")
+                }
+            }
+        }));
+        self.proofs_in_flight = Some(handle);
     }
 }
 
@@ -518,6 +431,7 @@ impl Actor for TenantActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let _span = self.span.enter();
         if self.config.paused {
             return;
         }
@@ -533,34 +447,41 @@ impl Actor for TenantActor {
             }
             store.channels(&tenant).await
         };
-        ctx.wait(job.into_actor(self).map(|res, act, ctx| {
-            let records = match res {
-                Ok(r) => r,
-                Err(e) => {
-                    act.last_error = Some(format!("could not read channel records: {e}"));
-                    Vec::new()
-                }
-            };
-            act.rolled_generation = act
-                .sessions
-                .iter()
-                .map(|s| s.token().map(|t| t.generation).unwrap_or(0))
-                .collect();
-            act.start_channels(records, ctx);
-        }));
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| act.tick(ctx));
+        ctx.wait(
+            job.instrument(self.span.clone())
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    let _span = act.span.clone().entered();
+                    let records = match res {
+                        Ok(r) => r,
+                        Err(e) => {
+                            act.last_error = Some(format!("could not read channel records: {e}"));
+                            Vec::new()
+                        }
+                    };
+                    act.rolled_generation = act
+                        .sessions
+                        .iter()
+                        .map(|s| s.token().map(|t| t.generation).unwrap_or(0))
+                        .collect();
+                    act.start_channels(records, ctx);
+                }),
+        );
+        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
+            let _span = act.span.clone().entered();
+            act.tick(ctx)
+        });
+        ctx.run_interval(self.shared.policy.proof_of_life_interval, |act, ctx| {
+            act.persist_proofs(ctx)
+        });
     }
 }
 
 impl Handler<ChannelReport> for TenantActor {
     type Result = ();
     fn handle(&mut self, ChannelReport(status): ChannelReport, _: &mut Context<Self>) {
-        let slot = status.slot;
-        if self.slot_units.get(slot).is_some_and(|u| u.is_empty()) {
-            return;
-        }
-        if let Some(s) = self.statuses.get_mut(slot) {
-            *s = Some(status);
+        if let Some(slot) = self.slots.get_mut(status.slot) {
+            slot.observe(status);
         }
     }
 }
@@ -572,6 +493,7 @@ impl Handler<RolloverDone> for TenantActor {
             .rollover_in_flight
             .is_some_and(|(slot, _)| slot == done.slot)
         {
+            let _span = self.span.clone().entered();
             self.rollover_in_flight = None;
             self.tick(ctx);
         }
@@ -582,65 +504,21 @@ impl Handler<GetTenantStatus> for TenantActor {
     type Result = ResponseActFuture<Self, TenantStatus>;
     /// Asks every channel for its current status (counters move between state changes).
     fn handle(&mut self, _: GetTenantStatus, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> = self
-            .channels
-            .iter()
-            .map(|c| c.send(channel::GetStatus))
-            .collect();
-        Box::pin(
-            futures_util::future::join_all(asks)
-                .into_actor(self)
-                .map(|answers, act, _| {
-                    for status in answers.into_iter().flatten() {
-                        let slot = status.slot;
-                        if let Some(s) = act.statuses.get_mut(slot) {
-                            *s = Some(status);
-                        }
-                    }
-                    act.status()
-                }),
-        )
+        Box::pin(self.refresh_statuses().map(|_, act, _| act.status()))
     }
 }
 
 impl Handler<GetPlacement> for TenantActor {
     type Result = MessageResult<GetPlacement>;
     fn handle(&mut self, _: GetPlacement, _: &mut Context<Self>) -> Self::Result {
-        let mut out = Vec::new();
-        self.each_placed_topic(|unit, topic, state, (status, rejected)| {
-            let (state, reason) = match state {
-                TopicState::Rejected => ("Rejected", rejected.map(|r| r.reason.clone())),
-                TopicState::Permitted => ("Permitted", None),
-                TopicState::Pending => ("pending", None),
-            };
-            out.push(TopicPlacement {
-                topic: topic.to_string(),
-                priority: unit.priority,
-                channel_id: status.and_then(|s| s.channel_id.clone()),
-                state: state.to_string(),
-                reason,
-            });
-        });
-        let reason = self.unplaced_reason();
-        for unit in &self.unplaced {
-            for topic in &unit.topics {
-                out.push(TopicPlacement {
-                    topic: topic.clone(),
-                    priority: unit.priority,
-                    channel_id: None,
-                    state: "unplaced".into(),
-                    reason: reason.clone(),
-                });
-            }
-        }
-        out.sort_by(|a, b| a.topic.cmp(&b.topic));
-        MessageResult(out)
+        MessageResult(self.placement())
     }
 }
 
 impl Handler<SetTopics> for TenantActor {
     type Result = MessageResult<SetTopics>;
     fn handle(&mut self, SetTopics(topics): SetTopics, ctx: &mut Context<Self>) -> Self::Result {
+        let _span = self.span.clone().entered();
         MessageResult(self.set_topics(topics, ctx))
     }
 }
@@ -648,7 +526,7 @@ impl Handler<SetTopics> for TenantActor {
 impl Handler<RestartChannels> for TenantActor {
     type Result = ();
     fn handle(&mut self, msg: RestartChannels, _: &mut Context<Self>) {
-        for c in &self.channels {
+        for c in self.slots.iter().map(|s| &s.addr) {
             c.do_send(channel::Restart {
                 only_failed: msg.only_failed,
             });
@@ -659,8 +537,8 @@ impl Handler<RestartChannels> for TenantActor {
 impl Handler<CrashChannel> for TenantActor {
     type Result = ();
     fn handle(&mut self, CrashChannel(slot): CrashChannel, _: &mut Context<Self>) {
-        if let Some(c) = self.channels.get(slot) {
-            c.do_send(channel::Crash);
+        if let Some(s) = self.slots.get(slot) {
+            s.addr.do_send(channel::Crash);
         }
     }
 }
@@ -669,9 +547,9 @@ impl Handler<StopTenant> for TenantActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: StopTenant, _: &mut Context<Self>) -> Self::Result {
         let stops: Vec<_> = self
-            .channels
+            .slots
             .iter()
-            .map(|c| c.send(channel::Stop))
+            .map(|s| s.addr.send(channel::Stop))
             .collect();
         Box::pin(
             async move {

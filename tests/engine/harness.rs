@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use switchboard::channel::Lifecycle;
 use switchboard::config::Config;
 use switchboard::engine::{self, EngineHandle};
 use switchboard::sim::{self, ClientSpec, SimConfig, SimHandle};
@@ -221,7 +222,7 @@ pub fn live_channels(status: &EngineStatus, tenant: &str) -> usize {
         .iter()
         .filter(|t| t.id == tenant)
         .flat_map(|t| &t.channels)
-        .filter(|c| c.lifecycle.name() == "live")
+        .filter(|c| matches!(c.lifecycle, Lifecycle::Live { .. }))
         .count()
 }
 

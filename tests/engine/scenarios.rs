@@ -692,3 +692,44 @@ async fn topics_change_while_running_moving_nothing_that_stays() {
     .await;
     engine.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_channels_proof_of_life_reaches_the_store_while_it_runs_not_only_at_a_stop() {
+    let (sim, topics) = users_sim(10, |_| {}).await;
+    let scratch = Scratch::new();
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        r#"proof_of_life_interval = "200ms""#,
+        "",
+    ));
+    wait_live(&engine, "acme", 1).await;
+    let live_at = chrono::Utc::now();
+    // The engine's own store file, read beside it (SQLite in WAL mode lets a reader in).
+    let store = switchboard::store::open(&scratch.0.join("store.db").display().to_string())
+        .await
+        .unwrap();
+    // Written at connect with the proof of life then; from then on only the timer moves it (pongs every
+    // 200 ms are the frames). A process killed now would open its restart gap from there.
+    wait_until(
+        "the record's proof of life follows the channel's frames",
+        || async {
+            store
+                .channels("acme")
+                .await
+                .unwrap()
+                .first()
+                .is_some_and(|r| r.updated_at > live_at + chrono::Duration::seconds(1))
+        },
+    )
+    .await;
+    let status = engine.status().await.unwrap();
+    let record = store.channels("acme").await.unwrap().remove(0);
+    assert_eq!(
+        status.tenants[0].channels[0].channel_id.as_deref(),
+        Some(record.channel_id.as_str())
+    );
+    engine.stop();
+}
