@@ -53,7 +53,8 @@ pub struct EnginePolicy {
     /// How often each tenant writes its live channels' last proof of life (last frame) to the store, in one
     /// batch, so that after a crash (no graceful stop) the `restart` gap opens at most this long before the
     /// last frame the process received.
-    /// Default 5s (`heartbeat_timeout` when that is shorter); at most `heartbeat_timeout`.
+    /// Default 4s (`heartbeat_timeout` when that is shorter), so that with the 2 s lead of every gap a crash gap
+    /// starts less than 7 s before the crash; at most `heartbeat_timeout`.
     pub proof_of_life_interval: Duration,
 }
 
@@ -76,7 +77,7 @@ impl Default for EnginePolicy {
             router_queue: 65536,
             sink_queue: 65536,
             dedup_window: 200_000,
-            proof_of_life_interval: Duration::from_secs(5),
+            proof_of_life_interval: Duration::from_secs(4),
         }
     }
 }

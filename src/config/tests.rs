@@ -261,7 +261,7 @@ fn empty_config_is_valid_with_safe_defaults() {
     assert_eq!(e.combined_topic_counting, CombinedCounting::Expanded);
     assert_eq!(e.rest_requests_per_minute, 300);
     assert_eq!((e.router_queue, e.dedup_window), (65536, 200_000));
-    assert_eq!(e.proof_of_life_interval, Duration::from_secs(5));
+    assert_eq!(e.proof_of_life_interval, Duration::from_secs(4));
     assert_eq!(c.store.path, PathBuf::from("/etc/sb/switchboard.db"));
 }
 
