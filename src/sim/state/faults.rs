@@ -113,10 +113,17 @@ fn is_rest_fault(kind: FaultKind) -> bool {
     )
 }
 
-/// The REST-only fields, checked: (method, lower-case path filter, count). Errors name the field.
-fn rest_filters(
-    req: &FaultRequest,
-) -> Result<(Option<String>, Option<String>, Option<u32>), String> {
+/// The REST-only fields of a request, checked.
+struct RestFilters {
+    /// Upper case.
+    method: Option<String>,
+    /// Lower case.
+    path: Option<String>,
+    count: Option<u32>,
+}
+
+/// Checks the REST-only fields; errors name the field.
+fn rest_filters(req: &FaultRequest) -> Result<RestFilters, String> {
     if !is_rest_fault(req.kind) {
         for (name, given) in [
             ("path", req.path.is_some()),
@@ -129,7 +136,11 @@ fn rest_filters(
                 ));
             }
         }
-        return Ok((None, None, None));
+        return Ok(RestFilters {
+            method: None,
+            path: None,
+            count: None,
+        });
     }
     let method = match &req.method {
         None => None,
@@ -153,7 +164,11 @@ fn rest_filters(
     {
         return Err(format!("count must be between 1 and {MAX_FAULT_COUNT}"));
     }
-    Ok((method, path, req.count))
+    Ok(RestFilters {
+        method,
+        path,
+        count: req.count,
+    })
 }
 
 /// A close code a server may send (RFC 6455 §7.4: not 1004-1006 or 1015, which never go on the wire).
@@ -202,7 +217,11 @@ impl Sim {
         {
             return Err(format!("unknown channel {c}"));
         }
-        let (method, path, count) = rest_filters(req)?;
+        let RestFilters {
+            method,
+            path,
+            count,
+        } = rest_filters(req)?;
         if req.close_code.is_some() && req.kind != FaultKind::Close {
             return Err("closeCode applies to the close fault only".into());
         }
