@@ -273,7 +273,11 @@ impl Serve {
     }
 
     fn spawn(&self) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        // SWITCHBOARD_TEST_BIN overrides the binary: with a CARGO_TARGET_DIR shared between worktrees,
+        // target/debug/switchboard is whichever worktree linked it last, which may not be the code under test.
+        let bin = std::env::var_os("SWITCHBOARD_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_switchboard").into());
+        tokio::process::Command::new(bin)
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
