@@ -187,6 +187,9 @@ struct SimArgs {
     /// Add a `timestamp` field to event frames.
     #[arg(long)]
     event_timestamp: bool,
+    /// Whether a channel dies when its token expires (unknown on the platform; default true).
+    #[arg(long, value_name = "BOOL")]
+    channels_die_with_token: Option<bool>,
     /// Events per second the org produces.
     #[arg(long)]
     rate: Option<f64>,
@@ -232,6 +235,7 @@ impl SimArgs {
             rate_limit => c.rate_limit_per_window,
             rate_limit_window => c.rate_limit_window,
             unknown_channel_socket => c.unknown_channel_socket,
+            channels_die_with_token => c.channels_die_with_token,
             rate => c.workload.rate_per_second,
             users => c.workload.users,
             queues => c.workload.queues,

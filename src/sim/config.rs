@@ -138,6 +138,10 @@ pub struct SimConfig {
     pub unknown_channel_socket: UnknownChannelSocket,
     /// Add a `timestamp` field to event frames (unknown on the platform; off by default).
     pub event_timestamp: bool,
+    /// Whether a channel dies when the token that made it merely expires. The contract (§2) calls this unknown:
+    /// on by default, the stricter reading, so a client must move its channels to a new token in time; off, a
+    /// channel outlives its token and lives until its own `expires`. A revoked token kills its channels either way.
+    pub channels_die_with_token: bool,
     /// How often expiries and scheduled closes are checked.
     #[serde(with = "humantime_serde")]
     pub clock_tick: Duration,
@@ -168,6 +172,7 @@ impl Default for SimConfig {
             ledger_capacity: 2_000_000,
             unknown_channel_socket: UnknownChannelSocket::Frame,
             event_timestamp: false,
+            channels_die_with_token: true,
             clock_tick: Duration::from_millis(20),
             clients: Vec::new(),
             workload: WorkloadSpec::default(),
@@ -252,6 +257,12 @@ mod tests {
         assert_eq!(c.combined_topic_counting, CombinedCounting::Single);
         assert_eq!(c.clients[0].token_ttl_seconds, Some(5));
         assert_eq!(c.max_topics_per_channel, 1000);
+        assert!(
+            c.channels_die_with_token,
+            "today's behaviour unless asked otherwise"
+        );
+        let kept: SimConfig = toml::from_str("channels_die_with_token = false").unwrap();
+        assert!(!kept.channels_die_with_token);
         assert!(toml::from_str::<SimConfig>("heartbeat = \"1s\"").is_err());
     }
 

@@ -83,6 +83,21 @@ impl ApiError {
         e.retry_after = Some(retry_after_secs);
         e
     }
+    /// A 4xx as the platform words it, for the `client_error` fault (400, 401, 403, 404; others read as 400).
+    pub fn client_error(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => Self::authentication_required(),
+            StatusCode::FORBIDDEN => Self::new(
+                status,
+                "missing.permissions",
+                "You are missing the following permission(s) to perform this action.",
+            ),
+            StatusCode::NOT_FOUND => Self::not_found("The requested resource was not found."),
+            _ => Self::bad_request(
+                "The request could not be understood by the server due to malformed syntax.",
+            ),
+        }
+    }
     pub fn server_error(status: StatusCode) -> Self {
         match status {
             StatusCode::INTERNAL_SERVER_ERROR => Self::new(

@@ -12,6 +12,7 @@ pub struct Stats {
     pub channels_created: AtomicU64,
     pub channels_evicted: AtomicU64,
     pub channels_expired: AtomicU64,
+    pub channels_token_expired: AtomicU64,
     pub sockets_opened: AtomicU64,
     pub sockets_opened_unsubscribed: AtomicU64,
     pub sockets_closed: AtomicU64,
@@ -34,6 +35,8 @@ pub struct StatsSnapshot {
     pub channels_created: u64,
     pub channels_evicted: u64,
     pub channels_expired: u64,
+    /// Channels removed because the token that made them expired (only with `channels_die_with_token`).
+    pub channels_token_expired: u64,
     pub channels_open: u64,
     pub sockets_opened: u64,
     /// Sockets opened on a channel with no subscription (an idle socket the platform would close).
@@ -77,6 +80,7 @@ impl Stats {
             channels_created: get(&self.channels_created),
             channels_evicted: get(&self.channels_evicted),
             channels_expired: get(&self.channels_expired),
+            channels_token_expired: get(&self.channels_token_expired),
             channels_open,
             sockets_opened: opened,
             sockets_opened_unsubscribed: get(&self.sockets_opened_unsubscribed),

@@ -159,6 +159,19 @@ pub fn config(
     engine: &str,
     extra: &str,
 ) -> Config {
+    let text = config_text(sim, scratch, topics, clients, engine, extra);
+    Config::from_toml_str(&text, &scratch.0).unwrap_or_else(|e| panic!("config:\n{e}\n{text}"))
+}
+
+/// The TOML text of [`config`], for a test that runs the `switchboard serve` binary with a file.
+pub fn config_text(
+    sim: &Sim,
+    scratch: &Scratch,
+    topics: &[String],
+    clients: &[(&str, &str)],
+    engine: &str,
+    extra: &str,
+) -> String {
     let topics = serde_json::to_string(topics).unwrap();
     let mut text = format!(
         r#"
@@ -194,7 +207,7 @@ topics = {topics}
         "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"file\"]\n{extra}",
         scratch.sink().display()
     ));
-    Config::from_toml_str(&text, &scratch.0).unwrap_or_else(|e| panic!("config:\n{e}\n{text}"))
+    text
 }
 
 pub fn start(config: Config) -> EngineHandle {

@@ -5,6 +5,7 @@ mod harness;
 mod isolation;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod lifetimes;
 mod metrics;
 mod nats;
 mod scenarios;

@@ -61,6 +61,190 @@ async fn drop_closes_tcp_without_a_close_frame_and_the_channel_survives() {
 }
 
 #[tokio::test]
+async fn close_sends_a_close_frame_without_socket_closing_and_the_channel_survives() {
+    let mut c = connected(|cfg| cfg.heartbeat_interval = Duration::from_secs(60)).await;
+    let res = c
+        .sim
+        .fault(json!({"kind": "close", "channel": c.channel.id}))
+        .await;
+    assert_eq!(res["affectedChannels"], json!([c.channel.id]));
+    let (code, frames) = c.ws.until_closed().await;
+    assert_eq!(code, Some(1001), "a close frame with the default code");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f["topicName"] != "v2.system.socket_closing"),
+        "unannounced: {frames:?}"
+    );
+    assert_eq!(head(&c).await, 200, "the channel survives");
+    let mut again = c.sim.connect(&c.channel.connect_uri).await;
+    c.sim.emit(&c.topic, 1).await;
+    again.until_json("event after reconnect", is_event).await;
+    assert_eq!(c.sim.stats().await["channelsCreated"], 1);
+
+    c.sim
+        .fault(json!({"kind": "close", "channel": c.channel.id, "closeCode": 4000}))
+        .await;
+    let (code, _) = again.until_closed().await;
+    assert_eq!(code, Some(4000));
+}
+
+#[tokio::test]
+async fn client_error_fails_only_matching_requests_and_only_count_times() {
+    let c = connected(|_| {}).await;
+    let subs = c.sim.url(&format!(
+        "/api/v2/notifications/channels/{}/subscriptions",
+        c.channel.id
+    ));
+    c.sim
+        .fault(json!({"kind": "client_error", "status": 400, "method": "put", "path": "/SUBSCRIPTIONS", "count": 2}))
+        .await;
+    // Other calls pass: another method on the same path, another path.
+    let res = c
+        .sim
+        .http
+        .get(&subs)
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        c.sim
+            .http
+            .get(c.sim.url("/api/v2/notifications/channels"))
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for _ in 0..2 {
+        let res = c
+            .sim
+            .subscriptions(
+                &c.token,
+                &c.channel.id,
+                reqwest::Method::PUT,
+                &[&c.topic],
+                true,
+            )
+            .await;
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "bad.request");
+        assert_eq!(body["status"], 400);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["contextId"].is_string());
+    }
+    let res = c
+        .sim
+        .subscriptions(
+            &c.token,
+            &c.channel.id,
+            reqwest::Method::PUT,
+            &[&c.topic],
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "the fault was used up after 2");
+    let stats = c.sim.stats().await;
+    let puts = &stats["rest"]["PUT /api/v2/notifications/channels/{id}/subscriptions"];
+    assert_eq!(puts["400"], 2);
+    assert_eq!(puts["200"], 2, "the setup's PUT and the last one");
+
+    // A 401 once, on whatever REST call comes next: the platform refusing a token it issued.
+    c.sim
+        .fault(json!({"kind": "client_error", "status": 401, "count": 1, "client": CLIENT}))
+        .await;
+    let url = c.sim.url("/api/v2/notifications/channels");
+    let res = c
+        .sim
+        .http
+        .get(&url)
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "authentication.required");
+    assert_eq!(body["status"], 401);
+    let res = c
+        .sim
+        .http
+        .get(&url)
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "only once");
+    assert_eq!(
+        c.sim.stats().await["tokensIssued"],
+        1,
+        "the simulator counts the tokens it issued"
+    );
+    c.sim.token().await;
+    assert_eq!(c.sim.stats().await["tokensIssued"], 2);
+
+    // 403 and 404 read as the platform words them; an existing kind takes a count too.
+    for (status, code) in [(403, "missing.permissions"), (404, "not.found")] {
+        c.sim
+            .fault(json!({"kind": "client_error", "status": status, "count": 1, "method": "HEAD"}))
+            .await;
+        let res = c
+            .sim
+            .http
+            .head(
+                c.sim
+                    .url(&format!("/api/v2/notifications/channels/{}", c.channel.id)),
+            )
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{code}");
+    }
+    c.sim
+        .fault(json!({"kind": "client_error", "status": 403, "count": 1}))
+        .await;
+    let body: Value = c
+        .sim
+        .http
+        .get(&url)
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["code"], "missing.permissions");
+    c.sim
+        .fault(json!({"kind": "server_error", "status": 500, "count": 1}))
+        .await;
+    let res = c
+        .sim
+        .http
+        .get(&url)
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let res = c
+        .sim
+        .http
+        .get(&url)
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
 async fn a_stall_withholds_frames_heartbeats_and_pongs_then_resumes() {
     let mut c = connected(|cfg| cfg.heartbeat_interval = Duration::from_millis(50)).await;
     c.ws.until_json("heartbeat", is_heartbeat).await;
@@ -343,6 +527,16 @@ async fn faults_name_their_errors() {
             "durationSeconds",
         ),
         (json!({"kind": "server_error", "status": 404}), "5xx"),
+        (
+            json!({"kind": "client_error", "status": 500}),
+            "400, 401, 403 or 404",
+        ),
+        (json!({"kind": "client_error", "count": 0}), "count"),
+        (json!({"kind": "client_error", "method": "PATCH"}), "method"),
+        (json!({"kind": "client_error", "path": ""}), "path"),
+        (json!({"kind": "drop", "count": 1}), "REST faults only"),
+        (json!({"kind": "close", "closeCode": 1005}), "closeCode"),
+        (json!({"kind": "drop", "closeCode": 1000}), "closeCode"),
     ] {
         let res = sim
             .http

@@ -148,4 +148,80 @@ async fn an_expired_token_is_refused_and_its_channels_die() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404, "the channel died with its token");
+    assert_eq!(sim.stats().await["channelsTokenExpired"], 1);
+}
+
+#[tokio::test]
+async fn with_channels_outliving_tokens_an_expired_tokens_channel_lives_on_until_revoked() {
+    let sim = TestSim::start(|c| {
+        c.channels_die_with_token = false;
+        c.heartbeat_interval = std::time::Duration::from_secs(60);
+        // A short channel lifetime gives a sentinel whose expiry proves the clock ran past the token's.
+        c.channel_ttl = std::time::Duration::from_secs(2);
+        c.subscription_extension = std::time::Duration::from_secs(3600);
+    });
+    sim.register_client(json!({"clientId": "brief", "clientSecret": "s", "tokenTtlSeconds": 1}))
+        .await;
+    let token = sim.token_for("brief", "s").await;
+    let topic = format!("v2.users.{}.presence", sim.a_user().await);
+    let sentinel = sim.create_channel(&token).await;
+    let kept = sim.create_channel(&token).await;
+    // The subscription pushes the kept channel's own expiry an hour out; the sentinel keeps its 2 s.
+    sim.subscribe(&token, &kept.id, &[&topic]).await;
+    let mut ws = sim.connect(&kept.connect_uri).await;
+    wait_until("the sentinel channel to expire", || async {
+        sim.stats().await["channelsExpired"] == 1
+    })
+    .await;
+    let res = sim
+        .http
+        .get(sim.url("/api/v2/notifications/channels"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the token itself is expired");
+    let stats = sim.stats().await;
+    assert_eq!(stats["channelsTokenExpired"], 0);
+    assert_eq!(stats["channelsOpen"], 1);
+
+    // The channel lives on: a fresh token of the same client sees it, and its socket still gets events.
+    let fresh = sim.token_for("brief", "s").await;
+    let res = sim
+        .http
+        .head(sim.url(&format!("/api/v2/notifications/channels/{}", kept.id)))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the channel outlived its token");
+    let res = sim
+        .http
+        .head(sim.url(&format!("/api/v2/notifications/channels/{}", sentinel.id)))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the sentinel died of its own expiry");
+    sim.emit(&topic, 1).await;
+    ws.until_json("an event after the token expired", is_event)
+        .await;
+
+    // Revocation still kills it, with the notice.
+    let res = sim
+        .fault(json!({"kind": "revoke_token", "client": "brief"}))
+        .await;
+    assert!(
+        res["affectedChannels"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(kept.id))
+    );
+    let (_, frames) = ws.until_closed().await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["topicName"] == format!("v2.system.token_revoked.{}", kept.id)),
+        "{frames:?}"
+    );
 }

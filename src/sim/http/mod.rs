@@ -102,7 +102,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 
 /// Authenticates, applies REST faults (waiting out a `slow` fault's latency) and the rate limit.
 async fn admit(sim: &Sim, req: &HttpRequest) -> Result<Caller, ApiError> {
-    let admitted = sim.admit(bearer(req))?;
+    let admitted = sim.admit(bearer(req), req.method().as_str(), req.path())?;
     if !admitted.latency.is_zero() {
         tokio::time::sleep(admitted.latency).await;
     }

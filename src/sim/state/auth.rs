@@ -74,8 +74,14 @@ impl Sim {
         Ok((token, ttl))
     }
 
-    /// Authenticates a REST request, applies REST faults and the per-token rate limit.
-    pub fn admit(&self, bearer: Option<&str>) -> Result<Admitted, ApiError> {
+    /// Authenticates a REST request (`method`, `path` are what REST faults filter on), applies REST faults and
+    /// the per-token rate limit.
+    pub fn admit(
+        &self,
+        bearer: Option<&str>,
+        method: &str,
+        path: &str,
+    ) -> Result<Admitted, ApiError> {
         let bearer = bearer.ok_or_else(ApiError::authentication_required)?;
         let now = Instant::now();
         let mut st = self.lock();
@@ -94,25 +100,43 @@ impl Sim {
 
         st.rest_faults.retain(|f| f.until > now);
         let mut latency = Duration::ZERO;
+        let mut answer = None;
         for fault in st
             .rest_faults
-            .iter()
-            .filter(|f| f.client.as_deref().is_none_or(|c| c == &*caller.client_id))
+            .iter_mut()
+            .filter(|f| f.matches(&caller.client_id, method, path))
         {
             match fault.kind {
                 FaultKind::RateLimit => {
                     let secs = (fault.until - now).as_secs_f64().ceil().max(1.0) as u64;
+                    // A counted storm is over once used up: ask for the shortest wait.
+                    let secs = if fault.remaining.is_some() { 1 } else { secs };
                     Stats::bump(&self.stats.rate_limited);
-                    return Err(ApiError::rate_limited(secs));
+                    answer = Some(ApiError::rate_limited(secs));
                 }
                 FaultKind::ServerError => {
                     let status = StatusCode::from_u16(fault.status)
                         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                    return Err(ApiError::server_error(status));
+                    answer = Some(ApiError::server_error(status));
+                }
+                FaultKind::ClientError => {
+                    let status =
+                        StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
+                    answer = Some(ApiError::client_error(status));
                 }
                 FaultKind::Slow => latency = latency.max(fault.latency),
-                _ => {}
+                _ => continue,
             }
+            if let Some(left) = &mut fault.remaining {
+                *left = left.saturating_sub(1);
+            }
+            if answer.is_some() {
+                break;
+            }
+        }
+        st.rest_faults.retain(|f| f.remaining != Some(0));
+        if let Some(e) = answer {
+            return Err(e);
         }
 
         let window = self.config.rate_limit_window;

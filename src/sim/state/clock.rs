@@ -1,5 +1,7 @@
-//! Time-driven platform behaviour: channel expiry, token expiry, and the close after `socket_closing`.
+//! Time-driven platform behaviour: channel expiry, token expiry (and, if configured, the channels that die with
+//! their token), and the close after `socket_closing`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,19 +35,26 @@ impl Sim {
             self.remove_channel(st, &id, Removal::Expired);
         }
 
-        // A channel dies with the token that made it.
-        let dead_token: Vec<Arc<str>> = st
-            .channels
-            .values()
-            .filter(|c| st.tokens.get(&c.token).is_none_or(|t| t.expires_at <= now))
-            .map(|c| c.id.clone())
-            .collect();
-        for id in dead_token {
-            self.remove_channel(st, &id, Removal::TokenExpired);
+        // A channel dies with the token that made it, if so configured (unknown on the platform). Revoked tokens
+        // are not handled here: revocation removes their channels at once, whatever this setting says.
+        if self.config.channels_die_with_token {
+            let dead_token: Vec<Arc<str>> = st
+                .channels
+                .values()
+                .filter(|c| st.tokens.get(&c.token).is_none_or(|t| t.expires_at <= now))
+                .map(|c| c.id.clone())
+                .collect();
+            for id in dead_token {
+                Stats::bump(&self.stats.channels_token_expired);
+                self.remove_channel(st, &id, Removal::TokenExpired);
+            }
         }
-        // Expired tokens are kept a while so that using one is told 401, then forgotten.
+        // Expired tokens are kept a while so that using one is told 401, then forgotten. A token whose channels
+        // outlived it is kept as long as they live, so that revoking the client's tokens still reaches them.
         let token_grace = chrono::Duration::hours(1);
-        st.tokens.retain(|_, t| t.expires_at + token_grace > now);
+        let in_use: HashSet<Arc<str>> = st.channels.values().map(|c| c.token.clone()).collect();
+        st.tokens
+            .retain(|k, t| t.expires_at + token_grace > now || in_use.contains(k));
         let next_channel = st.channels.values().map(|c| c.expires_at).min();
         let next_token = st
             .tokens
@@ -53,7 +62,13 @@ impl Sim {
             .filter(|t| t.expires_at > now)
             .map(|t| t.expires_at)
             .min();
-        let forget_token = st.tokens.values().map(|t| t.expires_at + token_grace).min();
+        // A token kept for its channels is looked at again when they expire (`next_channel`).
+        let forget_token = st
+            .tokens
+            .iter()
+            .filter(|(k, _)| !in_use.contains(*k))
+            .map(|(_, t)| t.expires_at + token_grace)
+            .min();
         st.next_expiry = [next_channel, next_token, forget_token]
             .into_iter()
             .flatten()

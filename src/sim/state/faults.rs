@@ -1,5 +1,6 @@
-//! Fault injection: socket faults (drop, stall, socket_closing, malformed frames), channel faults (expiry,
-//! eviction), token revocation, and REST faults (429 storms, 5xx, latency) for a while.
+//! Fault injection: socket faults (drop, close, stall, socket_closing, malformed frames), channel faults (expiry,
+//! eviction), token revocation, and REST faults (429 storms, 5xx, 4xx, latency) for a while or for the next N
+//! matching requests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,9 @@ use crate::sim::stats::Stats;
 pub enum FaultKind {
     /// Close the TCP connection without a close frame.
     Drop,
+    /// Close the socket with a close frame (`closeCode`, default 1001) and no `v2.system.socket_closing` first:
+    /// the unannounced server close the contract (§6) says can happen. The channel survives.
+    Close,
     /// Send nothing and answer no ping (app-level or RFC 6455) for `durationSeconds`, keeping TCP open.
     Stall,
     /// Send `v2.system.socket_closing`, then close the socket after `graceSeconds` (default: the configured grace).
@@ -34,6 +38,10 @@ pub enum FaultKind {
     RateLimit,
     /// Answer REST calls with a 5xx (`status`, default 503) for `durationSeconds`.
     ServerError,
+    /// Answer REST calls with a 4xx (`status`: 400, 401, 403 or 404; default 400) in the platform's error body.
+    /// With `path`/`method` and `count` it fails one kind of call a given number of times (a 400 on subscribe,
+    /// a 401 once).
+    ClientError,
     /// Add `latencyMs` to REST calls for `durationSeconds`.
     Slow,
     /// Send one frame that is not a valid event (`variant`).
@@ -67,6 +75,15 @@ pub struct FaultRequest {
     pub latency_ms: Option<u64>,
     pub status: Option<u16>,
     pub variant: Option<MalformedVariant>,
+    /// REST faults: only requests whose path contains this (case ignored), e.g. `/subscriptions`.
+    pub path: Option<String>,
+    /// REST faults: only requests with this method (`GET`, `POST`, `PUT`, `DELETE`, `HEAD`).
+    pub method: Option<String>,
+    /// REST faults: only the next `count` matching requests; without `durationSeconds` the fault then lasts
+    /// until it is used up.
+    pub count: Option<u32>,
+    /// `close`: the close frame's code (default 1001).
+    pub close_code: Option<u16>,
 }
 
 /// What a fault touched.
@@ -81,6 +98,96 @@ pub struct FaultResult {
 }
 
 const DEFAULT_FAULT_DURATION: Duration = Duration::from_secs(10);
+/// How long a fault limited by `count` alone waits to be used up.
+const COUNTED_FAULT_DURATION: Duration = Duration::from_secs(86_400);
+const MAX_FAULT_COUNT: u32 = 1_000_000;
+const MAX_PATH_FILTER: usize = 256;
+
+/// The methods a REST fault can be limited to (those of the platform's API).
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "HEAD"];
+
+fn is_rest_fault(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::RateLimit | FaultKind::ServerError | FaultKind::ClientError | FaultKind::Slow
+    )
+}
+
+/// The REST-only fields of a request, checked.
+struct RestFilters {
+    /// Upper case.
+    method: Option<String>,
+    /// Lower case.
+    path: Option<String>,
+    count: Option<u32>,
+}
+
+/// Checks the REST-only fields; errors name the field.
+fn rest_filters(req: &FaultRequest) -> Result<RestFilters, String> {
+    if !is_rest_fault(req.kind) {
+        for (name, given) in [
+            ("path", req.path.is_some()),
+            ("method", req.method.is_some()),
+            ("count", req.count.is_some()),
+        ] {
+            if given {
+                return Err(format!(
+                    "{name} applies to REST faults only (rate_limit, server_error, client_error, slow)"
+                ));
+            }
+        }
+        return Ok(RestFilters {
+            method: None,
+            path: None,
+            count: None,
+        });
+    }
+    let method = match &req.method {
+        None => None,
+        Some(m) => {
+            let upper = m.to_ascii_uppercase();
+            if !METHODS.contains(&upper.as_str()) {
+                return Err(format!("method must be one of {}", METHODS.join(", ")));
+            }
+            Some(upper)
+        }
+    };
+    let path = match &req.path {
+        None => None,
+        Some(p) if p.is_empty() || p.len() > MAX_PATH_FILTER => {
+            return Err(format!("path must be 1 to {MAX_PATH_FILTER} characters"));
+        }
+        Some(p) => Some(p.to_ascii_lowercase()),
+    };
+    if let Some(n) = req.count
+        && !(1..=MAX_FAULT_COUNT).contains(&n)
+    {
+        return Err(format!("count must be between 1 and {MAX_FAULT_COUNT}"));
+    }
+    Ok(RestFilters {
+        method,
+        path,
+        count: req.count,
+    })
+}
+
+/// A close code a server may send (RFC 6455 §7.4: not 1004-1006 or 1015, which never go on the wire).
+fn close_code(v: Option<u16>) -> Result<u16, String> {
+    match v {
+        None => Ok(1001),
+        Some(c)
+            if (1000..=1003).contains(&c)
+                || (1007..=1014).contains(&c)
+                || (3000..=4999).contains(&c) =>
+        {
+            Ok(c)
+        }
+        Some(_) => Err(
+            "closeCode must be a close code a server may send: 1000-1003, 1007-1014 or 3000-4999"
+                .into(),
+        ),
+    }
+}
 
 fn seconds(field: &str, v: Option<f64>, default: Duration) -> Result<Duration, String> {
     match v {
@@ -110,6 +217,15 @@ impl Sim {
         {
             return Err(format!("unknown channel {c}"));
         }
+        let RestFilters {
+            method,
+            path,
+            count,
+        } = rest_filters(req)?;
+        if req.close_code.is_some() && req.kind != FaultKind::Close {
+            return Err("closeCode applies to the close fault only".into());
+        }
+        let code = close_code(req.close_code)?;
         let targets = targets(st, req);
         let mut result = FaultResult {
             kind: req.kind,
@@ -118,6 +234,7 @@ impl Sim {
         };
         match req.kind {
             FaultKind::Drop
+            | FaultKind::Close
             | FaultKind::Stall
             | FaultKind::SocketClosing
             | FaultKind::MalformedFrame => {
@@ -137,6 +254,7 @@ impl Sim {
                     };
                     match req.kind {
                         FaultKind::Drop => link.drop_connection(),
+                        FaultKind::Close => link.close(code, "closed by the server"),
                         FaultKind::Stall => link.shared.stall_for(duration),
                         FaultKind::SocketClosing => {
                             let _ = link.push(Outbound::Text(frames::socket_closing(
@@ -197,16 +315,37 @@ impl Sim {
                     result.affected_channels.push(id.to_string());
                 }
             }
-            FaultKind::RateLimit | FaultKind::ServerError | FaultKind::Slow => {
-                let duration = seconds(
-                    "durationSeconds",
-                    req.duration_seconds,
-                    DEFAULT_FAULT_DURATION,
-                )?;
-                let status = req.status.unwrap_or(503);
-                if req.kind == FaultKind::ServerError && !(500..=599).contains(&status) {
-                    return Err("status must be a 5xx code".into());
-                }
+            FaultKind::RateLimit
+            | FaultKind::ServerError
+            | FaultKind::ClientError
+            | FaultKind::Slow => {
+                let default_duration = if count.is_some() {
+                    COUNTED_FAULT_DURATION
+                } else {
+                    DEFAULT_FAULT_DURATION
+                };
+                let duration = seconds("durationSeconds", req.duration_seconds, default_duration)?;
+                let status = match req.kind {
+                    FaultKind::ServerError => {
+                        let status = req.status.unwrap_or(503);
+                        if !(500..=599).contains(&status) {
+                            return Err(
+                                "status must be a 5xx code (client_error gives a 4xx)".into()
+                            );
+                        }
+                        status
+                    }
+                    FaultKind::ClientError => {
+                        let status = req.status.unwrap_or(400);
+                        if ![400, 401, 403, 404].contains(&status) {
+                            return Err(
+                                "status must be 400, 401, 403 or 404 for client_error".into()
+                            );
+                        }
+                        status
+                    }
+                    _ => req.status.unwrap_or(503),
+                };
                 let client = match &req.channel {
                     Some(c) => st.channels.get(c.as_str()).map(|c| c.client_id.to_string()),
                     None => req.client.clone(),
@@ -217,6 +356,9 @@ impl Sim {
                     until: Instant::now() + duration,
                     latency: Duration::from_millis(req.latency_ms.unwrap_or(1000).min(600_000)),
                     status,
+                    method,
+                    path,
+                    remaining: count,
                 });
             }
         }

@@ -77,7 +77,7 @@ struct Scheduled {
     conn_id: u64,
 }
 
-/// A REST fault in force until `until`.
+/// A REST fault in force until `until` (and, with `remaining`, for that many more matching requests).
 #[derive(Debug, Clone)]
 struct RestFault {
     kind: FaultKind,
@@ -85,6 +85,26 @@ struct RestFault {
     until: Instant,
     latency: std::time::Duration,
     status: u16,
+    /// Upper-case method the fault is limited to.
+    method: Option<String>,
+    /// Lower-case text the request path must contain.
+    path: Option<String>,
+    /// Matching requests left to affect; `None`: every one until `until`.
+    remaining: Option<u32>,
+}
+
+impl RestFault {
+    fn matches(&self, client_id: &str, method: &str, path: &str) -> bool {
+        self.client.as_deref().is_none_or(|c| c == client_id)
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| path.to_ascii_lowercase().contains(p))
+    }
 }
 
 struct State {
