@@ -235,23 +235,26 @@ impl ChannelActor {
         let Phase::Connecting { bound } = &self.phase else {
             return;
         };
-        let uri = bound.connect_uri.clone();
+        let opening = self.open_socket_on(bound.connect_uri.clone());
         let turn = self.turn;
-        let timeout = self.shared.policy.connect_timeout;
-        let tls = self.shared.tls.clone();
-        ctx.spawn(
-            async move { open_socket(&uri, timeout, tls).await }
-                .into_actor(self)
-                .map(move |res, act, ctx| {
-                    if act.turn != turn {
-                        return;
-                    }
-                    match res {
-                        Ok(ws) => act.went_live(ws, ctx),
-                        Err(e) => act.failed(e, RestartReason::Error, ctx),
-                    }
-                }),
-        );
+        ctx.spawn(opening.into_actor(self).map(move |res, act, ctx| {
+            if act.turn != turn {
+                return;
+            }
+            match res {
+                Ok(ws) => act.went_live(ws, ctx),
+                Err(e) => act.failed(e, RestartReason::Error, ctx),
+            }
+        }));
+    }
+
+    /// Opening a socket on `uri` with the tenant's connect timeout and TLS settings.
+    fn open_socket_on(
+        &self,
+        uri: String,
+    ) -> impl std::future::Future<Output = Result<WsStream, ChannelError>> + 'static {
+        let (timeout, tls) = (self.shared.policy.connect_timeout, self.shared.tls.clone());
+        async move { open_socket(&uri, timeout, tls).await }
     }
 
     /// Starts reading a freshly connected socket and writing to it through a small queue.
@@ -324,11 +327,10 @@ impl ChannelActor {
         }
         live.handover = Some(why);
         let uri = live.bound.connect_uri.clone();
+        let opening = self.open_socket_on(uri);
         let turn = self.turn;
-        let timeout = self.shared.policy.connect_timeout;
-        let tls = self.shared.tls.clone();
         ctx.spawn(
-            async move { open_socket(&uri, timeout, tls).await }
+            opening
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     if act.turn != turn || act.phase.live().is_none() {
@@ -499,8 +501,7 @@ impl ChannelActor {
         let lifetimes = self.lifetimes;
         let units = self.units.clone();
         let turn = self.turn;
-        let timeout = self.shared.policy.connect_timeout;
-        let tls = self.shared.tls.clone();
+        let (timeout, tls) = (self.shared.policy.connect_timeout, self.shared.tls.clone());
         let job = async move {
             let prepared = create(&session, &lifetimes, units).await?;
             let ws = open_socket(&prepared.bound.connect_uri, timeout, tls).await?;
