@@ -303,7 +303,10 @@ impl ChannelActor {
         self.restarts.recovered();
         let since = Utc::now();
         self.regained(since);
-        self.last_error = None;
+        // A panic stays visible until the next error replaces it; anything else is over now.
+        if self.last_error.as_deref() != Some(super::PANIC_RESTART) {
+            self.last_error = None;
+        }
         self.enter(Phase::Live(Live {
             bound,
             socket,
@@ -532,7 +535,10 @@ impl ChannelActor {
                     actix::spawn(async move {
                         let _ = store.remove_channel(&old_bound.id).await;
                     });
-                    act.span.record("channel", act.phase.bound().map(|b| b.id.as_str()).unwrap_or(""));
+                    if let Some(b) = act.phase.bound() {
+                        act.span.record("channel", b.id.as_str());
+                        act.end_notice.channel_id = Some(b.id.clone());
+                    }
                     act.shared.metrics.disconnected(DisconnectReason::Rollover);
                     act.counters.rollovers += 1;
                     act.shared.metrics.rolled_over(reason);

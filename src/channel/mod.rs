@@ -138,10 +138,42 @@ pub struct Restart {
     pub only_failed: bool,
 }
 
-/// Panic inside the actor's handler (fault injection: proves a panic is contained).
+/// Panic inside the actor's handler, uncaught (fault injection: proves that a panic anywhere in a channel is
+/// contained by its tenant).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Crash;
+
+/// Sent to the tenant when a channel actor ended without stopping (a panic in one of its handlers or jobs
+/// unwound it): the tenant starts the slot again.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ChannelEnded {
+    pub slot: usize,
+    /// The channel it had last bound, if any: its store record says where continuity last held.
+    pub channel_id: Option<String>,
+}
+
+/// Sends [`ChannelEnded`] when the actor is dropped without having been asked to stop. After a panic in a
+/// handler actix drops the actor's context, which still runs `stopped`: only a stop asked for (`Stop`, no
+/// topics left) says the end was expected.
+struct EndNotice {
+    to: Recipient<ChannelEnded>,
+    slot: usize,
+    channel_id: Option<String>,
+    expected: bool,
+}
+
+impl Drop for EndNotice {
+    fn drop(&mut self) {
+        if !self.expected {
+            self.to.do_send(ChannelEnded {
+                slot: self.slot,
+                channel_id: self.channel_id.take(),
+            });
+        }
+    }
+}
 
 /// The channel's current status.
 #[derive(Message, Debug)]
@@ -183,6 +215,7 @@ pub struct ChannelActor {
     /// `receivedAt` text for the current millisecond (formatting it once per millisecond, not per event).
     received_at: (i64, String),
     span: tracing::Span,
+    end_notice: EndNotice,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -203,7 +236,15 @@ pub struct ChannelSpec {
     pub reuse: Option<ChannelRecord>,
     pub tenant: Recipient<ChannelReport>,
     pub rollover_done: Recipient<RolloverDone>,
+    /// Told when the actor ends without stopping (a panic).
+    pub ended: Recipient<ChannelEnded>,
+    /// This actor replaces one of the same slot that panicked: the time since `reuse`'s last proof of life
+    /// is a `crash` gap, and the status says what happened.
+    pub after_panic: bool,
 }
+
+/// What the status says of a channel restarted after a panic.
+pub const PANIC_RESTART: &str = "the channel panicked and was restarted";
 
 impl ChannelActor {
     pub fn new(spec: ChannelSpec) -> ChannelActor {
@@ -211,10 +252,15 @@ impl ChannelActor {
         announce_families(&spec.shared.metrics, &families);
         let policy = &spec.shared.policy;
         let mut continuity = Continuity::default();
+        let why = if spec.after_panic {
+            GapReason::Crash
+        } else {
+            GapReason::Restart
+        };
         let reuse = spec.reuse.map(|record| {
-            // The process that recorded the channel last had proof of life then: whatever happened since is
-            // a gap, whether or not the channel can be re-used.
-            continuity.resumed_after(record.updated_at, GapReason::Restart);
+            // The process (or actor) that recorded the channel last had proof of life then: whatever happened
+            // since is a gap, whether or not the channel can be re-used.
+            continuity.resumed_after(record.updated_at, why);
             let token_lifetime = spec
                 .session
                 .token()
@@ -249,7 +295,13 @@ impl ChannelActor {
             next_generation: 1,
             continuity,
             rejected: Vec::new(),
-            last_error: None,
+            last_error: spec.after_panic.then(|| PANIC_RESTART.to_string()),
+            end_notice: EndNotice {
+                to: spec.ended,
+                slot: spec.slot,
+                channel_id: None,
+                expected: false,
+            },
             counters: Counters::default(),
             received_at: (i64::MIN, String::new()),
             span,
@@ -330,6 +382,7 @@ impl ChannelActor {
         }
         if let Some(b) = self.phase.bound() {
             self.span.record("channel", b.id.as_str());
+            self.end_notice.channel_id = Some(b.id.clone());
         }
         self.report();
     }
@@ -547,6 +600,7 @@ impl Handler<Stop> for ChannelActor {
     /// Records when continuity last held, so that a restarted process re-uses the channel and reports the gap
     /// it leaves; then stops.
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        self.end_notice.expected = true;
         let record = self
             .continuity
             .last_proof()
@@ -584,6 +638,7 @@ impl Handler<SetUnits> for ChannelActor {
     type Result = ();
     fn handle(&mut self, SetUnits(units): SetUnits, ctx: &mut Context<Self>) {
         if units.is_empty() {
+            self.end_notice.expected = true;
             ctx.stop();
             return;
         }
@@ -616,13 +671,8 @@ impl Handler<Restart> for ChannelActor {
 
 impl Handler<Crash> for ChannelActor {
     type Result = ();
-    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            panic!("injected panic in channel {}", self.slot);
-        }));
-        if outcome.is_err() {
-            self.contain_panic(ctx);
-        }
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("injected panic in channel {}", self.slot);
     }
 }
 

@@ -20,6 +20,8 @@ use self::slot::{Proof, Slot};
 use crate::channel::{self, ChannelActor, ChannelReport, ChannelSpec, RolloverDone, TenantShared};
 use crate::config::{TenantConfig, TopicConfig};
 use crate::lifetime::Lifetimes;
+use crate::metrics::labels::RestartReason;
+use crate::supervisor::restart::{RestartDecision, RestartTracker};
 use crate::upstream::ClientSession;
 
 pub use self::status::{ClientStatus, QuotaStatus, TenantStatus, TopicPlacement};
@@ -113,6 +115,8 @@ pub struct TenantActor {
     /// Every log line of the actor is inside it: `tenant` and `region`.
     span: tracing::Span,
     _stop_notice: StopNotice,
+    /// Stopping on request: a channel ending now is not restarted.
+    stopping: bool,
 }
 
 impl TenantActor {
@@ -172,6 +176,7 @@ impl TenantActor {
             proofs_in_flight: None,
             span,
             _stop_notice,
+            stopping: false,
         }
     }
 
@@ -196,18 +201,72 @@ impl TenantActor {
         ctx: &mut Context<Self>,
     ) {
         let slot = self.slots.len();
+        let addr = self.start_channel(slot, client, units.clone(), reuse, false, ctx);
+        self.slots.push(Slot::new(
+            addr,
+            client,
+            units,
+            RestartTracker::new(
+                self.shared.policy.restart.clone(),
+                self.shared.policy.backoff.clone(),
+            ),
+        ));
+    }
+
+    /// Starts the channel actor of `slot` (on the arbiter the slot's index picks).
+    fn start_channel(
+        &self,
+        slot: usize,
+        client: usize,
+        units: Vec<Unit>,
+        reuse: Option<crate::store::ChannelRecord>,
+        after_panic: bool,
+        ctx: &mut Context<Self>,
+    ) -> Addr<ChannelActor> {
         let spec = ChannelSpec {
             shared: self.shared.clone(),
             session: self.sessions[client].clone(),
             slot,
-            units: units.clone(),
+            units,
             reuse,
             tenant: ctx.address().recipient(),
             rollover_done: ctx.address().recipient(),
+            ended: ctx.address().recipient(),
+            after_panic,
         };
         let arbiter = &self.arbiters[slot % self.arbiters.len()];
-        let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec));
-        self.slots.push(Slot::new(addr, client, units));
+        ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec))
+    }
+
+    /// Starts a slot's channel again after it panicked, from the store's record of its channel: the new actor
+    /// re-uses the channel if it can and reports the time since the record's proof of life as a `crash` gap.
+    fn restart_after_panic(
+        &mut self,
+        slot: usize,
+        channel_id: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.stopping || !self.slots.get(slot).is_some_and(Slot::holds_topics) {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let tenant = self.config.id.clone();
+        let job = async move { store.channels(&tenant).await };
+        ctx.spawn(job.into_actor(self).map(move |records, act, ctx| {
+            let _span = act.span.clone().entered();
+            if act.stopping || !act.slots.get(slot).is_some_and(Slot::holds_topics) {
+                return;
+            }
+            let record = records.ok().and_then(|records| {
+                records
+                    .into_iter()
+                    .find(|r| Some(&r.channel_id) == channel_id.as_ref())
+            });
+            let (client, units) = (act.slots[slot].client, act.slots[slot].units.clone());
+            let addr = act.start_channel(slot, client, units, record, true, ctx);
+            act.slots[slot].addr = addr;
+            tracing::info!(slot, "channel restarted after a panic");
+        }));
     }
 
     /// Applies a new topic list: channels keep what they hold, removed topics are unsubscribed in place, new
@@ -525,11 +584,21 @@ impl Handler<SetTopics> for TenantActor {
 
 impl Handler<RestartChannels> for TenantActor {
     type Result = ();
-    fn handle(&mut self, msg: RestartChannels, _: &mut Context<Self>) {
-        for c in self.slots.iter().map(|s| &s.addr) {
-            c.do_send(channel::Restart {
-                only_failed: msg.only_failed,
-            });
+    fn handle(&mut self, msg: RestartChannels, ctx: &mut Context<Self>) {
+        let mut ended = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.addr.connected() {
+                s.addr.do_send(channel::Restart {
+                    only_failed: msg.only_failed,
+                });
+            } else if s.holds_topics() {
+                // Its actor panicked and waits for its restart (perhaps the slow one): restart it now.
+                let channel_id = s.status.as_ref().and_then(|st| st.channel_id.clone());
+                ended.push((i, channel_id));
+            }
+        }
+        for (slot, channel_id) in ended {
+            self.restart_after_panic(slot, channel_id, ctx);
         }
     }
 }
@@ -543,9 +612,50 @@ impl Handler<CrashChannel> for TenantActor {
     }
 }
 
+impl Handler<channel::ChannelEnded> for TenantActor {
+    type Result = ();
+    /// A channel actor ended without stopping: a panic unwound it. It is counted, shown, and started again
+    /// through the restart policy (backoff; past the intensity limit, the slow retry).
+    fn handle(&mut self, ended: channel::ChannelEnded, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
+        let slot = ended.slot;
+        if self.stopping {
+            return;
+        }
+        let Some(s) = self.slots.get_mut(slot).filter(|s| s.holds_topics()) else {
+            return;
+        };
+        self.shared.metrics.channel_restarted(RestartReason::Panic);
+        let now = Utc::now();
+        let channel_id = ended.channel_id;
+        if let Some(status) = s.status.as_mut() {
+            status.lifecycle = channel::Lifecycle::Failed {
+                reason: "panicked".into(),
+                since: now,
+                last_error: channel::PANIC_RESTART.into(),
+            };
+            status.last_error = Some(channel::PANIC_RESTART.into());
+            status.connected_since = None;
+            status.channel_id.clone_from(&channel_id);
+        }
+        let delay = match s.restarts.failed(std::time::Instant::now()) {
+            RestartDecision::After(d) | RestartDecision::Failed(d) => d,
+        };
+        tracing::error!(slot, ?delay, "a channel panicked; restarting it");
+        self.last_error = Some(format!(
+            "channel {slot} panicked at {}; restarted",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+        ctx.run_later(delay, move |act, ctx| {
+            act.restart_after_panic(slot, channel_id, ctx)
+        });
+    }
+}
+
 impl Handler<StopTenant> for TenantActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: StopTenant, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
         let stops: Vec<_> = self
             .slots
             .iter()

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::placement::Unit;
 use crate::channel::{ChannelActor, ChannelStatus, Lifecycle};
+use crate::supervisor::restart::RestartTracker;
 
 /// A channel slot. Slots are never reused: a slot's index is the `slot` its channel reports, and a slot
 /// whose channel was stopped by a change of topics stays, empty, so that later indices keep their meaning.
@@ -19,16 +20,24 @@ pub(super) struct Slot {
     pub status: Option<ChannelStatus>,
     /// The proof of life last written to the store for this slot's channel.
     pub persisted: Persisted,
+    /// Restarts of the slot's channel actor after a panic.
+    pub restarts: RestartTracker,
 }
 
 impl Slot {
-    pub fn new(addr: Addr<ChannelActor>, client: usize, units: Vec<Unit>) -> Slot {
+    pub fn new(
+        addr: Addr<ChannelActor>,
+        client: usize,
+        units: Vec<Unit>,
+        restarts: RestartTracker,
+    ) -> Slot {
         Slot {
             addr,
             client,
             units,
             status: None,
             persisted: Persisted::default(),
+            restarts,
         }
     }
 

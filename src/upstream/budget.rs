@@ -4,6 +4,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// The longest a 429 blocks the budget, whatever its `Retry-After` says.
+pub const MAX_BLOCK: Duration = Duration::from_secs(3600);
+
 /// A sliding-window limiter. The platform counts requests per token per minute; a token bucket would allow
 /// a full burst plus the refill inside one window, so a window of send times is kept instead.
 #[derive(Debug)]
@@ -49,9 +52,11 @@ impl RateBudget {
         Ok(())
     }
 
-    /// The platform answered 429: send nothing more until `retry_after` has passed.
+    /// The platform answered 429: send nothing more until `retry_after` has passed (at most
+    /// [`MAX_BLOCK`]: the value comes from the wire).
     pub fn retry_after(&mut self, now: Instant, retry_after: Duration) {
-        let until = now + retry_after;
+        let wait = retry_after.min(MAX_BLOCK);
+        let until = now.checked_add(wait).unwrap_or(now);
         if self.blocked_until.is_none_or(|b| b < until) {
             self.blocked_until = Some(until);
         }
@@ -94,5 +99,14 @@ mod tests {
             "a shorter Retry-After does not shorten the wait"
         );
         assert!(b.try_acquire(t0 + Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn an_absurd_retry_after_blocks_for_the_cap_and_does_not_overflow() {
+        let t0 = Instant::now();
+        let mut b = RateBudget::new(100, Duration::from_secs(60));
+        b.retry_after(t0, Duration::from_secs(u64::MAX));
+        assert_eq!(b.try_acquire(t0).unwrap_err(), MAX_BLOCK);
+        assert!(b.try_acquire(t0 + MAX_BLOCK).is_ok());
     }
 }

@@ -68,6 +68,15 @@ pub struct TopicVerdict {
     pub rejection_reason: Option<String>,
 }
 
+/// The longest token lifetime the platform grants (contract §2: 300 s to 48 h per OAuth client).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(172_800);
+
+/// A token's lifetime from the wire's `expires_in`: at least a second, and never more than the platform
+/// grants (a larger value is a bug upstream; trusting it would mean never refreshing, or an overflow).
+fn token_lifetime(expires_in: u64) -> Duration {
+    Duration::from_secs(expires_in.clamp(1, MAX_TOKEN_LIFETIME.as_secs()))
+}
+
 /// One OAuth client of a tenant: its token and REST budget.
 pub struct ClientSession {
     pub tenant: Arc<str>,
@@ -220,12 +229,11 @@ impl ClientSession {
             .json()
             .await
             .map_err(|e| UpstreamError::Protocol(format!("token answer: {}", e.without_url())))?;
-        let lifetime = Duration::from_secs(answer.expires_in.max(1));
+        let lifetime = token_lifetime(answer.expires_in);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Token {
             access: answer.access_token.into(),
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX),
+            expires_at: Utc::now() + crate::time::chrono(lifetime),
             lifetime,
             generation,
         })
@@ -316,7 +324,9 @@ impl ClientSession {
                     });
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
-                    let wait = retry_after.unwrap_or(Duration::from_secs(3));
+                    let wait = retry_after
+                        .unwrap_or(Duration::from_secs(3))
+                        .min(budget::MAX_BLOCK);
                     self.budget.lock().retry_after(Instant::now(), wait);
                     if retries >= MAX_RETRIES || wait > MAX_RETRY_AFTER {
                         return Err(UpstreamError::RateLimited { retry_after: wait });
@@ -454,5 +464,19 @@ impl ClientSession {
             .await
             .map_err(|e| UpstreamError::Protocol(format!("subscriptions: {}", e.without_url())))?;
         Ok(answer.entities)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absurd_expires_in_is_capped_at_the_platform_maximum() {
+        assert_eq!(token_lifetime(0), Duration::from_secs(1));
+        assert_eq!(token_lifetime(900), Duration::from_secs(900));
+        assert_eq!(token_lifetime(u64::MAX), MAX_TOKEN_LIFETIME);
+        // And the expiry computed from it is a plain date, not an overflow.
+        let _ = Utc::now() + crate::time::chrono(token_lifetime(u64::MAX));
     }
 }

@@ -8,6 +8,7 @@ mod kafka;
 mod lifetimes;
 mod metrics;
 mod nats;
+mod panics;
 mod scenarios;
 mod sinks_api;
 mod spool;

@@ -1,0 +1,88 @@
+//! A panic anywhere in a channel actor is contained: counted, shown, restarted through the restart policy,
+//! and what it missed is a `crash` gap.
+
+use serde_json::json;
+
+use crate::harness::*;
+use switchboard::sim::workload::Family;
+
+const FAMILIES: [&str; 2] = ["presence", "routingStatus"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_is_a_crash_gap() {
+    let sim = Sim::start(|c| {
+        c.workload.users = 10;
+        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
+    });
+    let topics = sim.topics(&FAMILIES).await;
+    let scratch = Scratch::new();
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "proof_of_life_interval = \"200ms\"",
+        "",
+    ));
+    wait_live(&engine, "acme", 1).await;
+    sim.workload(json_rate(100.0, &FAMILIES)).await;
+    wait_until("events flowing", || async {
+        read_sink(&scratch).events.len() > 20
+    })
+    .await;
+
+    engine.crash_channel("acme", 0);
+    wait_until("the channel's socket replaced", || async {
+        sim.stats().await["socketsOpened"] == 2
+    })
+    .await;
+    wait_live(&engine, "acme", 1).await;
+    wait_until("a crash gap", || async {
+        read_sink(&scratch).gaps.iter().any(|g| g.reason == "crash")
+    })
+    .await;
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+
+    let status = engine.status().await.unwrap();
+    let tenant = &status.tenants[0];
+    assert_eq!(
+        tenant.channels[0].last_error.as_deref(),
+        Some(switchboard::channel::PANIC_RESTART),
+        "the channel says it panicked"
+    );
+    assert!(
+        tenant
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("panicked")),
+        "{:?}",
+        tenant.last_error
+    );
+    assert_eq!(
+        sim.stats().await["channelsCreated"],
+        1,
+        "the restarted actor re-uses the channel"
+    );
+    let metrics = engine.metrics.render(Some(&status), &[]).await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchboard_actor_restarts_total")
+                && l.contains("kind=\"channel\"")
+                && l.contains("reason=\"panic\"")
+                && l.ends_with(" 1")),
+        "one channel restart counted as a panic:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("switchboard_actor_restarts_total"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    let v = settle(&sim, &scratch, &topics).await;
+    assert_complete(&v);
+    let gaps = read_sink(&scratch).gaps;
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].reason, "crash");
+    engine.stop();
+}
