@@ -73,12 +73,19 @@ fn ids_of(units: &[Unit]) -> Vec<String> {
     units.iter().map(|u| u.id.clone()).collect()
 }
 
+/// The largest message read from the platform's socket.
+const MAX_MESSAGE_BYTES: usize = 8 << 20;
+
 /// Reads and writes a few KiB at a time: an idle channel must stay small (tungstenite reserves 128 KiB by default).
 fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20)
+        // The platform's frame size is undocumented; events are KiBs. A larger message (tungstenite's default
+        // is 64 MiB, buffered whole) fails the socket, which is then reconnected with a gap.
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
 }
 
 /// A token that is not due for refresh yet: a channel made with it will not need moving at once.

@@ -131,8 +131,14 @@ impl ChannelActor {
         let body = frame.event_body.map(|b| b.get()).unwrap_or("");
         let key = envelope::event_key(topic, frame.correlation_id(), body);
         let family_key = envelope::fnv1a(&[topic.as_bytes()]);
-        let family = self.families.get(&family_key).cloned();
-        let family = family.as_deref().unwrap_or("unknown");
+        let Some(family) = self.families.get(&family_key).cloned() else {
+            // Not a topic of this channel (the map holds exactly its topics): a platform bug must not reach
+            // the sinks, nor an unbounded topic name the labels.
+            self.counters.unsubscribed += 1;
+            tracing::debug!(parent: &self.span, "event on a topic not subscribed: dropped");
+            return;
+        };
+        let family = &*family;
         let channel_id = self.phase.bound().map(|b| b.id.as_str()).unwrap_or("");
         let origin = Origin {
             tenant: &self.shared.tenant,

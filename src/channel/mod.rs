@@ -102,6 +102,8 @@ pub struct ChannelStatus {
     pub rollovers: u64,
     /// The last ping's round trip, in milliseconds.
     pub pong_latency_ms: Option<u64>,
+    /// Events on topics this channel did not subscribe to: counted and dropped, never delivered.
+    pub unsubscribed_events: u64,
 }
 
 /// Sent to the tenant whenever the channel's status changes.
@@ -225,6 +227,7 @@ struct Counters {
     gaps: u64,
     connects: u64,
     rollovers: u64,
+    unsubscribed: u64,
 }
 
 /// Everything a channel actor starts from.
@@ -344,6 +347,7 @@ impl ChannelActor {
                 .watchdog
                 .latency()
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            unsubscribed_events: self.counters.unsubscribed,
         }
     }
 

@@ -127,6 +127,7 @@ mod tests {
             connects: 1,
             rollovers: 0,
             pong_latency_ms: None,
+            unsubscribed_events: 0,
         }
     }
 

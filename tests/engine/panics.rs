@@ -1,5 +1,6 @@
-//! A panic anywhere in a channel actor is contained: counted, shown, restarted through the restart policy,
-//! and what it missed is a `crash` gap.
+//! Faults of the engine's own code or of the platform's that must not spread: a panic anywhere in a channel
+//! actor is contained (counted, shown, restarted through the restart policy, and what it missed is a `crash`
+//! gap); an event on a topic the channel never subscribed is counted and dropped.
 
 use serde_json::json;
 
@@ -84,5 +85,47 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
     let gaps = read_sink(&scratch).gaps;
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(gaps[0].reason, "crash");
+    engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_socket_stays_up() {
+    let sim = Sim::start(|c| {
+        c.workload.users = 10;
+        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
+    });
+    let topics = sim.topics(&FAMILIES).await;
+    let scratch = Scratch::new();
+    let engine = start(config(
+        &sim,
+        &scratch,
+        &topics,
+        &[("demo", "secret")],
+        "",
+        "",
+    ));
+    wait_live(&engine, "acme", 1).await;
+    sim.fault(json!({"kind": "malformed_frame", "variant": "unsubscribed_topic"}))
+        .await;
+    wait_until("the stray event counted", || async {
+        engine.status().await.unwrap().tenants[0].channels[0].unsubscribed_events == 1
+    })
+    .await;
+    sim.workload(json_rate(200.0, &FAMILIES)).await;
+    wait_until("events flowing", || async {
+        read_sink(&scratch).events.len() > 50
+    })
+    .await;
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+    assert_complete(&settle(&sim, &scratch, &topics).await);
+    assert!(
+        !read_sink(&scratch).events.contains_key("not-subscribed-1"),
+        "the stray event reached no sink"
+    );
+    assert_eq!(
+        sim.stats().await["socketsOpened"],
+        1,
+        "the socket stayed up"
+    );
     engine.stop();
 }

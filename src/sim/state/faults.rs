@@ -61,6 +61,9 @@ pub enum MalformedVariant {
     MissingTopic,
     /// A binary frame.
     Binary,
+    /// A well-formed event on a topic the channel never subscribed to (a platform bug the client must not
+    /// pass on).
+    UnsubscribedTopic,
 }
 
 /// `POST /sim/v1/faults`. Scope: `channel`, or `client`, or neither for everything.
@@ -402,5 +405,8 @@ fn malformed(variant: MalformedVariant) -> Outbound {
             r#"{"version":"2","eventBody":{"message":"no topic"}}"#,
         )),
         MalformedVariant::Binary => Outbound::Binary(Bytes::from_static(&[0x00, 0xff, 0x10, 0x80])),
+        MalformedVariant::UnsubscribedTopic => Outbound::Text(ByteString::from_static(
+            r#"{"topicName":"v2.users.00000000-0000-4000-8000-0000000000ff.presence","version":"2","eventBody":{"id":"00000000-0000-4000-8000-0000000000ff","presenceDefinition":{"systemPresence":"Available"}},"metadata":{"CorrelationId":"not-subscribed-1"}}"#,
+        )),
     }
 }
