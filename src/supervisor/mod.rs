@@ -234,9 +234,15 @@ impl Handler<TenantStopped> for Supervisor {
         }
         let _child_span = child.span.clone().entered();
         child.running = None;
+        // Nobody asked the running incarnation to stop: a panic unwound it (or it stopped itself).
+        let reason = if msg.requested {
+            RestartReason::Stopped
+        } else {
+            RestartReason::Panic
+        };
         self.shared
             .metrics
-            .actor_restarted(ActorKind::Tenant, RestartReason::Stopped);
+            .actor_restarted(ActorKind::Tenant, reason);
         let decision = child.restarts.failed(Instant::now());
         let delay = match decision {
             RestartDecision::After(d) => {

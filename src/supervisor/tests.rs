@@ -64,13 +64,35 @@ async fn running(sup: &Addr<Supervisor>, id: &str) -> Option<(u64, Addr<TenantAc
 
 /// Tenant restarts counted as `stopped`.
 async fn restarts(metrics: &Metrics) -> u64 {
+    restarts_for(metrics, "stopped").await
+}
+
+/// Tenant restarts counted with `reason`.
+async fn restarts_for(metrics: &Metrics, reason: &str) -> u64 {
     let text = metrics.render(None, &[]).await.expect("render");
+    let series = format!(r#"switchboard_actor_restarts_total{{kind="tenant",reason="{reason}"}}"#);
     text.lines()
-        .find(|l| {
-            l.starts_with(r#"switchboard_actor_restarts_total{kind="tenant",reason="stopped"}"#)
-        })
+        .find(|l| l.starts_with(&series))
         .and_then(|l| l.rsplit_once(' '))
         .map_or(0, |(_, v)| v.parse().expect("a number"))
+}
+
+#[actix::test]
+async fn a_tenant_ended_without_being_asked_is_counted_as_a_panic_and_restarted() {
+    let (sup, metrics) = supervisor(vec![tenant("acme", "http://127.0.0.1:1")]).await;
+    let (first, _) = running(&sup, "acme").await.expect("running");
+    // What a tenant actor's notice says when a panic unwound it: nobody asked it to stop.
+    sup.send(TenantStopped {
+        id: "acme".into(),
+        incarnation: first,
+        requested: false,
+    })
+    .await
+    .expect("delivered");
+    let second = restarted(&sup, "acme", first).await;
+    assert!(second > first);
+    assert_eq!(restarts_for(&metrics, "panic").await, 1);
+    assert_eq!(restarts(&metrics).await, 0);
 }
 
 /// Waits (bounded) until the tenant's running actor is a later one than `after`.
@@ -116,6 +138,7 @@ async fn the_end_of_a_replaced_or_removed_tenant_is_not_a_failure() {
     sup.send(TenantStopped {
         id: "acme".into(),
         incarnation: first,
+        requested: true,
     })
     .await
     .expect("delivered");
@@ -125,6 +148,7 @@ async fn the_end_of_a_replaced_or_removed_tenant_is_not_a_failure() {
     sup.send(TenantStopped {
         id: "acme".into(),
         incarnation: second,
+        requested: true,
     })
     .await
     .expect("delivered");

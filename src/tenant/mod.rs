@@ -80,6 +80,8 @@ pub struct TenantStopped {
     /// Which start of the tenant ended (see [`TenantActor::new`]): the receiver tells the actor it runs now
     /// from an earlier one that was replaced or stopped on purpose.
     pub incarnation: u64,
+    /// The actor was asked to stop (`StopTenant`); otherwise a panic ended it.
+    pub requested: bool,
 }
 
 /// Sends [`TenantStopped`] when dropped. Dropping, not `Actor::stopped`, because a panic in a handler ends
@@ -114,7 +116,7 @@ pub struct TenantActor {
     proofs_in_flight: Option<SpawnHandle>,
     /// Every log line of the actor is inside it: `tenant` and `region`.
     span: tracing::Span,
-    _stop_notice: StopNotice,
+    stop_notice: StopNotice,
     /// Stopping on request: a channel ending now is not restarted.
     stopping: bool,
 }
@@ -154,11 +156,12 @@ impl TenantActor {
             tenant = %config.id,
             region = %config.endpoints.region
         );
-        let _stop_notice = StopNotice {
+        let stop_notice = StopNotice {
             to: stopped,
             message: TenantStopped {
                 id: config.id.clone(),
                 incarnation,
+                requested: false,
             },
         };
         TenantActor {
@@ -175,7 +178,7 @@ impl TenantActor {
             rollover_in_flight: None,
             proofs_in_flight: None,
             span,
-            _stop_notice,
+            stop_notice,
             stopping: false,
         }
     }
@@ -656,6 +659,7 @@ impl Handler<StopTenant> for TenantActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: StopTenant, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
+        self.stop_notice.message.requested = true;
         let stops: Vec<_> = self
             .slots
             .iter()
