@@ -45,3 +45,29 @@ pub fn authorize(
         role: found.role,
     })
 }
+
+/// Routes anyone may call: probes, the scrape, the API's own description.
+pub const OPEN_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/v1/openapi.json"];
+
+/// Refuses a request without a known token before anything reads its body: an unauthenticated client can
+/// then make the API buffer nothing (handlers check the role a route needs once the token is known).
+pub async fn require_token(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::ResponseError as _;
+    if !OPEN_PATHS.contains(&req.path()) {
+        let tokens = req
+            .app_data::<actix_web::web::Data<super::ApiState>>()
+            .map(|s| s.tokens.as_slice())
+            .unwrap_or_default();
+        if let Err(e) = authorize(req.request(), tokens, Role::Read) {
+            // The body stays unread: the connection is closed after this answer.
+            let res = e.error_response().map_into_right_body();
+            return Ok(req.into_response(res));
+        }
+    }
+    next.call(req)
+        .await
+        .map(actix_web::dev::ServiceResponse::map_into_left_body)
+}

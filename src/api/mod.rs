@@ -1,8 +1,9 @@
 //! The admin HTTP API (actix-web), served by `switchboard serve` on `[admin] listen`.
 //!
 //! Bearer-token auth with two roles (`admin`, `read`); one error body `{"code","message","details"}`; the
-//! OpenAPI document at `/v1/openapi.json` is generated from the handlers. `/healthz`, `/readyz` and
-//! `/metrics` need no token (probes and scrapers).
+//! OpenAPI document at `/v1/openapi.json` is generated from the handlers. `/healthz`, `/readyz`, `/metrics` and
+//! the OpenAPI document need no token (probes and scrapers); every other request without a known token is
+//! refused before its body is read.
 
 pub mod auth;
 pub mod error;
@@ -170,6 +171,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sinks::configure(cfg);
 }
 
+/// How long a client has to send a request's head.
+const REQUEST_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an idle kept-alive connection stays open.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
+
 /// Starts the API on the current actix system; returns the bound address.
 pub fn start(
     listen: SocketAddr,
@@ -191,8 +199,14 @@ pub fn start(
             )
             .configure(configure)
             .default_service(web::to(not_found))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
     })
     .workers(1)
+    // A client gets this long to send a request's head, and an idle kept-alive connection is closed after
+    // KEEP_ALIVE: held connections cost descriptors.
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .max_connections(MAX_CONNECTIONS)
     .disable_signals()
     .shutdown_timeout(1)
     .bind(listen)?;
