@@ -5,6 +5,7 @@ mod harness;
 mod isolation;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod kit;
 mod lifetimes;
 mod metrics;
 mod nats;
@@ -12,3 +13,5 @@ mod scenarios;
 mod sinks_api;
 mod spool;
 mod webhook;
+
+use harness::{PATIENCE, POLL};
