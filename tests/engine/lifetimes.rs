@@ -279,25 +279,7 @@ impl Serve {
     }
 
     fn spawn(&self) -> tokio::process::Child {
-        // SWITCHBOARD_TEST_BIN overrides the binary: with a CARGO_TARGET_DIR shared between worktrees,
-        // target/debug/switchboard is whichever worktree linked it last, which may not be the code under test.
-        let bin = std::env::var_os("SWITCHBOARD_TEST_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_switchboard").into());
-        tokio::process::Command::new(bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("SWITCHBOARD_STORE")
-            .env_remove("SWITCHBOARD_MASTER_KEY")
-            .env_remove("SWITCHBOARD_ADMIN_LISTEN")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
-            )
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("switchboard serve starts")
+        spawn_serve(&self.config)
     }
 
     /// `GET /v1/status`, or `None` while the admin API does not answer.

@@ -42,23 +42,6 @@ fn answer(rx: &Receiver, req: Request) -> &'static [u8] {
     }
 }
 
-fn spawn_serve(config: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .env_remove("SWITCHBOARD_STORE")
-        .env_remove("SWITCHBOARD_MASTER_KEY")
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
-        )
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("switchboard serve starts")
-}
-
 /// The value of `name{sink="hook"}` on /metrics, once the admin API answers.
 async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
     let text = http
