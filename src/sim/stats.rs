@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counters of the simulator. All methods are cheap and lock-free except the per-endpoint REST table.
 #[derive(Debug, Default)]
@@ -28,8 +28,8 @@ pub struct Stats {
     rest: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
 }
 
-/// A snapshot of [`Stats`] as JSON.
-#[derive(Debug, Serialize)]
+/// A snapshot of [`Stats`] as JSON (and, read back, the typed stats tests compare).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsSnapshot {
     pub channels_created: u64,

@@ -2,17 +2,12 @@
 //! and a canary secret that never comes back.
 
 use serde_json::{Value, json};
-use switchboard::config::hash_token;
 
 use crate::harness::*;
 
 const ADMIN: &str = "admin-token-0123456789";
 const READER: &str = "read-token-0123456789";
 const CANARY: &str = "canary-secret-7f3e9b1c";
-
-fn hex(bytes: [u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 struct Api {
     base: String,
@@ -49,20 +44,15 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
     )
     .await;
     let topics = sim.topics(&["presence"]).await;
-    let scratch = Scratch::new();
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(ADMIN)),
-        hex(hash_token(READER))
-    );
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("canary", CANARY)],
-        "",
-        &admin,
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("canary", CANARY)
+        .sink_file()
+        .admin_token(ADMIN)
+        .read_token(READER)
+        .start();
     let api = Api {
         base: format!("http://{}", engine.admin_addr.expect("admin API")),
         http: reqwest::Client::new(),
@@ -119,22 +109,25 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
         .await;
     assert_eq!(status, 202);
     assert_eq!(
-        sim.stats().await["socketsOpened"],
+        sim.stats().await.sockets_opened,
         1,
         "onlyFailed leaves a live channel alone"
     );
     let (status, _) = api.post("/v1/tenants/acme/restart", Some(ADMIN)).await;
     assert_eq!(status, 202);
     wait_until("the channel to reconnect", || async {
-        sim.stats().await["socketsOpened"] == 2
+        sim.stats().await.sockets_opened == 2
     })
     .await;
     let (status, _) = api.post("/v1/tenants/nobody/restart", Some(ADMIN)).await;
     assert_eq!(status, 404);
 
     // A gap, then read back through the API.
-    sim.fault(json!({"kind": "revoke_token", "client": "canary"}))
-        .await;
+    sim.inject(FaultRequest {
+        client: Some("canary".into()),
+        ..fault(FaultKind::RevokeToken)
+    })
+    .await;
     wait_until("a gap in the API", || async {
         let (_, body) = api.get("/v1/gaps?tenant=acme", Some(READER)).await;
         serde_json::from_str::<Value>(&body)
@@ -203,19 +196,16 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
 async fn the_cli_and_the_live_tail_read_through_the_api() {
     let sim = Sim::start(|c| c.workload.users = 5);
     let topics = sim.topics(&["presence", "routingStatus"]).await;
-    let scratch = Scratch::new();
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(READER))
-    );
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        &admin,
-    ));
+    let App {
+        engine,
+        scratch: _scratch,
+        ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .read_token(READER)
+        .start();
     let url = format!("http://{}", engine.admin_addr.unwrap());
     wait_live(&engine, "acme", 1).await;
 
@@ -347,20 +337,15 @@ async fn tenants_and_topics_are_managed_through_the_api_and_survive_a_restart() 
         switchboard::secrets::MasterKey::generate().to_base64(),
     )
     .unwrap();
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(ADMIN)),
-        hex(hash_token(READER))
-    );
     let make_config = || {
-        let mut c = config(
-            &sim,
-            &scratch,
-            &presence[..5],
-            &[("demo", "secret")],
-            "",
-            &admin,
-        );
+        let mut c = App::builder(&sim)
+            .scratch(&scratch)
+            .tenant("acme", &presence[..5])
+            .client("demo", "secret")
+            .sink_file()
+            .admin_token(ADMIN)
+            .read_token(READER)
+            .config();
         c.store.key_file = Some(key_file.clone());
         c
     };
@@ -505,7 +490,7 @@ async fn tenants_and_topics_are_managed_through_the_api_and_survive_a_restart() 
 
     // A restart: the tenants come back from the store and re-use their channels.
     engine.stop();
-    let created = sim.stats().await["channelsCreated"].as_u64().unwrap();
+    let created = sim.stats().await.channels_created;
     let engine = start(make_config());
     let api = Api {
         base: format!("http://{}", engine.admin_addr.unwrap()),
@@ -514,7 +499,7 @@ async fn tenants_and_topics_are_managed_through_the_api_and_survive_a_restart() 
     wait_live(&engine, "beta", 1).await;
     wait_live(&engine, "acme", 1).await;
     assert_eq!(
-        sim.stats().await["channelsCreated"].as_u64().unwrap(),
+        sim.stats().await.channels_created,
         created,
         "channels re-used after the restart"
     );
@@ -596,19 +581,14 @@ async fn an_operator_manages_tenants_with_the_cli_and_rotates_the_master_key() {
     let new_key = scratch.0.join("new.key");
     std::fs::write(&old_key, run(vec!["keys".into(), "generate".into()]).await).unwrap();
     std::fs::write(&new_key, run(vec!["keys".into(), "generate".into()]).await).unwrap();
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(ADMIN))
-    );
     let make = |key: &std::path::Path| {
-        let mut c = config(
-            &sim,
-            &scratch,
-            &presence[..1],
-            &[("demo", "secret")],
-            "",
-            &admin,
-        );
+        let mut c = App::builder(&sim)
+            .scratch(&scratch)
+            .tenant("acme", &presence[..1])
+            .client("demo", "secret")
+            .sink_file()
+            .admin_token(ADMIN)
+            .config();
         c.store.key_file = Some(key.to_path_buf());
         c
     };
@@ -775,19 +755,14 @@ async fn a_seeded_tenant_deleted_through_the_api_stays_deleted_after_a_restart()
         switchboard::secrets::MasterKey::generate().to_base64(),
     )
     .unwrap();
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(ADMIN))
-    );
     let make = || {
-        let mut c = config(
-            &sim,
-            &scratch,
-            &presence[..1],
-            &[("demo", "secret")],
-            "",
-            &admin,
-        );
+        let mut c = App::builder(&sim)
+            .scratch(&scratch)
+            .tenant("acme", &presence[..1])
+            .client("demo", "secret")
+            .sink_file()
+            .admin_token(ADMIN)
+            .config();
         c.store.key_file = Some(key_file.clone());
         c
     };

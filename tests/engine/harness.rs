@@ -1,7 +1,8 @@
 //! A simulator, an engine configured against it, and the oracle: the sink's output compared with the ledger.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,10 +10,35 @@ use serde_json::{Value, json};
 use switchboard::channel::Lifecycle;
 use switchboard::config::Config;
 use switchboard::engine::{self, EngineHandle};
+pub use switchboard::sim::state::{FaultKind, FaultRequest, FaultResult, MalformedVariant};
+pub use switchboard::sim::stats::StatsSnapshot as SimStats;
 use switchboard::sim::{self, ClientSpec, SimConfig, SimHandle};
 use switchboard::supervisor::EngineStatus;
 
+pub use crate::kit::*;
+
 pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How often [`wait_until`] looks.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// A fault of `kind` with nothing else set: scope and parameters are filled in with struct update syntax,
+/// `FaultRequest { channel: Some(id), ..fault(FaultKind::Stall) }`.
+pub fn fault(kind: FaultKind) -> FaultRequest {
+    FaultRequest {
+        kind,
+        channel: None,
+        client: None,
+        duration_seconds: None,
+        grace_seconds: None,
+        latency_ms: None,
+        status: None,
+        variant: None,
+        path: None,
+        method: None,
+        count: None,
+        close_code: None,
+    }
+}
 
 pub struct Sim {
     pub handle: SimHandle,
@@ -84,7 +110,13 @@ impl Sim {
         res.json().await.unwrap_or(Value::Null)
     }
 
-    pub async fn stats(&self) -> Value {
+    /// The simulator's counters, typed.
+    pub async fn stats(&self) -> SimStats {
+        serde_json::from_value(self.stats_json().await).unwrap()
+    }
+
+    /// The simulator's counters as served, for a test that reads a counter by name or prints them.
+    pub async fn stats_json(&self) -> Value {
         self.get("/sim/v1/stats").await
     }
 
@@ -108,8 +140,10 @@ impl Sim {
         self.post("/sim/v1/workload", body).await;
     }
 
-    pub async fn fault(&self, body: Value) -> Value {
-        self.post("/sim/v1/faults", body).await
+    /// Injects a fault, built with the simulator's own request type.
+    pub async fn inject(&self, fault: FaultRequest) -> FaultResult {
+        let body = serde_json::to_value(&fault).unwrap();
+        serde_json::from_value(self.post("/sim/v1/faults", body).await).unwrap()
     }
 
     /// Every ledger entry.
@@ -129,104 +163,38 @@ impl Sim {
     }
 }
 
-/// A temp dir for a test's store and sink files.
-pub struct Scratch(pub PathBuf);
+/// A temp dir for a test's store and sink files, removed when the last clone is dropped.
+#[derive(Clone)]
+pub struct Scratch(pub Arc<ScratchDir>);
+
+pub struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Scratch {
     pub fn new() -> Scratch {
         let dir = std::env::temp_dir().join(format!("sb-engine-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(Arc::new(ScratchDir(dir)))
     }
     pub fn sink(&self) -> PathBuf {
         self.0.join("events.jsonl")
     }
 }
 
-impl Drop for Scratch {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-/// An engine configuration against `sim`: one tenant `acme` following `topics`, a file sink in `scratch`.
-/// `engine` is extra TOML for the `[engine]` table; `extra` is appended (more tenants, clients).
-pub fn config(
-    sim: &Sim,
-    scratch: &Scratch,
-    topics: &[String],
-    clients: &[(&str, &str)],
-    engine: &str,
-    extra: &str,
-) -> Config {
-    let text = config_text(sim, scratch, topics, clients, engine, extra);
-    Config::from_toml_str(&text, &scratch.0).unwrap_or_else(|e| panic!("config:\n{e}\n{text}"))
-}
-
-/// The TOML text of [`config`], for a test that runs the `switchboard serve` binary with a file.
-pub fn config_text(
-    sim: &Sim,
-    scratch: &Scratch,
-    topics: &[String],
-    clients: &[(&str, &str)],
-    engine: &str,
-    extra: &str,
-) -> String {
-    let topics = serde_json::to_string(topics).unwrap();
-    let mut text = format!(
-        r#"
-[engine]
-ping_interval = "200ms"
-heartbeat_timeout = "1500ms"
-connect_timeout = "5s"
-request_timeout = "10s"
-{engine}
-
-[engine.backoff]
-min = "100ms"
-max = "1s"
-
-[store]
-path = "{store}"
-
-[[tenants]]
-id = "acme"
-api_base = "{base}"
-login_base = "{base}"
-topics = {topics}
-"#,
-        store = scratch.0.join("store.db").display(),
-        base = sim.base(),
-    );
-    for (id, secret) in clients {
-        text.push_str(&format!(
-            "\n[[tenants.clients]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"
-        ));
-    }
-    text.push_str(&format!(
-        "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"file\"]\n{extra}",
-        scratch.sink().display()
-    ));
-    text
-}
-
 pub fn start(config: Config) -> EngineHandle {
     engine::start(config).expect("engine starts")
-}
-
-pub async fn wait_until<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        if probe().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 pub fn live_channels(status: &EngineStatus, tenant: &str) -> usize {

@@ -70,14 +70,15 @@ async fn a_slow_sink_and_a_dead_sink_do_not_hold_a_healthy_one() {
     };
     // The slow receiver's one request outlives the test; a small queue makes its records reach the spool.
     let extra = hook("slow", slow_port, "10m") + &hook("dead", dead_port, "2s");
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &followed,
-        &[("demo", "secret")],
-        "sink_queue = 64",
-        &extra,
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .engine("sink_queue = 64")
+        .sink_file()
+        .extra(&extra)
+        .start()
+        .engine;
     wait_live(&engine, "acme", 1).await;
 
     sim.workload(json_rate(200.0, &["presence", "routingStatus"]))

@@ -155,14 +155,18 @@ async fn every_event_reaches_kafka_once_keyed_by_entity_in_routing_order() {
     let topic = format!("{prefix}.acme");
     create_topic(&brokers, &topic).await;
     let reader = Reader::start(&brokers, &topic);
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &followed,
-        &[("demo", "secret")],
-        "",
-        &kafka_sink(&brokers, &format!("{prefix}.{{tenant}}"), "10s"),
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .sink_file()
+        .extra(&kafka_sink(
+            &brokers,
+            &format!("{prefix}.{{tenant}}"),
+            "10s",
+        ))
+        .start()
+        .engine;
     wait_live(&engine, "acme", 1).await;
 
     sim.workload(json_rate(100.0, &["presence", "routingStatus"]))
@@ -254,15 +258,14 @@ async fn a_broker_outage_spools_and_loses_nothing_and_keeps_order_per_key() {
 
     let sim = Sim::start(|c| c.workload.users = 20);
     let followed = sim.topics(&["presence", "routingStatus"]).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &followed,
-        &[("demo", "secret")],
-        "",
-        &kafka_sink(&brokers, &topic, "2s"),
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .sink_file()
+        .extra(&kafka_sink(&brokers, &topic, "2s"))
+        .start();
     let stats = engine
         .sinks
         .iter()

@@ -37,14 +37,14 @@ async fn users_sim(
 }
 
 async fn stat(sim: &Sim, name: &str) -> u64 {
-    sim.stats().await[name]
+    sim.stats_json().await[name]
         .as_u64()
         .unwrap_or_else(|| panic!("no {name} in the simulator's stats"))
 }
 
 /// REST calls the simulator answered for `endpoint` (`METHOD /path/template`), by status.
 async fn rest_calls(sim: &Sim, endpoint: &str) -> u64 {
-    sim.stats().await["rest"][endpoint]
+    sim.stats_json().await["rest"][endpoint]
         .as_object()
         .map(|by_status| by_status.values().filter_map(Value::as_u64).sum())
         .unwrap_or(0)
@@ -123,7 +123,13 @@ async fn short_tokens_and_drops(channels_die_with_token: bool, run: Duration) {
     .await;
     let scratch = Scratch::new();
     let engine_started = Instant::now();
-    let engine = start(config(&sim, &scratch, &topics, &[("short", "s")], "", ""));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &topics)
+        .client("short", "s")
+        .sink_file()
+        .start()
+        .engine;
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(50.0, &FAMILIES)).await;
 
@@ -134,8 +140,8 @@ async fn short_tokens_and_drops(channels_die_with_token: bool, run: Duration) {
         tokio::time::sleep_until(traffic + EVERY * k).await;
         let opened = stat(&sim, "socketsOpened").await;
         let at = Utc::now();
-        let res = sim.fault(json!({"kind": "drop"})).await;
-        let channels = res["affectedChannels"].as_array().map_or(0, Vec::len);
+        let res = sim.inject(fault(FaultKind::Drop)).await;
+        let channels = res.affected_channels.len();
         // Bounded well past BACK_LIVE so that a slow recovery is measured, not just failed.
         let back_live = if channels == 0 {
             None
@@ -154,7 +160,7 @@ async fn short_tokens_and_drops(channels_die_with_token: bool, run: Duration) {
     }
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     let elapsed = engine_started.elapsed();
-    let stats = sim.stats().await;
+    let stats = sim.stats_json().await;
     let v = settle(&sim, &scratch, &topics).await;
     let out = read_sink(&scratch);
     engine.stop();
@@ -252,14 +258,14 @@ struct Serve {
 impl Serve {
     fn new(sim: &Sim, scratch: &Scratch, topics: &[String]) -> Serve {
         let port = free_port();
-        let token: String = switchboard::config::hash_token(ADMIN_TOKEN)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let admin = format!(
-            "\n[admin]\nlisten = \"127.0.0.1:{port}\"\n[[admin.tokens]]\nname = \"test\"\nrole = \"read\"\ntoken_sha256 = \"{token}\"\n"
-        );
-        let text = config_text(sim, scratch, topics, &[("demo", "secret")], "", &admin);
+        let text = App::builder(sim)
+            .scratch(scratch)
+            .tenant("acme", topics)
+            .client("demo", "secret")
+            .sink_file()
+            .admin_listen(&format!("127.0.0.1:{port}"))
+            .token("test", "read", ADMIN_TOKEN)
+            .text();
         let config = scratch.0.join("switchboard.toml");
         std::fs::write(&config, text).unwrap();
         Serve {
@@ -273,25 +279,7 @@ impl Serve {
     }
 
     fn spawn(&self) -> tokio::process::Child {
-        // SWITCHBOARD_TEST_BIN overrides the binary: with a CARGO_TARGET_DIR shared between worktrees,
-        // target/debug/switchboard is whichever worktree linked it last, which may not be the code under test.
-        let bin = std::env::var_os("SWITCHBOARD_TEST_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_switchboard").into());
-        tokio::process::Command::new(bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("SWITCHBOARD_STORE")
-            .env_remove("SWITCHBOARD_MASTER_KEY")
-            .env_remove("SWITCHBOARD_ADMIN_LISTEN")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
-            )
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("switchboard serve starts")
+        spawn_serve(&self.config)
     }
 
     /// `GET /v1/status`, or `None` while the admin API does not answer.
@@ -414,17 +402,23 @@ async fn a_400_on_subscribe_fails_the_channel_at_once_without_a_backoff_loop() {
     /// Three times the configured `backoff.max` (1 s): a backoff loop would have retried in this time.
     const QUIET: Duration = Duration::from_secs(3);
     let (sim, topics) = users_sim(10, |_| {}).await;
-    sim.fault(json!({"kind": "client_error", "status": 400, "method": "PUT", "path": "/subscriptions", "durationSeconds": 600}))
-        .await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    sim.inject(FaultRequest {
+        status: Some(400),
+        method: Some("PUT".into()),
+        path: Some("/subscriptions".into()),
+        duration_seconds: Some(600.0),
+        ..fault(FaultKind::ClientError)
+    })
+    .await;
+    let App {
+        engine,
+        scratch: _scratch,
+        ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     let took = time_until(FAIL_FAST, || async {
         channels_of(&status_json(&engine).await)
             .first()
@@ -462,25 +456,24 @@ async fn a_400_on_subscribe_fails_the_channel_at_once_without_a_backoff_loop() {
 
 /// A 401 once on the first REST call matching `filter`, then: exactly one token refresh, the channel live,
 /// and every event delivered once.
-async fn one_401(filter: Value) {
+async fn one_401(filter: FaultRequest) {
     let (sim, topics) = users_sim(10, |_| {}).await;
-    let mut fault = json!({"kind": "client_error", "status": 401, "count": 1, "client": "demo"});
-    fault
-        .as_object_mut()
-        .unwrap()
-        .extend(filter.as_object().unwrap().clone());
-    sim.fault(fault).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    sim.inject(FaultRequest {
+        status: Some(401),
+        count: Some(1),
+        client: Some("demo".into()),
+        ..filter
+    })
+    .await;
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
-    let stats = sim.stats().await;
+    let stats = sim.stats_json().await;
     let refused: u64 = stats["rest"]
         .as_object()
         .unwrap()
@@ -503,7 +496,7 @@ async fn one_401(filter: Value) {
     assert_complete(&v);
     assert_eq!(v.gaps, 0, "nothing was lost, so no gap");
     assert_eq!(
-        sim.stats().await["tokensIssued"],
+        sim.stats_json().await["tokensIssued"],
         2,
         "and no more refreshes later"
     );
@@ -513,12 +506,17 @@ async fn one_401(filter: Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_once_on_the_first_rest_call_costs_exactly_one_token_refresh_and_the_channel_goes_live()
  {
-    one_401(json!({})).await;
+    one_401(fault(FaultKind::ClientError)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_once_on_subscribe_costs_exactly_one_token_refresh_and_the_channel_goes_live() {
-    one_401(json!({"method": "PUT", "path": "/subscriptions"})).await;
+    one_401(FaultRequest {
+        method: Some("PUT".into()),
+        path: Some("/subscriptions".into()),
+        ..fault(FaultKind::ClientError)
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -531,15 +529,13 @@ async fn an_unannounced_close_is_handled_like_an_announced_one_reconnecting_at_o
     /// "At once": the first reconnect attempt, not a backoff (the harness's backoff.min is 100 ms).
     const AT_ONCE: Duration = Duration::from_secs(1);
     let (sim, topics) = users_sim(20, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &FAMILIES)).await;
     wait_until("events flowing", || async {
@@ -547,12 +543,8 @@ async fn an_unannounced_close_is_handled_like_an_announced_one_reconnecting_at_o
     })
     .await;
     let closed_at = Utc::now();
-    let res = sim.fault(json!({"kind": "close"})).await;
-    assert_eq!(
-        res["affectedChannels"].as_array().map_or(0, Vec::len),
-        1,
-        "{res}"
-    );
+    let res = sim.inject(fault(FaultKind::Close)).await;
+    assert_eq!(res.affected_channels.len(), 1, "{res:?}");
     let reconnected = time_until(PATIENCE, || async {
         stat(&sim, "socketsOpened").await >= 2
             && live_channels(&engine.status().await.unwrap(), "acme") == 1
@@ -567,7 +559,7 @@ async fn an_unannounced_close_is_handled_like_an_announced_one_reconnecting_at_o
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     let v = settle(&sim, &scratch, &topics).await;
     let out = read_sink(&scratch);
-    let stats = sim.stats().await;
+    let stats = sim.stats_json().await;
     engine.stop();
 
     let reconnected = reconnected.expect("live again on a new socket");

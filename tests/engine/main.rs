@@ -6,6 +6,7 @@ mod harness;
 mod isolation;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod kit;
 mod lifetimes;
 mod metrics;
 mod nats;
@@ -14,3 +15,5 @@ mod scenarios;
 mod sinks_api;
 mod spool;
 mod webhook;
+
+use harness::{PATIENCE, POLL};

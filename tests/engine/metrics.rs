@@ -63,10 +63,6 @@ fn has_uuid(s: &str) -> bool {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 async fn scrape(http: &reqwest::Client, base: &str) -> String {
     let res = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -82,19 +78,17 @@ async fn metrics_follow_a_stall_from_socket_to_sink_without_raw_ids_in_labels() 
         c.heartbeat_interval = Duration::from_secs(30);
     });
     let topics = sim.topics(&["presence", "routingStatus"]).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        &format!(
-            "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
-            hex(&switchboard::config::hash_token("read-token-0123456789"))
-        ),
-    ));
-    let base = format!("http://{}", engine.admin_addr.expect("admin API"));
+    let App {
+        engine,
+        scratch,
+        admin,
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .read_token("read-token-0123456789")
+        .start();
+    let base = admin.expect("admin API").base;
     let http = reqwest::Client::new();
     wait_live(&engine, "acme", 1).await;
 
@@ -120,8 +114,12 @@ async fn metrics_follow_a_stall_from_socket_to_sink_without_raw_ids_in_labels() 
         .channel_id
         .clone()
         .unwrap();
-    sim.fault(json!({"kind": "stall", "channel": first, "durationSeconds": 3}))
-        .await;
+    sim.inject(FaultRequest {
+        channel: Some(first.clone()),
+        duration_seconds: Some(3.0),
+        ..fault(FaultKind::Stall)
+    })
+    .await;
     wait_until("a gap record", || async {
         !read_sink(&scratch).gaps.is_empty()
     })

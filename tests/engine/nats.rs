@@ -8,56 +8,10 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use async_nats::jetstream;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::harness::*;
-
-async fn jetstream_at(url: &str) -> Option<jetstream::Context> {
-    let client = tokio::time::timeout(
-        Duration::from_secs(5),
-        async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(4))
-            .connect(url),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    client
-        .server_info()
-        .jetstream
-        .then(|| jetstream::new(client))
-}
-
-/// Every message of `stream` in stream order, as (Nats-Msg-Id, envelope).
-async fn read_stream(js: &jetstream::Context, stream: &str) -> Vec<(String, Value)> {
-    let mut s = js.get_stream(stream).await.expect("the stream exists");
-    let count = s.info().await.expect("stream info").state.messages;
-    let consumer = s
-        .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .expect("an ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
-    while (out.len() as u64) < count {
-        let m = tokio::time::timeout(Duration::from_secs(5), messages.next())
-            .await
-            .expect("the stream's messages arrive")
-            .expect("a message")
-            .expect("not an error");
-        let id = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.as_str().to_string())
-            .unwrap_or_default();
-        out.push((id, serde_json::from_slice(&m.payload).expect("an envelope")));
-    }
-    out
-}
 
 /// The stream's message count, or 0 while it cannot be read.
 async fn stream_count(url: &str, stream: &str) -> u64 {
@@ -115,14 +69,14 @@ async fn every_event_reaches_jetstream_once_in_routing_order_per_entity() {
     let scratch = Scratch::new();
     let id = unique();
     let (prefix, stream) = (format!("sbtest{id}"), format!("SBTEST{id}"));
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &followed,
-        &[("demo", "secret")],
-        "",
-        &nats_sink(&url, &prefix, &stream),
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .sink_file()
+        .extra(&nats_sink(&url, &prefix, &stream))
+        .start()
+        .engine;
     wait_live(&engine, "acme", 1).await;
 
     sim.workload(json_rate(100.0, &["presence", "routingStatus"]))
@@ -209,14 +163,14 @@ async fn a_nats_outage_spools_and_loses_nothing_and_keeps_order_per_entity() {
     let followed = sim.topics(&["presence", "routingStatus"]).await;
     let scratch = Scratch::new();
     let stream = "SBOUTAGE";
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &followed,
-        &[("demo", "secret")],
-        "",
-        &nats_sink(&url, "sboutage", stream),
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .sink_file()
+        .extra(&nats_sink(&url, "sboutage", stream))
+        .start()
+        .engine;
     let stats = engine
         .sinks
         .iter()

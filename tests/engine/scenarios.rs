@@ -9,10 +9,10 @@ const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
 
 /// Lets the org produce `n` more events at `rate`, then pauses it.
 async fn produce(sim: &Sim, rate: f64, n: u64) {
-    let before = sim.stats().await["eventsGenerated"].as_u64().unwrap();
+    let before = sim.stats().await.events_generated;
     sim.workload(json_rate(rate, &USER_FAMILIES)).await;
     wait_until(&format!("{n} events"), || async {
-        sim.stats().await["eventsGenerated"].as_u64().unwrap() >= before + n
+        sim.stats().await.events_generated >= before + n
     })
     .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
@@ -35,15 +35,13 @@ async fn users_sim(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_over_the_quota_spread_over_channels_and_every_event_arrives_once() {
     let (sim, topics) = users_sim(1250, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 3).await;
     let status = engine.status().await.unwrap();
     let tenant = &status.tenants[0];
@@ -55,9 +53,9 @@ async fn topics_over_the_quota_spread_over_channels_and_every_event_arrives_once
     );
     assert!(tenant.channels.iter().all(|c| c.topics <= 1000));
     let stats = sim.stats().await;
-    assert_eq!(stats["channelsCreated"], 3);
+    assert_eq!(stats.channels_created, 3);
     assert_eq!(
-        stats["socketsOpenedUnsubscribed"], 0,
+        stats.sockets_opened_unsubscribed, 0,
         "subscribe, then connect: no socket sits idle without topics"
     );
 
@@ -73,23 +71,25 @@ async fn topics_over_the_quota_spread_over_channels_and_every_event_arrives_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_stall_is_detected_recovered_and_reported_as_a_gap() {
     let (sim, topics) = users_sim(20, |c| c.heartbeat_interval = Duration::from_secs(30)).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
     let channel = engine.status().await.unwrap().tenants[0].channels[0]
         .channel_id
         .clone()
         .unwrap();
-    sim.fault(json!({"kind": "stall", "channel": channel, "durationSeconds": 5}))
-        .await;
+    sim.inject(FaultRequest {
+        channel: Some(channel),
+        duration_seconds: Some(5.0),
+        ..fault(FaultKind::Stall)
+    })
+    .await;
     let stalled = std::time::Instant::now();
     produce(&sim, 200.0, 100).await;
     wait_until("a gap record", || async {
@@ -115,29 +115,30 @@ async fn a_silent_stall_is_detected_recovered_and_reported_as_a_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_closing_moves_to_a_new_socket_without_losing_or_repeating_anything() {
     let (sim, topics) = users_sim(50, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(300.0, &USER_FAMILIES)).await;
     wait_until("events flowing", || async {
         read_sink(&scratch).events.len() > 50
     })
     .await;
-    sim.fault(json!({"kind": "socket_closing", "graceSeconds": 1.0}))
-        .await;
+    sim.inject(FaultRequest {
+        grace_seconds: Some(1.0),
+        ..fault(FaultKind::SocketClosing)
+    })
+    .await;
     wait_until("a second socket", || async {
-        sim.stats().await["socketsOpened"] == 2
+        sim.stats().await.sockets_opened == 2
     })
     .await;
     wait_until("the old socket closed", || async {
-        sim.stats().await["socketsClosed"] == 1
+        sim.stats().await.sockets_closed == 1
     })
     .await;
     produce(&sim, 300.0, 300).await;
@@ -146,7 +147,7 @@ async fn socket_closing_moves_to_a_new_socket_without_losing_or_repeating_anythi
     assert_eq!(v.gaps, 0);
     assert_eq!(v.delivered_once, v.happened);
     assert_eq!(
-        sim.stats().await["channelsCreated"],
+        sim.stats().await.channels_created,
         1,
         "the channel survives socket_closing"
     );
@@ -160,33 +161,32 @@ async fn channel_expiry_is_pushed_out_in_time_without_a_gap() {
         c.subscription_extension = Duration::from_secs(6);
     })
     .await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "rollover_margin = \"2s\"",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .engine("rollover_margin = \"2s\"")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &USER_FAMILIES)).await;
     // Past the first lifetime and several extensions.
-    let created = sim.stats().await["channelsCreated"].as_u64().unwrap();
+    let created = sim.stats().await.channels_created;
     wait_until("10 s of traffic", || async {
-        sim.stats().await["eventsGenerated"].as_u64().unwrap() >= 1000
+        sim.stats().await.events_generated >= 1000
     })
     .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     let stats = sim.stats().await;
     assert_eq!(
-        stats["channelsExpired"], 0,
+        stats.channels_expired, 0,
         "no channel was allowed to expire"
     );
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);
     assert_eq!(v.gaps, 0);
-    assert!(stats["channelsCreated"].as_u64().unwrap() >= created);
+    assert!(stats.channels_created >= created);
     engine.stop();
 }
 
@@ -198,19 +198,18 @@ async fn a_channel_that_cannot_be_extended_is_rolled_over_make_before_break() {
         c.subscription_extension = Duration::from_secs(1);
     })
     .await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "rollover_margin = \"2s\"",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .engine("rollover_margin = \"2s\"")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &USER_FAMILIES)).await;
     wait_until("two rollovers", || async {
-        sim.stats().await["channelsCreated"].as_u64().unwrap() >= 3
+        sim.stats().await.channels_created >= 3
     })
     .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
@@ -228,13 +227,18 @@ async fn an_expiring_token_is_refreshed_and_its_channels_moved_without_a_gap() {
         json!({"clientId": "short", "clientSecret": "s", "tokenTtlSeconds": 6}),
     )
     .await;
-    let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("short", "s")], "", ""));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("short", "s")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &USER_FAMILIES)).await;
     wait_until("a new token and channel", || async {
         let s = sim.stats().await;
-        s["tokensIssued"].as_u64().unwrap() >= 3 && s["channelsCreated"].as_u64().unwrap() >= 3
+        s.tokens_issued >= 3 && s.channels_created >= 3
     })
     .await;
     sim.workload(json!({"ratePerSecond": 0.0})).await;
@@ -250,19 +254,20 @@ async fn an_expiring_token_is_refreshed_and_its_channels_moved_without_a_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_replaced_and_the_unavoidable_gap_reported() {
     let (sim, topics) = users_sim(20, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
-    sim.fault(json!({"kind": "revoke_token", "client": "demo"}))
-        .await;
+    sim.inject(FaultRequest {
+        client: Some("demo".into()),
+        ..fault(FaultKind::RevokeToken)
+    })
+    .await;
     wait_until("a gap", || async { !read_sink(&scratch).gaps.is_empty() }).await;
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 200.0, 100).await;
@@ -271,27 +276,29 @@ async fn a_revoked_token_is_replaced_and_the_unavoidable_gap_reported() {
     let out = read_sink(&scratch);
     assert_eq!(out.gaps.len(), 1);
     assert_eq!(out.gaps[0].reason, "token_revoked");
-    assert_eq!(sim.stats().await["tokensIssued"], 2);
+    assert_eq!(sim.stats().await.tokens_issued, 2);
     engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_is_waited_out_as_retry_after_says() {
     let (sim, topics) = users_sim(1250, |_| {}).await;
-    sim.fault(json!({"kind": "rate_limit", "client": "demo", "durationSeconds": 3}))
-        .await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    sim.inject(FaultRequest {
+        client: Some("demo".into()),
+        duration_seconds: Some(3.0),
+        ..fault(FaultKind::RateLimit)
+    })
+    .await;
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 3).await;
     let stats = sim.stats().await;
-    let limited = stats["rateLimited"].as_u64().unwrap();
+    let limited = stats.rate_limited;
     assert!(limited >= 1, "the storm was met");
     assert!(
         limited <= 6,
@@ -310,33 +317,34 @@ async fn one_client_holds_at_most_20_channels_never_evicting_its_own_and_two_cli
         json!({"clientId": "second", "clientSecret": "s"}),
     )
     .await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine,
+        scratch: _scratch,
+        ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 19).await;
     let status = engine.status().await.unwrap();
     assert_eq!(status.tenants[0].unplaced.len(), 6000);
     assert!(status.tenants[0].unplaced_reason.is_some());
     let stats = sim.stats().await;
-    assert_eq!(stats["channelsEvicted"], 0);
-    assert!(stats["channelsOpen"].as_u64().unwrap() <= 20);
+    assert_eq!(stats.channels_evicted, 0);
+    assert!(stats.channels_open <= 20);
     engine.stop();
 
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret"), ("second", "s")],
-        "",
-        "",
-    ));
+    let App {
+        engine,
+        scratch: _scratch,
+        ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .client("second", "s")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 25).await;
     let status = engine.status().await.unwrap();
     assert!(status.tenants[0].unplaced.is_empty());
@@ -346,30 +354,27 @@ async fn one_client_holds_at_most_20_channels_never_evicting_its_own_and_two_cli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_process_reuses_every_channel() {
     let (sim, topics) = users_sim(1250, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 3).await;
     engine.stop();
-    let created = sim.stats().await["channelsCreated"].as_u64().unwrap();
+    let created = sim.stats().await.channels_created;
     assert_eq!(created, 3);
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start()
+        .engine;
     wait_live(&engine, "acme", 3).await;
     assert_eq!(
-        sim.stats().await["channelsCreated"],
+        sim.stats().await.channels_created,
         3,
         "0 channels created on restart"
     );
@@ -383,8 +388,13 @@ async fn a_restarted_process_reuses_every_channel() {
 async fn topics_the_client_may_not_read_are_reported_rejected_and_the_others_flow() {
     let (sim, topics) = users_sim(10, |_| {}).await;
     sim.post("/sim/v1/clients", json!({"clientId": "limited", "clientSecret": "s", "deniedTopicPatterns": ["*.routingstatus"]})).await;
-    let scratch = Scratch::new();
-    let engine = start(config(&sim, &scratch, &topics, &[("limited", "s")], "", ""));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("limited", "s")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     let status = engine.status().await.unwrap();
     let rejected = &status.tenants[0].channels[0].rejected;
@@ -415,14 +425,15 @@ topics = ["v2.users.nobody.presence"]
 id = "x"
 secret = "y"
 "#;
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "[engine.restart]\nmax_restarts = 3\nwithin = \"60s\"\nfailed_retry = \"1h\"",
-        dead,
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .engine("[engine.restart]\nmax_restarts = 3\nwithin = \"60s\"\nfailed_retry = \"1h\"")
+        .sink_file()
+        .extra(dead)
+        .start()
+        .engine;
     wait_until("the broken tenant to fail", || async {
         let s = engine.status().await.unwrap();
         s.tenants
@@ -443,19 +454,25 @@ secret = "y"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_are_counted_and_skipped_and_the_socket_stays_up() {
     let (sim, topics) = users_sim(10, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
-    for variant in ["truncated_json", "not_json", "missing_topic", "binary"] {
-        sim.fault(json!({"kind": "malformed_frame", "variant": variant}))
-            .await;
+    for variant in [
+        MalformedVariant::TruncatedJson,
+        MalformedVariant::NotJson,
+        MalformedVariant::MissingTopic,
+        MalformedVariant::Binary,
+    ] {
+        sim.inject(FaultRequest {
+            variant: Some(variant),
+            ..fault(FaultKind::MalformedFrame)
+        })
+        .await;
     }
     wait_until("4 malformed frames counted", || async {
         engine.status().await.unwrap().tenants[0].channels[0].malformed_frames == 4
@@ -463,30 +480,24 @@ async fn malformed_frames_are_counted_and_skipped_and_the_socket_stays_up() {
     .await;
     produce(&sim, 200.0, 100).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
-    assert_eq!(
-        sim.stats().await["socketsOpened"],
-        1,
-        "the socket stayed up"
-    );
+    assert_eq!(sim.stats().await.sockets_opened, 1, "the socket stayed up");
     engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_channel_handler_is_contained_and_the_channel_recovers() {
     let (sim, topics) = users_sim(10, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     engine.crash_channel("acme", 0);
     wait_until("the channel to reconnect", || async {
-        sim.stats().await["socketsOpened"] == 2
+        sim.stats().await.sockets_opened == 2
     })
     .await;
     wait_live(&engine, "acme", 1).await;
@@ -504,14 +515,14 @@ async fn a_changes_only_route_drops_repeated_states_and_other_routes_get_everyth
         "\n[[sinks]]\nname = \"changes\"\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nsinks = [\"changes\"]\ntopics = [\"v2.users.*.presence\"]\nchanges_only = true\n",
         changes.display()
     );
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        &extra,
-    ));
+    let engine = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .extra(&extra)
+        .start()
+        .engine;
     wait_live(&engine, "acme", 1).await;
     produce(&sim, 500.0, 600).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
@@ -576,7 +587,12 @@ async fn over_https_and_wss_with_the_tenants_own_ca_every_event_arrives() {
     let (sim, topics) = users_sim(20, |c| c.tls = true).await;
     assert!(sim.base().starts_with("https://"));
     let scratch = Scratch::new();
-    let mut config = config(&sim, &scratch, &topics, &[("demo", "secret")], "", "");
+    let mut config = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .config();
     config.tenants[0].ca_file = sim.handle.cert_path.clone();
     let engine = start(config);
     wait_live(&engine, "acme", 1).await;
@@ -614,7 +630,12 @@ async fn topics_change_while_running_moving_nothing_that_stays() {
     topics.sort();
     let scratch = Scratch::new();
     let first: Vec<String> = topics[..1500].to_vec();
-    let config = config(&sim, &scratch, &first, &[("demo", "secret")], "", "");
+    let config = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &first)
+        .client("demo", "secret")
+        .sink_file()
+        .config();
     let tenant = config.tenants[0].clone();
     let engine = start(config);
     wait_live(&engine, "acme", 2).await;
@@ -653,7 +674,7 @@ async fn topics_change_while_running_moving_nothing_that_stays() {
         "the other channel was filled in place"
     );
     assert_eq!(after.iter().map(|c| c.topics).sum::<usize>(), 2200);
-    assert_eq!(sim.stats().await["channelsCreated"], 3);
+    assert_eq!(sim.stats().await.channels_created, 3);
     produce(&sim, 2000.0, 2000).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
 
@@ -696,15 +717,14 @@ async fn topics_change_while_running_moving_nothing_that_stays() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_channels_proof_of_life_reaches_the_store_while_it_runs_not_only_at_a_stop() {
     let (sim, topics) = users_sim(10, |_| {}).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        r#"proof_of_life_interval = "200ms""#,
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .engine(r#"proof_of_life_interval = "200ms""#)
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     let live_at = chrono::Utc::now();
     // The engine's own store file, read beside it (SQLite in WAL mode lets a reader in).

@@ -7,16 +7,11 @@ use std::path::Path;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchboard::config::hash_token;
 
 use crate::harness::*;
 
 const ADMIN: &str = "sinks-admin-token-0123456789";
 const READER: &str = "sinks-read-token-0123456789";
-
-fn hex(bytes: [u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 struct Api {
     base: String,
@@ -85,12 +80,16 @@ async fn sinks_and_routes_change_live_through_the_api_and_no_record_is_lost() {
     let routing_topic = sim.topics(&["routingStatus"]).await[0].clone();
     let scratch = Scratch::new();
     let presence_file = scratch.0.join("presence.jsonl");
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n[[admin.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(ADMIN)),
-        hex(hash_token(READER))
-    );
-    let make_config = || config(&sim, &scratch, &followed, &[("demo", "secret")], "", &admin);
+    let make_config = || {
+        App::builder(&sim)
+            .scratch(&scratch)
+            .tenant("acme", &followed)
+            .client("demo", "secret")
+            .sink_file()
+            .admin_token(ADMIN)
+            .read_token(READER)
+            .config()
+    };
     let engine = start(make_config());
     let api = Api::of(&engine);
     wait_live(&engine, "acme", 1).await;

@@ -12,7 +12,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
 
@@ -23,91 +22,24 @@ struct Receiver {
     up: AtomicBool,
 }
 
-async fn serve(listener: tokio::net::TcpListener, rx: Arc<Receiver>) {
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            return;
+/// What the receiver answers to one request: 204 and the events recorded while it is up, 503 while it is down.
+fn answer(rx: &Receiver, req: Request) -> &'static [u8] {
+    if rx.up.load(Ordering::SeqCst) {
+        let items = match req.json() {
+            Value::Array(items) => items,
+            one => vec![one],
         };
-        let rx = rx.clone();
-        tokio::spawn(async move {
-            let mut buf: Vec<u8> = Vec::new();
-            let mut chunk = [0u8; 16384];
-            loop {
-                let (head_end, len) = loop {
-                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..pos]).to_string();
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.trim()
-                                    .eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().unwrap())
-                            })
-                            .unwrap_or(0);
-                        break (pos, len);
-                    }
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                while buf.len() < head_end + 4 + len {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let body = buf[head_end + 4..head_end + 4 + len].to_vec();
-                buf.drain(..head_end + 4 + len);
-                let answer: &[u8] = if rx.up.load(Ordering::SeqCst) {
-                    let v: Value = serde_json::from_slice(&body).unwrap();
-                    let items = match v {
-                        Value::Array(items) => items,
-                        one => vec![one],
-                    };
-                    let mut events = rx.events.lock();
-                    for item in items.iter().filter(|i| i["kind"] == "event") {
-                        events.push((
-                            item["topic"].as_str().unwrap().to_ascii_lowercase(),
-                            item["correlationId"].as_str().unwrap().to_string(),
-                        ));
-                    }
-                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
-                } else {
-                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown"
-                };
-                if conn.write_all(answer).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let mut events = rx.events.lock();
+        for item in items.iter().filter(|i| i["kind"] == "event") {
+            events.push((
+                item["topic"].as_str().unwrap().to_ascii_lowercase(),
+                item["correlationId"].as_str().unwrap().to_string(),
+            ));
+        }
+        b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+    } else {
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown"
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_serve(config: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .env_remove("SWITCHBOARD_STORE")
-        .env_remove("SWITCHBOARD_MASTER_KEY")
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
-        )
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("switchboard serve starts")
 }
 
 /// The value of `name{sink="hook"}` on /metrics, once the admin API answers.
@@ -132,71 +64,30 @@ async fn spooled_records_survive_kill_9_and_are_delivered_in_order_when_the_dest
     let followed = sim.topics(&["presence", "routingStatus"]).await;
     let scratch = Scratch::new();
     let receiver = Arc::new(Receiver::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_port = listener.local_addr().unwrap().port();
-    tokio::spawn(serve(listener, receiver.clone()));
+    let hook_port = http_receiver({
+        let receiver = receiver.clone();
+        move |req| answer(&receiver, req)
+    })
+    .await;
     let admin_port = free_port();
     let secret = format!(
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(b"a webhook signing key for tests!")
     );
-    let text = format!(
-        r#"
-[engine]
-ping_interval = "200ms"
-heartbeat_timeout = "1500ms"
-connect_timeout = "5s"
-request_timeout = "10s"
-
-[engine.backoff]
-min = "100ms"
-max = "1s"
-
-[store]
-path = "{store}"
-
-[[tenants]]
-id = "acme"
-api_base = "{base}"
-login_base = "{base}"
-topics = {topics}
-
-[[tenants.clients]]
-id = "demo"
-secret = "secret"
-
-[[sinks]]
-name = "file"
-kind = "file"
-path = "{file}"
-
-[[sinks]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:{hook_port}/hook"
-secret = "{secret}"
-timeout = "2s"
-allow = ["127.0.0.1"]
-
-[[routes]]
-sinks = ["file", "hook"]
-
-[admin]
-listen = "127.0.0.1:{admin_port}"
-[[admin.tokens]]
-name = "ops"
-role = "admin"
-token_sha256 = "{token}"
-"#,
-        token = switchboard::config::hash_token("spool-admin-token-0123456789")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
-        store = scratch.0.join("store.db").display(),
-        base = sim.base(),
-        topics = serde_json::to_string(&followed).unwrap(),
-        file = scratch.sink().display(),
-    );
+    let text = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .sink_file()
+        .sink(
+            "hook",
+            &format!(
+                "kind = \"webhook\"\nurl = \"http://127.0.0.1:{hook_port}/hook\"\nsecret = \"{secret}\"\ntimeout = \"2s\"\nallow = [\"127.0.0.1\"]\n"
+            ),
+        )
+        .admin_listen(&format!("127.0.0.1:{admin_port}"))
+        .admin_token("spool-admin-token-0123456789")
+        .text();
     let config = scratch.0.join("switchboard.toml");
     std::fs::write(&config, text).unwrap();
     let base = format!("http://127.0.0.1:{admin_port}");

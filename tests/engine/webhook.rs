@@ -13,17 +13,11 @@ use parking_lot::Mutex;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use switchboard::config::hash_token;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
 
 const ADMIN: &str = "webhook-admin-token-0123456789";
 const KEY: &[u8] = b"a webhook signing key for tests!";
-
-fn hex(bytes: [u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// What the receiver does with the next request.
 const ANSWER_OK: u32 = 0;
@@ -70,78 +64,36 @@ fn verify(headers: &str, body: &[u8]) -> bool {
     fresh && sig.split(' ').any(|s| s == expected)
 }
 
-async fn serve(listener: tokio::net::TcpListener, rx: Arc<Receiver>) {
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            return;
-        };
-        let rx = rx.clone();
-        tokio::spawn(async move {
-            let mut buf: Vec<u8> = Vec::new();
-            let mut chunk = [0u8; 16384];
-            loop {
-                // One request: headers, then content-length bytes.
-                let (head_end, len) = loop {
-                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..pos]).to_string();
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.trim()
-                                    .eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().unwrap())
-                            })
-                            .unwrap_or(0);
-                        break (pos, len);
-                    }
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                while buf.len() < head_end + 4 + len {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+/// What the receiver answers to one request: 503 while `fail_503` lasts, 400 in that mode, else 204 after
+/// recording the ids of a request whose signature verifies.
+fn answer(rx: &Receiver, req: Request) -> &'static [u8] {
+    rx.requests.fetch_add(1, Ordering::SeqCst);
+    if rx
+        .fail_503
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 0\r\ncontent-length: 4\r\n\r\nbusy"
+    } else if rx.mode.load(Ordering::SeqCst) == ANSWER_400 {
+        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 7\r\n\r\nno such"
+    } else {
+        if verify(&req.head, &req.body) {
+            let v = req.json();
+            let mut ids = rx.ids.lock();
+            match v.as_array() {
+                Some(items) => {
+                    for item in items {
+                        ids.insert(item["id"].as_str().unwrap().to_string());
                     }
                 }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let body = buf[head_end + 4..head_end + 4 + len].to_vec();
-                buf.drain(..head_end + 4 + len);
-                rx.requests.fetch_add(1, Ordering::SeqCst);
-                let answer: &[u8] = if rx
-                    .fail_503
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok()
-                {
-                    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 0\r\ncontent-length: 4\r\n\r\nbusy"
-                } else if rx.mode.load(Ordering::SeqCst) == ANSWER_400 {
-                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 7\r\n\r\nno such"
-                } else {
-                    if verify(&head, &body) {
-                        let v: Value = serde_json::from_slice(&body).unwrap();
-                        let mut ids = rx.ids.lock();
-                        match v.as_array() {
-                            Some(items) => {
-                                for item in items {
-                                    ids.insert(item["id"].as_str().unwrap().to_string());
-                                }
-                            }
-                            None => {
-                                ids.insert(v["id"].as_str().unwrap().to_string());
-                            }
-                        }
-                    } else {
-                        rx.bad_signatures.fetch_add(1, Ordering::SeqCst);
-                    }
-                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
-                };
-                if conn.write_all(answer).await.is_err() {
-                    return;
+                None => {
+                    ids.insert(v["id"].as_str().unwrap().to_string());
                 }
             }
-        });
+        } else {
+            rx.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        }
+        b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
     }
 }
 
@@ -159,14 +111,14 @@ fn file_event_ids(scratch: &Scratch) -> BTreeSet<String> {
 
 async fn api(
     http: &reqwest::Client,
-    base: &str,
+    admin: &Admin,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
     let mut req = http
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(ADMIN);
+        .request(method, format!("{}{path}", admin.base))
+        .bearer_auth(&admin.token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -179,10 +131,10 @@ async fn api(
     )
 }
 
-async fn dead_letter_ids(http: &reqwest::Client, base: &str) -> BTreeSet<String> {
+async fn dead_letter_ids(http: &reqwest::Client, admin: &Admin) -> BTreeSet<String> {
     let (status, body) = api(
         http,
-        base,
+        admin,
         Method::GET,
         "/v1/sinks/hook/dead-letters?limit=10000",
         None,
@@ -207,31 +159,32 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
     let receiver = Arc::new(Receiver::default());
     // The first answers are 503: nothing may be lost for it.
     receiver.fail_503.store(3, Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(serve(listener, receiver.clone()));
+    let port = http_receiver({
+        let receiver = receiver.clone();
+        move |req| answer(&receiver, req)
+    })
+    .await;
     let secret = format!(
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(KEY)
     );
     let extra = format!(
-        "\n[[sinks]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"{secret}\"\ntimeout = \"2s\"\nallow = [\"127.0.0.1\"]\n\n[[routes]]\nsinks = [\"hook\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n",
-        hex(hash_token(ADMIN))
+        "\n[[sinks]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"{secret}\"\ntimeout = \"2s\"\nallow = [\"127.0.0.1\"]\n\n[[routes]]\nsinks = [\"hook\"]",
     );
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &followed,
-        &[("demo", "secret")],
-        "",
-        &extra,
-    ));
-    let base = format!("http://{}", engine.admin_addr.expect("admin API"));
+    let App { engine, admin, .. } = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .sink_file()
+        .extra(&extra)
+        .admin_token(ADMIN)
+        .start();
+    let admin = admin.expect("admin API");
     let http = reqwest::Client::new();
     wait_live(&engine, "acme", 1).await;
 
     // The sink shows its settings, never its secret.
-    let (status, view) = api(&http, &base, Method::GET, "/v1/sinks/hook", None).await;
+    let (status, view) = api(&http, &admin, Method::GET, "/v1/sinks/hook", None).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["kind"], "webhook");
     assert_eq!(view["secret"], "set");
@@ -240,7 +193,7 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
     // Without a master key, the API cannot store a webhook secret; a bad body names its fields.
     let (status, body) = api(
         &http,
-        &base,
+        &admin,
         Method::PUT,
         "/v1/sinks/other",
         Some(
@@ -256,7 +209,7 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
     assert!(!body.to_string().contains("s3cr3t-value"), "{body}");
     let (status, body) = api(
         &http,
-        &base,
+        &admin,
         Method::PUT,
         "/v1/sinks/other",
         Some(json!({"kind": "webhook", "url": "ftp://x", "timeoutMs": 0, "allow": ["1.2.3.4/99"]})),
@@ -302,18 +255,18 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
             .difference(&before)
             .cloned()
             .collect();
-        let dead = dead_letter_ids(&http, &base).await;
+        let dead = dead_letter_ids(&http, &admin).await;
         new.is_subset(&dead)
     })
     .await;
-    let dead = dead_letter_ids(&http, &base).await;
+    let dead = dead_letter_ids(&http, &admin).await;
     assert!(!dead.is_empty());
     assert!(
         dead.is_disjoint(&receiver.ids.lock()),
         "a dead letter was also delivered"
     );
     let (_, metrics) = http
-        .get(format!("{base}/metrics"))
+        .get(format!("{}/metrics", admin.base))
         .send()
         .await
         .unwrap()
@@ -330,7 +283,7 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
     receiver.mode.store(ANSWER_OK, Ordering::SeqCst);
     let (status, body) = api(
         &http,
-        &base,
+        &admin,
         Method::POST,
         "/v1/sinks/hook/dead-letters/replay?limit=10000",
         None,
@@ -342,7 +295,7 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
         dead.is_subset(&receiver.ids.lock())
     })
     .await;
-    assert!(dead_letter_ids(&http, &base).await.is_empty());
+    assert!(dead_letter_ids(&http, &admin).await.is_empty());
     assert!(file_event_ids(&scratch).is_subset(&receiver.ids.lock()));
     assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
     assert!(receiver.requests.load(Ordering::SeqCst) > 0);

@@ -12,6 +12,8 @@ pub const CLIENT: &str = "demo";
 pub const SECRET: &str = "secret";
 /// Long enough for anything a healthy simulator does on loopback; a test waiting this long has failed.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+/// How often [`wait_until`] looks.
+pub const POLL: Duration = Duration::from_millis(20);
 
 pub struct TestSim {
     pub handle: SimHandle,
@@ -330,18 +332,5 @@ pub fn is_heartbeat(v: &Value) -> bool {
     v["topicName"] == "channel.metadata" && v["eventBody"]["message"] == "WebSocket Heartbeat"
 }
 
-/// Polls `probe` until it returns true, failing after `PATIENCE`.
-pub async fn wait_until<F, Fut>(what: &str, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        if probe().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
+/// The engine tests' kit's `wait_until` (one definition, included by path in `main.rs`).
+pub use crate::wait::wait_until;

@@ -12,3 +12,8 @@ mod openapi;
 mod socket;
 mod subscriptions;
 mod tls;
+
+#[path = "../engine/kit/wait.rs"]
+mod wait;
+
+use helpers::{PATIENCE, POLL};

@@ -67,30 +67,41 @@ pub enum MalformedVariant {
 }
 
 /// `POST /sim/v1/faults`. Scope: `channel`, or `client`, or neither for everything.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultRequest {
     pub kind: FaultKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<MalformedVariant>,
     /// REST faults: only requests whose path contains this (case ignored), e.g. `/subscriptions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// REST faults: only requests with this method (`GET`, `POST`, `PUT`, `DELETE`, `HEAD`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// REST faults: only the next `count` matching requests; without `durationSeconds` the fault then lasts
     /// until it is used up.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
     /// `close`: the close frame's code (default 1001).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub close_code: Option<u16>,
 }
 
 /// What a fault touched.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultResult {
     pub kind: FaultKind,

@@ -1,0 +1,220 @@
+//! An app under test: an engine configured against the simulator, named by intent.
+//!
+//! ```ignore
+//! let App { engine, scratch, .. } = App::builder(&sim)
+//!     .tenant("acme", &topics)
+//!     .client("demo", "secret")
+//!     .engine("rollover_margin = \"2s\"")
+//!     .sink_file()
+//!     .admin_token(ADMIN)
+//!     .start();
+//! ```
+
+use switchboard::config::{Config, hash_token};
+use switchboard::engine::{self, EngineHandle};
+
+use super::hex;
+use crate::harness::{Scratch, Sim};
+
+/// A running engine with its scratch dir (store, file sink) and, when it has one, its admin API.
+pub struct App {
+    pub engine: EngineHandle,
+    pub scratch: Scratch,
+    pub admin: Option<Admin>,
+}
+
+/// The admin API of an [`App`]: its base URL and the first token configured.
+pub struct Admin {
+    pub base: String,
+    pub token: String,
+}
+
+impl App {
+    pub fn builder(sim: &Sim) -> AppBuilder<'_> {
+        AppBuilder {
+            sim,
+            scratch: None,
+            tenant: ("acme".into(), Vec::new()),
+            clients: Vec::new(),
+            engine: Vec::new(),
+            sinks: Vec::new(),
+            extra: Vec::new(),
+            admin_listen: "127.0.0.1:0".into(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// What the app under test is made of; [`AppBuilder::start`] runs it, [`AppBuilder::config`] and
+/// [`AppBuilder::text`] give the configuration to a test that changes it or runs the binary with a file.
+pub struct AppBuilder<'a> {
+    sim: &'a Sim,
+    scratch: Option<Scratch>,
+    tenant: (String, Vec<String>),
+    clients: Vec<(String, String)>,
+    engine: Vec<String>,
+    /// (name, TOML body after `name`), routed together by one route.
+    sinks: Vec<(String, String)>,
+    extra: Vec<String>,
+    admin_listen: String,
+    /// (name, role, token).
+    tokens: Vec<(String, String, String)>,
+}
+
+impl<'a> AppBuilder<'a> {
+    /// The store and the file sink live in `scratch` (default: a new one), e.g. to start the engine again on
+    /// the same store.
+    pub fn scratch(mut self, scratch: &Scratch) -> Self {
+        self.scratch = Some(scratch.clone());
+        self
+    }
+
+    /// The tenant under test, following `topics`.
+    pub fn tenant(mut self, id: &str, topics: &[String]) -> Self {
+        self.tenant = (id.to_string(), topics.to_vec());
+        self
+    }
+
+    /// An OAuth client of the tenant.
+    pub fn client(mut self, id: &str, secret: &str) -> Self {
+        self.clients.push((id.to_string(), secret.to_string()));
+        self
+    }
+
+    /// Lines for the `[engine]` table (after the test defaults: fast pings, short timeouts and backoff).
+    pub fn engine(mut self, toml: &str) -> Self {
+        self.engine.push(toml.to_string());
+        self
+    }
+
+    /// The file sink (`scratch.sink()`), routed with the other sinks named here.
+    pub fn sink_file(mut self) -> Self {
+        let path = format!(
+            "kind = \"file\"\npath = \"{}\"\n",
+            self.dir().sink().display()
+        );
+        self.sink("file", &path)
+    }
+
+    /// A sink `name` with the table's other keys in `toml`, routed with the other sinks named here.
+    pub fn sink(mut self, name: &str, toml: &str) -> Self {
+        self.sinks.push((name.to_string(), toml.to_string()));
+        self
+    }
+
+    /// TOML appended after the tenant and the sinks (more tenants, sinks with routes of their own).
+    pub fn extra(mut self, toml: &str) -> Self {
+        self.extra.push(toml.to_string());
+        self
+    }
+
+    /// The admin API listens on `addr` (default: a free loopback port).
+    pub fn admin_listen(mut self, addr: &str) -> Self {
+        self.admin_listen = addr.to_string();
+        self
+    }
+
+    /// An admin API token: `name` with `role` (`admin` or `read`).
+    pub fn token(mut self, name: &str, role: &str, token: &str) -> Self {
+        self.tokens
+            .push((name.to_string(), role.to_string(), token.to_string()));
+        self
+    }
+
+    /// An admin API token `ops` with the admin role.
+    pub fn admin_token(self, token: &str) -> Self {
+        self.token("ops", "admin", token)
+    }
+
+    /// An admin API token `viewer` with the read role.
+    pub fn read_token(self, token: &str) -> Self {
+        self.token("viewer", "read", token)
+    }
+
+    fn dir(&mut self) -> &Scratch {
+        self.scratch.get_or_insert_with(Scratch::new)
+    }
+
+    /// The configuration file's text.
+    pub fn text(&mut self) -> String {
+        let dir = self.dir().0.clone();
+        let topics = serde_json::to_string(&self.tenant.1).unwrap();
+        let mut text = format!(
+            r#"
+[engine]
+ping_interval = "200ms"
+heartbeat_timeout = "1500ms"
+connect_timeout = "5s"
+request_timeout = "10s"
+{engine}
+
+[engine.backoff]
+min = "100ms"
+max = "1s"
+
+[store]
+path = "{store}"
+
+[[tenants]]
+id = "{tenant}"
+api_base = "{base}"
+login_base = "{base}"
+topics = {topics}
+"#,
+            engine = self.engine.join("\n"),
+            store = dir.join("store.db").display(),
+            tenant = self.tenant.0,
+            base = self.sim.base(),
+        );
+        for (id, secret) in &self.clients {
+            text.push_str(&format!(
+                "\n[[tenants.clients]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"
+            ));
+        }
+        for (name, body) in &self.sinks {
+            text.push_str(&format!("\n[[sinks]]\nname = \"{name}\"\n{body}"));
+        }
+        if !self.sinks.is_empty() {
+            let names: Vec<&str> = self.sinks.iter().map(|(n, _)| n.as_str()).collect();
+            text.push_str(&format!(
+                "\n[[routes]]\nsinks = {}\n",
+                serde_json::to_string(&names).unwrap()
+            ));
+        }
+        for extra in &self.extra {
+            text.push_str(extra);
+        }
+        if !self.tokens.is_empty() {
+            text.push_str(&format!("\n[admin]\nlisten = \"{}\"\n", self.admin_listen));
+            for (name, role, token) in &self.tokens {
+                text.push_str(&format!(
+                    "[[admin.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n",
+                    hex(hash_token(token))
+                ));
+            }
+        }
+        text
+    }
+
+    /// The configuration, for a test that changes it before starting the engine.
+    pub fn config(&mut self) -> Config {
+        let text = self.text();
+        Config::from_toml_str(&text, &self.dir().0)
+            .unwrap_or_else(|e| panic!("config:\n{e}\n{text}"))
+    }
+
+    /// Starts the engine.
+    pub fn start(mut self) -> App {
+        let config = self.config();
+        let engine = engine::start(config).expect("engine starts");
+        let admin = self.tokens.first().map(|(_, _, token)| Admin {
+            base: format!("http://{}", engine.admin_addr.expect("admin API")),
+            token: token.clone(),
+        });
+        App {
+            engine,
+            scratch: self.dir().clone(),
+            admin,
+        }
+    }
+}
