@@ -6,28 +6,16 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
-use switchboard::config::hash_token;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_bodies_are_refused_unread_and_their_connections_closed() {
     let sim = Sim::start(|_| {});
-    let scratch = Scratch::new();
-    let admin = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\n",
-        hex(&hash_token("hardening-admin-token-0123456789abcdef"))
-    );
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &["v2.users.nobody.presence".to_string()],
-        &[("demo", "secret")],
-        "",
-        &admin,
-    ));
+    let App { engine, .. } = App::builder(&sim)
+        .tenant("acme", &["v2.users.nobody.presence".to_string()])
+        .client("demo", "secret")
+        .sink_file()
+        .admin_token("hardening-admin-token-0123456789abcdef")
+        .start();
     let addr = engine.admin_addr.expect("admin API");
 
     // Each claims a 16 MiB body (the largest route's limit), sends 1 KiB of it and waits.

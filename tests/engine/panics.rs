@@ -16,15 +16,14 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
         c.workload.families = vec![Family::Presence, Family::RoutingStatus];
     });
     let topics = sim.topics(&FAMILIES).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "proof_of_life_interval = \"200ms\"",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .engine("proof_of_life_interval = \"200ms\"")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
     sim.workload(json_rate(100.0, &FAMILIES)).await;
     wait_until("events flowing", || async {
@@ -34,7 +33,7 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
 
     engine.crash_channel("acme", 0);
     wait_until("the channel's socket replaced", || async {
-        sim.stats().await["socketsOpened"] == 2
+        sim.stats().await.sockets_opened == 2
     })
     .await;
     wait_live(&engine, "acme", 1).await;
@@ -60,7 +59,7 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
         tenant.last_error
     );
     assert_eq!(
-        sim.stats().await["channelsCreated"],
+        sim.stats().await.channels_created,
         1,
         "the restarted actor re-uses the channel"
     );
@@ -95,18 +94,19 @@ async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_soc
         c.workload.families = vec![Family::Presence, Family::RoutingStatus];
     });
     let topics = sim.topics(&FAMILIES).await;
-    let scratch = Scratch::new();
-    let engine = start(config(
-        &sim,
-        &scratch,
-        &topics,
-        &[("demo", "secret")],
-        "",
-        "",
-    ));
+    let App {
+        engine, scratch, ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .start();
     wait_live(&engine, "acme", 1).await;
-    sim.fault(json!({"kind": "malformed_frame", "variant": "unsubscribed_topic"}))
-        .await;
+    sim.inject(FaultRequest {
+        variant: Some(MalformedVariant::UnsubscribedTopic),
+        ..fault(FaultKind::MalformedFrame)
+    })
+    .await;
     wait_until("the stray event counted", || async {
         engine.status().await.unwrap().tenants[0].channels[0].unsubscribed_events == 1
     })
@@ -122,10 +122,6 @@ async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_soc
         !read_sink(&scratch).events.contains_key("not-subscribed-1"),
         "the stray event reached no sink"
     );
-    assert_eq!(
-        sim.stats().await["socketsOpened"],
-        1,
-        "the socket stayed up"
-    );
+    assert_eq!(sim.stats().await.sockets_opened, 1, "the socket stayed up");
     engine.stop();
 }
