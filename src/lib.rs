@@ -20,6 +20,8 @@ pub mod envelope;
 pub mod heap;
 pub mod lifetime;
 pub mod metrics;
+#[cfg(test)]
+mod module_graph;
 pub mod router;
 pub mod secrets;
 pub mod sim;
