@@ -7,6 +7,7 @@
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
+//! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
 pub mod backoff;
@@ -31,4 +32,5 @@ pub mod supervisor;
 pub mod tenant;
 pub mod tenants;
 pub mod time;
+pub mod topics;
 pub mod upstream;

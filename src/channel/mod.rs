@@ -40,7 +40,7 @@ use crate::upstream::{ClientSession, TopicVerdict};
 
 /// Lower-case topic hash → topic family (the catalogue template) for every topic of the units.
 fn families_of(units: &[Unit]) -> HashMap<u64, Arc<str>> {
-    let catalogue = crate::sim::topics::Catalogue::shipped();
+    let catalogue = crate::topics::Catalogue::shipped();
     units
         .iter()
         .flat_map(|u| &u.topics)

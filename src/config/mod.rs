@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use crate::sim::topics::{Catalogue, expand};
+use crate::topics::{Catalogue, expand};
 
 pub use admin::{AdminConfig, AdminToken, Role, hash_token};
 pub use errors::{ConfigErrors, FieldError};

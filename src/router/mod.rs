@@ -24,9 +24,9 @@ use self::dedup::Dedup;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
 use crate::metrics::Metrics;
-use crate::sim::topics::TopicPattern;
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
+use crate::topics::TopicPattern;
 
 /// What channels send to the router.
 pub enum Inbound {
