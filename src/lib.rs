@@ -5,6 +5,7 @@
 //!   workload, fault injection and a ledger of what was sent), used by tests, the demo and the benchmarks.
 //! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
+//! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
@@ -23,6 +24,7 @@ pub mod lifetime;
 pub mod metrics;
 #[cfg(test)]
 mod module_graph;
+pub mod restart;
 pub mod router;
 pub mod secrets;
 pub mod sim;

@@ -32,9 +32,9 @@ use crate::config::EnginePolicy;
 use crate::lifetime::Lifetimes;
 use crate::metrics::TenantMetrics;
 use crate::metrics::labels::{DisconnectReason, RestartReason};
+use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::{Inbound, RouterHandle};
 use crate::store::{ChannelRecord, Store};
-use crate::supervisor::restart::{RestartDecision, RestartTracker};
 use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict};
 

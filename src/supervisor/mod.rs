@@ -1,7 +1,6 @@
 //! `Supervisor`: one per process. Turns the desired tenants into running `TenantActor`s and restarts a tenant
-//! that stops unexpectedly, with backoff, jitter and an intensity limit (see [`restart`]).
+//! that stops unexpectedly, with backoff, jitter and an intensity limit (see [`crate::restart`]).
 
-pub mod restart;
 #[cfg(test)]
 mod tests;
 
@@ -12,11 +11,11 @@ use std::time::Instant;
 use actix::prelude::*;
 use serde::Serialize;
 
-use self::restart::{RestartDecision, RestartTracker};
 use crate::channel::TenantShared;
 use crate::config::{EnginePolicy, TenantConfig};
 use crate::metrics::labels::{ActorKind, RestartReason};
 use crate::metrics::{Metrics, TenantMetrics};
+use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::RouterHandle;
 use crate::store::Store;
 use crate::tenant::{
