@@ -6,6 +6,7 @@
 //! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
 //! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
+//! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod envelope;
+pub mod gap;
 pub mod heap;
 pub mod lifetime;
 pub mod metrics;

@@ -3,10 +3,10 @@
 //! before it expires or its token does, and say what was missed when continuity is lost.
 //!
 //! The actor's decisions hang on one value, its [`phase::Phase`]; the protocol pieces it consults are small
-//! structs of their own: the [`watchdog::Watchdog`] (pings, silence), the [`continuity::Continuity`] tracker
-//! (gaps), the [`crate::lifetime::Lifetimes`] policy (when to renew) and the restart tracker (backoff).
+//! structs of their own: the [`watchdog::Watchdog`] (pings, silence), the
+//! [`crate::gap::continuity::Continuity`] tracker (gaps), the [`crate::lifetime::Lifetimes`] policy (when to
+//! renew) and the restart tracker (backoff).
 
-pub mod continuity;
 pub mod error;
 mod flows;
 mod frames;
@@ -23,12 +23,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use self::continuity::Continuity;
 use self::error::{ChannelError, Disposition};
 pub use self::lifecycle::{GapReason, Lifecycle};
 use self::phase::{Bound, Phase};
 use self::watchdog::{Tick, Watchdog};
 use crate::config::EnginePolicy;
+use crate::gap::continuity::Continuity;
 use crate::lifetime::Lifetimes;
 use crate::metrics::TenantMetrics;
 use crate::metrics::labels::{DisconnectReason, RestartReason};

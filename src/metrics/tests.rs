@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Metrics;
 use super::labels::*;
-use crate::channel::GapReason;
+use crate::gap::GapReason;
 use crate::supervisor::EngineStatus;
 use crate::tenant::{QuotaStatus, TenantStatus};
 
