@@ -5,6 +5,7 @@
 //!   workload, fault injection and a ledger of what was sent), used by tests, the demo and the benchmarks.
 //! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
+//! - [`placement`]: which topics go on which channel of which client (for [`tenant`], [`channel`]).
 //! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
 //! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
@@ -26,6 +27,7 @@ pub mod lifetime;
 pub mod metrics;
 #[cfg(test)]
 mod module_graph;
+pub mod placement;
 pub mod restart;
 pub mod router;
 pub mod secrets;

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 const KNOWN_CYCLE_EDGES: &[(&str, &str)] = &[
     ("channel", "metrics"),
     ("channel", "router"),
-    ("channel", "tenant"),
     ("channel", "upstream"),
     ("metrics", "channel"),
     ("metrics", "router"),

@@ -32,10 +32,10 @@ use crate::gap::continuity::Continuity;
 use crate::lifetime::Lifetimes;
 use crate::metrics::TenantMetrics;
 use crate::metrics::labels::{DisconnectReason, RestartReason};
+use crate::placement::Unit;
 use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::{Inbound, RouterHandle};
 use crate::store::{ChannelRecord, Store};
-use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict};
 
 /// Lower-case topic hash → topic family (the catalogue template) for every topic of the units.

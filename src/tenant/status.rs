@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::TenantActor;
-use super::placement::Unit;
 use crate::channel::{self, ChannelStatus, Lifecycle};
+use crate::placement::Unit;
 
 /// What the API shows of a tenant.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
