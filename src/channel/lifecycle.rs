@@ -37,14 +37,7 @@ pub enum Lifecycle {
 
 impl Lifecycle {
     /// Every [`Lifecycle::name`], in the order of the variants.
-    pub const NAMES: [&'static str; 6] = [
-        "preparing",
-        "connecting",
-        "live",
-        "backoff",
-        "failed",
-        "stopped",
-    ];
+    pub const NAMES: [&'static str; 6] = crate::metrics::labels::CHANNEL_STATES;
 
     /// A short name for metrics and tables.
     pub fn name(&self) -> &'static str {

@@ -11,6 +11,18 @@ mod live;
 
 pub use live::{EngineSinks, ManageError, SinkEntry, WorkerSettings, sink_aad, sink_settings};
 
+impl crate::metrics::SinkGauges for SinkEntry {
+    fn sink_snapshot(&self) -> crate::metrics::SinkSnapshot {
+        crate::metrics::SinkSnapshot {
+            name: self.config.name.clone(),
+            queued: self.queued,
+            spool_bytes: self.spool_bytes,
+            spool_max_bytes: self.spool_max_bytes,
+            spool_full: self.spool_full,
+        }
+    }
+}
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -708,7 +720,10 @@ mod tests {
         let received = "switchboard_events_received_total{region=\"eu-west-1\",tenant=\"acme\",topic_family=\"v2.users.{id}.presence\"}";
         // The router counts before the sink sees the event: once the sink has all three, the counts are in.
         sink_holds(&got, 3).await;
-        let text = metrics.render(None, &[]).await.unwrap();
+        let text = metrics
+            .render::<crate::metrics::SinkSnapshot>(None, &[])
+            .await
+            .unwrap();
         assert_eq!(counted(&text, received), Some(4.0), "{text}");
         assert_eq!(
             counted(&text, "switchboard_events_duplicate_total"),
@@ -725,7 +740,10 @@ mod tests {
         drop(router);
         task.join().await.unwrap();
         a_task.await.unwrap();
-        let text = metrics.render(None, &[]).await.unwrap();
+        let text = metrics
+            .render::<crate::metrics::SinkSnapshot>(None, &[])
+            .await
+            .unwrap();
         assert_eq!(counted(&text, received), Some(2.0), "{text}");
         assert_eq!(
             counted(&text, "switchboard_events_duplicate_total"),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::channel::TenantShared;
 use crate::config::{EnginePolicy, TenantConfig};
 use crate::metrics::labels::{ActorKind, RestartReason};
-use crate::metrics::{Metrics, TenantMetrics};
+use crate::metrics::{Metrics, StatusSnapshot, TenantMetrics};
 use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::RouterHandle;
 use crate::store::Store;
@@ -37,6 +37,19 @@ pub struct EngineShared {
 #[serde(rename_all = "camelCase")]
 pub struct EngineStatus {
     pub tenants: Vec<TenantStatus>,
+}
+
+impl EngineStatus {
+    /// What the metrics' state gauges show of the engine.
+    pub fn metrics_snapshot(&self) -> StatusSnapshot {
+        StatusSnapshot {
+            tenants: self
+                .tenants
+                .iter()
+                .map(TenantStatus::metrics_snapshot)
+                .collect(),
+        }
+    }
 }
 
 #[derive(Message)]

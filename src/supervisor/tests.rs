@@ -64,7 +64,10 @@ async fn running(sup: &Addr<Supervisor>, id: &str) -> Option<(u64, Addr<TenantAc
 
 /// Tenant restarts counted as `stopped`.
 async fn restarts(metrics: &Metrics) -> u64 {
-    let text = metrics.render(None, &[]).await.expect("render");
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .expect("render");
     text.lines()
         .find(|l| {
             l.starts_with(r#"switchboard_actor_restarts_total{kind="tenant",reason="stopped"}"#)
