@@ -196,9 +196,44 @@ fn describe(g: &Graph) -> String {
         }
     }
     if s.is_empty() {
-        s.push_str("no cycle between the top-level modules of src/\n");
+        s.push_str("no cycle between the top-level modules of src/; layers, leaves first:\n");
+        for (level, names) in layers(g).iter().enumerate() {
+            s.push_str(&format!("  {level}: {}\n", names.join(", ")));
+        }
     }
     s
+}
+
+/// The modules of an acyclic graph by height: 0 imports no other module, n imports some of height n - 1.
+fn layers(g: &Graph) -> Vec<Vec<String>> {
+    fn height(g: &Graph, m: &str, memo: &mut BTreeMap<String, usize>) -> usize {
+        if let Some(h) = memo.get(m) {
+            return *h;
+        }
+        let h = g
+            .get(m)
+            .into_iter()
+            .flat_map(|to| to.keys())
+            .map(|to| height(g, to, memo) + 1)
+            .max()
+            .unwrap_or(0);
+        memo.insert(m.to_string(), h);
+        h
+    }
+    let mut memo = BTreeMap::new();
+    let modules: BTreeSet<&String> = g
+        .keys()
+        .chain(g.values().flat_map(|to| to.keys()))
+        .collect();
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for m in modules {
+        let h = height(g, m, &mut memo);
+        if out.len() <= h {
+            out.resize(h + 1, Vec::new());
+        }
+        out[h].push(m.clone());
+    }
+    out
 }
 
 #[test]
@@ -233,4 +268,7 @@ fn a_cycle_is_found_and_test_code_and_comments_do_not_count() {
         found[0].iter().cloned().collect::<Vec<_>>(),
         ["a", "b", "c"]
     );
+    g.get_mut("c").expect("c").remove("a");
+    assert!(cycles(&g).is_empty());
+    assert_eq!(layers(&g), [vec!["d"], vec!["c"], vec!["b"], vec!["a"]]);
 }

@@ -88,25 +88,24 @@ impl Metrics {
         f.heartbeat_age
             .with_label_values(&tr)
             .set(oldest_proof.map_or(0.0, |p| seconds_between(p, now)));
-        let q = t;
         f.topics_desired
             .with_label_values(&tr)
-            .set(count(q.topics_desired));
+            .set(count(t.topics_desired));
         f.topics_subscribed
             .with_label_values(&tr)
-            .set(count(q.topics_subscribed));
+            .set(count(t.topics_subscribed));
         f.topics_rejected
             .with_label_values(&tr)
-            .set(count(q.topics_rejected));
+            .set(count(t.topics_rejected));
         f.topics_unplaced
             .with_label_values(&tr)
-            .set(count(q.topics_unplaced));
+            .set(count(t.topics_unplaced));
         f.channel_quota_utilization
             .with_label_values(&tr)
-            .set(q.channel_quota_utilization);
+            .set(t.channel_quota_utilization);
         f.channels_per_client_utilization
             .with_label_values(&tr)
-            .set(q.channels_per_client_utilization);
+            .set(t.channels_per_client_utilization);
         let soonest = t.token_expires_at.iter().flatten().min();
         f.token_expiry
             .with_label_values(&tr)

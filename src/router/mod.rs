@@ -11,18 +11,6 @@ mod live;
 
 pub use live::{EngineSinks, ManageError, SinkEntry, WorkerSettings, sink_aad, sink_settings};
 
-impl crate::metrics::SinkGauges for SinkEntry {
-    fn sink_snapshot(&self) -> crate::metrics::SinkSnapshot {
-        crate::metrics::SinkSnapshot {
-            name: self.config.name.clone(),
-            queued: self.queued,
-            spool_bytes: self.spool_bytes,
-            spool_max_bytes: self.spool_max_bytes,
-            spool_full: self.spool_full,
-        }
-    }
-}
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,10 +23,23 @@ use self::changes::LastStates;
 use self::dedup::Dedup;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SinkGauges, SinkSnapshot};
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
 use crate::topics::TopicPattern;
+
+/// What `/metrics` shows of a sink.
+impl SinkGauges for SinkEntry {
+    fn sink_snapshot(&self) -> SinkSnapshot {
+        SinkSnapshot {
+            name: self.config.name.clone(),
+            queued: self.queued,
+            spool_bytes: self.spool_bytes,
+            spool_max_bytes: self.spool_max_bytes,
+            spool_full: self.spool_full,
+        }
+    }
+}
 
 /// What channels send to the router.
 pub enum Inbound {
