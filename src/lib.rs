@@ -5,8 +5,12 @@
 //!   workload, fault injection and a ledger of what was sent), used by tests, the demo and the benchmarks.
 //! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
+//! - [`placement`]: which topics go on which channel of which client (for [`tenant`], [`channel`]).
+//! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
+//! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
+//! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
 pub mod backoff;
@@ -17,9 +21,14 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod envelope;
+pub mod gap;
 pub mod heap;
 pub mod lifetime;
 pub mod metrics;
+#[cfg(test)]
+mod module_graph;
+pub mod placement;
+pub mod restart;
 pub mod router;
 pub mod secrets;
 pub mod sim;
@@ -29,4 +38,5 @@ pub mod supervisor;
 pub mod tenant;
 pub mod tenants;
 pub mod time;
+pub mod topics;
 pub mod upstream;

@@ -57,7 +57,12 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
 /// Prometheus text exposition (see the README's "Metrics"): the state gauges are refreshed from the engine's
 /// status and the sinks first. No raw ids in labels.
 pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let status = state.supervisor.send(GetStatus).await.ok();
+    let status = state
+        .supervisor
+        .send(GetStatus)
+        .await
+        .ok()
+        .map(|s| s.metrics_snapshot());
     let sinks = state.engine_sinks.sinks().await;
     match state.metrics.render(status.as_ref(), &sinks).await {
         Ok(text) => HttpResponse::Ok()

@@ -14,9 +14,9 @@ use crate::config::{
     ClientConfig, Endpoints, Role, Secret, TenantConfig, TopicConfig, is_valid_tenant_id,
 };
 use crate::secrets::MasterKey;
-use crate::sim::topics::{Catalogue, expand};
 use crate::supervisor::{GetPlacement, GetTenants, RemoveTenant, UpsertTenant};
 use crate::tenants;
+use crate::topics::{Catalogue, expand};
 
 const MAX_SECRET: usize = 1024;
 const MAX_ID: usize = 128;

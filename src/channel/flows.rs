@@ -17,7 +17,7 @@ use super::phase::{Bound, Live, Phase, Renewal, Socket};
 use super::{ChannelActor, RollOver, RolloverDone, SocketItem};
 use crate::lifetime::Lifetimes;
 use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
-use crate::tenant::placement::Unit;
+use crate::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
 type WsStream =

@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// Kept here for the paths that name it `channel::lifecycle::GapReason`; defined in [`crate::gap`].
+pub use crate::gap::GapReason;
+
 /// Where a [`super::ChannelActor`] is. Transitions:
 /// - `Preparing` → `Connecting` (a channel exists and holds its topics) | `Backoff` | `Failed`
 /// - `Connecting` → `Live` | `Backoff` | `Failed`
@@ -34,14 +37,7 @@ pub enum Lifecycle {
 
 impl Lifecycle {
     /// Every [`Lifecycle::name`], in the order of the variants.
-    pub const NAMES: [&'static str; 6] = [
-        "preparing",
-        "connecting",
-        "live",
-        "backoff",
-        "failed",
-        "stopped",
-    ];
+    pub const NAMES: [&'static str; 6] = crate::metrics::labels::CHANNEL_STATES;
 
     /// A short name for metrics and tables.
     pub fn name(&self) -> &'static str {
@@ -52,46 +48,6 @@ impl Lifecycle {
             Lifecycle::Backoff { .. } => "backoff",
             Lifecycle::Failed { .. } => "failed",
             Lifecycle::Stopped => "stopped",
-        }
-    }
-}
-
-/// Why continuity was lost; the `reason` of a gap record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GapReason {
-    /// No frame for longer than the heartbeat timeout while TCP stayed open.
-    HeartbeatTimeout,
-    /// The socket closed or failed without warning.
-    SocketLost,
-    /// The platform said the channel is gone (`no_longer_subscribed`, a 404, expiry).
-    ChannelLost,
-    /// The token was revoked: its channels died with it.
-    TokenRevoked,
-    /// The process was not running (restart).
-    Restart,
-    /// A panic in the channel's own code.
-    Crash,
-}
-
-impl GapReason {
-    /// Every reason, in the order of the variants.
-    pub const ALL: [GapReason; 6] = [
-        GapReason::HeartbeatTimeout,
-        GapReason::SocketLost,
-        GapReason::ChannelLost,
-        GapReason::TokenRevoked,
-        GapReason::Restart,
-        GapReason::Crash,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapReason::HeartbeatTimeout => "heartbeat_timeout",
-            GapReason::SocketLost => "socket_lost",
-            GapReason::ChannelLost => "channel_lost",
-            GapReason::TokenRevoked => "token_revoked",
-            GapReason::Restart => "restart",
-            GapReason::Crash => "crash",
         }
     }
 }

@@ -3,10 +3,10 @@
 //! before it expires or its token does, and say what was missed when continuity is lost.
 //!
 //! The actor's decisions hang on one value, its [`phase::Phase`]; the protocol pieces it consults are small
-//! structs of their own: the [`watchdog::Watchdog`] (pings, silence), the [`continuity::Continuity`] tracker
-//! (gaps), the [`crate::lifetime::Lifetimes`] policy (when to renew) and the restart tracker (backoff).
+//! structs of their own: the [`watchdog::Watchdog`] (pings, silence), the
+//! [`crate::gap::continuity::Continuity`] tracker (gaps), the [`crate::lifetime::Lifetimes`] policy (when to
+//! renew) and the restart tracker (backoff).
 
-pub mod continuity;
 pub mod error;
 mod flows;
 mod frames;
@@ -23,24 +23,24 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use self::continuity::Continuity;
 use self::error::{ChannelError, Disposition};
 pub use self::lifecycle::{GapReason, Lifecycle};
 use self::phase::{Bound, Phase};
 use self::watchdog::{Tick, Watchdog};
 use crate::config::EnginePolicy;
+use crate::gap::continuity::Continuity;
 use crate::lifetime::Lifetimes;
 use crate::metrics::TenantMetrics;
 use crate::metrics::labels::{DisconnectReason, RestartReason};
+use crate::placement::Unit;
+use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::{Inbound, RouterHandle};
 use crate::store::{ChannelRecord, Store};
-use crate::supervisor::restart::{RestartDecision, RestartTracker};
-use crate::tenant::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict};
 
 /// Lower-case topic hash → topic family (the catalogue template) for every topic of the units.
 fn families_of(units: &[Unit]) -> HashMap<u64, Arc<str>> {
-    let catalogue = crate::sim::topics::Catalogue::shipped();
+    let catalogue = crate::topics::Catalogue::shipped();
     units
         .iter()
         .flat_map(|u| &u.topics)

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use crate::sim::topics::{Catalogue, expand};
+use crate::topics::{Catalogue, expand};
 
 pub use admin::{AdminConfig, AdminToken, Role, hash_token};
 pub use errors::{ConfigErrors, FieldError};
@@ -59,6 +59,8 @@ use secret::EnvLookup;
 
 /// Default store file name, relative to the config file's directory.
 pub const DEFAULT_STORE_PATH: &str = "switchboard.db";
+/// The default `store.spool_max_bytes`, the bound of a sink's spool: 1 GiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 /// The whole configuration of `switchboard serve`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -120,7 +122,7 @@ impl Default for StoreConfig {
             url: None,
             key_file: None,
             spool_dir: None,
-            spool_max_bytes: crate::sink::spool::DEFAULT_MAX_BYTES,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }

@@ -8,7 +8,7 @@ use super::errors::{Errors, index};
 use super::read::{Reader, wrong_type};
 use super::region::{Endpoints, read_endpoints};
 use super::secret::{EnvLookup, Secret, read_secret};
-use crate::sim::topics::{Catalogue, TopicError, expand};
+use crate::topics::{Catalogue, TopicError, expand};
 
 /// One tenant: a Genesys Cloud organisation whose notifications are kept flowing.
 #[derive(Debug, Clone, PartialEq)]

@@ -155,7 +155,7 @@ fn full_config_reads_into_the_expected_structs() {
             url: None,
             key_file: None,
             spool_dir: None,
-            spool_max_bytes: crate::sink::spool::DEFAULT_MAX_BYTES,
+            spool_max_bytes: crate::config::DEFAULT_SPOOL_MAX_BYTES,
         },
         tenants: vec![
             TenantConfig {

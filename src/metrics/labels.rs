@@ -144,6 +144,16 @@ impl StatusClass {
     }
 }
 
+/// The states of a channel (`channels{state}`): the names of `channel::Lifecycle`, in the order of its variants.
+pub const CHANNEL_STATES: [&str; 6] = [
+    "preparing",
+    "connecting",
+    "live",
+    "backoff",
+    "failed",
+    "stopped",
+];
+
 /// A supervised actor (`actor_restarts_total{kind}`, `actors_failed{kind}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActorKind {

@@ -2,14 +2,16 @@
 //!
 //! One [`Metrics`] per engine, handed down the actor tree: the supervisor makes a [`TenantMetrics`] per tenant
 //! (given to its tenant actor, channels and OAuth sessions), the router and the sink workers hold handles
-//! resolved once. Counters move where things happen; gauges that describe current state are filled from the
-//! engine's status when `/metrics` is scraped ([`Metrics::render`]). Label values come from configured names
-//! and small fixed sets ([`labels`]), never from raw ids.
+//! resolved once. Counters move where things happen; gauges that describe current state are filled from a
+//! snapshot of the engine's status and its sinks when `/metrics` is scraped ([`Metrics::render`]), so that
+//! metrics imports no engine type. Label values come from configured names and small fixed sets
+//! ([`labels`]), never from raw ids.
 
 mod families;
 pub mod labels;
 mod scrape;
 mod sink;
+mod snapshot;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -24,6 +26,9 @@ use prometheus::Registry;
 use self::families::{Families, SINK, TENANT, remove_where};
 use self::labels::{ActorKind, RestartReason};
 pub use self::sink::SinkMetrics;
+pub use self::snapshot::{
+    ChannelSnapshot, SinkGauges, SinkSnapshot, StatusSnapshot, TenantSnapshot,
+};
 pub use self::tenant::TenantMetrics;
 pub use families::DELIVERY_BUCKETS;
 

@@ -7,11 +7,8 @@ use chrono::{DateTime, Utc};
 use prometheus::{Encoder as _, TextEncoder};
 
 use super::Metrics;
-use super::labels::ActorKind;
-use crate::channel::Lifecycle;
-use crate::router::SinkEntry;
-use crate::supervisor::EngineStatus;
-use crate::tenant::TenantStatus;
+use super::labels::{ActorKind, CHANNEL_STATES};
+use super::snapshot::{SinkGauges, StatusSnapshot, TenantSnapshot};
 
 fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     ((to - from).num_milliseconds().max(0) as f64) / 1000.0
@@ -24,10 +21,10 @@ fn count(n: usize) -> i64 {
 impl Metrics {
     /// The exposition, after refreshing the state gauges from `status` (none: the engine is stopping, the
     /// last values stay) and `sinks`.
-    pub async fn render(
+    pub async fn render<S: SinkGauges>(
         &self,
-        status: Option<&EngineStatus>,
-        sinks: &[SinkEntry],
+        status: Option<&StatusSnapshot>,
+        sinks: &[S],
     ) -> prometheus::Result<String> {
         let _one_at_a_time = self.scrape.lock().await;
         if let Some(status) = status {
@@ -40,7 +37,7 @@ impl Metrics {
     }
 
     /// Rebuilds the per-tenant gauges, so that a removed tenant's disappear.
-    fn fill_tenants(&self, status: &EngineStatus, now: DateTime<Utc>) {
+    fn fill_tenants(&self, status: &StatusSnapshot, now: DateTime<Utc>) {
         let f = &self.f;
         for g in [
             &f.channels,
@@ -63,25 +60,21 @@ impl Metrics {
         let mut failed_channels = 0;
         for t in &status.tenants {
             f.tenants.with_label_values(&[&t.state]).inc();
-            failed_channels += t
-                .channels
-                .iter()
-                .filter(|c| matches!(c.lifecycle, Lifecycle::Failed { .. }))
-                .count();
+            failed_channels += t.channels.iter().filter(|c| c.state == "failed").count();
             self.fill_tenant(t, now);
         }
         self.set_actors_failed(ActorKind::Channel, failed_channels);
     }
 
-    fn fill_tenant(&self, t: &TenantStatus, now: DateTime<Utc>) {
+    fn fill_tenant(&self, t: &TenantSnapshot, now: DateTime<Utc>) {
         let f = &self.f;
         let tr = [t.id.as_str(), t.region.as_str()];
         let mut by_state: HashMap<&str, usize> = HashMap::new();
         for c in &t.channels {
-            *by_state.entry(c.lifecycle.name()).or_default() += 1;
+            *by_state.entry(c.state).or_default() += 1;
         }
         // Every state gets its series, 0 when no channel is in it.
-        for state in Lifecycle::NAMES {
+        for state in CHANNEL_STATES {
             f.channels
                 .with_label_values(&[tr[0], tr[1], state])
                 .set(count(by_state.get(state).copied().unwrap_or(0)));
@@ -89,39 +82,38 @@ impl Metrics {
         let oldest_proof = t
             .channels
             .iter()
-            .filter(|c| matches!(c.lifecycle, Lifecycle::Live { .. }))
+            .filter(|c| c.state == "live")
             .filter_map(|c| c.last_frame_at)
             .min();
         f.heartbeat_age
             .with_label_values(&tr)
             .set(oldest_proof.map_or(0.0, |p| seconds_between(p, now)));
-        let q = &t.quota;
         f.topics_desired
             .with_label_values(&tr)
-            .set(count(q.topics_desired));
+            .set(count(t.topics_desired));
         f.topics_subscribed
             .with_label_values(&tr)
-            .set(count(q.topics_subscribed));
+            .set(count(t.topics_subscribed));
         f.topics_rejected
             .with_label_values(&tr)
-            .set(count(q.topics_rejected));
+            .set(count(t.topics_rejected));
         f.topics_unplaced
             .with_label_values(&tr)
-            .set(count(q.topics_unplaced));
+            .set(count(t.topics_unplaced));
         f.channel_quota_utilization
             .with_label_values(&tr)
-            .set(q.channel_quota_utilization);
+            .set(t.channel_quota_utilization);
         f.channels_per_client_utilization
             .with_label_values(&tr)
-            .set(q.channels_per_client_utilization);
-        let soonest = t.clients.iter().filter_map(|c| c.token_expires_at).min();
+            .set(t.channels_per_client_utilization);
+        let soonest = t.token_expires_at.iter().flatten().min();
         f.token_expiry
             .with_label_values(&tr)
-            .set(soonest.map_or(0.0, |at| seconds_between(now, at)));
+            .set(soonest.map_or(0.0, |at| seconds_between(now, *at)));
     }
 
     /// Rebuilds the per-sink gauges, so that a deleted sink's disappear.
-    fn fill_sinks(&self, sinks: &[SinkEntry]) {
+    fn fill_sinks<S: SinkGauges>(&self, sinks: &[S]) {
         let f = &self.f;
         for g in [
             &f.sink_queue_depth,
@@ -132,7 +124,8 @@ impl Metrics {
             g.reset();
         }
         for s in sinks {
-            let name = [s.config.name.as_str()];
+            let s = s.sink_snapshot();
+            let name = [s.name.as_str()];
             f.sink_queue_depth
                 .with_label_values(&name)
                 .set(count(s.queued));

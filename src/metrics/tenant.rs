@@ -10,7 +10,7 @@ use super::families::Families;
 use super::labels::{
     ActorKind, ApiEndpoint, DisconnectReason, RestartReason, RolloverReason, StatusClass,
 };
-use crate::channel::GapReason;
+use crate::gap::GapReason;
 
 /// Handles on one tenant's series. Every series listed as pre-initialised in the contract exists (at 0) as
 /// soon as this is made.

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::Metrics;
 use super::labels::*;
-use crate::channel::GapReason;
+use super::{Metrics, SinkSnapshot};
+use crate::gap::GapReason;
 use crate::supervisor::EngineStatus;
 use crate::tenant::{QuotaStatus, TenantStatus};
 
@@ -180,7 +180,7 @@ async fn a_fresh_engine_shows_every_contract_family_with_its_labels_and_pre_init
         tenants: vec![tenant_status("acme", "eu-west-1")],
     };
     let text = m
-        .render(Some(&status), &[sink_entry("file")])
+        .render(Some(&status.metrics_snapshot()), &[sink_entry("file")])
         .await
         .unwrap();
     let families = parse(&text);
@@ -314,7 +314,7 @@ async fn a_removed_tenant_or_sink_leaves_no_series_and_cached_handles_learn_it()
         ],
     };
     let text = m
-        .render(Some(&status), &[sink_entry("file")])
+        .render(Some(&status.metrics_snapshot()), &[sink_entry("file")])
         .await
         .unwrap();
     assert!(
@@ -332,7 +332,10 @@ async fn a_removed_tenant_or_sink_leaves_no_series_and_cached_handles_learn_it()
     let status = EngineStatus {
         tenants: vec![tenant_status("other", "us-east-1")],
     };
-    let text = m.render(Some(&status), &[]).await.unwrap();
+    let text = m
+        .render::<SinkSnapshot>(Some(&status.metrics_snapshot()), &[])
+        .await
+        .unwrap();
     assert!(!text.contains(r#"tenant="acme""#), "{text}");
     assert!(!text.contains(r#"sink="file""#), "{text}");
     assert!(text.contains(r#"tenant="other""#));
@@ -340,7 +343,7 @@ async fn a_removed_tenant_or_sink_leaves_no_series_and_cached_handles_learn_it()
     // Back again in another region: counted from 0 under the new region only.
     let again = m.tenant("acme", "custom");
     again.connected();
-    let text = m.render(None, &[]).await.unwrap();
+    let text = m.render::<SinkSnapshot>(None, &[]).await.unwrap();
     assert!(
         text.contains(r#"switchboard_channel_connects_total{region="custom",tenant="acme"} 1"#),
         "{text}"

@@ -23,10 +23,23 @@ use self::changes::LastStates;
 use self::dedup::Dedup;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
-use crate::metrics::Metrics;
-use crate::sim::topics::TopicPattern;
+use crate::metrics::{Metrics, SinkGauges, SinkSnapshot};
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
+use crate::topics::TopicPattern;
+
+/// What `/metrics` shows of a sink.
+impl SinkGauges for SinkEntry {
+    fn sink_snapshot(&self) -> SinkSnapshot {
+        SinkSnapshot {
+            name: self.config.name.clone(),
+            queued: self.queued,
+            spool_bytes: self.spool_bytes,
+            spool_max_bytes: self.spool_max_bytes,
+            spool_full: self.spool_full,
+        }
+    }
+}
 
 /// What channels send to the router.
 pub enum Inbound {
@@ -708,7 +721,10 @@ mod tests {
         let received = "switchboard_events_received_total{region=\"eu-west-1\",tenant=\"acme\",topic_family=\"v2.users.{id}.presence\"}";
         // The router counts before the sink sees the event: once the sink has all three, the counts are in.
         sink_holds(&got, 3).await;
-        let text = metrics.render(None, &[]).await.unwrap();
+        let text = metrics
+            .render::<crate::metrics::SinkSnapshot>(None, &[])
+            .await
+            .unwrap();
         assert_eq!(counted(&text, received), Some(4.0), "{text}");
         assert_eq!(
             counted(&text, "switchboard_events_duplicate_total"),
@@ -725,7 +741,10 @@ mod tests {
         drop(router);
         task.join().await.unwrap();
         a_task.await.unwrap();
-        let text = metrics.render(None, &[]).await.unwrap();
+        let text = metrics
+            .render::<crate::metrics::SinkSnapshot>(None, &[])
+            .await
+            .unwrap();
         assert_eq!(counted(&text, received), Some(2.0), "{text}");
         assert_eq!(
             counted(&text, "switchboard_events_duplicate_total"),

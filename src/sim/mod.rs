@@ -17,7 +17,6 @@ pub mod state;
 pub mod stats;
 pub mod time;
 pub mod tls;
-pub mod topics;
 pub mod workload;
 
 pub use config::{ClientSpec, SimConfig};

@@ -1,7 +1,6 @@
 //! `Supervisor`: one per process. Turns the desired tenants into running `TenantActor`s and restarts a tenant
-//! that stops unexpectedly, with backoff, jitter and an intensity limit (see [`restart`]).
+//! that stops unexpectedly, with backoff, jitter and an intensity limit (see [`crate::restart`]).
 
-pub mod restart;
 #[cfg(test)]
 mod tests;
 
@@ -12,11 +11,11 @@ use std::time::Instant;
 use actix::prelude::*;
 use serde::Serialize;
 
-use self::restart::{RestartDecision, RestartTracker};
 use crate::channel::TenantShared;
 use crate::config::{EnginePolicy, TenantConfig};
 use crate::metrics::labels::{ActorKind, RestartReason};
-use crate::metrics::{Metrics, TenantMetrics};
+use crate::metrics::{Metrics, StatusSnapshot, TenantMetrics};
+use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::RouterHandle;
 use crate::store::Store;
 use crate::tenant::{
@@ -38,6 +37,19 @@ pub struct EngineShared {
 #[serde(rename_all = "camelCase")]
 pub struct EngineStatus {
     pub tenants: Vec<TenantStatus>,
+}
+
+impl EngineStatus {
+    /// What the metrics' state gauges show of the engine.
+    pub fn metrics_snapshot(&self) -> StatusSnapshot {
+        StatusSnapshot {
+            tenants: self
+                .tenants
+                .iter()
+                .map(TenantStatus::metrics_snapshot)
+                .collect(),
+        }
+    }
 }
 
 #[derive(Message)]

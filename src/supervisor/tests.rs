@@ -69,7 +69,10 @@ async fn restarts(metrics: &Metrics) -> u64 {
 
 /// Tenant restarts counted with `reason`.
 async fn restarts_for(metrics: &Metrics, reason: &str) -> u64 {
-    let text = metrics.render(None, &[]).await.expect("render");
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .expect("render");
     let series = format!(r#"switchboard_actor_restarts_total{{kind="tenant",reason="{reason}"}}"#);
     text.lines()
         .find(|l| l.starts_with(&series))

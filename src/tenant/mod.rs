@@ -2,7 +2,6 @@
 //! budget), places the tenant's topics onto channels, runs one `ChannelActor` per channel, and rolls channels
 //! over to a new token one at a time (keeping a channel slot free for it).
 
-pub mod placement;
 mod slot;
 mod status;
 
@@ -15,13 +14,13 @@ use chrono::Utc;
 use serde::Serialize;
 use tracing::Instrument as _;
 
-use self::placement::{Existing, Limits, Unit};
 use self::slot::{Proof, Slot};
 use crate::channel::{self, ChannelActor, ChannelReport, ChannelSpec, RolloverDone, TenantShared};
 use crate::config::{TenantConfig, TopicConfig};
 use crate::lifetime::Lifetimes;
 use crate::metrics::labels::RestartReason;
-use crate::supervisor::restart::{RestartDecision, RestartTracker};
+use crate::placement::{self, Existing, Limits, Unit};
+use crate::restart::{RestartDecision, RestartTracker};
 use crate::upstream::ClientSession;
 
 pub use self::status::{ClientStatus, QuotaStatus, TenantStatus, TopicPlacement};

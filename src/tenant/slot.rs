@@ -4,9 +4,9 @@
 use actix::Addr;
 use chrono::{DateTime, Utc};
 
-use super::placement::Unit;
 use crate::channel::{ChannelActor, ChannelStatus, Lifecycle};
-use crate::supervisor::restart::RestartTracker;
+use crate::placement::Unit;
+use crate::restart::RestartTracker;
 
 /// A channel slot. Slots are never reused: a slot's index is the `slot` its channel reports, and a slot
 /// whose channel was stopped by a change of topics stays, empty, so that later indices keep their meaning.

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::TenantActor;
-use super::placement::Unit;
 use crate::channel::{self, ChannelStatus, Lifecycle};
+use crate::metrics::{ChannelSnapshot, TenantSnapshot};
+use crate::placement::Unit;
 
 /// What the API shows of a tenant.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -76,6 +77,33 @@ pub struct TopicPlacement {
     /// `Permitted`, `Rejected`, `pending` (not subscribed yet) or `unplaced`.
     pub state: String,
     pub reason: Option<String>,
+}
+
+impl TenantStatus {
+    /// What the metrics' state gauges show of this tenant.
+    pub fn metrics_snapshot(&self) -> TenantSnapshot {
+        let q = &self.quota;
+        TenantSnapshot {
+            id: self.id.clone(),
+            region: self.region.clone(),
+            state: self.state.clone(),
+            channels: self
+                .channels
+                .iter()
+                .map(|c| ChannelSnapshot {
+                    state: c.lifecycle.name(),
+                    last_frame_at: c.last_frame_at,
+                })
+                .collect(),
+            topics_desired: q.topics_desired,
+            topics_subscribed: q.topics_subscribed,
+            topics_rejected: q.topics_rejected,
+            topics_unplaced: q.topics_unplaced,
+            channel_quota_utilization: q.channel_quota_utilization,
+            channels_per_client_utilization: q.channels_per_client_utilization,
+            token_expires_at: self.clients.iter().map(|c| c.token_expires_at).collect(),
+        }
+    }
 }
 
 impl TenantActor {

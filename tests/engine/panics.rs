@@ -63,7 +63,11 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
         1,
         "the restarted actor re-uses the channel"
     );
-    let metrics = engine.metrics.render(Some(&status), &[]).await.unwrap();
+    let metrics = engine
+        .metrics
+        .render::<switchboard::metrics::SinkSnapshot>(Some(&status.metrics_snapshot()), &[])
+        .await
+        .unwrap();
     assert!(
         metrics
             .lines()

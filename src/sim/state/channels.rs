@@ -15,7 +15,7 @@ use crate::sim::socket::frames;
 use crate::sim::socket::link::Outbound;
 use crate::sim::stats::Stats;
 use crate::sim::time::{chrono_duration, serialize_millis};
-use crate::sim::topics::{self, TopicError};
+use crate::topics::{self, TopicError};
 
 /// A channel as the API shows it (`Channel` in the official description).
 #[derive(Debug, Clone, Serialize)]

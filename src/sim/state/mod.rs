@@ -23,8 +23,8 @@ use super::config::{ClientSpec, SimConfig};
 use super::ledger::Ledger;
 use super::socket::link::SocketLink;
 use super::stats::Stats;
-use super::topics::{Catalogue, TopicPattern};
 use super::workload::{Org, WorkloadSpec};
+use crate::topics::{Catalogue, TopicPattern};
 
 /// The simulator: configuration, counters and the locked state. Shared as `Arc<Sim>` by every task.
 pub struct Sim {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::config::{CombinedCounting, TopicConfig};
-use crate::sim::topics::MAX_COMBINED_TOPIC_LEN;
+use crate::topics::MAX_COMBINED_TOPIC_LEN;
 
 /// One subscription id and the topics it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! The restart strategy for a supervised child: exponential backoff with jitter, a reset after a healthy
-//! period, and an intensity limit (at most N restarts within T) past which the child is `failed` and retried
-//! only on a slow cadence.
+//! The restart strategy for a supervised child (a tenant under the supervisor, a channel under its own actor):
+//! exponential backoff with jitter, a reset after a healthy period, and an intensity limit (at most N restarts
+//! within T) past which the child is `failed` and retried only on a slow cadence. A leaf: it depends only on
+//! [`crate::backoff`] and the policy types of [`crate::config`].
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -1,4 +1,6 @@
-//! Topic names: the catalogue of templates, validation, the combined form, and permission patterns.
+//! The platform's topic names: the catalogue of templates (`reference/notification-topics.json`), validation,
+//! the combined form, and permission patterns; used by the engine (configuration, placement, routes) and the
+//! simulator alike.
 //!
 //! Topic names are matched case-insensitively (contract §6), so everything here works on lower-case forms.
 
@@ -7,7 +9,7 @@ use std::sync::OnceLock;
 /// Longest accepted combined topic id (`v2.users.<id>?presence&routingStatus`), contract §4.
 pub const MAX_COMBINED_TOPIC_LEN: usize = 200;
 
-const CATALOGUE_JSON: &str = include_str!("../../reference/notification-topics.json");
+const CATALOGUE_JSON: &str = include_str!("../reference/notification-topics.json");
 
 /// The topic catalogue: every template from `reference/notification-topics.json`.
 pub struct Catalogue {
@@ -25,7 +27,7 @@ enum Segment {
 }
 
 impl Catalogue {
-    /// The catalogue shipped with the simulator, parsed once.
+    /// The catalogue shipped in `reference/`, parsed once.
     pub fn shipped() -> &'static Catalogue {
         static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
         CATALOGUE.get_or_init(|| {
