@@ -12,6 +12,8 @@
 mod common;
 pub mod postgres;
 mod rotate;
+mod rows;
+mod sql;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{MAX_GAP_LIMIT, MIGRATIONS, SqliteStore};
+use super::{MIGRATIONS, SqliteStore};
+use crate::store::common::MAX_GAP_LIMIT;
 use crate::store::tests::{self as suite, at, channel, gap, unique_tenant};
 use crate::store::{GapFilter, Store, StoreError};
 
