@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection, SqlSafeStr};
 
 use super::StoreError;
 use super::common::truncate_millis;
@@ -277,7 +277,7 @@ impl Dialect for PostgresStore {
     }
 }
 
-sql_store!(PostgresStore, Postgres);
+sql_store!(PostgresStore, sqlx::Postgres);
 
 /// Checks a schema name for [`PostgresStore::connect_with_schema`].
 fn check_schema_name(schema: &str) -> Result<(), String> {

@@ -9,8 +9,15 @@ use super::common::decode_sealed;
 use super::sql::Dialect;
 use super::{
     AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapRecord, RouteRecord, SinkRecord,
-    TenantRecord,
+    TenantRecord, TopicRecord,
 };
+
+/// A row read by the shared SQL, and the record it stands for.
+pub(super) trait Record {
+    type Record;
+    /// The record; an error names the row (and never repeats a column's content).
+    fn record(self) -> Result<Self::Record, String>;
+}
 
 /// Prefixes what is wrong with a row by what the row is.
 fn about(what: String) -> impl Fn(String) -> String {
@@ -30,8 +37,10 @@ pub(super) struct ChannelRow<D: Dialect> {
     updated_at: D::Time,
 }
 
-impl<D: Dialect> ChannelRow<D> {
-    pub(super) fn record(self) -> Result<ChannelRecord, String> {
+impl<D: Dialect> Record for ChannelRow<D> {
+    type Record = ChannelRecord;
+
+    fn record(self) -> Result<ChannelRecord, String> {
         let describe = about(format!("channel {}", self.channel_id));
         Ok(ChannelRecord {
             expires_at: D::read_time("expires_at", self.expires_at).map_err(&describe)?,
@@ -60,8 +69,10 @@ pub(super) struct GapRow<D: Dialect> {
     reason: String,
 }
 
-impl<D: Dialect> GapRow<D> {
-    pub(super) fn record(self) -> Result<GapRecord, String> {
+impl<D: Dialect> Record for GapRow<D> {
+    type Record = GapRecord;
+
+    fn record(self) -> Result<GapRecord, String> {
         let describe = about(format!("gap {}", self.id));
         Ok(GapRecord {
             topics: D::read_list("topics", self.topics).map_err(&describe)?,
@@ -88,8 +99,10 @@ pub(super) struct TenantRow<D: Dialect> {
     updated_at: D::Time,
 }
 
-impl<D: Dialect> TenantRow<D> {
-    pub(super) fn record(self) -> Result<TenantRecord, String> {
+impl<D: Dialect> Record for TenantRow<D> {
+    type Record = TenantRecord;
+
+    fn record(self) -> Result<TenantRecord, String> {
         let describe = about(format!("tenant {}", self.id));
         Ok(TenantRecord {
             created_at: D::read_time("created_at", self.created_at).map_err(&describe)?,
@@ -112,8 +125,10 @@ pub(super) struct ClientRow<D: Dialect> {
     updated_at: D::Time,
 }
 
-impl<D: Dialect> ClientRow<D> {
-    pub(super) fn record(self) -> Result<ClientRecord, String> {
+impl<D: Dialect> Record for ClientRow<D> {
+    type Record = ClientRecord;
+
+    fn record(self) -> Result<ClientRecord, String> {
         let describe = about(format!("client {} of tenant {}", self.id, self.tenant));
         Ok(ClientRecord {
             secret: decode_sealed(&self.secret).map_err(&describe)?,
@@ -132,8 +147,10 @@ pub(super) struct SinkRow<D: Dialect> {
     updated_at: D::Time,
 }
 
-impl<D: Dialect> SinkRow<D> {
-    pub(super) fn record(self) -> Result<SinkRecord, String> {
+impl<D: Dialect> Record for SinkRow<D> {
+    type Record = SinkRecord;
+
+    fn record(self) -> Result<SinkRecord, String> {
         let describe = about(format!("sink {}", self.name));
         Ok(SinkRecord {
             settings: D::read_doc("settings", self.settings).map_err(&describe)?,
@@ -154,8 +171,10 @@ pub(super) struct RouteRow<D: Dialect> {
     updated_at: D::Time,
 }
 
-impl<D: Dialect> RouteRow<D> {
-    pub(super) fn record(self) -> Result<RouteRecord, String> {
+impl<D: Dialect> Record for RouteRow<D> {
+    type Record = RouteRecord;
+
+    fn record(self) -> Result<RouteRecord, String> {
         let describe = about(format!("route {}", self.id));
         Ok(RouteRecord {
             tenants: D::read_list("tenants", self.tenants).map_err(&describe)?,
@@ -177,8 +196,10 @@ pub(super) struct DeadLetterRow<D: Dialect> {
     json: String,
 }
 
-impl<D: Dialect> DeadLetterRow<D> {
-    pub(super) fn record(self) -> Result<DeadLetter, String> {
+impl<D: Dialect> Record for DeadLetterRow<D> {
+    type Record = DeadLetter;
+
+    fn record(self) -> Result<DeadLetter, String> {
         let describe = about(format!("dead letter {}", self.id));
         Ok(DeadLetter {
             at: D::read_time("at", self.at).map_err(&describe)?,
@@ -200,8 +221,10 @@ pub(super) struct AuditRow<D: Dialect> {
     details: D::Doc,
 }
 
-impl<D: Dialect> AuditRow<D> {
-    pub(super) fn record(self) -> Result<AuditRecord, String> {
+impl<D: Dialect> Record for AuditRow<D> {
+    type Record = AuditRecord;
+
+    fn record(self) -> Result<AuditRecord, String> {
         let describe = about(format!("audit entry {}", self.id));
         Ok(AuditRecord {
             at: D::read_time("at", self.at).map_err(&describe)?,
@@ -214,9 +237,19 @@ impl<D: Dialect> AuditRow<D> {
     }
 }
 
-/// The topic rows need no conversion: (name, priority).
 #[derive(sqlx::FromRow)]
 pub(super) struct TopicRow {
-    pub(super) name: String,
-    pub(super) priority: i32,
+    name: String,
+    priority: i32,
+}
+
+impl Record for TopicRow {
+    type Record = TopicRecord;
+
+    fn record(self) -> Result<TopicRecord, String> {
+        Ok(TopicRecord {
+            name: self.name,
+            priority: self.priority,
+        })
+    }
 }

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{SqlSafeStr, Sqlite};
 
 use super::StoreError;
 use super::common::{decode_json, decode_list, encode_list, from_millis, to_millis};
@@ -215,7 +215,7 @@ impl Dialect for SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, Sqlite);
+sql_store!(SqliteStore, sqlx::Sqlite);
 
 /// SQLite primary result codes that mean the file itself is damaged or not a database.
 const SQLITE_CORRUPT: i64 = 11;
