@@ -11,19 +11,18 @@
 //! Connection URLs may hold a password: no error message, log line or `Debug` output carries it. Errors
 //! name the server as `postgres://host:port/database`, without the credentials.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection};
 
 use super::StoreError;
-use super::common::truncate_millis;
+use super::common::{classify, migrator, truncate_millis};
 use super::sql::{Dialect, sql_store};
 
 /// Connections in the pool.
@@ -54,23 +53,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_dead_letters.sql"),
     ),
 ];
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
 
 /// A [`Store`] backed by PostgreSQL. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
@@ -226,10 +208,15 @@ impl PostgresStore {
     /// for each other (sqlx takes an advisory lock).
     async fn migrate(&self) -> Result<(), StoreError> {
         let migrating = format!("while migrating {}", self.location);
-        migrator().run(&self.pool).await.map_err(|e| match e {
-            MigrateError::Execute(inner) => self.error(&migrating, inner),
-            other => StoreError::Migration(self.redactor.scrub(&format!("{migrating}: {other}"))),
-        })
+        migrator(MIGRATIONS)
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                MigrateError::Execute(inner) => self.error(&migrating, inner),
+                other => {
+                    StoreError::Migration(self.redactor.scrub(&format!("{migrating}: {other}")))
+                }
+            })
     }
 }
 
@@ -391,18 +378,9 @@ fn percent_decode(text: &str) -> String {
 /// Maps a sqlx error to the store's kinds, prefixed with what was being done and scrubbed of the URL's
 /// password. sqlx's messages carry no bound values, so nothing written to the store leaks into them.
 fn map_pg(redactor: &Redactor, context: &str, err: sqlx::Error) -> StoreError {
-    let message = redactor.scrub(&format!("{context}: {err}"));
-    match &err {
-        sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt(message),
-        sqlx::Error::Migrate(_) => StoreError::Migration(message),
-        // Everything else (unreachable server, refused login, pool exhausted or closed, missing tables,
-        // ...) is something a retry or an operator can fix: report the store unavailable.
-        _ => StoreError::Unavailable(message),
-    }
+    // Beyond undecodable data and failed migrations, everything (unreachable server, refused login, pool
+    // exhausted or closed, missing tables, ...) is something a retry or an operator can fix.
+    classify(&err, redactor.scrub(&format!("{context}: {err}")), false)
 }
 
 #[cfg(test)]

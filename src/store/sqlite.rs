@@ -4,21 +4,21 @@
 //! for the writer. Timestamps are stored as integer epoch milliseconds, lists and JSON documents as JSON
 //! text, client secrets only as sealed text; see `migrations/sqlite/` for the schema.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::migrate::MigrateError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use super::StoreError;
-use super::common::{decode_json, decode_list, encode_list, from_millis, to_millis};
+use super::common::{
+    classify, decode_json, decode_list, encode_list, from_millis, migrator, to_millis,
+};
 use super::sql::{Dialect, sql_store};
 
 /// Connections of a file store. SQLite has one writer at a time anyway; a few connections let reads run
@@ -53,23 +53,6 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_dead_letters.sql"),
     ),
 ];
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
 
 /// A [`Store`] backed by SQLite. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
@@ -160,7 +143,7 @@ impl SqliteStore {
 
     /// Applies the migrations this build knows and the database lacks. Idempotent.
     async fn migrate(&self) -> Result<(), StoreError> {
-        migrator().run(&self.pool).await.map_err(|e| {
+        migrator(MIGRATIONS).run(&self.pool).await.map_err(|e| {
             // Failing to reach the database while migrating is an availability problem, not a schema one.
             match e {
                 MigrateError::Execute(inner) if is_unavailable(&inner) => {
@@ -250,25 +233,13 @@ fn is_unavailable(err: &sqlx::Error) -> bool {
 /// Maps a sqlx error to the store's kinds, prefixed with what was being done. sqlx's messages carry no
 /// bound values, so nothing written to the store leaks into them.
 fn map_sqlx(context: &str, err: sqlx::Error) -> StoreError {
-    let message = format!("{context}: {err}");
-    match &err {
-        sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt(message),
-        sqlx::Error::Migrate(_) => StoreError::Migration(message),
-        _ if matches!(
-            sqlite_primary_code(&err),
-            Some(SQLITE_CORRUPT | SQLITE_NOTADB)
-        ) =>
-        {
-            StoreError::Corrupt(message)
-        }
-        // Everything else (I/O, pool exhaustion or closure, busy or locked database, full disk, ...) is
-        // something a retry or an operator can fix: report the store unavailable.
-        _ => StoreError::Unavailable(message),
-    }
+    // A damaged file or one that is not a database is corrupt; anything else (I/O, pool exhaustion or
+    // closure, busy or locked database, full disk, ...) is something a retry or an operator can fix.
+    let damaged = matches!(
+        sqlite_primary_code(&err),
+        Some(SQLITE_CORRUPT | SQLITE_NOTADB)
+    );
+    classify(&err, format!("{context}: {err}"), damaged)
 }
 
 #[cfg(test)]
