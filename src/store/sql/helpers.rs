@@ -50,23 +50,10 @@ macro_rules! sql_helpers {
                 values: &[String],
                 doing: impl Fn() -> S,
             ) -> Result<usize, StoreError> {
-                if values.is_empty() {
-                    return Ok(0);
-                }
-                let context = || self.context(doing());
-                let mut removed: u64 = 0;
-                let mut tx = self
-                    .pool
-                    .begin()
-                    .await
-                    .map_err(|e| self.error(&context(), e))?;
-                for chunk in values.chunks(BATCH) {
+                let statements = values.chunks(BATCH).map(|chunk| {
                     let mut query = Query::new("DELETE FROM ");
+                    query.push(table).push(" WHERE ").push(scope.0).push(" = ");
                     query
-                        .push(table)
-                        .push(" WHERE ")
-                        .push(scope.0)
-                        .push(" = ")
                         .push_bind(scope.1)
                         .push(" AND ")
                         .push(column)
@@ -76,15 +63,42 @@ macro_rules! sql_helpers {
                         list.push_bind(value.as_str());
                     }
                     query.push(")");
-                    removed += query
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.error(&context(), e))?
-                        .rows_affected();
-                }
-                tx.commit().await.map_err(|e| self.error(&context(), e))?;
+                    query
+                });
+                let removed: u64 = self
+                    .transaction(statements, doing, None)
+                    .await?
+                    .iter()
+                    .sum();
                 Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+            }
+
+            /// Runs `statements` in order in one transaction; returns how many rows each changed. With
+            /// `tenant`, the statements write rows of that tenant: a foreign key violation means it is not
+            /// stored. Nothing to run is nothing to do (no transaction).
+            async fn transaction<S: std::fmt::Display>(
+                &self,
+                statements: impl IntoIterator<Item = Query>,
+                doing: impl Fn() -> S,
+                tenant: Option<&str>,
+            ) -> Result<Vec<u64>, StoreError> {
+                let statements: Vec<Query> = statements.into_iter().collect();
+                if statements.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let context = || self.context(doing());
+                let fail = |e| match tenant {
+                    Some(tenant) => self.missing_tenant(&context(), tenant, e),
+                    None => self.error(&context(), e),
+                };
+                let mut tx = self.pool.begin().await.map_err(fail)?;
+                let mut changed = Vec::with_capacity(statements.len());
+                for mut statement in statements {
+                    let done = statement.build().execute(&mut *tx).await.map_err(fail)?;
+                    changed.push(done.rows_affected());
+                }
+                tx.commit().await.map_err(fail)?;
+                Ok(changed)
             }
         }
     };

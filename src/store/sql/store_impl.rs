@@ -90,24 +90,10 @@ macro_rules! sql_store {
                     tenant: &str,
                     proofs: &[(String, DateTime<Utc>)],
                 ) -> Result<usize, StoreError> {
-                    let context = || {
-                        self.context(format_args!(
-                            "storing the proofs of life of {} channels of tenant {tenant}",
-                            proofs.len()
-                        ))
-                    };
+                    let count = proofs.len();
                     // Ordered by id, so that concurrent writers take row locks in the same order.
                     let proofs = latest_proofs(proofs);
-                    if proofs.is_empty() {
-                        return Ok(0);
-                    }
-                    let mut moved: u64 = 0;
-                    let mut tx = self
-                        .pool
-                        .begin()
-                        .await
-                        .map_err(|e| self.error(&context(), e))?;
-                    for chunk in proofs.chunks(BATCH) {
+                    let statements = proofs.chunks(BATCH).map(|chunk| {
                         // One UPDATE for the whole chunk: the proofs as a table, joined to the tenant's channels.
                         let mut query = Query::new("WITH proof (channel_id, at) AS (");
                         query.push_values(chunk, |mut row, (id, at)| {
@@ -119,14 +105,14 @@ macro_rules! sql_store {
                              AND channels.tenant = ",
                         );
                         query.push_bind(tenant);
-                        moved += query
-                            .build()
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.error(&context(), e))?
-                            .rows_affected();
-                    }
-                    tx.commit().await.map_err(|e| self.error(&context(), e))?;
+                        query
+                    });
+                    let doing = || format!("storing the proofs of life of {count} channels of tenant {tenant}");
+                    let moved: u64 = self
+                        .transaction(statements, doing, None)
+                        .await?
+                        .iter()
+                        .sum();
                     Ok(usize::try_from(moved).unwrap_or(usize::MAX))
                 }
 
@@ -239,34 +225,25 @@ macro_rules! sql_store {
                 }
 
                 async fn delete_tenant(&self, id: &str) -> Result<bool, StoreError> {
-                    let context = || self.context(format_args!("deleting tenant {id}"));
-                    let mut tx = self
-                        .pool
-                        .begin()
-                        .await
-                        .map_err(|e| self.error(&context(), e))?;
                     // The foreign keys cascade too; deleting explicitly does not depend on the connection
                     // enforcing them, and channels have no foreign key (a channel record may precede its
                     // tenant's).
-                    let mut deleted = 0;
-                    for statement in [
+                    let statements = [
                         "DELETE FROM clients WHERE tenant = ",
                         "DELETE FROM topics WHERE tenant = ",
                         "DELETE FROM channels WHERE tenant = ",
                         "DELETE FROM tenants WHERE id = ",
-                    ] {
+                    ]
+                    .map(|statement| {
                         let mut query = Query::new(statement);
                         query.push_bind(id);
-                        deleted = query
-                            .build()
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.error(&context(), e))?
-                            .rows_affected();
-                    }
-                    tx.commit().await.map_err(|e| self.error(&context(), e))?;
+                        query
+                    });
+                    let deleted = self
+                        .transaction(statements, || format!("deleting tenant {id}"), None)
+                        .await?;
                     // What the last statement, on tenants, deleted.
-                    Ok(deleted > 0)
+                    Ok(deleted.last().is_some_and(|&rows| rows > 0))
                 }
 
                 async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
@@ -315,12 +292,7 @@ macro_rules! sql_store {
                 }
 
                 async fn add_topics(&self, tenant: &str, topics: &[TopicRecord]) -> Result<(), StoreError> {
-                    let context = || {
-                        self.context(format_args!(
-                            "adding {} topics to tenant {tenant}",
-                            topics.len()
-                        ))
-                    };
+                    let doing = || format!("adding {} topics to tenant {tenant}", topics.len());
                     let rows = dedupe_topics(topics);
                     if rows.is_empty() {
                         // Nothing to write, but adding to an unknown tenant is still an error.
@@ -328,16 +300,11 @@ macro_rules! sql_store {
                             Some(_) => Ok(()),
                             None => Err(StoreError::NotFound(format!(
                                 "{}: tenant {tenant} does not exist",
-                                context()
+                                self.context(doing())
                             ))),
                         };
                     }
-                    let mut tx = self
-                        .pool
-                        .begin()
-                        .await
-                        .map_err(|e| self.error(&context(), e))?;
-                    for chunk in rows.chunks(BATCH) {
+                    let statements = rows.chunks(BATCH).map(|chunk| {
                         // Keys are distinct (deduplicated above), as ON CONFLICT DO UPDATE requires.
                         let mut query = Query::new("INSERT INTO topics (tenant, name_key, name, priority) ");
                         query.push_values(chunk, |mut row, (key, name, priority)| {
@@ -351,12 +318,8 @@ macro_rules! sql_store {
                              priority = excluded.priority",
                         );
                         query
-                            .build()
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.missing_tenant(&context(), tenant, e))?;
-                    }
-                    tx.commit().await.map_err(|e| self.error(&context(), e))?;
+                    });
+                    self.transaction(statements, doing, Some(tenant)).await?;
                     Ok(())
                 }
 
@@ -512,13 +475,7 @@ macro_rules! sql_store {
                 }
 
                 async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-                    let context = || self.context("saving dead letters");
-                    let mut tx = self
-                        .pool
-                        .begin()
-                        .await
-                        .map_err(|e| self.error(&context(), e))?;
-                    for chunk in letters.chunks(BATCH) {
+                    let statements = letters.chunks(BATCH).map(|chunk| {
                         let mut query = Query::new("INSERT INTO dead_letters (id, sink, at, reason, json) ");
                         query.push_values(chunk, |mut row, l| {
                             row.push_bind(&l.id)
@@ -529,12 +486,10 @@ macro_rules! sql_store {
                         });
                         query.push(" ON CONFLICT (id) DO NOTHING");
                         query
-                            .build()
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.error(&context(), e))?;
-                    }
-                    tx.commit().await.map_err(|e| self.error(&context(), e))
+                    });
+                    self.transaction(statements, || "saving dead letters", None)
+                        .await?;
+                    Ok(())
                 }
 
                 async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
