@@ -1,8 +1,11 @@
 //! What the store implementations share: limits, and the conversions that must behave the same in each.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use super::{StoreError, TopicRecord};
 use crate::secrets::Sealed;
@@ -112,6 +115,41 @@ pub(crate) fn decode_sealed(text: &str) -> Result<Sealed, String> {
 /// A `Corrupt` error: `context` says what was being done, `detail` what is wrong with the data.
 pub(crate) fn corrupt(context: &str, detail: String) -> StoreError {
     StoreError::Corrupt(format!("{context}: {detail}"))
+}
+
+/// The store's kind of a sqlx error whose `message` is ready to show. Data that does not decode is corrupt,
+/// as is a database the backend found `damaged`; a failed migration is a migration error; everything else
+/// is reported unavailable (something a retry or an operator can fix). sqlx's messages carry no bound
+/// values, so nothing written to the store leaks into them.
+pub(crate) fn classify(err: &sqlx::Error, message: String, damaged: bool) -> StoreError {
+    match err {
+        sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt(message),
+        sqlx::Error::Migrate(_) => StoreError::Migration(message),
+        _ if damaged => StoreError::Corrupt(message),
+        _ => StoreError::Unavailable(message),
+    }
+}
+
+/// The migrator of a backend's embedded migrations, `(version, description, SQL)` in version order.
+pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Whether a database error is a foreign key violation (a row names a parent that does not exist).

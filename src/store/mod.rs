@@ -8,10 +8,16 @@
 //! embedded default) and PostgreSQL ([`postgres::PostgresStore`]). Both keep times to the millisecond
 //! (finer precision is truncated) and compare text byte for byte (names are ordered by their UTF-8 bytes).
 //! [`rotate_master_key`] re-seals every client secret under a new master key.
+//!
+//! Every operation's SQL is written once, in `sql/`, over a `Dialect` (how a backend keeps times, lists and
+//! JSON documents, and how it classifies errors); `sqlite.rs` and `postgres.rs` keep opening, migrating and
+//! their dialect.
 
 mod common;
 pub mod postgres;
 mod rotate;
+mod rows;
+mod sql;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -11,28 +11,19 @@
 //! Connection URLs may hold a password: no error message, log line or `Debug` output carries it. Errors
 //! name the server as `postgres://host:port/database`, without the credentials.
 
-use std::borrow::Cow;
-use std::fmt::{self, Display};
+use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Connection, Postgres, QueryBuilder, Row, SqlSafeStr};
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection};
 
-use super::common::{
-    DEFAULT_AUDIT_LIMIT, DEFAULT_GAP_LIMIT, MAX_AUDIT_LIMIT, MAX_GAP_LIMIT, corrupt, decode_sealed,
-    dedupe_topics, distinct_topic_keys, effective_limit, is_foreign_key_violation, latest_proofs,
-    truncate_millis,
-};
-use super::{
-    AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
-    RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
-};
-use crate::secrets::Sealed;
+use super::StoreError;
+use super::common::{classify, migrator, truncate_millis};
+use super::sql::{Dialect, sql_store};
 
 /// Connections in the pool.
 const POOL_SIZE: u32 = 8;
@@ -62,23 +53,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_dead_letters.sql"),
     ),
 ];
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
 
 /// A [`Store`] backed by PostgreSQL. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
@@ -234,653 +208,63 @@ impl PostgresStore {
     /// for each other (sqlx takes an advisory lock).
     async fn migrate(&self) -> Result<(), StoreError> {
         let migrating = format!("while migrating {}", self.location);
-        migrator().run(&self.pool).await.map_err(|e| match e {
-            MigrateError::Execute(inner) => self.error(&migrating, inner),
-            other => StoreError::Migration(self.redactor.scrub(&format!("{migrating}: {other}"))),
+        migrator(MIGRATIONS)
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                MigrateError::Execute(inner) => self.error(&migrating, inner),
+                other => {
+                    StoreError::Migration(self.redactor.scrub(&format!("{migrating}: {other}")))
+                }
+            })
+    }
+}
+
+impl Dialect for PostgresStore {
+    /// TIMESTAMPTZ, truncated to the millisecond before it is written.
+    type Time = DateTime<Utc>;
+    /// JSONB.
+    type List = serde_json::Value;
+    /// JSONB.
+    type Doc = serde_json::Value;
+
+    fn time(at: DateTime<Utc>) -> DateTime<Utc> {
+        truncate_millis(at)
+    }
+
+    fn read_time(_column: &str, kept: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+        Ok(kept)
+    }
+
+    fn list(what: &str, list: &[String]) -> Result<serde_json::Value, String> {
+        serde_json::to_value(list).map_err(|e| format!("cannot encode {what}: {e}"))
+    }
+
+    fn read_list(column: &str, kept: serde_json::Value) -> Result<Vec<String>, String> {
+        serde_json::from_value(kept).map_err(|e| {
+            format!("cannot read column {column}: {e} (expected a JSON array of strings)")
         })
     }
 
-    /// The context prefix of an error message: what was being done, and where.
-    fn context(&self, doing: impl Display) -> String {
-        format!("while {doing} in {}", self.location)
+    fn doc(doc: &serde_json::Value) -> serde_json::Value {
+        doc.clone()
+    }
+
+    fn read_doc(_column: &str, kept: serde_json::Value) -> Result<serde_json::Value, String> {
+        Ok(kept)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
     }
 
     /// Maps a sqlx error, with the context prefix, scrubbed of the URL's password.
     fn error(&self, context: &str, err: sqlx::Error) -> StoreError {
         map_pg(&self.redactor, context, err)
     }
-
-    /// Maps an error of writing a row that belongs to `tenant`: a foreign key violation means the tenant is
-    /// not stored.
-    fn missing_tenant(&self, context: &str, tenant: &str, err: sqlx::Error) -> StoreError {
-        if is_foreign_key_violation(&err) {
-            StoreError::NotFound(format!("{context}: tenant {tenant} does not exist"))
-        } else {
-            self.error(context, err)
-        }
-    }
 }
 
-#[async_trait::async_trait]
-impl Store for PostgresStore {
-    async fn upsert_channel(&self, record: &ChannelRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO channels (channel_id, tenant, region, client_id, connect_uri, expires_at, \
-             token_expires_at, topics, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (channel_id) DO UPDATE SET tenant = excluded.tenant, region = excluded.region, \
-             client_id = excluded.client_id, connect_uri = excluded.connect_uri, \
-             expires_at = excluded.expires_at, token_expires_at = excluded.token_expires_at, \
-             topics = excluded.topics, updated_at = excluded.updated_at",
-        )
-        .bind(&record.channel_id)
-        .bind(&record.tenant)
-        .bind(&record.region)
-        .bind(&record.client_id)
-        .bind(&record.connect_uri)
-        .bind(truncate_millis(record.expires_at))
-        .bind(truncate_millis(record.token_expires_at))
-        .bind(Json(&record.topics))
-        .bind(truncate_millis(record.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            self.error(
-                &self.context(format_args!("saving channel {}", record.channel_id)),
-                e,
-            )
-        })?;
-        Ok(())
-    }
-
-    async fn remove_channel(&self, channel_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM channels WHERE channel_id = $1")
-            .bind(channel_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                self.error(
-                    &self.context(format_args!("removing channel {channel_id}")),
-                    e,
-                )
-            })?;
-        Ok(())
-    }
-
-    async fn channels(&self, tenant: &str) -> Result<Vec<ChannelRecord>, StoreError> {
-        let context = || self.context(format_args!("reading the channels of tenant {tenant}"));
-        let rows = sqlx::query(
-            "SELECT channel_id, tenant, region, client_id, connect_uri, expires_at, token_expires_at, \
-             topics, updated_at FROM channels WHERE tenant = $1 ORDER BY updated_at, channel_id",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| channel_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn touch_channels(
-        &self,
-        tenant: &str,
-        proofs: &[(String, DateTime<Utc>)],
-    ) -> Result<usize, StoreError> {
-        let proofs = latest_proofs(proofs);
-        if proofs.is_empty() {
-            return Ok(0);
-        }
-        let (ids, ats): (Vec<&str>, Vec<DateTime<Utc>>) = proofs.into_iter().unzip();
-        // One statement, whatever the number of channels: the proofs as a table, joined to the tenant's
-        // channels.
-        let moved = sqlx::query(
-            "UPDATE channels AS c SET updated_at = p.at \
-             FROM UNNEST($2::text[], $3::timestamptz[]) AS p (channel_id, at) \
-             WHERE c.tenant = $1 AND c.channel_id = p.channel_id AND c.updated_at < p.at",
-        )
-        .bind(tenant)
-        .bind(&ids)
-        .bind(&ats)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            self.error(
-                &self.context(format_args!(
-                    "storing the proofs of life of {} channels of tenant {tenant}",
-                    ids.len()
-                )),
-                e,
-            )
-        })?
-        .rows_affected();
-        Ok(usize::try_from(moved).unwrap_or(usize::MAX))
-    }
-
-    async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO gaps (id, tenant, region, channel_id, topics, from_at, to_at, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&gap.id)
-        .bind(&gap.tenant)
-        .bind(&gap.region)
-        .bind(&gap.channel_id)
-        .bind(Json(&gap.topics))
-        .bind(truncate_millis(gap.from))
-        .bind(truncate_millis(gap.to))
-        .bind(&gap.reason)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.error(&self.context(format_args!("recording gap {}", gap.id)), e))?;
-        Ok(())
-    }
-
-    async fn gaps(&self, filter: &GapFilter) -> Result<Vec<GapRecord>, StoreError> {
-        let context = || self.context("reading gaps");
-        let limit = effective_limit(filter.limit, DEFAULT_GAP_LIMIT, MAX_GAP_LIMIT);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Postgres>::new(
-            "SELECT id, tenant, region, channel_id, topics, from_at, to_at, reason FROM gaps WHERE 1 = 1",
-        );
-        if let Some(tenant) = &filter.tenant {
-            query.push(" AND tenant = ").push_bind(tenant.as_str());
-        }
-        if let Some(since) = filter.since {
-            query
-                .push(" AND to_at >= ")
-                .push_bind(truncate_millis(since));
-        }
-        if let Some(until) = filter.until {
-            query
-                .push(" AND from_at <= ")
-                .push_bind(truncate_millis(until));
-        }
-        query.push(" ORDER BY from_at, id LIMIT ").push_bind(limit);
-        let rows = query
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| gap_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        // Touches the schema, not just the connection, so a database whose tables vanished is not ready.
-        sqlx::query("SELECT 1 FROM channels LIMIT 0")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(&self.context("checking the store answers"), e))?;
-        Ok(())
-    }
-
-    async fn upsert_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        // created_at is not in the update list: the first value stays.
-        sqlx::query(
-            "INSERT INTO tenants (id, region, api_base, login_base, paused, ca_file, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (id) DO UPDATE SET region = excluded.region, api_base = excluded.api_base, \
-             login_base = excluded.login_base, paused = excluded.paused, ca_file = excluded.ca_file, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&tenant.id)
-        .bind(&tenant.region)
-        .bind(&tenant.api_base)
-        .bind(&tenant.login_base)
-        .bind(tenant.paused)
-        .bind(tenant.ca_file.as_deref())
-        .bind(truncate_millis(tenant.created_at))
-        .bind(truncate_millis(tenant.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            self.error(
-                &self.context(format_args!("saving tenant {}", tenant.id)),
-                e,
-            )
-        })?;
-        Ok(())
-    }
-
-    async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
-        let context = || self.context(format_args!("reading tenant {id}"));
-        let row = sqlx::query(
-            "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at \
-             FROM tenants WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.error(&context(), e))?;
-        row.map(|row| tenant_from_row(&row).map_err(|e| corrupt(&context(), e)))
-            .transpose()
-    }
-
-    async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
-        let context = || self.context("reading the tenants");
-        let rows = sqlx::query(
-            "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at \
-             FROM tenants ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| tenant_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn delete_tenant(&self, id: &str) -> Result<bool, StoreError> {
-        let context = || self.context(format_args!("deleting tenant {id}"));
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        // The foreign keys cascade too; channels have none (a channel record may precede its tenant's).
-        for statement in [
-            "DELETE FROM clients WHERE tenant = $1",
-            "DELETE FROM topics WHERE tenant = $1",
-            "DELETE FROM channels WHERE tenant = $1",
-        ] {
-            sqlx::query(statement)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(&context(), e))?;
-        }
-        let deleted = sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(&context(), e))?
-            .rows_affected();
-        tx.commit().await.map_err(|e| self.error(&context(), e))?;
-        Ok(deleted > 0)
-    }
-
-    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let context = || {
-            self.context(format_args!(
-                "saving client {} of tenant {}",
-                client.id, client.tenant
-            ))
-        };
-        sqlx::query(
-            "INSERT INTO clients (tenant, id, secret, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant, id) DO UPDATE SET secret = excluded.secret, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&client.tenant)
-        .bind(&client.id)
-        .bind(client.secret.to_text())
-        .bind(truncate_millis(client.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.missing_tenant(&context(), &client.tenant, e))?;
-        Ok(())
-    }
-
-    async fn clients(&self, tenant: &str) -> Result<Vec<ClientRecord>, StoreError> {
-        let context = || self.context(format_args!("reading the clients of tenant {tenant}"));
-        let rows = sqlx::query(
-            "SELECT tenant, id, secret, updated_at FROM clients WHERE tenant = $1 ORDER BY id",
-        )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| client_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn delete_client(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM clients WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                self.error(
-                    &self.context(format_args!("deleting client {id} of tenant {tenant}")),
-                    e,
-                )
-            })?
-            .rows_affected();
-        Ok(deleted > 0)
-    }
-
-    async fn add_topics(&self, tenant: &str, topics: &[TopicRecord]) -> Result<(), StoreError> {
-        let context = || {
-            self.context(format_args!(
-                "adding {} topics to tenant {tenant}",
-                topics.len()
-            ))
-        };
-        let rows = dedupe_topics(topics);
-        if rows.is_empty() {
-            // Nothing to write, but adding to an unknown tenant is still an error.
-            return match self.tenant(tenant).await? {
-                Some(_) => Ok(()),
-                None => Err(StoreError::NotFound(format!(
-                    "{}: tenant {tenant} does not exist",
-                    context()
-                ))),
-            };
-        }
-        let mut keys = Vec::with_capacity(rows.len());
-        let mut names = Vec::with_capacity(rows.len());
-        let mut priorities = Vec::with_capacity(rows.len());
-        for (key, name, priority) in rows {
-            keys.push(key);
-            names.push(name);
-            priorities.push(priority);
-        }
-        // One statement, so one transaction, whatever the number of topics: the rows travel as three
-        // arrays. Keys are distinct (deduplicated above), as ON CONFLICT DO UPDATE requires.
-        sqlx::query(
-            "INSERT INTO topics (tenant, name_key, name, priority) \
-             SELECT $1, t.name_key, t.name, t.priority \
-             FROM UNNEST($2::text[], $3::text[], $4::int4[]) AS t (name_key, name, priority) \
-             ON CONFLICT (tenant, name_key) DO UPDATE SET name = excluded.name, \
-             priority = excluded.priority",
-        )
-        .bind(tenant)
-        .bind(&keys)
-        .bind(&names)
-        .bind(&priorities)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.missing_tenant(&context(), tenant, e))?;
-        Ok(())
-    }
-
-    async fn remove_topics(&self, tenant: &str, names: &[String]) -> Result<usize, StoreError> {
-        let keys = distinct_topic_keys(names);
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let removed = sqlx::query("DELETE FROM topics WHERE tenant = $1 AND name_key = ANY($2)")
-            .bind(tenant)
-            .bind(&keys)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                self.error(
-                    &self.context(format_args!(
-                        "removing {} topics from tenant {tenant}",
-                        names.len()
-                    )),
-                    e,
-                )
-            })?
-            .rows_affected();
-        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
-    }
-
-    async fn topics(&self, tenant: &str) -> Result<Vec<TopicRecord>, StoreError> {
-        let context = || self.context(format_args!("reading the topics of tenant {tenant}"));
-        let rows = sqlx::query("SELECT name, priority FROM topics WHERE tenant = $1 ORDER BY name")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| {
-                Ok(TopicRecord {
-                    name: column(row, "name")?,
-                    priority: column(row, "priority")?,
-                })
-            })
-            .collect::<Result<_, String>>()
-            .map_err(|e| corrupt(&context(), e))
-    }
-
-    async fn upsert_sink(&self, sink: &SinkRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sinks (name, kind, settings, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, settings = excluded.settings, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&sink.name)
-        .bind(&sink.kind)
-        .bind(&sink.settings)
-        .bind(truncate_millis(sink.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.error(&self.context(format_args!("saving sink {}", sink.name)), e))?;
-        Ok(())
-    }
-
-    async fn sink(&self, name: &str) -> Result<Option<SinkRecord>, StoreError> {
-        let context = || self.context(format_args!("reading sink {name}"));
-        let row = sqlx::query("SELECT name, kind, settings, updated_at FROM sinks WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        row.map(|row| sink_from_row(&row).map_err(|e| corrupt(&context(), e)))
-            .transpose()
-    }
-
-    async fn sinks(&self) -> Result<Vec<SinkRecord>, StoreError> {
-        let context = || self.context("reading the sinks");
-        let rows = sqlx::query("SELECT name, kind, settings, updated_at FROM sinks ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| sink_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn delete_sink(&self, name: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM sinks WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(&self.context(format_args!("deleting sink {name}")), e))?
-            .rows_affected();
-        Ok(deleted > 0)
-    }
-
-    async fn upsert_route(&self, route: &RouteRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO routes (id, tenants, sinks, topics, changes_only, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET tenants = excluded.tenants, sinks = excluded.sinks, \
-             topics = excluded.topics, changes_only = excluded.changes_only, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&route.id)
-        .bind(Json(&route.tenants))
-        .bind(Json(&route.sinks))
-        .bind(Json(&route.topics))
-        .bind(route.changes_only)
-        .bind(truncate_millis(route.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.error(&self.context(format_args!("saving route {}", route.id)), e))?;
-        Ok(())
-    }
-
-    async fn routes(&self) -> Result<Vec<RouteRecord>, StoreError> {
-        let context = || self.context("reading the routes");
-        let rows = sqlx::query(
-            "SELECT id, tenants, sinks, topics, changes_only, updated_at FROM routes ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| route_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn delete_route(&self, id: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM routes WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(&self.context(format_args!("deleting route {id}")), e))?
-            .rows_affected();
-        Ok(deleted > 0)
-    }
-
-    async fn append_audit(&self, entry: &AuditRecord) -> Result<(), StoreError> {
-        // An id seen again is a retry: keep the first copy, as for gaps.
-        sqlx::query(
-            "INSERT INTO audit (id, at, actor, action, target, details) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&entry.id)
-        .bind(truncate_millis(entry.at))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.details)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            self.error(
-                &self.context(format_args!("appending audit entry {}", entry.id)),
-                e,
-            )
-        })?;
-        Ok(())
-    }
-
-    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        let context = || self.context("reading the audit log");
-        let limit = effective_limit(filter.limit, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Postgres>::new(
-            "SELECT id, at, actor, action, target, details FROM audit WHERE 1 = 1",
-        );
-        if let Some(prefix) = &filter.target_prefix {
-            // Exact and case-sensitive, with no wildcard characters (unlike LIKE).
-            query
-                .push(" AND starts_with(target, ")
-                .push_bind(prefix.as_str())
-                .push(")");
-        }
-        if let Some(since) = filter.since {
-            query.push(" AND at >= ").push_bind(truncate_millis(since));
-        }
-        if let Some(until) = filter.until {
-            query.push(" AND at <= ").push_bind(truncate_millis(until));
-        }
-        query
-            .push(" ORDER BY at DESC, seq DESC LIMIT ")
-            .push_bind(limit);
-        let rows = query
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| audit_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        let context = || self.context("saving dead letters");
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        for l in letters {
-            sqlx::query(
-                "INSERT INTO dead_letters (id, sink, at, reason, json) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&l.id)
-            .bind(&l.sink)
-            .bind(truncate_millis(l.at))
-            .bind(&l.reason)
-            .bind(&l.json)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(&context(), e))?;
-        }
-        tx.commit().await.map_err(|e| self.error(&context(), e))
-    }
-
-    async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        let context = || self.context(format_args!("reading the dead letters of sink {sink}"));
-        let rows = sqlx::query(
-            "SELECT id, sink, at, reason, json FROM dead_letters WHERE sink = $1 \
-             ORDER BY at DESC, seq DESC LIMIT $2",
-        )
-        .bind(sink)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| dead_letter_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn remove_dead_letters(&self, sink: &str, ids: &[String]) -> Result<usize, StoreError> {
-        let context = || self.context(format_args!("removing dead letters of sink {sink}"));
-        let removed = sqlx::query("DELETE FROM dead_letters WHERE sink = $1 AND id = ANY($2)")
-            .bind(sink)
-            .bind(ids)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(&context(), e))?
-            .rows_affected();
-        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
-    }
-
-    async fn all_sealed_secrets(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let context = || self.context("reading every client secret");
-        let rows =
-            sqlx::query("SELECT tenant, id, secret, updated_at FROM clients ORDER BY tenant, id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.error(&context(), e))?;
-        rows.iter()
-            .map(|row| client_from_row(row).map_err(|e| corrupt(&context(), e)))
-            .collect()
-    }
-
-    async fn replace_sealed(
-        &self,
-        tenant: &str,
-        client: &str,
-        previous: &Sealed,
-        sealed: &Sealed,
-    ) -> Result<bool, StoreError> {
-        let replaced = sqlx::query(
-            "UPDATE clients SET secret = $1 WHERE tenant = $2 AND id = $3 AND secret = $4",
-        )
-        .bind(sealed.to_text())
-        .bind(tenant)
-        .bind(client)
-        .bind(previous.to_text())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            self.error(
-                &self.context(format_args!(
-                    "replacing the sealed secret of client {client} of tenant {tenant}"
-                )),
-                e,
-            )
-        })?
-        .rows_affected();
-        Ok(replaced > 0)
-    }
-}
+sql_store!(PostgresStore, sqlx::Postgres);
 
 /// Checks a schema name for [`PostgresStore::connect_with_schema`].
 fn check_schema_name(schema: &str) -> Result<(), String> {
@@ -994,146 +378,9 @@ fn percent_decode(text: &str) -> String {
 /// Maps a sqlx error to the store's kinds, prefixed with what was being done and scrubbed of the URL's
 /// password. sqlx's messages carry no bound values, so nothing written to the store leaks into them.
 fn map_pg(redactor: &Redactor, context: &str, err: sqlx::Error) -> StoreError {
-    let message = redactor.scrub(&format!("{context}: {err}"));
-    match &err {
-        sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt(message),
-        sqlx::Error::Migrate(_) => StoreError::Migration(message),
-        // Everything else (unreachable server, refused login, pool exhausted or closed, missing tables,
-        // ...) is something a retry or an operator can fix: report the store unavailable.
-        _ => StoreError::Unavailable(message),
-    }
-}
-
-/// Reads one column, describing a failure without the value (which could be anything).
-fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T, String>
-where
-    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    row.try_get(name)
-        .map_err(|e| format!("cannot read column {name}: {e}"))
-}
-
-/// Reads a JSONB list of strings.
-fn list_column(row: &PgRow, name: &str) -> Result<Vec<String>, String> {
-    column::<Json<Vec<String>>>(row, name)
-        .map(|Json(list)| list)
-        .map_err(|e| format!("{e} (expected a JSON array of strings)"))
-}
-
-fn time_column(row: &PgRow, name: &str) -> Result<DateTime<Utc>, String> {
-    column(row, name)
-}
-
-fn channel_from_row(row: &PgRow) -> Result<ChannelRecord, String> {
-    let channel_id: String = column(row, "channel_id")?;
-    let describe = |e: String| format!("channel {channel_id}: {e}");
-    Ok(ChannelRecord {
-        tenant: column(row, "tenant").map_err(describe)?,
-        region: column(row, "region").map_err(describe)?,
-        client_id: column(row, "client_id").map_err(describe)?,
-        connect_uri: column(row, "connect_uri").map_err(describe)?,
-        expires_at: time_column(row, "expires_at").map_err(describe)?,
-        token_expires_at: time_column(row, "token_expires_at").map_err(describe)?,
-        topics: list_column(row, "topics").map_err(describe)?,
-        updated_at: time_column(row, "updated_at").map_err(describe)?,
-        channel_id,
-    })
-}
-
-fn gap_from_row(row: &PgRow) -> Result<GapRecord, String> {
-    let id: String = column(row, "id")?;
-    let describe = |e: String| format!("gap {id}: {e}");
-    Ok(GapRecord {
-        tenant: column(row, "tenant").map_err(describe)?,
-        region: column(row, "region").map_err(describe)?,
-        channel_id: column(row, "channel_id").map_err(describe)?,
-        topics: list_column(row, "topics").map_err(describe)?,
-        from: time_column(row, "from_at").map_err(describe)?,
-        to: time_column(row, "to_at").map_err(describe)?,
-        reason: column(row, "reason").map_err(describe)?,
-        id,
-    })
-}
-
-fn tenant_from_row(row: &PgRow) -> Result<TenantRecord, String> {
-    let id: String = column(row, "id")?;
-    let describe = |e: String| format!("tenant {id}: {e}");
-    Ok(TenantRecord {
-        region: column(row, "region").map_err(describe)?,
-        api_base: column(row, "api_base").map_err(describe)?,
-        login_base: column(row, "login_base").map_err(describe)?,
-        paused: column(row, "paused").map_err(describe)?,
-        ca_file: column(row, "ca_file").map_err(describe)?,
-        created_at: time_column(row, "created_at").map_err(describe)?,
-        updated_at: time_column(row, "updated_at").map_err(describe)?,
-        id,
-    })
-}
-
-fn client_from_row(row: &PgRow) -> Result<ClientRecord, String> {
-    let tenant: String = column(row, "tenant")?;
-    let id: String = column(row, "id")?;
-    let describe = |e: String| format!("client {id} of tenant {tenant}: {e}");
-    Ok(ClientRecord {
-        secret: decode_sealed(&column::<String>(row, "secret").map_err(describe)?)
-            .map_err(describe)?,
-        updated_at: time_column(row, "updated_at").map_err(describe)?,
-        tenant,
-        id,
-    })
-}
-
-fn sink_from_row(row: &PgRow) -> Result<SinkRecord, String> {
-    let name: String = column(row, "name")?;
-    let describe = |e: String| format!("sink {name}: {e}");
-    Ok(SinkRecord {
-        kind: column(row, "kind").map_err(describe)?,
-        settings: column(row, "settings").map_err(describe)?,
-        updated_at: time_column(row, "updated_at").map_err(describe)?,
-        name,
-    })
-}
-
-fn route_from_row(row: &PgRow) -> Result<RouteRecord, String> {
-    let id: String = column(row, "id")?;
-    let describe = |e: String| format!("route {id}: {e}");
-    Ok(RouteRecord {
-        tenants: list_column(row, "tenants").map_err(describe)?,
-        sinks: list_column(row, "sinks").map_err(describe)?,
-        topics: list_column(row, "topics").map_err(describe)?,
-        changes_only: column(row, "changes_only").map_err(describe)?,
-        updated_at: time_column(row, "updated_at").map_err(describe)?,
-        id,
-    })
-}
-
-fn dead_letter_from_row(row: &PgRow) -> Result<DeadLetter, String> {
-    let id: String = column(row, "id")?;
-    let describe = |e: String| format!("dead letter {id}: {e}");
-    Ok(DeadLetter {
-        sink: column(row, "sink").map_err(describe)?,
-        at: time_column(row, "at").map_err(describe)?,
-        reason: column(row, "reason").map_err(describe)?,
-        json: column(row, "json").map_err(describe)?,
-        id,
-    })
-}
-
-fn audit_from_row(row: &PgRow) -> Result<AuditRecord, String> {
-    let id: String = column(row, "id")?;
-    let describe = |e: String| format!("audit entry {id}: {e}");
-    Ok(AuditRecord {
-        at: time_column(row, "at").map_err(describe)?,
-        actor: column(row, "actor").map_err(describe)?,
-        action: column(row, "action").map_err(describe)?,
-        target: column(row, "target").map_err(describe)?,
-        details: column(row, "details").map_err(describe)?,
-        id,
-    })
+    // Beyond undecodable data and failed migrations, everything (unreachable server, refused login, pool
+    // exhausted or closed, missing tables, ...) is something a retry or an operator can fix.
+    classify(&err, redactor.scrub(&format!("{context}: {err}")), false)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, resume_unwind};
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
@@ -465,28 +464,7 @@ fn redactor_strips_credentials() {
 /// carry the same versions and descriptions as SQLite's.
 #[test]
 fn embedded_migrations_match_the_directory() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    let mut on_disk: Vec<(i64, String)> = std::fs::read_dir(&dir)
-        .expect("migrations dir")
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
-        .map(|path| {
-            let name = path
-                .file_name()
-                .expect("name")
-                .to_string_lossy()
-                .into_owned();
-            let version = name
-                .split_once('_')
-                .and_then(|(version, _)| version.parse().ok())
-                .unwrap_or_else(|| panic!("{name}: expected <version>_<description>.sql"));
-            (
-                version,
-                std::fs::read_to_string(&path).expect("read migration"),
-            )
-        })
-        .collect();
-    on_disk.sort();
+    let on_disk = suite::migration_files("postgres");
     let embedded: Vec<(i64, String)> = MIGRATIONS
         .iter()
         .map(|&(version, _, sql)| (version, sql.to_owned()))

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{MAX_GAP_LIMIT, MIGRATIONS, SqliteStore};
+use super::{MIGRATIONS, SqliteStore};
+use crate::store::common::MAX_GAP_LIMIT;
 use crate::store::tests::{self as suite, at, channel, gap, unique_tenant};
 use crate::store::{GapFilter, Store, StoreError};
 
@@ -322,28 +323,7 @@ async fn closed_store_is_unavailable() {
 /// file that is not listed would silently never run.
 #[test]
 fn embedded_migrations_match_the_directory() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    let mut on_disk: Vec<(i64, String)> = std::fs::read_dir(&dir)
-        .expect("migrations dir")
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
-        .map(|path| {
-            let name = path
-                .file_name()
-                .expect("name")
-                .to_string_lossy()
-                .into_owned();
-            let version = name
-                .split_once('_')
-                .and_then(|(version, _)| version.parse().ok())
-                .unwrap_or_else(|| panic!("{name}: expected <version>_<description>.sql"));
-            (
-                version,
-                std::fs::read_to_string(&path).expect("read migration"),
-            )
-        })
-        .collect();
-    on_disk.sort();
+    let on_disk = suite::migration_files("sqlite");
     let embedded: Vec<(i64, String)> = MIGRATIONS
         .iter()
         .map(|&(version, _, sql)| (version, sql.to_owned()))

@@ -1235,3 +1235,33 @@ pub(crate) async fn dead_letters_round_trip(store: &dyn Store) {
             .is_empty()
     );
 }
+
+/// The migration files of `migrations/<backend>/`: (version, content), in version order. What each
+/// backend's `embedded_migrations_match_the_directory` compares its embedded list with.
+pub(crate) fn migration_files(backend: &str) -> Vec<(i64, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut on_disk: Vec<(i64, String)> = std::fs::read_dir(&dir)
+        .expect("migrations dir")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .map(|path| {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let version = name
+                .split_once('_')
+                .and_then(|(version, _)| version.parse().ok())
+                .unwrap_or_else(|| panic!("{name}: expected <version>_<description>.sql"));
+            (
+                version,
+                std::fs::read_to_string(&path).expect("read migration"),
+            )
+        })
+        .collect();
+    on_disk.sort();
+    on_disk
+}
