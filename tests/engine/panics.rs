@@ -9,22 +9,32 @@ use switchboard::sim::workload::Family;
 
 const FAMILIES: [&str; 2] = ["presence", "routingStatus"];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_is_a_crash_gap() {
+/// A simulator with ten users, and the engine following their topics, live.
+async fn live_app(engine_toml: &str) -> (Sim, Vec<String>, App) {
     let sim = Sim::start(|c| {
         c.workload.users = 10;
         c.workload.families = vec![Family::Presence, Family::RoutingStatus];
     });
     let topics = sim.topics(&FAMILIES).await;
-    let App {
-        engine, scratch, ..
-    } = App::builder(&sim)
+    let app = App::builder(&sim)
         .tenant("acme", &topics)
         .client("demo", "secret")
-        .engine("proof_of_life_interval = \"200ms\"")
+        .engine(engine_toml)
         .sink_file()
         .start();
-    wait_live(&engine, "acme", 1).await;
+    wait_live(&app.engine, "acme", 1).await;
+    (sim, topics, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_is_a_crash_gap() {
+    let (
+        sim,
+        topics,
+        App {
+            engine, scratch, ..
+        },
+    ) = live_app("proof_of_life_interval = \"200ms\"").await;
     sim.workload(json_rate(100.0, &FAMILIES)).await;
     wait_until("events flowing", || async {
         read_sink(&scratch).events.len() > 20
@@ -93,19 +103,13 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_socket_stays_up() {
-    let sim = Sim::start(|c| {
-        c.workload.users = 10;
-        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
-    });
-    let topics = sim.topics(&FAMILIES).await;
-    let App {
-        engine, scratch, ..
-    } = App::builder(&sim)
-        .tenant("acme", &topics)
-        .client("demo", "secret")
-        .sink_file()
-        .start();
-    wait_live(&engine, "acme", 1).await;
+    let (
+        sim,
+        topics,
+        App {
+            engine, scratch, ..
+        },
+    ) = live_app("").await;
     sim.inject(FaultRequest {
         variant: Some(MalformedVariant::UnsubscribedTopic),
         ..fault(FaultKind::MalformedFrame)
