@@ -414,6 +414,7 @@ impl ChannelActor {
         let Some(gap) = self.continuity.regained(at) else {
             return;
         };
+        let reason = gap.reason;
         let gap = crate::store::GapRecord {
             id: uuid::Uuid::new_v4().to_string(),
             tenant: self.shared.tenant.to_string(),
@@ -425,10 +426,9 @@ impl ChannelActor {
             reason: gap.reason.as_str().to_string(),
         };
         self.counters.gaps += 1;
-        self.shared.metrics.gap(
-            gap_reason(&gap.reason),
-            (gap.to - gap.from).to_std().unwrap_or_default(),
-        );
+        self.shared
+            .metrics
+            .gap(reason, (gap.to - gap.from).to_std().unwrap_or_default());
         tracing::warn!(parent: &self.span, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
         if self
             .shared
@@ -563,14 +563,6 @@ fn disconnect_reason(reason: GapReason) -> DisconnectReason {
         // Not a loss of a socket of this process; a channel never reports it as one.
         GapReason::Restart => DisconnectReason::Stopped,
     }
-}
-
-/// The gap reason named `name` (a gap record carries the name).
-fn gap_reason(name: &str) -> GapReason {
-    GapReason::ALL
-        .into_iter()
-        .find(|r| r.as_str() == name)
-        .unwrap_or(GapReason::SocketLost)
 }
 
 impl Actor for ChannelActor {

@@ -314,9 +314,14 @@ async fn kill_9_mid_stream_and_a_restart_10_s_later_reuse_the_channel_and_report
         read_sink(&scratch).events.len() >= 100
     })
     .await;
-    // Mid-stream: long enough after the connect that a record stored only at connect time is stale, which is
-    // what tells "proof of life persisted every 5 s" from "persisted on connect".
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Mid-stream: long enough after the connect (600 more events at 50/s, about 12 s) that a record stored
+    // only at connect time is stale, which is what tells "proof of life persisted often" from "persisted on
+    // connect".
+    let delivered = read_sink(&scratch).events.len();
+    wait_until("600 more events delivered", || async {
+        read_sink(&scratch).events.len() >= delivered + 600
+    })
+    .await;
     let created = stat(&sim, "channelsCreated").await;
 
     let killed_at = Utc::now();

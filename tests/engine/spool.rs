@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use base64::Engine as _;
 use parking_lot::Mutex;
@@ -192,6 +191,6 @@ async fn spooled_records_survive_kill_9_and_are_delivered_in_order_when_the_dest
             "order of topic {topic}"
         );
     }
+    // `kill` also waits for the process to end.
     child.kill().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
 }
