@@ -89,6 +89,9 @@ min = "200ms"
 max = "5s"
 [store]
 path = "{store}"
+# The demo's simulator runs on loopback, which the outbound address policy refuses unless allow-listed.
+[egress]
+allow = ["127.0.0.1"]
 [admin]
 listen = "{admin}"
 [[admin.tokens]]

@@ -170,6 +170,9 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 let arbiters: Vec<ArbiterHandle> =
                     (0..workers).map(|_| Arbiter::new().handle()).collect();
                 let http = reqwest::Client::builder()
+                    // Every name is resolved through the outbound address policy; a redirect could lead past it.
+                    .dns_resolver(Arc::new(config.egress.clone()))
+                    .redirect(reqwest::redirect::Policy::none())
                     .pool_idle_timeout(std::time::Duration::from_secs(30))
                     // Idle connections hold buffers: keep a few, not one per channel that was being set up.
                     .pool_max_idle_per_host(4)
@@ -182,6 +185,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     http,
                     arbiters: Arc::new(arbiters),
                     metrics: metrics.clone(),
+                    egress: config.egress.clone(),
                 });
                 let store_for_api = shared.store.clone();
                 let supervisor = Supervisor::new(shared, tenants).start();
@@ -197,6 +201,9 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             key: key.clone(),
                             engine_sinks: engine_sinks.clone(),
                             metrics: metrics.clone(),
+                            egress: config.egress.clone(),
+                            ca_dir: config.admin.ca_dir.clone(),
+                            data_dir: config.admin.data_dir.clone(),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;

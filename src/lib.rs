@@ -10,6 +10,7 @@
 //! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
+//! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list).
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
@@ -19,8 +20,10 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod egress;
 pub mod engine;
 pub mod envelope;
+pub mod files;
 pub mod gap;
 pub mod heap;
 pub mod lifetime;

@@ -43,6 +43,12 @@ pub struct ApiState {
     pub engine_sinks: Arc<crate::router::EngineSinks>,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where connectors may connect: addresses written in bodies are checked against it.
+    pub egress: crate::egress::Egress,
+    /// The directory a tenant's `caFile` given through the API must be in (`[admin] ca_dir`).
+    pub ca_dir: std::path::PathBuf,
+    /// The directory file sinks created through the API write below (`[admin] data_dir`).
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(OpenApi)]

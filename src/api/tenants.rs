@@ -3,6 +3,7 @@
 //! as few topics as possible. OAuth client secrets are write-only: a response shows `"secret": "set"`.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,6 +14,7 @@ use super::{ApiError, ApiState};
 use crate::config::{
     ClientConfig, Endpoints, Role, Secret, TenantConfig, TopicConfig, is_valid_tenant_id,
 };
+use crate::egress::Egress;
 use crate::secrets::MasterKey;
 use crate::supervisor::{GetPlacement, GetTenants, RemoveTenant, UpsertTenant};
 use crate::tenants;
@@ -153,7 +155,7 @@ fn truncate(s: &str) -> String {
     }
 }
 
-fn endpoints(body: &TenantBody, details: &mut Vec<String>) -> Option<Endpoints> {
+fn endpoints(body: &TenantBody, egress: &Egress, details: &mut Vec<String>) -> Option<Endpoints> {
     let url_ok = |u: &str| {
         (u.starts_with("https://") || u.starts_with("http://"))
             && u.len() <= MAX_URL
@@ -171,6 +173,16 @@ fn endpoints(body: &TenantBody, details: &mut Vec<String>) -> Option<Endpoints> 
             if !url_ok(l) {
                 details.push("loginBase: must be an http(s) URL".into());
             }
+            // Hosts written as addresses are refused here; names when they are resolved.
+            for (field, base) in [("apiBase", a), ("loginBase", l)] {
+                let host = reqwest::Url::parse(base)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default();
+                if let Err(e) = egress.check_literal(&host) {
+                    details.push(format!("{field}: {e}"));
+                }
+            }
             (url_ok(a) && url_ok(l)).then(|| Endpoints {
                 region: "custom".into(),
                 api_base: a.trim_end_matches('/').to_string(),
@@ -184,8 +196,44 @@ fn endpoints(body: &TenantBody, details: &mut Vec<String>) -> Option<Endpoints> 
     }
 }
 
+/// A body's `caFile`: below the API's CA directory (`[admin] ca_dir`), a regular file of at most 1 MiB with a
+/// PEM certificate, read on a blocking thread (never on the request worker). A tenant keeps the `caFile` it
+/// has (one from the config file may be anywhere) when the body repeats it.
+async fn checked_ca_file(
+    state: &ApiState,
+    requested: Option<&str>,
+    existing: Option<&TenantConfig>,
+) -> Result<Option<PathBuf>, String> {
+    let Some(requested) = requested else {
+        return Ok(None);
+    };
+    if let Some(kept) = existing.and_then(|t| t.ca_file.as_ref())
+        && kept.as_os_str() == requested
+    {
+        return Ok(Some(kept.clone()));
+    }
+    let dir = state.ca_dir.clone();
+    let requested = requested.to_string();
+    web::block(move || {
+        let path = crate::files::confine(&dir, &requested)?;
+        let pem = crate::files::read_regular(&path, crate::files::MAX_CA_FILE_BYTES)?;
+        if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            Ok(Some(path))
+        } else {
+            Err(format!("{} holds no PEM certificate", path.display()))
+        }
+    })
+    .await
+    .map_err(|_| "cannot be read now".to_string())?
+}
+
 /// Validates a body into a tenant; `existing` provides the secrets of clients given without one.
-fn validate(body: TenantBody, existing: Option<&TenantConfig>) -> Result<TenantConfig, ApiError> {
+fn validate(
+    body: TenantBody,
+    existing: Option<&TenantConfig>,
+    ca_file: Result<Option<PathBuf>, String>,
+    egress: &Egress,
+) -> Result<TenantConfig, ApiError> {
     let mut details = Vec::new();
     if !is_valid_tenant_id(&body.id) {
         details.push(format!(
@@ -193,7 +241,7 @@ fn validate(body: TenantBody, existing: Option<&TenantConfig>) -> Result<TenantC
             truncate(&body.id)
         ));
     }
-    let endpoints = endpoints(&body, &mut details);
+    let endpoints = endpoints(&body, egress, &mut details);
     if body.clients.is_empty() {
         details.push("clients: at least one OAuth client is required".into());
     }
@@ -236,11 +284,10 @@ fn validate(body: TenantBody, existing: Option<&TenantConfig>) -> Result<TenantC
         .map(TopicBody::into_config)
         .collect();
     check_topics(&topics, &mut details);
-    if let Some(ca) = &body.ca_file
-        && std::fs::read_to_string(ca).map_or(true, |t| !t.contains("-----BEGIN CERTIFICATE-----"))
-    {
-        details.push("caFile: not a readable PEM certificate".into());
-    }
+    let ca_file = ca_file.unwrap_or_else(|e| {
+        details.push(format!("caFile: {e}"));
+        None
+    });
     match endpoints {
         Some(endpoints) if details.is_empty() => Ok(TenantConfig {
             id: body.id,
@@ -248,7 +295,7 @@ fn validate(body: TenantBody, existing: Option<&TenantConfig>) -> Result<TenantC
             clients,
             topics,
             paused: body.paused,
-            ca_file: body.ca_file.map(Into::into),
+            ca_file,
         }),
         _ => {
             let mut e = ApiError::invalid("the tenant is not valid");
@@ -344,7 +391,8 @@ pub async fn create(
             format!("tenant {} exists", body.id),
         ));
     }
-    let tenant = validate(body.into_inner(), None)?;
+    let ca_file = checked_ca_file(&state, body.ca_file.as_deref(), None).await;
+    let tenant = validate(body.into_inner(), None, ca_file, &state.egress)?;
     let view = TenantView::from(&tenant);
     apply(&state, &caller, tenant, "tenant.create").await?;
     Ok(HttpResponse::Created().json(view))
@@ -367,7 +415,8 @@ pub async fn update(
     if body.id != *id {
         return Err(ApiError::invalid("the body's id must be the path's id"));
     }
-    let tenant = validate(body.into_inner(), Some(&existing))?;
+    let ca_file = checked_ca_file(&state, body.ca_file.as_deref(), Some(&existing)).await;
+    let tenant = validate(body.into_inner(), Some(&existing), ca_file, &state.egress)?;
     let view = TenantView::from(&tenant);
     apply(&state, &caller, tenant, "tenant.update").await?;
     Ok(HttpResponse::Ok().json(view))

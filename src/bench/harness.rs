@@ -169,7 +169,7 @@ pub fn engine_config_with(
     extra: &str,
 ) -> anyhow::Result<Config> {
     let mut text = format!(
-        "[engine]\n{engine}\n\n[store]\npath = \"{}\"\n\n[[tenants]]\nid = \"bench\"\napi_base = \"{b}\"\nlogin_base = \"{b}\"\ntopics = {}\n",
+        "[engine]\n{engine}\n\n[store]\npath = \"{}\"\n\n[egress]\nallow = [\"127.0.0.1\"]\n\n[[tenants]]\nid = \"bench\"\napi_base = \"{b}\"\nlogin_base = \"{b}\"\ntopics = {}\n",
         dir.join("store.db").display(),
         serde_json::to_string(topics)?,
         b = sim.base

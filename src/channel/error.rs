@@ -42,7 +42,8 @@ impl ChannelError {
     pub fn disposition(&self) -> Disposition {
         match self {
             ChannelError::Upstream(UpstreamError::Rejected { .. })
-            | ChannelError::Upstream(UpstreamError::Unauthorized { .. }) => Disposition::Permanent,
+            | ChannelError::Upstream(UpstreamError::Unauthorized { .. })
+            | ChannelError::Upstream(UpstreamError::Refused(_)) => Disposition::Permanent,
             ChannelError::Upstream(UpstreamError::RateLimited { retry_after }) => {
                 Disposition::WaitFor(*retry_after)
             }

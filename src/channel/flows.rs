@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::error::ChannelError;
 use super::phase::{Bound, Live, Phase, Renewal, Socket};
 use super::{ChannelActor, RollOver, RolloverDone, SocketItem};
+use crate::egress::{Egress, EgressError};
 use crate::lifetime::Lifetimes;
 use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
 use crate::placement::Unit;
@@ -160,21 +161,36 @@ async fn find_channel(
     create(session, &lifetimes, units).await
 }
 
+/// Opens the socket at `uri`: its host is resolved through the outbound address policy and the socket is
+/// connected to one of the permitted addresses (so the address checked is the address used).
 async fn open_socket(
     uri: &str,
     timeout: Duration,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    egress: Egress,
 ) -> Result<WsStream, ChannelError> {
-    let connector = tls.map(tokio_tungstenite::Connector::Rustls);
-    let connect = tokio_tungstenite::connect_async_tls_with_config(
-        uri,
-        Some(socket_config()),
-        false,
-        connector,
-    );
+    let url = reqwest::Url::parse(uri)
+        .map_err(|e| ChannelError::Socket(format!("the connect URI is not a URL: {e}")))?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let connect = async {
+        let addrs = egress.resolve(&host, port).await.map_err(|e| match e {
+            EgressError::Refused { .. } => {
+                ChannelError::Upstream(UpstreamError::Refused(e.to_string()))
+            }
+            EgressError::Unresolved { .. } => ChannelError::Socket(e.to_string()),
+        })?;
+        let tcp = tokio::net::TcpStream::connect(&addrs[..])
+            .await
+            .map_err(|e| ChannelError::Socket(format!("connect to {host}:{port} failed: {e}")))?;
+        let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+        tokio_tungstenite::client_async_tls_with_config(uri, tcp, Some(socket_config()), connector)
+            .await
+            .map(|(ws, _)| ws)
+            .map_err(|e| ChannelError::Socket(format!("connect failed: {e}")))
+    };
     match tokio::time::timeout(timeout, connect).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(ChannelError::Socket(format!("connect failed: {e}"))),
+        Ok(result) => result,
         Err(_) => Err(ChannelError::Timeout(timeout)),
     }
 }
@@ -261,7 +277,8 @@ impl ChannelActor {
         uri: String,
     ) -> impl std::future::Future<Output = Result<WsStream, ChannelError>> + 'static {
         let (timeout, tls) = (self.shared.policy.connect_timeout, self.shared.tls.clone());
-        async move { open_socket(&uri, timeout, tls).await }
+        let egress = self.shared.egress.clone();
+        async move { open_socket(&uri, timeout, tls, egress).await }
     }
 
     /// Starts reading a freshly connected socket and writing to it through a small queue.
@@ -512,9 +529,10 @@ impl ChannelActor {
         let units = self.units.clone();
         let turn = self.turn;
         let (timeout, tls) = (self.shared.policy.connect_timeout, self.shared.tls.clone());
+        let egress = self.shared.egress.clone();
         let job = async move {
             let prepared = create(&session, &lifetimes, units).await?;
-            let ws = open_socket(&prepared.bound.connect_uri, timeout, tls).await?;
+            let ws = open_socket(&prepared.bound.connect_uri, timeout, tls, egress).await?;
             Ok::<_, ChannelError>((prepared, ws))
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {

@@ -69,6 +69,8 @@ pub struct TenantShared {
     /// TLS settings for sockets when the tenant trusts an extra CA; the public roots otherwise.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub metrics: Arc<TenantMetrics>,
+    /// Where the tenant's REST calls and sockets may connect.
+    pub egress: crate::egress::Egress,
 }
 
 /// A rejected topic and why.

@@ -43,6 +43,12 @@ impl std::fmt::Debug for AdminToken {
 pub struct AdminConfig {
     pub listen: Option<SocketAddr>,
     pub tokens: Vec<AdminToken>,
+    /// The only directory below which file sinks created through the API may write (`data_dir`; default:
+    /// the config file's directory). Resolved against the config file's directory.
+    pub data_dir: std::path::PathBuf,
+    /// The only directory from which a tenant's `caFile` given through the API is read (`ca_dir`; default:
+    /// the config file's directory).
+    pub ca_dir: std::path::PathBuf,
 }
 
 /// SHA-256 of a token, as stored.
@@ -86,7 +92,22 @@ pub(crate) fn read_admin(
     let get = |key: &str| env(key).ok().flatten();
     let mut admin = AdminConfig::default();
     if let Some(table) = table {
-        let r = Reader::new(table, "admin", &["listen", "tokens"], errs);
+        let r = Reader::new(
+            table,
+            "admin",
+            &["listen", "tokens", "data_dir", "ca_dir"],
+            errs,
+        );
+        for (key, slot) in [
+            ("data_dir", &mut admin.data_dir),
+            ("ca_dir", &mut admin.ca_dir),
+        ] {
+            match r.string(key, errs) {
+                Some(d) if d.trim().is_empty() => errs.push(r.path(key), "must not be empty"),
+                Some(d) => *slot = std::path::PathBuf::from(d.trim()),
+                None => {}
+            }
+        }
         admin.listen = r.string("listen", errs).and_then(|l| match l.parse() {
             Ok(a) => Some(a),
             Err(_) => {

@@ -8,6 +8,7 @@
 //! `examples/serve.toml` is a commented example.
 
 mod admin;
+mod egress;
 mod errors;
 mod kafka;
 mod policy;
@@ -77,6 +78,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// The admin API: `[admin]`.
     pub admin: AdminConfig,
+    /// Special-purpose addresses connectors may reach all the same: `[egress] allow`.
+    pub egress: crate::egress::Egress,
 }
 
 /// The state store: `[store]`.
@@ -127,7 +130,9 @@ impl Default for StoreConfig {
     }
 }
 
-const TOP_KEYS: &[&str] = &["engine", "store", "tenants", "sinks", "routes", "admin"];
+const TOP_KEYS: &[&str] = &[
+    "engine", "store", "tenants", "sinks", "routes", "admin", "egress",
+];
 
 impl Config {
     /// Reads, parses, resolves secrets and validates the file at `path`. Every problem is reported (not just
@@ -192,7 +197,12 @@ impl Config {
         let sink_names = string_fields(&sink_tables, "name");
         let routes = route::read_routes(&route_tables, &tenant_ids, &sink_names, &mut errs);
         let admin_table = r.table("admin", &mut errs);
-        let admin = admin::read_admin(admin_table, env, &mut errs);
+        let mut admin = admin::read_admin(admin_table, env, &mut errs);
+        // Both directories default to the config file's own; relative ones are taken from it.
+        admin.data_dir = base_dir.join(&admin.data_dir);
+        admin.ca_dir = base_dir.join(&admin.ca_dir);
+        let egress_table = r.table("egress", &mut errs);
+        let egress = egress::read_egress(egress_table, env, &mut errs);
         errs.finish(Config {
             engine,
             store,
@@ -200,6 +210,7 @@ impl Config {
             sinks,
             routes,
             admin,
+            egress,
         })
     }
 }

@@ -105,8 +105,10 @@ pub(crate) fn read_tenants(
         let paused = r.bool("paused", false, errs);
         let ca_file = r.string("ca_file", errs).and_then(|f| {
             let path = base_dir.join(&f);
-            match std::fs::read_to_string(&path) {
-                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => Some(path),
+            match crate::files::read_regular(&path, crate::files::MAX_CA_FILE_BYTES) {
+                Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+                    Some(path)
+                }
                 Ok(_) => {
                     errs.push(
                         r.path("ca_file"),
@@ -115,10 +117,7 @@ pub(crate) fn read_tenants(
                     None
                 }
                 Err(e) => {
-                    errs.push(
-                        r.path("ca_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    );
+                    errs.push(r.path("ca_file"), e);
                     None
                 }
             }

@@ -115,6 +115,9 @@ tenants = ["acme", "*"]
 sinks = ["out", "events"]
 topics = ["v2.users.*.presence"]
 changes_only = true
+
+[egress]
+allow = ["10.20.0.0/16", "hooks.internal"]
 "#;
 
 #[test]
@@ -232,7 +235,13 @@ fn full_config_reads_into_the_expected_structs() {
                 changes_only: true,
             },
         ],
-        admin: Default::default(),
+        admin: crate::config::AdminConfig {
+            data_dir: PathBuf::from("/etc/sb/"),
+            ca_dir: PathBuf::from("/etc/sb/"),
+            ..Default::default()
+        },
+        egress: crate::egress::Egress::new(&["10.20.0.0/16".into(), "hooks.internal".into()])
+            .unwrap(),
     };
     assert_eq!(c, expected);
 }

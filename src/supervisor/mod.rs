@@ -30,6 +30,8 @@ pub struct EngineShared {
     pub http: reqwest::Client,
     pub arbiters: Arc<Vec<ArbiterHandle>>,
     pub metrics: Arc<Metrics>,
+    /// Where tenants may connect (`[egress]`); `http` resolves names through it.
+    pub egress: crate::egress::Egress,
 }
 
 /// The engine's status: every tenant and channel.
@@ -182,7 +184,11 @@ impl Supervisor {
         };
         let _span = child.span.clone().entered();
         let (http, tls) = match &child.config.ca_file {
-            Some(ca) => match crate::upstream::tls::with_ca(ca, shared.policy.connect_timeout) {
+            Some(ca) => match crate::upstream::tls::with_ca(
+                ca,
+                shared.policy.connect_timeout,
+                &shared.egress,
+            ) {
                 Ok((http, tls)) => (http, Some(tls)),
                 Err(e) => {
                     tracing::error!(tenant = %id, error = %e, "cannot use the tenant's ca_file; trusting the public roots only");
@@ -199,6 +205,7 @@ impl Supervisor {
             store: shared.store.clone(),
             tls,
             metrics: child.metrics.clone(),
+            egress: shared.egress.clone(),
         });
         self.incarnations += 1;
         let number = self.incarnations;

@@ -143,6 +143,7 @@ impl TenantActor {
                     shared.policy.rest_requests_per_minute,
                     shared.policy.request_timeout,
                     shared.metrics.clone(),
+                    shared.egress.clone(),
                 )
             })
             .collect::<Vec<_>>();

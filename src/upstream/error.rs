@@ -27,6 +27,9 @@ pub enum UpstreamError {
     /// The answer could not be understood.
     #[error("unexpected answer: {0}")]
     Protocol(String),
+    /// The outbound address policy refuses the host (`[egress] allow`): no request was sent.
+    #[error("refused by the outbound address policy: {0}")]
+    Refused(String),
 }
 
 impl UpstreamError {
@@ -39,6 +42,7 @@ impl UpstreamError {
             UpstreamError::Rejected { .. } => "rejected",
             UpstreamError::Transient(_) => "transient",
             UpstreamError::Protocol(_) => "protocol",
+            UpstreamError::Refused(_) => "refused",
         }
     }
 
@@ -49,5 +53,25 @@ impl UpstreamError {
                 | UpstreamError::RateLimited { .. }
                 | UpstreamError::Protocol(_)
         )
+    }
+
+    /// A failed send, as what the caller should do about it: a refusal of the address policy is for good,
+    /// anything else of the connection is transient. `what` says which call it was; the text has the causes
+    /// (the address, "connection refused") but not the URL.
+    pub fn from_send(what: &str, e: reqwest::Error) -> UpstreamError {
+        if let Some(refusal) = crate::egress::refusal_in(&e) {
+            return UpstreamError::Refused(refusal.to_string());
+        }
+        let mut causes = String::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !causes.contains(&cause_text) {
+                causes.push_str(": ");
+                causes.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        UpstreamError::Transient(format!("{what}: {}{causes}", e.without_url()))
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 pub use self::budget::RateBudget;
 pub use self::error::UpstreamError;
 use crate::config::{ClientConfig, Endpoints, Secret};
+use crate::egress::Egress;
 use crate::metrics::TenantMetrics;
 use crate::metrics::labels::{ApiEndpoint, StatusClass};
 
@@ -91,6 +92,8 @@ pub struct ClientSession {
     changes: watch::Sender<u64>,
     request_timeout: Duration,
     metrics: Arc<TenantMetrics>,
+    /// Where this session may connect; hosts written as addresses are checked here, names by the resolver.
+    egress: Egress,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -135,6 +138,7 @@ impl ClientSession {
         requests_per_minute: u32,
         request_timeout: Duration,
         metrics: Arc<TenantMetrics>,
+        egress: Egress,
     ) -> Arc<ClientSession> {
         // Stay a little under the platform's limit: our send times and its arrival times differ slightly.
         let budget = ((requests_per_minute as f64) * 0.95).floor().max(1.0) as usize;
@@ -151,7 +155,24 @@ impl ClientSession {
             changes: watch::channel(0).0,
             request_timeout,
             metrics,
+            egress,
         })
+    }
+
+    /// The outbound address policy the session's sockets follow too.
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
+    /// Refuses a base URL whose host is a refused address (names are checked when they are resolved).
+    fn check_base(&self, base: &str) -> Result<(), UpstreamError> {
+        let host = reqwest::Url::parse(base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        self.egress
+            .check_literal(&host)
+            .map_err(|e| UpstreamError::Refused(e.to_string()))
     }
 
     /// The current token, if one was obtained.
@@ -191,6 +212,7 @@ impl ClientSession {
 
     /// One client-credentials grant.
     async fn request_token(&self) -> Result<Token, UpstreamError> {
+        self.check_base(&self.endpoints.login_base)?;
         let url = format!("{}/oauth/token", self.endpoints.login_base);
         let sent = self
             .http
@@ -201,9 +223,7 @@ impl ClientSession {
             .send()
             .await;
         self.count(ApiEndpoint::Token, &sent);
-        let res = sent.map_err(|e| {
-            UpstreamError::Transient(format!("while requesting a token: {}", e.without_url()))
-        })?;
+        let res = sent.map_err(|e| UpstreamError::from_send("while requesting a token", e))?;
         let status = res.status();
         if !status.is_success() {
             let body: ErrorAnswer = res.json().await.unwrap_or_default();
@@ -276,6 +296,7 @@ impl ClientSession {
         let mut retries = 0;
         loop {
             let token = self.ensure_token().await?;
+            self.check_base(&self.endpoints.api_base)?;
             self.acquire().await;
             let mut req = self
                 .http
@@ -289,17 +310,16 @@ impl ClientSession {
             self.count(endpoint, &sent);
             let res = match sent {
                 Ok(r) => r,
-                Err(e) if retries < MAX_RETRIES && (e.is_timeout() || e.is_connect()) => {
+                Err(e)
+                    if retries < MAX_RETRIES
+                        && (e.is_timeout() || e.is_connect())
+                        && crate::egress::refusal_in(&e).is_none() =>
+                {
                     retries += 1;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                Err(e) => {
-                    return Err(UpstreamError::Transient(format!(
-                        "{method} {path}: {}",
-                        e.without_url()
-                    )));
-                }
+                Err(e) => return Err(UpstreamError::from_send(&format!("{method} {path}"), e)),
             };
             let status = res.status();
             if status.is_success() {

@@ -11,15 +11,17 @@ use rustls_pki_types::pem::PemObject;
 pub fn with_ca(
     ca_file: &Path,
     timeout: std::time::Duration,
+    egress: &crate::egress::Egress,
 ) -> Result<(reqwest::Client, Arc<rustls::ClientConfig>), String> {
-    let pem =
-        std::fs::read(ca_file).map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?;
+    let pem = crate::files::read_regular(ca_file, crate::files::MAX_CA_FILE_BYTES)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{} is not PEM: {e}", ca_file.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let mut http = reqwest::Client::builder()
+        .dns_resolver(Arc::new(egress.clone()))
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .pool_max_idle_per_host(4);
     for cert in &certs {

@@ -21,6 +21,8 @@ def test_admin_api_conforms_to_its_openapi_document(sim):
         f.write(f"""
 [store]
 path = "{work}/store.db"
+[egress]
+allow = ["127.0.0.1"]
 [admin]
 listen = "127.0.0.1:{port}"
 [[tenants]]

@@ -34,6 +34,8 @@ def test_the_secret_never_leaks(sim):
         f.write(f"""
 [store]
 path = "{work}/store.db"
+[egress]
+allow = ["127.0.0.1"]
 [admin]
 listen = "127.0.0.1:{port}"
 [[sinks]]

@@ -155,6 +155,10 @@ max = "1s"
 [store]
 path = "{store}"
 
+# The simulator runs on loopback, which the outbound address policy refuses unless allow-listed.
+[egress]
+allow = ["127.0.0.0/8", "::1"]
+
 [[tenants]]
 id = "{tenant}"
 api_base = "{base}"

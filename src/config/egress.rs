@@ -1,0 +1,31 @@
+//! `[egress]`: the deployment's allow-list for the outbound address policy ([`crate::egress`]).
+
+use toml::Table;
+
+use super::errors::Errors;
+use super::read::Reader;
+use super::secret::EnvLookup;
+use crate::egress::{Allowed, Egress};
+
+/// Reads `[egress] allow = [...]` and adds `SWITCHBOARD_EGRESS_ALLOW` (comma-separated entries).
+pub(crate) fn read_egress(table: Option<&Table>, env: EnvLookup<'_>, errs: &mut Errors) -> Egress {
+    let mut entries: Vec<String> = Vec::new();
+    if let Some(table) = table {
+        let r = Reader::new(table, "egress", &["allow"], errs);
+        for (path, entry) in r.string_list("allow", errs).unwrap_or_default() {
+            match Allowed::parse(&entry) {
+                Ok(_) => entries.push(entry.trim().to_string()),
+                Err(e) => errs.push(path, e),
+            }
+        }
+    }
+    if let Some(list) = env("SWITCHBOARD_EGRESS_ALLOW").ok().flatten() {
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match Allowed::parse(entry) {
+                Ok(_) => entries.push(entry.to_string()),
+                Err(e) => errs.push("SWITCHBOARD_EGRESS_ALLOW", e),
+            }
+        }
+    }
+    Egress::new(&entries).unwrap_or_default()
+}
