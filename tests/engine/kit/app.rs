@@ -41,6 +41,8 @@ impl App {
             extra: Vec::new(),
             admin_listen: "127.0.0.1:0".into(),
             tokens: Vec::new(),
+            egress: vec!["127.0.0.0/8".into(), "::1".into()],
+            master_key: false,
         }
     }
 }
@@ -59,6 +61,10 @@ pub struct AppBuilder<'a> {
     admin_listen: String,
     /// (name, role, token).
     tokens: Vec<(String, String, String)>,
+    /// `[egress] allow`: loopback, where the simulator and the tests' receivers run.
+    egress: Vec<String>,
+    /// A master key file in the scratch dir (tenants can then be managed through the API).
+    master_key: bool,
 }
 
 impl<'a> AppBuilder<'a> {
@@ -121,6 +127,18 @@ impl<'a> AppBuilder<'a> {
         self
     }
 
+    /// `[egress] allow` instead of loopback (`&[]`: nothing special-purpose is reachable).
+    pub fn egress_allow(mut self, entries: &[&str]) -> Self {
+        self.egress = entries.iter().map(|e| e.to_string()).collect();
+        self
+    }
+
+    /// A master key (`[store] key_file` in the scratch dir), so that tenants can be changed through the API.
+    pub fn master_key(mut self) -> Self {
+        self.master_key = true;
+        self
+    }
+
     /// An admin API token `ops` with the admin role.
     pub fn admin_token(self, token: &str) -> Self {
         self.token("ops", "admin", token)
@@ -154,10 +172,11 @@ max = "1s"
 
 [store]
 path = "{store}"
+{key_file}
 
 # The simulator runs on loopback, which the outbound address policy refuses unless allow-listed.
 [egress]
-allow = ["127.0.0.0/8", "::1"]
+allow = {egress}
 
 [[tenants]]
 id = "{tenant}"
@@ -167,8 +186,22 @@ topics = {topics}
 "#,
             engine = self.engine.join("\n"),
             store = dir.join("store.db").display(),
+            key_file = if self.master_key {
+                let key_file = dir.join("master.key");
+                if !key_file.exists() {
+                    std::fs::write(
+                        &key_file,
+                        switchboard::secrets::MasterKey::generate().to_base64(),
+                    )
+                    .unwrap();
+                }
+                format!("key_file = \"{}\"", key_file.display())
+            } else {
+                String::new()
+            },
             tenant = self.tenant.0,
             base = self.sim.base(),
+            egress = serde_json::to_string(&self.egress).unwrap(),
         );
         for (id, secret) in &self.clients {
             text.push_str(&format!(
