@@ -94,10 +94,51 @@ pub enum FrameKind {
     Unknown,
 }
 
+/// The deepest nesting of arrays and objects an event body may have. serde_json refuses deeper input when it
+/// builds values (its own limit is 128) but not when it keeps a body as raw text: without this bound, a body
+/// nested a million deep would reach every sink and every consumer's parser.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Whether the JSON text `raw` nests arrays and objects deeper than `max` (brackets inside strings do not
+/// count). One pass over the bytes, no allocation.
+pub fn nests_deeper_than(raw: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in raw.as_bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 impl<'a> Frame<'a> {
-    /// Parses a text frame; `None` when it is not a JSON object of the expected shape.
+    /// Parses a text frame; `None` when it is not a JSON object of the expected shape, or when its event body
+    /// nests deeper than [`MAX_JSON_DEPTH`].
     pub fn parse(text: &'a str) -> Option<Frame<'a>> {
-        serde_json::from_str(text).ok()
+        let frame: Frame<'a> = serde_json::from_str(text).ok()?;
+        match frame.event_body {
+            Some(body) if nests_deeper_than(body.get(), MAX_JSON_DEPTH) => None,
+            _ => Some(frame),
+        }
     }
 
     pub fn kind(&self) -> FrameKind {
@@ -378,6 +419,20 @@ pub fn gap_line(gap: &GapRecord) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_nested_too_deep_are_refused_and_brackets_in_strings_do_not_count() {
+        let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        let frame = format!(r#"{{"topicName":"v2.users.u.presence","eventBody":{deep}}}"#);
+        assert!(Frame::parse(&frame).is_none());
+        let ok = format!("{}1{}", "[".repeat(128), "]".repeat(128));
+        assert!(!nests_deeper_than(&ok, MAX_JSON_DEPTH));
+        assert!(nests_deeper_than(&format!("[{ok}]"), MAX_JSON_DEPTH));
+        let strings = format!(r#"{{"a":"{}","b":"\"[[["}}"#, "[".repeat(500));
+        assert!(!nests_deeper_than(&strings, 2));
+        let frame = format!(r#"{{"topicName":"v2.users.u.presence","eventBody":{strings}}}"#);
+        assert!(Frame::parse(&frame).is_some());
+    }
 
     #[test]
     fn frames_are_classified() {

@@ -27,6 +27,7 @@ pub mod files;
 pub mod gap;
 pub mod heap;
 pub mod lifetime;
+pub mod limits;
 pub mod metrics;
 #[cfg(test)]
 mod module_graph;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::SocketOpens;
 use super::error::ChannelError;
 use super::phase::{Bound, Live, Phase, Renewal, Socket};
 use super::{ChannelActor, RollOver, RolloverDone, SocketItem};
@@ -161,37 +162,55 @@ async fn find_channel(
     create(session, &lifetimes, units).await
 }
 
-/// Opens the socket at `uri`: its host is resolved through the outbound address policy and the socket is
-/// connected to one of the permitted addresses (so the address checked is the address used).
-async fn open_socket(
-    uri: &str,
+/// How a channel opens sockets: the tenant's connect timeout, TLS settings, outbound address policy and
+/// socket-open budget.
+#[derive(Clone)]
+struct Dialer {
     timeout: Duration,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     egress: Egress,
-) -> Result<WsStream, ChannelError> {
-    let url = reqwest::Url::parse(uri)
-        .map_err(|e| ChannelError::Socket(format!("the connect URI is not a URL: {e}")))?;
-    let host = url.host_str().unwrap_or_default().to_string();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let connect = async {
-        let addrs = egress.resolve(&host, port).await.map_err(|e| match e {
-            EgressError::Refused { .. } => {
-                ChannelError::Upstream(UpstreamError::Refused(e.to_string()))
-            }
-            EgressError::Unresolved { .. } => ChannelError::Socket(e.to_string()),
-        })?;
-        let tcp = tokio::net::TcpStream::connect(&addrs[..])
-            .await
-            .map_err(|e| ChannelError::Socket(format!("connect to {host}:{port} failed: {e}")))?;
-        let connector = tls.map(tokio_tungstenite::Connector::Rustls);
-        tokio_tungstenite::client_async_tls_with_config(uri, tcp, Some(socket_config()), connector)
+    opens: SocketOpens,
+}
+
+impl Dialer {
+    /// Opens the socket at `uri`, once the tenant's socket-open budget has room (a storm of closes must not
+    /// become a storm of connects): its host is resolved through the outbound address policy and the socket
+    /// is connected to one of the permitted addresses (so the address checked is the address used).
+    async fn open(self, uri: &str) -> Result<WsStream, ChannelError> {
+        self.opens.acquire().await;
+        let url = reqwest::Url::parse(uri)
+            .map_err(|e| ChannelError::Socket(format!("the connect URI is not a URL: {e}")))?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let egress = self.egress;
+        let tls = self.tls;
+        let connect = async {
+            let addrs = egress.resolve(&host, port).await.map_err(|e| match e {
+                EgressError::Refused { .. } => {
+                    ChannelError::Upstream(UpstreamError::Refused(e.to_string()))
+                }
+                EgressError::Unresolved { .. } => ChannelError::Socket(e.to_string()),
+            })?;
+            let tcp = tokio::net::TcpStream::connect(&addrs[..])
+                .await
+                .map_err(|e| {
+                    ChannelError::Socket(format!("connect to {host}:{port} failed: {e}"))
+                })?;
+            let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+            tokio_tungstenite::client_async_tls_with_config(
+                uri,
+                tcp,
+                Some(socket_config()),
+                connector,
+            )
             .await
             .map(|(ws, _)| ws)
             .map_err(|e| ChannelError::Socket(format!("connect failed: {e}")))
-    };
-    match tokio::time::timeout(timeout, connect).await {
-        Ok(result) => result,
-        Err(_) => Err(ChannelError::Timeout(timeout)),
+        };
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(ChannelError::Timeout(self.timeout)),
+        }
     }
 }
 
@@ -271,14 +290,23 @@ impl ChannelActor {
         }));
     }
 
-    /// Opening a socket on `uri` with the tenant's connect timeout and TLS settings.
+    /// How this channel opens sockets (the tenant's settings).
+    fn dialer(&self) -> Dialer {
+        Dialer {
+            timeout: self.shared.policy.connect_timeout,
+            tls: self.shared.tls.clone(),
+            egress: self.shared.egress.clone(),
+            opens: self.shared.socket_opens.clone(),
+        }
+    }
+
+    /// Opening a socket on `uri` with the tenant's settings.
     fn open_socket_on(
         &self,
         uri: String,
     ) -> impl std::future::Future<Output = Result<WsStream, ChannelError>> + 'static {
-        let (timeout, tls) = (self.shared.policy.connect_timeout, self.shared.tls.clone());
-        let egress = self.shared.egress.clone();
-        async move { open_socket(&uri, timeout, tls, egress).await }
+        let dialer = self.dialer();
+        async move { dialer.open(&uri).await }
     }
 
     /// Starts reading a freshly connected socket and writing to it through a small queue.
@@ -528,11 +556,10 @@ impl ChannelActor {
         let lifetimes = self.lifetimes;
         let units = self.units.clone();
         let turn = self.turn;
-        let (timeout, tls) = (self.shared.policy.connect_timeout, self.shared.tls.clone());
-        let egress = self.shared.egress.clone();
+        let dialer = self.dialer();
         let job = async move {
             let prepared = create(&session, &lifetimes, units).await?;
-            let ws = open_socket(&prepared.bound.connect_uri, timeout, tls, egress).await?;
+            let ws = dialer.open(&prepared.bound.connect_uri).await?;
             Ok::<_, ChannelError>((prepared, ws))
         };
         ctx.spawn(job.into_actor(self).map(move |res, act, ctx| {

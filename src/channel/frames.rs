@@ -12,6 +12,9 @@ use crate::envelope::{self, Frame, FrameKind, Origin};
 use crate::metrics::labels::DisconnectReason;
 use crate::router::Inbound;
 
+/// Malformed frames in a row after which a socket is given up and opened anew.
+const MALFORMED_RUN_LIMIT: u32 = 100;
+
 impl StreamHandler<SocketItem> for ChannelActor {
     fn handle(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
         let outcome =
@@ -44,10 +47,7 @@ impl ChannelActor {
         let text = match item.msg {
             Some(Ok(WsMessage::Text(text))) => text,
             Some(Ok(WsMessage::Binary(_))) => {
-                if current {
-                    self.proof_of_life();
-                }
-                self.counters.malformed += 1;
+                self.malformed(current, ctx);
                 return;
             }
             Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
@@ -76,11 +76,8 @@ impl ChannelActor {
             }
         };
         let Some(frame) = Frame::parse(text.as_str()) else {
-            self.counters.malformed += 1;
             tracing::debug!(parent: &self.span, "malformed frame skipped");
-            if current {
-                self.proof_of_life();
-            }
+            self.malformed(current, ctx);
             return;
         };
         let kind = frame.kind();
@@ -92,6 +89,9 @@ impl ChannelActor {
             return;
         }
         self.proof_of_life();
+        if kind != FrameKind::Unknown {
+            self.counters.malformed_run = 0;
+        }
         match kind {
             FrameKind::SocketClosing => {
                 tracing::info!(parent: &self.span, "socket_closing: opening a new socket");
@@ -121,8 +121,28 @@ impl ChannelActor {
                     self.shared.metrics.pong(latency);
                 }
             }
-            FrameKind::Unknown => self.counters.malformed += 1,
+            FrameKind::Unknown => self.malformed(current, ctx),
             _ => {}
+        }
+    }
+
+    /// A frame that is not JSON of the platform's shape (or nests too deep): counted and skipped. A socket
+    /// that sends nothing else for [`MALFORMED_RUN_LIMIT`] frames is reconnected: it is broken, and skipping
+    /// for ever would hide that.
+    fn malformed(&mut self, current: bool, ctx: &mut Context<Self>) {
+        self.counters.malformed += 1;
+        if !current {
+            return;
+        }
+        self.proof_of_life();
+        self.counters.malformed_run += 1;
+        if self.counters.malformed_run >= MALFORMED_RUN_LIMIT {
+            self.counters.malformed_run = 0;
+            self.socket_lost(
+                GapReason::SocketLost,
+                ChannelError::Socket(format!("{MALFORMED_RUN_LIMIT} malformed frames in a row")),
+                ctx,
+            );
         }
     }
 

@@ -40,6 +40,7 @@ pub(crate) struct Families {
 
     pub api_requests: IntCounterVec,
     pub api_rate_limited: IntCounterVec,
+    pub socket_opens_throttled: IntCounterVec,
     pub token_refreshes: IntCounterVec,
     pub token_expiry: GaugeVec,
 
@@ -174,6 +175,11 @@ impl Families {
             api_rate_limited: r.counter(
                 "api_rate_limited_total",
                 "REST answers 429 Too Many Requests.",
+                t,
+            )?,
+            socket_opens_throttled: r.counter(
+                "socket_opens_throttled_total",
+                "Socket opens that waited for the tenant's socket-open budget (50 per 10 s).",
                 t,
             )?,
             token_refreshes: r.counter(

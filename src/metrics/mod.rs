@@ -148,6 +148,7 @@ impl Metrics {
             id,
         );
         remove_where(&f.api_rate_limited, t, "tenant", id);
+        remove_where(&f.socket_opens_throttled, t, "tenant", id);
         remove_where(&f.token_refreshes, &with("result"), "tenant", id);
         remove_where(&f.token_expiry, t, "tenant", id);
         remove_where(&f.events_received, &with("topic_family"), "tenant", id);

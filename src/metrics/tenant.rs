@@ -23,6 +23,7 @@ pub struct TenantMetrics {
     pong_latency: Histogram,
     api_requests: IntCounterVec,
     rate_limited: IntCounter,
+    socket_opens_throttled: IntCounter,
     token_ok: IntCounter,
     token_error: IntCounter,
     events_received: IntCounterVec,
@@ -58,6 +59,7 @@ impl TenantMetrics {
             pong_latency: f.pong_latency.with_label_values(&tr),
             api_requests: f.api_requests.clone(),
             rate_limited: f.api_rate_limited.with_label_values(&tr),
+            socket_opens_throttled: f.socket_opens_throttled.with_label_values(&tr),
             token_ok: f.token_refreshes.with_label_values(&with("ok")),
             token_error: f.token_refreshes.with_label_values(&with("error")),
             events_received: f.events_received.clone(),
@@ -105,6 +107,11 @@ impl TenantMetrics {
         if status == StatusClass::TooManyRequests {
             self.rate_limited.inc();
         }
+    }
+
+    /// A socket open waited for the tenant's socket-open budget.
+    pub fn socket_open_throttled(&self) {
+        self.socket_opens_throttled.inc();
     }
 
     /// A token request ended.

@@ -96,6 +96,11 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ),
     ("api_rate_limited_total", "counter", &["tenant", "region"]),
     (
+        "socket_opens_throttled_total",
+        "counter",
+        &["tenant", "region"],
+    ),
+    (
         "token_refreshes_total",
         "counter",
         &["tenant", "region", "result"],

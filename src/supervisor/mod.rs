@@ -206,6 +206,7 @@ impl Supervisor {
             tls,
             metrics: child.metrics.clone(),
             egress: shared.egress.clone(),
+            socket_opens: crate::channel::SocketOpens::new(child.metrics.clone()),
         });
         self.incarnations += 1;
         let number = self.incarnations;

@@ -133,3 +133,99 @@ async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_soc
     assert_eq!(sim.stats().await.sockets_opened, 1, "the socket stayed up");
     engine.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_nested_a_million_deep_is_counted_and_skipped_and_reaches_no_sink() {
+    let (
+        sim,
+        topics,
+        App {
+            engine, scratch, ..
+        },
+    ) = live_app("").await;
+    sim.inject(FaultRequest {
+        variant: Some(MalformedVariant::DeeplyNested),
+        ..fault(FaultKind::MalformedFrame)
+    })
+    .await;
+    wait_until("the deep frame counted as malformed", || async {
+        engine.status().await.unwrap().tenants[0].channels[0].malformed_frames == 1
+    })
+    .await;
+    sim.workload(json_rate(200.0, &FAMILIES)).await;
+    wait_until("events flowing", || async {
+        read_sink(&scratch).events.len() > 50
+    })
+    .await;
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+    assert_complete(&settle(&sim, &scratch, &topics).await);
+    assert!(
+        !read_sink(&scratch).events.contains_key("deeply-nested-1"),
+        "the deep event reached no sink"
+    );
+    assert_eq!(
+        sim.stats().await.sockets_opened,
+        1,
+        "one bad frame keeps the socket"
+    );
+    engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_sends_only_malformed_frames_is_opened_anew_with_a_gap() {
+    let (
+        sim,
+        _topics,
+        App {
+            engine, scratch, ..
+        },
+    ) = live_app("").await;
+    for _ in 0..100 {
+        sim.inject(FaultRequest {
+            variant: Some(MalformedVariant::NotJson),
+            ..fault(FaultKind::MalformedFrame)
+        })
+        .await;
+    }
+    wait_until("a second socket", || async {
+        sim.stats().await.sockets_opened >= 2
+    })
+    .await;
+    wait_until("live again", || async {
+        let status = engine.status().await.unwrap();
+        live_channels(&status, "acme") == 1
+    })
+    .await;
+    wait_until("the time without a socket recorded as a gap", || async {
+        read_sink(&scratch)
+            .gaps
+            .iter()
+            .any(|g| g.reason == "socket_lost")
+    })
+    .await;
+    let status = engine.status().await.unwrap();
+    assert!(status.tenants[0].channels[0].malformed_frames >= 100);
+    engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_socket_closing_does_not_become_a_storm_of_connects() {
+    let (sim, _topics, App { engine, .. }) = live_app("").await;
+    // Each `socket_closing` makes the channel open a new socket; 600 of them, as fast as they can be sent.
+    for _ in 0..600 {
+        sim.inject(FaultRequest {
+            grace_seconds: Some(0.05),
+            ..fault(FaultKind::SocketClosing)
+        })
+        .await;
+    }
+    let opened = sim.stats().await.sockets_opened;
+    // At most 50 opens in any 10 s (the initial one included); the storm is sent well within 20 s.
+    assert!(opened <= 100, "{opened} sockets opened");
+    assert!(opened > 1, "the channel followed socket_closing");
+    wait_until("live again", || async {
+        live_channels(&engine.status().await.unwrap(), "acme") == 1
+    })
+    .await;
+    engine.stop();
+}

@@ -64,6 +64,9 @@ pub enum MalformedVariant {
     /// A well-formed event on a topic the channel never subscribed to (a platform bug the client must not
     /// pass on).
     UnsubscribedTopic,
+    /// An event on the channel's first subscribed topic whose body nests arrays a million deep (about 2 MB):
+    /// valid JSON no consumer's parser should be handed.
+    DeeplyNested,
 }
 
 /// `POST /sim/v1/faults`. Scope: `channel`, or `client`, or neither for everything.
@@ -263,9 +266,18 @@ impl Sim {
                     self.config.socket_closing_grace,
                 )?;
                 for id in targets {
-                    let Some(link) = st.channels.get(&id).and_then(|c| c.socket.clone()) else {
+                    let Some(channel) = st.channels.get(&id) else {
                         continue;
                     };
+                    let Some(link) = channel.socket.clone() else {
+                        continue;
+                    };
+                    let first_topic = channel
+                        .subscriptions
+                        .first()
+                        .and_then(|s| s.expanded.first())
+                        .cloned()
+                        .unwrap_or_else(|| "v2.users.nobody.presence".into());
                     match req.kind {
                         FaultKind::Drop => link.drop_connection(),
                         FaultKind::Close => link.close(code, "closed by the server"),
@@ -282,7 +294,8 @@ impl Sim {
                             });
                         }
                         _ => {
-                            let _ = link.push(malformed(req.variant.unwrap_or_default()));
+                            let _ =
+                                link.push(malformed(req.variant.unwrap_or_default(), &first_topic));
                         }
                     }
                     result.affected_channels.push(id.to_string());
@@ -404,7 +417,7 @@ fn targets(st: &State, req: &FaultRequest) -> Vec<Arc<str>> {
     ids
 }
 
-fn malformed(variant: MalformedVariant) -> Outbound {
+fn malformed(variant: MalformedVariant, subscribed_topic: &str) -> Outbound {
     match variant {
         MalformedVariant::TruncatedJson => Outbound::Text(ByteString::from_static(
             r#"{"topicName":"v2.users.7c1f0d3a.presence","eventBody":{"sou"#,
@@ -419,5 +432,15 @@ fn malformed(variant: MalformedVariant) -> Outbound {
         MalformedVariant::UnsubscribedTopic => Outbound::Text(ByteString::from_static(
             r#"{"topicName":"v2.users.00000000-0000-4000-8000-0000000000ff.presence","version":"2","eventBody":{"id":"00000000-0000-4000-8000-0000000000ff","presenceDefinition":{"systemPresence":"Available"}},"metadata":{"CorrelationId":"not-subscribed-1"}}"#,
         )),
+        MalformedVariant::DeeplyNested => {
+            const DEPTH: usize = 1_000_000;
+            let mut text =
+                format!(r#"{{"topicName":"{subscribed_topic}","version":"2","eventBody":"#);
+            text.reserve(2 * DEPTH + 64);
+            text.extend(std::iter::repeat_n('[', DEPTH));
+            text.extend(std::iter::repeat_n(']', DEPTH));
+            text.push_str(r#","metadata":{"CorrelationId":"deeply-nested-1"}}"#);
+            Outbound::Text(ByteString::from(text))
+        }
     }
 }
