@@ -21,7 +21,7 @@ use crate::lifetime::Lifetimes;
 use crate::metrics::labels::RestartReason;
 use crate::placement::{self, Existing, Limits, Unit};
 use crate::restart::{RestartDecision, RestartTracker};
-use crate::upstream::ClientSession;
+use crate::upstream::{ClientSession, SessionLimits};
 
 pub use self::status::{ClientStatus, QuotaStatus, TenantStatus, TopicPlacement};
 
@@ -140,8 +140,10 @@ impl TenantActor {
                     c,
                     config.endpoints.clone(),
                     http.clone(),
-                    shared.policy.rest_requests_per_minute,
-                    shared.policy.request_timeout,
+                    SessionLimits {
+                        requests_per_minute: shared.policy.rest_requests_per_minute,
+                        request_timeout: shared.policy.request_timeout,
+                    },
                     shared.metrics.clone(),
                     shared.egress.clone(),
                 )

@@ -78,6 +78,15 @@ fn token_lifetime(expires_in: u64) -> Duration {
     Duration::from_secs(expires_in.clamp(1, MAX_TOKEN_LIFETIME.as_secs()))
 }
 
+/// How fast and how long a session's REST calls may go.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// The platform's REST limit per token (the session stays a little under it).
+    pub requests_per_minute: u32,
+    /// The longest one request may take.
+    pub request_timeout: Duration,
+}
+
 /// One OAuth client of a tenant: its token and REST budget.
 pub struct ClientSession {
     pub tenant: Arc<str>,
@@ -135,11 +144,14 @@ impl ClientSession {
         client: &ClientConfig,
         endpoints: Endpoints,
         http: reqwest::Client,
-        requests_per_minute: u32,
-        request_timeout: Duration,
+        limits: SessionLimits,
         metrics: Arc<TenantMetrics>,
         egress: Egress,
     ) -> Arc<ClientSession> {
+        let SessionLimits {
+            requests_per_minute,
+            request_timeout,
+        } = limits;
         // Stay a little under the platform's limit: our send times and its arrival times differ slightly.
         let budget = ((requests_per_minute as f64) * 0.95).floor().max(1.0) as usize;
         Arc::new(ClientSession {
