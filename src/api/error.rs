@@ -12,7 +12,7 @@ pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
-    /// `no_master_key`, `unavailable`.
+    /// `no_master_key`, `unavailable`, `limit_reached`.
     pub code: &'static str,
     pub message: String,
     pub details: Vec<String>,

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 mod health;
+mod page;
 mod sinks;
 mod status;
 mod tail;

@@ -10,11 +10,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, authorize};
+use super::page::{self, PageQuery};
 use super::{ApiError, ApiState};
 use crate::config::{
     ClientConfig, Endpoints, Role, Secret, TenantConfig, TopicConfig, is_valid_tenant_id,
 };
 use crate::egress::Egress;
+use crate::limits::{MAX_TENANTS, MAX_TOPICS_PER_REQUEST, MAX_TOPICS_PER_TENANT};
 use crate::secrets::MasterKey;
 use crate::supervisor::{GetPlacement, GetTenants, RemoveTenant, UpsertTenant};
 use crate::tenants;
@@ -126,8 +128,35 @@ pub struct TopicsBody {
     pub topics: Vec<TopicBody>,
 }
 
+/// Topics as the platform counts them (combined ids expanded).
+fn expanded_count(topics: &[TopicConfig]) -> usize {
+    let catalogue = Catalogue::shipped();
+    topics
+        .iter()
+        .map(|t| expand(catalogue, &t.name).map_or(1, |names| names.len()))
+        .sum()
+}
+
+/// A tenant may follow at most [`MAX_TOPICS_PER_TENANT`] topics.
+fn check_tenant_topics(topics: &[TopicConfig]) -> Result<(), ApiError> {
+    let n = expanded_count(topics);
+    if n > MAX_TOPICS_PER_TENANT {
+        return Err(ApiError::invalid(format!(
+            "the tenant would follow {n} topics, at most {MAX_TOPICS_PER_TENANT}"
+        )));
+    }
+    Ok(())
+}
+
 /// Validates topics; every bad one is named in `details`.
 fn check_topics(topics: &[TopicConfig], details: &mut Vec<String>) {
+    if topics.len() > MAX_TOPICS_PER_REQUEST {
+        details.push(format!(
+            "topics: {} given, at most {MAX_TOPICS_PER_REQUEST} in one request",
+            topics.len()
+        ));
+        return;
+    }
     let catalogue = Catalogue::shipped();
     let mut seen = HashSet::new();
     for (i, t) in topics.iter().enumerate() {
@@ -284,6 +313,9 @@ fn validate(
         .map(TopicBody::into_config)
         .collect();
     check_topics(&topics, &mut details);
+    if let Err(e) = check_tenant_topics(&topics) {
+        details.push(format!("topics: {}", e.message));
+    }
     let ca_file = ca_file.unwrap_or_else(|e| {
         details.push(format!("caFile: {e}"));
         None
@@ -346,17 +378,25 @@ async fn apply(
     Ok(())
 }
 
-/// All tenants.
-#[utoipa::path(get, path = "/v1/tenants", security(("bearer" = [])),
-    responses((status = 200, body = Vec<TenantView>), (status = 401, body = ApiError)))]
-pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+/// All tenants, paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
+#[utoipa::path(get, path = "/v1/tenants", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Vec<TenantView>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
     let all = state
         .supervisor
         .send(GetTenants)
         .await
         .map_err(|_| ApiError::unavailable("the engine is stopping"))?;
-    Ok(HttpResponse::Ok().json(all.iter().map(TenantView::from).collect::<Vec<_>>()))
+    page::respond(
+        &req,
+        &query,
+        all.iter().map(TenantView::from).collect::<Vec<_>>(),
+    )
 }
 
 /// One tenant.
@@ -389,6 +429,19 @@ pub async fn create(
             StatusCode::CONFLICT,
             "conflict",
             format!("tenant {} exists", body.id),
+        ));
+    }
+    let running = state
+        .supervisor
+        .send(GetTenants)
+        .await
+        .map_err(|_| ApiError::unavailable("the engine is stopping"))?
+        .len();
+    if running >= MAX_TENANTS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "limit_reached",
+            format!("this instance runs {running} tenants, at most {MAX_TENANTS}"),
         ));
     }
     let ca_file = checked_ca_file(&state, body.ca_file.as_deref(), None).await;
@@ -506,13 +559,14 @@ pub async fn resume(
 }
 
 /// The tenant's topics and where each one is: its channel and state (`Permitted`, `Rejected`, `pending`,
-/// `unplaced`) with the reason.
-#[utoipa::path(get, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Vec<crate::tenant::TopicPlacement>), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+/// `unplaced`) with the reason. Paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
+#[utoipa::path(get, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Vec<crate::tenant::TopicPlacement>), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
     let t = current(&state, &id)
@@ -535,7 +589,7 @@ pub async fn topics(
             })
             .collect()
     });
-    Ok(HttpResponse::Ok().json(list))
+    page::respond(&req, &query, list)
 }
 
 /// Adds topics (thousands at once); every invalid one is named, and nothing changes if any is.
@@ -582,6 +636,11 @@ async fn change_topics(
     let mut details = Vec::new();
     if add {
         check_topics(&given, &mut details);
+    } else if given.len() > MAX_TOPICS_PER_REQUEST {
+        details.push(format!(
+            "topics: {} given, at most {MAX_TOPICS_PER_REQUEST} in one request",
+            given.len()
+        ));
     }
     if !details.is_empty() {
         let mut e = ApiError::invalid(format!("{} topic(s) are not valid", details.len()));
@@ -593,6 +652,7 @@ async fn change_topics(
         .retain(|x| !names.contains(&x.name.to_ascii_lowercase()));
     if add {
         t.topics.extend(given.iter().cloned());
+        check_tenant_topics(&t.topics)?;
     }
     tenants::set_topics(state.store.as_ref(), &t.id, &t.topics)
         .await

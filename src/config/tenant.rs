@@ -78,6 +78,16 @@ pub(crate) fn read_tenants(
 ) -> Vec<TenantConfig> {
     let mut out: Vec<TenantConfig> = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
+    if tables.len() > crate::limits::MAX_TENANTS {
+        errs.push(
+            "tenants",
+            format!(
+                "{} tenants, at most {} per instance",
+                tables.len(),
+                crate::limits::MAX_TENANTS
+            ),
+        );
+    }
     for (path, table) in tables {
         let r = Reader::new(table, path, TENANT_KEYS, errs);
         let id = r.required_string("id", errs);
@@ -255,6 +265,16 @@ fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> Vec<TopicConfig> {
             covered.insert(topic, item_path.clone());
         }
         out.push(TopicConfig { name, priority });
+    }
+    if covered.len() > crate::limits::MAX_TOPICS_PER_TENANT {
+        errs.push(
+            path,
+            format!(
+                "{} topics, at most {} per tenant",
+                covered.len(),
+                crate::limits::MAX_TOPICS_PER_TENANT
+            ),
+        );
     }
     out
 }
