@@ -15,6 +15,7 @@ use crate::secrets::{MASTER_KEY_ENV, MasterKey};
 use crate::sink::SinkStats;
 use crate::store::Store;
 use crate::supervisor::{self, EngineShared, EngineStatus, Supervisor};
+use crate::tenant::StatusBoard;
 
 /// How long stopping the tenants may take: each channel closes its socket and stores where it stood (one
 /// store write). Past it, a hung store or actor does not hold the process.
@@ -27,6 +28,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// A running engine.
 pub struct EngineHandle {
     supervisor: Addr<Supervisor>,
+    /// Every tenant's status, as the actors last wrote it.
+    board: Arc<StatusBoard>,
     /// The router and the sink workers, to drain at shutdown.
     flow: Arc<EngineSinks>,
     /// Where the admin API listens, when `[admin] listen` is set.
@@ -40,12 +43,13 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Every tenant's and channel's status.
+    /// Every tenant's and channel's status, from the status board (counters at most
+    /// [`crate::tenant::BOARD_REFRESH`] old).
     pub async fn status(&self) -> anyhow::Result<EngineStatus> {
-        self.supervisor
-            .send(supervisor::GetStatus)
-            .await
-            .context("the engine is not running")
+        if !self.supervisor.connected() {
+            anyhow::bail!("the engine is not running");
+        }
+        Ok(EngineStatus::of(&self.board))
     }
 
     /// Adds or changes a tenant while running (a change of topics only is applied in place).
@@ -175,7 +179,9 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     .pool_max_idle_per_host(4)
                     .build()
                     .context("while building the HTTP client")?;
+                let board = Arc::new(StatusBoard::new());
                 let shared = Arc::new(EngineShared {
+                    board: board.clone(),
                     policy: config.engine.clone(),
                     router: router.clone(),
                     store,
@@ -189,6 +195,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     Some(listen) => {
                         let state = crate::api::ApiState {
                             supervisor: supervisor.clone(),
+                            board: board.clone(),
                             store: store_for_api,
                             tokens: config.admin.tokens.clone(),
                             router: router.stats.clone(),
@@ -211,6 +218,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 ));
                 anyhow::Ok(Started {
                     supervisor,
+                    board,
                     flow: engine_sinks,
                     router: router.stats.clone(),
                     sinks: sink_stats,
@@ -231,6 +239,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
     let (started, system) = rx.recv().context("the engine thread ended early")??;
     Ok(EngineHandle {
         supervisor: started.supervisor,
+        board: started.board,
         flow: started.flow,
         admin_addr: started.admin_addr,
         router: started.router,
@@ -244,6 +253,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
 /// What the engine thread hands back once its actors run.
 struct Started {
     supervisor: Addr<Supervisor>,
+    board: Arc<StatusBoard>,
     flow: Arc<EngineSinks>,
     router: Arc<RouterStats>,
     sinks: Vec<(String, Arc<SinkStats>)>,

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::ApiState;
-use crate::supervisor::GetStatus;
+use crate::supervisor::EngineStatus;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -37,10 +37,12 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
         Ok(()) => "ok".to_string(),
         Err(e) => e.to_string(),
     };
-    let tenants = match state.supervisor.send(GetStatus).await {
-        Ok(s) => s.tenants.into_iter().map(|t| (t.id, t.state)).collect(),
-        Err(_) => BTreeMap::new(),
-    };
+    let tenants = state
+        .board
+        .all()
+        .into_iter()
+        .map(|t| (t.id, t.state))
+        .collect();
     let ready = store == "ok";
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
@@ -57,14 +59,9 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
 /// Prometheus text exposition (see the README's "Metrics"): the state gauges are refreshed from the engine's
 /// status and the sinks first. No raw ids in labels.
 pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let status = state
-        .supervisor
-        .send(GetStatus)
-        .await
-        .ok()
-        .map(|s| s.metrics_snapshot());
+    let status = EngineStatus::of(&state.board).metrics_snapshot();
     let sinks = state.engine_sinks.sinks().await;
-    match state.metrics.render(status.as_ref(), &sinks).await {
+    match state.metrics.render(Some(&status), &sinks).await {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(text),

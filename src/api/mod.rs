@@ -31,6 +31,8 @@ pub use self::error::ApiError;
 /// What the handlers reach.
 pub struct ApiState {
     pub supervisor: Addr<Supervisor>,
+    /// Every tenant's and channel's status, read without a message to the supervisor.
+    pub board: Arc<crate::tenant::StatusBoard>,
     pub store: Arc<dyn Store>,
     pub tokens: Vec<AdminToken>,
     pub router: Arc<RouterStats>,

@@ -52,6 +52,7 @@ async fn supervisor(tenants: Vec<TenantConfig>) -> (Addr<Supervisor>, Arc<Metric
         http: reqwest::Client::new(),
         arbiters: Arc::new(vec![Arbiter::current()]),
         metrics: metrics.clone(),
+        board: Arc::new(StatusBoard::new()),
     });
     (Supervisor::new(shared, tenants).start(), metrics)
 }
