@@ -334,7 +334,7 @@ impl TenantActor {
                     kept.insert(i);
                     if slot.unit_ids() != ids {
                         change.channels_changed += 1;
-                        slot.units = planned.units.clone();
+                        slot.assign(planned.units.clone());
                         slot.addr.do_send(channel::SetUnits(planned.units));
                     }
                 }
@@ -615,7 +615,11 @@ impl Handler<SetTopics> for TenantActor {
     type Result = MessageResult<SetTopics>;
     fn handle(&mut self, SetTopics(topics): SetTopics, ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
-        MessageResult(self.set_topics(topics, ctx))
+        let change = self.set_topics(topics, ctx);
+        // The channels count their new topics at once: ask them after the change (their mailboxes keep the
+        // order), so that the board shows the change without waiting for the next refresh.
+        ctx.spawn(self.refresh_statuses());
+        MessageResult(change)
     }
 }
 
