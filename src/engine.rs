@@ -34,6 +34,8 @@ pub struct EngineHandle {
     flow: Arc<EngineSinks>,
     /// Where the admin API listens, when `[admin] listen` is set.
     pub admin_addr: Option<std::net::SocketAddr>,
+    /// Where `/metrics` is served without a token, when `[admin] metrics_listen` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub router: Arc<RouterStats>,
     pub sinks: Vec<(String, Arc<SinkStats>)>,
     /// The engine's Prometheus registry (what `/metrics` shows).
@@ -212,6 +214,22 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     }
                     None => None,
                 };
+                let metrics_addr = match config.admin.metrics_listen {
+                    Some(listen) => {
+                        let scrape = crate::api::Scrape {
+                            board: board.clone(),
+                            engine_sinks: engine_sinks.clone(),
+                            metrics: metrics.clone(),
+                        };
+                        let (addr, _handle) = crate::api::start_metrics(listen, scrape)
+                            .with_context(|| {
+                                format!("while starting the metrics listener on {listen}")
+                            })?;
+                        tracing::info!(%addr, "metrics listening (no token)");
+                        Some(addr)
+                    }
+                    None => None,
+                };
                 actix::spawn(crate::heap::trim_periodically(
                     std::time::Duration::from_secs(10),
                     std::time::Duration::from_secs(60),
@@ -223,6 +241,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     router: router.stats.clone(),
                     sinks: sink_stats,
                     admin_addr,
+                    metrics_addr,
                     metrics,
                 })
             });
@@ -242,6 +261,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
         board: started.board,
         flow: started.flow,
         admin_addr: started.admin_addr,
+        metrics_addr: started.metrics_addr,
         router: started.router,
         sinks: started.sinks,
         metrics: started.metrics,
@@ -258,5 +278,6 @@ struct Started {
     router: Arc<RouterStats>,
     sinks: Vec<(String, Arc<SinkStats>)>,
     admin_addr: Option<std::net::SocketAddr>,
+    metrics_addr: Option<std::net::SocketAddr>,
     metrics: Arc<Metrics>,
 }

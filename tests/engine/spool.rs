@@ -41,10 +41,13 @@ fn answer(rx: &Receiver, req: Request) -> &'static [u8] {
     }
 }
 
+const ADMIN: &str = "spool-admin-token-0123456789";
+
 /// The value of `name{sink="hook"}` on /metrics, once the admin API answers.
 async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
     let text = http
         .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN)
         .send()
         .await
         .ok()?
@@ -85,7 +88,7 @@ async fn spooled_records_survive_kill_9_and_are_delivered_in_order_when_the_dest
             ),
         )
         .admin_listen(&format!("127.0.0.1:{admin_port}"))
-        .admin_token("spool-admin-token-0123456789")
+        .admin_token(ADMIN)
         .text();
     let config = scratch.0.join("switchboard.toml");
     std::fs::write(&config, text).unwrap();
