@@ -143,7 +143,7 @@ impl Child {
     }
 
     /// What the board shows of the tenant while no actor runs it: `paused`, `failed` (over its restart
-    /// intensity), `restarting`, or `idle` (the supervisor has not started it yet).
+    /// intensity), or else `idle`: `starting` before its first start, `restarting` while it waits for one.
     fn idle_status(&self, idle: &str) -> TenantStatus {
         TenantStatus {
             id: self.config.id.clone(),

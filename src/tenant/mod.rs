@@ -116,7 +116,7 @@ pub struct TenantActor {
     /// The batched write of the channels' proofs of life under way, if any: one at a time, so that a slow
     /// store never has writes of this tenant piling up.
     proofs_in_flight: Option<SpawnHandle>,
-    /// Where the tenant's status is shown, and the generation its entry was opened for (the incarnation).
+    /// Where the tenant's status is shown; its entry is opened for this actor's incarnation.
     board: Arc<StatusBoard>,
     /// The channels are being asked for their status for the board.
     board_refresh_in_flight: bool,
