@@ -188,7 +188,7 @@ sinks = ["events"]
         println!("where to look:");
         println!("  sink file      {}", events.display());
         println!("  admin API      {api}/v1/status   (header: Authorization: Bearer {TOKEN})");
-        println!("  metrics        {api}/metrics");
+        println!("  metrics        {api}/metrics      (the same header)");
         println!("  CLI            switchboard status --url {api} --token {TOKEN}");
         println!(
             "  simulator      {}/sim/v1/stats   ledger: {}/sim/v1/ledger",

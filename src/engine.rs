@@ -15,6 +15,7 @@ use crate::secrets::{MASTER_KEY_ENV, MasterKey};
 use crate::sink::SinkStats;
 use crate::store::Store;
 use crate::supervisor::{self, EngineShared, EngineStatus, Supervisor};
+use crate::tenant::StatusBoard;
 
 /// How long stopping the tenants may take: each channel closes its socket and stores where it stood (one
 /// store write). Past it, a hung store or actor does not hold the process.
@@ -27,10 +28,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// A running engine.
 pub struct EngineHandle {
     supervisor: Addr<Supervisor>,
+    /// Every tenant's status, as the actors last wrote it.
+    board: Arc<StatusBoard>,
     /// The router and the sink workers, to drain at shutdown.
     flow: Arc<EngineSinks>,
     /// Where the admin API listens, when `[admin] listen` is set.
     pub admin_addr: Option<std::net::SocketAddr>,
+    /// Where `/metrics` is served without a token, when `[admin] metrics_listen` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub router: Arc<RouterStats>,
     pub sinks: Vec<(String, Arc<SinkStats>)>,
     /// The engine's Prometheus registry (what `/metrics` shows).
@@ -40,12 +45,13 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Every tenant's and channel's status.
+    /// Every tenant's and channel's status, from the status board (counters at most
+    /// [`crate::tenant::BOARD_REFRESH`] old).
     pub async fn status(&self) -> anyhow::Result<EngineStatus> {
-        self.supervisor
-            .send(supervisor::GetStatus)
-            .await
-            .context("the engine is not running")
+        if !self.supervisor.connected() {
+            anyhow::bail!("the engine is not running");
+        }
+        Ok(EngineStatus::of(&self.board))
     }
 
     /// Adds or changes a tenant while running (a change of topics only is applied in place).
@@ -178,7 +184,9 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     .pool_max_idle_per_host(4)
                     .build()
                     .context("while building the HTTP client")?;
+                let board = Arc::new(StatusBoard::new());
                 let shared = Arc::new(EngineShared {
+                    board: board.clone(),
                     policy: config.engine.clone(),
                     router: router.clone(),
                     store,
@@ -193,6 +201,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     Some(listen) => {
                         let state = crate::api::ApiState {
                             supervisor: supervisor.clone(),
+                            board: board.clone(),
                             store: store_for_api,
                             tokens: config.admin.tokens.clone(),
                             router: router.stats.clone(),
@@ -212,16 +221,34 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     }
                     None => None,
                 };
+                let metrics_addr = match config.admin.metrics_listen {
+                    Some(listen) => {
+                        let scrape = crate::api::Scrape {
+                            board: board.clone(),
+                            engine_sinks: engine_sinks.clone(),
+                            metrics: metrics.clone(),
+                        };
+                        let (addr, _handle) = crate::api::start_metrics(listen, scrape)
+                            .with_context(|| {
+                                format!("while starting the metrics listener on {listen}")
+                            })?;
+                        tracing::info!(%addr, "metrics listening (no token)");
+                        Some(addr)
+                    }
+                    None => None,
+                };
                 actix::spawn(crate::heap::trim_periodically(
                     std::time::Duration::from_secs(10),
                     std::time::Duration::from_secs(60),
                 ));
                 anyhow::Ok(Started {
                     supervisor,
+                    board,
                     flow: engine_sinks,
                     router: router.stats.clone(),
                     sinks: sink_stats,
                     admin_addr,
+                    metrics_addr,
                     metrics,
                 })
             });
@@ -238,8 +265,10 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
     let (started, system) = rx.recv().context("the engine thread ended early")??;
     Ok(EngineHandle {
         supervisor: started.supervisor,
+        board: started.board,
         flow: started.flow,
         admin_addr: started.admin_addr,
+        metrics_addr: started.metrics_addr,
         router: started.router,
         sinks: started.sinks,
         metrics: started.metrics,
@@ -251,9 +280,11 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
 /// What the engine thread hands back once its actors run.
 struct Started {
     supervisor: Addr<Supervisor>,
+    board: Arc<StatusBoard>,
     flow: Arc<EngineSinks>,
     router: Arc<RouterStats>,
     sinks: Vec<(String, Arc<SinkStats>)>,
     admin_addr: Option<std::net::SocketAddr>,
+    metrics_addr: Option<std::net::SocketAddr>,
     metrics: Arc<Metrics>,
 }

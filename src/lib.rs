@@ -8,6 +8,8 @@
 //! - [`placement`]: which topics go on which channel of which client (for [`tenant`], [`channel`]).
 //! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
 //! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
+//! - [`board`]: the status board, every tenant's and channel's status as their actors last wrote it, read by
+//!   the admin API, `/readyz` and `/metrics` without a message to an actor.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
 //! - [`config`]: the `serve` configuration and its validation.
 //! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list).
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod backoff;
 pub mod bench;
+pub mod board;
 pub mod channel;
 pub mod cli;
 pub mod config;

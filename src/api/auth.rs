@@ -46,8 +46,10 @@ pub fn authorize(
     })
 }
 
-/// Routes anyone may call: probes, the scrape, the API's own description.
-pub const OPEN_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/v1/openapi.json"];
+/// Routes anyone may call: the probes (`/readyz` shows tenants' states only to a caller with a token) and the
+/// API's own description. `/metrics` is not one: on the admin listener it needs a read or admin token (the
+/// metrics listener, `[admin] metrics_listen`, serves it without this middleware).
+pub const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/v1/openapi.json"];
 
 /// Refuses a request without a known token before anything reads its body: an unauthenticated client can
 /// then make the API buffer nothing (handlers check the role a route needs once the token is known).

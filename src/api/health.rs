@@ -1,13 +1,17 @@
-//! Probes and metrics: `/healthz` (the process answers), `/readyz` (the store answers; each tenant's state),
-//! `/metrics` (Prometheus text).
+//! Probes and metrics: `/healthz` (the process answers), `/readyz` (the store answers; each tenant's state for
+//! a caller with a token), `/metrics` (Prometheus text: a read or admin token on the admin listener, none on
+//! the metrics listener).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::ApiState;
-use crate::supervisor::GetStatus;
+use super::auth::authorize;
+use super::{ApiError, ApiState};
+use crate::config::Role;
+use crate::supervisor::EngineStatus;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -20,8 +24,17 @@ pub struct Readiness {
     pub status: &'static str,
     /// `ok` or the store's error.
     pub store: String,
-    /// Each tenant's state.
-    pub tenants: BTreeMap<String, String>,
+    /// Each tenant's state; only for a caller with a read or admin token (tenant ids are not for anyone
+    /// who can reach the port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<BTreeMap<String, String>>,
+}
+
+/// What `/metrics` is rendered from, on the admin listener and on the metrics listener alike.
+pub struct Scrape {
+    pub board: Arc<crate::tenant::StatusBoard>,
+    pub engine_sinks: Arc<crate::router::EngineSinks>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The process is alive.
@@ -30,17 +43,23 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The store answers (503 otherwise); each tenant's state is listed.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
+/// The store answers (503 otherwise). With a read or admin token, each tenant's state is listed too; without
+/// one (or with an unknown one) the answer has only `status` and `store`.
+#[utoipa::path(get, path = "/readyz", security((), ("bearer" = [])),
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
     let store = match state.store.ping().await {
         Ok(()) => "ok".to_string(),
         Err(e) => e.to_string(),
     };
-    let tenants = match state.supervisor.send(GetStatus).await {
-        Ok(s) => s.tenants.into_iter().map(|t| (t.id, t.state)).collect(),
-        Err(_) => BTreeMap::new(),
-    };
+    let tenants = authorize(&req, &state.tokens, Role::Read).is_ok().then(|| {
+        state
+            .board
+            .all()
+            .into_iter()
+            .map(|t| (t.id, t.state))
+            .collect()
+    });
     let ready = store == "ok";
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
@@ -54,17 +73,16 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text exposition (see the README's "Metrics"): the state gauges are refreshed from the engine's
-/// status and the sinks first. No raw ids in labels.
-pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let status = state
-        .supervisor
-        .send(GetStatus)
-        .await
-        .ok()
-        .map(|s| s.metrics_snapshot());
-    let sinks = state.engine_sinks.sinks().await;
-    match state.metrics.render(status.as_ref(), &sinks).await {
+/// Prometheus text exposition (see the README's "Metrics"): the state gauges are refreshed from the status
+/// board and the sinks first. No raw ids in labels. On the admin listener it needs a read or admin token; the
+/// metrics listener (`[admin] metrics_listen`) serves it without one.
+#[utoipa::path(get, path = "/metrics", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, body = ApiError)))]
+pub async fn metrics(scrape: web::Data<Scrape>) -> HttpResponse {
+    let status = EngineStatus::of(&scrape.board).metrics_snapshot();
+    let sinks = scrape.engine_sinks.sinks().await;
+    match scrape.metrics.render(Some(&status), &sinks).await {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(text),

@@ -1,9 +1,11 @@
 //! The admin HTTP API (actix-web), served by `switchboard serve` on `[admin] listen`.
 //!
 //! Bearer-token auth with two roles (`admin`, `read`); one error body `{"code","message","details"}`; the
-//! OpenAPI document at `/v1/openapi.json` is generated from the handlers. `/healthz`, `/readyz`, `/metrics` and
-//! the OpenAPI document need no token (probes and scrapers); every other request without a known token is
-//! refused before its body is read.
+//! OpenAPI document at `/v1/openapi.json` is generated from the handlers. `/healthz`, `/readyz` (without its
+//! tenants' states unless a token comes with it) and the OpenAPI document need no token (probes); every other
+//! request without a known token, `/metrics` included, is refused before its body is read. With `[admin]
+//! metrics_listen`, a second listener serves `/metrics` and `/healthz` only, without a token
+//! ([`start_metrics`]).
 
 pub mod auth;
 pub mod error;
@@ -28,10 +30,13 @@ use crate::store::Store;
 use crate::supervisor::Supervisor;
 
 pub use self::error::ApiError;
+pub use self::health::Scrape;
 
 /// What the handlers reach.
 pub struct ApiState {
     pub supervisor: Addr<Supervisor>,
+    /// Every tenant's and channel's status, read without a message to the supervisor.
+    pub board: Arc<crate::tenant::StatusBoard>,
     pub store: Arc<dyn Store>,
     pub tokens: Vec<AdminToken>,
     pub router: Arc<RouterStats>,
@@ -54,10 +59,11 @@ pub struct ApiState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "switchboard admin API", description = "Tenants, channels, gaps, sinks, routes and health of a switchboard instance."),
+    info(title = "switchboard admin API", description = "Tenants, channels, gaps, sinks, routes and health of a switchboard instance. `/metrics` is also served without a token on `[admin] metrics_listen` when that is set."),
     paths(
         health::healthz,
         health::readyz,
+        health::metrics,
         status::engine_status,
         status::tenant_status,
         status::restart_tenant,
@@ -178,6 +184,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sinks::configure(cfg);
 }
 
+/// The routes of the metrics listener: the scrape and the liveness probe, nothing else, no token.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics))
+        .route("/healthz", web::get().to(health::healthz));
+}
+
 /// How long a client has to send a request's head.
 const REQUEST_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long an idle kept-alive connection stays open.
@@ -190,10 +202,16 @@ pub fn start(
     listen: SocketAddr,
     state: ApiState,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+    let scrape = web::Data::new(Scrape {
+        board: state.board.clone(),
+        engine_sinks: state.engine_sinks.clone(),
+        metrics: state.metrics.clone(),
+    });
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(scrape.clone())
             .app_data(web::PayloadConfig::new(1024 * 1024))
             .app_data(
                 web::JsonConfig::default()
@@ -223,6 +241,37 @@ pub fn start(
     actix::spawn(async move {
         if let Err(e) = server.await {
             tracing::error!(error = %e, "the admin API stopped");
+        }
+    });
+    Ok((addr, handle))
+}
+
+/// Starts the metrics listener (`[admin] metrics_listen`) on the current actix system: `/metrics` and
+/// `/healthz` without a token, nothing else. Returns the bound address.
+pub fn start_metrics(
+    listen: SocketAddr,
+    scrape: Scrape,
+) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+    let scrape = web::Data::new(scrape);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(scrape.clone())
+            .configure(configure_metrics)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .max_connections(MAX_CONNECTIONS)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(listen)?;
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    let server = server.run();
+    let handle = server.handle();
+    actix::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the metrics listener stopped");
         }
     });
     Ok((addr, handle))

@@ -8,7 +8,7 @@ use super::auth::authorize;
 use super::{ApiError, ApiState};
 use crate::config::Role;
 use crate::store::GapFilter;
-use crate::supervisor::{GetStatus, RestartTenant};
+use crate::supervisor::{EngineStatus, RestartTenant};
 
 /// Every tenant and channel.
 #[utoipa::path(get, path = "/v1/status", security(("bearer" = [])),
@@ -18,12 +18,7 @@ pub async fn engine_status(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
-    let status = state
-        .supervisor
-        .send(GetStatus)
-        .await
-        .map_err(|_| ApiError::unavailable("the engine is stopping"))?;
-    Ok(HttpResponse::Ok().json(status))
+    Ok(HttpResponse::Ok().json(EngineStatus::of(&state.board)))
 }
 
 /// One tenant and its channels.
@@ -36,15 +31,9 @@ pub async fn tenant_status(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
-    let status = state
-        .supervisor
-        .send(GetStatus)
-        .await
-        .map_err(|_| ApiError::unavailable("the engine is stopping"))?;
-    let tenant = status
-        .tenants
-        .into_iter()
-        .find(|t| t.id == *id)
+    let tenant = state
+        .board
+        .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))?;
     Ok(HttpResponse::Ok().json(tenant))
 }

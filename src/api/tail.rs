@@ -72,12 +72,7 @@ pub async fn tail(
     query: web::Query<TailQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
-    let status = state
-        .supervisor
-        .send(crate::supervisor::GetStatus)
-        .await
-        .map_err(|_| ApiError::unavailable("the engine is stopping"))?;
-    if !status.tenants.iter().any(|t| t.id == *id) {
+    if !state.board.contains(&id) {
         return Err(ApiError::not_found(format!("no tenant {id}")));
     }
     let q = query.into_inner();

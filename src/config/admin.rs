@@ -1,4 +1,5 @@
-//! `[admin]`: the admin HTTP API's address and its bearer tokens (stored as SHA-256 hashes, never in clear).
+//! `[admin]`: the admin HTTP API's address and its bearer tokens (stored as SHA-256 hashes, never in clear), and
+//! the optional listener that serves `/metrics` without a token.
 
 use std::net::SocketAddr;
 
@@ -49,6 +50,9 @@ pub struct AdminConfig {
     /// The only directory from which a tenant's `caFile` given through the API is read (`ca_dir`; default:
     /// the config file's directory).
     pub ca_dir: std::path::PathBuf,
+    /// A second listener serving only `/metrics` and `/healthz`, without a token, for a scraper on a network
+    /// that may read the metrics (on `listen`, `/metrics` needs a read or admin token either way).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// SHA-256 of a token, as stored.
@@ -82,8 +86,22 @@ fn read_role(r: &Reader<'_>, errs: &mut Errors) -> Option<Role> {
     }
 }
 
-/// Reads `[admin]`, then the deployment overrides: `SWITCHBOARD_ADMIN_LISTEN`, and `SWITCHBOARD_ADMIN_TOKEN` /
-/// `SWITCHBOARD_READ_TOKEN` (a token in clear, hashed at once).
+/// An address like `127.0.0.1:8081`, or an error for `path`.
+fn read_addr(path: &str, value: &str, errs: &mut Errors) -> Option<SocketAddr> {
+    match value.trim().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errs.push(
+                path,
+                format!("{value:?} is not an address like 127.0.0.1:8081"),
+            );
+            None
+        }
+    }
+}
+
+/// Reads `[admin]`, then the deployment overrides: `SWITCHBOARD_ADMIN_LISTEN`, `SWITCHBOARD_METRICS_LISTEN`,
+/// and `SWITCHBOARD_ADMIN_TOKEN` / `SWITCHBOARD_READ_TOKEN` (a token in clear, hashed at once).
 pub(crate) fn read_admin(
     table: Option<&Table>,
     env: EnvLookup<'_>,
@@ -95,7 +113,7 @@ pub(crate) fn read_admin(
         let r = Reader::new(
             table,
             "admin",
-            &["listen", "tokens", "data_dir", "ca_dir"],
+            &["listen", "tokens", "metrics_listen", "data_dir", "ca_dir"],
             errs,
         );
         for (key, slot) in [
@@ -108,16 +126,12 @@ pub(crate) fn read_admin(
                 None => {}
             }
         }
-        admin.listen = r.string("listen", errs).and_then(|l| match l.parse() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                errs.push(
-                    r.path("listen"),
-                    format!("{l:?} is not an address like 127.0.0.1:8081"),
-                );
-                None
-            }
-        });
+        admin.listen = r
+            .string("listen", errs)
+            .and_then(|l| read_addr(&r.path("listen"), &l, errs));
+        admin.metrics_listen = r
+            .string("metrics_listen", errs)
+            .and_then(|l| read_addr(&r.path("metrics_listen"), &l, errs));
         for (path, t) in r.tables("tokens", errs) {
             let tr = Reader::new(
                 t,
@@ -161,13 +175,14 @@ pub(crate) fn read_admin(
             }
         }
     }
-    if let Some(listen) = get("SWITCHBOARD_ADMIN_LISTEN") {
-        match listen.trim().parse() {
-            Ok(a) => admin.listen = Some(a),
-            Err(_) => errs.push(
-                "SWITCHBOARD_ADMIN_LISTEN",
-                format!("{listen:?} is not an address like 127.0.0.1:8081"),
-            ),
+    for (var, field) in [
+        ("SWITCHBOARD_ADMIN_LISTEN", &mut admin.listen),
+        ("SWITCHBOARD_METRICS_LISTEN", &mut admin.metrics_listen),
+    ] {
+        if let Some(listen) = get(var)
+            && let Some(a) = read_addr(var, &listen, errs)
+        {
+            *field = Some(a);
         }
     }
     for (var, role, name) in [
@@ -181,6 +196,15 @@ pub(crate) fn read_admin(
                 sha256: hash_token(token.trim()),
             });
         }
+    }
+    if let (Some(a), Some(m)) = (admin.listen, admin.metrics_listen)
+        && a == m
+        && a.port() != 0
+    {
+        errs.push(
+            "admin.metrics_listen",
+            format!("{m} is the admin API's address too: give the metrics their own port"),
+        );
     }
     if admin.listen.is_some() && admin.tokens.is_empty() {
         errs.push(

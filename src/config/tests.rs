@@ -549,6 +549,45 @@ fn admin_tokens_are_kept_hashed_and_a_listen_address_needs_one() {
 }
 
 #[test]
+fn metrics_listen_is_read_from_the_file_or_the_environment_and_needs_its_own_port() {
+    let hash = "a".repeat(64);
+    let text = |metrics: &str| {
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:8081\"\n{metrics}[[admin.tokens]]\nname = \"ops\"\nrole = \"read\"\ntoken_sha256 = \"{hash}\"\n"
+        )
+    };
+    assert_eq!(parse(&text("")).unwrap().admin.metrics_listen, None);
+    let c = parse(&text("metrics_listen = \"0.0.0.0:9090\"\n")).unwrap();
+    assert_eq!(
+        c.admin.metrics_listen,
+        Some("0.0.0.0:9090".parse().unwrap())
+    );
+    let env = |name: &str| -> Result<Option<String>, ()> {
+        Ok((name == "SWITCHBOARD_METRICS_LISTEN").then(|| "127.0.0.1:9464".to_string()))
+    };
+    let c = Config::from_toml_str_with_env(
+        &text("metrics_listen = \"0.0.0.0:9090\"\n"),
+        Path::new("/etc/sb"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        c.admin.metrics_listen,
+        Some("127.0.0.1:9464".parse().unwrap()),
+        "the environment overrides the file"
+    );
+    let e = parse(&text("metrics_listen = \"127.0.0.1:8081\"\n")).unwrap_err();
+    assert!(e.has_path("admin.metrics_listen"), "{e}");
+    let e = parse(&text("metrics_listen = \"nowhere\"\n")).unwrap_err();
+    assert!(e.has_path("admin.metrics_listen"), "{e}");
+    let bad = |name: &str| -> Result<Option<String>, ()> {
+        Ok((name == "SWITCHBOARD_METRICS_LISTEN").then(|| "nowhere".to_string()))
+    };
+    let e = Config::from_toml_str_with_env(&text(""), Path::new("/etc/sb"), &bad).unwrap_err();
+    assert!(e.has_path("SWITCHBOARD_METRICS_LISTEN"), "{e}");
+}
+
+#[test]
 fn webhook_sink_defaults_settings_and_errors() {
     let c = parse(
         "[[sinks]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://h.example.com/x\"\nsecret = \"whsec_c2VjcmV0\"\n",

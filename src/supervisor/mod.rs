@@ -19,7 +19,7 @@ use crate::restart::{RestartDecision, RestartTracker};
 use crate::router::RouterHandle;
 use crate::store::Store;
 use crate::tenant::{
-    CrashChannel, GetTenantStatus, StopTenant, TenantActor, TenantStatus, TenantStopped,
+    CrashChannel, StatusBoard, StopTenant, TenantActor, TenantStatus, TenantStopped,
 };
 
 /// Everything tenants share.
@@ -32,6 +32,8 @@ pub struct EngineShared {
     pub metrics: Arc<Metrics>,
     /// Where tenants may connect (`[egress]`); `http` resolves names through it.
     pub egress: crate::egress::Egress,
+    /// Every tenant's status, as its actor (or, while it runs none, the supervisor) last wrote it.
+    pub board: Arc<StatusBoard>,
 }
 
 /// The engine's status: every tenant and channel.
@@ -42,6 +44,13 @@ pub struct EngineStatus {
 }
 
 impl EngineStatus {
+    /// Every tenant on the board, by id.
+    pub fn of(board: &StatusBoard) -> EngineStatus {
+        EngineStatus {
+            tenants: board.all(),
+        }
+    }
+
     /// What the metrics' state gauges show of the engine.
     pub fn metrics_snapshot(&self) -> StatusSnapshot {
         StatusSnapshot {
@@ -53,10 +62,6 @@ impl EngineStatus {
         }
     }
 }
-
-#[derive(Message)]
-#[rtype(result = "EngineStatus")]
-pub struct GetStatus;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -138,6 +143,28 @@ impl Child {
     fn addr(&self) -> Option<&Addr<TenantActor>> {
         self.running.as_ref().map(|r| &r.addr)
     }
+
+    /// What the board shows of the tenant while no actor runs it: `paused`, `failed` (over its restart
+    /// intensity), or else `idle`: `starting` before its first start, `restarting` while it waits for one.
+    fn idle_status(&self, idle: &str) -> TenantStatus {
+        TenantStatus {
+            id: self.config.id.clone(),
+            region: self.config.endpoints.region.clone(),
+            state: if self.config.paused {
+                "paused".into()
+            } else if self.failed.is_some() {
+                "failed".into()
+            } else {
+                idle.into()
+            },
+            channels: Vec::new(),
+            unplaced: Vec::new(),
+            unplaced_reason: None,
+            last_error: self.failed.clone(),
+            clients: Vec::new(),
+            quota: Default::default(),
+        }
+    }
 }
 
 pub struct Supervisor {
@@ -152,10 +179,14 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(shared: Arc<EngineShared>, tenants: Vec<TenantConfig>) -> Supervisor {
-        let children = tenants
+        let children: BTreeMap<String, Child> = tenants
             .into_iter()
             .map(|config| (config.id.clone(), Child::new(config, &shared)))
             .collect();
+        // On the board from now on, before their actors start (generation 0: every start is newer).
+        for (id, child) in &children {
+            shared.board.open(id, 0, child.idle_status("starting"));
+        }
         Supervisor {
             shared,
             children,
@@ -175,6 +206,18 @@ impl Supervisor {
         self.shared
             .metrics
             .set_actors_failed(ActorKind::Tenant, failed);
+    }
+
+    /// Shows a tenant that no actor runs on the board (with a generation newer than any actor's so far, so
+    /// that an actor still stopping cannot overwrite it).
+    fn show_idle(&mut self, id: &str) {
+        let Some(child) = self.children.get(id) else {
+            return;
+        };
+        self.incarnations += 1;
+        self.shared
+            .board
+            .open(id, self.incarnations, child.idle_status("restarting"));
     }
 
     fn start_child(&mut self, id: &str, ctx: &mut Context<Self>) {
@@ -218,6 +261,7 @@ impl Supervisor {
             shared.arbiters.clone(),
             ctx.address().recipient(),
             number,
+            shared.board.clone(),
         );
         let addr = actor.start();
         child.restarts.healthy(Instant::now());
@@ -276,6 +320,7 @@ impl Handler<TenantStopped> for Supervisor {
             }
         };
         self.count_failed();
+        self.show_idle(&msg.id);
         ctx.run_later(delay, move |act, ctx| {
             if let Some(c) = act.children.get_mut(&msg.id) {
                 c.failed = None;
@@ -283,47 +328,6 @@ impl Handler<TenantStopped> for Supervisor {
             act.count_failed();
             act.start_child(&msg.id, ctx);
         });
-    }
-}
-
-impl Handler<GetStatus> for Supervisor {
-    type Result = ResponseFuture<EngineStatus>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> = self
-            .children
-            .values()
-            .map(|c| {
-                let fallback = TenantStatus {
-                    id: c.config.id.clone(),
-                    region: c.config.endpoints.region.clone(),
-                    state: if c.config.paused {
-                        "paused".into()
-                    } else if c.failed.is_some() {
-                        "failed".into()
-                    } else {
-                        "restarting".into()
-                    },
-                    channels: Vec::new(),
-                    unplaced: Vec::new(),
-                    unplaced_reason: None,
-                    last_error: c.failed.clone(),
-                    clients: Vec::new(),
-                    quota: Default::default(),
-                };
-                let ask = c.addr().map(|a| a.send(GetTenantStatus));
-                async move {
-                    match ask {
-                        Some(f) => f.await.unwrap_or(fallback),
-                        None => fallback,
-                    }
-                }
-            })
-            .collect();
-        Box::pin(async move {
-            EngineStatus {
-                tenants: futures_util::future::join_all(asks).await,
-            }
-        })
     }
 }
 
@@ -370,7 +374,9 @@ impl Handler<UpsertTenant> for Supervisor {
         self.children
             .insert(id.clone(), Child::new(config, &self.shared));
         self.count_failed();
-        if !paused {
+        if paused {
+            self.show_idle(&id);
+        } else {
             self.start_child(&id, ctx);
         }
         Box::pin(async { None })
@@ -404,6 +410,7 @@ impl Handler<RemoveTenant> for Supervisor {
         self.stop_child(&id);
         let existed = self.children.remove(&id).is_some();
         if existed {
+            self.shared.board.remove(&id);
             self.shared.metrics.remove_tenant(&id);
             self.count_failed();
         }

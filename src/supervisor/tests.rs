@@ -31,6 +31,13 @@ fn tenant(id: &str, api_base: &str) -> TenantConfig {
 }
 
 async fn supervisor(tenants: Vec<TenantConfig>) -> (Addr<Supervisor>, Arc<Metrics>) {
+    let (sup, metrics, _) = supervisor_and_board(tenants).await;
+    (sup, metrics)
+}
+
+async fn supervisor_and_board(
+    tenants: Vec<TenantConfig>,
+) -> (Addr<Supervisor>, Arc<Metrics>, Arc<StatusBoard>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.expect("store"));
     let metrics = Arc::new(Metrics::new().expect("metrics"));
@@ -53,8 +60,10 @@ async fn supervisor(tenants: Vec<TenantConfig>) -> (Addr<Supervisor>, Arc<Metric
         arbiters: Arc::new(vec![Arbiter::current()]),
         metrics: metrics.clone(),
         egress: crate::egress::Egress::unrestricted(),
+        board: Arc::new(StatusBoard::new()),
     });
-    (Supervisor::new(shared, tenants).start(), metrics)
+    let board = shared.board.clone();
+    (Supervisor::new(shared, tenants).start(), metrics, board)
 }
 
 async fn running(sup: &Addr<Supervisor>, id: &str) -> Option<(u64, Addr<TenantActor>)> {
@@ -158,4 +167,29 @@ async fn the_end_of_a_replaced_or_removed_tenant_is_not_a_failure() {
     .expect("delivered");
     assert!(running(&sup, "acme").await.is_none());
     assert_eq!(restarts(&metrics).await, 0);
+}
+
+#[actix::test]
+async fn the_board_shows_each_tenant_until_it_is_removed_and_not_what_a_replaced_actor_writes() {
+    let (sup, _, board) = supervisor_and_board(vec![tenant("acme", "http://127.0.0.1:1")]).await;
+    assert!(board.contains("acme"), "on the board before its actor runs");
+    let (first, _) = running(&sup, "acme").await.expect("running");
+    assert_eq!(board.get("acme").map(|t| t.id), Some("acme".to_string()));
+
+    // Paused: no actor runs it, the supervisor shows it; the stopping actor's last words are ignored.
+    let mut paused = tenant("acme", "http://127.0.0.1:1");
+    paused.paused = true;
+    sup.send(UpsertTenant(paused)).await.expect("upsert");
+    let shown = board.get("acme").expect("still on the board");
+    assert_eq!(shown.state, "paused");
+    let mut late = shown.clone();
+    late.state = "running".into();
+    assert!(!board.update("acme", first, late));
+    assert_eq!(board.get("acme").map(|t| t.state), Some("paused".into()));
+
+    // Removed: gone, and no late write brings it back.
+    assert!(sup.send(RemoveTenant("acme".into())).await.expect("remove"));
+    assert!(!board.contains("acme"));
+    assert!(!board.update("acme", first, shown));
+    assert!(board.is_empty());
 }

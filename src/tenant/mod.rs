@@ -25,6 +25,14 @@ use crate::upstream::{ClientSession, SessionLimits};
 
 pub use self::status::{ClientStatus, QuotaStatus, TenantStatus, TopicPlacement};
 
+/// The engine's status board: every tenant's status, written by its actor (by the supervisor while it runs
+/// none), read without a message.
+pub type StatusBoard = crate::board::Board<TenantStatus>;
+
+/// How often a tenant writes its channels' counters, last frames and its tokens' expiry to the board (changes
+/// of state are written at once): what the board shows of them is at most this old.
+pub const BOARD_REFRESH: Duration = Duration::from_secs(1);
+
 /// What a change of topics did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -48,11 +56,6 @@ pub struct SetTopics(pub Vec<TopicConfig>);
 #[derive(Message)]
 #[rtype(result = "Vec<TopicPlacement>")]
 pub struct GetPlacement;
-
-/// Asks for the tenant's status.
-#[derive(Message)]
-#[rtype(result = "TenantStatus")]
-pub struct GetTenantStatus;
 
 /// Stops every channel (their records are kept for the next start), then the tenant.
 #[derive(Message)]
@@ -113,6 +116,10 @@ pub struct TenantActor {
     /// The batched write of the channels' proofs of life under way, if any: one at a time, so that a slow
     /// store never has writes of this tenant piling up.
     proofs_in_flight: Option<SpawnHandle>,
+    /// Where the tenant's status is shown; its entry is opened for this actor's incarnation.
+    board: Arc<StatusBoard>,
+    /// The channels are being asked for their status for the board.
+    board_refresh_in_flight: bool,
     /// Every log line of the actor is inside it: `tenant` and `region`.
     span: tracing::Span,
     stop_notice: StopNotice,
@@ -122,7 +129,8 @@ pub struct TenantActor {
 
 impl TenantActor {
     /// A tenant actor for `config`; `stopped` hears when it ends, with `incarnation` (a number the caller
-    /// makes different for every start of the tenant).
+    /// makes greater for every start of the tenant). The tenant's entry on `board` is opened at once, for
+    /// `incarnation`, with its first status (`starting` or `paused`).
     pub fn new(
         config: TenantConfig,
         shared: Arc<TenantShared>,
@@ -130,6 +138,7 @@ impl TenantActor {
         arbiters: Arc<Vec<ArbiterHandle>>,
         stopped: Recipient<TenantStopped>,
         incarnation: u64,
+        board: Arc<StatusBoard>,
     ) -> TenantActor {
         let sessions = config
             .clients
@@ -166,7 +175,7 @@ impl TenantActor {
                 requested: false,
             },
         };
-        TenantActor {
+        let actor = TenantActor {
             config,
             shared,
             sessions,
@@ -179,10 +188,39 @@ impl TenantActor {
             rollover_queue: VecDeque::new(),
             rollover_in_flight: None,
             proofs_in_flight: None,
+            board,
+            board_refresh_in_flight: false,
             span,
             stop_notice,
             stopping: false,
+        };
+        actor
+            .board
+            .open(&actor.config.id, incarnation, actor.status());
+        actor
+    }
+
+    /// Writes the tenant's status to the board (ignored once a newer actor of the tenant opened its entry, or
+    /// the tenant was removed).
+    fn publish(&self) {
+        self.board.update(
+            &self.config.id,
+            self.stop_notice.message.incarnation,
+            self.status(),
+        );
+    }
+
+    /// Asks the channels for their status (counters and last frames move between their reports) and writes it
+    /// to the board; one round at a time.
+    fn refresh_board(&mut self, ctx: &mut Context<Self>) {
+        if self.board_refresh_in_flight {
+            return;
         }
+        self.board_refresh_in_flight = true;
+        ctx.spawn(
+            self.refresh_statuses()
+                .map(|_, act, _| act.board_refresh_in_flight = false),
+        );
     }
 
     /// Places the topics (keeping what recorded channels hold) and starts the channels.
@@ -299,7 +337,7 @@ impl TenantActor {
                     kept.insert(i);
                     if slot.unit_ids() != ids {
                         change.channels_changed += 1;
-                        slot.units = planned.units.clone();
+                        slot.assign(planned.units.clone());
                         slot.addr.do_send(channel::SetUnits(planned.units));
                     }
                 }
@@ -321,6 +359,7 @@ impl TenantActor {
         self.unplaced = plan.unplaced;
         change.unplaced = self.unplaced.iter().map(|u| u.topics.len()).sum();
         self.config.topics = topics;
+        self.publish();
         change
     }
 
@@ -367,6 +406,7 @@ impl TenantActor {
             });
         }
         self.started = true;
+        self.publish();
     }
 
     /// Once a second: refresh tokens that are due, and roll channels over (one at a time) to a new token.
@@ -421,7 +461,7 @@ impl TenantActor {
     }
 
     /// Asks every running channel for its status (its counters and last frame move between the reports it
-    /// sends on changes of state) and keeps the answers.
+    /// sends on changes of state), keeps the answers and writes them to the board.
     fn refresh_statuses(&self) -> impl ActorFuture<Self, Output = ()> + use<> {
         let asks: Vec<_> = self
             .slots
@@ -437,6 +477,7 @@ impl TenantActor {
                         slot.observe(status);
                     }
                 }
+                act.publish();
             })
     }
 
@@ -535,6 +576,7 @@ impl Actor for TenantActor {
             let _span = act.span.clone().entered();
             act.tick(ctx)
         });
+        ctx.run_interval(BOARD_REFRESH, |act, ctx| act.refresh_board(ctx));
         ctx.run_interval(self.shared.policy.proof_of_life_interval, |act, ctx| {
             act.persist_proofs(ctx)
         });
@@ -547,6 +589,7 @@ impl Handler<ChannelReport> for TenantActor {
         if let Some(slot) = self.slots.get_mut(status.slot) {
             slot.observe(status);
         }
+        self.publish();
     }
 }
 
@@ -564,14 +607,6 @@ impl Handler<RolloverDone> for TenantActor {
     }
 }
 
-impl Handler<GetTenantStatus> for TenantActor {
-    type Result = ResponseActFuture<Self, TenantStatus>;
-    /// Asks every channel for its current status (counters move between state changes).
-    fn handle(&mut self, _: GetTenantStatus, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(self.refresh_statuses().map(|_, act, _| act.status()))
-    }
-}
-
 impl Handler<GetPlacement> for TenantActor {
     type Result = MessageResult<GetPlacement>;
     fn handle(&mut self, _: GetPlacement, _: &mut Context<Self>) -> Self::Result {
@@ -583,7 +618,11 @@ impl Handler<SetTopics> for TenantActor {
     type Result = MessageResult<SetTopics>;
     fn handle(&mut self, SetTopics(topics): SetTopics, ctx: &mut Context<Self>) -> Self::Result {
         let _span = self.span.clone().entered();
-        MessageResult(self.set_topics(topics, ctx))
+        let change = self.set_topics(topics, ctx);
+        // The channels count their new topics at once: ask them after the change (their mailboxes keep the
+        // order), so that the board shows the change without waiting for the next refresh.
+        ctx.spawn(self.refresh_statuses());
+        MessageResult(change)
     }
 }
 
@@ -651,6 +690,7 @@ impl Handler<channel::ChannelEnded> for TenantActor {
             "channel {slot} panicked at {}; restarted",
             now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
+        self.publish();
         ctx.run_later(delay, move |act, ctx| {
             act.restart_after_panic(slot, channel_id, ctx)
         });

@@ -59,6 +59,15 @@ impl Slot {
         }
     }
 
+    /// Gives the slot's channel new units (it is being sent them): its status counts their topics from now
+    /// on, as the channel does once it has them.
+    pub fn assign(&mut self, units: Vec<Unit>) {
+        if let Some(status) = self.status.as_mut() {
+            status.topics = units.iter().map(|u| u.topics.len()).sum();
+        }
+        self.units = units;
+    }
+
     /// Empties the slot: its channel is being stopped.
     pub fn clear(&mut self) {
         self.units.clear();

@@ -63,7 +63,22 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
     let (status, body) = api.get("/healthz", None).await;
     assert_eq!(status, 200);
     bodies.push(body);
+    // Without a token /readyz says whether it is ready, and nothing of the tenants.
     let (status, body) = api.get("/readyz", None).await;
+    assert_eq!(status, 200);
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["store"], "ok");
+    assert!(ready.get("tenants").is_none(), "{body}");
+    assert!(
+        !body.contains("acme"),
+        "no tenant id without a token: {body}"
+    );
+    bodies.push(body);
+    let (status, body) = api.get("/readyz", Some("not-a-token")).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("acme"), "nor with an unknown token: {body}");
+    let (status, body) = api.get("/readyz", Some(READER)).await;
     assert_eq!(status, 200);
     let ready: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["store"], "ok");
@@ -154,7 +169,18 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
     assert_eq!(status, 404);
     assert!(body.contains("not_found"));
 
+    // /metrics names tenants and sinks: a read (or admin) token is needed on the admin listener.
     let (status, body) = api.get("/metrics", None).await;
+    assert_eq!(status, 401, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["code"], "unauthorized");
+    assert!(!body.contains("acme"));
+    let (status, _) = api.get("/metrics", Some("not-a-token")).await;
+    assert_eq!(status, 401);
+    let (status, body) = api.get("/metrics", Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("switchboard_events_received_total"));
+    let (status, body) = api.get("/metrics", Some(READER)).await;
     assert_eq!(status, 200);
     assert!(body.contains("switchboard_events_received_total"));
     assert!(
@@ -169,6 +195,7 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
     for path in [
         "/healthz",
         "/readyz",
+        "/metrics",
         "/v1/status",
         "/v1/tenants/{id}/status",
         "/v1/tenants/{id}/restart",
@@ -179,6 +206,12 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
             "{path} is in the OpenAPI document"
         );
     }
+    assert!(
+        doc["paths"]["/metrics"]["get"]["responses"]
+            .get("401")
+            .is_some(),
+        "/metrics documents its 401"
+    );
     bodies.push(body);
 
     for body in &bodies {
@@ -190,6 +223,51 @@ async fn the_admin_api_answers_by_role_and_never_returns_a_secret() {
         !db.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
         "the store file holds the secret in clear"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_serves_the_scrape_without_a_token_and_nothing_else() {
+    let sim = Sim::start(|c| c.workload.users = 5);
+    let topics = sim.topics(&["presence"]).await;
+    let App { engine, .. } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .read_token(READER)
+        .metrics_listen("127.0.0.1:0")
+        .start();
+    wait_live(&engine, "acme", 1).await;
+    let http = reqwest::Client::new();
+    let metrics = Api {
+        base: format!("http://{}", engine.metrics_addr.expect("metrics listener")),
+        http: http.clone(),
+    };
+    let admin = Api {
+        base: format!("http://{}", engine.admin_addr.expect("admin API")),
+        http,
+    };
+    assert_ne!(metrics.base, admin.base);
+
+    let (status, body) = metrics.get("/metrics", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"switchboard_channels{region="custom",state="live",tenant="acme"} 1"#),
+        "{body}"
+    );
+    let (status, _) = metrics.get("/healthz", None).await;
+    assert_eq!(status, 200);
+    // Only the scrape and the liveness probe: not the API, not even with a token.
+    for path in ["/readyz", "/v1/status", "/v1/tenants", "/v1/openapi.json"] {
+        let (status, body) = metrics.get(path, Some(READER)).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    // The admin listener still wants a token for /metrics.
+    let (status, _) = admin.get("/metrics", None).await;
+    assert_eq!(status, 401);
+    let (status, body) = admin.get("/metrics", Some(READER)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("switchboard_events_received_total"));
+    engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,8 +63,16 @@ fn has_uuid(s: &str) -> bool {
     })
 }
 
+const READER: &str = "read-token-0123456789";
+
+/// `/metrics` on the admin listener, with a read token (it needs one there).
 async fn scrape(http: &reqwest::Client, base: &str) -> String {
-    let res = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let res = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     res.text().await.unwrap()
 }
@@ -86,7 +94,7 @@ async fn metrics_follow_a_stall_from_socket_to_sink_without_raw_ids_in_labels() 
         .tenant("acme", &topics)
         .client("demo", "secret")
         .sink_file()
-        .read_token("read-token-0123456789")
+        .read_token(READER)
         .start();
     let base = admin.expect("admin API").base;
     let http = reqwest::Client::new();

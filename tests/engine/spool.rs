@@ -41,10 +41,13 @@ fn answer(rx: &Receiver, req: Request) -> &'static [u8] {
     }
 }
 
+const ADMIN: &str = "spool-admin-token-0123456789";
+
 /// The value of `name{sink="hook"}` on /metrics, once the admin API answers.
 async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
     let text = http
         .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN)
         .send()
         .await
         .ok()?
@@ -55,6 +58,28 @@ async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether every channel of the engine at `base` is live (the API answers at once, before the channels are).
+async fn channels_live(http: &reqwest::Client, base: &str) -> bool {
+    let Ok(res) = http
+        .get(format!("{base}/v1/status"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(status) = res.json::<Value>().await else {
+        return false;
+    };
+    let channels: Vec<&Value> = status["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["channels"].as_array().into_iter().flatten())
+        .collect();
+    !channels.is_empty() && channels.iter().all(|c| c["state"] == "live")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +110,7 @@ async fn spooled_records_survive_kill_9_and_are_delivered_in_order_when_the_dest
             ),
         )
         .admin_listen(&format!("127.0.0.1:{admin_port}"))
-        .admin_token("spool-admin-token-0123456789")
+        .admin_token(ADMIN)
         .text();
     let config = scratch.0.join("switchboard.toml");
     std::fs::write(&config, text).unwrap();
@@ -99,6 +124,7 @@ async fn spooled_records_survive_kill_9_and_are_delivered_in_order_when_the_dest
             .is_some()
     })
     .await;
+    wait_until("the channels live", || channels_live(&http, &base)).await;
 
     // The receiver is down: the webhook sink spools, and the file sink is not held up by it.
     sim.workload(json_rate(100.0, &["presence", "routingStatus"]))

@@ -267,6 +267,7 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
     );
     let (_, metrics) = http
         .get(format!("{}/metrics", admin.base))
+        .bearer_auth(&admin.token)
         .send()
         .await
         .unwrap()

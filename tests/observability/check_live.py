@@ -9,7 +9,10 @@ healthy run, but it must parse and its signal (the expression without its traili
 data. A panel's legend may only name labels its query's result has. For an empty result, the metric selectors
 that match no series are named: after a metric is renamed, that list says what to fix.
 
-With `--target HOST:PORT` it checks a switchboard already running there instead of starting a demo.
+With `--target HOST:PORT` it checks a switchboard already running there instead of starting a demo: its admin
+listener with `--token-file` (a read token: /metrics needs one there), or its metrics listener (`[admin]
+metrics_listen`) without. Prometheus authenticates the way the README says, with `authorization:
+credentials_file`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 import promql
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_TOKEN = "demo-admin-token"  # src/demo.rs: the demo's admin token
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 SCRAPES_BEFORE_QUERYING = 10  # at 1 s: every rate()/increase() over 1m has many samples
@@ -176,7 +180,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     target = ap.add_mutually_exclusive_group(required=True)
     target.add_argument("--bin", help="the switchboard binary: its demo is started and checked")
-    target.add_argument("--target", help="HOST:PORT of a running switchboard's admin listener, to check instead")
+    target.add_argument(
+        "--target", help="HOST:PORT of a running switchboard's admin or metrics listener, to check instead"
+    )
+    ap.add_argument(
+        "--token-file", type=Path, help="a file holding a read token for --target's admin listener (default: none)"
+    )
     ap.add_argument("--prometheus", default="prometheus")
     ap.add_argument("--max-seconds", type=int, default=300, help="the demo stops by itself after this")
     args = ap.parse_args()
@@ -197,6 +206,16 @@ def main() -> int:
             procs.append(("switchboard demo", demo, demo_log))
         wait_until(f"http://{admin}/healthz", lambda: http_get(f"http://{admin}/healthz")[0] == 200, 120, procs)
 
+        # /metrics on the admin listener needs a read (or admin) token: Prometheus reads it from a file.
+        token_file = args.token_file
+        if args.bin:
+            token_file = work / "token"
+            token_file.write_text(DEMO_TOKEN)
+        auth = (
+            f"    authorization: {{type: Bearer, credentials_file: {json.dumps(str(token_file.resolve()))}}}\n"
+            if token_file
+            else ""
+        )
         config = work / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -204,6 +223,7 @@ def main() -> int:
             "scrape_configs:\n"
             "  - job_name: switchboard\n"
             "    metrics_path: /metrics\n"
+            f"{auth}"
             f"    static_configs: [{{targets: ['{admin}']}}]\n"
         )
         prom_proc = subprocess.Popen(

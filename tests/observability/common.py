@@ -92,6 +92,12 @@ def admin_port(text: str, env: dict[str, str]) -> int | None:
     return int(listen.rsplit(":", 1)[1]) if listen else None
 
 
+def metrics_port(text: str, env: dict[str, str]) -> int | None:
+    """The port of the metrics listener ([admin] metrics_listen: /metrics without a token), if there is one."""
+    listen = env.get("SWITCHBOARD_METRICS_LISTEN") or tomllib.loads(text).get("admin", {}).get("metrics_listen")
+    return int(listen.rsplit(":", 1)[1]) if listen else None
+
+
 def check_env(c: Checks, b: Binary, where: str, env: dict[str, str], config_text: str | None) -> None:
     needed = config_env_names(config_text or "")
     for name in env:

@@ -13,7 +13,18 @@ from pathlib import Path
 
 import yaml
 
-from common import DEPLOY, GRAFANA, ROOT, Binary, Checks, admin_port, check_command, check_env, config_env_names
+from common import (
+    DEPLOY,
+    GRAFANA,
+    ROOT,
+    Binary,
+    Checks,
+    admin_port,
+    check_command,
+    check_env,
+    config_env_names,
+    metrics_port,
+)
 
 
 def check_yaml_parses(c: Checks) -> None:
@@ -168,9 +179,13 @@ def check_compose(c: Checks, b: Binary, image_port: int | None, venv_bin: Path) 
         return out
 
     def container_ports(svc):
-        return {int(str(p).split(":")[-1].split("/")[0]) for p in svc.get("ports", [])}
+        # Published ports and ports exposed to the stack's network only.
+        ports = [*svc.get("ports", []), *svc.get("expose", [])]
+        return {int(str(p).split(":")[-1].split("/")[0]) for p in ports}
 
     ports = {}
+    # switchboard service → the port of its metrics listener (None: /metrics only on the admin listener).
+    metrics_ports: dict[str, int | None] = {}
     for name, svc in services.items():
         ports[name] = container_ports(svc)
         build = svc.get("build", {})
@@ -203,6 +218,14 @@ def check_compose(c: Checks, b: Binary, image_port: int | None, venv_bin: Path) 
                         listen.startswith("0.0.0.0:"),
                         f"{where}: [admin] listen {listen!r} is not reachable from other containers",
                     )
+                    mport = metrics_port(text, env)
+                    metrics_ports[name] = mport
+                    if mport is not None:
+                        c.expect(
+                            mport in ports[name],
+                            f"{where}: metrics port {mport} ([admin] metrics_listen) is not among its ports",
+                        )
+                        c.expect(mport != port, f"{where}: metrics_listen and listen share port {port}")
             elif argv[:1] == ["sim"]:
                 host = m.get(cfg_path)
                 if c.expect(host is not None, f"{where}: --config {cfg_path} is not a mounted file"):
@@ -225,6 +248,15 @@ def check_compose(c: Checks, b: Binary, image_port: int | None, venv_bin: Path) 
                 b.serves(sc.get("metrics_path", "/metrics")),
                 f"prometheus.yml: {sc['job_name']}: metrics_path is not served",
             )
+            # /metrics needs a token except on the metrics listener.
+            for t in (t for s in sc.get("static_configs", []) for t in s["targets"]):
+                host, port = t.rsplit(":", 1)
+                if host in metrics_ports:
+                    c.expect(
+                        int(port) == metrics_ports[host] or "authorization" in sc,
+                        f"prometheus.yml: {sc['job_name']}: target {t} is not the metrics listener "
+                        f"({metrics_ports[host]}) and has no authorization (a read token)",
+                    )
         for t in targets:
             host, port = t.rsplit(":", 1)
             c.expect(
@@ -428,6 +460,17 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
         port in cports.values(), f"deploy/k8s: admin port {port} ([admin] listen) is not a container port {cports}"
     )
     c.expect(port == image_port, f"deploy/k8s: admin port {port} is not the image's EXPOSEd {image_port}")
+    # The ServiceMonitor scrapes the metrics listener when there is one (no token), else the admin listener.
+    mport = metrics_port(text, env)
+    scraped = mport if mport is not None else port
+    svc_target = {p.get("name"): port_of(p.get("targetPort", p["port"])) for p in svc["spec"]["ports"]}
+    for sm in kinds.get("ServiceMonitor", []):
+        for ep in sm["spec"]["endpoints"]:
+            c.expect(
+                svc_target.get(ep.get("port")) == scraped,
+                f"deploy/k8s: the ServiceMonitor scrapes container port {svc_target.get(ep.get('port'))}, "
+                f"not the {'metrics' if mport is not None else 'admin'} listener's {scraped}",
+            )
     sc = pod["spec"].get("securityContext", {})
     c.expect(sc.get("runAsNonRoot") is True, "deploy/k8s: the pod does not run as non-root")
     data_mounts = [

@@ -40,6 +40,7 @@ impl App {
             sinks: Vec::new(),
             extra: Vec::new(),
             admin_listen: "127.0.0.1:0".into(),
+            metrics_listen: None,
             tokens: Vec::new(),
             egress: vec!["127.0.0.0/8".into(), "::1".into()],
             master_key: false,
@@ -59,6 +60,8 @@ pub struct AppBuilder<'a> {
     sinks: Vec<(String, String)>,
     extra: Vec<String>,
     admin_listen: String,
+    /// `[admin] metrics_listen`, when set.
+    metrics_listen: Option<String>,
     /// (name, role, token).
     tokens: Vec<(String, String, String)>,
     /// `[egress] allow`: loopback, where the simulator and the tests' receivers run.
@@ -117,6 +120,13 @@ impl<'a> AppBuilder<'a> {
     /// The admin API listens on `addr` (default: a free loopback port).
     pub fn admin_listen(mut self, addr: &str) -> Self {
         self.admin_listen = addr.to_string();
+        self
+    }
+
+    /// `/metrics` also served without a token on `addr` (`[admin] metrics_listen`; `127.0.0.1:0` for a free
+    /// port, found in `engine.metrics_addr`).
+    pub fn metrics_listen(mut self, addr: &str) -> Self {
+        self.metrics_listen = Some(addr.to_string());
         self
     }
 
@@ -223,6 +233,9 @@ topics = {topics}
         }
         if !self.tokens.is_empty() {
             text.push_str(&format!("\n[admin]\nlisten = \"{}\"\n", self.admin_listen));
+            if let Some(metrics) = &self.metrics_listen {
+                text.push_str(&format!("metrics_listen = \"{metrics}\"\n"));
+            }
             for (name, role, token) in &self.tokens {
                 text.push_str(&format!(
                     "[[admin.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n",

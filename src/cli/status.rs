@@ -1,0 +1,201 @@
+//! `switchboard status`, `gaps` and `tail`: what the engine is doing and what it could not deliver.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::{ClientArgs, s, table};
+
+/// The status table: one row per channel (a tenant without channels gets one row).
+pub fn status_table(status: &Value) -> String {
+    let mut rows = Vec::new();
+    for t in status["tenants"].as_array().into_iter().flatten() {
+        let channels = t["channels"].as_array().cloned().unwrap_or_default();
+        if channels.is_empty() {
+            rows.push(vec![
+                s(&t["id"]),
+                s(&t["state"]),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                s(&t["lastError"]),
+            ]);
+        }
+        for c in channels {
+            let rejected = c["rejected"].as_array().map_or(0, Vec::len);
+            rows.push(vec![
+                s(&t["id"]),
+                s(&t["state"]),
+                c["channelId"]
+                    .as_str()
+                    .map(|id| id.trim_start_matches("streaming-0-").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                s(&c["state"]),
+                format!(
+                    "{}{}",
+                    s(&c["topics"]),
+                    if rejected > 0 {
+                        format!(" ({rejected} rejected)")
+                    } else {
+                        String::new()
+                    }
+                ),
+                s(&c["lastFrameAt"]),
+                s(&c["restarts"]),
+                s(&c["lastError"]),
+            ]);
+        }
+        let unplaced = t["unplaced"].as_array().map_or(0, Vec::len);
+        if unplaced > 0 {
+            rows.push(vec![
+                s(&t["id"]),
+                "unplaced".into(),
+                "-".into(),
+                "-".into(),
+                unplaced.to_string(),
+                "-".into(),
+                "-".into(),
+                s(&t["unplacedReason"]),
+            ]);
+        }
+    }
+    table(
+        &[
+            "TENANT",
+            "TENANT STATE",
+            "CHANNEL",
+            "STATE",
+            "TOPICS",
+            "LAST FRAME",
+            "RESTARTS",
+            "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+pub async fn status(client: &ClientArgs, watch: Option<u64>) -> anyhow::Result<()> {
+    loop {
+        let status = client.get("/v1/status").await?;
+        if client.json {
+            println!("{status}");
+        } else {
+            if watch.is_some() {
+                // Clear the screen and go home, like `watch`.
+                print!("\x1b[2J\x1b[H");
+            }
+            println!("{}", status_table(&status));
+        }
+        match watch {
+            Some(secs) => tokio::time::sleep(Duration::from_secs(secs.max(1))).await,
+            None => return Ok(()),
+        }
+    }
+}
+
+pub async fn gaps(client: &ClientArgs, tenant: Option<&str>, limit: usize) -> anyhow::Result<()> {
+    let mut path = format!("/v1/gaps?limit={limit}");
+    if let Some(t) = tenant {
+        path.push_str(&format!("&tenant={t}"));
+    }
+    let gaps = client.get(&path).await?;
+    if client.json {
+        println!("{gaps}");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = gaps
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            vec![
+                s(&g["tenant"]),
+                s(&g["from"]),
+                s(&g["to"]),
+                s(&g["reason"]),
+                g["topics"].as_array().map_or(0, Vec::len).to_string(),
+                s(&g["channelId"]),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &["TENANT", "FROM", "TO", "REASON", "TOPICS", "CHANNEL"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// Prints the tenant's records as they are delivered, one envelope per line.
+pub async fn tail(client: &ClientArgs, tenant: &str, family: Option<&str>) -> anyhow::Result<()> {
+    let mut url = format!(
+        "{}/v1/tenants/{tenant}/events",
+        client.url.trim_end_matches('/')
+    );
+    if let Some(f) = family {
+        url.push_str(&format!(
+            "?family={}",
+            f.replace('{', "%7B").replace('}', "%7D")
+        ));
+    }
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(t) = &client.token {
+        req = req.bearer_auth(t);
+    }
+    let res = req
+        .send()
+        .await
+        .with_context(|| format!("while reaching {}", client.url))?;
+    if !res.status().is_success() {
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        bail!(
+            "{status}: {}",
+            body["message"].as_str().unwrap_or("(no message)")
+        );
+    }
+    let mut stream = res.bytes_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk.context("while reading the tail")?);
+        while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = buf.drain(..end + 2).collect();
+            for line in event.split(|b| *b == b'\n') {
+                if let Some(data) = line.strip_prefix(b"data: ") {
+                    println!("{}", String::from_utf8_lossy(data));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pad_columns_and_show_each_channel() {
+        let status = serde_json::json!({"tenants": [{"id": "acme", "state": "running", "channels": [
+            {"channelId": "streaming-0-abc", "state": "live", "topics": 3, "rejected": [{"id": "x"}], "lastFrameAt": "t", "restarts": 0, "lastError": null}
+        ], "unplaced": ["a", "b"], "unplacedReason": "over the limits"}]});
+        let t = status_table(&status);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("TENANT"));
+        assert!(
+            lines[1].contains("abc")
+                && lines[1].contains("live")
+                && lines[1].contains("3 (1 rejected)")
+        );
+        assert!(lines[2].contains("unplaced") && lines[2].contains("over the limits"));
+        let col = lines[0].find("CHANNEL").unwrap();
+        assert_eq!(&lines[1][col..col + 3], "abc", "columns line up");
+    }
+}
