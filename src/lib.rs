@@ -28,9 +28,11 @@ pub mod metrics;
 #[cfg(test)]
 mod module_graph;
 pub mod placement;
+pub mod registry;
 pub mod restart;
 pub mod router;
 pub mod secrets;
+pub mod settings;
 pub mod sim;
 pub mod sink;
 pub mod store;

@@ -1,15 +1,12 @@
 //! The router: every event leaves a channel once, is de-duplicated, and goes to the sinks its routes select;
 //! gap records go to the sinks and to the store.
 //!
-//! Routes and sinks can be replaced while running ([`Inbound::Reconfigure`], driven by [`EngineSinks`]): the
+//! Routes and sinks can be replaced while running ([`Inbound::Reconfigure`], driven by [`crate::registry::EngineSinks`]): the
 //! change travels through the same queue as the records, so every record before it is routed the old way and
 //! every record after it the new way, with nothing dropped or reordered in between.
 
 mod changes;
 mod dedup;
-mod live;
-
-pub use live::{EngineSinks, ManageError, SinkEntry, WorkerSettings, sink_aad, sink_settings};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,23 +20,10 @@ use self::changes::LastStates;
 use self::dedup::Dedup;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
-use crate::metrics::{Metrics, SinkGauges, SinkSnapshot};
+use crate::metrics::Metrics;
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
 use crate::topics::TopicPattern;
-
-/// What `/metrics` shows of a sink.
-impl SinkGauges for SinkEntry {
-    fn sink_snapshot(&self) -> SinkSnapshot {
-        SinkSnapshot {
-            name: self.config.name.clone(),
-            queued: self.queued,
-            spool_bytes: self.spool_bytes,
-            spool_max_bytes: self.spool_max_bytes,
-            spool_full: self.spool_full,
-        }
-    }
-}
 
 /// What channels send to the router.
 pub enum Inbound {
@@ -483,7 +467,7 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sink::Sink;
 

@@ -1,8 +1,9 @@
 //! Sinks: where records leave switchboard. Each sink runs in its own task behind a bounded queue, so one slow
 //! sink never stalls the router, the channels or the other sinks.
 
+pub mod body;
+pub mod config;
 pub mod file;
-#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod nats;
 pub mod spool;
@@ -19,10 +20,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::config::{SinkConfig, SinkKind};
 use crate::metrics::SinkMetrics;
 use crate::metrics::labels::SinkErrorCode;
 use crate::store::{DeadLetter, Store};
+
+pub use config::{SinkConfig, SinkKind, check_template, is_valid_sink_name, sink_aad};
 
 /// The kind of a record, as in the envelope's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,38 +184,23 @@ impl SinkHandle {
 /// Builds the sink a config names.
 pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
     Ok(match &config.kind {
-        SinkKind::File {
-            path,
-            max_bytes,
-            max_files,
-        } => Box::new(file::FileSink::open(path, *max_bytes, *max_files)?),
+        SinkKind::File(f) => Box::new(file::FileSink::open(&f.path, f.max_bytes, f.max_files)?),
         SinkKind::Stdout => Box::new(stdout::StdoutSink::new()),
-        SinkKind::Nats {
-            url,
-            subject,
-            stream,
-            create_stream,
-        } => Box::new(nats::NatsSink::new(
-            url,
-            subject,
-            stream.as_deref(),
-            *create_stream,
+        SinkKind::Nats(n) => Box::new(nats::NatsSink::new(
+            &n.url,
+            &n.subject,
+            n.stream.as_deref(),
+            n.create_stream,
         )),
-        SinkKind::Webhook {
-            url,
-            secret,
-            batch,
-            timeout,
-            allow,
-        } => Box::new(
-            webhook::WebhookSink::new(url, secret, *batch, *timeout, allow)
+        SinkKind::Webhook(w) => Box::new(
+            webhook::WebhookSink::new(&w.url, &w.secret, w.batch, w.timeout, &w.allow)
                 .map_err(std::io::Error::other)?,
         ),
         #[cfg(feature = "kafka")]
         SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka)?),
         #[cfg(not(feature = "kafka"))]
         SinkKind::Kafka(_) => {
-            return Err(std::io::Error::other(crate::config::NO_KAFKA));
+            return Err(std::io::Error::other(kafka::NO_KAFKA));
         }
     })
 }
