@@ -149,12 +149,12 @@ impl EngineSinks {
         let mut state = self.state.lock().await;
         Self::open(&state)?;
         state.retiring.retain(|r| !*r.done.borrow());
-        let dest = destination(&config.kind);
+        let dest = config.kind.destination();
         if let Destination::File(path) = &dest
             && let Some(other) = state
                 .sinks
                 .values()
-                .find(|r| r.config.name != config.name && destination(&r.config.kind) == dest)
+                .find(|r| r.config.name != config.name && r.config.kind.destination() == dest)
         {
             return Err(ManageError::Invalid(vec![format!(
                 "path: {} is already written by sink {:?}",
@@ -182,7 +182,7 @@ impl EngineSinks {
             .collect();
         if let Some(p) = previous
             .as_ref()
-            .filter(|p| destination(&p.config.kind) == dest)
+            .filter(|p| p.config.kind.destination() == dest)
         {
             waiting.push(p.done.clone());
         }

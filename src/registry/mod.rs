@@ -22,9 +22,10 @@ use crate::secrets::MasterKey;
 use crate::sink::{self, Delivery, Sink, SinkConfig, SinkHandle, SinkStats};
 use crate::store::{RouteRecord, Store, StoreError};
 
+use crate::sink::Destination;
 use records::{now_millis, route_config, sink_from_record, sink_record};
 use seed::seed_and_load;
-use workers::{AfterPredecessors, Destination, destination, start_worker};
+use workers::{AfterPredecessors, start_worker};
 
 pub use crate::sink::sink_aad;
 

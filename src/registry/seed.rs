@@ -62,9 +62,9 @@ pub(super) async fn seed_and_load(
     for record in store.sinks().await? {
         match sink_from_record(&record, key, file_sinks) {
             Ok(config) => {
-                let dest = destination(&config.kind);
+                let dest = config.kind.destination();
                 if let Some((other, _)) = sinks.iter().find(|(o, _)| {
-                    matches!(dest, Destination::File(_)) && destination(&o.kind) == dest
+                    matches!(dest, Destination::File(_)) && o.kind.destination() == dest
                 }) {
                     tracing::error!(sink = %record.name, other = %other.name, "sink left out: another sink writes its file");
                 } else {

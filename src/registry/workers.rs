@@ -2,32 +2,6 @@
 //! the workers that wrote its destination before it.
 
 use super::*;
-use crate::sink::SinkKind;
-
-/// Where a sink writes. Two workers on one destination must not write at the same time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Destination {
-    File(PathBuf),
-    Stdout,
-    /// A NATS server and subject template: a replacement waits for its predecessor, so that each subject
-    /// keeps its records in routing order. Different sinks may share it (each has its own connection).
-    Nats(String, String),
-    /// A webhook URL: a replacement waits for its predecessor, so that the receiver gets records in order.
-    Webhook(String),
-    /// Kafka brokers and topic template: a replacement waits for its predecessor, so that each key keeps
-    /// its records in routing order.
-    Kafka(Vec<String>, String),
-}
-
-pub(super) fn destination(kind: &SinkKind) -> Destination {
-    match kind {
-        SinkKind::File(f) => Destination::File(f.path.clone()),
-        SinkKind::Stdout => Destination::Stdout,
-        SinkKind::Nats(n) => Destination::Nats(n.url.clone(), n.subject.clone()),
-        SinkKind::Webhook(w) => Destination::Webhook(w.url.clone()),
-        SinkKind::Kafka(k) => Destination::Kafka(k.brokers.clone(), k.topic.clone()),
-    }
-}
 
 /// Starts a worker, with a flag that turns true once it has ended.
 pub(super) fn start_worker(
@@ -78,7 +52,7 @@ impl Running {
     /// writes its queue and ends.
     pub(super) fn retire(self) -> Retiring {
         Retiring {
-            destination: destination(&self.config.kind),
+            destination: self.config.kind.destination(),
             name: self.config.name,
             done: self.done,
         }

@@ -1,15 +1,12 @@
 //! A sink in the admin API: [`SinkBody`] as written (`PUT /v1/sinks/{name}`) and [`SinkView`] as shown. Each
-//! kind reads its fields of the body and fills its fields of the view in its own `config.rs`; this file holds
-//! the shapes, the checks that a field belongs to the kind, and the dispatch on the kind.
+//! kind reads its fields of the body and fills its fields of the view in its own `config.rs` (dispatched by
+//! [`SinkKind::from_body`] and [`SinkKind::view`]); this file holds the shapes and the checks that a field
+//! belongs to the kind.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::{SinkConfig, SinkKind, is_valid_sink_name};
-use super::file::FileConfig;
-use super::kafka::KafkaConfig;
-use super::nats::NatsConfig;
-use super::webhook::WebhookConfig;
 
 /// A sink as written: `{"kind":"stdout"}`, `{"kind":"file","path":...}` with optional limits,
 /// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional),
@@ -173,13 +170,7 @@ impl SinkView {
             queued,
         };
         view.kind = config.kind.name().to_string();
-        match config.kind {
-            SinkKind::File(f) => f.view(&mut view),
-            SinkKind::Stdout => {}
-            SinkKind::Nats(n) => n.view(&mut view),
-            SinkKind::Webhook(w) => w.view(&mut view),
-            SinkKind::Kafka(k) => k.view(&mut view),
-        }
+        config.kind.view(&mut view);
         view
     }
 }
@@ -202,7 +193,7 @@ pub(crate) fn check_name(field: &str, name: &str, details: &mut Vec<String>) {
     }
 }
 
-fn only_for_file(body: &SinkBody, details: &mut Vec<String>) {
+pub(super) fn only_for_file(body: &SinkBody, details: &mut Vec<String>) {
     for (field, given) in [
         ("path", body.path.is_some()),
         ("maxBytes", body.max_bytes.is_some()),
@@ -214,7 +205,7 @@ fn only_for_file(body: &SinkBody, details: &mut Vec<String>) {
     }
 }
 
-fn only_for_webhook(body: &SinkBody, details: &mut Vec<String>) {
+pub(super) fn only_for_webhook(body: &SinkBody, details: &mut Vec<String>) {
     for (field, given) in [
         ("secret", body.secret.is_some()),
         ("batch", body.batch.is_some()),
@@ -229,7 +220,7 @@ fn only_for_webhook(body: &SinkBody, details: &mut Vec<String>) {
     }
 }
 
-fn only_for_kafka(body: &SinkBody, details: &mut Vec<String>) {
+pub(super) fn only_for_kafka(body: &SinkBody, details: &mut Vec<String>) {
     for (field, given) in [
         ("brokers", body.brokers.is_some()),
         ("topic", body.topic.is_some()),
@@ -245,7 +236,7 @@ fn only_for_kafka(body: &SinkBody, details: &mut Vec<String>) {
     }
 }
 
-fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
+pub(super) fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
     if body.url.is_some() && body.kind != "webhook" {
         details.push("url: only applies to kind \"nats\" or \"webhook\"".into());
     }
@@ -265,54 +256,7 @@ fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
 pub fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, Vec<String>> {
     let mut details = Vec::new();
     check_name("name", name, &mut details);
-    let kind = match body.kind.as_str() {
-        "stdout" => {
-            only_for_file(&body, &mut details);
-            only_for_nats(&body, &mut details);
-            only_for_webhook(&body, &mut details);
-            only_for_kafka(&body, &mut details);
-            Some(SinkKind::Stdout)
-        }
-        "kafka" => {
-            only_for_file(&body, &mut details);
-            only_for_webhook(&body, &mut details);
-            for (field, given) in [
-                ("subject", body.subject.is_some()),
-                ("stream", body.stream.is_some()),
-                ("createStream", body.create_stream.is_some()),
-            ] {
-                if given {
-                    details.push(format!("{field}: only applies to kind \"nats\""));
-                }
-            }
-            KafkaConfig::from_body(body, &mut details).map(SinkKind::Kafka)
-        }
-        "webhook" => {
-            only_for_file(&body, &mut details);
-            only_for_nats(&body, &mut details);
-            only_for_kafka(&body, &mut details);
-            WebhookConfig::from_body(body, &mut details).map(SinkKind::Webhook)
-        }
-        "nats" => {
-            only_for_file(&body, &mut details);
-            only_for_webhook(&body, &mut details);
-            only_for_kafka(&body, &mut details);
-            NatsConfig::from_body(body, &mut details).map(SinkKind::Nats)
-        }
-        "file" => {
-            only_for_nats(&body, &mut details);
-            only_for_webhook(&body, &mut details);
-            only_for_kafka(&body, &mut details);
-            FileConfig::from_body(&body, &mut details).map(SinkKind::File)
-        }
-        other => {
-            details.push(format!(
-                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\"",
-                truncate(other)
-            ));
-            None
-        }
-    };
+    let kind = SinkKind::from_body(body, &mut details);
     match kind {
         Some(kind) if details.is_empty() => Ok(SinkConfig {
             name: name.to_string(),

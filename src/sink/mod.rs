@@ -5,6 +5,7 @@ pub mod body;
 pub mod config;
 pub mod file;
 pub mod kafka;
+mod kinds;
 pub mod nats;
 pub mod spool;
 mod spooled;
@@ -24,7 +25,8 @@ use crate::metrics::SinkMetrics;
 use crate::metrics::labels::SinkErrorCode;
 use crate::store::{DeadLetter, Store};
 
-pub use config::{SinkConfig, SinkKind, check_template, is_valid_sink_name, sink_aad};
+pub use config::{SinkConfig, check_template, is_valid_sink_name, sink_aad};
+pub use kinds::{Destination, SinkKind};
 
 /// The kind of a record, as in the envelope's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,26 +185,7 @@ impl SinkHandle {
 
 /// Builds the sink a config names.
 pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
-    Ok(match &config.kind {
-        SinkKind::File(f) => Box::new(file::FileSink::open(&f.path, f.max_bytes, f.max_files)?),
-        SinkKind::Stdout => Box::new(stdout::StdoutSink::new()),
-        SinkKind::Nats(n) => Box::new(nats::NatsSink::new(
-            &n.url,
-            &n.subject,
-            n.stream.as_deref(),
-            n.create_stream,
-        )),
-        SinkKind::Webhook(w) => Box::new(
-            webhook::WebhookSink::new(&w.url, &w.secret, w.batch, w.timeout, &w.allow)
-                .map_err(std::io::Error::other)?,
-        ),
-        #[cfg(feature = "kafka")]
-        SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka)?),
-        #[cfg(not(feature = "kafka"))]
-        SinkKind::Kafka(_) => {
-            return Err(std::io::Error::other(kafka::NO_KAFKA));
-        }
-    })
+    config.kind.open()
 }
 
 /// Starts a worker for `sink` with a queue of `capacity` records; the task ends when every handle is dropped

@@ -9,9 +9,12 @@ use std::time::Duration;
 use toml::Value;
 
 use crate::secrets::{MasterKey, Sealed};
-use crate::settings::{EnvLookup, Errors, Reader, Secret, wrong_type};
+use crate::settings::{EnvLookup, Errors, Reader, Secret};
 use crate::sink::body::{SinkBody, SinkView, truncate};
 use crate::sink::config::{SinkConfig, SinkKind, check_template, sink_aad};
+
+pub use super::properties::{KAFKA_FIXED_PROPERTIES, is_secret_property, split_properties};
+use super::properties::{check_kafka_property, property_value};
 
 /// What a build without the `kafka` feature says of a Kafka sink.
 pub const NO_KAFKA: &str = "this build has no Kafka support: build with --features kafka";
@@ -30,44 +33,6 @@ pub const KAFKA_TOPIC_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family"];
 
 /// The placeholders a Kafka key template may use.
 pub const KAFKA_KEY_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family", "entity", "topic"];
-
-/// librdkafka properties the sink sets itself, with the reason given when a configuration sets them.
-pub const KAFKA_FIXED_PROPERTIES: &[(&str, &str)] = &[
-    (
-        "enable.idempotence",
-        "is always true: the idempotent producer keeps its own retries from adding duplicates",
-    ),
-    (
-        "acks",
-        "is always \"all\": a record counts as written once every in-sync replica has it",
-    ),
-    (
-        "request.required.acks",
-        "is always \"all\" (it is acks): a record counts as written once every in-sync replica has it",
-    ),
-    (
-        "message.timeout.ms",
-        "is set from the sink's timeout (use timeout), so that librdkafka never drops a record on its own",
-    ),
-    (
-        "delivery.timeout.ms",
-        "is set from the sink's timeout (use timeout), so that librdkafka never drops a record on its own",
-    ),
-    ("bootstrap.servers", "is given by brokers"),
-    ("metadata.broker.list", "is given by brokers"),
-    (
-        "transactional.id",
-        "is not supported: the sink uses the idempotent producer without transactions",
-    ),
-    ("plugin.library.paths", LOADS_CODE),
-    ("ssl.engine.location", LOADS_CODE),
-    ("ssl.providers", LOADS_CODE),
-    ("sasl.kerberos.kinit.cmd", LOADS_CODE),
-];
-
-/// Why properties that load libraries or run commands are refused: a sink's settings come through the
-/// admin API too, and must not turn into code run by the service.
-const LOADS_CODE: &str = "is not allowed: it loads libraries or runs commands in the service";
 
 /// The settings of a Kafka sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,16 +279,6 @@ impl KafkaConfig {
     }
 }
 
-/// Whether a librdkafka property holds a secret: passwords, client secrets, private keys, the OAUTHBEARER
-/// configuration. Such values are sealed in the store, never shown by the API, never logged.
-pub fn is_secret_property(name: &str) -> bool {
-    name.contains("password")
-        || name.contains("secret")
-        || name == "ssl.key.pem"
-        || name == "ssl_key"
-        || name == "sasl.oauthbearer.config"
-}
-
 /// Checks one bootstrap broker: `host:port`.
 pub fn check_kafka_broker(broker: &str) -> Result<(), String> {
     let broker = broker.trim();
@@ -375,24 +330,6 @@ pub fn check_kafka_topic(template: &str) -> Result<(), String> {
 /// Checks a key template: known placeholders.
 pub fn check_kafka_key(template: &str) -> Result<(), String> {
     check_template(template, KAFKA_KEY_PLACEHOLDERS).map(|_| ())
-}
-
-/// Checks a property name: lower-case letters, digits, `.` and `_`, and not one the sink sets itself.
-pub fn check_kafka_property(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
-    {
-        return Err(format!(
-            "{:?} is not a librdkafka property name (such as \"security.protocol\")",
-            name.chars().take(60).collect::<String>()
-        ));
-    }
-    match KAFKA_FIXED_PROPERTIES.iter().find(|(n, _)| *n == name) {
-        Some((_, why)) => Err(format!("cannot be set: {name} {why}")),
-        None => Ok(()),
-    }
 }
 
 /// Checks the Kafka settings together; each error is `(field, message)` with the TOML field name
@@ -449,22 +386,6 @@ pub fn check_kafka(config: &KafkaConfig) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// Splits properties into plain ones and secret ones (by [`is_secret_property`]).
-pub fn split_properties(
-    all: impl IntoIterator<Item = (String, String)>,
-) -> (BTreeMap<String, String>, BTreeMap<String, Secret>) {
-    let mut plain = BTreeMap::new();
-    let mut secret = BTreeMap::new();
-    for (name, value) in all {
-        if is_secret_property(&name) {
-            secret.insert(name, Secret::new(value));
-        } else {
-            plain.insert(name, value);
-        }
-    }
-    (plain, secret)
 }
 
 /// Reads a `kind = "kafka"` table.
@@ -530,87 +451,6 @@ pub(crate) fn read_kafka_sink(
         ok = false;
     }
     ok.then_some(config)
-}
-
-/// A property's value: a string, number or boolean as text, or `{ env = "VAR" }` / `{ file = "path" }` for
-/// a value kept out of the file. Messages never show the value.
-fn property_value(
-    path: &str,
-    value: &Value,
-    base_dir: &Path,
-    env: EnvLookup<'_>,
-    errs: &mut Errors,
-) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Float(f) => Some(f.to_string()),
-        Value::Boolean(b) => Some(b.to_string()),
-        Value::Table(t) => {
-            let from = match (t.get("env"), t.get("file"), t.len()) {
-                (Some(Value::String(var)), None, 1) => Source::Env(var.trim()),
-                (None, Some(Value::String(file)), 1) => Source::File(file.trim()),
-                _ => {
-                    errs.push(
-                        path,
-                        "a table here is { env = \"VARIABLE\" } or { file = \"path\" }",
-                    );
-                    return None;
-                }
-            };
-            let text = match from {
-                Source::Env(var) => match env(var) {
-                    Ok(Some(v)) => v,
-                    Ok(None) => {
-                        errs.push(path, format!("environment variable {var} is not set"));
-                        return None;
-                    }
-                    Err(()) => {
-                        errs.push(
-                            path,
-                            format!("environment variable {var} is not valid Unicode"),
-                        );
-                        return None;
-                    }
-                },
-                Source::File(file) => {
-                    let file = base_dir.join(file);
-                    match std::fs::read_to_string(&file) {
-                        Ok(v) => v,
-                        // Only the kind of error: never the content, which may be the secret.
-                        Err(e) => {
-                            errs.push(
-                                path,
-                                format!("cannot read {}: {}", file.display(), e.kind()),
-                            );
-                            return None;
-                        }
-                    }
-                }
-            };
-            let text = text.trim();
-            if text.is_empty() {
-                errs.push(path, "is empty");
-                return None;
-            }
-            Some(text.to_string())
-        }
-        other => {
-            errs.push(
-                path,
-                wrong_type(
-                    "a string, a number, true or false, or { env = \"VARIABLE\" }",
-                    other,
-                ),
-            );
-            None
-        }
-    }
-}
-
-enum Source<'a> {
-    Env(&'a str),
-    File(&'a str),
 }
 
 #[cfg(test)]
