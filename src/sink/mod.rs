@@ -1,5 +1,17 @@
 //! Sinks: where records leave switchboard. Each sink runs in its own task behind a bounded queue, so one slow
 //! sink never stalls the router, the channels or the other sinks.
+//!
+//! Map: this file holds the [`Sink`] trait and its worker (with [`spool`] and `spooled.rs`); [`config`] the
+//! [`SinkConfig`] and the reading of `[[sinks]]`; `kinds.rs` [`SinkKind`], the registry of kinds (every
+//! dispatch on the kind); [`body`] the admin API's body and view; `template.rs` subject, topic and key
+//! templates. Each kind is one folder, the same files in each: [`stdout`], [`file`], [`nats`], [`webhook`],
+//! [`kafka`] — `mod.rs` (the map), `config.rs` (its settings: the configuration file's table, the store's
+//! settings, the API's body and view, and their checks), `sink.rs` (the writer), `tests.rs`.
+//!
+//! Adding a kind: copy a folder to `sink/<kind>/` and write its `config.rs` and `sink.rs`; add `pub mod
+//! <kind>;` here, one arm to [`SinkKind`] holding its config type, and that arm to each `match` in
+//! `kinds.rs` (the compiler lists them; the other arms of `read` and `from_body` name its keys as not theirs).
+//! Nothing else dispatches on the kind.
 
 pub mod body;
 pub mod config;
