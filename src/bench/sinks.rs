@@ -11,8 +11,9 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{DEFAULT_KAFKA_TIMEOUT, KafkaConfig, Secret, SinkConfig, SinkKind};
+use crate::config::{Secret, SinkConfig, SinkKind};
 use crate::sink::file::FileConfig;
+use crate::sink::kafka::{DEFAULT_KAFKA_TIMEOUT, KafkaConfig};
 use crate::sink::nats::NatsConfig;
 use crate::sink::webhook::WebhookConfig;
 use crate::sink::{self, Delivery, RecordKind};

@@ -34,21 +34,8 @@ pub use admin::{AdminConfig, AdminToken, Role, hash_token};
 pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
-// A sink's settings are its kind's own (`crate::sink::<kind>::config`); re-exported here, where the file
-// that holds them is read.
-pub use crate::sink::config::{SinkConfig, SinkKind, check_template, is_valid_sink_name};
-pub use crate::sink::file::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES};
-pub use crate::sink::kafka::{
-    DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA,
-    check_kafka, is_secret_property, split_properties,
-};
-pub use crate::sink::nats::{
-    DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL, check_nats, check_nats_subject, check_nats_url,
-    nats_stream_subjects,
-};
-pub use crate::sink::webhook::{
-    DEFAULT_WEBHOOK_TIMEOUT, check_webhook_allow, check_webhook_url, webhook_key,
-};
+// The sinks of the file are read by `crate::sink` (each kind its own table, `crate::sink::<kind>::config`).
+pub use crate::sink::{SinkConfig, SinkKind};
 pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
 
 use crate::settings::{EnvLookup, Errors, Reader};
