@@ -10,7 +10,8 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::router::{EngineSinks, RouterStats};
+use crate::registry::EngineSinks;
+use crate::router::RouterStats;
 use crate::secrets::{MASTER_KEY_ENV, MasterKey};
 use crate::sink::SinkStats;
 use crate::store::Store;
@@ -154,12 +155,12 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 };
                 let metrics = Arc::new(Metrics::new().context("while registering the metrics")?);
                 // The store holds the sinks and routes too (seeded from the file); the admin API changes them live.
-                let (engine_sinks, router, sink_stats) = crate::router::EngineSinks::start(
+                let (engine_sinks, router, sink_stats) = crate::registry::EngineSinks::start(
                     store.clone(),
                     &config.sinks,
                     &config.routes,
                     key.clone(),
-                    crate::router::WorkerSettings {
+                    crate::registry::WorkerSettings {
                         queue: config.engine.sink_queue,
                         spool_dir: Some(config.store.spool_dir()),
                         spool_max_bytes: config.store.spool_max_bytes,

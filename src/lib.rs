@@ -5,14 +5,21 @@
 //!   workload, fault injection and a ledger of what was sent), used by tests, the demo and the benchmarks.
 //! - [`engine`]: starts the engine: [`supervisor`] → [`tenant`] → [`channel`] actors, the [`router`] and the
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
+//! - [`registry`]: which sinks and routes run, kept in the store, changed through the admin API ([`api`]),
+//!   applied to the [`router`].
+//! - [`sink`]: the sink worker and one folder per kind (`sink/<kind>/`: its settings, its writer, its tests).
 //! - [`placement`]: which topics go on which channel of which client (for [`tenant`], [`channel`]).
 //! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
 //! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
 //! - [`board`]: the status board, every tenant's and channel's status as their actors last wrote it, read by
 //!   the admin API, `/readyz` and `/metrics` without a message to an actor.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
-//! - [`config`]: the `serve` configuration and its validation.
+//! - [`config`]: the `serve` configuration and its validation; each sink kind's table is read by [`sink`].
+//! - [`settings`]: what configuration is read with (field errors, the TOML reader, secrets); a leaf, so that
+//!   [`config`] depends on [`sink`] and never the other way.
 //! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list).
+//! - [`files`]: paths admins type, confined to a directory and read as small regular files.
+//! - [`limits`]: the bounds of a shared instance (tenants, topics, pages).
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
@@ -35,9 +42,11 @@ pub mod metrics;
 #[cfg(test)]
 mod module_graph;
 pub mod placement;
+pub mod registry;
 pub mod restart;
 pub mod router;
 pub mod secrets;
+pub mod settings;
 pub mod sim;
 pub mod sink;
 pub mod store;

@@ -397,7 +397,7 @@ async fn reseal_webhook_secrets(
         if sealed.key_id == new.id() {
             continue;
         }
-        let aad = switchboard::router::sink_aad(&sink.name);
+        let aad = switchboard::registry::sink_aad(&sink.name);
         let secret = old
             .open(&sealed, &aad)
             .map_err(|e| anyhow::anyhow!("sink {}: {e}", sink.name))?;

@@ -18,7 +18,7 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::settings::Secret;
 
 /// The environment variable that holds the master key (base64 of 32 bytes).
 pub const MASTER_KEY_ENV: &str = "SWITCHBOARD_MASTER_KEY";

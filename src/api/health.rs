@@ -33,7 +33,7 @@ pub struct Readiness {
 /// What `/metrics` is rendered from, on the admin listener and on the metrics listener alike.
 pub struct Scrape {
     pub board: Arc<crate::tenant::StatusBoard>,
-    pub engine_sinks: Arc<crate::router::EngineSinks>,
+    pub engine_sinks: Arc<crate::registry::EngineSinks>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 

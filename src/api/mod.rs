@@ -46,7 +46,7 @@ pub struct ApiState {
     /// Seals OAuth secrets: without it, tenants cannot be managed through the API.
     pub key: Option<crate::secrets::MasterKey>,
     /// The running sinks and routes, changed live by `/v1/sinks` and `/v1/routes`.
-    pub engine_sinks: Arc<crate::router::EngineSinks>,
+    pub engine_sinks: Arc<crate::registry::EngineSinks>,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Where connectors may connect: addresses written in bodies are checked against it.

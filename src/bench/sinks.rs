@@ -11,7 +11,11 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{DEFAULT_KAFKA_TIMEOUT, KafkaConfig, Secret, SinkConfig, SinkKind};
+use crate::config::{Secret, SinkConfig, SinkKind};
+use crate::sink::file::FileConfig;
+use crate::sink::kafka::{DEFAULT_KAFKA_TIMEOUT, KafkaConfig};
+use crate::sink::nats::NatsConfig;
+use crate::sink::webhook::WebhookConfig;
 use crate::sink::{self, Delivery, RecordKind};
 
 /// Options of `switchboard bench sinks`.
@@ -118,11 +122,11 @@ pub async fn run(args: SinksBenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     println!("| sink | throughput | |");
     println!("|---|---|---|");
-    let file = SinkKind::File {
+    let file = SinkKind::File(FileConfig {
         path: dir.join("events.jsonl"),
         max_bytes: 1 << 40,
         max_files: 1,
-    };
+    });
     measure(
         "file (JSON lines, flushed per batch)",
         SinkConfig {
@@ -134,12 +138,12 @@ pub async fn run(args: SinksBenchArgs) -> anyhow::Result<()> {
     .await?;
 
     let stream = format!("BENCH_{}", uuid::Uuid::new_v4().simple());
-    let nats = SinkKind::Nats {
+    let nats = SinkKind::Nats(NatsConfig {
         url: args.nats.clone(),
         subject: format!("bench{}.{{tenant}}.{{kind}}", &stream[6..14]),
         stream: Some(stream.clone()),
         create_stream: true,
-    };
+    });
     if let Err(e) = measure(
         "NATS JetStream (publish + ack)",
         SinkConfig {
@@ -190,13 +194,13 @@ pub async fn run(args: SinksBenchArgs) -> anyhow::Result<()> {
         ),
         ("webhook (batched POSTs, signed)", true, args.records),
     ] {
-        let kind = SinkKind::Webhook {
+        let kind = SinkKind::Webhook(WebhookConfig {
             url: format!("http://{addr}/hook"),
             secret: Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
             batch,
             timeout: Duration::from_secs(10),
             allow: vec!["127.0.0.1".into()],
-        };
+        });
         measure(
             label,
             SinkConfig {

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use sha2::{Digest, Sha256};
 use toml::Table;
 
-use super::errors::Errors;
-use super::read::Reader;
-use super::secret::EnvLookup;
+use crate::settings::EnvLookup;
+use crate::settings::Errors;
+use crate::settings::Reader;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

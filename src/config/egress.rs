@@ -2,10 +2,10 @@
 
 use toml::Table;
 
-use super::errors::Errors;
-use super::read::Reader;
-use super::secret::EnvLookup;
 use crate::egress::{Allowed, Egress};
+use crate::settings::EnvLookup;
+use crate::settings::Errors;
+use crate::settings::Reader;
 
 /// Reads `[egress] allow = [...]` and adds `SWITCHBOARD_EGRESS_ALLOW` (comma-separated entries).
 pub(crate) fn read_egress(table: Option<&Table>, env: EnvLookup<'_>, errs: &mut Errors) -> Egress {

@@ -9,18 +9,11 @@
 
 mod admin;
 mod egress;
-mod errors;
-mod kafka;
 mod policy;
-mod read;
 mod region;
 mod route;
-mod secret;
-mod sink;
 mod tenant;
 
-#[cfg(test)]
-mod kafka_tests;
 #[cfg(test)]
 mod rule_tests;
 #[cfg(test)]
@@ -28,7 +21,7 @@ mod secret_tests;
 #[cfg(test)]
 mod tenant_rule_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::{Path, PathBuf};
 
@@ -36,32 +29,22 @@ use toml::{Table, Value};
 
 use crate::topics::{Catalogue, expand};
 
+pub use crate::settings::Secret;
+pub use crate::settings::{ConfigErrors, FieldError};
 pub use admin::{AdminConfig, AdminToken, Role, hash_token};
-pub use errors::{ConfigErrors, FieldError};
-pub use kafka::{
-    DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA,
-    check_kafka, is_secret_property, split_properties,
-};
 pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
-pub use secret::Secret;
-pub use sink::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL,
-    DEFAULT_WEBHOOK_TIMEOUT, SinkConfig, SinkKind, check_nats, check_nats_subject, check_nats_url,
-    check_template, check_webhook_allow, check_webhook_url, is_valid_sink_name,
-    nats_stream_subjects, webhook_key,
-};
+// The sinks of the file are read by `crate::sink` (each kind its own table, `crate::sink::<kind>::config`).
+pub use crate::sink::{SinkConfig, SinkKind};
 pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
 
-use errors::Errors;
-use read::Reader;
-use secret::EnvLookup;
+use crate::settings::{EnvLookup, Errors, Reader};
 
 /// Default store file name, relative to the config file's directory.
 pub const DEFAULT_STORE_PATH: &str = "switchboard.db";
 /// The default `store.spool_max_bytes`, the bound of a sink's spool: 1 GiB.
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = crate::sink::spool::DEFAULT_MAX_BYTES;
 
 /// The whole configuration of `switchboard serve`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -150,7 +133,7 @@ impl Config {
 
     /// Parses, resolves secrets and validates `text`; relative paths are taken from `base_dir`.
     pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
-        Config::from_toml_str_with_env(text, base_dir, &secret::process_env)
+        Config::from_toml_str_with_env(text, base_dir, &crate::settings::process_env)
     }
 
     /// [`Config::from_toml_str`] with environment variables looked up through `env`.
@@ -190,7 +173,7 @@ impl Config {
         let sink_tables = r.tables("sinks", &mut errs);
         let route_tables = r.tables("routes", &mut errs);
         let tenants = tenant::read_tenants(&tenant_tables, base_dir, env, &mut errs);
-        let sinks = sink::read_sinks(&sink_tables, base_dir, env, &mut errs);
+        let sinks = crate::sink::config::read_sinks(&sink_tables, base_dir, env, &mut errs);
         // Routes are checked against every id and name written, even those of entries with other errors, so
         // that one mistake is not reported twice.
         let tenant_ids = string_fields(&tenant_tables, "id");
@@ -222,9 +205,9 @@ fn parse_toml(text: &str) -> Result<Table, ConfigErrors> {
     text.parse::<Table>().map_err(|e| {
         let (path, place) = match e.span() {
             Some(span) => {
-                let (line, col) = read::line_col(text, span.start);
+                let (line, col) = crate::settings::line_col(text, span.start);
                 (
-                    read::syntax_error_path(text, span.start),
+                    crate::settings::syntax_error_path(text, span.start),
                     format!("line {line}, column {col}: "),
                 )
             }
@@ -295,7 +278,7 @@ pub fn summary(config: &Config, path: &Path) -> String {
     let files = config
         .sinks
         .iter()
-        .filter(|s| matches!(s.kind, SinkKind::File { .. }))
+        .filter(|s| matches!(s.kind, SinkKind::File(_)))
         .count();
     let mut out = format!("{}: configuration is valid\n", path.display());
     out.push_str(&format!(

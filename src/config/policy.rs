@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Table;
 
-use super::errors::Errors;
-use super::read::Reader;
+use crate::settings::Errors;
+use crate::settings::Reader;
 
 /// Channel lifetime on the platform (contract §5): a rollover margin must be shorter.
 pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(24 * 3600);

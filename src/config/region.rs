@@ -1,7 +1,7 @@
 //! Genesys Cloud regions (contract §1) and custom endpoint pairs.
 
-use super::errors::Errors;
-use super::read::Reader;
+use crate::settings::Errors;
+use crate::settings::Reader;
 
 /// The 18 region keys and their domains (contract §1). The REST host is `api.<domain>`, the OAuth host
 /// `login.<domain>`.

@@ -2,8 +2,8 @@
 
 use toml::Table;
 
-use super::errors::Errors;
-use super::read::Reader;
+use crate::settings::Errors;
+use crate::settings::Reader;
 
 /// A rule sending matching events to sinks. An event goes to every sink of every route it matches.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use toml::{Table, Value};
 
-use super::errors::{Errors, index};
-use super::read::{Reader, wrong_type};
 use super::region::{Endpoints, read_endpoints};
-use super::secret::{EnvLookup, Secret, read_secret};
+use crate::settings::{EnvLookup, Secret, read_secret};
+use crate::settings::{Errors, index};
+use crate::settings::{Reader, wrong_type};
 use crate::topics::{Catalogue, TopicError, expand};
 
 /// One tenant: a Genesys Cloud organisation whose notifications are kept flowing.

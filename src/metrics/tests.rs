@@ -142,8 +142,8 @@ fn tenant_status(id: &str, region: &str) -> TenantStatus {
     }
 }
 
-fn sink_entry(name: &str) -> crate::router::SinkEntry {
-    crate::router::SinkEntry {
+fn sink_entry(name: &str) -> crate::registry::SinkEntry {
+    crate::registry::SinkEntry {
         config: crate::config::SinkConfig {
             name: name.into(),
             kind: crate::config::SinkKind::Stdout,

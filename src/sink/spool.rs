@@ -22,7 +22,7 @@ use bytes::Bytes;
 use super::{Delivery, RecordKind};
 
 /// The default bound of a spool: 1 GiB.
-pub const DEFAULT_MAX_BYTES: u64 = crate::config::DEFAULT_SPOOL_MAX_BYTES;
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// The default size at which a segment is closed and a new one started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 

@@ -1,6 +1,6 @@
 //! Where a record goes, by template: a NATS subject, a Kafka topic, a Kafka key. A template mixes literal text
 //! with placeholders read from the record and its envelope: `{tenant}`, `{kind}`, `{family}`, `{entity}`,
-//! `{topic}`. Templates are checked when configured ([`crate::config::check_template`]); this module
+//! `{topic}`. Templates are checked when configured ([`crate::sink::check_template`]); this module
 //! renders them, reading the envelope once per record.
 
 use std::borrow::Cow;
@@ -25,7 +25,7 @@ pub(super) struct Template {
 }
 
 impl Template {
-    /// Splits a template that passed [`crate::config::check_template`] into its pieces (an unknown
+    /// Splits a template that passed [`crate::sink::check_template`] into its pieces (an unknown
     /// placeholder, which the check refuses, renders as `{family}`).
     pub(super) fn parse(template: &str) -> Template {
         let mut parts = Vec::new();

@@ -11,8 +11,9 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 
 use super::*;
-use crate::config::{DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, Secret};
+use crate::settings::Secret;
 use crate::sink::RecordKind;
+use crate::sink::kafka::{DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC};
 
 /// The broker the tests use; fails the test when none is configured.
 pub(super) fn broker_or_fail() -> String {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{Delivery, Sink};
+use crate::sink::{Delivery, Sink};
 
 #[derive(Default)]
 pub struct StdoutSink;
@@ -15,7 +15,7 @@ impl StdoutSink {
 
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
-    async fn write(&mut self, batch: &[Delivery]) -> Result<(), super::SinkError> {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), crate::sink::SinkError> {
         let mut out = std::io::stdout().lock();
         for d in batch {
             out.write_all(&d.json)?;

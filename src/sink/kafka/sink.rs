@@ -25,9 +25,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::time::Instant;
 
-use super::template::{Envelope, Template, envelope_id};
-use super::{Delivery, Sink, SinkError};
-use crate::config::KafkaConfig;
+use super::config::KafkaConfig;
+use crate::sink::template::{Envelope, Template, envelope_id};
+use crate::sink::{Delivery, Sink, SinkError};
 
 /// The header that carries the envelope's `id`, for consumers to drop duplicates by.
 pub const ID_HEADER: &str = "switchboard-id";
@@ -429,4 +429,5 @@ impl Sink for KafkaSink {
 }
 
 #[cfg(test)]
+#[path = "tests.rs"]
 mod tests;

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::kafka::{check_kafka_broker, check_kafka_key, check_kafka_topic};
-use super::tests::parse;
 use super::*;
+use crate::config::tests::parse;
+use crate::config::{FieldError, SinkKind};
 
 fn errors(text: &str) -> Vec<FieldError> {
     match parse(text) {

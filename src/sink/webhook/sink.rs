@@ -23,8 +23,9 @@ use hmac::{Hmac, Mac};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
-use super::{Delivery, Sink, SinkError};
-use crate::config::{Secret, webhook_key};
+use super::config::webhook_key;
+use crate::settings::Secret;
+use crate::sink::{Delivery, Sink, SinkError};
 
 /// The longest `Retry-After` honoured before the worker's own backoff takes over.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -326,7 +327,7 @@ impl WebhookSink {
 
 /// The `webhook-id` of a record: the envelope's `id`, or a digest of the record when it has none.
 fn record_id(d: &Delivery) -> String {
-    match super::template::envelope_id(d.kind, &d.json) {
+    match crate::sink::template::envelope_id(d.kind, &d.json) {
         Some(id) if !id.is_empty() => id.into_owned(),
         _ => {
             let digest = Sha256::digest(&d.json);
@@ -405,153 +406,5 @@ impl Sink for WebhookSink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sink::RecordKind;
-
-    fn sink(url: &str, allow: &[&str]) -> WebhookSink {
-        let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
-        WebhookSink::new(
-            url,
-            &Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-            false,
-            Duration::from_secs(1),
-            &allow,
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn the_signature_is_hmac_sha256_of_id_timestamp_and_body() {
-        // The Standard Webhooks example: its secret, id, timestamp and body give its signature.
-        let key = webhook_key(&Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
-        let body = br#"{"test": 2432232314}"#;
-        let signature = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
-        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        // The same computed independently.
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-        mac.update(b"msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.");
-        mac.update(body);
-        let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-        assert_eq!(signature, expected);
-        // A plain secret is its own bytes.
-        assert_eq!(webhook_key(&Secret::new("plain")).unwrap(), b"plain");
-        assert!(webhook_key(&Secret::new("whsec_!!!")).is_err());
-    }
-
-    #[test]
-    fn private_loopback_link_local_and_metadata_addresses_are_refused() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "169.254.169.254",
-            "169.254.1.1",
-            "0.0.0.0",
-            "::1",
-            "::",
-            "fc00::1",
-            "fd12::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(refused_because(ip).is_some(), "{ip} should be refused");
-        }
-        for ip in ["8.8.8.8", "172.32.0.1", "2001:4860:4860::8888", "1.1.1.1"] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(refused_because(ip).is_none(), "{ip} should be allowed");
-        }
-        assert_eq!(
-            refused_because("169.254.169.254".parse().unwrap()),
-            Some("the cloud metadata address")
-        );
-    }
-
-    #[test]
-    fn the_allow_list_takes_networks_addresses_and_host_names() {
-        let s = sink(
-            "http://hooks.internal:8080/x",
-            &["10.0.0.0/8", "::1", "hooks.internal"],
-        );
-        assert!(s.allowed("10.200.0.1".parse().unwrap()));
-        assert!(s.allowed("::1".parse().unwrap()));
-        assert!(!s.allowed("127.0.0.1".parse().unwrap()));
-        assert!(!s.allowed("192.168.0.1".parse().unwrap()));
-        assert!(s.allow.contains(&Allowed::Host("hooks.internal".into())));
-    }
-
-    fn record() -> Delivery {
-        Delivery {
-            kind: RecordKind::Event,
-            tenant: "acme".into(),
-            json: Bytes::from_static(br#"{"kind":"event","id":"e-1","tenant":"acme"}"#),
-        }
-    }
-
-    #[tokio::test]
-    async fn loopback_is_refused_for_good_unless_allowed() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let url = format!("http://127.0.0.1:{port}/hook");
-        let mut refused = sink(&url, &[]);
-        match refused.write(&[record()]).await {
-            Err(SinkError::Reject { records, reason }) => {
-                assert_eq!(records, vec![0]);
-                assert!(reason.contains("loopback"), "{reason}");
-            }
-            other => panic!("expected a rejection, got {other:?}"),
-        }
-        let mut metadata = sink("http://169.254.169.254/latest/meta-data/", &[]);
-        match metadata.write(&[record()]).await {
-            Err(SinkError::Reject { reason, .. }) => {
-                assert!(reason.contains("metadata"), "{reason}")
-            }
-            other => panic!("expected a rejection, got {other:?}"),
-        }
-        // Host names are checked by what they resolve to.
-        let mut by_name = sink(&format!("http://localhost:{port}/hook"), &[]);
-        assert!(matches!(
-            by_name.write(&[record()]).await,
-            Err(SinkError::Reject { .. })
-        ));
-
-        // Allowed: the POST reaches the listener, which answers 204.
-        let server = tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let (mut conn, _) = listener.accept().await.unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = conn.read(&mut buf).await.unwrap();
-                got.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&got);
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let len = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if got.len() >= head_end + 4 + len {
-                        break;
-                    }
-                }
-            }
-            conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                .await
-                .unwrap();
-            String::from_utf8(got).unwrap()
-        });
-        let mut allowed = sink(&url, &["127.0.0.0/8"]);
-        allowed.write(&[record()]).await.unwrap();
-        let request = server.await.unwrap().to_ascii_lowercase();
-        assert!(request.contains("webhook-id: e-1"), "{request}");
-        assert!(request.contains("webhook-signature: v1,"), "{request}");
-    }
-}
+#[path = "tests.rs"]
+mod tests;

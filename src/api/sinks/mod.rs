@@ -1,0 +1,389 @@
+//! Sinks and routes: listed, created or replaced, deleted, while the engine runs. Each change is stored, applied
+//! to the router at once (records before it go the old way, records after it the new way, none lost), and
+//! audited. Validation follows the configuration file's rules; every bad field is named in `details`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::authorize;
+use super::{ApiError, ApiState};
+use crate::config::{Role, RouteConfig, is_valid_tenant_id};
+use crate::registry::{ManageError, SinkEntry};
+pub use crate::sink::body::{SinkBody, SinkView};
+use crate::sink::body::{check_name, truncate};
+use crate::sink::config::SinkConfig;
+use crate::store::DeadLetter;
+use crate::store::RouteRecord;
+use crate::tenants;
+
+/// Bodies of these routes are small; the limit is explicit so it holds however the routes are mounted.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The routes of this module.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let json = || {
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(|e, _| ApiError::invalid(e.to_string()).into())
+    };
+    cfg.service(
+        web::resource("/v1/sinks")
+            .app_data(json())
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/v1/sinks/{name}")
+            .app_data(json())
+            .route(web::get().to(get))
+            .route(web::put().to(put))
+            .route(web::delete().to(delete)),
+    )
+    .service(
+        web::resource("/v1/sinks/{name}/dead-letters")
+            .app_data(json())
+            .route(web::get().to(dead_letters)),
+    )
+    .service(
+        web::resource("/v1/sinks/{name}/dead-letters/replay")
+            .app_data(json())
+            .route(web::post().to(replay)),
+    )
+    .service(
+        web::resource("/v1/routes")
+            .app_data(json())
+            .route(web::get().to(list_routes)),
+    )
+    .service(
+        web::resource("/v1/routes/{id}")
+            .app_data(json())
+            .route(web::put().to(put_route))
+            .route(web::delete().to(delete_route)),
+    );
+}
+
+impl From<SinkEntry> for SinkView {
+    fn from(e: SinkEntry) -> SinkView {
+        SinkView::new(e.config, e.updated_at, e.sent, e.queued)
+    }
+}
+
+/// A route as written. Every event of a listed tenant on a matching topic goes to every listed sink.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteBody {
+    /// Tenant ids, or `"*"` for every tenant. Default `["*"]`.
+    pub tenants: Option<Vec<String>>,
+    /// Names of existing sinks, at least one.
+    pub sinks: Vec<String>,
+    /// Topic patterns (`*` matches any run of characters, case ignored). Default `["*"]`.
+    pub topics: Option<Vec<String>>,
+    /// Drop presence and routing-status events whose state equals the last one delivered. Default false.
+    #[serde(default)]
+    pub changes_only: bool,
+}
+
+/// Validates a sink on its own, as the configuration does (the check against other sinks' files is made
+/// when it is applied); each kind checks its fields in its own `config.rs`.
+fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
+    crate::sink::body::validate_sink(name, body).map_err(|details| invalid("sink", details))
+}
+
+fn invalid(what: &str, details: Vec<String>) -> ApiError {
+    let mut e = ApiError::invalid(format!("the {what} is not valid"));
+    e.details = details;
+    e
+}
+
+/// Validates a route on its own, as the configuration does, except that tenants need not exist yet (they
+/// come and go through the API); that its sinks exist is checked when it is applied.
+fn validate_route(id: &str, body: RouteBody) -> Result<RouteConfig, ApiError> {
+    let mut details = Vec::new();
+    check_name("id", id, &mut details);
+    let tenants = body.tenants.unwrap_or_else(|| vec!["*".into()]);
+    if tenants.is_empty() {
+        details.push("tenants: must not be empty (leave it out to mean every tenant)".into());
+    }
+    for (i, t) in tenants.iter().enumerate() {
+        if t != "*" && !is_valid_tenant_id(t) {
+            details.push(format!(
+                "tenants[{i}]: {:?} is not a tenant id (or \"*\")",
+                truncate(t)
+            ));
+        }
+    }
+    if body.sinks.is_empty() {
+        details.push("sinks: must name at least one sink".into());
+    }
+    let topics = body.topics.unwrap_or_else(|| vec!["*".into()]);
+    if topics.is_empty() {
+        details.push("topics: must not be empty (leave it out to mean every topic)".into());
+    }
+    for (i, t) in topics.iter().enumerate() {
+        if t.trim().is_empty() {
+            details.push(format!("topics[{i}]: must not be empty"));
+        } else if t.chars().any(char::is_whitespace) {
+            details.push(format!(
+                "topics[{i}]: {:?}: a topic pattern has no spaces",
+                truncate(t)
+            ));
+        }
+    }
+    if !details.is_empty() {
+        return Err(invalid("route", details));
+    }
+    Ok(RouteConfig {
+        tenants,
+        sinks: body.sinks,
+        topics,
+        changes_only: body.changes_only,
+    })
+}
+
+/// The API's form of a refused change.
+fn refused(e: ManageError, what: &str, name: &str) -> ApiError {
+    match e {
+        ManageError::Invalid(details) => invalid(what, details),
+        ManageError::NotFound => ApiError::not_found(format!("no {what} {name}")),
+        ManageError::InUse(routes) => {
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "{what} {name} is used by route(s) {}: change or delete them first",
+                    routes.join(", ")
+                ),
+            );
+            err.details = routes.into_iter().map(|r| format!("routes/{r}")).collect();
+            err
+        }
+        ManageError::Store(e) => ApiError::unavailable(format!("the store did not answer: {e}")),
+        ManageError::Stopped => ApiError::unavailable("the engine is stopping"),
+        ManageError::NoMasterKey => ApiError::new(
+            StatusCode::CONFLICT,
+            "no_master_key",
+            "a sink's secret (a webhook's signing secret, a Kafka sink's secret properties) can only be given through the API when a master key is set (SWITCHBOARD_MASTER_KEY or [store] key_file); otherwise define the sink in the configuration file",
+        ),
+    }
+}
+
+/// Every sink.
+#[utoipa::path(get, path = "/v1/sinks", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SinkView>), (status = 401, body = ApiError)))]
+pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    let sinks = state.engine_sinks.sinks().await;
+    Ok(HttpResponse::Ok().json(sinks.into_iter().map(SinkView::from).collect::<Vec<_>>()))
+}
+
+/// One sink.
+#[utoipa::path(get, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)),
+    responses((status = 200, body = SinkView), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    let sink = state
+        .engine_sinks
+        .sink(&name)
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no sink {name}")))?;
+    Ok(HttpResponse::Ok().json(SinkView::from(sink)))
+}
+
+/// Creates (201) or replaces (200) a sink, live. A replaced sink first writes what was routed to it before.
+#[utoipa::path(put, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)), request_body = SinkBody,
+    responses((status = 200, body = SinkView), (status = 201, body = SinkView), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn put(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<SinkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    let config = validate_sink(&name, body.into_inner())?;
+    let (kind, settings) = (config.kind.name(), config.kind.settings());
+    let (entry, created) = state
+        .engine_sinks
+        .put_sink(config)
+        .await
+        .map_err(|e| refused(e, "sink", &name))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "sink.put",
+        &format!("sinks/{name}"),
+        serde_json::json!({"kind": kind, "settings": settings, "created": created}),
+    )
+    .await;
+    let view = SinkView::from(entry);
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+/// Deletes a sink (409 while a route names it). Its worker writes what was routed to it, then ends.
+#[utoipa::path(delete, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    state
+        .engine_sinks
+        .delete_sink(&name)
+        .await
+        .map_err(|e| refused(e, "sink", &name))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "sink.delete",
+        &format!("sinks/{name}"),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `?limit=` of the dead-letter routes.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeadLetterQuery {
+    /// At most this many (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// What a replay did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayView {
+    /// Dead letters sent to the sink again (and removed from the store).
+    pub replayed: usize,
+}
+
+fn dead_letter_limit(q: &DeadLetterQuery) -> usize {
+    q.limit.unwrap_or(100).min(10_000)
+}
+
+/// The records a sink's destination rejected for good, newest first.
+#[utoipa::path(get, path = "/v1/sinks/{name}/dead-letters", security(("bearer" = [])),
+    params(("name" = String, Path), DeadLetterQuery),
+    responses((status = 200, body = Vec<DeadLetter>), (status = 401, body = ApiError), (status = 503, body = ApiError)))]
+pub async fn dead_letters(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    let letters = state
+        .store
+        .dead_letters(&name, dead_letter_limit(&query))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
+    Ok(HttpResponse::Ok().json(letters))
+}
+
+/// Sends a sink's dead letters (the oldest `limit`) to it again and removes them from the store. A record the
+/// destination rejects again becomes a new dead letter.
+#[utoipa::path(post, path = "/v1/sinks/{name}/dead-letters/replay", security(("bearer" = [])),
+    params(("name" = String, Path), DeadLetterQuery),
+    responses((status = 200, body = ReplayView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn replay(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    query: web::Query<DeadLetterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    let replayed = state
+        .engine_sinks
+        .replay_dead_letters(&name, dead_letter_limit(&query).max(1))
+        .await
+        .map_err(|e| refused(e, "sink", &name))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "deadletters.replay",
+        &format!("sinks/{name}"),
+        serde_json::json!({"replayed": replayed}),
+    )
+    .await;
+    Ok(HttpResponse::Ok().json(ReplayView { replayed }))
+}
+
+/// Every route. Routes from the configuration file have the ids `config-1`, `config-2`... in file order.
+#[utoipa::path(get, path = "/v1/routes", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RouteRecord>), (status = 401, body = ApiError)))]
+pub async fn list_routes(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    Ok(HttpResponse::Ok().json(state.engine_sinks.routes().await))
+}
+
+/// Creates (201) or replaces (200) a route, live. Every sink it names must exist.
+#[utoipa::path(put, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path)), request_body = RouteBody,
+    responses((status = 200, body = RouteRecord), (status = 201, body = RouteRecord), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn put_route(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+    body: web::Json<RouteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    let route = validate_route(&id, body.into_inner())?;
+    let (record, created) = state
+        .engine_sinks
+        .put_route(&id, route)
+        .await
+        .map_err(|e| refused(e, "route", &id))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "route.put",
+        &format!("routes/{id}"),
+        serde_json::json!({"tenants": record.tenants, "sinks": record.sinks, "topics": record.topics,
+            "changesOnly": record.changes_only, "created": created}),
+    )
+    .await;
+    Ok(if created {
+        HttpResponse::Created().json(record)
+    } else {
+        HttpResponse::Ok().json(record)
+    })
+}
+
+/// Deletes a route.
+#[utoipa::path(delete, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn delete_route(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Admin)?;
+    state
+        .engine_sinks
+        .delete_route(&id)
+        .await
+        .map_err(|e| refused(e, "route", &id))?;
+    tenants::audit(
+        state.store.as_ref(),
+        &caller.name,
+        "route.delete",
+        &format!("routes/{id}"),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+//! Tests of the router: de-duplication, routes, changes-only, gap records, reconfiguration.
+
+use super::*;
+use crate::sink::Sink;
+
+/// A sink that keeps the `n` of each record it is given, in order.
+struct Collect(Arc<parking_lot::Mutex<Vec<u64>>>);
+
+#[async_trait::async_trait]
+impl Sink for Collect {
+    async fn write(&mut self, batch: &[Delivery]) -> Result<(), crate::sink::SinkError> {
+        let mut got = self.0.lock();
+        for d in batch {
+            let v: serde_json::Value = serde_json::from_slice(&d.json).unwrap();
+            got.push(v["n"].as_u64().unwrap());
+        }
+        Ok(())
+    }
+    async fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) fn event(n: u64, topic: &str) -> Inbound {
+    let json = format!(r#"{{"kind":"event","topic":"{topic}","n":{n}}}"#);
+    let start = json.find(topic).unwrap();
+    Inbound::Event {
+        tenant: Arc::from("acme"),
+        key: n,
+        json: json.into_bytes(),
+        topic: start..start + topic.len(),
+    }
+}
+
+fn route(sinks: &[&str], topics: &[&str]) -> RouteConfig {
+    RouteConfig {
+        tenants: vec!["*".into()],
+        sinks: sinks.iter().map(|s| s.to_string()).collect(),
+        topics: topics.iter().map(|s| s.to_string()).collect(),
+        changes_only: false,
+    }
+}
+
+#[tokio::test]
+async fn a_reconfiguration_splits_the_stream_exactly_where_it_was_sent() {
+    let dir = std::env::temp_dir().join(format!("sb-router-{}", uuid::Uuid::new_v4()));
+    let store: Arc<dyn Store> = Arc::new(
+        crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+            .await
+            .unwrap(),
+    );
+    let sinks_store: Arc<dyn crate::store::Store> = store.clone();
+    let (a_got, b_got) = (Arc::default(), Arc::default());
+    let (a, a_task) = crate::sink::spawn(
+        "a",
+        Box::new(Collect(Arc::clone(&a_got))),
+        8,
+        sinks_store.clone(),
+    );
+    let (b, b_task) = crate::sink::spawn(
+        "b",
+        Box::new(Collect(Arc::clone(&b_got))),
+        8,
+        sinks_store.clone(),
+    );
+    let (router, task) = spawn(
+        &[route(&["a"], &["*"]), route(&["b"], &["*"])],
+        vec![a.clone(), b],
+        store,
+        16,
+        1000,
+        Arc::new(Metrics::new().unwrap()),
+    );
+    let presence = "v2.users.u.presence";
+    let routing = "v2.users.u.routingStatus";
+    for n in 0..100 {
+        router.queue.send(event(n, presence)).await.unwrap();
+    }
+    // `b` is dropped; a new `c` takes presence only.
+    let c_got = Arc::default();
+    let (c, c_task) = crate::sink::spawn(
+        "c",
+        Box::new(Collect(Arc::clone(&c_got))),
+        8,
+        sinks_store.clone(),
+    );
+    router
+        .queue
+        .send(Inbound::Reconfigure {
+            routes: vec![route(&["a"], &["*"]), route(&["c"], &["*.presence"])],
+            sinks: vec![a, c],
+        })
+        .await
+        .unwrap();
+    for n in 100..200 {
+        let topic = if n % 2 == 0 { presence } else { routing };
+        router.queue.send(event(n, topic)).await.unwrap();
+    }
+    // Seen before the switch: still a duplicate after it.
+    router.queue.send(event(5, presence)).await.unwrap();
+    // The router held the last handle on `b`: its worker ends once it has written its queue.
+    b_task.await.unwrap();
+    assert_eq!(*b_got.lock(), (0..100).collect::<Vec<u64>>());
+    drop(router);
+    task.join().await.unwrap();
+    a_task.await.unwrap();
+    c_task.await.unwrap();
+    assert_eq!(*a_got.lock(), (0..200).collect::<Vec<u64>>());
+    assert_eq!(
+        *c_got.lock(),
+        (100..200).filter(|n| n % 2 == 0).collect::<Vec<u64>>()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn closing_routes_what_is_queued_stores_its_gaps_and_ends_while_senders_remain() {
+    let store: Arc<dyn Store> = Arc::new(
+        crate::store::sqlite::SqliteStore::in_memory()
+            .await
+            .unwrap(),
+    );
+    let got = Arc::default();
+    let (a, a_task) =
+        crate::sink::spawn("a", Box::new(Collect(Arc::clone(&got))), 8, store.clone());
+    // The gap is on a topic no route wants: stored, never delivered (`Collect` takes events only).
+    let (router, task) = spawn(
+        &[route(&["a"], &["v2.users.*.presence"])],
+        vec![a],
+        store.clone(),
+        64,
+        1000,
+        Arc::new(Metrics::new().unwrap()),
+    );
+    for n in 0..20 {
+        router
+            .queue
+            .send(event(n, "v2.users.u.presence"))
+            .await
+            .unwrap();
+    }
+    let gap = GapRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: "acme".into(),
+        region: "eu-west-1".into(),
+        channel_id: "ch".into(),
+        topics: vec!["v2.routing.queues.q.conversations".into()],
+        // Stores keep milliseconds.
+        from: chrono::DateTime::from_timestamp_millis(1_750_000_000_000).unwrap(),
+        to: chrono::DateTime::from_timestamp_millis(1_750_000_001_000).unwrap(),
+        reason: "socket_lost".into(),
+    };
+    router.queue.send(Inbound::Gap(gap.clone())).await.unwrap();
+
+    // `router` still holds a sender: the close alone ends the task.
+    task.close().await.unwrap();
+    assert!(
+        router
+            .queue
+            .send(event(20, "v2.users.u.presence"))
+            .await
+            .is_err(),
+        "a closed queue refuses records"
+    );
+    // The router let go of the sink's only handle: its worker writes its queue and ends.
+    a_task.await.unwrap();
+    assert_eq!(*got.lock(), (0..20).collect::<Vec<u64>>());
+    let stored = store
+        .gaps(&crate::store::GapFilter {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![gap],
+        "the gap was stored before the router ended"
+    );
+}
+
+/// Waits (bounded) until the collecting sink holds `n` records.
+async fn sink_holds(got: &parking_lot::Mutex<Vec<u64>>, n: usize) {
+    let wait = async {
+        while got.lock().len() < n {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .expect("the sink got its records");
+}
+
+#[tokio::test]
+async fn events_and_duplicates_are_counted_per_tenant_and_family_across_a_removal() {
+    let dir = std::env::temp_dir().join(format!("sb-router-{}", uuid::Uuid::new_v4()));
+    let store: Arc<dyn Store> = Arc::new(
+        crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+            .await
+            .unwrap(),
+    );
+    let got = Arc::default();
+    let (a, a_task) =
+        crate::sink::spawn("a", Box::new(Collect(Arc::clone(&got))), 8, store.clone());
+    let metrics = Arc::new(Metrics::new().unwrap());
+    metrics.tenant("acme", "eu-west-1");
+    let (router, task) = spawn(
+        &[route(&["a"], &["*"])],
+        vec![a],
+        store,
+        16,
+        1000,
+        metrics.clone(),
+    );
+    let event = |n: u64| {
+        let topic = "v2.users.u.presence";
+        let json = format!(
+            r#"{{"kind":"event","topic":"{topic}","topicFamily":"v2.users.{{id}}.presence","n":{n}}}"#
+        );
+        let start = json.find(topic).unwrap();
+        Inbound::Event {
+            tenant: Arc::from("acme"),
+            key: n,
+            json: json.into_bytes(),
+            topic: start..start + topic.len(),
+        }
+    };
+    for n in [1, 2, 2, 3] {
+        router.queue.send(event(n)).await.unwrap();
+    }
+    let counted = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(r#"tenant="acme""#))
+            .and_then(|l| l.rsplit_once(' '))
+            .map(|(_, v)| v.parse().unwrap())
+    };
+    let received = "switchboard_events_received_total{region=\"eu-west-1\",tenant=\"acme\",topic_family=\"v2.users.{id}.presence\"}";
+    // The router counts before the sink sees the event: once the sink has all three, the counts are in.
+    sink_holds(&got, 3).await;
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .unwrap();
+    assert_eq!(counted(&text, received), Some(4.0), "{text}");
+    assert_eq!(
+        counted(&text, "switchboard_events_duplicate_total"),
+        Some(1.0),
+        "{text}"
+    );
+
+    // Removed and added again: the router's cached counters follow to the new series.
+    metrics.remove_tenant("acme");
+    metrics.tenant("acme", "eu-west-1");
+    router.queue.send(event(4)).await.unwrap();
+    router.queue.send(event(4)).await.unwrap();
+    sink_holds(&got, 4).await;
+    drop(router);
+    task.join().await.unwrap();
+    a_task.await.unwrap();
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .unwrap();
+    assert_eq!(counted(&text, received), Some(2.0), "{text}");
+    assert_eq!(
+        counted(&text, "switchboard_events_duplicate_total"),
+        Some(1.0),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

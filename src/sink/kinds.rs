@@ -1,0 +1,287 @@
+//! The registry of sink kinds: [`SinkKind`], one arm per kind holding that kind's settings
+//! (`crate::sink::<kind>::config`), and every place that dispatches on the kind: reading the configuration
+//! file's table and the API's body, the store's settings, the view, the writer, the destination. Each arm
+//! hands over to the kind's folder; a new kind adds one arm here to each `match` (the compiler lists them).
+
+use std::path::{Path, PathBuf};
+
+use super::Sink;
+use super::body::{
+    SinkBody, SinkView, only_for_file, only_for_kafka, only_for_nats, only_for_webhook, truncate,
+};
+use super::config::SinkConfig;
+use super::file::{self, FileConfig};
+use super::kafka::{self, KafkaConfig};
+use super::nats::{self, NatsConfig};
+use super::stdout;
+use super::webhook::{self, WebhookConfig};
+use crate::secrets::MasterKey;
+use crate::settings::{EnvLookup, Errors, Reader, Secret};
+
+/// The kinds of sink: TOML `kind = "file"`, `"stdout"`, `"nats"`, `"webhook"` or `"kafka"`; one arm per kind,
+/// holding that kind's settings (`crate::sink::<kind>::config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    /// JSON lines appended to a file, rotated by size.
+    File(FileConfig),
+    /// JSON lines on standard output.
+    Stdout,
+    /// Each envelope published to NATS JetStream, acknowledged before the batch counts as written.
+    Nats(NatsConfig),
+    /// Each envelope (or the whole batch as a JSON array) POSTed to a URL, signed per Standard Webhooks.
+    Webhook(WebhookConfig),
+    /// Each envelope produced to Kafka by the idempotent producer with `acks=all`, acknowledged before the
+    /// batch counts as written. Runs only in a build with the `kafka` feature.
+    Kafka(KafkaConfig),
+}
+
+impl SinkKind {
+    /// Reads the table of a sink of `kind` (TOML `kind = "..."`): keys of other kinds are errors, the rest is
+    /// the kind's own reader.
+    pub(crate) fn read(
+        kind: &str,
+        r: &Reader<'_>,
+        base_dir: &Path,
+        env: EnvLookup<'_>,
+        files: &mut Vec<(PathBuf, String)>,
+        errs: &mut Errors,
+    ) -> Option<SinkKind> {
+        match kind {
+            "stdout" => {
+                only_for(r, FILE_ONLY_KEYS, "file", errs);
+                only_for(r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
+                Some(SinkKind::Stdout)
+            }
+            "file" => {
+                only_for(r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
+                FileConfig::read(r, base_dir, files, errs).map(SinkKind::File)
+            }
+            "nats" => {
+                only_for(r, FILE_ONLY_KEYS, "file", errs);
+                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
+                NatsConfig::read(r, errs).map(SinkKind::Nats)
+            }
+            "webhook" => {
+                only_for(r, FILE_ONLY_KEYS, "file", errs);
+                only_for(r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
+                WebhookConfig::read(r, base_dir, env, errs).map(SinkKind::Webhook)
+            }
+            "kafka" => {
+                only_for(r, FILE_ONLY_KEYS, "file", errs);
+                only_for(r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                kafka::read_kafka_sink(r, base_dir, env, errs).map(SinkKind::Kafka)
+            }
+            other => {
+                errs.push(
+                r.path("kind"),
+                format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\""),
+            );
+                None
+            }
+        }
+    }
+
+    /// Reads the admin API's body of a sink: fields of other kinds are errors, the rest is the kind's own
+    /// reader. Every bad field is named in `details`.
+    pub(crate) fn from_body(body: SinkBody, details: &mut Vec<String>) -> Option<SinkKind> {
+        match body.kind.as_str() {
+            "stdout" => {
+                only_for_file(&body, details);
+                only_for_nats(&body, details);
+                only_for_webhook(&body, details);
+                only_for_kafka(&body, details);
+                Some(SinkKind::Stdout)
+            }
+            "kafka" => {
+                only_for_file(&body, details);
+                only_for_webhook(&body, details);
+                for (field, given) in [
+                    ("subject", body.subject.is_some()),
+                    ("stream", body.stream.is_some()),
+                    ("createStream", body.create_stream.is_some()),
+                ] {
+                    if given {
+                        details.push(format!("{field}: only applies to kind \"nats\""));
+                    }
+                }
+                KafkaConfig::from_body(body, details).map(SinkKind::Kafka)
+            }
+            "webhook" => {
+                only_for_file(&body, details);
+                only_for_nats(&body, details);
+                only_for_kafka(&body, details);
+                WebhookConfig::from_body(body, details).map(SinkKind::Webhook)
+            }
+            "nats" => {
+                only_for_file(&body, details);
+                only_for_webhook(&body, details);
+                only_for_kafka(&body, details);
+                NatsConfig::from_body(body, details).map(SinkKind::Nats)
+            }
+            "file" => {
+                only_for_nats(&body, details);
+                only_for_webhook(&body, details);
+                only_for_kafka(&body, details);
+                FileConfig::from_body(&body, details).map(SinkKind::File)
+            }
+            other => {
+                details.push(format!(
+                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\"",
+                truncate(other)
+            ));
+                None
+            }
+        }
+    }
+
+    /// Fills the admin API's view with the kind's settings.
+    pub(crate) fn view(self, view: &mut SinkView) {
+        match self {
+            SinkKind::File(f) => f.view(view),
+            SinkKind::Stdout => {}
+            SinkKind::Nats(n) => n.view(view),
+            SinkKind::Webhook(w) => w.view(view),
+            SinkKind::Kafka(k) => k.view(view),
+        }
+    }
+
+    /// Builds the writer of this kind.
+    pub fn open(&self) -> std::io::Result<Box<dyn Sink>> {
+        Ok(match self {
+            SinkKind::File(f) => Box::new(file::FileSink::open(&f.path, f.max_bytes, f.max_files)?),
+            SinkKind::Stdout => Box::new(stdout::StdoutSink::new()),
+            SinkKind::Nats(n) => Box::new(nats::NatsSink::new(
+                &n.url,
+                &n.subject,
+                n.stream.as_deref(),
+                n.create_stream,
+            )),
+            SinkKind::Webhook(w) => Box::new(
+                webhook::WebhookSink::new(&w.url, &w.secret, w.batch, w.timeout, &w.allow)
+                    .map_err(std::io::Error::other)?,
+            ),
+            #[cfg(feature = "kafka")]
+            SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka)?),
+            #[cfg(not(feature = "kafka"))]
+            SinkKind::Kafka(_) => {
+                return Err(std::io::Error::other(kafka::NO_KAFKA));
+            }
+        })
+    }
+
+    /// Where a sink of this kind writes.
+    pub fn destination(&self) -> Destination {
+        match self {
+            SinkKind::File(f) => Destination::File(f.path.clone()),
+            SinkKind::Stdout => Destination::Stdout,
+            SinkKind::Nats(n) => Destination::Nats(n.url.clone(), n.subject.clone()),
+            SinkKind::Webhook(w) => Destination::Webhook(w.url.clone()),
+            SinkKind::Kafka(k) => Destination::Kafka(k.brokers.clone(), k.topic.clone()),
+        }
+    }
+
+    /// The kind's name, as in TOML `kind = "..."`, the API and the store.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SinkKind::File(_) => "file",
+            SinkKind::Stdout => "stdout",
+            SinkKind::Nats(_) => "nats",
+            SinkKind::Webhook(_) => "webhook",
+            SinkKind::Kafka(_) => "kafka",
+        }
+    }
+
+    /// The store's form of the kind's settings, without its secret (see [`SinkKind::secret`]).
+    pub fn settings(&self) -> serde_json::Value {
+        match self {
+            SinkKind::File(f) => f.settings(),
+            SinkKind::Stdout => serde_json::json!({}),
+            SinkKind::Nats(n) => n.settings(),
+            SinkKind::Webhook(w) => w.settings(),
+            SinkKind::Kafka(k) => k.settings(),
+        }
+    }
+
+    /// The text the store keeps sealed for this sink; `None` when the sink has no secret.
+    pub fn secret(&self) -> Option<Secret> {
+        match self {
+            SinkKind::Webhook(w) => Some(w.secret()),
+            SinkKind::Kafka(k) => k.secret(),
+            SinkKind::File(_) | SinkKind::Stdout | SinkKind::Nats(_) => None,
+        }
+    }
+
+    /// Reads a stored sink's kind and settings back. A sealed secret is opened with `key`; a sink stored
+    /// without one takes the secret of the configuration file's sink of the same name (`file_sinks`).
+    pub fn from_settings(
+        kind: &str,
+        name: &str,
+        settings: &serde_json::Value,
+        key: Option<&MasterKey>,
+        file_sinks: &[SinkConfig],
+    ) -> Result<SinkKind, String> {
+        Ok(match kind {
+            "stdout" => SinkKind::Stdout,
+            "file" => SinkKind::File(FileConfig::from_settings(settings)?),
+            "nats" => SinkKind::Nats(NatsConfig::from_settings(settings)?),
+            "webhook" => SinkKind::Webhook(WebhookConfig::from_settings(
+                name, settings, key, file_sinks,
+            )?),
+            "kafka" => {
+                SinkKind::Kafka(KafkaConfig::from_settings(name, settings, key, file_sinks)?)
+            }
+            other => return Err(format!("kind {other:?} is not one this version runs")),
+        })
+    }
+
+    /// How a sink that cannot be opened is reported by the admin API: the field at fault and why.
+    pub fn open_error(&self, e: &std::io::Error) -> String {
+        match self {
+            SinkKind::File(_) => format!("path: cannot be opened for writing: {e}"),
+            SinkKind::Kafka(_) => format!("properties: {e}"),
+            _ => format!("kind: cannot be started: {e}"),
+        }
+    }
+}
+
+/// Where a sink writes. Two workers on one destination must not write at the same time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    File(PathBuf),
+    Stdout,
+    /// A NATS server and subject template: a replacement waits for its predecessor, so that each subject
+    /// keeps its records in routing order. Different sinks may share it (each has its own connection).
+    Nats(String, String),
+    /// A webhook URL: a replacement waits for its predecessor, so that the receiver gets records in order.
+    Webhook(String),
+    /// Kafka brokers and topic template: a replacement waits for its predecessor, so that each key keeps
+    /// its records in routing order.
+    Kafka(Vec<String>, String),
+}
+
+const FILE_ONLY_KEYS: &[&str] = file::KEYS;
+const NATS_ONLY_KEYS: &[&str] = nats::KEYS;
+const WEBHOOK_ONLY_KEYS: &[&str] = webhook::KEYS;
+const KAFKA_ONLY_KEYS: &[&str] = kafka::KEYS;
+const WEBHOOK_OR_KAFKA: &str = "webhook\" or kind = \"kafka";
+
+fn only_for(r: &Reader<'_>, keys: &[&str], kind: &str, errs: &mut Errors) {
+    for key in keys {
+        if r.has(key) {
+            errs.push(r.path(key), format!("only applies to kind = \"{kind}\""));
+        }
+    }
+}
