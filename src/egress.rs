@@ -333,6 +333,24 @@ impl Egress {
         self.permitted(bare, addrs)
     }
 
+    /// [`Egress::resolve`] for a client library that connects by itself from a constructor (librdkafka): the
+    /// system resolver, blocking the calling thread for the lookup.
+    pub fn resolve_blocking(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EgressError> {
+        use std::net::ToSocketAddrs;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => (bare, port)
+                .to_socket_addrs()
+                .map_err(|e| EgressError::Unresolved {
+                    host: bare.to_string(),
+                    cause: e.to_string(),
+                })?
+                .collect(),
+        };
+        self.permitted(bare, addrs)
+    }
+
     /// The permitted ones of `addrs` (resolved from `host`), or why none is.
     fn permitted(
         &self,

@@ -26,7 +26,7 @@ impl EngineSinks {
             .context("while loading the sinks and routes from the store")?;
         let mut running = BTreeMap::new();
         for (config, updated_at) in sinks {
-            let opened = sink::open(&config)
+            let opened = sink::open(&config, &workers.egress)
                 .with_context(|| format!("while opening sink {}", config.name))?;
             let (handle, done) =
                 start_worker(&config.name, opened, store.clone(), &workers, &metrics);
@@ -164,7 +164,7 @@ impl EngineSinks {
         }
         // Opening before anything changes reports a file that cannot be written (or settings the Kafka
         // client refuses) as the caller's mistake.
-        let opened = sink::open(&config)
+        let opened = sink::open(&config, &self.workers.egress)
             .map_err(|e| ManageError::Invalid(vec![config.kind.open_error(&e)]))?;
         let now = now_millis();
         if config.kind.secret().is_some() && self.key.is_none() {
@@ -195,6 +195,7 @@ impl EngineSinks {
                 waiting,
                 config: config.clone(),
                 sink: None,
+                egress: self.workers.egress.clone(),
             })
         };
         let (handle, done) = start_worker(

@@ -200,6 +200,7 @@ async fn start_flow(
             queue: 4,
             spool_dir: None,
             spool_max_bytes: sink::spool::DEFAULT_MAX_BYTES,
+            egress: crate::egress::Egress::unrestricted(),
         },
         4,
         100_000,
@@ -305,6 +306,7 @@ async fn a_file_sink_replaced_mid_stream_keeps_every_line_in_order_and_changes_a
             queue: 4,
             spool_dir: Some(dir.join("spool")),
             spool_max_bytes: sink::spool::DEFAULT_MAX_BYTES,
+            egress: crate::egress::Egress::unrestricted(),
         },
         4,
         100_000,
@@ -426,6 +428,7 @@ async fn a_successor_on_the_same_file_writes_only_once_its_predecessors_have_end
         waiting: vec![rx],
         config: file_sink("f", &path, 1 << 20),
         sink: None,
+        egress: crate::egress::Egress::unrestricted(),
     };
     let second = line(2);
     let write = tokio::spawn(async move {

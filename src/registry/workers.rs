@@ -64,6 +64,7 @@ pub(super) struct AfterPredecessors {
     pub(super) waiting: Vec<watch::Receiver<bool>>,
     pub(super) config: SinkConfig,
     pub(super) sink: Option<Box<dyn Sink>>,
+    pub(super) egress: crate::egress::Egress,
 }
 
 impl AfterPredecessors {
@@ -75,7 +76,7 @@ impl AfterPredecessors {
         let sink = match self.sink.take() {
             Some(s) => s,
             // An error here is retried by the worker with this same batch, like any write error.
-            None => sink::open(&self.config)?,
+            None => sink::open(&self.config, &self.egress)?,
         };
         Ok(self.sink.insert(sink))
     }

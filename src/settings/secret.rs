@@ -153,3 +153,63 @@ pub(crate) fn read_secret(
     }
     Some(Secret::new(trimmed))
 }
+
+/// A URL as it may be shown (logs, errors, API views, the audit log): the user name and password become `***`,
+/// and so does every query value (a token in a query is as secret as a password). Text that is not a URL is
+/// shown as `***` whole.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) => redacted(&u),
+        Err(_) => "***".into(),
+    }
+}
+
+/// [`redact_url`] of a parsed URL.
+pub fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() {
+        let _ = shown.set_username("***");
+    }
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    if shown.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, _)| (k.into_owned(), "***".to_string()))
+            .collect();
+        shown
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    shown.to_string()
+}
+
+/// Whether a URL carries a credential (a user name, a password or a query) that [`redacted`] hides.
+pub fn url_has_credentials(url: &str) -> bool {
+    reqwest::Url::parse(url.trim())
+        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some() || u.query().is_some())
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn user_password_and_query_values_are_hidden() {
+        assert_eq!(
+            redact_url("https://bob:hunter2@hooks.example.com/x?token=abc&team=a"),
+            "https://***:***@hooks.example.com/x?token=***&team=***"
+        );
+        assert_eq!(
+            redact_url("nats://user:pw@nats.internal:4222"),
+            "nats://***:***@nats.internal:4222"
+        );
+        assert_eq!(redact_url("https://h.example.com/x"), "https://h.example.com/x");
+        assert_eq!(redact_url("not a url with hunter2"), "***");
+        assert!(url_has_credentials("https://a:b@h/"));
+        assert!(url_has_credentials("https://h/?k=v"));
+        assert!(!url_has_credentials("https://h/x"));
+    }
+}

@@ -159,7 +159,7 @@ impl SinkKind {
     }
 
     /// Builds the writer of this kind.
-    pub fn open(&self) -> std::io::Result<Box<dyn Sink>> {
+    pub fn open(&self, egress: &crate::egress::Egress) -> std::io::Result<Box<dyn Sink>> {
         Ok(match self {
             SinkKind::File(f) => Box::new(file::FileSink::open(&f.path, f.max_bytes, f.max_files)?),
             SinkKind::Stdout => Box::new(stdout::StdoutSink::new()),
@@ -168,13 +168,14 @@ impl SinkKind {
                 &n.subject,
                 n.stream.as_deref(),
                 n.create_stream,
+                egress,
             )),
             SinkKind::Webhook(w) => Box::new(
-                webhook::WebhookSink::new(&w.url, &w.secret, w.batch, w.timeout, &w.allow)
+                webhook::WebhookSink::new(&w.url, &w.secret, w.batch, w.timeout, &w.allow, egress)
                     .map_err(std::io::Error::other)?,
             ),
             #[cfg(feature = "kafka")]
-            SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka)?),
+            SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka, egress)?),
             #[cfg(not(feature = "kafka"))]
             SinkKind::Kafka(_) => {
                 return Err(std::io::Error::other(kafka::NO_KAFKA));

@@ -196,8 +196,8 @@ impl SinkHandle {
 }
 
 /// Builds the sink a config names.
-pub fn open(config: &SinkConfig) -> std::io::Result<Box<dyn Sink>> {
-    config.kind.open()
+pub fn open(config: &SinkConfig, egress: &crate::egress::Egress) -> std::io::Result<Box<dyn Sink>> {
+    config.kind.open(egress)
 }
 
 /// Starts a worker for `sink` with a queue of `capacity` records; the task ends when every handle is dropped

@@ -25,6 +25,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::time::Instant;
 
+use crate::egress::Egress;
 use super::config::KafkaConfig;
 use crate::sink::template::{Envelope, Template, envelope_id};
 use crate::sink::{Delivery, Sink, SinkError};
@@ -139,7 +140,18 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// A sink for a validated configuration. Fails when librdkafka refuses a property; connects in the
     /// background.
-    pub fn new(config: &KafkaConfig) -> io::Result<KafkaSink> {
+    pub fn new(config: &KafkaConfig, egress: &Egress) -> io::Result<KafkaSink> {
+        // The bootstrap brokers are checked by the outbound address policy before librdkafka contacts them.
+        // (The brokers the cluster then announces are resolved and connected by librdkafka itself.)
+        for broker in &config.brokers {
+            let (host, port) = match broker.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().unwrap_or(9092)),
+                None => (broker.as_str(), 9092),
+            };
+            egress
+                .resolve_blocking(host, port)
+                .map_err(|e| io::Error::other(format!("broker {broker}: {e}")))?;
+        }
         let brokers = config.brokers.join(",");
         let mut client = ClientConfig::new();
         // A default the properties may change.

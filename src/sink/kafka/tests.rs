@@ -133,7 +133,7 @@ fn by_key(got: &[Got]) -> HashMap<String, Vec<Bytes>> {
 
 #[tokio::test]
 async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
-    let sink = KafkaSink::new(&config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC)).unwrap();
+    let sink = KafkaSink::new(&config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC), &crate::egress::Egress::unrestricted()).unwrap();
     let e = event("acme", 7, "v2.users.U-1.presence", PRESENCE);
     let p = sink.prepare(&e);
     assert_eq!(p.topic, "switchboard.acme");
@@ -153,7 +153,7 @@ async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
 
     let mut c = config("127.0.0.1:1", "sb.{tenant}.{kind}.{family}");
     c.key = Some("{entity}@{tenant}:{topic}".into());
-    let sink = KafkaSink::new(&c).unwrap();
+    let sink = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).unwrap();
     let p = sink.prepare(&e);
     assert_eq!(p.topic, "sb.acme.event.v2.users.id.presence");
     assert_eq!(p.key, "U-1@acme:v2.users.U-1.presence");
@@ -171,7 +171,7 @@ async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
     let mut long = config("127.0.0.1:1", "{family}");
     long.create_topic = false;
     long.partitions = None;
-    let sink = KafkaSink::new(&long).unwrap();
+    let sink = KafkaSink::new(&long, &crate::egress::Egress::unrestricted()).unwrap();
     let family = "x".repeat(400);
     let huge = Delivery {
         kind: RecordKind::Event,
@@ -212,17 +212,17 @@ fn a_property_librdkafka_refuses_is_reported_without_secrets() {
     let mut c = config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC);
     c.properties
         .insert("linger.ms".into(), "not-a-number".into());
-    let e = KafkaSink::new(&c).err().expect("refused");
+    let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).err().expect("refused");
     assert!(e.to_string().contains("linger.ms"), "{e}");
 
     let mut c = config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC);
     c.properties.insert("no.such.property".into(), "1".into());
     c.secret_properties
         .insert("sasl.password".into(), Secret::new("hunter2-secret-value"));
-    let e = KafkaSink::new(&c).err().expect("refused");
+    let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).err().expect("refused");
     assert!(e.to_string().contains("no.such.property"), "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
-    let mut sink = KafkaSink::new(&config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC)).unwrap();
+    let mut sink = KafkaSink::new(&config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC), &crate::egress::Egress::unrestricted()).unwrap();
     sink.context.secrets = vec!["hunter2-secret-value".to_string()].into();
     assert_eq!(
         sink.redact("bad value \"hunter2-secret-value\" for sasl.password"),
@@ -234,7 +234,7 @@ fn a_property_librdkafka_refuses_is_reported_without_secrets() {
 async fn a_batch_is_produced_keyed_with_its_ids_and_read_back_in_order_per_key() {
     let brokers = broker_or_fail();
     let prefix = format!("sbtest-{}", unique());
-    let mut sink = KafkaSink::new(&config(&brokers, &format!("{prefix}.{{tenant}}"))).unwrap();
+    let mut sink = KafkaSink::new(&config(&brokers, &format!("{prefix}.{{tenant}}")), &crate::egress::Egress::unrestricted()).unwrap();
     let records = batch();
     sink.write(&records)
         .await
@@ -277,11 +277,11 @@ async fn a_resent_batch_keeps_the_first_copies_in_order() {
     let topic = format!("sbtest-{}", unique());
     let mut c = config(&brokers, &topic);
     c.partitions = Some(1);
-    let mut sink = KafkaSink::new(&c).unwrap();
+    let mut sink = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).unwrap();
     let records = batch();
     sink.write(&records[..4]).await.unwrap();
     // As the worker does after a failure: the whole batch again, by a new producer session.
-    let mut again = KafkaSink::new(&c).unwrap();
+    let mut again = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).unwrap();
     again.write(&records).await.unwrap();
     let got = consume(&brokers, &[&topic], 4 + records.len()).await;
     let mut seen = std::collections::HashSet::new();
@@ -301,7 +301,7 @@ async fn a_record_too_large_is_rejected_and_the_others_delivered() {
     let mut c = config(&brokers, &topic);
     c.properties
         .insert("message.max.bytes".into(), "2000".into());
-    let mut sink = KafkaSink::new(&c).unwrap();
+    let mut sink = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).unwrap();
     let mut records = batch();
     let mut big = event("acme", 99, "v2.users.u9.presence", PRESENCE);
     big.json = Bytes::from(String::from_utf8(big.json.to_vec()).unwrap().replace(
@@ -329,7 +329,7 @@ async fn a_closed_port_is_a_retry_within_the_timeout() {
     let mut c = config(&format!("127.0.0.1:{port}"), DEFAULT_KAFKA_TOPIC);
     c.create_topic = false;
     c.partitions = None;
-    let mut sink = KafkaSink::new(&c)
+    let mut sink = KafkaSink::new(&c, &crate::egress::Egress::unrestricted())
         .unwrap()
         .with_timeout(Duration::from_millis(1500));
     for _ in 0..2 {

@@ -12,6 +12,8 @@ use async_nats::jetstream::{self, message::PublishMessage};
 
 use super::config::nats_stream_subjects;
 use crate::sink::template::{Envelope, Template, envelope_id};
+use crate::egress::Egress;
+use crate::settings::redact_url;
 use crate::sink::{Delivery, Sink, SinkError};
 
 /// How long connecting (TCP, TLS and the NATS handshake) may take before the write fails.
@@ -52,11 +54,19 @@ pub struct NatsSink {
     connect_timeout: Duration,
     ack_timeout: Duration,
     js: Option<jetstream::Context>,
+    /// Where the sink may connect.
+    egress: Egress,
 }
 
 impl NatsSink {
     /// A sink for a validated configuration; nothing is connected until the first write.
-    pub fn new(url: &str, subject: &str, stream: Option<&str>, create_stream: bool) -> NatsSink {
+    pub fn new(
+        url: &str,
+        subject: &str,
+        stream: Option<&str>,
+        create_stream: bool,
+        egress: &Egress,
+    ) -> NatsSink {
         let create_subjects = create_stream
             .then(|| nats_stream_subjects(subject))
             .flatten()
@@ -69,6 +79,49 @@ impl NatsSink {
             connect_timeout: CONNECT_TIMEOUT,
             ack_timeout: ACK_TIMEOUT,
             js: None,
+            egress: egress.clone(),
+        }
+    }
+
+    /// The servers to connect to, each checked by the outbound address policy: a plain `nats://` server is
+    /// connected at the very address checked; a TLS one by its name (its certificate names it), checked just
+    /// before. Servers the cluster announces are ignored (see `context`), so none is reached unchecked.
+    async fn servers(&self) -> io::Result<Vec<async_nats::ServerAddr>> {
+        let mut servers = Vec::new();
+        let mut refusal = None;
+        for one in self.url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let with_scheme = if one.contains("://") {
+                one.to_string()
+            } else {
+                format!("nats://{one}")
+            };
+            let mut url = reqwest::Url::parse(&with_scheme)
+                .map_err(|e| self.error("not a URL", e))?;
+            let host = url.host_str().unwrap_or_default().to_string();
+            let port = url.port().unwrap_or(4222);
+            match self.egress.resolve(&host, port).await {
+                Ok(addrs) => {
+                    if url.scheme() == "nats"
+                        && let Some(addr) = addrs.first()
+                    {
+                        let _ = url.set_ip_host(addr.ip());
+                        let _ = url.set_port(Some(addr.port()));
+                    }
+                    let server: async_nats::ServerAddr = url
+                        .as_str()
+                        .parse()
+                        .map_err(|e| self.error("not a server address", e))?;
+                    servers.push(server);
+                }
+                Err(e) => {
+                    refusal.get_or_insert(e);
+                }
+            }
+        }
+        match (servers.is_empty(), refusal) {
+            (false, _) => Ok(servers),
+            (true, Some(e)) => Err(self.error("cannot connect", e)),
+            (true, None) => Err(self.error("cannot connect", "no server")),
         }
     }
 
@@ -89,21 +142,24 @@ impl NatsSink {
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> io::Error {
-        io::Error::other(format!("NATS {}: {what}: {e}", self.url))
+        io::Error::other(format!("NATS {}: {what}: {e}", redact_url(&self.url)))
     }
 
     async fn context(&mut self) -> io::Result<jetstream::Context> {
         if let Some(js) = &self.js {
             return Ok(js.clone());
         }
+        let servers = self.servers().await?;
         let options = async_nats::ConnectOptions::new()
             .name("switchboard")
+            // Servers a cluster announces were never checked by the address policy.
+            .ignore_discovered_servers()
             .connection_timeout(self.connect_timeout)
             .request_timeout(Some(self.ack_timeout));
         // The outer bound holds whatever the client does inside (name resolution, TLS, several addresses).
         let client = tokio::time::timeout(
             self.connect_timeout + Duration::from_secs(1),
-            options.connect(self.url.as_str()),
+            options.connect(servers),
         )
         .await
         .map_err(|_| {
@@ -111,7 +167,8 @@ impl NatsSink {
                 io::ErrorKind::TimedOut,
                 format!(
                     "NATS {}: no connection within {:?}",
-                    self.url, self.connect_timeout
+                    redact_url(&self.url),
+                    self.connect_timeout
                 ),
             )
         })?

@@ -131,7 +131,13 @@ fn sink_for(prefix: &str, stream: &str) -> NatsSink {
             subject,
             stream,
             create_stream,
-        }) => NatsSink::new(&url, &subject, stream.as_deref(), create_stream),
+        }) => NatsSink::new(
+            &url,
+            &subject,
+            stream.as_deref(),
+            create_stream,
+            &crate::egress::Egress::unrestricted(),
+        ),
         _ => unreachable!(),
     }
 }
@@ -215,6 +221,7 @@ async fn a_closed_port_is_an_error_not_a_hang() {
         "switchboard.{tenant}.{kind}",
         None,
         false,
+        &crate::egress::Egress::unrestricted(),
     )
     .with_connect_timeout(Duration::from_secs(2));
     let result = tokio::time::timeout(Duration::from_secs(10), sink.write(&batch()))
@@ -244,6 +251,7 @@ async fn a_server_that_never_answers_is_a_timeout() {
         "switchboard.{tenant}.{kind}",
         None,
         false,
+        &crate::egress::Egress::unrestricted(),
     )
     .with_connect_timeout(Duration::from_millis(500));
     let result = tokio::time::timeout(Duration::from_secs(10), sink.write(&batch()))
@@ -297,7 +305,13 @@ fn subject_templates_are_checked() {
 
 #[test]
 fn subjects_and_ids_come_from_the_envelope() {
-    let sink = NatsSink::new("nats://x", "sb.{tenant}.{kind}.{family}", None, false);
+    let sink = NatsSink::new(
+        "nats://x",
+        "sb.{tenant}.{kind}.{family}",
+        None,
+        false,
+        &crate::egress::Egress::unrestricted(),
+    );
     let e = event("acme", 7, "v2.users.u.presence", "v2.users.{id}.presence");
     assert_eq!(sink.subject(&e), "sb.acme.event.v2.users.id.presence");
     assert_eq!(

@@ -1,8 +1,9 @@
 //! The webhook sink: each envelope (or each batch, as a JSON array) POSTed to a URL, signed per the Standard
 //! Webhooks scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
 //!
-//! Before each connection the host is resolved and the address checked: loopback, private, link-local,
-//! unspecified and metadata addresses are refused unless the sink's allow-list names them (or the host).
+//! Before each connection the host is resolved and the address checked by the outbound address policy
+//! ([`crate::egress`]): special-purpose addresses are refused unless the deployment's `[egress] allow` or the
+//! sink's own `allow` names them (or the host).
 //! The connection goes to the very address checked (the client is pinned to it), so a second resolution
 //! cannot lead it elsewhere.
 //!
@@ -12,7 +13,7 @@
 //! receivers can drop the copies.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,95 +25,13 @@ use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
 use super::config::webhook_key;
+use crate::egress::{Egress, EgressError};
+use crate::settings::redacted;
 use crate::settings::Secret;
 use crate::sink::{Delivery, Sink, SinkError};
 
 /// The longest `Retry-After` honoured before the worker's own backoff takes over.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// An allow-list entry: a network or a host name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Allowed {
-    Net(IpAddr, u8),
-    Host(String),
-}
-
-impl Allowed {
-    fn parse(entry: &str) -> Option<Allowed> {
-        let entry = entry.trim();
-        if let Some((addr, bits)) = entry.split_once('/') {
-            let addr: IpAddr = addr.parse().ok()?;
-            let bits: u8 = bits.parse().ok()?;
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            return (bits <= max).then_some(Allowed::Net(addr, bits));
-        }
-        match entry.parse::<IpAddr>() {
-            Ok(addr) => Some(Allowed::Net(addr, if addr.is_ipv4() { 32 } else { 128 })),
-            Err(_) => Some(Allowed::Host(entry.to_ascii_lowercase())),
-        }
-    }
-
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self, unmap(ip)) {
-            (Allowed::Net(IpAddr::V4(net), bits), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
-                u32::from(*net) & mask == u32::from(ip) & mask
-            }
-            (Allowed::Net(IpAddr::V6(net), bits), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
-                u128::from(*net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// An IPv4-mapped IPv6 address as the IPv4 address it is.
-fn unmap(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// Why an address may not be connected to, or `None` when it is a public address.
-pub fn refused_because(ip: IpAddr) -> Option<&'static str> {
-    match unmap(ip) {
-        IpAddr::V4(v4) => {
-            if v4 == Ipv4Addr::new(169, 254, 169, 254) {
-                Some("the cloud metadata address")
-            } else if v4.is_loopback() {
-                Some("a loopback address")
-            } else if v4.is_private() {
-                Some("a private address")
-            } else if v4.is_link_local() {
-                Some("a link-local address")
-            } else if v4.is_unspecified() || v4.octets()[0] == 0 {
-                Some("an unspecified address")
-            } else if v4.is_broadcast() {
-                Some("the broadcast address")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("a loopback address")
-            } else if v6.is_unspecified() {
-                Some("an unspecified address")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("a private (unique local) address")
-            } else if first & 0xffc0 == 0xfe80 {
-                Some("a link-local address")
-            } else if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
-                Some("the cloud metadata address")
-            } else {
-                None
-            }
-        }
-    }
-}
 
 /// The `webhook-signature` value of a message: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
@@ -147,7 +66,8 @@ pub struct WebhookSink {
     key: Vec<u8>,
     batch: bool,
     timeout: Duration,
-    allow: Vec<Allowed>,
+    /// The deployment's outbound address policy with the sink's own `allow` added.
+    policy: Egress,
     /// The client pinned to the address last checked.
     client: Option<(SocketAddr, reqwest::Client)>,
     progress: Option<Progress>,
@@ -161,22 +81,20 @@ impl WebhookSink {
         batch: bool,
         timeout: Duration,
         allow: &[String],
+        egress: &Egress,
     ) -> Result<WebhookSink, String> {
         let url = Url::parse(url.trim()).map_err(|e| format!("webhook URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err("webhook URL: an http:// or https:// URL with a host is required".into());
         }
         let key = webhook_key(secret).map_err(|e| format!("webhook secret: {e}"))?;
-        let allow = allow
-            .iter()
-            .map(|a| Allowed::parse(a).ok_or_else(|| format!("allow: {a:?} is not valid")))
-            .collect::<Result<_, _>>()?;
+        let policy = egress.with(allow).map_err(|e| format!("allow: {e}"))?;
         Ok(WebhookSink {
             url,
             key,
             batch,
             timeout,
-            allow,
+            policy,
             client: None,
             progress: None,
         })
@@ -191,40 +109,30 @@ impl WebhookSink {
             .to_ascii_lowercase()
     }
 
-    fn allowed(&self, ip: IpAddr) -> bool {
-        refused_because(ip).is_none() || self.allow.iter().any(|a| a.contains(ip))
+    /// Whether `ip` may be connected to whatever host it was reached by.
+    #[cfg(test)]
+    fn allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.policy.check("", ip).is_ok()
     }
 
-    /// Resolves the host and picks the first address that may be connected to.
+    /// Resolves the host and picks the first address the policy permits.
     async fn resolve(&self) -> Result<SocketAddr, Outcome> {
         let host = self.host();
         let port = self.url.port_or_known_default().unwrap_or(80);
-        let host_allowed = self.allow.contains(&Allowed::Host(host.clone()));
-        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| {
-                    Outcome::Retry(io::Error::other(format!(
-                        "webhook {}: cannot resolve {host}: {e}",
-                        self.url
-                    )))
-                })?
-                .collect(),
-        };
-        if let Some(a) = addrs.iter().find(|a| host_allowed || self.allowed(a.ip())) {
-            return Ok(*a);
-        }
-        match addrs.first() {
-            Some(a) => Err(Outcome::Reject(format!(
-                "webhook {}: {host} resolves to {} ({}), which is refused unless allow-listed",
-                self.url,
-                a.ip(),
-                refused_because(a.ip()).unwrap_or("refused")
+        match self.policy.resolve(&host, port).await {
+            Ok(addrs) => addrs.first().copied().ok_or_else(|| {
+                Outcome::Retry(io::Error::other(format!(
+                    "webhook {}: {host} resolves to no address",
+                    redacted(&self.url)
+                )))
+            }),
+            Err(e @ EgressError::Refused { .. }) => Err(Outcome::Reject(format!(
+                "webhook {}: {e}",
+                redacted(&self.url)
             ))),
-            None => Err(Outcome::Retry(io::Error::other(format!(
-                "webhook {}: {host} resolves to no address",
-                self.url
+            Err(e) => Err(Outcome::Retry(io::Error::other(format!(
+                "webhook {}: {e}",
+                redacted(&self.url)
             )))),
         }
     }
@@ -258,7 +166,7 @@ impl WebhookSink {
         let client = builder.build().map_err(|e| {
             Outcome::Retry(io::Error::other(format!(
                 "webhook {}: cannot build the HTTP client: {e}",
-                self.url
+                redacted(&self.url)
             )))
         })?;
         self.client = Some((addr, client.clone()));
@@ -295,7 +203,7 @@ impl WebhookSink {
                 } else {
                     format!("cannot send: {e}")
                 };
-                return Outcome::Retry(io::Error::other(format!("webhook {}: {what}", self.url)));
+                return Outcome::Retry(io::Error::other(format!("webhook {}: {what}", redacted(&self.url))));
             }
         };
         let status = response.status();
@@ -310,7 +218,7 @@ impl WebhookSink {
             .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(200).collect();
-        let what = format!("webhook {}: HTTP {status}: {}", self.url, text.trim());
+        let what = format!("webhook {}: HTTP {status}: {}", redacted(&self.url), text.trim());
         if status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()
