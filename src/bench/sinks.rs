@@ -95,8 +95,8 @@ async fn receiver() -> anyhow::Result<std::net::SocketAddr> {
 }
 
 async fn measure(label: &str, config: SinkConfig, records: usize) -> anyhow::Result<()> {
-    let mut sink =
-        sink::open(&config, &crate::egress::Egress::unrestricted()).with_context(|| format!("while opening the {label} sink"))?;
+    let mut sink = sink::open(&config, &crate::egress::Egress::unrestricted())
+        .with_context(|| format!("while opening the {label} sink"))?;
     let batch: Vec<Delivery> = (0..1024).map(envelope).collect();
     let started = Instant::now();
     let mut written = 0;

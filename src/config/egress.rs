@@ -6,6 +6,7 @@ use crate::egress::{Allowed, Egress};
 use crate::settings::EnvLookup;
 use crate::settings::Errors;
 use crate::settings::Reader;
+use crate::sink::SinkConfig;
 
 /// Reads `[egress] allow = [...]` and adds `SWITCHBOARD_EGRESS_ALLOW` (comma-separated entries).
 pub(crate) fn read_egress(table: Option<&Table>, env: EnvLookup<'_>, errs: &mut Errors) -> Egress {
@@ -28,4 +29,21 @@ pub(crate) fn read_egress(table: Option<&Table>, env: EnvLookup<'_>, errs: &mut 
         }
     }
     Egress::new(&entries).unwrap_or_default()
+}
+
+/// Sink destinations written as addresses that the policy refuses, as field errors.
+pub(crate) fn check_sink_addresses(
+    sinks: &[SinkConfig],
+    names: &[&str],
+    egress: &Egress,
+    errs: &mut Errors,
+) {
+    for sink in sinks {
+        let Some(i) = names.iter().position(|n| *n == sink.name) else {
+            continue;
+        };
+        if let Err((field, e)) = sink.kind.check_addresses(egress) {
+            errs.push(format!("sinks[{i}].{field}"), e);
+        }
+    }
 }

@@ -186,6 +186,7 @@ impl Config {
         admin.ca_dir = base_dir.join(&admin.ca_dir);
         let egress_table = r.table("egress", &mut errs);
         let egress = egress::read_egress(egress_table, env, &mut errs);
+        egress::check_sink_addresses(&sinks, &sink_names, &egress, &mut errs);
         errs.finish(Config {
             engine,
             store,

@@ -164,6 +164,10 @@ impl EngineSinks {
         }
         // Opening before anything changes reports a file that cannot be written (or settings the Kafka
         // client refuses) as the caller's mistake.
+        config
+            .kind
+            .check_addresses(&self.workers.egress)
+            .map_err(|(field, e)| ManageError::Invalid(vec![format!("{field}: {e}")]))?;
         let opened = sink::open(&config, &self.workers.egress)
             .map_err(|e| ManageError::Invalid(vec![config.kind.open_error(&e)]))?;
         let now = now_millis();

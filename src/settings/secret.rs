@@ -206,7 +206,10 @@ mod redaction_tests {
             redact_url("nats://user:pw@nats.internal:4222"),
             "nats://***:***@nats.internal:4222"
         );
-        assert_eq!(redact_url("https://h.example.com/x"), "https://h.example.com/x");
+        assert_eq!(
+            redact_url("https://h.example.com/x"),
+            "https://h.example.com/x"
+        );
         assert_eq!(redact_url("not a url with hunter2"), "***");
         assert!(url_has_credentials("https://a:b@h/"));
         assert!(url_has_credentials("https://h/?k=v"));

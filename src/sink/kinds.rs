@@ -248,11 +248,51 @@ impl SinkKind {
         })
     }
 
+    /// Destinations written as addresses (a webhook's URL, NATS servers, Kafka brokers) that the outbound
+    /// address policy refuses: the field and why. Names are checked when they are resolved, at each connection.
+    pub fn check_addresses(
+        &self,
+        egress: &crate::egress::Egress,
+    ) -> Result<(), (&'static str, String)> {
+        let (field, hosts): (&str, Vec<String>) = match self {
+            SinkKind::Webhook(w) => ("url", url_host(&w.url).into_iter().collect()),
+            SinkKind::Nats(n) => ("url", n.url.split(',').filter_map(url_host).collect()),
+            SinkKind::Kafka(k) => (
+                "brokers",
+                k.brokers
+                    .iter()
+                    .map(|b| {
+                        b.rsplit_once(':')
+                            .map_or(b.as_str(), |(h, _)| h)
+                            .to_string()
+                    })
+                    .collect(),
+            ),
+            _ => return Ok(()),
+        };
+        let policy = match self {
+            SinkKind::Webhook(w) => egress.with(&w.allow).unwrap_or_else(|_| egress.clone()),
+            _ => egress.clone(),
+        };
+        for host in hosts {
+            policy
+                .check_literal(&host)
+                .map_err(|e| (field, e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// How a sink that cannot be opened is reported by the admin API: the field at fault and why.
     pub fn open_error(&self, e: &std::io::Error) -> String {
         match self {
             SinkKind::File(_) => format!("path: cannot be opened for writing: {e}"),
+            SinkKind::Kafka(_) if e.to_string().starts_with("broker ") => format!("brokers: {e}"),
             SinkKind::Kafka(_) => format!("properties: {e}"),
+            SinkKind::Webhook(_) | SinkKind::Nats(_)
+                if e.to_string().contains("[egress] allow") =>
+            {
+                format!("url: {e}")
+            }
             _ => format!("kind: cannot be started: {e}"),
         }
     }
@@ -285,4 +325,17 @@ fn only_for(r: &Reader<'_>, keys: &[&str], kind: &str, errs: &mut Errors) {
             errs.push(r.path(key), format!("only applies to kind = \"{kind}\""));
         }
     }
+}
+
+/// The host of a URL (`nats://` or `http(s)://`; a bare `host:port` is taken as `nats://`).
+fn url_host(url: &str) -> Option<String> {
+    let url = url.trim();
+    let with_scheme = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("nats://{url}")
+    };
+    reqwest::Url::parse(&with_scheme)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
 }

@@ -21,7 +21,10 @@ fn has(errs: &[FieldError], path: &str, says: &str) -> bool {
 
 #[test]
 fn kafka_sink_defaults() {
-    let c = parse("[[sinks]]\nname = \"k\"\nkind = \"kafka\"\nbrokers = [\"127.0.0.1:9092\"]\n");
+    // A broker on loopback is reachable only when allow-listed.
+    let c = parse(
+        "[egress]\nallow = [\"127.0.0.1\"]\n[[sinks]]\nname = \"k\"\nkind = \"kafka\"\nbrokers = [\"127.0.0.1:9092\"]\n",
+    );
     if !KAFKA_SUPPORTED {
         let errs = c.unwrap_err().errors;
         assert!(has(&errs, "sinks[0].kind", NO_KAFKA), "{errs:?}");
@@ -203,4 +206,16 @@ fn templates_brokers_and_secret_properties_are_checked() {
     ] {
         assert!(!is_secret_property(plain), "{plain}");
     }
+}
+
+#[test]
+fn brokers_on_refused_addresses_are_field_errors() {
+    let errs = parse("[[sinks]]\nname = \"k\"\nkind = \"kafka\"\nbrokers = [\"10.1.2.3:9092\"]\n")
+        .unwrap_err()
+        .errors;
+    assert!(
+        errs.iter().any(|e| e.path == "sinks[0].brokers"
+            && (e.message.contains("[egress] allow") || e.message.contains(NO_KAFKA))),
+        "{errs:?}"
+    );
 }

@@ -25,8 +25,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::time::Instant;
 
-use crate::egress::Egress;
 use super::config::KafkaConfig;
+use crate::egress::Egress;
 use crate::sink::template::{Envelope, Template, envelope_id};
 use crate::sink::{Delivery, Sink, SinkError};
 

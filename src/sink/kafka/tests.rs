@@ -133,7 +133,11 @@ fn by_key(got: &[Got]) -> HashMap<String, Vec<Bytes>> {
 
 #[tokio::test]
 async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
-    let sink = KafkaSink::new(&config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC), &crate::egress::Egress::unrestricted()).unwrap();
+    let sink = KafkaSink::new(
+        &config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC),
+        &crate::egress::Egress::unrestricted(),
+    )
+    .unwrap();
     let e = event("acme", 7, "v2.users.U-1.presence", PRESENCE);
     let p = sink.prepare(&e);
     assert_eq!(p.topic, "switchboard.acme");
@@ -212,17 +216,25 @@ fn a_property_librdkafka_refuses_is_reported_without_secrets() {
     let mut c = config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC);
     c.properties
         .insert("linger.ms".into(), "not-a-number".into());
-    let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).err().expect("refused");
+    let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted())
+        .err()
+        .expect("refused");
     assert!(e.to_string().contains("linger.ms"), "{e}");
 
     let mut c = config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC);
     c.properties.insert("no.such.property".into(), "1".into());
     c.secret_properties
         .insert("sasl.password".into(), Secret::new("hunter2-secret-value"));
-    let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).err().expect("refused");
+    let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted())
+        .err()
+        .expect("refused");
     assert!(e.to_string().contains("no.such.property"), "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
-    let mut sink = KafkaSink::new(&config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC), &crate::egress::Egress::unrestricted()).unwrap();
+    let mut sink = KafkaSink::new(
+        &config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC),
+        &crate::egress::Egress::unrestricted(),
+    )
+    .unwrap();
     sink.context.secrets = vec!["hunter2-secret-value".to_string()].into();
     assert_eq!(
         sink.redact("bad value \"hunter2-secret-value\" for sasl.password"),
@@ -234,7 +246,11 @@ fn a_property_librdkafka_refuses_is_reported_without_secrets() {
 async fn a_batch_is_produced_keyed_with_its_ids_and_read_back_in_order_per_key() {
     let brokers = broker_or_fail();
     let prefix = format!("sbtest-{}", unique());
-    let mut sink = KafkaSink::new(&config(&brokers, &format!("{prefix}.{{tenant}}")), &crate::egress::Egress::unrestricted()).unwrap();
+    let mut sink = KafkaSink::new(
+        &config(&brokers, &format!("{prefix}.{{tenant}}")),
+        &crate::egress::Egress::unrestricted(),
+    )
+    .unwrap();
     let records = batch();
     sink.write(&records)
         .await

@@ -11,9 +11,9 @@ use std::time::Duration;
 use async_nats::jetstream::{self, message::PublishMessage};
 
 use super::config::nats_stream_subjects;
-use crate::sink::template::{Envelope, Template, envelope_id};
 use crate::egress::Egress;
 use crate::settings::redact_url;
+use crate::sink::template::{Envelope, Template, envelope_id};
 use crate::sink::{Delivery, Sink, SinkError};
 
 /// How long connecting (TCP, TLS and the NATS handshake) may take before the write fails.
@@ -95,8 +95,8 @@ impl NatsSink {
             } else {
                 format!("nats://{one}")
             };
-            let mut url = reqwest::Url::parse(&with_scheme)
-                .map_err(|e| self.error("not a URL", e))?;
+            let mut url =
+                reqwest::Url::parse(&with_scheme).map_err(|e| self.error("not a URL", e))?;
             let host = url.host_str().unwrap_or_default().to_string();
             let port = url.port().unwrap_or(4222);
             match self.egress.resolve(&host, port).await {

@@ -335,7 +335,9 @@ fn subjects_and_ids_come_from_the_envelope() {
 
 #[test]
 fn nats_sink_defaults_and_settings() {
-    let c = parse("[[sinks]]\nname = \"n\"\nkind = \"nats\"\n").unwrap();
+    // The default server is on loopback, reachable only when allow-listed.
+    let c = parse("[egress]\nallow = [\"127.0.0.1\"]\n[[sinks]]\nname = \"n\"\nkind = \"nats\"\n")
+        .unwrap();
     assert_eq!(
         c.sinks[0].kind,
         SinkKind::Nats(NatsConfig {
@@ -407,4 +409,51 @@ stream = "S"
     }
     let subject = errs.iter().find(|e| e.path == "sinks[0].subject").unwrap();
     assert!(subject.message.contains("{topic}"), "{subject:?}");
+}
+
+#[test]
+fn servers_on_refused_addresses_are_field_errors_unless_allow_listed() {
+    let errs =
+        errors("[[sinks]]\nname = \"n\"\nkind = \"nats\"\nurl = \"nats://169.254.169.254:4222\"\n");
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "sinks[0].url" && e.message.contains("metadata")),
+        "{errs:?}"
+    );
+    let errs = errors("[[sinks]]\nname = \"n\"\nkind = \"nats\"\n");
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "sinks[0].url" && e.message.contains("[egress] allow")),
+        "the loopback default needs the allow-list: {errs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_the_policy_refuses_is_never_connected() {
+    // A listener that would accept: the sink must not even try.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut sink = NatsSink::new(
+        &format!("nats://localhost:{port}"),
+        "switchboard.{tenant}.{kind}",
+        None,
+        false,
+        &crate::egress::Egress::default(),
+    );
+    let e = sink
+        .publish(&[event(
+            "acme",
+            1,
+            "v2.users.u.presence",
+            "v2.users.{id}.presence",
+        )])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("[egress] allow"), "{e}");
+    // A connection made before the error would be waiting in the listener's queue.
+    use futures_util::FutureExt as _;
+    assert!(
+        listener.accept().now_or_never().is_none(),
+        "no connection was made"
+    );
 }

@@ -26,8 +26,8 @@ use sha2::{Digest, Sha256};
 
 use super::config::webhook_key;
 use crate::egress::{Egress, EgressError};
-use crate::settings::redacted;
 use crate::settings::Secret;
+use crate::settings::redacted;
 use crate::sink::{Delivery, Sink, SinkError};
 
 /// The longest `Retry-After` honoured before the worker's own backoff takes over.
@@ -203,7 +203,10 @@ impl WebhookSink {
                 } else {
                     format!("cannot send: {e}")
                 };
-                return Outcome::Retry(io::Error::other(format!("webhook {}: {what}", redacted(&self.url))));
+                return Outcome::Retry(io::Error::other(format!(
+                    "webhook {}: {what}",
+                    redacted(&self.url)
+                )));
             }
         };
         let status = response.status();
@@ -218,7 +221,11 @@ impl WebhookSink {
             .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(200).collect();
-        let what = format!("webhook {}: HTTP {status}: {}", redacted(&self.url), text.trim());
+        let what = format!(
+            "webhook {}: HTTP {status}: {}",
+            redacted(&self.url),
+            text.trim()
+        );
         if status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()

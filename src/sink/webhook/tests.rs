@@ -1,8 +1,8 @@
 //! Tests of the webhook sink.
 
 use super::*;
-use crate::egress::special_purpose;
 use crate::config::tests::{errors, parse};
+use crate::egress::special_purpose;
 use crate::sink::RecordKind;
 use crate::sink::SinkKind;
 use crate::sink::webhook::WebhookConfig;
