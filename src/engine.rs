@@ -215,6 +215,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             egress: config.egress.clone(),
                             ca_dir: config.admin.ca_dir.clone(),
                             data_dir: config.admin.data_dir.clone(),
+                            protected_paths: protected_paths(&config.store),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;
@@ -289,4 +290,20 @@ struct Started {
     admin_addr: Option<std::net::SocketAddr>,
     metrics_addr: Option<std::net::SocketAddr>,
     metrics: Arc<Metrics>,
+}
+
+/// What no file sink may write: the spool directory and, with a SQLite store, the database and its journals.
+fn protected_paths(store: &crate::config::StoreConfig) -> Vec<std::path::PathBuf> {
+    let absolute = |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p);
+    let mut paths = vec![absolute(store.spool_dir())];
+    if store.url.is_none() {
+        let db = absolute(store.path.clone());
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            paths.push(name.into());
+        }
+        paths.push(db);
+    }
+    paths
 }

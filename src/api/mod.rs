@@ -55,6 +55,8 @@ pub struct ApiState {
     pub ca_dir: std::path::PathBuf,
     /// The directory file sinks created through the API write below (`[admin] data_dir`).
     pub data_dir: std::path::PathBuf,
+    /// Files and directories no sink may write: the store (and its journal files) and the spool directory.
+    pub protected_paths: Vec<std::path::PathBuf>,
 }
 
 #[derive(OpenApi)]

@@ -1,5 +1,6 @@
-//! The outbound address policy as a hostile tenant admin meets it: a base URL or a connect URI on a
-//! special-purpose address is refused before anything (least of all the OAuth client's credentials) is sent.
+//! What a hostile (or careless) admin of one team meets: a base URL on a special-purpose address is refused
+//! before anything (least of all the OAuth client's credentials) is sent; `caFile` and file sink paths stay in
+//! their directories; credentials written in a sink's URL are never shown.
 
 use serde_json::json;
 
@@ -142,4 +143,119 @@ async fn the_api_refuses_bases_and_ca_files_that_escape_their_place() {
         .unwrap();
     assert!(health.status().is_success());
     engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sinks_stay_in_the_data_directory_and_urls_never_show_their_credentials() {
+    let sim = Sim::start(|_| {});
+    let App {
+        engine,
+        admin,
+        scratch,
+    } = App::builder(&sim)
+        .tenant("acme", &["v2.users.nobody.presence".to_string()])
+        .client("demo", "secret")
+        .sink_file()
+        .master_key()
+        .admin_token(ADMIN)
+        .start();
+    let admin = admin.unwrap();
+    let http = reqwest::Client::new();
+    let put = |name: &str, body: serde_json::Value| {
+        http.put(format!("{}/v1/sinks/{name}", admin.base))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+    };
+    let outside = tempfile_dir();
+    std::os::unix::fs::symlink(&outside, scratch.0.join("escape")).unwrap();
+    for (path, why) in [
+        ("../../../var/tmp/x.jsonl".to_string(), "`..`"),
+        ("/proc/self/mem".to_string(), "outside"),
+        ("escape/x.jsonl".to_string(), "outside"),
+        (scratch.0.join("store.db").display().to_string(), "store"),
+        (
+            scratch
+                .0
+                .join("spool/file/segment.log")
+                .display()
+                .to_string(),
+            "spool",
+        ),
+    ] {
+        let res = put("evil", json!({"kind": "file", "path": path}))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        let details = body["details"].to_string();
+        assert!(
+            details.contains("path") && details.contains(why),
+            "{path}: {details}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing was written outside"
+    );
+    // A relative path lands in the data directory (the config file's, here the scratch dir).
+    let res = put(
+        "inside",
+        json!({"kind": "file", "path": "out/inside.jsonl"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let view: serde_json::Value = res.json().await.unwrap();
+    let shown = view["path"].as_str().unwrap().to_string();
+    assert!(
+        std::path::Path::new(&shown).starts_with(scratch.0.canonicalize().unwrap()),
+        "{shown}"
+    );
+
+    // Credentials in a webhook's URL are shown as *** in the answer, the list and the audit log.
+    let res = put(
+        "hook",
+        json!({"kind": "webhook", "url": "https://bob:hunter2@hooks.example.com/x?token=canary-token",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let answer = res.text().await.unwrap();
+    let list = http
+        .get(format!("{}/v1/sinks", admin.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let audit = http
+        .get(format!("{}/v1/audit", admin.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (what, text) in [("answer", &answer), ("list", &list), ("audit", &audit)] {
+        assert!(
+            !text.contains("hunter2") && !text.contains("canary-token"),
+            "{what}: {text}"
+        );
+    }
+    assert!(
+        answer.contains("https://***:***@hooks.example.com/x?token=***"),
+        "{answer}"
+    );
+    engine.stop();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-outside-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

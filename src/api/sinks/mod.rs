@@ -2,6 +2,8 @@
 //! to the router at once (records before it go the old way, records after it the new way, none lost), and
 //! audited. Validation follows the configuration file's rules; every bad field is named in `details`.
 
+use std::path::PathBuf;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,7 @@ use super::auth::authorize;
 use super::{ApiError, ApiState};
 use crate::config::{Role, RouteConfig, is_valid_tenant_id};
 use crate::registry::{ManageError, SinkEntry};
+use crate::sink::SinkKind;
 pub use crate::sink::body::{SinkBody, SinkView};
 use crate::sink::body::{check_name, truncate};
 use crate::sink::config::SinkConfig;
@@ -167,6 +170,39 @@ fn refused(e: ManageError, what: &str, name: &str) -> ApiError {
     }
 }
 
+/// A file sink's path given through the API: below `[admin] data_dir` (relative paths are taken from it), no
+/// `..`, no symbolic link leading out, and not the store, a spool or anything inside the spool directory.
+async fn confined_file_path(state: &ApiState, written: String) -> Result<PathBuf, ApiError> {
+    let dir = state.data_dir.clone();
+    let protected = state.protected_paths.clone();
+    let checked = web::block(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("the data directory: {e}"))?;
+        let path = crate::files::confine(&dir, &written)?;
+        let protected: Vec<PathBuf> = protected
+            .into_iter()
+            .map(|p| p.canonicalize().unwrap_or(p))
+            .collect();
+        if let Some(p) = protected
+            .iter()
+            .find(|p| path.starts_with(p) || p.starts_with(&path))
+        {
+            return Err(format!(
+                "{} is the store's or a spool's ({}), not a sink's",
+                path.display(),
+                p.display()
+            ));
+        }
+        Ok(path)
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("the path cannot be checked now"))?;
+    checked.map_err(|e| {
+        let mut err = ApiError::invalid("the sink is not valid");
+        err.details = vec![format!("path: {e}")];
+        err
+    })
+}
+
 /// Every sink.
 #[utoipa::path(get, path = "/v1/sinks", security(("bearer" = [])),
     responses((status = 200, body = Vec<SinkView>), (status = 401, body = ApiError)))]
@@ -203,8 +239,24 @@ pub async fn put(
     body: web::Json<SinkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
-    let config = validate_sink(&name, body.into_inner())?;
-    let (kind, settings) = (config.kind.name(), config.kind.settings());
+    let body = body.into_inner();
+    let written_path = body.path.clone();
+    let mut config = validate_sink(&name, body)?;
+    if let (SinkKind::File(file), Some(written)) = (&mut config.kind, written_path) {
+        file.path = confined_file_path(&state, written).await?;
+    }
+    let (kind, mut settings) = (config.kind.name(), config.kind.settings());
+    // The audit log never holds a credential written in a URL.
+    if let Some(url) = settings.get_mut("url")
+        && let Some(text) = url.as_str()
+    {
+        *url = serde_json::Value::String(
+            text.split(',')
+                .map(crate::settings::redact_url)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
     let (entry, created) = state
         .engine_sinks
         .put_sink(config)

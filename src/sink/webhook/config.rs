@@ -193,7 +193,8 @@ impl WebhookConfig {
 
     /// Fills the admin API's view: the secret shows as `"set"`, never itself.
     pub(crate) fn view(self, view: &mut SinkView) {
-        view.url = Some(self.url);
+        // Credentials in the URL (user, password, query tokens) are never shown.
+        view.url = Some(crate::settings::redact_url(&self.url));
         view.secret = Some("set");
         view.batch = Some(self.batch);
         view.timeout_ms = Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
