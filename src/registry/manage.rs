@@ -171,7 +171,10 @@ impl EngineSinks {
         let opened = sink::open(&config, &self.workers.egress)
             .map_err(|e| ManageError::Invalid(vec![config.kind.open_error(&e)]))?;
         let now = now_millis();
-        if config.kind.secret().is_some() && self.key.is_none() {
+        let url_credentials = config.kind.settings()["url"]
+            .as_str()
+            .is_some_and(crate::settings::url_has_credentials);
+        if (config.kind.secret().is_some() || url_credentials) && self.key.is_none() {
             return Err(ManageError::NoMasterKey);
         }
         self.store

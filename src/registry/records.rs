@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::RouteConfig;
-use crate::secrets::MasterKey;
+use crate::secrets::{MasterKey, Sealed};
+use crate::settings::{Secret, redact_url, url_has_credentials};
 use crate::sink::{SinkConfig, SinkKind, sink_aad};
 use crate::store::{RouteRecord, SinkRecord};
 
@@ -16,13 +17,8 @@ pub(super) fn sink_from_record(
     key: Option<&MasterKey>,
     file_sinks: &[SinkConfig],
 ) -> Result<SinkConfig, String> {
-    let kind = SinkKind::from_settings(
-        &record.kind,
-        &record.name,
-        &record.settings,
-        key,
-        file_sinks,
-    )?;
+    let settings = with_url_opened(record, key, file_sinks)?;
+    let kind = SinkKind::from_settings(&record.kind, &record.name, &settings, key, file_sinks)?;
     Ok(SinkConfig {
         name: record.name.clone(),
         kind,
@@ -37,6 +33,20 @@ pub(super) fn sink_record(
     key: Option<&MasterKey>,
 ) -> SinkRecord {
     let (kind, mut settings) = (config.kind.name(), config.kind.settings());
+    // Credentials written in a URL are a secret too: the stored URL shows `***` for them, and the whole URL
+    // is sealed beside it (or, without a key, taken from the configuration file again).
+    if let Some(url) = settings["url"].as_str().map(str::to_string)
+        && url_has_credentials(&url)
+    {
+        settings["url"] = serde_json::Value::String(redact_url(&url));
+        settings[SEALED_URL] = match key {
+            Some(key) => serde_json::Value::String(
+                key.seal(&Secret::new(url), &url_aad(&config.name))
+                    .to_text(),
+            ),
+            None => serde_json::Value::Null,
+        };
+    }
     if let Some(secret) = config.kind.secret() {
         settings["secret"] = match key {
             Some(key) => {
@@ -66,4 +76,43 @@ pub(super) fn route_config(record: &RouteRecord) -> RouteConfig {
 pub(super) fn now_millis() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// The stored settings' key of a sink's sealed URL (when its URL carries credentials).
+const SEALED_URL: &str = "urlSealed";
+
+/// What a sink's URL is sealed for: its own name, and that it is the URL (not the sink's secret).
+fn url_aad(name: &str) -> String {
+    format!("{}/url", sink_aad(name))
+}
+
+/// The stored settings with the sealed URL opened into `url` (or, stored without a key, the URL of the
+/// configuration file's sink of that name).
+fn with_url_opened(
+    record: &SinkRecord,
+    key: Option<&MasterKey>,
+    file_sinks: &[SinkConfig],
+) -> Result<serde_json::Value, String> {
+    let mut settings = record.settings.clone();
+    let url = match &record.settings[SEALED_URL] {
+        serde_json::Value::String(text) => {
+            let key = key.ok_or("settings.urlSealed: sealed, but no master key is set to open it")?;
+            let sealed = Sealed::from_text(text).map_err(|e| format!("settings.urlSealed: {e}"))?;
+            key.open(&sealed, &url_aad(&record.name))
+                .map_err(|e| format!("settings.urlSealed: {e}"))?
+                .expose()
+                .to_string()
+        }
+        serde_json::Value::Null if record.settings.get(SEALED_URL).is_some() => file_sinks
+            .iter()
+            .find(|f| f.name == record.name)
+            .and_then(|f| f.kind.settings()["url"].as_str().map(str::to_string))
+            .ok_or("settings.url: not stored, and the configuration file has no sink of this name to take it from")?,
+        _ => return Ok(settings),
+    };
+    settings["url"] = serde_json::Value::String(url);
+    if let Some(map) = settings.as_object_mut() {
+        map.remove(SEALED_URL);
+    }
+    Ok(settings)
 }

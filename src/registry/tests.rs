@@ -79,6 +79,40 @@ fn a_webhook_sink_is_stored_with_its_secret_sealed_or_taken_from_the_file() {
 }
 
 #[test]
+fn credentials_in_a_url_are_stored_sealed_and_shown_as_stars() {
+    let config = SinkConfig {
+        name: "hook".into(),
+        kind: SinkKind::Webhook(WebhookConfig {
+            url: "https://bob:hunter2@hooks.example.com/x?token=canary-token".into(),
+            secret: crate::config::Secret::new("plain-signing-secret"),
+            batch: false,
+            timeout: std::time::Duration::from_secs(10),
+            allow: vec![],
+        }),
+    };
+    let key = MasterKey::generate();
+    let record = sink_record(&config, now_millis(), Some(&key));
+    let stored = record.settings.to_string();
+    assert!(
+        !stored.contains("hunter2") && !stored.contains("canary-token"),
+        "{stored}"
+    );
+    assert_eq!(
+        record.settings["url"],
+        "https://***:***@hooks.example.com/x?token=***"
+    );
+    assert_eq!(sink_from_record(&record, Some(&key), &[]).unwrap(), config);
+    // Without a key nothing secret is stored; the configuration file's sink gives the URL back.
+    let plain = sink_record(&config, now_millis(), None);
+    assert!(!plain.settings.to_string().contains("hunter2"));
+    assert_eq!(
+        sink_from_record(&plain, None, std::slice::from_ref(&config)).unwrap(),
+        config
+    );
+    assert!(sink_from_record(&plain, None, &[]).is_err());
+}
+
+#[test]
 fn a_nats_sink_is_stored_and_read_back() {
     let config = SinkConfig {
         name: "n".into(),
