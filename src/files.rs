@@ -64,8 +64,11 @@ pub fn confine(root: &Path, requested: &str) -> Result<PathBuf, String> {
             root.display()
         ));
     }
-    let rest = joined.strip_prefix(existing).unwrap_or(Path::new(""));
-    Ok(real.join(rest))
+    // `join("")` would add a trailing separator: an existing file is its real path as it is.
+    match joined.strip_prefix(existing) {
+        Ok(rest) if !rest.as_os_str().is_empty() => Ok(real.join(rest)),
+        _ => Ok(real),
+    }
 }
 
 /// Reads `path` if it is a regular file of at most `max` bytes. FIFOs, devices and directories are refused
@@ -121,6 +124,10 @@ mod tests {
         let ok = confine(root, "out/events.jsonl").unwrap();
         assert!(ok.starts_with(root.canonicalize().unwrap()));
         assert!(ok.ends_with("out/events.jsonl"));
+        // An existing file is its own path (no trailing separator).
+        std::fs::write(root.join("there.jsonl"), b"").unwrap();
+        let there = confine(root, "there.jsonl").unwrap();
+        assert_eq!(there, root.canonicalize().unwrap().join("there.jsonl"));
         for bad in [
             "../x.jsonl",
             "a/../../x.jsonl",
