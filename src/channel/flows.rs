@@ -12,17 +12,17 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::SocketOpens;
+use super::dialer::Dialer;
 use super::error::ChannelError;
 use super::phase::{Bound, Live, Phase, Renewal, Socket};
 use super::{ChannelActor, RollOver, RolloverDone, SocketItem};
-use crate::egress::{Egress, EgressError};
+
 use crate::lifetime::Lifetimes;
 use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
 use crate::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
-type WsStream =
+pub(super) type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long to wait before trying a renewal or a subscription change again after it failed.
@@ -79,7 +79,7 @@ fn ids_of(units: &[Unit]) -> Vec<String> {
 const MAX_MESSAGE_BYTES: usize = 8 << 20;
 
 /// Reads and writes a few KiB at a time: an idle channel must stay small (tungstenite reserves 128 KiB by default).
-fn socket_config() -> WebSocketConfig {
+pub(super) fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -160,58 +160,6 @@ async fn find_channel(
         });
     }
     create(session, &lifetimes, units).await
-}
-
-/// How a channel opens sockets: the tenant's connect timeout, TLS settings, outbound address policy and
-/// socket-open budget.
-#[derive(Clone)]
-struct Dialer {
-    timeout: Duration,
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-    egress: Egress,
-    opens: SocketOpens,
-}
-
-impl Dialer {
-    /// Opens the socket at `uri`, once the tenant's socket-open budget has room (a storm of closes must not
-    /// become a storm of connects): its host is resolved through the outbound address policy and the socket
-    /// is connected to one of the permitted addresses (so the address checked is the address used).
-    async fn open(self, uri: &str) -> Result<WsStream, ChannelError> {
-        self.opens.acquire().await;
-        let url = reqwest::Url::parse(uri)
-            .map_err(|e| ChannelError::Socket(format!("the connect URI is not a URL: {e}")))?;
-        let host = url.host_str().unwrap_or_default().to_string();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let egress = self.egress;
-        let tls = self.tls;
-        let connect = async {
-            let addrs = egress.resolve(&host, port).await.map_err(|e| match e {
-                EgressError::Refused { .. } => {
-                    ChannelError::Upstream(UpstreamError::Refused(e.to_string()))
-                }
-                EgressError::Unresolved { .. } => ChannelError::Socket(e.to_string()),
-            })?;
-            let tcp = tokio::net::TcpStream::connect(&addrs[..])
-                .await
-                .map_err(|e| {
-                    ChannelError::Socket(format!("connect to {host}:{port} failed: {e}"))
-                })?;
-            let connector = tls.map(tokio_tungstenite::Connector::Rustls);
-            tokio_tungstenite::client_async_tls_with_config(
-                uri,
-                tcp,
-                Some(socket_config()),
-                connector,
-            )
-            .await
-            .map(|(ws, _)| ws)
-            .map_err(|e| ChannelError::Socket(format!("connect failed: {e}")))
-        };
-        match tokio::time::timeout(self.timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(ChannelError::Timeout(self.timeout)),
-        }
-    }
 }
 
 impl ChannelActor {

@@ -7,6 +7,7 @@
 //! [`crate::gap::continuity::Continuity`] tracker (gaps), the [`crate::lifetime::Lifetimes`] policy (when to
 //! renew) and the restart tracker (backoff).
 
+mod dialer;
 pub mod error;
 mod flows;
 mod frames;
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+pub use self::dialer::{SOCKET_OPEN_WINDOW, SOCKET_OPENS_PER_WINDOW, SocketOpens};
 use self::error::{ChannelError, Disposition};
 pub use self::lifecycle::{GapReason, Lifecycle};
 use self::phase::{Bound, Phase};
@@ -73,50 +75,6 @@ pub struct TenantShared {
     pub egress: crate::egress::Egress,
     /// The tenant's budget of socket opens, shared by its channels.
     pub socket_opens: SocketOpens,
-}
-
-/// Socket opens a tenant may make in any [`SOCKET_OPEN_WINDOW`]: enough for every channel of a large tenant
-/// to reconnect at once after a network blip, not enough for a storm of `socket_closing` (or of closes) to
-/// become thousands of connects.
-pub const SOCKET_OPENS_PER_WINDOW: usize = 50;
-/// The window of [`SOCKET_OPENS_PER_WINDOW`].
-pub const SOCKET_OPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A tenant's budget of socket opens (a sliding window), shared by its channels; a channel over it waits.
-#[derive(Clone)]
-pub struct SocketOpens {
-    budget: Arc<parking_lot::Mutex<crate::upstream::RateBudget>>,
-    metrics: Arc<TenantMetrics>,
-}
-
-impl SocketOpens {
-    pub fn new(metrics: Arc<TenantMetrics>) -> SocketOpens {
-        SocketOpens {
-            budget: Arc::new(parking_lot::Mutex::new(crate::upstream::RateBudget::new(
-                SOCKET_OPENS_PER_WINDOW,
-                SOCKET_OPEN_WINDOW,
-            ))),
-            metrics,
-        }
-    }
-
-    /// Waits for room in the budget and takes one open.
-    pub async fn acquire(&self) {
-        let mut waited = false;
-        loop {
-            let wait = self.budget.lock().try_acquire(std::time::Instant::now());
-            match wait {
-                Ok(()) => return,
-                Err(d) => {
-                    if !waited {
-                        waited = true;
-                        self.metrics.socket_open_throttled();
-                    }
-                    tokio::time::sleep(d).await;
-                }
-            }
-        }
-    }
 }
 
 /// A rejected topic and why.
