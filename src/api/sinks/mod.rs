@@ -22,19 +22,17 @@ const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let json = || {
-        web::JsonConfig::default()
-            .limit(BODY_LIMIT)
-            .error_handler(|e, _| ApiError::invalid(e.to_string()).into())
-    };
+    let json = || super::error::json_config(BODY_LIMIT);
     cfg.service(
         web::resource("/v1/sinks")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(list)),
     )
     .service(
         web::resource("/v1/sinks/{name}")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(get))
             .route(web::put().to(put))
             .route(web::delete().to(delete)),
@@ -42,21 +40,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/sinks/{name}/dead-letters")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(dead_letters)),
     )
     .service(
         web::resource("/v1/sinks/{name}/dead-letters/replay")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::post().to(replay)),
     )
     .service(
         web::resource("/v1/routes")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(list_routes)),
     )
     .service(
         web::resource("/v1/routes/{id}")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::put().to(put_route))
             .route(web::delete().to(delete_route)),
     );
