@@ -57,6 +57,13 @@ sinks = ["events"]
             [st, "run", base + "/v1/openapi.json", "--url", base,
              "-H", f"Authorization: Bearer {TOKEN}",
              "--checks", "all",
+             # positive_data_acceptance (a schema-valid request must not be refused) cannot hold for bodies whose
+             # rules are beyond JSON Schema: a tenant needs a region or both base URLs, and its new clients a
+             # secret; its topics must be in the topic catalogue; a sink's fields depend on its `kind`; a route's
+             # sinks must exist; URLs must be allowed by `[egress]`. Those answer a documented 400 naming every
+             # bad field. Every bound that a schema can state (lengths, patterns, item counts, minimum/maximum)
+             # is in the document and checked by negative_data_rejection.
+             "--exclude-checks", "positive_data_acceptance",
              # The live tail streams forever; it has its own test.
              "--exclude-path-regex", "/events$",
              "--max-examples", "25", "--generation-deterministic", "--no-color"],
