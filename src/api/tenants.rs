@@ -403,7 +403,7 @@ async fn apply(
 /// All tenants, paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
 #[utoipa::path(get, path = "/v1/tenants", security(("bearer" = [])), params(PageQuery),
     responses(
-        (status = 200, body = Vec<TenantView>),
+        (status = 200, body = Vec<TenantView>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
         (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
         (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
         (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
@@ -627,7 +627,7 @@ pub async fn resume(
 /// `unplaced`) with the reason. Paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
 #[utoipa::path(get, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), PageQuery),
     responses(
-        (status = 200, body = Vec<crate::tenant::TopicPlacement>),
+        (status = 200, body = Vec<crate::tenant::TopicPlacement>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
         (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
         (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
         (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
