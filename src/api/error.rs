@@ -12,7 +12,8 @@ pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
-    /// `no_master_key`, `unavailable`, `limit_reached`.
+    /// `no_master_key`, `unavailable`, `limit_reached`, `too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`.
     pub code: &'static str,
     pub message: String,
     pub details: Vec<String>,
@@ -63,4 +64,42 @@ impl ResponseError for ApiError {
         }
         res.json(self)
     }
+}
+
+/// A JSON body actix could not take, as an [`ApiError`]: too big → 413, not `application/json` → 415, anything
+/// else (syntax, a field of the wrong type, an unknown field) → 400.
+pub fn json_error(e: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match e {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+        }
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON (Content-Type: application/json)",
+        ),
+        E::Payload(actix_web::error::PayloadError::Overflow) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+        }
+        _ => ApiError::invalid(e.to_string()),
+    }
+}
+
+/// The error handlers of actix's extractors: a body, a query or a path it could not parse is a JSON
+/// [`ApiError`], never actix's plain text.
+pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|e, _| json_error(e).into())
+}
+
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::invalid(e.to_string()).into())
+}
+
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default()
+        .error_handler(|e, _| ApiError::invalid(e.to_string()).into())
 }

@@ -78,7 +78,7 @@ pub async fn readyz(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespons
 /// metrics listener (`[admin] metrics_listen`) serves it without one.
 #[utoipa::path(get, path = "/metrics", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
-        (status = 401, body = ApiError)))]
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError)))]
 pub async fn metrics(scrape: web::Data<Scrape>) -> HttpResponse {
     let status = EngineStatus::of(&scrape.board).metrics_snapshot();
     let sinks = scrape.engine_sinks.sinks().await;

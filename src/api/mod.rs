@@ -141,9 +141,61 @@ async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-async fn not_found() -> HttpResponse {
+/// Every route's path (as actix matches it) and its methods: a known path asked with another method is a 405
+/// naming the methods in `Allow`, any other path a 404; both with an [`ApiError`] body.
+const ROUTES: &[(&str, &str)] = &[
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/metrics", "GET"),
+    ("/v1/openapi.json", "GET"),
+    ("/v1/status", "GET"),
+    ("/v1/gaps", "GET"),
+    ("/v1/audit", "GET"),
+    ("/v1/tenants", "GET, POST"),
+    ("/v1/tenants/{id}", "GET, PUT, DELETE"),
+    ("/v1/tenants/{id}/status", "GET"),
+    ("/v1/tenants/{id}/restart", "POST"),
+    ("/v1/tenants/{id}/events", "GET"),
+    ("/v1/tenants/{id}/pause", "POST"),
+    ("/v1/tenants/{id}/resume", "POST"),
+    ("/v1/tenants/{id}/topics", "GET, POST, DELETE"),
+    ("/v1/sinks", "GET"),
+    ("/v1/sinks/{name}", "GET, PUT, DELETE"),
+    ("/v1/sinks/{name}/dead-letters", "GET"),
+    ("/v1/sinks/{name}/dead-letters/replay", "POST"),
+    ("/v1/routes", "GET"),
+    ("/v1/routes/{id}", "PUT, DELETE"),
+];
+
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    unmatched(&req, ROUTES)
+}
+
+async fn metrics_not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    unmatched(&req, &[("/metrics", "GET"), ("/healthz", "GET")])
+}
+
+fn unmatched(req: &actix_web::HttpRequest, routes: &[(&str, &str)]) -> HttpResponse {
     use actix_web::ResponseError;
-    ApiError::not_found("no such route").error_response()
+    let path = req.path();
+    let allowed = routes
+        .iter()
+        .find(|(pattern, _)| actix_web::dev::ResourceDef::new(*pattern).is_match(path));
+    match allowed {
+        Some((_, methods)) => {
+            let mut res = ApiError::new(
+                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{path} answers {methods} only"),
+            )
+            .error_response();
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(methods) {
+                res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+            }
+            res
+        }
+        None => ApiError::not_found("no such route").error_response(),
+    }
 }
 
 /// The routes, for the server and for tests.
@@ -174,11 +226,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/tenants/{id}/topics")
                 // Bulk changes of thousands of topics are bigger than other bodies.
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(16 * 1024 * 1024)
-                        .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
-                )
+                .app_data(error::json_config(16 * 1024 * 1024))
+                .default_service(web::to(not_found))
                 .route(web::get().to(tenants::topics))
                 .route(web::post().to(tenants::add_topics))
                 .route(web::delete().to(tenants::remove_topics)),
@@ -215,15 +264,9 @@ pub fn start(
             .app_data(state.clone())
             .app_data(scrape.clone())
             .app_data(web::PayloadConfig::new(1024 * 1024))
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(1024 * 1024)
-                    .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
-            )
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
-            )
+            .app_data(error::json_config(1024 * 1024))
+            .app_data(error::query_config())
+            .app_data(error::path_config())
             .configure(configure)
             .default_service(web::to(not_found))
             .wrap(actix_web::middleware::from_fn(auth::require_token))
@@ -259,7 +302,7 @@ pub fn start_metrics(
         App::new()
             .app_data(scrape.clone())
             .configure(configure_metrics)
-            .default_service(web::to(not_found))
+            .default_service(web::to(metrics_not_found))
     })
     .workers(1)
     .client_request_timeout(REQUEST_HEAD_TIMEOUT)

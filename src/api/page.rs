@@ -14,7 +14,7 @@ use crate::limits::MAX_PAGE;
 pub struct PageQuery {
     /// Items to skip (default 0).
     #[param(minimum = 0)]
-    pub offset: Option<u64>,
+    pub offset: Option<i64>,
     /// Items to return: 1 to 10000 (default 10000).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u64>,
@@ -32,7 +32,10 @@ impl PageQuery {
                 )));
             }
         };
-        let offset = usize::try_from(self.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let offset = match self.offset.unwrap_or(0) {
+            o if o < 0 => return Err(ApiError::invalid("offset must not be negative")),
+            o => usize::try_from(o).unwrap_or(usize::MAX),
+        };
         Ok((offset, limit))
     }
 }

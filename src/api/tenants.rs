@@ -57,7 +57,11 @@ impl TopicBody {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientBody {
+    /// 1 to 128 bytes, no `:`.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^:]+$")]
     pub id: String,
+    /// 1 to 1024 bytes.
+    #[schema(min_length = 1, max_length = 1024)]
     pub secret: Option<String>,
 }
 
@@ -65,15 +69,31 @@ pub struct ClientBody {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantBody {
+    /// a-z, 0-9, `_` and `-`, starting with a letter or digit, at most 63 characters.
+    #[schema(
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        min_length = 1,
+        max_length = 63
+    )]
     pub id: String,
+    /// A Genesys Cloud region key (e.g. `mypurecloud.com`); or give both `apiBase` and `loginBase`.
     pub region: Option<String>,
+    /// An http(s) URL of at most 2048 bytes, allowed by `[egress]`.
+    #[schema(max_length = 2048)]
     pub api_base: Option<String>,
+    /// An http(s) URL of at most 2048 bytes, allowed by `[egress]`.
+    #[schema(max_length = 2048)]
     pub login_base: Option<String>,
     #[serde(default)]
     pub paused: bool,
+    /// A PEM file in `[admin] ca_dir`.
     pub ca_file: Option<String>,
+    /// At least one OAuth client.
+    #[schema(min_items = 1)]
     pub clients: Vec<ClientBody>,
+    /// At most 10000 in one request; each must be a topic of the catalogue.
     #[serde(default)]
+    #[schema(max_items = 10000)]
     pub topics: Vec<TopicBody>,
 }
 
@@ -125,6 +145,8 @@ impl From<&TenantConfig> for TenantView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicsBody {
+    /// At most 10000 in one request; each must be a topic of the catalogue.
+    #[schema(max_items = 10000)]
     pub topics: Vec<TopicBody>,
 }
 
@@ -380,7 +402,11 @@ async fn apply(
 
 /// All tenants, paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
 #[utoipa::path(get, path = "/v1/tenants", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = Vec<TenantView>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+    responses(
+        (status = 200, body = Vec<TenantView>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -400,8 +426,12 @@ pub async fn list(
 }
 
 /// One tenant.
-#[utoipa::path(get, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = TenantView), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -416,7 +446,15 @@ pub async fn get(
 
 /// Creates a tenant (409 if it exists).
 #[utoipa::path(post, path = "/v1/tenants", security(("bearer" = [])), request_body = TenantBody,
-    responses((status = 201, body = TenantView), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses(
+        (status = 201, body = TenantView),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -452,8 +490,17 @@ pub async fn create(
 }
 
 /// Replaces a tenant's definition (clients given without a secret keep theirs).
-#[utoipa::path(put, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path)), request_body = TenantBody,
-    responses((status = 200, body = TenantView), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(put, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)), request_body = TenantBody,
+    responses(
+        (status = 200, body = TenantView),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -476,8 +523,14 @@ pub async fn update(
 }
 
 /// Deletes a tenant: its channels stop and its definition, clients and topics are forgotten.
-#[utoipa::path(delete, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(delete, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses(
+        (status = 204),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -537,8 +590,14 @@ async fn set_paused(
 }
 
 /// Pauses a tenant: its channels stop, its definition is kept.
-#[utoipa::path(post, path = "/v1/tenants/{id}/pause", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = TenantView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/pause", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn pause(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -548,8 +607,14 @@ pub async fn pause(
 }
 
 /// Resumes a paused tenant.
-#[utoipa::path(post, path = "/v1/tenants/{id}/resume", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = TenantView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/resume", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn resume(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -560,8 +625,13 @@ pub async fn resume(
 
 /// The tenant's topics and where each one is: its channel and state (`Permitted`, `Rejected`, `pending`,
 /// `unplaced`) with the reason. Paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
-#[utoipa::path(get, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = Vec<crate::tenant::TopicPlacement>), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), PageQuery),
+    responses(
+        (status = 200, body = Vec<crate::tenant::TopicPlacement>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -593,8 +663,17 @@ pub async fn topics(
 }
 
 /// Adds topics (thousands at once); every invalid one is named, and nothing changes if any is.
-#[utoipa::path(post, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path)), request_body = TopicsBody,
-    responses((status = 200, body = crate::tenant::TopicsChange), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)), request_body = TopicsBody,
+    responses(
+        (status = 200, body = crate::tenant::TopicsChange),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn add_topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -605,8 +684,17 @@ pub async fn add_topics(
 }
 
 /// Removes topics (by name, case ignored).
-#[utoipa::path(delete, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path)), request_body = TopicsBody,
-    responses((status = 200, body = crate::tenant::TopicsChange), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(delete, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)), request_body = TopicsBody,
+    responses(
+        (status = 200, body = crate::tenant::TopicsChange),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn remove_topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -683,12 +771,18 @@ pub struct AuditQuery {
     target: Option<String>,
     since: Option<chrono::DateTime<chrono::Utc>>,
     until: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many: 1 to 10000.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
 }
 
 /// The audit log: every change, who made it and when, newest first.
 #[utoipa::path(get, path = "/v1/audit", security(("bearer" = [])), params(AuditQuery),
-    responses((status = 200, body = Vec<crate::store::AuditRecord>), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+    responses(
+        (status = 200, body = Vec<crate::store::AuditRecord>),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn audit(
     req: HttpRequest,
     state: web::Data<ApiState>,

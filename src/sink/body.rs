@@ -17,13 +17,16 @@ use super::config::{SinkConfig, SinkKind, is_valid_sink_name};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkBody {
     /// `file`, `stdout`, `nats`, `webhook` or `kafka`.
+    #[schema(pattern = r"^(file|stdout|nats|webhook|kafka)$")]
     pub kind: String,
     /// The file (kind `file` only; required). A relative path is taken from the service's working directory
     /// and stored absolute.
     pub path: Option<String>,
     /// Rotate past this many bytes (kind `file` only). Default 100 MiB; at least 1.
+    #[schema(minimum = 1)]
     pub max_bytes: Option<i64>,
     /// Rotated files kept (kind `file` only). Default 5; at least 1.
+    #[schema(minimum = 1, maximum = 4294967295_i64)]
     pub max_files: Option<i64>,
     /// The NATS server (kind `nats`; default `nats://127.0.0.1:4222`) or the webhook URL (kind `webhook`;
     /// required).

@@ -897,3 +897,122 @@ async fn the_demo_runs_with_nothing_to_set_up_and_stops_cleanly() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_json_errors_with_the_status_the_document_states() {
+    use reqwest::Method;
+    let sim = Sim::start(|c| c.workload.users = 5);
+    let topics = sim.topics(&["presence"]).await;
+    let App { engine, .. } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .admin_token(ADMIN)
+        .start();
+    let api = Api {
+        base: format!("http://{}", engine.admin_addr.expect("admin API")),
+        http: reqwest::Client::new(),
+    };
+    let raw = |method: Method, path: &str, content_type: &str, body: Vec<u8>| {
+        api.http
+            .request(method, format!("{}{path}", api.base))
+            .bearer_auth(ADMIN)
+            .header("Content-Type", content_type)
+            .body(body)
+    };
+    // Query values that do not parse, or break a bound the document states: 400 with an ApiError.
+    for path in [
+        "/v1/tenants?limit=-1",
+        "/v1/tenants?limit=0",
+        "/v1/tenants?offset=-1",
+        "/v1/tenants?offset=9223372036854775808",
+        "/v1/gaps?limit=10001",
+        "/v1/audit?limit=0",
+        "/v1/sinks/file/dead-letters?limit=-1",
+    ] {
+        let (status, body) = api.send(Method::GET, path, ADMIN, None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["code"], "invalid", "{path}: {body}");
+    }
+    let (status, body) = api
+        .send(
+            Method::POST,
+            "/v1/tenants/acme/restart?onlyFailed=null",
+            ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid")),
+        "{body}"
+    );
+    // A body that is not JSON: 415; one too big: 413; one that does not parse: 400.
+    let res = raw(Method::PUT, "/v1/sinks/x", "text/plain", b"{}".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "unsupported_media_type");
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let res = raw(Method::PUT, "/v1/sinks/x", "application/json", big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    let res = raw(
+        Method::PUT,
+        "/v1/sinks/x",
+        "application/json",
+        b"{".to_vec(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid");
+    // A known path with another method: 405 naming the methods; an unknown path: 404. Both JSON.
+    for (method, path, allow) in [
+        (Method::PATCH, "/v1/sinks/file", "GET, PUT, DELETE"),
+        (Method::TRACE, "/v1/tenants/acme", "GET, PUT, DELETE"),
+        (Method::POST, "/v1/status", "GET"),
+    ] {
+        let res = raw(method, path, "application/json", Vec::new())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 405, "{path}");
+        assert_eq!(res.headers()["allow"], allow, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed", "{path}");
+    }
+    let (status, body) = api.send(Method::GET, "/v1/nothing", ADMIN, None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    // The document states those answers and the bounds.
+    let (_, doc) = api.send(Method::GET, "/v1/openapi.json", ADMIN, None).await;
+    let responses = &doc["paths"]["/v1/tenants/{id}/restart"]["post"]["responses"];
+    assert!(responses.get("400").is_some(), "{responses}");
+    let put = &doc["paths"]["/v1/sinks/{name}"]["put"]["responses"];
+    for status in ["400", "401", "403", "409", "413", "415", "503"] {
+        assert!(
+            put.get(status).is_some(),
+            "PUT /v1/sinks/{{name}} documents {status}"
+        );
+    }
+    let params = doc["paths"]["/v1/tenants"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_f64(),
+            limit["schema"]["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(10000.0))
+    );
+    let id = &doc["paths"]["/v1/tenants/{id}"]["get"]["parameters"][0]["schema"];
+    assert_eq!(id["pattern"], "^[a-z0-9][a-z0-9_-]{0,62}$");
+    engine.stop();
+}

@@ -25,19 +25,17 @@ const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let json = || {
-        web::JsonConfig::default()
-            .limit(BODY_LIMIT)
-            .error_handler(|e, _| ApiError::invalid(e.to_string()).into())
-    };
+    let json = || super::error::json_config(BODY_LIMIT);
     cfg.service(
         web::resource("/v1/sinks")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(list)),
     )
     .service(
         web::resource("/v1/sinks/{name}")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(get))
             .route(web::put().to(put))
             .route(web::delete().to(delete)),
@@ -45,21 +43,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/sinks/{name}/dead-letters")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(dead_letters)),
     )
     .service(
         web::resource("/v1/sinks/{name}/dead-letters/replay")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::post().to(replay)),
     )
     .service(
         web::resource("/v1/routes")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::get().to(list_routes)),
     )
     .service(
         web::resource("/v1/routes/{id}")
             .app_data(json())
+            .default_service(web::to(super::not_found))
             .route(web::put().to(put_route))
             .route(web::delete().to(delete_route)),
     );
@@ -75,11 +77,15 @@ impl From<SinkEntry> for SinkView {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteBody {
-    /// Tenant ids, or `"*"` for every tenant. Default `["*"]`.
+    /// Tenant ids, or `"*"` for every tenant; not empty. Default `["*"]`.
+    #[schema(min_items = 1)]
     pub tenants: Option<Vec<String>>,
     /// Names of existing sinks, at least one.
+    #[schema(min_items = 1)]
     pub sinks: Vec<String>,
-    /// Topic patterns (`*` matches any run of characters, case ignored). Default `["*"]`.
+    /// Topic patterns (`*` matches any run of characters, case ignored), without spaces; not empty. Default
+    /// `["*"]`.
+    #[schema(min_items = 1)]
     pub topics: Option<Vec<String>>,
     /// Drop presence and routing-status events whose state equals the last one delivered. Default false.
     #[serde(default)]
@@ -205,7 +211,10 @@ async fn confined_file_path(state: &ApiState, written: String) -> Result<PathBuf
 
 /// Every sink.
 #[utoipa::path(get, path = "/v1/sinks", security(("bearer" = [])),
-    responses((status = 200, body = Vec<SinkView>), (status = 401, body = ApiError)))]
+    responses(
+        (status = 200, body = Vec<SinkView>),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
     let sinks = state.engine_sinks.sinks().await;
@@ -213,8 +222,11 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
 }
 
 /// One sink.
-#[utoipa::path(get, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)),
-    responses((status = 200, body = SinkView), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$")),
+    responses(
+        (status = 200, body = SinkView),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError)))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -230,8 +242,17 @@ pub async fn get(
 }
 
 /// Creates (201) or replaces (200) a sink, live. A replaced sink first writes what was routed to it before.
-#[utoipa::path(put, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)), request_body = SinkBody,
-    responses((status = 200, body = SinkView), (status = 201, body = SinkView), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+#[utoipa::path(put, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$")), request_body = SinkBody,
+    responses(
+        (status = 200, body = SinkView),
+        (status = 201, body = SinkView),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn put(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -279,8 +300,14 @@ pub async fn put(
 }
 
 /// Deletes a sink (409 while a route names it). Its worker writes what was routed to it, then ends.
-#[utoipa::path(delete, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path)),
-    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+#[utoipa::path(delete, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$")),
+    responses(
+        (status = 204),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -306,8 +333,9 @@ pub async fn delete(
 /// `?limit=` of the dead-letter routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct DeadLetterQuery {
-    /// At most this many (default 100, at most 10,000).
-    pub limit: Option<usize>,
+    /// At most this many (default 100); more than 10,000 is taken as 10,000.
+    #[param(minimum = 0)]
+    pub limit: Option<i64>,
 }
 
 /// What a replay did.
@@ -318,14 +346,23 @@ pub struct ReplayView {
     pub replayed: usize,
 }
 
-fn dead_letter_limit(q: &DeadLetterQuery) -> usize {
-    q.limit.unwrap_or(100).min(10_000)
+fn dead_letter_limit(q: &DeadLetterQuery) -> Result<usize, ApiError> {
+    match q.limit {
+        None => Ok(100),
+        Some(l) if l < 0 => Err(ApiError::invalid("limit must not be negative")),
+        Some(l) => Ok(usize::try_from(l.min(10_000)).unwrap_or(10_000)),
+    }
 }
 
 /// The records a sink's destination rejected for good, newest first.
 #[utoipa::path(get, path = "/v1/sinks/{name}/dead-letters", security(("bearer" = [])),
-    params(("name" = String, Path), DeadLetterQuery),
-    responses((status = 200, body = Vec<DeadLetter>), (status = 401, body = ApiError), (status = 503, body = ApiError)))]
+    params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$"), DeadLetterQuery),
+    responses(
+        (status = 200, body = Vec<DeadLetter>),
+        (status = 400, description = "The query is not valid (`invalid`)", body = ApiError),
+        (status = 404, description = "The name is not a sink name (`not_found`)", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn dead_letters(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -333,9 +370,12 @@ pub async fn dead_letters(
     query: web::Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
+    if !crate::sink::config::is_valid_sink_name(&name) {
+        return Err(ApiError::not_found(format!("no sink {}", truncate(&name))));
+    }
     let letters = state
         .store
-        .dead_letters(&name, dead_letter_limit(&query))
+        .dead_letters(&name, dead_letter_limit(&query)?)
         .await
         .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
     Ok(HttpResponse::Ok().json(letters))
@@ -344,8 +384,15 @@ pub async fn dead_letters(
 /// Sends a sink's dead letters (the oldest `limit`) to it again and removes them from the store. A record the
 /// destination rejects again becomes a new dead letter.
 #[utoipa::path(post, path = "/v1/sinks/{name}/dead-letters/replay", security(("bearer" = [])),
-    params(("name" = String, Path), DeadLetterQuery),
-    responses((status = 200, body = ReplayView), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$"), DeadLetterQuery),
+    responses(
+        (status = 200, body = ReplayView),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn replay(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -355,7 +402,7 @@ pub async fn replay(
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
     let replayed = state
         .engine_sinks
-        .replay_dead_letters(&name, dead_letter_limit(&query).max(1))
+        .replay_dead_letters(&name, dead_letter_limit(&query)?.max(1))
         .await
         .map_err(|e| refused(e, "sink", &name))?;
     tenants::audit(
@@ -371,7 +418,10 @@ pub async fn replay(
 
 /// Every route. Routes from the configuration file have the ids `config-1`, `config-2`... in file order.
 #[utoipa::path(get, path = "/v1/routes", security(("bearer" = [])),
-    responses((status = 200, body = Vec<RouteRecord>), (status = 401, body = ApiError)))]
+    responses(
+        (status = 200, body = Vec<RouteRecord>),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn list_routes(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -381,8 +431,18 @@ pub async fn list_routes(
 }
 
 /// Creates (201) or replaces (200) a route, live. Every sink it names must exist.
-#[utoipa::path(put, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path)), request_body = RouteBody,
-    responses((status = 200, body = RouteRecord), (status = 201, body = RouteRecord), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+#[utoipa::path(put, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Route id (`config-1`... for the configuration file's)", pattern = r"^[a-z0-9_-]+$")), request_body = RouteBody,
+    responses(
+        (status = 200, body = RouteRecord),
+        (status = 201, body = RouteRecord),
+        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn put_route(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -413,8 +473,14 @@ pub async fn put_route(
 }
 
 /// Deletes a route.
-#[utoipa::path(delete, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(delete, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Route id (`config-1`... for the configuration file's)", pattern = r"^[a-z0-9_-]+$")),
+    responses(
+        (status = 204),
+        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
+        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
+        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
+        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
+        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
 pub async fn delete_route(
     req: HttpRequest,
     state: web::Data<ApiState>,
