@@ -164,6 +164,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                         queue: config.engine.sink_queue,
                         spool_dir: Some(config.store.spool_dir()),
                         spool_max_bytes: config.store.spool_max_bytes,
+                        dead_letters_max: config.store.dead_letters_max,
                     },
                     config.engine.router_queue,
                     config.engine.dedup_window,

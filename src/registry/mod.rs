@@ -128,6 +128,8 @@ pub struct WorkerSettings {
     pub spool_dir: Option<PathBuf>,
     /// The most a sink's spool holds on disk; past it the sink takes nothing more (back-pressure).
     pub spool_max_bytes: u64,
+    /// The most dead letters a sink keeps in the store; past it the oldest are dropped.
+    pub dead_letters_max: usize,
 }
 
 /// The running sinks and routes, and the way to change them while the engine runs.
