@@ -1187,11 +1187,20 @@ pub(crate) async fn dead_letters_round_trip(store: &dyn Store) {
         .add_dead_letters(&[a.clone(), b.clone(), c.clone(), d.clone()], 10)
         .await
         .expect("add");
-    assert_eq!(store.add_dead_letters(&[], 10).await.expect("add nothing"), 0);
+    assert_eq!(
+        store.add_dead_letters(&[], 10).await.expect("add nothing"),
+        0
+    );
     // A retry keeps the first copy.
     let mut again = a.clone();
     again.reason = "changed".into();
-    assert_eq!(store.add_dead_letters(&[again], 10).await.expect("add again"), 0);
+    assert_eq!(
+        store
+            .add_dead_letters(&[again], 10)
+            .await
+            .expect("add again"),
+        0
+    );
     assert_eq!(
         store.dead_letters(&sink, 10).await.expect("read"),
         vec![c.clone(), b.clone(), a.clone()]
@@ -1284,7 +1293,10 @@ pub(crate) async fn dead_letters_bounded_per_sink(store: &dyn Store) {
     // The other sink is over the bound, but it is not written with this one: it is left alone.
     let others: Vec<DeadLetter> = (0..KEEP as i64 + 2).map(|n| letter(&other, n)).collect();
     assert_eq!(
-        store.add_dead_letters(&others, usize::MAX).await.expect("other"),
+        store
+            .add_dead_letters(&others, usize::MAX)
+            .await
+            .expect("other"),
         0
     );
     // 8 letters (N = 5, k = 3): three calls under the bound, then over it; the last two share a millisecond.
@@ -1319,19 +1331,34 @@ pub(crate) async fn dead_letters_bounded_per_sink(store: &dyn Store) {
     );
     // A letter older than every kept one is itself the one dropped.
     let late = letter(&sink, -1);
-    assert_eq!(store.add_dead_letters(&[late], KEEP).await.expect("late"), 1);
+    assert_eq!(
+        store.add_dead_letters(&[late], KEEP).await.expect("late"),
+        1
+    );
     assert_eq!(store.dead_letters(&sink, 100).await.expect("read"), newest);
     // All at once, in one call of more than the bound: the last five written stay.
     let burst = format!("burst-{}", Uuid::new_v4().simple());
     let letters: Vec<DeadLetter> = (0..KEEP as i64 + 3).map(|_| letter(&burst, 7)).collect();
-    assert_eq!(store.add_dead_letters(&letters, KEEP).await.expect("burst"), 3);
+    assert_eq!(
+        store.add_dead_letters(&letters, KEEP).await.expect("burst"),
+        3
+    );
     let newest: Vec<DeadLetter> = letters[3..].iter().rev().cloned().collect();
     assert_eq!(store.dead_letters(&burst, 100).await.expect("read"), newest);
     // Letters of two sinks in one call: each is bounded on its own, and the drops add up.
     let mixed = vec![letter(&sink, 8), letter(&burst, 8), letter(&burst, 9)];
-    assert_eq!(store.add_dead_letters(&mixed, KEEP).await.expect("mixed"), 3);
-    assert_eq!(store.dead_letters(&sink, 100).await.expect("read").len(), KEEP);
-    assert_eq!(store.dead_letters(&burst, 100).await.expect("read").len(), KEEP);
+    assert_eq!(
+        store.add_dead_letters(&mixed, KEEP).await.expect("mixed"),
+        3
+    );
+    assert_eq!(
+        store.dead_letters(&sink, 100).await.expect("read").len(),
+        KEEP
+    );
+    assert_eq!(
+        store.dead_letters(&burst, 100).await.expect("read").len(),
+        KEEP
+    );
     // Cleaned up, so the suite can run again on the same store.
     for name in [&sink, &other, &burst] {
         let ids: Vec<String> = store
