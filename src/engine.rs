@@ -165,6 +165,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                         spool_dir: Some(config.store.spool_dir()),
                         spool_max_bytes: config.store.spool_max_bytes,
                         egress: config.egress.clone(),
+                        dead_letters_max: config.store.dead_letters_max,
                     },
                     config.engine.router_queue,
                     config.engine.dedup_window,

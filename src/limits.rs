@@ -15,3 +15,11 @@ pub const MAX_TOPICS_PER_REQUEST: usize = 10_000;
 
 /// The longest `limit` of a paged list, and the page size when none is given.
 pub const MAX_PAGE: usize = 10_000;
+
+/// Dead letters one sink keeps in the store (`[store] dead_letters_max`, per instance): past it the oldest
+/// are dropped as new ones arrive, and counted in `switchboard_dead_letters_dropped_total`. A destination
+/// that refuses everything for good otherwise grows the store without end.
+pub const DEFAULT_DEAD_LETTERS_MAX: usize = 10_000;
+
+/// The largest `[store] dead_letters_max`.
+pub const MAX_DEAD_LETTERS_MAX: usize = 1_000_000;

@@ -79,6 +79,8 @@ pub struct StoreConfig {
     pub spool_dir: Option<PathBuf>,
     /// The most one sink's spool holds; when full, that sink takes nothing more (back-pressure, no loss).
     pub spool_max_bytes: u64,
+    /// The most dead letters one sink keeps in the store; past it the oldest are dropped (counted).
+    pub dead_letters_max: usize,
 }
 
 impl StoreConfig {
@@ -109,6 +111,7 @@ impl Default for StoreConfig {
             key_file: None,
             spool_dir: None,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            dead_letters_max: crate::limits::DEFAULT_DEAD_LETTERS_MAX,
         }
     }
 }
@@ -157,6 +160,7 @@ impl Config {
             key_file: store.key_file.map(|k| base_dir.join(k)),
             spool_dir: store.spool_dir.map(|d| base_dir.join(d)),
             spool_max_bytes: store.spool_max_bytes,
+            dead_letters_max: store.dead_letters_max,
             url: store.url,
         };
         match env("SWITCHBOARD_STORE").ok().flatten() {
@@ -222,7 +226,14 @@ fn read_store(table: &Table, errs: &mut Errors) -> StoreConfig {
     let r = Reader::new(
         table,
         "store",
-        &["path", "url", "key_file", "spool_dir", "spool_max_bytes"],
+        &[
+            "path",
+            "url",
+            "key_file",
+            "spool_dir",
+            "spool_max_bytes",
+            "dead_letters_max",
+        ],
         errs,
     );
     let mut store = StoreConfig::default();
@@ -249,6 +260,17 @@ fn read_store(table: &Table, errs: &mut Errors) -> StoreConfig {
         Some(_) => errs.push(
             r.path("spool_max_bytes"),
             "must be a whole number of bytes, at least 1048576",
+        ),
+    }
+    let most = crate::limits::MAX_DEAD_LETTERS_MAX;
+    match r.raw("dead_letters_max") {
+        None => {}
+        Some(toml::Value::Integer(n)) if (1..=most as i64).contains(n) => {
+            store.dead_letters_max = *n as usize
+        }
+        Some(_) => errs.push(
+            r.path("dead_letters_max"),
+            format!("must be a whole number from 1 to {most}"),
         ),
     }
     store

@@ -160,6 +160,7 @@ fn full_config_reads_into_the_expected_structs() {
             key_file: None,
             spool_dir: None,
             spool_max_bytes: crate::config::DEFAULT_SPOOL_MAX_BYTES,
+            dead_letters_max: crate::limits::DEFAULT_DEAD_LETTERS_MAX,
         },
         tenants: vec![
             TenantConfig {
@@ -513,4 +514,17 @@ fn the_spool_has_a_directory_and_a_bound() {
     );
     let e = parse("[store]\nspool_max_bytes = 10\n").unwrap_err();
     assert!(e.has_path("store.spool_max_bytes"), "{e}");
+}
+
+#[test]
+fn dead_letters_have_a_bound_per_sink() {
+    let c = parse("[store]\npath = \"/var/sb/sb.db\"\n").unwrap();
+    assert_eq!(c.store.dead_letters_max, 10_000);
+    let c = parse("[store]\ndead_letters_max = 50\n").unwrap();
+    assert_eq!(c.store.dead_letters_max, 50);
+    for bad in ["0", "-1", "1000001", "\"50\"", "1.5"] {
+        let e = parse(&format!("[store]\ndead_letters_max = {bad}\n")).unwrap_err();
+        assert!(e.has_path("store.dead_letters_max"), "{bad}: {e}");
+        assert!(e.to_string().contains("from 1 to 1000000"), "{bad}: {e}");
+    }
 }

@@ -55,6 +55,7 @@ pub(crate) struct Families {
     pub spool_full_total: IntCounterVec,
     pub spooled: IntCounterVec,
     pub dlq: IntCounterVec,
+    pub dead_letters_dropped: IntCounterVec,
     pub delivery_latency: HistogramVec,
 
     pub actor_restarts: IntCounterVec,
@@ -230,6 +231,11 @@ impl Families {
             dlq: r.counter(
                 "dlq_total",
                 "Records moved to the dead-letter store.",
+                SINK,
+            )?,
+            dead_letters_dropped: r.counter(
+                "dead_letters_dropped_total",
+                "The sink's oldest dead letters dropped to keep it within [store] dead_letters_max.",
                 SINK,
             )?,
             delivery_latency: r.histogram(

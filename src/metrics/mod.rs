@@ -167,7 +167,13 @@ impl Metrics {
     /// Drops every series of sink `name` (it was deleted).
     pub fn remove_sink(&self, name: &str) {
         let f = &self.f;
-        for c in [&f.sink_sent, &f.spooled, &f.spool_full_total, &f.dlq] {
+        for c in [
+            &f.sink_sent,
+            &f.spooled,
+            &f.spool_full_total,
+            &f.dlq,
+            &f.dead_letters_dropped,
+        ] {
             remove_where(c, SINK, "sink", name);
         }
         remove_where(&f.sink_errors, &["sink", "error_code"], "sink", name);

@@ -14,6 +14,7 @@ pub struct SinkMetrics {
     spooled: IntCounter,
     spool_full: IntCounter,
     dlq: IntCounter,
+    dead_letters_dropped: IntCounter,
     latency: Histogram,
 }
 
@@ -32,6 +33,7 @@ impl SinkMetrics {
             spooled: f.spooled.with_label_values(&[sink]),
             spool_full: f.spool_full_total.with_label_values(&[sink]),
             dlq: f.dlq.with_label_values(&[sink]),
+            dead_letters_dropped: f.dead_letters_dropped.with_label_values(&[sink]),
             latency: f.delivery_latency.with_label_values(&[sink]),
         }
     }
@@ -55,6 +57,11 @@ impl SinkMetrics {
     pub fn dead_lettered(&self, n: u64) {
         self.dlq.inc_by(n);
         self.error(SinkErrorCode::Reject, n);
+    }
+
+    /// The store dropped `n` of the sink's oldest dead letters to keep within its bound.
+    pub fn dead_letters_dropped(&self, n: u64) {
+        self.dead_letters_dropped.inc_by(n);
     }
 
     /// The destination acknowledged these records at `now`: observes each event's time since `receivedAt`

@@ -120,6 +120,7 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("spool_full", "gauge", &["sink"]),
     ("spooled_total", "counter", &["sink"]),
     ("dlq_total", "counter", &["sink"]),
+    ("dead_letters_dropped_total", "counter", &["sink"]),
     ("delivery_latency_seconds", "histogram", &["sink"]),
     ("actor_restarts_total", "counter", &["kind", "reason"]),
     ("actors_failed", "gauge", &["kind"]),
@@ -285,6 +286,7 @@ async fn a_fresh_engine_shows_every_contract_family_with_its_labels_and_pre_init
         "gaps_total",
         "sink_sent_total",
         "dlq_total",
+        "dead_letters_dropped_total",
     ] {
         assert!(
             f(short).samples.iter().all(|(_, _, v)| *v == 0.0),

@@ -130,6 +130,8 @@ pub struct WorkerSettings {
     pub spool_max_bytes: u64,
     /// Where sinks may connect (`[egress]`).
     pub egress: crate::egress::Egress,
+    /// The most dead letters a sink keeps in the store; past it the oldest are dropped.
+    pub dead_letters_max: usize,
 }
 
 /// The running sinks and routes, and the way to change them while the engine runs.

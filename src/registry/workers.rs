@@ -20,7 +20,10 @@ pub(super) fn start_worker(
         name,
         sink,
         workers.queue,
-        store,
+        sink::DeadLetters {
+            store,
+            max: workers.dead_letters_max,
+        },
         spool,
         Some(metrics.sink(name)),
     );

@@ -101,6 +101,8 @@ pub struct SinkStats {
     pub queue_full: AtomicU64,
     /// Records the destination rejected for good, moved to the dead-letter store.
     pub dead: AtomicU64,
+    /// Dead letters of this sink the store dropped (the oldest) to stay within its bound.
+    pub dead_dropped: AtomicU64,
     /// Bytes waiting in the spool on disk.
     pub spool_bytes: AtomicU64,
     /// Records written to the spool by this worker.
@@ -139,6 +141,17 @@ impl SinkStats {
         self.dead.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(m) = &self.metrics {
             m.dead_lettered(n as u64);
+        }
+    }
+
+    /// The store dropped `n` of the sink's oldest dead letters to keep within the bound.
+    fn dead_letters_dropped(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.dead_dropped.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.dead_letters_dropped(n as u64);
         }
     }
 
@@ -201,7 +214,8 @@ pub fn open(config: &SinkConfig, egress: &crate::egress::Egress) -> std::io::Res
 }
 
 /// Starts a worker for `sink` with a queue of `capacity` records; the task ends when every handle is dropped
-/// and the queue is drained. Records the destination rejects for good go to `store`'s dead letters.
+/// and the queue is drained. Records the destination rejects for good go to `store`'s dead letters (at
+/// most [`DEFAULT_DEAD_LETTERS_MAX`] of them).
 pub fn spawn(
     name: &str,
     sink: Box<dyn Sink>,
@@ -209,6 +223,17 @@ pub fn spawn(
     store: Arc<dyn Store>,
 ) -> (SinkHandle, tokio::task::JoinHandle<()>) {
     spawn_spooled(name, sink, capacity, store, None)
+}
+
+/// How many dead letters a sink keeps unless `[store] dead_letters_max` says otherwise.
+pub const DEFAULT_DEAD_LETTERS_MAX: usize = crate::limits::DEFAULT_DEAD_LETTERS_MAX;
+
+/// Where a worker keeps the records its destination rejects for good: the store's dead letters, at most
+/// `max` of this sink's (the store drops the oldest past that).
+#[derive(Clone)]
+pub struct DeadLetters {
+    pub store: Arc<dyn Store>,
+    pub max: usize,
 }
 
 /// Where a worker keeps its spool, and how large it may grow.
@@ -229,15 +254,19 @@ pub fn spawn_spooled(
     store: Arc<dyn Store>,
     spool: Option<SpoolConfig>,
 ) -> (SinkHandle, tokio::task::JoinHandle<()>) {
-    spawn_observed(name, sink, capacity, store, spool, None)
+    let dead = DeadLetters {
+        store,
+        max: DEFAULT_DEAD_LETTERS_MAX,
+    };
+    spawn_observed(name, sink, capacity, dead, spool, None)
 }
 
-/// Like [`spawn_spooled`], counting into the sink's Prometheus series.
+/// Like [`spawn_spooled`] with the dead letters' bound given, counting into the sink's Prometheus series.
 pub fn spawn_observed(
     name: &str,
     sink: Box<dyn Sink>,
     capacity: usize,
-    store: Arc<dyn Store>,
+    dead: DeadLetters,
     spool: Option<SpoolConfig>,
     metrics: Option<SinkMetrics>,
 ) -> (SinkHandle, tokio::task::JoinHandle<()>) {
@@ -254,15 +283,15 @@ pub fn spawn_observed(
     let name = name.to_string();
     let task = tokio::spawn(async move {
         match spool {
-            None => run(name, sink, rx, stats, store).await,
+            None => run(name, sink, rx, stats, dead).await,
             Some(config) => match open_spool(&name, &config).await {
                 Some(spool) => {
                     stats
                         .spool_max_bytes
                         .store(config.max_bytes, Ordering::Relaxed);
-                    spooled::run(name, sink, rx, stats, store, spool).await
+                    spooled::run(name, sink, rx, stats, dead, spool).await
                 }
-                None => run(name, sink, rx, stats, store).await,
+                None => run(name, sink, rx, stats, dead).await,
             },
         }
     });
@@ -303,7 +332,7 @@ async fn run(
     mut sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Delivery>,
     stats: Arc<SinkStats>,
-    store: Arc<dyn Store>,
+    dead: DeadLetters,
 ) {
     let mut batch = Vec::with_capacity(1024);
     let mut backoff = Duration::from_millis(100);
@@ -314,8 +343,7 @@ async fn run(
                 Ok(()) => sink.flush().await,
                 Err(SinkError::Retry(e)) => Err(e),
                 Err(SinkError::Reject { records, reason }) => {
-                    rejected = dead_letters(&name, &batch, &records, &reason, store.as_ref()).await;
-                    stats.dead_lettered(rejected);
+                    rejected = dead.keep(&name, &batch, &records, &reason, &stats).await;
                     sink.flush().await
                 }
             };
@@ -337,39 +365,53 @@ async fn run(
     }
 }
 
-/// Keeps the rejected records of `batch` in the store's dead letters, retrying the store until it answers;
-/// returns how many were kept.
-async fn dead_letters(
-    name: &str,
-    batch: &[Delivery],
-    records: &[usize],
-    reason: &str,
-    store: &dyn Store,
-) -> usize {
-    let mut indices: Vec<usize> = records
-        .iter()
-        .copied()
-        .filter(|&i| i < batch.len())
-        .collect();
-    indices.sort_unstable();
-    indices.dedup();
-    let at = chrono::Utc::now();
-    let letters: Vec<DeadLetter> = indices
-        .iter()
-        .map(|&i| DeadLetter {
-            id: uuid::Uuid::new_v4().to_string(),
-            sink: name.to_string(),
-            at,
-            reason: reason.to_string(),
-            json: String::from_utf8_lossy(&batch[i].json).into_owned(),
-        })
-        .collect();
-    tracing::warn!(sink = %name, records = letters.len(), reason = %reason, "records rejected by the destination; kept as dead letters");
-    let mut backoff = Duration::from_millis(100);
-    while let Err(e) = store.add_dead_letters(&letters).await {
-        tracing::warn!(sink = %name, error = %e, "cannot store dead letters; retrying");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+impl DeadLetters {
+    /// Keeps the rejected records of `batch` in the store's dead letters, retrying the store until it
+    /// answers, and counts them and the oldest the store dropped to stay within the bound; returns how many
+    /// were rejected.
+    async fn keep(
+        &self,
+        name: &str,
+        batch: &[Delivery],
+        records: &[usize],
+        reason: &str,
+        stats: &SinkStats,
+    ) -> usize {
+        let mut indices: Vec<usize> = records
+            .iter()
+            .copied()
+            .filter(|&i| i < batch.len())
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let at = chrono::Utc::now();
+        let letters: Vec<DeadLetter> = indices
+            .iter()
+            .map(|&i| DeadLetter {
+                id: uuid::Uuid::new_v4().to_string(),
+                sink: name.to_string(),
+                at,
+                reason: reason.to_string(),
+                json: String::from_utf8_lossy(&batch[i].json).into_owned(),
+            })
+            .collect();
+        tracing::warn!(sink = %name, records = letters.len(), reason = %reason, "records rejected by the destination; kept as dead letters");
+        let mut backoff = Duration::from_millis(100);
+        let dropped = loop {
+            match self.store.add_dead_letters(&letters, self.max).await {
+                Ok(dropped) => break dropped,
+                Err(e) => {
+                    tracing::warn!(sink = %name, error = %e, "cannot store dead letters; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        };
+        stats.dead_lettered(letters.len());
+        if dropped > 0 {
+            tracing::warn!(sink = %name, dropped, max = self.max, "the sink's dead letters are at their bound; the oldest were dropped");
+            stats.dead_letters_dropped(dropped);
+        }
+        letters.len()
     }
-    letters.len()
 }

@@ -17,8 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::spool::{Appended, Position, Spool};
-use super::{Delivery, Sink, SinkError, SinkStats, dead_letters};
-use crate::store::Store;
+use super::{DeadLetters, Delivery, Sink, SinkError, SinkStats};
 
 const BATCH: usize = 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -51,7 +50,7 @@ struct Writer {
     name: String,
     sink: Box<dyn Sink>,
     stats: Arc<SinkStats>,
-    store: Arc<dyn Store>,
+    dead: DeadLetters,
 }
 
 impl Writer {
@@ -62,9 +61,10 @@ impl Writer {
             Ok(()) => self.sink.flush().await,
             Err(SinkError::Retry(e)) => Err(e),
             Err(SinkError::Reject { records, reason }) => {
-                rejected =
-                    dead_letters(&self.name, batch, &records, &reason, self.store.as_ref()).await;
-                self.stats.dead_lettered(rejected);
+                rejected = self
+                    .dead
+                    .keep(&self.name, batch, &records, &reason, &self.stats)
+                    .await;
                 self.sink.flush().await
             }
         };
@@ -232,7 +232,7 @@ pub(super) async fn run(
     sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Delivery>,
     stats: Arc<SinkStats>,
-    store: Arc<dyn Store>,
+    dead: DeadLetters,
     spool: Spool,
 ) {
     let mut spooling = !spool.is_empty();
@@ -245,7 +245,7 @@ pub(super) async fn run(
         name: name.clone(),
         sink,
         stats: stats.clone(),
-        store,
+        dead,
     };
     let mut intake = Intake {
         name,

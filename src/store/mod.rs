@@ -302,7 +302,14 @@ pub trait Store: Send + Sync + 'static {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Keeps dead letters, in one transaction. An id already stored is a retry: the first copy is kept.
-    async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+    /// Each sink written keeps at most `keep` dead letters: in the same transaction, its oldest (in the
+    /// order of [`Store::dead_letters`], read from the other end) beyond the newest `keep` are dropped.
+    /// Returns how many were dropped (letters of this call included, when more than `keep` came at once).
+    async fn add_dead_letters(
+        &self,
+        letters: &[DeadLetter],
+        keep: usize,
+    ) -> Result<usize, StoreError>;
     /// The dead letters of a sink, newest first (same millisecond: last added first), at most `limit`.
     async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
     /// Removes the named dead letters of a sink; returns how many were stored.

@@ -120,6 +120,8 @@ suite_tests!(
     routes_round_trip,
     audit_newest_first_and_filtered,
     replace_sealed_compares_and_swaps,
+    dead_letters_round_trip,
+    dead_letters_bounded_per_sink,
     rotation,
 );
 

@@ -40,6 +40,7 @@ pub(crate) async fn run_all(store: &dyn Store) {
     audit_newest_first_and_filtered(store).await;
     replace_sealed_compares_and_swaps(store).await;
     dead_letters_round_trip(store).await;
+    dead_letters_bounded_per_sink(store).await;
 }
 
 /// A tenant name no other check (or earlier run) uses.
@@ -1183,14 +1184,23 @@ pub(crate) async fn dead_letters_round_trip(store: &dyn Store) {
     let c = letter(&sink, 5, 3);
     let d = letter(&other, 9, 4);
     store
-        .add_dead_letters(&[a.clone(), b.clone(), c.clone(), d.clone()])
+        .add_dead_letters(&[a.clone(), b.clone(), c.clone(), d.clone()], 10)
         .await
         .expect("add");
-    store.add_dead_letters(&[]).await.expect("add nothing");
+    assert_eq!(
+        store.add_dead_letters(&[], 10).await.expect("add nothing"),
+        0
+    );
     // A retry keeps the first copy.
     let mut again = a.clone();
     again.reason = "changed".into();
-    store.add_dead_letters(&[again]).await.expect("add again");
+    assert_eq!(
+        store
+            .add_dead_letters(&[again], 10)
+            .await
+            .expect("add again"),
+        0
+    );
     assert_eq!(
         store.dead_letters(&sink, 10).await.expect("read"),
         vec![c.clone(), b.clone(), a.clone()]
@@ -1264,4 +1274,100 @@ pub(crate) fn migration_files(backend: &str) -> Vec<(i64, String)> {
         .collect();
     on_disk.sort();
     on_disk
+}
+
+/// A sink keeps at most `keep` dead letters: writing N + k keeps the newest N (by time, then by the order
+/// added) and reports k dropped, whether they come one call at a time or all at once; other sinks' are
+/// left alone, and a retried id drops nothing.
+pub(crate) async fn dead_letters_bounded_per_sink(store: &dyn Store) {
+    const KEEP: usize = 5;
+    let sink = format!("bounded-{}", Uuid::new_v4().simple());
+    let other = format!("other-{}", Uuid::new_v4().simple());
+    let letter = |sink: &str, ms: i64| DeadLetter {
+        id: Uuid::new_v4().to_string(),
+        sink: sink.to_owned(),
+        at: at(ms),
+        reason: "HTTP 400 Bad Request".into(),
+        json: format!(r#"{{"kind":"event","id":"e{ms}"}}"#),
+    };
+    // The other sink is over the bound, but it is not written with this one: it is left alone.
+    let others: Vec<DeadLetter> = (0..KEEP as i64 + 2).map(|n| letter(&other, n)).collect();
+    assert_eq!(
+        store
+            .add_dead_letters(&others, usize::MAX)
+            .await
+            .expect("other"),
+        0
+    );
+    // 8 letters (N = 5, k = 3): three calls under the bound, then over it; the last two share a millisecond.
+    let letters: Vec<DeadLetter> = [0, 1, 2, 3, 4, 5, 6, 6]
+        .into_iter()
+        .map(|ms| letter(&sink, ms))
+        .collect();
+    let mut dropped = 0;
+    for (i, one) in letters.iter().enumerate() {
+        let now = store
+            .add_dead_letters(std::slice::from_ref(one), KEEP)
+            .await
+            .expect("add");
+        assert_eq!(now, usize::from(i >= KEEP), "letter {i}");
+        dropped += now;
+    }
+    assert_eq!(dropped, 3);
+    let kept = store.dead_letters(&sink, 100).await.expect("read");
+    let newest: Vec<DeadLetter> = letters[3..].iter().rev().cloned().collect();
+    assert_eq!(kept, newest, "the newest five, newest first");
+    assert_eq!(
+        store.dead_letters(&other, 100).await.expect("other").len(),
+        KEEP + 2
+    );
+    // A retry of a kept id adds nothing and drops nothing.
+    assert_eq!(
+        store
+            .add_dead_letters(&[letters[7].clone()], KEEP)
+            .await
+            .expect("retry"),
+        0
+    );
+    // A letter older than every kept one is itself the one dropped.
+    let late = letter(&sink, -1);
+    assert_eq!(
+        store.add_dead_letters(&[late], KEEP).await.expect("late"),
+        1
+    );
+    assert_eq!(store.dead_letters(&sink, 100).await.expect("read"), newest);
+    // All at once, in one call of more than the bound: the last five written stay.
+    let burst = format!("burst-{}", Uuid::new_v4().simple());
+    let letters: Vec<DeadLetter> = (0..KEEP as i64 + 3).map(|_| letter(&burst, 7)).collect();
+    assert_eq!(
+        store.add_dead_letters(&letters, KEEP).await.expect("burst"),
+        3
+    );
+    let newest: Vec<DeadLetter> = letters[3..].iter().rev().cloned().collect();
+    assert_eq!(store.dead_letters(&burst, 100).await.expect("read"), newest);
+    // Letters of two sinks in one call: each is bounded on its own, and the drops add up.
+    let mixed = vec![letter(&sink, 8), letter(&burst, 8), letter(&burst, 9)];
+    assert_eq!(
+        store.add_dead_letters(&mixed, KEEP).await.expect("mixed"),
+        3
+    );
+    assert_eq!(
+        store.dead_letters(&sink, 100).await.expect("read").len(),
+        KEEP
+    );
+    assert_eq!(
+        store.dead_letters(&burst, 100).await.expect("read").len(),
+        KEEP
+    );
+    // Cleaned up, so the suite can run again on the same store.
+    for name in [&sink, &other, &burst] {
+        let ids: Vec<String> = store
+            .dead_letters(name, 100)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        store.remove_dead_letters(name, &ids).await.expect("clean");
+    }
 }

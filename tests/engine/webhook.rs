@@ -302,3 +302,96 @@ async fn webhook_deliveries_are_signed_retried_and_dead_lettered_then_replayed()
     assert!(receiver.requests.load(Ordering::SeqCst) > 0);
     engine.stop();
 }
+
+/// A sink counter of `/metrics` for sink `hook` (0 when the series is not there yet).
+fn hook_counter(metrics: &str, family: &str) -> u64 {
+    let prefix = format!("{family}{{sink=\"hook\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// How many dead letters sink `hook` holds.
+async fn dead_letters_held(http: &reqwest::Client, admin: &Admin) -> usize {
+    let (status, body) = api(
+        http,
+        admin,
+        Method::GET,
+        "/v1/sinks/hook/dead-letters?limit=10000",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().unwrap().len()
+}
+
+/// (dead-lettered, dropped) of sink `hook`, from `/metrics`.
+async fn dead_letter_counters(http: &reqwest::Client, admin: &Admin) -> (u64, u64) {
+    let metrics = http
+        .get(format!("{}/metrics", admin.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (
+        hook_counter(&metrics, "switchboard_dlq_total"),
+        hook_counter(&metrics, "switchboard_dead_letters_dropped_total"),
+    )
+}
+
+/// A receiver that refuses everything for good (400) dead-letters every record, but the store never holds
+/// more than `[store] dead_letters_max` of the sink's (the oldest are dropped), and
+/// `switchboard_dead_letters_dropped_total` counts exactly those dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_refused_for_good_keeps_at_most_the_bound_of_dead_letters() {
+    const BOUND: usize = 20;
+    let sim = Sim::start(|c| c.workload.users = 20);
+    let followed = sim.topics(&["presence"]).await;
+    let port = http_receiver(|_| {
+        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 7\r\n\r\nno such" as &[u8]
+    })
+    .await;
+    let App { engine, admin, .. } = App::builder(&sim)
+        .tenant("acme", &followed)
+        .client("demo", "secret")
+        .store(&format!("dead_letters_max = {BOUND}"))
+        .sink(
+            "hook",
+            &format!(
+                "kind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"k\"\ntimeout = \"2s\"\nallow = [\"127.0.0.1\"]\n"
+            ),
+        )
+        .admin_token(ADMIN)
+        .start();
+    let admin = admin.expect("admin API");
+    let http = reqwest::Client::new();
+    wait_live(&engine, "acme", 1).await;
+
+    // Events flow until three bounds' worth were dead-lettered; the store never held more than the bound.
+    sim.workload(json_rate(100.0, &["presence"])).await;
+    wait_until("three bounds' worth of records dead-lettered", || async {
+        let held = dead_letters_held(&http, &admin).await;
+        assert!(held <= BOUND, "{held} dead letters held, over {BOUND}");
+        dead_letter_counters(&http, &admin).await.0 >= 3 * BOUND as u64
+    })
+    .await;
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+
+    // Once the last records are in: the bound is held, and every record dead-lettered is either held or
+    // counted as dropped.
+    wait_until("dead-lettered = held + dropped", || async {
+        let (dead, dropped) = dead_letter_counters(&http, &admin).await;
+        let held = dead_letters_held(&http, &admin).await;
+        assert!(held <= BOUND, "{held} dead letters held, over {BOUND}");
+        held == BOUND && dead == dropped + held as u64
+    })
+    .await;
+    let (dead, dropped) = dead_letter_counters(&http, &admin).await;
+    assert!(dead >= 3 * BOUND as u64, "{dead}");
+    assert!(dropped >= 2 * BOUND as u64, "{dropped}");
+    engine.stop();
+}

@@ -474,8 +474,8 @@ macro_rules! sql_store {
                         .await
                 }
 
-                async fn add_dead_letters(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-                    let statements = letters.chunks(BATCH).map(|chunk| {
+                async fn add_dead_letters(&self, letters: &[DeadLetter], keep: usize) -> Result<usize, StoreError> {
+                    let inserts = letters.chunks(BATCH).map(|chunk| {
                         let mut query = Query::new("INSERT INTO dead_letters (id, sink, at, reason, json) ");
                         query.push_values(chunk, |mut row, l| {
                             row.push_bind(&l.id)
@@ -487,9 +487,34 @@ macro_rules! sql_store {
                         query.push(" ON CONFLICT (id) DO NOTHING");
                         query
                     });
-                    self.transaction(statements, || "saving dead letters", None)
+                    // Then, for each sink written, the rows past the newest `keep` (in the order `dead_letters`
+                    // reads them) go, in the same transaction. The subquery walks the (sink, at, seq) index
+                    // from the newest end: at most `keep` entries are skipped, so the cost is bounded by the
+                    // bound. LIMIT is required before OFFSET by SQLite; i64::MAX means no limit on both.
+                    let mut sinks: Vec<&str> = letters.iter().map(|l| l.sink.as_str()).collect();
+                    sinks.sort_unstable();
+                    sinks.dedup();
+                    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+                    let trims = sinks.iter().map(|sink| {
+                        let mut query = Query::new("DELETE FROM dead_letters WHERE sink = ");
+                        query
+                            .push_bind(*sink)
+                            .push(" AND seq IN (SELECT seq FROM dead_letters WHERE sink = ")
+                            .push_bind(*sink)
+                            .push(" ORDER BY at DESC, seq DESC LIMIT ")
+                            .push_bind(i64::MAX)
+                            .push(" OFFSET ")
+                            .push_bind(keep)
+                            .push(")");
+                        query
+                    });
+                    let statements: Vec<Query> = inserts.collect();
+                    let written = statements.len();
+                    let changed = self
+                        .transaction(statements.into_iter().chain(trims), || "saving dead letters", None)
                         .await?;
-                    Ok(())
+                    let dropped: u64 = changed.iter().skip(written).sum();
+                    Ok(usize::try_from(dropped).unwrap_or(usize::MAX))
                 }
 
                 async fn dead_letters(&self, sink: &str, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

@@ -37,6 +37,7 @@ impl App {
             tenant: ("acme".into(), Vec::new()),
             clients: Vec::new(),
             engine: Vec::new(),
+            store: Vec::new(),
             sinks: Vec::new(),
             extra: Vec::new(),
             admin_listen: "127.0.0.1:0".into(),
@@ -56,6 +57,8 @@ pub struct AppBuilder<'a> {
     tenant: (String, Vec<String>),
     clients: Vec<(String, String)>,
     engine: Vec<String>,
+    /// Lines for the `[store]` table, after its path.
+    store: Vec<String>,
     /// (name, TOML body after `name`), routed together by one route.
     sinks: Vec<(String, String)>,
     extra: Vec<String>,
@@ -93,6 +96,12 @@ impl<'a> AppBuilder<'a> {
     /// Lines for the `[engine]` table (after the test defaults: fast pings, short timeouts and backoff).
     pub fn engine(mut self, toml: &str) -> Self {
         self.engine.push(toml.to_string());
+        self
+    }
+
+    /// Lines for the `[store]` table (after the store's path in the scratch dir).
+    pub fn store(mut self, toml: &str) -> Self {
+        self.store.push(toml.to_string());
         self
     }
 
@@ -183,6 +192,7 @@ max = "1s"
 [store]
 path = "{store}"
 {key_file}
+{store_lines}
 
 # The simulator runs on loopback, which the outbound address policy refuses unless allow-listed.
 [egress]
@@ -209,6 +219,7 @@ topics = {topics}
             } else {
                 String::new()
             },
+            store_lines = self.store.join("\n"),
             tenant = self.tenant.0,
             base = self.sim.base(),
             egress = serde_json::to_string(&self.egress).unwrap(),
