@@ -528,3 +528,21 @@ fn dead_letters_have_a_bound_per_sink() {
         assert!(e.to_string().contains("from 1 to 1000000"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn an_instance_runs_at_most_1000_tenants() {
+    let tenant = |i: usize| {
+        format!(
+            "[[tenants]]\nid = \"t{i}\"\nregion = \"eu-west-1\"\n[[tenants.clients]]\nid = \"c\"\nsecret = \"s\"\n"
+        )
+    };
+    let fits: String = (0..1000).map(tenant).collect();
+    assert_eq!(parse(&fits).unwrap().tenants.len(), 1000);
+    let over: String = (0..1001).map(tenant).collect();
+    let errs = errors(&over);
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "tenants" && e.message.contains("at most 1000")),
+        "{errs:?}"
+    );
+}

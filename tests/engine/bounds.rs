@@ -1,0 +1,105 @@
+//! The bounds a shared instance keeps against one team's requests: topics per request and per tenant, and
+//! lists answered a page at a time.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const ADMIN: &str = "bounds-admin-token-0123456789abcdef";
+
+fn users(from: usize, n: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| format!("v2.users.00000000-0000-4000-8000-{i:012}.presence"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_bounded_per_request_and_per_tenant_and_listed_by_page() {
+    let sim = Sim::start(|_| {});
+    let App { engine, admin, .. } = App::builder(&sim)
+        .tenant("acme", &["v2.users.nobody.presence".to_string()])
+        .client("demo", "secret")
+        .sink_file()
+        .master_key()
+        .admin_token(ADMIN)
+        .start();
+    let admin = admin.unwrap();
+    let http = reqwest::Client::new();
+    // A paused tenant places nothing: only the bounds are at work.
+    let res = http
+        .post(format!("{}/v1/tenants", admin.base))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"id": "big", "apiBase": sim.base(), "loginBase": sim.base(), "paused": true,
+            "clients": [{"id": "demo", "secret": "secret"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let add = |topics: Vec<String>| {
+        let topics: Vec<Value> = topics.into_iter().map(Value::String).collect();
+        http.post(format!("{}/v1/tenants/big/topics", admin.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "topics": topics }))
+            .send()
+    };
+
+    // 250,000 at once: refused as a whole, nothing added.
+    let res = add(users(0, 250_000)).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.to_string().contains("at most 10000"), "{body}");
+
+    // Up to 50,000 per tenant, 10,000 per request.
+    for chunk in 0..5 {
+        let res = add(users(chunk * 10_000, 10_000)).await.unwrap();
+        assert_eq!(res.status(), 200, "chunk {chunk}");
+    }
+    let res = add(users(50_000, 1)).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.to_string().contains("at most 50000"), "{body}");
+
+    // Listed a page at a time.
+    let res = http
+        .get(format!("{}/v1/tenants/big/topics?limit=1000", admin.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-total-count"], "50000");
+    let link = res.headers()["link"].to_str().unwrap().to_string();
+    assert!(
+        link.contains("offset=1000&limit=1000") && link.contains("rel=\"next\""),
+        "{link}"
+    );
+    let page: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(page.len(), 1000);
+    let last = http
+        .get(format!(
+            "{}/v1/tenants/big/topics?offset=49990&limit=1000",
+            admin.base
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        last.headers().get("link").is_none(),
+        "no next page after the last"
+    );
+    let page: Vec<Value> = last.json().await.unwrap();
+    assert_eq!(page.len(), 10);
+    for bad in ["limit=0", "limit=10001", "limit=-1", "offset=-5"] {
+        let res = http
+            .get(format!("{}/v1/tenants/big/topics?{bad}", admin.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+    engine.stop();
+}
