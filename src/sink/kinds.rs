@@ -261,10 +261,10 @@ impl SinkKind {
                 "brokers",
                 k.brokers
                     .iter()
+                    .flat_map(|b| b.split(','))
                     .map(|b| {
-                        b.rsplit_once(':')
-                            .map_or(b.as_str(), |(h, _)| h)
-                            .to_string()
+                        let b = b.trim();
+                        b.rsplit_once(':').map_or(b, |(h, _)| h).to_string()
                     })
                     .collect(),
             ),

@@ -143,10 +143,15 @@ impl KafkaSink {
     pub fn new(config: &KafkaConfig, egress: &Egress) -> io::Result<KafkaSink> {
         // The bootstrap brokers are checked by the outbound address policy before librdkafka contacts them.
         // (The brokers the cluster then announces are resolved and connected by librdkafka itself.)
-        for broker in &config.brokers {
+        for broker in config
+            .brokers
+            .iter()
+            .flat_map(|b| b.split(','))
+            .map(str::trim)
+        {
             let (host, port) = match broker.rsplit_once(':') {
                 Some((h, p)) => (h, p.parse().unwrap_or(9092)),
-                None => (broker.as_str(), 9092),
+                None => (broker, 9092),
             };
             egress
                 .resolve_blocking(host, port)
