@@ -101,8 +101,14 @@ async fn an_uncaught_panic_in_a_channel_is_counted_shown_restarted_and_its_loss_
     engine.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_socket_stays_up() {
+/// Injects one bad event frame (`variant`, carrying `correlation`), waits until the channel has counted it
+/// (`counted`), then checks that events keep flowing completely, the bad one reached no sink and the socket
+/// stayed up.
+async fn a_bad_event_is_counted_skipped_and_the_socket_kept(
+    variant: MalformedVariant,
+    counted: fn(&switchboard::channel::ChannelStatus) -> u64,
+    correlation: &str,
+) {
     let (
         sim,
         topics,
@@ -111,12 +117,12 @@ async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_soc
         },
     ) = live_app("").await;
     sim.inject(FaultRequest {
-        variant: Some(MalformedVariant::UnsubscribedTopic),
+        variant: Some(variant),
         ..fault(FaultKind::MalformedFrame)
     })
     .await;
-    wait_until("the stray event counted", || async {
-        engine.status().await.unwrap().tenants[0].channels[0].unsubscribed_events == 1
+    wait_until("the bad event counted", || async {
+        counted(&engine.status().await.unwrap().tenants[0].channels[0]) == 1
     })
     .await;
     sim.workload(json_rate(200.0, &FAMILIES)).await;
@@ -127,48 +133,31 @@ async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_soc
     sim.workload(json!({"ratePerSecond": 0.0})).await;
     assert_complete(&settle(&sim, &scratch, &topics).await);
     assert!(
-        !read_sink(&scratch).events.contains_key("not-subscribed-1"),
-        "the stray event reached no sink"
+        !read_sink(&scratch).events.contains_key(correlation),
+        "the bad event reached no sink"
     );
     assert_eq!(sim.stats().await.sockets_opened, 1, "the socket stayed up");
     engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_on_a_topic_never_subscribed_is_counted_and_dropped_and_the_socket_stays_up() {
+    a_bad_event_is_counted_skipped_and_the_socket_kept(
+        MalformedVariant::UnsubscribedTopic,
+        |c| c.unsubscribed_events,
+        "not-subscribed-1",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_nested_a_million_deep_is_counted_and_skipped_and_reaches_no_sink() {
-    let (
-        sim,
-        topics,
-        App {
-            engine, scratch, ..
-        },
-    ) = live_app("").await;
-    sim.inject(FaultRequest {
-        variant: Some(MalformedVariant::DeeplyNested),
-        ..fault(FaultKind::MalformedFrame)
-    })
+    a_bad_event_is_counted_skipped_and_the_socket_kept(
+        MalformedVariant::DeeplyNested,
+        |c| c.malformed_frames,
+        "deeply-nested-1",
+    )
     .await;
-    wait_until("the deep frame counted as malformed", || async {
-        engine.status().await.unwrap().tenants[0].channels[0].malformed_frames == 1
-    })
-    .await;
-    sim.workload(json_rate(200.0, &FAMILIES)).await;
-    wait_until("events flowing", || async {
-        read_sink(&scratch).events.len() > 50
-    })
-    .await;
-    sim.workload(json!({"ratePerSecond": 0.0})).await;
-    assert_complete(&settle(&sim, &scratch, &topics).await);
-    assert!(
-        !read_sink(&scratch).events.contains_key("deeply-nested-1"),
-        "the deep event reached no sink"
-    );
-    assert_eq!(
-        sim.stats().await.sockets_opened,
-        1,
-        "one bad frame keeps the socket"
-    );
-    engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
