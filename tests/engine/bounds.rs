@@ -16,7 +16,12 @@ fn users(from: usize, n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_are_bounded_per_request_and_per_tenant_and_listed_by_page() {
     let sim = Sim::start(|_| {});
-    let App { engine, admin, .. } = App::builder(&sim)
+    // The scratch dir holds the store: it must outlive the engine (a dropped `Scratch` deletes it).
+    let App {
+        engine,
+        admin,
+        scratch: _scratch,
+    } = App::builder(&sim)
         .tenant("acme", &["v2.users.nobody.presence".to_string()])
         .client("demo", "secret")
         .sink_file()
@@ -36,7 +41,8 @@ async fn topics_are_bounded_per_request_and_per_tenant_and_listed_by_page() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 201);
+    let status = res.status();
+    assert_eq!(status, 201, "{}", res.text().await.unwrap());
     let add = |topics: Vec<String>| {
         let topics: Vec<Value> = topics.into_iter().map(Value::String).collect();
         http.post(format!("{}/v1/tenants/big/topics", admin.base))

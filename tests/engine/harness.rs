@@ -236,7 +236,12 @@ pub fn read_sink(scratch: &Scratch) -> SinkOutput {
     let Ok(text) = std::fs::read_to_string(scratch.sink()) else {
         return out;
     };
-    for line in text.lines() {
+    // Read while the sink writes: a last line without its newline is still being written, not corrupt.
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    for line in complete.lines() {
         out.lines += 1;
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("sink line is not JSON ({e}): {line}"));

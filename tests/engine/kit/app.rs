@@ -18,9 +18,30 @@ use crate::harness::{Scratch, Sim};
 
 /// A running engine with its scratch dir (store, file sink) and, when it has one, its admin API.
 pub struct App {
-    pub engine: EngineHandle,
+    pub engine: RunningEngine,
     pub scratch: Scratch,
     pub admin: Option<Admin>,
+}
+
+/// An engine that keeps its scratch dir (its store) alive as long as it runs: `let App { engine, .. } = ...`
+/// drops the other fields at once, and a store deleted under a running engine fails in odd ways later.
+pub struct RunningEngine {
+    handle: EngineHandle,
+    _scratch: Scratch,
+}
+
+impl std::ops::Deref for RunningEngine {
+    type Target = EngineHandle;
+    fn deref(&self) -> &EngineHandle {
+        &self.handle
+    }
+}
+
+impl RunningEngine {
+    /// Stops the engine (its scratch dir goes when the last clone of it does).
+    pub fn stop(self) {
+        self.handle.stop();
+    }
 }
 
 /// The admin API of an [`App`]: its base URL and the first token configured.
@@ -272,9 +293,13 @@ topics = {topics}
             base: format!("http://{}", engine.admin_addr.expect("admin API")),
             token: token.clone(),
         });
+        let scratch = self.dir().clone();
         App {
-            engine,
-            scratch: self.dir().clone(),
+            engine: RunningEngine {
+                handle: engine,
+                _scratch: scratch.clone(),
+            },
+            scratch,
             admin,
         }
     }
