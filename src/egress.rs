@@ -216,6 +216,15 @@ impl fmt::Display for EgressError {
 
 impl std::error::Error for EgressError {}
 
+/// The host and port of a `host:port` entry (a Kafka broker), with `default_port` when none is written.
+pub fn host_port(entry: &str, default_port: u16) -> (&str, u16) {
+    let entry = entry.trim();
+    match entry.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(default_port)),
+        None => (entry, default_port),
+    }
+}
+
 /// The policy's refusal somewhere in an error's chain of causes (an HTTP client's connect error wraps what
 /// the resolver said).
 pub fn refusal_in<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e EgressError> {
@@ -312,6 +321,21 @@ impl Egress {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
             Ok(ip) => self.check(bare, ip),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// [`Egress::check_literal`] of a URL's host (`http(s)://`, `ws(s)://`, `nats://`, or a bare `host:port`).
+    /// A URL that does not parse passes: its own validation says what is wrong with it.
+    pub fn check_url(&self, url: &str) -> Result<(), EgressError> {
+        let url = url.trim();
+        let with_scheme = if url.contains("://") {
+            url.to_string()
+        } else {
+            format!("nats://{url}")
+        };
+        match reqwest::Url::parse(&with_scheme) {
+            Ok(u) => self.check_literal(u.host_str().unwrap_or_default()),
             Err(_) => Ok(()),
         }
     }

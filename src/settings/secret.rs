@@ -164,6 +164,14 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// [`redact_url`] of each URL of a comma-separated list (NATS servers).
+pub fn redact_urls(list: &str) -> String {
+    list.split(',')
+        .map(redact_url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// [`redact_url`] of a parsed URL.
 pub fn redacted(url: &reqwest::Url) -> String {
     let mut shown = url.clone();

@@ -254,32 +254,26 @@ impl SinkKind {
         &self,
         egress: &crate::egress::Egress,
     ) -> Result<(), (&'static str, String)> {
-        let (field, hosts): (&str, Vec<String>) = match self {
-            SinkKind::Webhook(w) => ("url", url_host(&w.url).into_iter().collect()),
-            SinkKind::Nats(n) => ("url", n.url.split(',').filter_map(url_host).collect()),
-            SinkKind::Kafka(k) => (
-                "brokers",
-                k.brokers
-                    .iter()
-                    .flat_map(|b| b.split(','))
-                    .map(|b| {
-                        let b = b.trim();
-                        b.rsplit_once(':').map_or(b, |(h, _)| h).to_string()
-                    })
-                    .collect(),
-            ),
-            _ => return Ok(()),
+        let checked = match self {
+            SinkKind::Webhook(w) => egress
+                .with(&w.allow)
+                .unwrap_or_else(|_| egress.clone())
+                .check_url(&w.url)
+                .map_err(|e| ("url", e)),
+            SinkKind::Nats(n) => n
+                .url
+                .split(',')
+                .try_for_each(|u| egress.check_url(u))
+                .map_err(|e| ("url", e)),
+            SinkKind::Kafka(k) => k
+                .brokers
+                .iter()
+                .flat_map(|b| b.split(','))
+                .try_for_each(|b| egress.check_literal(crate::egress::host_port(b, 9092).0))
+                .map_err(|e| ("brokers", e)),
+            _ => Ok(()),
         };
-        let policy = match self {
-            SinkKind::Webhook(w) => egress.with(&w.allow).unwrap_or_else(|_| egress.clone()),
-            _ => egress.clone(),
-        };
-        for host in hosts {
-            policy
-                .check_literal(&host)
-                .map_err(|e| (field, e.to_string()))?;
-        }
-        Ok(())
+        checked.map_err(|(field, e)| (field, e.to_string()))
     }
 
     /// How a sink that cannot be opened is reported by the admin API: the field at fault and why.
@@ -325,17 +319,4 @@ fn only_for(r: &Reader<'_>, keys: &[&str], kind: &str, errs: &mut Errors) {
             errs.push(r.path(key), format!("only applies to kind = \"{kind}\""));
         }
     }
-}
-
-/// The host of a URL (`nats://` or `http(s)://`; a bare `host:port` is taken as `nats://`).
-fn url_host(url: &str) -> Option<String> {
-    let url = url.trim();
-    let with_scheme = if url.contains("://") {
-        url.to_string()
-    } else {
-        format!("nats://{url}")
-    };
-    reqwest::Url::parse(&with_scheme)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
 }

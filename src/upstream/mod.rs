@@ -178,12 +178,8 @@ impl ClientSession {
 
     /// Refuses a base URL whose host is a refused address (names are checked when they are resolved).
     fn check_base(&self, base: &str) -> Result<(), UpstreamError> {
-        let host = reqwest::Url::parse(base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
         self.egress
-            .check_literal(&host)
+            .check_url(base)
             .map_err(|e| UpstreamError::Refused(e.to_string()))
     }
 

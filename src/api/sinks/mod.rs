@@ -271,12 +271,7 @@ pub async fn put(
     if let Some(url) = settings.get_mut("url")
         && let Some(text) = url.as_str()
     {
-        *url = serde_json::Value::String(
-            text.split(',')
-                .map(crate::settings::redact_url)
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        *url = serde_json::Value::String(crate::settings::redact_urls(text));
     }
     let (entry, created) = state
         .engine_sinks

@@ -223,11 +223,7 @@ pub(super) fn endpoints(
             }
             // Hosts written as addresses are refused here; names when they are resolved.
             for (field, base) in [("apiBase", a), ("loginBase", l)] {
-                let host = reqwest::Url::parse(base)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_default();
-                if let Err(e) = egress.check_literal(&host) {
+                if let Err(e) = egress.check_url(base) {
                     details.push(format!("{field}: {e}"));
                 }
             }

@@ -149,10 +149,7 @@ impl KafkaSink {
             .flat_map(|b| b.split(','))
             .map(str::trim)
         {
-            let (host, port) = match broker.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse().unwrap_or(9092)),
-                None => (broker, 9092),
-            };
+            let (host, port) = crate::egress::host_port(broker, 9092);
             egress
                 .resolve_blocking(host, port)
                 .map_err(|e| io::Error::other(format!("broker {broker}: {e}")))?;

@@ -138,13 +138,7 @@ impl NatsConfig {
     /// Fills the admin API's view.
     pub(crate) fn view(self, view: &mut SinkView) {
         // Credentials in the URL are never shown.
-        view.url = Some(
-            self.url
-                .split(',')
-                .map(crate::settings::redact_url)
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        view.url = Some(crate::settings::redact_urls(&self.url));
         view.subject = Some(self.subject);
         view.stream = self.stream;
         view.create_stream = Some(self.create_stream);
