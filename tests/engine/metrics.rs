@@ -149,6 +149,14 @@ async fn metrics_follow_a_stall_from_socket_to_sink_without_raw_ids_in_labels() 
         sum(&m, "switchboard_sink_sent_total", &[("sink", "file")]) == out.lines as f64
     })
     .await;
+    // A pong comes back only after a ping interval: wait for the first one rather than assume it came.
+    wait_until("a pong measured", || async {
+        engine.status().await.unwrap().tenants[0]
+            .channels
+            .iter()
+            .any(|c| c.pong_latency_ms.is_some())
+    })
+    .await;
     let status = engine.status().await.unwrap();
     let text = scrape(&http, &base).await;
     let m = parse(&text);
