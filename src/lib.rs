@@ -7,10 +7,13 @@
 //!   [`sink`]s, with the [`store`]; [`upstream`] is the platform's REST API, [`envelope`] what sinks receive.
 //! - [`registry`]: which sinks and routes run, kept in the store, changed through the admin API ([`api`]),
 //!   applied to the [`router`].
-//! - [`sink`]: the sink worker and one folder per kind (`sink/<kind>/`: its settings, its writer, its tests).
+//! - [`sink`]: the sink worker (`sink/worker/`: intake and delivery stages) and one folder per kind
+//!   (`sink/<kind>/`: its settings, its writer, its tests).
 //! - [`placement`]: which topics go on which channel of which client (for [`tenant`], [`channel`]).
 //! - [`restart`] (over [`backoff`]): when a failed tenant or channel is tried again.
-//! - [`gap`]: why continuity was lost and the tracker that turns a loss into a gap.
+//! - [`gap`]: why continuity was lost, the tracker that turns a loss into a gap, and backfill's settings and
+//!   outcome; [`backfill`]: the task each tenant with backfill runs (started by [`tenant`], fed gaps by its
+//!   [`channel`]s), fetching what a gap missed from the analytics API.
 //! - [`board`]: the status board, every tenant's and channel's status as their actors last wrote it, read by
 //!   the admin API, `/readyz` and `/metrics` without a message to an actor.
 //! - [`metrics`]: the Prometheus series of an engine, served at `/metrics`.
@@ -23,6 +26,7 @@
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
+pub mod backfill;
 pub mod backoff;
 pub mod bench;
 pub mod board;

@@ -28,6 +28,7 @@ pub async fn save(
             login_base: tenant.endpoints.login_base.clone(),
             paused: tenant.paused,
             ca_file: tenant.ca_file.as_ref().map(|p| p.display().to_string()),
+            backfill: tenant.backfill.enabled().then_some(tenant.backfill),
             created_at: now,
             updated_at: now,
         })
@@ -119,6 +120,7 @@ pub async fn load_one(
         topics,
         paused: t.paused,
         ca_file: t.ca_file.map(Into::into),
+        backfill: t.backfill.unwrap_or_default(),
     }))
 }
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
+use super::ApiState;
 use super::auth::authorize;
-use super::{ApiError, ApiState};
+use crate::api::responses::Unauthorized;
 use crate::config::Role;
 use crate::supervisor::EngineStatus;
 
@@ -78,7 +79,7 @@ pub async fn readyz(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespons
 /// metrics listener (`[admin] metrics_listen`) serves it without one.
 #[utoipa::path(get, path = "/metrics", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError)))]
+        Unauthorized))]
 pub async fn metrics(scrape: web::Data<Scrape>) -> HttpResponse {
     let status = EngineStatus::of(&scrape.board).metrics_snapshot();
     let sinks = scrape.engine_sinks.sinks().await;

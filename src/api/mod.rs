@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 mod health;
 mod page;
+mod responses;
 mod sinks;
 mod status;
 mod tail;

@@ -6,15 +6,15 @@ use serde::Deserialize;
 
 use super::auth::authorize;
 use super::{ApiError, ApiState};
+use crate::api::responses::{Forbidden, Invalid, NotFound, Unauthorized, Unavailable};
 use crate::config::Role;
 use crate::store::GapFilter;
 use crate::supervisor::{EngineStatus, RestartTenant};
 
 /// Every tenant and channel.
 #[utoipa::path(get, path = "/v1/status", security(("bearer" = [])),
-    responses(
-        (status = 200, body = crate::supervisor::EngineStatus),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError)))]
+    responses((status = 200, body = crate::supervisor::EngineStatus),
+        Unauthorized))]
 pub async fn engine_status(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -26,10 +26,8 @@ pub async fn engine_status(
 /// One tenant and its channels.
 #[utoipa::path(get, path = "/v1/tenants/{id}/status", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
-    responses(
-        (status = 200, body = crate::tenant::TenantStatus),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError)))]
+    responses((status = 200, body = crate::tenant::TenantStatus),
+        Unauthorized, NotFound))]
 pub async fn tenant_status(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -54,13 +52,8 @@ pub struct RestartQuery {
 /// Restarts a tenant's channels now (only the failed ones with `onlyFailed=true`).
 #[utoipa::path(post, path = "/v1/tenants/{id}/restart", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), RestartQuery),
-    responses(
-        (status = 202),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 202),
+        Invalid, Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn restart_tenant(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -96,11 +89,8 @@ pub struct GapQuery {
 
 /// Gap records, oldest first.
 #[utoipa::path(get, path = "/v1/gaps", security(("bearer" = [])), params(GapQuery),
-    responses(
-        (status = 200, body = Vec<crate::store::GapRecord>),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = Vec<crate::store::GapRecord>),
+        Invalid, Unauthorized, Unavailable))]
 pub async fn gaps(
     req: HttpRequest,
     state: web::Data<ApiState>,

@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::authorize;
 use super::{ApiError, ApiState};
+use crate::api::responses::{Invalid, NotFound, Unauthorized};
 use crate::config::Role;
 use crate::router::Tailed;
 use crate::sink::RecordKind;
@@ -63,11 +64,8 @@ impl Filter {
 /// A live tail of the tenant's events and gaps.
 #[utoipa::path(get, path = "/v1/tenants/{id}/events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), TailQuery),
-    responses(
-        (status = 200, description = "text/event-stream of envelopes", content_type = "text/event-stream"),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError)))]
+    responses((status = 200, description = "text/event-stream of envelopes", content_type = "text/event-stream"),
+        Invalid, Unauthorized, NotFound))]
 pub async fn tail(
     req: HttpRequest,
     state: web::Data<ApiState>,

@@ -12,7 +12,9 @@ pub mod error;
 mod flows;
 mod frames;
 pub mod lifecycle;
+mod messages;
 pub mod phase;
+mod renewal;
 pub mod watchdog;
 
 use std::collections::HashMap;
@@ -27,9 +29,14 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 pub use self::dialer::{SOCKET_OPEN_WINDOW, SOCKET_OPENS_PER_WINDOW, SocketOpens};
 use self::error::{ChannelError, Disposition};
 pub use self::lifecycle::{GapReason, Lifecycle};
+pub use self::messages::{
+    ChannelEnded, ChannelReport, Crash, GetStatus, Restart, RollOver, RolloverDone, SetUnits, Stop,
+};
 use self::phase::{Bound, Phase};
 use self::watchdog::{Tick, Watchdog};
+use crate::backfill::{BackfillHandle, Job, covers};
 use crate::config::EnginePolicy;
+use crate::gap::backfill::GapBackfill;
 use crate::gap::continuity::Continuity;
 use crate::lifetime::Lifetimes;
 use crate::metrics::TenantMetrics;
@@ -112,56 +119,6 @@ pub struct ChannelStatus {
     pub unsubscribed_events: u64,
 }
 
-/// Sent to the tenant whenever the channel's status changes.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct ChannelReport(pub ChannelStatus);
-
-/// Sent to the tenant when a rollover asked for by [`RollOver`] is done (or could not be done now).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct RolloverDone {
-    pub slot: usize,
-}
-
-/// Move to a channel made with the session's current token (make before break).
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct RollOver;
-
-/// Close the socket and stop.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct Stop;
-
-/// New units for this channel: the topics are re-subscribed in place (an empty list stops the channel).
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct SetUnits(pub Vec<Unit>);
-
-/// Start over now: reconnect (or re-create) the channel. With `only_failed`, only if it is `failed`.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct Restart {
-    pub only_failed: bool,
-}
-
-/// Panic inside the actor's handler, uncaught (fault injection: proves that a panic anywhere in a channel is
-/// contained by its tenant).
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct Crash;
-
-/// Sent to the tenant when a channel actor ended without stopping (a panic in one of its handlers or jobs
-/// unwound it): the tenant starts the slot again.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct ChannelEnded {
-    pub slot: usize,
-    /// The channel it had last bound, if any: its store record says where continuity last held.
-    pub channel_id: Option<String>,
-}
-
 /// Sends [`ChannelEnded`] when the actor is dropped without having been asked to stop. After a panic in a
 /// handler actix drops the actor's context, which still runs `stopped`: only a stop asked for (`Stop`, no
 /// topics left) says the end was expected.
@@ -182,11 +139,6 @@ impl Drop for EndNotice {
         }
     }
 }
-
-/// The channel's current status.
-#[derive(Message, Debug)]
-#[rtype(result = "ChannelStatus")]
-pub struct GetStatus;
 
 /// One item of a socket's stream; `msg: None` marks the end of that socket.
 struct SocketItem {
@@ -224,6 +176,7 @@ pub struct ChannelActor {
     received_at: (i64, String),
     span: tracing::Span,
     end_notice: EndNotice,
+    backfill: Option<BackfillHandle>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -252,6 +205,8 @@ pub struct ChannelSpec {
     /// This actor replaces one of the same slot that panicked: the time since `reuse`'s last proof of life
     /// is a `crash` gap, and the status says what happened.
     pub after_panic: bool,
+    /// The tenant's backfill task, when gaps are backfilled (`[tenants.backfill] on_gap`).
+    pub backfill: Option<BackfillHandle>,
 }
 
 /// What the status says of a channel restarted after a panic.
@@ -316,6 +271,7 @@ impl ChannelActor {
             counters: Counters::default(),
             received_at: (i64::MIN, String::new()),
             span,
+            backfill: spec.backfill,
         }
     }
 
@@ -432,12 +388,24 @@ impl ChannelActor {
             from: gap.from,
             to: gap.to,
             reason: gap.reason.as_str().to_string(),
+            backfill: None,
         };
         self.counters.gaps += 1;
         self.shared
             .metrics
             .gap(reason, (gap.to - gap.from).to_std().unwrap_or_default());
         tracing::warn!(parent: &self.span, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
+        let mut gap = gap;
+        if let Some(backfill) = &self.backfill
+            && covers(&gap.topics)
+        {
+            gap.backfill = Some(if backfill.offer(Job::Gap(gap.clone())) {
+                GapBackfill::pending()
+            } else {
+                tracing::warn!(parent: &self.span, "the backfill queue is full; this gap is not backfilled");
+                GapBackfill::failed(0, "the backfill queue was full".into())
+            });
+        }
         if self
             .shared
             .router
@@ -596,87 +564,6 @@ impl Actor for ChannelActor {
             self.shared.metrics.disconnected(DisconnectReason::Stopped);
         }
         self.enter(Phase::Stopped);
-    }
-}
-
-impl Handler<Stop> for ChannelActor {
-    type Result = ResponseActFuture<Self, ()>;
-    /// Records when continuity last held, so that a restarted process re-uses the channel and reports the gap
-    /// it leaves; then stops.
-    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
-        self.end_notice.expected = true;
-        let record = self
-            .continuity
-            .last_proof()
-            .and_then(|proof| self.record(proof));
-        if self.phase.live().is_some() {
-            self.shared.metrics.disconnected(DisconnectReason::Stopped);
-        }
-        if !matches!(self.phase, Phase::Stopped) {
-            self.enter(Phase::Stopped);
-        }
-        let store = self.shared.store.clone();
-        let span = self.span.clone();
-        Box::pin(
-            async move {
-                if let Some(r) = record
-                    && let Err(e) = store.upsert_channel(&r).await
-                {
-                    tracing::error!(parent: &span, error = %e, "could not store the channel record at shutdown");
-                }
-            }
-            .into_actor(self)
-            .map(|_, _, ctx| ctx.stop()),
-        )
-    }
-}
-
-impl Handler<GetStatus> for ChannelActor {
-    type Result = MessageResult<GetStatus>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.status())
-    }
-}
-
-impl Handler<SetUnits> for ChannelActor {
-    type Result = ();
-    fn handle(&mut self, SetUnits(units): SetUnits, ctx: &mut Context<Self>) {
-        if units.is_empty() {
-            self.end_notice.expected = true;
-            ctx.stop();
-            return;
-        }
-        self.families = families_of(&units);
-        announce_families(&self.shared.metrics, &self.families);
-        self.units = units;
-        self.apply_units(ctx);
-    }
-}
-
-impl Handler<Restart> for ChannelActor {
-    type Result = ();
-    fn handle(&mut self, msg: Restart, ctx: &mut Context<Self>) {
-        if matches!(self.phase, Phase::Stopped)
-            || (msg.only_failed && !matches!(self.phase, Phase::Failed { .. }))
-        {
-            return;
-        }
-        tracing::info!(parent: &self.span, "channel restart requested");
-        if self.phase.live().is_some() {
-            // A live socket stays until its replacement is up (make before break).
-            self.hand_over(DisconnectReason::Stopped, ctx);
-            return;
-        }
-        let reuse = self.phase.bound().cloned();
-        self.enter(Phase::Preparing { reuse });
-        self.prepare(ctx);
-    }
-}
-
-impl Handler<Crash> for ChannelActor {
-    type Result = ();
-    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
-        panic!("injected panic in channel {}", self.slot);
     }
 }
 

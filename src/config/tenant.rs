@@ -1,10 +1,12 @@
 //! `[[tenants]]`: one Genesys Cloud organisation each, with its endpoints, OAuth clients and topics.
 
 use std::path::Path;
+use std::time::Duration;
 
 use toml::{Table, Value};
 
 use super::region::{Endpoints, read_endpoints};
+use crate::gap::backfill::BackfillSettings;
 use crate::settings::{EnvLookup, Secret, read_secret};
 use crate::settings::{Errors, index};
 use crate::settings::{Reader, wrong_type};
@@ -26,6 +28,8 @@ pub struct TenantConfig {
     /// An extra CA certificate (PEM) to trust for this tenant's HTTPS and WSS, besides the public roots:
     /// for a proxy, a private link or the simulator's `--tls`.
     pub ca_file: Option<std::path::PathBuf>,
+    /// `[tenants.backfill]`: backfill of gaps and periodic reconciliation. Default off.
+    pub backfill: BackfillSettings,
 }
 
 /// One OAuth client of a tenant.
@@ -56,6 +60,7 @@ const TENANT_KEYS: &[&str] = &[
     "topics",
     "paused",
     "ca_file",
+    "backfill",
 ];
 
 /// Whether `id` is a valid tenant id: `[a-z0-9][a-z0-9_-]{0,62}`.
@@ -113,6 +118,7 @@ pub(crate) fn read_tenants(
         let clients = read_clients(&r, base_dir, env, errs);
         let topics = read_topics(&r, errs);
         let paused = r.bool("paused", false, errs);
+        let backfill = read_backfill(&r, errs);
         let ca_file = r.string("ca_file", errs).and_then(|f| {
             let path = base_dir.join(&f);
             match crate::files::read_regular(&path, crate::files::MAX_CA_FILE_BYTES) {
@@ -140,10 +146,31 @@ pub(crate) fn read_tenants(
                 topics,
                 paused,
                 ca_file,
+                backfill,
             });
         }
     }
     out
+}
+
+/// `[tenants.backfill]`: `on_gap` (default false) and `reconcile_every` (absent: no periodic pass).
+fn read_backfill(tenant: &Reader<'_>, errs: &mut Errors) -> BackfillSettings {
+    let Some(table) = tenant.table("backfill", errs) else {
+        return BackfillSettings::default();
+    };
+    let path = tenant.path("backfill");
+    let r = Reader::new(table, &path, &["on_gap", "reconcile_every"], errs);
+    let settings = BackfillSettings {
+        on_gap: r.bool("on_gap", false, errs),
+        reconcile_every: r
+            .has("reconcile_every")
+            .then(|| r.duration("reconcile_every", Duration::ZERO, errs))
+            .filter(|d| !d.is_zero()),
+    };
+    if let Some((key, why)) = settings.problem() {
+        errs.push(r.path(key), why);
+    }
+    settings
 }
 
 fn read_clients(

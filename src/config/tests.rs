@@ -192,6 +192,7 @@ fn full_config_reads_into_the_expected_structs() {
                 ],
                 paused: true,
                 ca_file: None,
+                backfill: Default::default(),
             },
             TenantConfig {
                 id: "sim_1".into(),
@@ -207,6 +208,7 @@ fn full_config_reads_into_the_expected_structs() {
                 topics: vec![],
                 paused: false,
                 ca_file: None,
+                backfill: Default::default(),
             },
         ],
         sinks: vec![
@@ -545,4 +547,39 @@ fn an_instance_runs_at_most_1000_tenants() {
             .any(|e| e.path == "tenants" && e.message.contains("at most 1000")),
         "{errs:?}"
     );
+}
+
+#[test]
+fn backfill_is_off_unless_asked_and_its_table_is_checked() {
+    let tenant = |extra: &str| {
+        format!(
+            "[[tenants]]\nid = \"acme\"\nregion = \"eu-west-1\"\n{extra}\n\
+             [[tenants.clients]]\nid = \"c\"\nsecret = \"s\"\n"
+        )
+    };
+    let off = parse(&tenant("")).unwrap();
+    assert!(!off.tenants[0].backfill.enabled());
+    let on = parse(&tenant(
+        "[tenants.backfill]\non_gap = true\nreconcile_every = \"5m\"",
+    ))
+    .unwrap();
+    let b = on.tenants[0].backfill;
+    assert!(b.on_gap);
+    assert_eq!(b.reconcile_every, Some(std::time::Duration::from_secs(300)));
+    let bad = errors(&tenant(
+        "[tenants.backfill]\non_gap = \"yes\"\nreconcile_every = \"1s\"\nevery = 1",
+    ));
+    let paths: Vec<&str> = bad.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "tenants[0].backfill.every",
+            "tenants[0].backfill.on_gap",
+            "tenants[0].backfill.reconcile_every"
+        ],
+        "{bad:?}"
+    );
+    assert!(bad[2].message.contains("at least 10 s"), "{bad:?}");
+    let not_a_table = errors(&tenant("backfill = true"));
+    assert_eq!(not_a_table[0].path, "tenants[0].backfill");
 }

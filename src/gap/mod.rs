@@ -2,6 +2,7 @@
 //! the channel, the metrics and the stored gap records) and the [`continuity::Continuity`] tracker that turns a
 //! loss into a gap once it is regained. A leaf: it depends on no other module of the crate.
 
+pub mod backfill;
 pub mod continuity;
 
 /// Why continuity was lost; the `reason` of a gap record.

@@ -30,8 +30,7 @@ pub struct TenantMetrics {
     duplicates: IntCounter,
     gaps: [IntCounter; GapReason::ALL.len()],
     gap_seconds: Counter,
-    /// Kept at 0 until backfills exist; pre-initialised so that dashboards have the series.
-    _backfill: IntCounter,
+    backfill: IntCounter,
     channel_restarts: [IntCounter; RestartReason::ALL.len()],
 }
 
@@ -45,6 +44,11 @@ impl std::fmt::Debug for TenantMetrics {
 }
 
 impl TenantMetrics {
+    /// `n` records were delivered by a backfill.
+    pub fn backfilled(&self, n: u64) {
+        self.backfill.inc_by(n);
+    }
+
     pub(crate) fn new(f: &Families, tenant: &str, region: &str) -> TenantMetrics {
         let tr = [tenant, region];
         let with = |reason: &'static str| [tenant, region, reason];
@@ -66,7 +70,7 @@ impl TenantMetrics {
             duplicates: f.events_duplicate.with_label_values(&tr),
             gaps: GapReason::ALL.map(|r| f.gaps.with_label_values(&with(r.as_str()))),
             gap_seconds: f.gap_seconds.with_label_values(&tr),
-            _backfill: f.backfill_records.with_label_values(&tr),
+            backfill: f.backfill_records.with_label_values(&tr),
             channel_restarts: RestartReason::ALL.map(|r| {
                 f.actor_restarts
                     .with_label_values(&[ActorKind::Channel.as_str(), r.as_str()])

@@ -36,6 +36,13 @@ pub enum Inbound {
     },
     /// A loss of continuity.
     Gap(GapRecord),
+    /// What a backfill got back (an envelope of kind `backfill`), for the sinks of routes that want one of
+    /// `topics` (the gap's topics it stands for).
+    Backfill {
+        tenant: Arc<str>,
+        topics: Vec<String>,
+        json: Vec<u8>,
+    },
     /// Replaces the routes and the set of sinks, between the record before it and the record after it.
     /// Handles of sinks no longer listed are dropped, so their workers write what they hold and end.
     Reconfigure {
@@ -61,6 +68,11 @@ impl std::fmt::Debug for Inbound {
                 .field("topic", topic)
                 .finish(),
             Inbound::Gap(gap) => f.debug_tuple("Gap").field(gap).finish(),
+            Inbound::Backfill { tenant, topics, .. } => f
+                .debug_struct("Backfill")
+                .field("tenant", tenant)
+                .field("topics", topics)
+                .finish_non_exhaustive(),
             Inbound::Reconfigure { routes, sinks } => f
                 .debug_struct("Reconfigure")
                 .field("routes", routes)
@@ -263,6 +275,14 @@ impl Router {
                     topic,
                 } => self.event(tenant, key, json, topic).await,
                 Inbound::Gap(gap) => self.gap(gap).await,
+                Inbound::Backfill {
+                    tenant,
+                    topics,
+                    json,
+                } => {
+                    self.route_record(tenant, RecordKind::Backfill, &topics, Bytes::from(json))
+                        .await
+                }
                 Inbound::Reconfigure { routes, sinks } => self.reconfigure(routes, sinks),
             }
         }
@@ -435,29 +455,42 @@ impl Router {
             }
         });
         let json = Bytes::from(crate::envelope::gap_line(&gap));
+        let tenant: Arc<str> = gap.tenant.as_str().into();
+        self.route_record(tenant, RecordKind::Gap, &gap.topics, json)
+            .await;
+    }
+
+    /// A record that is not an event (a gap, a backfill): to the live tail, and to the sinks of the routes
+    /// that want the tenant and one of `topics` (any route of the tenant when there are none).
+    async fn route_record(
+        &mut self,
+        tenant: Arc<str>,
+        kind: RecordKind,
+        topics: &[String],
+        json: Bytes,
+    ) {
         if self.tail.receiver_count() > 0 {
             let _ = self.tail.send(Tailed {
-                tenant: gap.tenant.as_str().into(),
-                kind: RecordKind::Gap,
+                tenant: tenant.clone(),
+                kind,
                 json: json.clone(),
             });
         }
-        let lower: Vec<String> = gap.topics.iter().map(|t| t.to_ascii_lowercase()).collect();
+        let lower: Vec<String> = topics.iter().map(|t| t.to_ascii_lowercase()).collect();
         let mut sinks: Vec<usize> = self
             .routes
             .iter()
             .filter(|r| {
-                r.wants_tenant(&gap.tenant)
+                r.wants_tenant(&tenant)
                     && (lower.is_empty() || lower.iter().any(|t| r.wants_topic(t)))
             })
             .flat_map(|r| r.sinks.iter().copied())
             .collect();
         sinks.sort_unstable();
         sinks.dedup();
-        let tenant: Arc<str> = gap.tenant.as_str().into();
         for s in sinks {
             let delivery = Delivery {
-                kind: RecordKind::Gap,
+                kind,
                 tenant: tenant.clone(),
                 json: json.clone(),
             };

@@ -149,6 +149,7 @@ async fn closing_routes_what_is_queued_stores_its_gaps_and_ends_while_senders_re
         from: chrono::DateTime::from_timestamp_millis(1_750_000_000_000).unwrap(),
         to: chrono::DateTime::from_timestamp_millis(1_750_000_001_000).unwrap(),
         reason: "socket_lost".into(),
+        backfill: None,
     };
     router.queue.send(Inbound::Gap(gap.clone())).await.unwrap();
 

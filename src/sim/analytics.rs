@@ -2,8 +2,10 @@
 //!
 //! The request is modelled on the real API:
 //! `{"interval":"<start>/<end>","order":"asc","orderBy":"conversationStart","paging":{"pageSize":100,"pageNumber":1}}`.
-//! Filters (`segmentFilters`, `conversationFilters`, ...) and any other top-level field are accepted
-//! and ignored. The response is `{"conversations":[...],"totalHits":N}`, without `conversations`
+//! `segmentFilters` and `conversationFilters` (`{"type":"or","predicates":[{"dimension":"queueId",
+//! "value":...}]}`, with nested `clauses`) filter on `queueId`, `userId`, `conversationId` and `divisionId`;
+//! every filter must match. Other dimensions and any other top-level field are accepted and ignored. The
+//! response is `{"conversations":[...],"totalHits":N}`, without `conversations`
 //! when nothing matches, as the platform does.
 
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
@@ -44,6 +46,64 @@ struct DetailsQuery {
     order: Option<String>,
     order_by: Option<String>,
     paging: Option<Paging>,
+    #[serde(default)]
+    segment_filters: Vec<Filter>,
+    #[serde(default)]
+    conversation_filters: Vec<Filter>,
+}
+
+/// A `segmentFilters` or `conversationFilters` entry: `type` (`and`/`or`) over its predicates and clauses.
+#[derive(Deserialize)]
+struct Filter {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    predicates: Vec<Predicate>,
+    #[serde(default)]
+    clauses: Vec<Filter>,
+}
+
+/// `(dimension) matches (value)`. Dimensions other than `queueId`, `userId`, `conversationId` and
+/// `divisionId` are accepted and match every conversation.
+#[derive(Deserialize)]
+struct Predicate {
+    dimension: Option<String>,
+    value: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, c: &Conversation) -> Result<bool, QueryError> {
+        let results = self
+            .predicates
+            .iter()
+            .map(|p| Ok(p.matches(c)))
+            .chain(self.clauses.iter().map(|f| f.matches(c)))
+            .collect::<Result<Vec<bool>, QueryError>>()?;
+        match self.kind.as_str() {
+            "or" => Ok(results.is_empty() || results.contains(&true)),
+            "and" => Ok(!results.contains(&false)),
+            other => Err(QueryError::new(
+                "invalid.value",
+                format!("a filter's type must be and or or, got {other:?}"),
+            )),
+        }
+    }
+}
+
+impl Predicate {
+    fn matches(&self, c: &Conversation) -> bool {
+        let Some(value) = self.value.as_deref() else {
+            return true;
+        };
+        let is = |s: &str| s.eq_ignore_ascii_case(value);
+        match self.dimension.as_deref() {
+            Some("queueId") => is(&c.queue_id),
+            Some("userId") => c.agent.as_ref().is_some_and(|a| is(&a.user_id)),
+            Some("conversationId") => is(&c.id.to_string()),
+            Some("divisionId") => is(&c.division_id),
+            _ => true,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -200,10 +260,24 @@ pub fn query_conversation_details(
         ));
     }
 
-    let mut matched: Vec<&Conversation> = org
+    let filters: Vec<&Filter> = query
+        .segment_filters
+        .iter()
+        .chain(&query.conversation_filters)
+        .collect();
+    let mut matched: Vec<&Conversation> = Vec::new();
+    for c in org
         .conversations()
         .filter(|c| (first_day..=last_day).contains(&c.start().date_naive()))
-        .collect();
+    {
+        let mut all = true;
+        for f in &filters {
+            all &= f.matches(c)?;
+        }
+        if all {
+            matched.push(c);
+        }
+    }
     matched.sort_by(|a, b| (a.start(), &a.id).cmp(&(b.start(), &b.id)));
     if descending {
         matched.reverse();

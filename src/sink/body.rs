@@ -16,18 +16,23 @@ use super::config::{SinkConfig, SinkKind, is_valid_sink_name};
 #[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkBody {
-    /// `file`, `stdout`, `nats`, `webhook` or `kafka`.
-    #[schema(pattern = r"^(file|stdout|nats|webhook|kafka)$")]
+    /// `file`, `stdout`, `nats`, `webhook`, `kafka` or `log`.
+    #[schema(pattern = r"^(file|stdout|nats|webhook|kafka|log)$")]
     pub kind: String,
     /// The file (kind `file` only; required). A relative path is taken from the service's working directory
     /// and stored absolute.
     pub path: Option<String>,
-    /// Rotate past this many bytes (kind `file` only). Default 100 MiB; at least 1.
+    /// Rotate past this many bytes (kind `file`; default 100 MiB; at least 1), or trim the oldest records
+    /// past this many (kind `log`; default 1 GiB; at least 1 MiB).
     #[schema(minimum = 1)]
     pub max_bytes: Option<i64>,
     /// Rotated files kept (kind `file` only). Default 5; at least 1.
     #[schema(minimum = 1, maximum = 4294967295_i64)]
     pub max_files: Option<i64>,
+    /// The log's directory (kind `log` only), below `[admin] data_dir`. Default `logs/<name>`.
+    pub dir: Option<String>,
+    /// Trim records older than this (kind `log` only): `"24h"` (the default), at least `"1m"`.
+    pub max_age: Option<String>,
     /// The NATS server (kind `nats`; default `nats://127.0.0.1:4222`) or the webhook URL (kind `webhook`;
     /// required).
     pub url: Option<String>,
@@ -90,7 +95,7 @@ impl std::fmt::Debug for SinkBody {
 #[serde(rename_all = "camelCase")]
 pub struct SinkView {
     pub name: String,
-    /// `file`, `stdout`, `nats`, `webhook` or `kafka`.
+    /// `file`, `stdout`, `nats`, `webhook`, `kafka` or `log`.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -98,6 +103,10 @@ pub struct SinkView {
     pub max_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_files: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +162,8 @@ impl SinkView {
             path: None,
             max_bytes: None,
             max_files: None,
+            dir: None,
+            max_age: None,
             url: None,
             subject: None,
             stream: None,
@@ -239,6 +250,17 @@ pub(super) fn only_for_kafka(body: &SinkBody, details: &mut Vec<String>) {
     }
 }
 
+pub(super) fn only_for_log(body: &SinkBody, details: &mut Vec<String>) {
+    for (field, given) in [
+        ("dir", body.dir.is_some()),
+        ("maxAge", body.max_age.is_some()),
+    ] {
+        if given {
+            details.push(format!("{field}: only applies to kind \"log\""));
+        }
+    }
+}
+
 pub(super) fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
     if body.url.is_some() && body.kind != "webhook" {
         details.push("url: only applies to kind \"nats\" or \"webhook\"".into());
@@ -259,7 +281,7 @@ pub(super) fn only_for_nats(body: &SinkBody, details: &mut Vec<String>) {
 pub fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, Vec<String>> {
     let mut details = Vec::new();
     check_name("name", name, &mut details);
-    let kind = SinkKind::from_body(body, &mut details);
+    let kind = SinkKind::from_body(name, body, &mut details);
     match kind {
         Some(kind) if details.is_empty() => Ok(SinkConfig {
             name: name.to_string(),

@@ -79,6 +79,8 @@ const SINK_KEYS: &[&str] = &[
     "path",
     "max_bytes",
     "max_files",
+    "dir",
+    "max_age",
     "url",
     "subject",
     "stream",
@@ -127,9 +129,10 @@ pub(crate) fn read_sinks(
                 Some(name)
             }
         });
-        let kind = r
-            .required_string("kind", errs)
-            .and_then(|kind| SinkKind::read(&kind, &r, base_dir, env, &mut files, errs));
+        let kind = r.required_string("kind", errs).and_then(|kind| {
+            let named = name.as_deref().unwrap_or("unnamed");
+            SinkKind::read(&kind, named, &r, base_dir, env, &mut files, errs)
+        });
         if let (Some(name), Some(kind)) = (name, kind) {
             out.push(SinkConfig { name, kind });
         }

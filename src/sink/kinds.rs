@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use super::Sink;
 use super::body::{
-    SinkBody, SinkView, only_for_file, only_for_kafka, only_for_nats, only_for_webhook, truncate,
+    SinkBody, SinkView, only_for_file, only_for_kafka, only_for_log, only_for_nats,
+    only_for_webhook, truncate,
 };
 use super::config::SinkConfig;
 use super::file::{self, FileConfig};
 use super::kafka::{self, KafkaConfig};
+use super::log::{self, LogConfig};
 use super::nats::{self, NatsConfig};
 use super::stdout;
 use super::webhook::{self, WebhookConfig};
@@ -33,6 +35,8 @@ pub enum SinkKind {
     /// Each envelope produced to Kafka by the idempotent producer with `acks=all`, acknowledged before the
     /// batch counts as written. Runs only in a build with the `kafka` feature.
     Kafka(KafkaConfig),
+    /// A replay log on disk, trimmed by size and age, that the admin API's tail and paged read replay from.
+    Log(LogConfig),
 }
 
 impl SinkKind {
@@ -40,6 +44,7 @@ impl SinkKind {
     /// the kind's own reader.
     pub(crate) fn read(
         kind: &str,
+        name: &str,
         r: &Reader<'_>,
         base_dir: &Path,
         env: EnvLookup<'_>,
@@ -48,6 +53,7 @@ impl SinkKind {
     ) -> Option<SinkKind> {
         match kind {
             "stdout" => {
+                only_for(r, LOG_ONLY_KEYS, "log", errs);
                 only_for(r, FILE_ONLY_KEYS, "file", errs);
                 only_for(r, NATS_ONLY_KEYS, "nats", errs);
                 only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
@@ -57,6 +63,7 @@ impl SinkKind {
                 Some(SinkKind::Stdout)
             }
             "file" => {
+                only_for(r, LOG_ONLY_KEYS, "log", errs);
                 only_for(r, NATS_ONLY_KEYS, "nats", errs);
                 only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
                 only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
@@ -65,6 +72,7 @@ impl SinkKind {
                 FileConfig::read(r, base_dir, files, errs).map(SinkKind::File)
             }
             "nats" => {
+                only_for(r, LOG_ONLY_KEYS, "log", errs);
                 only_for(r, FILE_ONLY_KEYS, "file", errs);
                 only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
                 only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
@@ -72,22 +80,33 @@ impl SinkKind {
                 NatsConfig::read(r, errs).map(SinkKind::Nats)
             }
             "webhook" => {
+                only_for(r, LOG_ONLY_KEYS, "log", errs);
                 only_for(r, FILE_ONLY_KEYS, "file", errs);
                 only_for(r, NATS_ONLY_KEYS, "nats", errs);
                 only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
                 WebhookConfig::read(r, base_dir, env, errs).map(SinkKind::Webhook)
             }
             "kafka" => {
+                only_for(r, LOG_ONLY_KEYS, "log", errs);
                 only_for(r, FILE_ONLY_KEYS, "file", errs);
                 only_for(r, NATS_ONLY_KEYS, "nats", errs);
                 only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
                 only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
                 kafka::read_kafka_sink(r, base_dir, env, errs).map(SinkKind::Kafka)
             }
+            "log" => {
+                only_for(r, &["path", "max_files"], "file", errs);
+                only_for(r, NATS_ONLY_KEYS, "nats", errs);
+                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
+                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
+                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
+                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
+                LogConfig::read(r, name, base_dir, files, errs).map(SinkKind::Log)
+            }
             other => {
                 errs.push(
                 r.path("kind"),
-                format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\""),
+                format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\", \"log\""),
             );
                 None
             }
@@ -96,7 +115,14 @@ impl SinkKind {
 
     /// Reads the admin API's body of a sink: fields of other kinds are errors, the rest is the kind's own
     /// reader. Every bad field is named in `details`.
-    pub(crate) fn from_body(body: SinkBody, details: &mut Vec<String>) -> Option<SinkKind> {
+    pub(crate) fn from_body(
+        name: &str,
+        body: SinkBody,
+        details: &mut Vec<String>,
+    ) -> Option<SinkKind> {
+        if body.kind != "log" {
+            only_for_log(&body, details);
+        }
         match body.kind.as_str() {
             "stdout" => {
                 only_for_file(&body, details);
@@ -137,9 +163,23 @@ impl SinkKind {
                 only_for_kafka(&body, details);
                 FileConfig::from_body(&body, details).map(SinkKind::File)
             }
+            "log" => {
+                for (field, given) in [
+                    ("path", body.path.is_some()),
+                    ("maxFiles", body.max_files.is_some()),
+                ] {
+                    if given {
+                        details.push(format!("{field}: only applies to kind \"file\""));
+                    }
+                }
+                only_for_nats(&body, details);
+                only_for_webhook(&body, details);
+                only_for_kafka(&body, details);
+                LogConfig::from_body(name, &body, details).map(SinkKind::Log)
+            }
             other => {
                 details.push(format!(
-                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\"",
+                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\", \"log\"",
                 truncate(other)
             ));
                 None
@@ -155,6 +195,7 @@ impl SinkKind {
             SinkKind::Nats(n) => n.view(view),
             SinkKind::Webhook(w) => w.view(view),
             SinkKind::Kafka(k) => k.view(view),
+            SinkKind::Log(l) => l.view(view),
         }
     }
 
@@ -174,6 +215,7 @@ impl SinkKind {
                 webhook::WebhookSink::new(&w.url, &w.secret, w.batch, w.timeout, &w.allow, egress)
                     .map_err(std::io::Error::other)?,
             ),
+            SinkKind::Log(l) => Box::new(log::LogSink::open(l)?),
             #[cfg(feature = "kafka")]
             SinkKind::Kafka(kafka) => Box::new(kafka::KafkaSink::new(kafka, egress)?),
             #[cfg(not(feature = "kafka"))]
@@ -191,6 +233,7 @@ impl SinkKind {
             SinkKind::Nats(n) => Destination::Nats(n.url.clone(), n.subject.clone()),
             SinkKind::Webhook(w) => Destination::Webhook(w.url.clone()),
             SinkKind::Kafka(k) => Destination::Kafka(k.brokers.clone(), k.topic.clone()),
+            SinkKind::Log(l) => Destination::Log(l.dir.clone()),
         }
     }
 
@@ -202,6 +245,7 @@ impl SinkKind {
             SinkKind::Nats(_) => "nats",
             SinkKind::Webhook(_) => "webhook",
             SinkKind::Kafka(_) => "kafka",
+            SinkKind::Log(_) => "log",
         }
     }
 
@@ -213,6 +257,7 @@ impl SinkKind {
             SinkKind::Nats(n) => n.settings(),
             SinkKind::Webhook(w) => w.settings(),
             SinkKind::Kafka(k) => k.settings(),
+            SinkKind::Log(l) => l.settings(),
         }
     }
 
@@ -221,7 +266,7 @@ impl SinkKind {
         match self {
             SinkKind::Webhook(w) => Some(w.secret()),
             SinkKind::Kafka(k) => k.secret(),
-            SinkKind::File(_) | SinkKind::Stdout | SinkKind::Nats(_) => None,
+            SinkKind::File(_) | SinkKind::Stdout | SinkKind::Nats(_) | SinkKind::Log(_) => None,
         }
     }
 
@@ -238,6 +283,7 @@ impl SinkKind {
             "stdout" => SinkKind::Stdout,
             "file" => SinkKind::File(FileConfig::from_settings(settings)?),
             "nats" => SinkKind::Nats(NatsConfig::from_settings(settings)?),
+            "log" => SinkKind::Log(LogConfig::from_settings(settings)?),
             "webhook" => SinkKind::Webhook(WebhookConfig::from_settings(
                 name, settings, key, file_sinks,
             )?),
@@ -280,6 +326,7 @@ impl SinkKind {
     pub fn open_error(&self, e: &std::io::Error) -> String {
         match self {
             SinkKind::File(_) => format!("path: cannot be opened for writing: {e}"),
+            SinkKind::Log(_) => format!("dir: cannot be opened for writing: {e}"),
             SinkKind::Kafka(_) if e.to_string().starts_with("broker ") => format!("brokers: {e}"),
             SinkKind::Kafka(_) => format!("properties: {e}"),
             SinkKind::Webhook(_) | SinkKind::Nats(_)
@@ -305,12 +352,15 @@ pub enum Destination {
     /// Kafka brokers and topic template: a replacement waits for its predecessor, so that each key keeps
     /// its records in routing order.
     Kafka(Vec<String>, String),
+    /// A log directory: a replacement shares the log with its predecessor (one writer at a time).
+    Log(PathBuf),
 }
 
 const FILE_ONLY_KEYS: &[&str] = file::KEYS;
 const NATS_ONLY_KEYS: &[&str] = nats::KEYS;
 const WEBHOOK_ONLY_KEYS: &[&str] = webhook::KEYS;
 const KAFKA_ONLY_KEYS: &[&str] = kafka::KEYS;
+const LOG_ONLY_KEYS: &[&str] = &["dir", "max_age"];
 const WEBHOOK_OR_KAFKA: &str = "webhook\" or kind = \"kafka";
 
 fn only_for(r: &Reader<'_>, keys: &[&str], kind: &str, errs: &mut Errors) {

@@ -62,7 +62,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn encode(d: &Delivery, out: &mut Vec<u8>) {
+pub(crate) fn encode(d: &Delivery, out: &mut Vec<u8>) {
     let tenant = d.tenant.as_bytes();
     let tenant_len = tenant.len().min(u16::MAX as usize);
     let len = 1 + 2 + tenant_len + d.json.len();
@@ -100,7 +100,7 @@ fn decode(payload: &[u8]) -> Option<Delivery> {
 
 /// Reads whole, valid frames of `data` from `offset`; returns the records and the offset after the last one.
 /// Stops at the end, at a partial frame or at a bad checksum.
-fn frames(data: &[u8], mut offset: usize, max: usize) -> (Vec<Delivery>, usize) {
+pub(crate) fn frames(data: &[u8], mut offset: usize, max: usize) -> (Vec<Delivery>, usize) {
     let mut out = Vec::new();
     while out.len() < max && offset + HEADER <= data.len() {
         let word = |at: usize| {

@@ -157,6 +157,20 @@ pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
 }
 
+/// A small document kept as JSON text (the same in both backends); `None` stays NULL.
+pub(crate) fn json_text<T: serde::Serialize>(value: Option<&T>) -> Option<String> {
+    value.and_then(|v| serde_json::to_string(v).ok())
+}
+
+/// A document kept by [`json_text`], read back; `what` names it in the error.
+pub(crate) fn from_json_text<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: Option<String>,
+) -> Result<Option<T>, String> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| format!("{what} is not valid: {e}")))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::gap::backfill::{BackfillSettings, GapBackfill};
 use crate::secrets::Sealed;
 
 /// A live Genesys channel owned by this service.
@@ -67,6 +68,10 @@ pub struct GapRecord {
     pub to: DateTime<Utc>,
     /// Why continuity was lost: one of [`GapReason`](crate::channel::lifecycle::GapReason)'s names.
     pub reason: String,
+    /// What a backfill made of the gap; absent when none runs for it (backfill off, or no topic of the
+    /// conversation families).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<GapBackfill>,
 }
 
 /// Filter for [`Store::gaps`].
@@ -96,6 +101,9 @@ pub struct TenantRecord {
     pub paused: bool,
     /// A CA certificate file (PEM) to trust for this tenant's HTTPS and WSS connections.
     pub ca_file: Option<String>,
+    /// Backfill of gaps and periodic reconciliation; absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillSettings>,
     /// When the tenant was first stored. [`Store::upsert_tenant`] keeps the first value it was given.
     pub created_at: DateTime<Utc>,
     /// When the tenant was last changed.
@@ -243,6 +251,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<usize, StoreError>;
     /// Appends a gap.
     async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError>;
+    /// Writes what a backfill made of a gap; `false` when no gap has that id.
+    async fn set_gap_backfill(&self, id: &str, backfill: &GapBackfill) -> Result<bool, StoreError>;
     /// Gaps matching the filter, oldest `from` first.
     async fn gaps(&self, filter: &GapFilter) -> Result<Vec<GapRecord>, StoreError>;
     /// Cheap check that the store answers (for readiness).

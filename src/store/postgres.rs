@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dead letters",
         include_str!("../../migrations/postgres/0003_dead_letters.sql"),
     ),
+    (
+        4,
+        "backfill",
+        include_str!("../../migrations/postgres/0004_backfill.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by PostgreSQL. Cheap to clone: clones share one connection pool.

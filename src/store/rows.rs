@@ -5,7 +5,7 @@
 //! they are decoded into the record's type here rather than by sqlx, so that an error names the row it is
 //! about (and never repeats the column's content).
 
-use super::common::decode_sealed;
+use super::common::{decode_sealed, from_json_text};
 use super::sql::Dialect;
 use super::{
     AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapRecord, RouteRecord, SinkRecord,
@@ -67,6 +67,7 @@ pub(super) struct GapRow<D: Dialect> {
     from_at: D::Time,
     to_at: D::Time,
     reason: String,
+    backfill: Option<String>,
 }
 
 impl<D: Dialect> Record for GapRow<D> {
@@ -83,6 +84,7 @@ impl<D: Dialect> Record for GapRow<D> {
             region: self.region,
             channel_id: self.channel_id,
             reason: self.reason,
+            backfill: from_json_text("backfill", self.backfill).map_err(&describe)?,
         })
     }
 }
@@ -97,6 +99,7 @@ pub(super) struct TenantRow<D: Dialect> {
     ca_file: Option<String>,
     created_at: D::Time,
     updated_at: D::Time,
+    backfill: Option<String>,
 }
 
 impl<D: Dialect> Record for TenantRow<D> {
@@ -107,6 +110,7 @@ impl<D: Dialect> Record for TenantRow<D> {
         Ok(TenantRecord {
             created_at: D::read_time("created_at", self.created_at).map_err(&describe)?,
             updated_at: D::read_time("updated_at", self.updated_at).map_err(&describe)?,
+            backfill: from_json_text("backfill", self.backfill).map_err(&describe)?,
             id: self.id,
             region: self.region,
             api_base: self.api_base,

@@ -52,6 +52,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dead letters",
         include_str!("../../migrations/sqlite/0003_dead_letters.sql"),
     ),
+    (
+        4,
+        "backfill",
+        include_str!("../../migrations/sqlite/0004_backfill.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by SQLite. Cheap to clone: clones share one connection pool.

@@ -87,6 +87,7 @@ pub(crate) fn gap(tenant: &str, from_ms: i64, to_ms: i64) -> GapRecord {
         from: at(from_ms),
         to: at(to_ms),
         reason: "socketClosed".to_owned(),
+        backfill: None,
     }
 }
 
@@ -386,6 +387,7 @@ pub(crate) fn tenant_record(id: &str, updated_ms: i64) -> TenantRecord {
         login_base: "https://login.mypurecloud.ie".to_owned(),
         paused: false,
         ca_file: None,
+        backfill: None,
         created_at: at(updated_ms),
         updated_at: at(updated_ms),
     }

@@ -27,6 +27,9 @@ use crate::metrics::labels::{ApiEndpoint, StatusClass};
 
 /// The longest `Retry-After` waited for inside a call (the official SDKs give up past 180 s).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(180);
+/// The largest answer of one details query page read (100 conversations are well under 1 MiB).
+pub const MAX_DETAILS_BYTES: usize = 16 << 20;
+
 /// Retries of 429/502/503/504 inside one call.
 const MAX_RETRIES: u32 = 3;
 
@@ -429,6 +432,38 @@ impl ClientSession {
             Err(UpstreamError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// `POST /api/v2/analytics/conversations/details/query`: one page of conversations (the body is the
+    /// query as the API takes it). An answer larger than [`MAX_DETAILS_BYTES`] is refused.
+    pub async fn conversation_details(
+        &self,
+        query: &serde_json::Value,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        let what = "POST /api/v2/analytics/conversations/details/query";
+        let mut res = self
+            .call(
+                ApiEndpoint::AnalyticsDetails,
+                Method::POST,
+                "/api/v2/analytics/conversations/details/query",
+                Some(query),
+            )
+            .await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| UpstreamError::Transient(format!("{what}: {}", e.without_url())))?
+        {
+            if body.len() + chunk.len() > MAX_DETAILS_BYTES {
+                return Err(UpstreamError::Protocol(format!(
+                    "{what}: the answer is larger than {MAX_DETAILS_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| UpstreamError::Protocol(format!("{what}: not JSON: {e}")))
     }
 
     /// `GET /api/v2/notifications/channels?includechannels=oauthclient`: channels of this client.

@@ -220,6 +220,8 @@ pub struct SinkOutput {
     /// Events by correlation id (with how many times each was delivered).
     pub events: BTreeMap<String, usize>,
     pub gaps: Vec<Gap>,
+    /// `backfill` records, whole.
+    pub backfills: Vec<Value>,
     pub lines: usize,
 }
 
@@ -262,6 +264,7 @@ pub fn read_sink(scratch: &Scratch) -> SinkOutput {
                 to: v["to"].as_str().unwrap().parse().unwrap(),
                 reason: v["reason"].as_str().unwrap().to_string(),
             }),
+            Some("backfill") => out.backfills.push(v),
             other => panic!("unexpected kind {other:?}"),
         }
     }

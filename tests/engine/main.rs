@@ -1,6 +1,7 @@
 //! The engine against the simulator over real sockets, the simulator's ledger as the oracle.
 
 mod api;
+mod backfill;
 mod bounds;
 mod egress;
 mod hardening;

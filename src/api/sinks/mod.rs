@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::authorize;
 use super::{ApiError, ApiState};
+use crate::api::responses::{
+    Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use crate::config::{Role, RouteConfig, is_valid_tenant_id};
 use crate::registry::{ManageError, SinkEntry};
 use crate::sink::SinkKind;
@@ -211,10 +215,8 @@ async fn confined_file_path(state: &ApiState, written: String) -> Result<PathBuf
 
 /// Every sink.
 #[utoipa::path(get, path = "/v1/sinks", security(("bearer" = [])),
-    responses(
-        (status = 200, body = Vec<SinkView>),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = Vec<SinkView>),
+        Unauthorized, Unavailable))]
 pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
     let sinks = state.engine_sinks.sinks().await;
@@ -223,10 +225,8 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
 
 /// One sink.
 #[utoipa::path(get, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$")),
-    responses(
-        (status = 200, body = SinkView),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError)))]
+    responses((status = 200, body = SinkView),
+        Unauthorized, NotFound))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -243,16 +243,9 @@ pub async fn get(
 
 /// Creates (201) or replaces (200) a sink, live. A replaced sink first writes what was routed to it before.
 #[utoipa::path(put, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$")), request_body = SinkBody,
-    responses(
-        (status = 200, body = SinkView),
+    responses((status = 200, body = SinkView),
         (status = 201, body = SinkView),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+        Invalid, Unauthorized, Forbidden, Conflict, TooLarge, UnsupportedMediaType, Unavailable))]
 pub async fn put(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -296,13 +289,8 @@ pub async fn put(
 
 /// Deletes a sink (409 while a route names it). Its worker writes what was routed to it, then ends.
 #[utoipa::path(delete, path = "/v1/sinks/{name}", security(("bearer" = [])), params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$")),
-    responses(
-        (status = 204),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 204),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -352,12 +340,10 @@ fn dead_letter_limit(q: &DeadLetterQuery) -> Result<usize, ApiError> {
 /// The records a sink's destination rejected for good, newest first.
 #[utoipa::path(get, path = "/v1/sinks/{name}/dead-letters", security(("bearer" = [])),
     params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$"), DeadLetterQuery),
-    responses(
-        (status = 200, body = Vec<DeadLetter>),
+    responses((status = 200, body = Vec<DeadLetter>),
         (status = 400, description = "The query is not valid (`invalid`)", body = ApiError),
         (status = 404, description = "The name is not a sink name (`not_found`)", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+        Unauthorized, Unavailable))]
 pub async fn dead_letters(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -380,14 +366,8 @@ pub async fn dead_letters(
 /// destination rejects again becomes a new dead letter.
 #[utoipa::path(post, path = "/v1/sinks/{name}/dead-letters/replay", security(("bearer" = [])),
     params(("name" = String, Path, description = "Sink name", pattern = r"^[a-z0-9_-]+$"), DeadLetterQuery),
-    responses(
-        (status = 200, body = ReplayView),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = ReplayView),
+        Invalid, Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 pub async fn replay(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -413,10 +393,8 @@ pub async fn replay(
 
 /// Every route. Routes from the configuration file have the ids `config-1`, `config-2`... in file order.
 #[utoipa::path(get, path = "/v1/routes", security(("bearer" = [])),
-    responses(
-        (status = 200, body = Vec<RouteRecord>),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = Vec<RouteRecord>),
+        Unauthorized, Unavailable))]
 pub async fn list_routes(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -427,17 +405,9 @@ pub async fn list_routes(
 
 /// Creates (201) or replaces (200) a route, live. Every sink it names must exist.
 #[utoipa::path(put, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Route id (`config-1`... for the configuration file's)", pattern = r"^[a-z0-9_-]+$")), request_body = RouteBody,
-    responses(
-        (status = 200, body = RouteRecord),
+    responses((status = 200, body = RouteRecord),
         (status = 201, body = RouteRecord),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+        Invalid, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType, Unavailable))]
 pub async fn put_route(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -469,13 +439,8 @@ pub async fn put_route(
 
 /// Deletes a route.
 #[utoipa::path(delete, path = "/v1/routes/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Route id (`config-1`... for the configuration file's)", pattern = r"^[a-z0-9_-]+$")),
-    responses(
-        (status = 204),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 204),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 pub async fn delete_route(
     req: HttpRequest,
     state: web::Data<ApiState>,

@@ -12,6 +12,7 @@ use crate::config::{
     ClientConfig, Endpoints, Secret, TenantConfig, TopicConfig, is_valid_tenant_id,
 };
 use crate::egress::Egress;
+use crate::gap::backfill::BackfillSettings;
 use crate::limits::{MAX_TOPICS_PER_REQUEST, MAX_TOPICS_PER_TENANT};
 use crate::topics::{Catalogue, expand};
 
@@ -88,6 +89,9 @@ pub struct TenantBody {
     #[serde(default)]
     #[schema(max_items = 10000)]
     pub topics: Vec<TopicBody>,
+    /// Backfill of gaps (`onGap`) and periodic reconciliation (`reconcileEvery`); absent: off.
+    #[serde(default)]
+    pub backfill: Option<BackfillSettings>,
 }
 
 /// A client as shown: never its secret.
@@ -110,6 +114,9 @@ pub struct TenantView {
     pub ca_file: Option<String>,
     pub clients: Vec<ClientView>,
     pub topics: usize,
+    /// Absent when backfill is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillSettings>,
 }
 
 impl From<&TenantConfig> for TenantView {
@@ -121,6 +128,7 @@ impl From<&TenantConfig> for TenantView {
             login_base: t.endpoints.login_base.clone(),
             paused: t.paused,
             ca_file: t.ca_file.as_ref().map(|p| p.display().to_string()),
+            backfill: t.backfill.enabled().then_some(t.backfill),
             clients: t
                 .clients
                 .iter()
@@ -335,6 +343,10 @@ pub(super) fn validate(
         details.push(format!("caFile: {e}"));
         None
     });
+    let backfill = body.backfill.unwrap_or_default();
+    if let Some((_, why)) = backfill.problem() {
+        details.push(format!("backfill.reconcileEvery: {why}"));
+    }
     match endpoints {
         Some(endpoints) if details.is_empty() => Ok(TenantConfig {
             id: body.id,
@@ -343,6 +355,7 @@ pub(super) fn validate(
             topics,
             paused: body.paused,
             ca_file,
+            backfill,
         }),
         _ => {
             let mut e = ApiError::invalid("the tenant is not valid");

@@ -15,6 +15,10 @@ use self::body::{check_tenant_topics, check_topics, checked_ca_file, validate};
 use super::auth::{Caller, authorize};
 use super::page::{self, PageQuery};
 use super::{ApiError, ApiState};
+use crate::api::responses::{
+    Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use crate::config::{Role, TenantConfig, TopicConfig};
 use crate::limits::{MAX_TENANTS, MAX_TOPICS_PER_REQUEST};
 use crate::secrets::MasterKey;
@@ -64,11 +68,8 @@ async fn apply(
 
 /// All tenants, paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
 #[utoipa::path(get, path = "/v1/tenants", security(("bearer" = [])), params(PageQuery),
-    responses(
-        (status = 200, body = Vec<TenantView>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = Vec<TenantView>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
+        Invalid, Unauthorized, Unavailable))]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -89,11 +90,8 @@ pub async fn list(
 
 /// One tenant.
 #[utoipa::path(get, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
-    responses(
-        (status = 200, body = TenantView),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = TenantView),
+        Unauthorized, NotFound, Unavailable))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -108,15 +106,8 @@ pub async fn get(
 
 /// Creates a tenant (409 if it exists).
 #[utoipa::path(post, path = "/v1/tenants", security(("bearer" = [])), request_body = TenantBody,
-    responses(
-        (status = 201, body = TenantView),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 201, body = TenantView),
+        Invalid, Unauthorized, Forbidden, Conflict, TooLarge, UnsupportedMediaType, Unavailable))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -153,16 +144,8 @@ pub async fn create(
 
 /// Replaces a tenant's definition (clients given without a secret keep theirs).
 #[utoipa::path(put, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)), request_body = TenantBody,
-    responses(
-        (status = 200, body = TenantView),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = TenantView),
+        Invalid, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType, Unavailable))]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -186,13 +169,8 @@ pub async fn update(
 
 /// Deletes a tenant: its channels stop and its definition, clients and topics are forgotten.
 #[utoipa::path(delete, path = "/v1/tenants/{id}", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
-    responses(
-        (status = 204),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 204),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -253,13 +231,8 @@ async fn set_paused(
 
 /// Pauses a tenant: its channels stop, its definition is kept.
 #[utoipa::path(post, path = "/v1/tenants/{id}/pause", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
-    responses(
-        (status = 200, body = TenantView),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = TenantView),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 pub async fn pause(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -270,13 +243,8 @@ pub async fn pause(
 
 /// Resumes a paused tenant.
 #[utoipa::path(post, path = "/v1/tenants/{id}/resume", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
-    responses(
-        (status = 200, body = TenantView),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = TenantView),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable))]
 pub async fn resume(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -288,12 +256,8 @@ pub async fn resume(
 /// The tenant's topics and where each one is: its channel and state (`Permitted`, `Rejected`, `pending`,
 /// `unplaced`) with the reason. Paged (`X-Total-Count`, and `Link: rel="next"` when more remain).
 #[utoipa::path(get, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), PageQuery),
-    responses(
-        (status = 200, body = Vec<crate::tenant::TopicPlacement>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = Vec<crate::tenant::TopicPlacement>, description = "One page", headers(("X-Total-Count" = u64, description = "Items in the whole list"), ("Link" = String, description = "`<path?offset=&limit=>; rel=\"next\"` when more remain"))),
+        Invalid, Unauthorized, NotFound, Unavailable))]
 pub async fn topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -326,16 +290,8 @@ pub async fn topics(
 
 /// Adds topics (thousands at once); every invalid one is named, and nothing changes if any is.
 #[utoipa::path(post, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)), request_body = TopicsBody,
-    responses(
-        (status = 200, body = crate::tenant::TopicsChange),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = crate::tenant::TopicsChange),
+        Invalid, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType, Unavailable))]
 pub async fn add_topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -347,16 +303,8 @@ pub async fn add_topics(
 
 /// Removes topics (by name, case ignored).
 #[utoipa::path(delete, path = "/v1/tenants/{id}/topics", security(("bearer" = [])), params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)), request_body = TopicsBody,
-    responses(
-        (status = 200, body = crate::tenant::TopicsChange),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 403, description = "The token's role may not do that (`forbidden`)", body = ApiError),
-        (status = 404, description = "No such tenant, sink or route (`not_found`)", body = ApiError),
-        (status = 409, description = "Refused in the current state: `conflict`, `no_master_key` or `limit_reached`", body = ApiError),
-        (status = 413, description = "The body is too big (`too_large`)", body = ApiError),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = crate::tenant::TopicsChange),
+        Invalid, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType, Unavailable))]
 pub async fn remove_topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -440,11 +388,8 @@ pub struct AuditQuery {
 
 /// The audit log: every change, who made it and when, newest first.
 #[utoipa::path(get, path = "/v1/audit", security(("bearer" = [])), params(AuditQuery),
-    responses(
-        (status = 200, body = Vec<crate::store::AuditRecord>),
-        (status = 400, description = "The query, the path or the body is not valid (`invalid`): every bad field is named in `details`", body = ApiError),
-        (status = 401, description = "No known bearer token (`unauthorized`)", body = ApiError),
-        (status = 503, description = "The store did not answer or the engine is stopping (`unavailable`)", body = ApiError)))]
+    responses((status = 200, body = Vec<crate::store::AuditRecord>),
+        Invalid, Unauthorized, Unavailable))]
 pub async fn audit(
     req: HttpRequest,
     state: web::Data<ApiState>,

@@ -12,8 +12,9 @@ macro_rules! sql_store {
             use $crate::secrets::Sealed;
             use $crate::store::common::{
                 DEFAULT_AUDIT_LIMIT, DEFAULT_GAP_LIMIT, MAX_AUDIT_LIMIT, MAX_GAP_LIMIT, corrupt, dedupe_topics,
-                distinct_topic_keys, effective_limit, latest_proofs,
+                distinct_topic_keys, effective_limit, json_text, latest_proofs,
             };
+            use $crate::gap::backfill::GapBackfill;
             use $crate::store::rows::{
                 AuditRow, ChannelRow, ClientRow, DeadLetterRow, GapRow, Record, RouteRow, SinkRow, TenantRow,
                 TopicRow,
@@ -122,8 +123,9 @@ macro_rules! sql_store {
                     // A gap id seen again is a retry of a write whose outcome the caller did not learn: keep
                     // the first copy rather than fail or duplicate.
                     let mut query = Query::new(
-                        "INSERT INTO gaps (id, tenant, region, channel_id, topics, from_at, to_at, reason) ",
+                        "INSERT INTO gaps (id, tenant, region, channel_id, topics, from_at, to_at, reason, backfill) ",
                     );
+                    let backfill = json_text(gap.backfill.as_ref());
                     query.push_values([gap], |mut row, g| {
                         row.push_bind(&g.id)
                             .push_bind(&g.tenant)
@@ -132,12 +134,25 @@ macro_rules! sql_store {
                             .push_bind(&topics)
                             .push_bind(Self::time(g.from))
                             .push_bind(Self::time(g.to))
-                            .push_bind(&g.reason);
+                            .push_bind(&g.reason)
+                            .push_bind(backfill.clone());
                     });
                     query.push(" ON CONFLICT (id) DO NOTHING");
                     self.execute(query, || format!("recording gap {}", gap.id))
                         .await?;
                     Ok(())
+                }
+
+                async fn set_gap_backfill(&self, id: &str, backfill: &GapBackfill) -> Result<bool, StoreError> {
+                    let mut query = Query::new("UPDATE gaps SET backfill = ");
+                    query
+                        .push_bind(json_text(Some(backfill)))
+                        .push(" WHERE id = ")
+                        .push_bind(id);
+                    let changed = self
+                        .execute(query, || format!("recording the backfill of gap {id}"))
+                        .await?;
+                    Ok(changed > 0)
                 }
 
                 async fn gaps(&self, filter: &GapFilter) -> Result<Vec<GapRecord>, StoreError> {
@@ -149,7 +164,7 @@ macro_rules! sql_store {
                     // so the (tenant, from_at) index can be used. Only fixed fragments are pushed; values are
                     // bound.
                     let mut query = Query::new(
-                        "SELECT id, tenant, region, channel_id, topics, from_at, to_at, reason FROM gaps \
+                        "SELECT id, tenant, region, channel_id, topics, from_at, to_at, reason, backfill FROM gaps \
                          WHERE 1 = 1",
                     );
                     if let Some(tenant) = &filter.tenant {
@@ -180,7 +195,7 @@ macro_rules! sql_store {
                     // created_at is not in the update list: the first value stays.
                     let mut query = Query::new(
                         "INSERT INTO tenants (id, region, api_base, login_base, paused, ca_file, created_at, \
-                         updated_at) ",
+                         updated_at, backfill) ",
                     );
                     query.push_values([tenant], |mut row, t| {
                         row.push_bind(&t.id)
@@ -190,13 +205,14 @@ macro_rules! sql_store {
                             .push_bind(t.paused)
                             .push_bind(t.ca_file.as_deref())
                             .push_bind(Self::time(t.created_at))
-                            .push_bind(Self::time(t.updated_at));
+                            .push_bind(Self::time(t.updated_at))
+                            .push_bind(json_text(t.backfill.as_ref()));
                     });
                     query.push(
                         " ON CONFLICT (id) DO UPDATE SET region = excluded.region, \
                          api_base = excluded.api_base, login_base = excluded.login_base, \
                          paused = excluded.paused, ca_file = excluded.ca_file, \
-                         updated_at = excluded.updated_at",
+                         updated_at = excluded.updated_at, backfill = excluded.backfill",
                     );
                     self.execute(query, || format!("saving tenant {}", tenant.id))
                         .await?;
@@ -205,8 +221,8 @@ macro_rules! sql_store {
 
                 async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
                     let mut query = Query::new(
-                        "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at \
-                         FROM tenants WHERE id = ",
+                        "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at, \
+                         backfill FROM tenants WHERE id = ",
                     );
                     query.push_bind(id);
                     Ok(self
@@ -217,8 +233,8 @@ macro_rules! sql_store {
 
                 async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
                     let query = Query::new(
-                        "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at \
-                         FROM tenants ORDER BY id",
+                        "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at, \
+                         backfill FROM tenants ORDER BY id",
                     );
                     self.fetch::<TenantRow<Self>, _>(query, || "reading the tenants")
                         .await

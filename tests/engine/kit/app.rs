@@ -61,6 +61,7 @@ impl App {
             store: Vec::new(),
             sinks: Vec::new(),
             extra: Vec::new(),
+            backfill: None,
             admin_listen: "127.0.0.1:0".into(),
             metrics_listen: None,
             tokens: Vec::new(),
@@ -83,6 +84,8 @@ pub struct AppBuilder<'a> {
     /// (name, TOML body after `name`), routed together by one route.
     sinks: Vec<(String, String)>,
     extra: Vec<String>,
+    /// The body of the tenant's `[tenants.backfill]` table, when set.
+    backfill: Option<String>,
     admin_listen: String,
     /// `[admin] metrics_listen`, when set.
     metrics_listen: Option<String>,
@@ -142,6 +145,12 @@ impl<'a> AppBuilder<'a> {
     }
 
     /// TOML appended after the tenant and the sinks (more tenants, sinks with routes of their own).
+    /// The tenant's `[tenants.backfill]` table (its body: `on_gap = true`).
+    pub fn backfill(mut self, toml: &str) -> Self {
+        self.backfill = Some(toml.to_string());
+        self
+    }
+
     pub fn extra(mut self, toml: &str) -> Self {
         self.extra.push(toml.to_string());
         self
@@ -245,6 +254,9 @@ topics = {topics}
             base = self.sim.base(),
             egress = serde_json::to_string(&self.egress).unwrap(),
         );
+        if let Some(backfill) = &self.backfill {
+            text.push_str(&format!("\n[tenants.backfill]\n{backfill}\n"));
+        }
         for (id, secret) in &self.clients {
             text.push_str(&format!(
                 "\n[[tenants.clients]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"

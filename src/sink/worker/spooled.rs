@@ -1,4 +1,4 @@
-//! The worker of a sink with a spool.
+//! The intake stage of a sink worker in spooled mode: ordering and overflow to the spool.
 //!
 //! In the normal path it writes what the queue holds, as the plain worker does. While a write is under way it
 //! keeps taking records from its queue, so a slow destination never holds the router (and so the other sinks
@@ -16,12 +16,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use super::spool::{Appended, Position, Spool};
-use super::{DeadLetters, Delivery, Sink, SinkError, SinkStats};
-
-const BATCH: usize = 1024;
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
+use super::SinkStats;
+use super::deliver::{BATCH, MAX_BACKOFF, MIN_BACKOFF, Writer};
+use crate::sink::Delivery;
+use crate::sink::spool::{Appended, Position, Spool};
 
 /// Runs a spool operation off the async threads (it reads, writes and fsyncs files), and updates the gauge.
 async fn on_spool<T: Send + 'static>(
@@ -43,42 +41,6 @@ async fn on_spool<T: Send + 'static>(
 
 fn jittered(backoff: Duration) -> Duration {
     backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5)
-}
-
-/// The destination side of the worker: writes batches, dead-letters what the destination refuses.
-struct Writer {
-    name: String,
-    sink: Box<dyn Sink>,
-    stats: Arc<SinkStats>,
-    dead: DeadLetters,
-}
-
-impl Writer {
-    /// One attempt at delivering `batch`; rejected records go to the dead letters and count as done.
-    async fn deliver(&mut self, batch: &[Delivery]) -> std::io::Result<()> {
-        let mut rejected = 0;
-        let result = match self.sink.write(batch).await {
-            Ok(()) => self.sink.flush().await,
-            Err(SinkError::Retry(e)) => Err(e),
-            Err(SinkError::Reject { records, reason }) => {
-                rejected = self
-                    .dead
-                    .keep(&self.name, batch, &records, &reason, &self.stats)
-                    .await;
-                self.sink.flush().await
-            }
-        };
-        match result {
-            Ok(()) => {
-                self.stats.delivered(batch, rejected);
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.write_failed();
-                Err(e)
-            }
-        }
-    }
 }
 
 /// Where the batch being written came from, which decides what its delivery acknowledges.
@@ -227,29 +189,19 @@ async fn deliver_taking(
     }
 }
 
-pub(super) async fn run(
-    name: String,
-    sink: Box<dyn Sink>,
-    mut rx: mpsc::Receiver<Delivery>,
-    stats: Arc<SinkStats>,
-    dead: DeadLetters,
-    spool: Spool,
-) {
+pub(super) async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Delivery>, spool: Spool) {
     let mut spooling = !spool.is_empty();
-    stats.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
+    writer
+        .stats
+        .spool_bytes
+        .store(spool.bytes(), Ordering::Relaxed);
     if spooling {
-        tracing::info!(sink = %name, bytes = spool.bytes(), "spool holds records from an earlier run; delivering them first");
+        tracing::info!(sink = %writer.name, bytes = spool.bytes(), "spool holds records from an earlier run; delivering them first");
     }
     let pending_max = rx.max_capacity();
-    let mut writer = Writer {
-        name: name.clone(),
-        sink,
-        stats: stats.clone(),
-        dead,
-    };
     let mut intake = Intake {
-        name,
-        stats,
+        name: writer.name.clone(),
+        stats: writer.stats.clone(),
         spool: Arc::new(Mutex::new(spool)),
         pending: Vec::new(),
         pending_max,

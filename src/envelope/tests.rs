@@ -1,0 +1,218 @@
+use super::*;
+
+#[test]
+fn bodies_nested_too_deep_are_refused_and_brackets_in_strings_do_not_count() {
+    let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+    let frame = format!(r#"{{"topicName":"v2.users.u.presence","eventBody":{deep}}}"#);
+    assert!(Frame::parse(&frame).is_none());
+    let ok = format!("{}1{}", "[".repeat(128), "]".repeat(128));
+    assert!(!nests_deeper_than(&ok, MAX_JSON_DEPTH));
+    assert!(nests_deeper_than(&format!("[{ok}]"), MAX_JSON_DEPTH));
+    let strings = format!(r#"{{"a":"{}","b":"\"[[["}}"#, "[".repeat(500));
+    assert!(!nests_deeper_than(&strings, 2));
+    let frame = format!(r#"{{"topicName":"v2.users.u.presence","eventBody":{strings}}}"#);
+    assert!(Frame::parse(&frame).is_some());
+}
+
+#[test]
+fn frames_are_classified() {
+    let kinds = [
+        (
+            r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#,
+            FrameKind::Heartbeat,
+        ),
+        (
+            r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"}}"#,
+            FrameKind::Pong,
+        ),
+        (
+            r#"{"topicName":"v2.system.socket_closing","eventBody":{}}"#,
+            FrameKind::SocketClosing,
+        ),
+        (
+            r#"{"topicName":"v2.system.no_longer_subscribed.ch","eventBody":{}}"#,
+            FrameKind::NoLongerSubscribed,
+        ),
+        (
+            r#"{"topicName":"v2.system.token_revoked.ch","eventBody":{}}"#,
+            FrameKind::TokenRevoked,
+        ),
+        (
+            r#"{"result":"404","message":"gone"}"#,
+            FrameKind::ChannelGone,
+        ),
+        (
+            r#"{"result":"200","status":"subscribed"}"#,
+            FrameKind::SubscribeReply,
+        ),
+        (
+            r#"{"topicName":"v2.users.u.presence","version":"2","eventBody":{"a":1}}"#,
+            FrameKind::Event,
+        ),
+        (r#"{"version":"2","eventBody":{}}"#, FrameKind::Unknown),
+    ];
+    for (text, kind) in kinds {
+        assert_eq!(Frame::parse(text).unwrap().kind(), kind, "{text}");
+    }
+    assert!(Frame::parse("not json").is_none());
+    assert!(Frame::parse(r#"{"topicName":"v2.users.u.presence","eventBody":{"sou"#).is_none());
+    assert!(Frame::parse("[1,2]").is_none());
+}
+
+#[test]
+fn the_event_line_is_the_documented_envelope() {
+    let text = r#"{"topicName":"v2.users.u\"1.presence","version":"2","eventBody":{"x":[1,2]},"metadata":{"CorrelationId":"c-1"}}"#;
+    let frame = Frame::parse(text).unwrap();
+    let origin = Origin {
+        tenant: "acme",
+        region: "eu-west-1",
+        channel_id: "streaming-0-x",
+    };
+    let key = event_key(
+        frame.topic_name.as_deref().unwrap(),
+        frame.correlation_id(),
+        "",
+    );
+    let line = event_line(
+        &origin,
+        &frame,
+        "v2.users.{id}.presence",
+        key,
+        "2026-11-23T10:00:00.123Z",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&line.json).unwrap();
+    assert!(
+        std::str::from_utf8(&line.json)
+            .unwrap()
+            .starts_with(r#"{"kind":"event","id":""#)
+    );
+    assert_eq!(v["tenant"], "acme");
+    assert_eq!(v["channelId"], "streaming-0-x");
+    assert_eq!(v["topic"], "v2.users.u\"1.presence");
+    assert_eq!(&line.json[line.topic.clone()], br#"v2.users.u\"1.presence"#);
+    assert_eq!(
+        line.json.len(),
+        line.json.capacity(),
+        "sized exactly: no reallocation, no second allocation"
+    );
+    assert_eq!(v["topicFamily"], "v2.users.{id}.presence");
+    assert_eq!(v["correlationId"], "c-1");
+    assert_eq!(v["version"], "2");
+    assert_eq!(v["body"], serde_json::json!({"x": [1, 2]}));
+    assert_eq!(v["id"].as_str().unwrap().len(), 16);
+}
+
+#[test]
+fn received_at_and_topic_family_are_read_from_the_line_and_not_from_the_body() {
+    let text = r#"{"topicName":"v2.users.u\",\"receivedAt\":\"x.presence","eventBody":{"receivedAt":"no","topicFamily":"no"}}"#;
+    let frame = Frame::parse(text).unwrap();
+    let origin = Origin {
+        tenant: "acme",
+        region: "eu-west-1",
+        channel_id: "c",
+    };
+    let line = event_line(
+        &origin,
+        &frame,
+        "v2.users.{id}.presence",
+        1,
+        "2026-11-23T10:00:00.123Z",
+    );
+    assert_eq!(
+        received_at(&line.json),
+        Some(&b"2026-11-23T10:00:00.123Z"[..])
+    );
+    assert_eq!(
+        topic_family(&line.json).as_deref(),
+        Some("v2.users.{id}.presence")
+    );
+    assert_eq!(received_at(br#"{"kind":"gap","receivedAt":"x"}"#), None);
+}
+
+#[test]
+fn the_same_event_has_the_same_key_whatever_the_case_of_its_topic() {
+    assert_eq!(
+        event_key("v2.users.U.presence", Some("c"), ""),
+        event_key("v2.users.u.PRESENCE", Some("c"), "")
+    );
+    assert_ne!(
+        event_key("v2.users.u.presence", Some("c"), ""),
+        event_key("v2.users.u.presence", Some("d"), "")
+    );
+    assert_ne!(event_key("a", None, "{1}"), event_key("a", None, "{2}"));
+    assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+}
+
+#[test]
+fn frame_fields_borrow_from_the_text_unless_escaped() {
+    let text = r#"{"topicName":"v2.users.u.presence","version":"2","eventBody":{},"metadata":{"CorrelationId":"c\"1"}}"#;
+    let f = Frame::parse(text).unwrap();
+    assert!(matches!(f.topic_name, Some(Cow::Borrowed(_))));
+    assert!(matches!(f.version, Some(Cow::Borrowed(_))));
+    assert!(matches!(
+        f.metadata.as_ref().unwrap().correlation_id,
+        Some(Cow::Owned(_))
+    ));
+    assert_eq!(f.correlation_id(), Some("c\"1"));
+    assert!(
+        Frame::parse(r#"{"topicName":null,"eventBody":{}}"#)
+            .unwrap()
+            .topic_name
+            .is_none()
+    );
+    assert!(Frame::parse(r#"{"topicName":5}"#).is_none());
+}
+
+#[test]
+fn control_characters_are_escaped() {
+    let mut out = Vec::new();
+    push_json_str(&mut out, "a\u{1}b\"\\\n");
+    let back: String = serde_json::from_slice(&out).unwrap();
+    assert_eq!(back, "a\u{1}b\"\\\n");
+}
+
+#[test]
+fn gap_lines_start_with_their_kind() {
+    let now = Utc::now();
+    let gap = GapRecord {
+        id: "g".into(),
+        tenant: "t".into(),
+        region: "r".into(),
+        channel_id: "c".into(),
+        topics: vec!["v2.users.u.presence".into()],
+        from: now,
+        to: now,
+        reason: "stall".into(),
+        backfill: None,
+    };
+    let line = gap_line(&gap);
+    assert!(line.starts_with(br#"{"kind":"gap","#));
+    let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(v["topics"][0], "v2.users.u.presence");
+    assert_eq!(v["reason"], "stall");
+}
+
+#[test]
+fn a_backfill_line_is_json_with_kind_first_and_the_conversation_as_returned() {
+    let conversation =
+        serde_json::json!({"conversationId": "c\"1", "participants": [{"purpose": "acd"}]});
+    let line = backfill_line(
+        "acme",
+        "mypurecloud.ie",
+        Some("g1"),
+        "v2.routing.queues.{id}.conversations",
+        "2026-12-01T10:00:00.000Z",
+        &conversation,
+    );
+    assert!(line.starts_with(br#"{"kind":"backfill","id":"c\"1""#));
+    let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(v["gapId"], "g1");
+    assert_eq!(v["conversation"], conversation);
+    assert_eq!(
+        topic_family(&line).as_deref(),
+        Some("v2.routing.queues.{id}.conversations")
+    );
+    let reconciled = backfill_line("acme", "r", None, "f", "t", &conversation);
+    let v: serde_json::Value = serde_json::from_slice(&reconciled).unwrap();
+    assert!(v.get("gapId").is_none());
+}
