@@ -96,6 +96,15 @@ enum Command {
         /// Only this topic family, e.g. 'v2.users.{id}.presence' (a trailing * matches a prefix).
         #[arg(long)]
         family: Option<String>,
+        /// First the records since then: a duration ago ('10m') or an RFC 3339 time (needs a log sink).
+        #[arg(long, conflicts_with = "after")]
+        since: Option<String>,
+        /// First the records after this record id (the SSE id; needs a log sink).
+        #[arg(long)]
+        after: Option<u64>,
+        /// The log sink to read, when several receive the tenant's records.
+        #[arg(long)]
+        log: Option<String>,
     },
     /// Measure performance and print a table (no subcommand: the standard set, as `bench all`).
     Bench(BenchArgs),
@@ -321,10 +330,14 @@ fn main() -> anyhow::Result<()> {
             client,
             tenant,
             family,
+            since,
+            after,
+            log,
         } => tokio::runtime::Runtime::new()?.block_on(switchboard::cli::tail(
             &client,
             &tenant,
             family.as_deref(),
+            &switchboard::cli::TailFrom { after, since, log },
         )),
         Command::Bench(bench) => {
             let runtime = tokio::runtime::Runtime::new()?;

@@ -72,6 +72,7 @@ pub struct ApiState {
         status::restart_tenant,
         status::gaps,
         tail::tail,
+        tail::records,
         tenants::list,
         tenants::get,
         tenants::create,
@@ -157,6 +158,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/tenants/{id}/status", "GET"),
     ("/v1/tenants/{id}/restart", "POST"),
     ("/v1/tenants/{id}/events", "GET"),
+    ("/v1/tenants/{id}/records", "GET"),
     ("/v1/tenants/{id}/pause", "POST"),
     ("/v1/tenants/{id}/resume", "POST"),
     ("/v1/tenants/{id}/topics", "GET, POST, DELETE"),
@@ -216,6 +218,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/v1/gaps", web::get().to(status::gaps))
         .route("/v1/tenants/{id}/events", web::get().to(tail::tail))
+        .route("/v1/tenants/{id}/records", web::get().to(tail::records))
         .route("/v1/tenants", web::get().to(tenants::list))
         .route("/v1/tenants", web::post().to(tenants::create))
         .route("/v1/tenants/{id}", web::get().to(tenants::get))

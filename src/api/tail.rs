@@ -1,21 +1,43 @@
-//! `GET /v1/tenants/{id}/events`: a live tail of a tenant's records as Server-Sent Events.
+//! `GET /v1/tenants/{id}/events`: the tenant's records as Server-Sent Events, and
+//! `GET /v1/tenants/{id}/records`: the same, paged, for batch consumers.
 //!
-//! Each record is one `data:` line (the envelope, exactly as sinks get it). A watcher that falls behind
-//! misses records (an SSE comment says how many) rather than slowing delivery to the sinks.
+//! When a sink of kind `log` receives the tenant's records (a route names it), both read from that log: every
+//! record carries its id (`id:` in the stream), a consumer resumes with `Last-Event-ID` (or `?after=ID`, or
+//! `?since=RFC3339` by `receivedAt`), replays up to the live edge and follows on with no hole and no
+//! duplicate; a slow watcher reads the log at its own pace instead of skipping. A position older than what
+//! the log keeps gets one `gap` record with reason `replay_window` first. `?log=NAME` picks the log when
+//! several receive the tenant's records.
+//!
+//! Without a log sink the events stream is a live tail of what the router hands the sinks, without ids: a
+//! watcher that falls behind misses records (an SSE comment says how many).
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::authorize;
 use super::{ApiError, ApiState};
-use crate::api::responses::{Invalid, NotFound, Unauthorized};
+use crate::api::responses::{Conflict, Invalid, NotFound, Unauthorized, Unavailable};
 use crate::config::Role;
 use crate::router::Tailed;
-use crate::sink::RecordKind;
+use crate::sink::log::{Cursor, ReplayLog};
+use crate::sink::{Delivery, RecordKind, SinkKind};
+
+/// Records read from the log at once.
+const READ_BATCH: usize = 256;
+/// How long a stream stays silent before a keep-alive comment.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Records a paged read scans at most (a rare tenant in a busy log answers with fewer than `limit`).
+const MAX_SCAN: usize = 100_000;
+/// A paged read's default and largest `limit`.
+const DEFAULT_LIMIT: usize = 1_000;
+const MAX_LIMIT: usize = 10_000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -24,8 +46,55 @@ pub struct TailQuery {
     family: Option<String>,
     /// Include gap records (default true).
     gaps: Option<bool>,
+    /// The log sink to read (when several receive the tenant's records).
+    log: Option<String>,
+    /// Resume after this record id (as `Last-Event-ID`).
+    after: Option<u64>,
+    /// Start at the first record received at or after this time (RFC 3339).
+    since: Option<DateTime<Utc>>,
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordsQuery {
+    /// The log sink to read (when several receive the tenant's records).
+    log: Option<String>,
+    /// Records after this id (default 0: from the oldest kept).
+    after: Option<u64>,
+    /// Start at the first record received at or after this time (RFC 3339), instead of `after`.
+    since: Option<DateTime<Utc>>,
+    /// At most this many records: 1 to 10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<usize>,
+    /// Only events of this topic family; a trailing `*` matches a prefix.
+    family: Option<String>,
+    /// Include gap records (default true).
+    gaps: Option<bool>,
+}
+
+/// One record of a paged read.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecordItem {
+    /// The record's id in the log; absent for the `replay_window` gap that says records were trimmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    /// The envelope, exactly as sinks get it.
+    #[schema(value_type = Object)]
+    record: Box<serde_json::value::RawValue>,
+}
+
+/// A page of records.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecordsPage {
+    records: Vec<RecordItem>,
+    /// Pass as `after` for the next page: the last id this page read through (records of other tenants or
+    /// filtered out are passed over too).
+    next: u64,
+    /// The id of the newest record in the log: the page is the live edge when `next` reaches it.
+    last: u64,
+}
+
+/// Which records a reader wants.
 struct Filter {
     tenant: String,
     family: Option<String>,
@@ -33,26 +102,19 @@ struct Filter {
 }
 
 impl Filter {
-    fn wants(&self, t: &Tailed) -> bool {
-        if *t.tenant != *self.tenant {
+    fn wants(&self, tenant: &str, kind: RecordKind, json: &[u8]) -> bool {
+        if tenant != self.tenant {
             return false;
         }
-        match t.kind {
+        match kind {
             RecordKind::Gap => self.gaps,
             _ => match &self.family {
                 None => true,
                 Some(f) => {
-                    #[derive(Deserialize)]
-                    struct Probe<'a> {
-                        #[serde(rename = "topicFamily", borrow)]
-                        topic_family: Option<&'a str>,
-                    }
-                    let family = serde_json::from_slice::<Probe<'_>>(&t.json)
-                        .ok()
-                        .and_then(|p| p.topic_family);
+                    let family = crate::envelope::topic_family(json);
                     match (f.strip_suffix('*'), family) {
                         (Some(prefix), Some(fam)) => fam.starts_with(prefix),
-                        (None, Some(fam)) => fam == f,
+                        (None, Some(fam)) => fam == *f,
                         _ => false,
                     }
                 }
@@ -61,11 +123,219 @@ impl Filter {
     }
 }
 
-/// A live tail of the tenant's events and gaps.
+/// When a record happened, for `since`: an event's or backfill's `receivedAt`, a gap's `to`.
+fn record_time(d: &Delivery) -> Option<DateTime<Utc>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Times<'a> {
+        received_at: Option<&'a str>,
+        to: Option<&'a str>,
+    }
+    let text = match d.kind {
+        RecordKind::Event => std::str::from_utf8(crate::envelope::received_at(&d.json)?)
+            .ok()?
+            .to_string(),
+        _ => {
+            let t: Times<'_> = serde_json::from_slice(&d.json).ok()?;
+            t.received_at.or(t.to)?.to_string()
+        }
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The log sink that receives `tenant`'s records (`wanted` names it when several do); `None` when no log
+/// sink does and none was asked for.
+async fn tenant_log(
+    state: &ApiState,
+    tenant: &str,
+    wanted: Option<&str>,
+) -> Result<Option<(String, Arc<ReplayLog>)>, ApiError> {
+    let routes = state.engine_sinks.routes().await;
+    let receives = |sink: &str| {
+        routes.iter().any(|r| {
+            r.sinks.iter().any(|s| s == sink) && r.tenants.iter().any(|t| t == "*" || t == tenant)
+        })
+    };
+    let logs: Vec<(String, std::path::PathBuf)> = state
+        .engine_sinks
+        .sinks()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.config.kind {
+            SinkKind::Log(l) if receives(&e.config.name) => Some((e.config.name, l.dir)),
+            _ => None,
+        })
+        .collect();
+    let (name, dir) = match (wanted, logs.as_slice()) {
+        (Some(w), _) => logs.iter().find(|(n, _)| n == w).cloned().ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no log sink {w:?} receives the records of tenant {tenant}"
+            ))
+        })?,
+        (None, []) => return Ok(None),
+        (None, [one]) => one.clone(),
+        (None, several) => {
+            let names: Vec<&str> = several.iter().map(|(n, _)| n.as_str()).collect();
+            let mut e = ApiError::invalid(format!(
+                "several log sinks receive the records of tenant {tenant}: choose one with ?log="
+            ));
+            e.details = vec![format!("log: one of {}", names.join(", "))];
+            return Err(e);
+        }
+    };
+    let log = ReplayLog::find(&dir).ok_or_else(|| {
+        ApiError::unavailable(format!(
+            "the log of sink {name} is not open (its worker is starting or failed)"
+        ))
+    })?;
+    Ok(Some((name, log)))
+}
+
+/// Where a reader starts, from `Last-Event-ID`, `after` or `since`: at most one.
+enum Start {
+    Live,
+    After(u64),
+    Since(DateTime<Utc>),
+}
+
+fn start_of(
+    req: &HttpRequest,
+    after: Option<u64>,
+    since: Option<DateTime<Utc>>,
+) -> Result<Start, ApiError> {
+    let header = match req.headers().get("Last-Event-ID") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid("Last-Event-ID must be a record id (a whole number)")
+                })?,
+        ),
+    };
+    match (header.or(after), since) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "give a position (Last-Event-ID or after) or a time (since), not both",
+        )),
+        (Some(id), None) => Ok(Start::After(id)),
+        (None, Some(t)) => Ok(Start::Since(t)),
+        (None, None) => Ok(Start::Live),
+    }
+}
+
+/// The `replay_window` gap: records from `from` on were asked for, the log keeps only those from `to` on.
+fn replay_window(
+    state: &ApiState,
+    tenant: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<u8> {
+    let region = state
+        .board
+        .get(tenant)
+        .map(|s| s.region.clone())
+        .unwrap_or_default();
+    crate::envelope::gap_line(&crate::store::GapRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: tenant.to_string(),
+        region,
+        channel_id: String::new(),
+        topics: Vec::new(),
+        from: from.min(to),
+        to,
+        reason: "replay_window".into(),
+        backfill: None,
+    })
+}
+
+/// A reader of a tenant's records in a log: where it is, what it wants, and what it must say first.
+struct LogReader {
+    log: Arc<ReplayLog>,
+    cursor: Cursor,
+    filter: Filter,
+    /// Records before this time are passed over (until the first one at or after it).
+    since: Option<DateTime<Utc>>,
+    /// The time a `replay_window` gap says was asked for.
+    asked_from: DateTime<Utc>,
+}
+
+/// What one step of a reader found.
+struct Step {
+    /// (id, json); the id is `None` for a `replay_window` gap.
+    records: Vec<(Option<u64>, Bytes)>,
+    /// Records were read (perhaps all filtered out): read again at once.
+    progressed: bool,
+}
+
+impl LogReader {
+    fn new(log: Arc<ReplayLog>, filter: Filter, start: &Start) -> LogReader {
+        let (cursor, since) = match start {
+            Start::Live => (log.end(), None),
+            Start::After(id) => (log.after(*id), None),
+            Start::Since(t) => (log.from_time(SystemTime::from(*t)), Some(*t)),
+        };
+        let asked_from = since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        LogReader {
+            log,
+            cursor,
+            filter,
+            since,
+            asked_from,
+        }
+    }
+
+    /// Reads the next records (blocking file reads: call off the async threads).
+    /// `window` writes the `replay_window` gap for a span that was trimmed.
+    fn step(
+        &mut self,
+        window: &dyn Fn(DateTime<Utc>, DateTime<Utc>) -> Vec<u8>,
+        max: usize,
+    ) -> std::io::Result<Step> {
+        let mut out = Vec::new();
+        // A `since` older than the log: the oldest kept record is later than what was asked for.
+        if let Some(since) = self.since
+            && self.cursor.next == self.log.first_id()
+            && self.log.first_id() > 1
+        {
+            let oldest = DateTime::<Utc>::from(self.log.oldest_time());
+            if since < oldest {
+                out.push((None, Bytes::from(window(since, oldest))));
+            }
+        }
+        let read = self.log.read(self.cursor, max)?;
+        if read.trimmed {
+            let oldest = DateTime::<Utc>::from(self.log.oldest_time());
+            out.push((None, Bytes::from(window(self.asked_from, oldest))));
+        }
+        let progressed = !read.records.is_empty();
+        self.cursor = read.cursor;
+        for (id, d) in read.records {
+            if let Some(since) = self.since {
+                match record_time(&d) {
+                    Some(t) if t >= since => self.since = None,
+                    _ => continue,
+                }
+            }
+            if self.filter.wants(&d.tenant, d.kind, &d.json) {
+                out.push((Some(id), d.json));
+            }
+        }
+        Ok(Step {
+            records: out,
+            progressed,
+        })
+    }
+}
+
+/// The tenant's records as Server-Sent Events: from its log sink with ids (resumable), or live.
 #[utoipa::path(get, path = "/v1/tenants/{id}/events", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), TailQuery),
-    responses((status = 200, description = "text/event-stream of envelopes", content_type = "text/event-stream"),
-        Invalid, Unauthorized, NotFound))]
+    params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), TailQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record id (log sinks only)")),
+    responses((status = 200, description = "text/event-stream of envelopes (`id:` the record's id in the log)", content_type = "text/event-stream"),
+        Invalid, Unauthorized, NotFound, Conflict, Unavailable))]
 pub async fn tail(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -77,18 +347,109 @@ pub async fn tail(
         return Err(ApiError::not_found(format!("no tenant {id}")));
     }
     let q = query.into_inner();
+    let start = start_of(&req, q.after, q.since)?;
+    let tenant = id.into_inner();
     let filter = Filter {
-        tenant: id.into_inner(),
+        tenant: tenant.clone(),
         family: q.family,
         gaps: q.gaps.unwrap_or(true),
     };
+    let Some((_, log)) = tenant_log(&state, &tenant, q.log.as_deref()).await? else {
+        if !matches!(start, Start::Live) {
+            return Err(no_log(&tenant));
+        }
+        return Ok(live_tail(&state, filter));
+    };
+    let reader = LogReader::new(log.clone(), filter, &start);
+    let watch = log.watch();
+    let region_of = {
+        let state = state.clone();
+        move |from, to| replay_window(&state, &tenant, from, to)
+    };
+    let stream = futures_util::stream::unfold(
+        (
+            Some(reader),
+            watch,
+            VecDeque::<Bytes>::new(),
+            Arc::new(region_of),
+        ),
+        |(mut reader, mut watch, mut pending, region_of)| async move {
+            loop {
+                if let Some(chunk) = pending.pop_front() {
+                    return Some((
+                        Ok::<_, actix_web::Error>(chunk),
+                        (reader, watch, pending, region_of),
+                    ));
+                }
+                let mut r = reader.take()?;
+                let region = region_of.clone();
+                let stepped = tokio::task::spawn_blocking(move || {
+                    let step = r.step(&*region, READ_BATCH);
+                    (r, step)
+                })
+                .await;
+                let (r, step) = match stepped {
+                    Ok(done) => done,
+                    Err(_) => return None,
+                };
+                reader = Some(r);
+                let step = match step {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // The reader cannot go on; say why and end the stream (the client reconnects).
+                        let chunk = Bytes::from(format!(": the log cannot be read: {e}\n\n"));
+                        return Some((Ok(chunk), (None, watch, pending, region_of)));
+                    }
+                };
+                for (id, json) in step.records {
+                    let mut line = Vec::with_capacity(json.len() + 32);
+                    if let Some(id) = id {
+                        line.extend_from_slice(format!("id: {id}\n").as_bytes());
+                    }
+                    line.extend_from_slice(b"data: ");
+                    line.extend_from_slice(&json);
+                    line.extend_from_slice(b"\n\n");
+                    pending.push_back(Bytes::from(line));
+                }
+                if !pending.is_empty() || step.progressed {
+                    continue;
+                }
+                match tokio::time::timeout(KEEPALIVE, watch.changed()).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(_)) => return None,
+                    Err(_) => {
+                        pending.push_back(Bytes::from_static(b": keepalive\n\n"));
+                    }
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(stream))
+}
+
+fn no_log(tenant: &str) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::CONFLICT,
+        "conflict",
+        format!(
+            "no log sink receives the records of tenant {tenant}: resuming needs a sink of kind \"log\" \
+             and a route to it"
+        ),
+    )
+}
+
+/// The live tail without a log: what the router hands the sinks, no ids; a slow watcher skips.
+fn live_tail(state: &ApiState, filter: Filter) -> HttpResponse {
     let rx = state.tail.subscribe();
     let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
         loop {
-            let next = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await;
+            let next = tokio::time::timeout(KEEPALIVE, rx.recv()).await;
             let chunk = match next {
                 Err(_) => Bytes::from_static(b": keepalive\n\n"),
-                Ok(Ok(t)) if filter.wants(&t) => {
+                Ok(Ok(t)) if wants_tailed(&filter, &t) => {
                     let mut line = Vec::with_capacity(t.json.len() + 8);
                     line.extend_from_slice(b"data: ");
                     line.extend_from_slice(&t.json);
@@ -104,8 +465,82 @@ pub async fn tail(
             return Some((Ok::<_, actix_web::Error>(chunk), (rx, filter)));
         }
     });
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
-        .streaming(stream))
+        .streaming(stream)
+}
+
+fn wants_tailed(filter: &Filter, t: &Tailed) -> bool {
+    filter.wants(&t.tenant, t.kind, &t.json)
+}
+
+/// A page of the tenant's records from its log sink, oldest first.
+#[utoipa::path(get, path = "/v1/tenants/{id}/records", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), RecordsQuery),
+    responses((status = 200, body = RecordsPage),
+        Invalid, Unauthorized, NotFound, Conflict, Unavailable))]
+pub async fn records(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+    query: web::Query<RecordsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state.tokens, Role::Read)?;
+    if !state.board.contains(&id) {
+        return Err(ApiError::not_found(format!("no tenant {id}")));
+    }
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let start = match (q.after, q.since) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("give after or since, not both"));
+        }
+        (after, None) => Start::After(after.unwrap_or(0)),
+        (None, Some(t)) => Start::Since(t),
+    };
+    let tenant = id.into_inner();
+    let Some((_, log)) = tenant_log(&state, &tenant, q.log.as_deref()).await? else {
+        return Err(no_log(&tenant));
+    };
+    let filter = Filter {
+        tenant: tenant.clone(),
+        family: q.family,
+        gaps: q.gaps.unwrap_or(true),
+    };
+    let mut reader = LogReader::new(log.clone(), filter, &start);
+    let st = state.clone();
+    let page = web::block(move || -> std::io::Result<RecordsPage> {
+        let region = |f, t| replay_window(&st, &tenant, f, t);
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        while items.len() < limit && scanned < MAX_SCAN {
+            let step = reader.step(&region, READ_BATCH.min(limit - items.len()).max(1))?;
+            for (id, json) in step.records {
+                let record = serde_json::value::RawValue::from_string(
+                    String::from_utf8_lossy(&json).into_owned(),
+                )
+                .map_err(std::io::Error::other)?;
+                items.push(RecordItem { id, record });
+            }
+            if !step.progressed {
+                break;
+            }
+            scanned += READ_BATCH;
+        }
+        Ok(RecordsPage {
+            records: items,
+            next: reader.cursor.next.saturating_sub(1),
+            last: *reader.log.watch().borrow(),
+        })
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("the log cannot be read now"))?
+    .map_err(|e| ApiError::unavailable(format!("the log cannot be read: {e}")))?;
+    Ok(HttpResponse::Ok().json(page))
 }

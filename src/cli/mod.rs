@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 pub use self::sinks::{SinkPut, SinksCommand, sinks, sinks_command};
-pub use self::status::{gaps, status, status_table, tail};
+pub use self::status::{TailFrom, gaps, status, status_table, tail};
 pub use self::tenants::{TenantsCommand, TopicsCommand, tenants, topics};
 
 /// Where the API is and who is asking.

@@ -1,5 +1,6 @@
 //! `switchboard status`, `gaps` and `tail`: what the engine is doing and what it could not deliver.
 
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -132,18 +133,70 @@ pub async fn gaps(client: &ClientArgs, tenant: Option<&str>, limit: usize) -> an
     Ok(())
 }
 
-/// Prints the tenant's records as they are delivered, one envelope per line.
-pub async fn tail(client: &ClientArgs, tenant: &str, family: Option<&str>) -> anyhow::Result<()> {
-    let mut url = format!(
+/// Where `switchboard tail` starts: live (the default), after a record id, or from a time.
+#[derive(Debug, Clone, Default)]
+pub struct TailFrom {
+    /// Resume after this record id (from a log sink).
+    pub after: Option<u64>,
+    /// `10m` (that long ago) or an RFC 3339 time.
+    pub since: Option<String>,
+    /// The log sink to read when several receive the tenant's records.
+    pub log: Option<String>,
+}
+
+impl TailFrom {
+    /// The query string's parameters.
+    fn params(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let mut out = Vec::new();
+        if let Some(after) = self.after {
+            out.push(("after", after.to_string()));
+        }
+        if let Some(since) = &self.since {
+            let at = match DateTime::parse_from_rfc3339(since.trim()) {
+                Ok(t) => t.with_timezone(&Utc),
+                Err(_) => {
+                    let ago = humantime::parse_duration(since.trim()).with_context(|| {
+                        format!(
+                            "--since {since:?}: give a duration such as 10m or an RFC 3339 time"
+                        )
+                    })?;
+                    now - chrono::Duration::from_std(ago).context("--since: too long ago")?
+                }
+            };
+            out.push((
+                "since",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ));
+        }
+        if let Some(log) = &self.log {
+            out.push(("log", log.clone()));
+        }
+        Ok(out)
+    }
+}
+
+/// Prints the tenant's records as they are delivered, one envelope per line; with `from`, first those since
+/// a time or after a record id (from the tenant's log sink).
+pub async fn tail(
+    client: &ClientArgs,
+    tenant: &str,
+    family: Option<&str>,
+    from: &TailFrom,
+) -> anyhow::Result<()> {
+    let url = format!(
         "{}/v1/tenants/{tenant}/events",
         client.url.trim_end_matches('/')
     );
+    let mut params = from.params(Utc::now())?;
     if let Some(f) = family {
-        url.push_str(&format!(
-            "?family={}",
-            f.replace('{', "%7B").replace('}', "%7D")
-        ));
+        params.push(("family", f.to_string()));
     }
+    let query = serde_urlencoded::to_string(&params).context("the query")?;
+    let url = if query.is_empty() {
+        url
+    } else {
+        format!("{url}?{query}")
+    };
     let mut req = reqwest::Client::new().get(url);
     if let Some(t) = &client.token {
         req = req.bearer_auth(t);
@@ -179,6 +232,40 @@ pub async fn tail(client: &ClientArgs, tenant: &str, family: Option<&str>) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_starts_after_an_id_or_at_a_time_given_as_an_age_or_a_date() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let ago = TailFrom {
+            since: Some("10m".into()),
+            log: Some("replay".into()),
+            ..TailFrom::default()
+        };
+        assert_eq!(
+            ago.params(now).unwrap(),
+            [
+                ("since", "2026-12-02T09:50:00.000Z".to_string()),
+                ("log", "replay".to_string())
+            ]
+        );
+        let at = TailFrom {
+            since: Some("2026-12-01T08:00:00+01:00".into()),
+            ..TailFrom::default()
+        };
+        assert_eq!(at.params(now).unwrap()[0].1, "2026-12-01T07:00:00.000Z");
+        let after = TailFrom {
+            after: Some(42),
+            ..TailFrom::default()
+        };
+        assert_eq!(after.params(now).unwrap(), [("after", "42".to_string())]);
+        let bad = TailFrom {
+            since: Some("yesterday-ish".into()),
+            ..TailFrom::default()
+        };
+        assert!(bad.params(now).unwrap_err().to_string().contains("--since"));
+    }
 
     #[test]
     fn tables_pad_columns_and_show_each_channel() {

@@ -14,6 +14,7 @@ mod lifetimes;
 mod metrics;
 mod nats;
 mod panics;
+mod replay;
 mod scenarios;
 mod sinks_api;
 mod spool;

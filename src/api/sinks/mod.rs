@@ -180,9 +180,14 @@ fn refused(e: ManageError, what: &str, name: &str) -> ApiError {
     }
 }
 
-/// A file sink's path given through the API: below `[admin] data_dir` (relative paths are taken from it), no
-/// `..`, no symbolic link leading out, and not the store, a spool or anything inside the spool directory.
-async fn confined_file_path(state: &ApiState, written: String) -> Result<PathBuf, ApiError> {
+/// A file sink's path or a log sink's directory given through the API (`field`): below `[admin] data_dir`
+/// (relative paths are taken from it), no `..`, no symbolic link leading out, and not the store, a spool or
+/// anything inside the spool directory.
+async fn confined_file_path(
+    state: &ApiState,
+    written: String,
+    field: &'static str,
+) -> Result<PathBuf, ApiError> {
     let dir = state.data_dir.clone();
     let protected = state.protected_paths.clone();
     let checked = web::block(move || {
@@ -208,7 +213,7 @@ async fn confined_file_path(state: &ApiState, written: String) -> Result<PathBuf
     .map_err(|_| ApiError::unavailable("the path cannot be checked now"))?;
     checked.map_err(|e| {
         let mut err = ApiError::invalid("the sink is not valid");
-        err.details = vec![format!("path: {e}")];
+        err.details = vec![format!("{field}: {e}")];
         err
     })
 }
@@ -256,8 +261,17 @@ pub async fn put(
     let body = body.into_inner();
     let written_path = body.path.clone();
     let mut config = validate_sink(&name, body)?;
-    if let (SinkKind::File(file), Some(written)) = (&mut config.kind, written_path) {
-        file.path = confined_file_path(&state, written).await?;
+    match &mut config.kind {
+        SinkKind::File(file) => {
+            if let Some(written) = written_path {
+                file.path = confined_file_path(&state, written, "path").await?;
+            }
+        }
+        SinkKind::Log(log) => {
+            let written = log.dir.display().to_string();
+            log.dir = confined_file_path(&state, written, "dir").await?;
+        }
+        _ => {}
     }
     let (kind, mut settings) = (config.kind.name(), config.kind.settings());
     // The audit log never holds a credential written in a URL.

@@ -23,9 +23,9 @@ use super::config::LogConfig;
 use crate::sink::Delivery;
 use crate::sink::spool::{encode, frames};
 
-/// A new segment is started past this size (or once the current one is a quarter of `max_age` old), so that
-/// trimming by size and age removes the log in small steps.
-const SEGMENT_BYTES: u64 = 16 << 20;
+/// A new segment is started past an eighth of `max_bytes`, within these bounds (or once the current one is a
+/// quarter of `max_age` old), so that trimming by size and age removes the log in small steps.
+const SEGMENT_BYTES: (u64, u64) = (64 << 10, 16 << 20);
 /// The most a reader takes from a segment at once.
 const READ_BYTES: u64 = 4 << 20;
 
@@ -86,6 +86,7 @@ struct State {
 pub struct ReplayLog {
     dir: PathBuf,
     max_bytes: u64,
+    segment_bytes: u64,
     max_age: Duration,
     state: Mutex<State>,
     /// The id of the last record appended (0 while the log has none): readers wait on it.
@@ -195,6 +196,7 @@ impl ReplayLog {
         Ok(ReplayLog {
             dir: dir.to_path_buf(),
             max_bytes: config.max_bytes,
+            segment_bytes: (config.max_bytes / 8).clamp(SEGMENT_BYTES.0, SEGMENT_BYTES.1),
             max_age: config.max_age,
             state: Mutex::new(State { segments, writer }),
             last,
@@ -211,7 +213,7 @@ impl ReplayLog {
         let now = SystemTime::now();
         let roll = st.segments.last().is_some_and(|s| {
             s.records > 0
-                && (s.bytes >= SEGMENT_BYTES
+                && (s.bytes >= self.segment_bytes
                     || now.duration_since(s.started).unwrap_or_default() > self.max_age / 4)
         });
         if roll {

@@ -128,9 +128,9 @@ fn the_oldest_records_are_trimmed_past_the_bound_and_a_reader_is_told() {
     let dir = temp("trim");
     let log = ReplayLog::open(&config(&dir, config::MIN_MAX_BYTES)).unwrap();
     let cursor = log.after(0);
-    // ~40 MiB through a 1 MiB log: segments of 16 MiB roll and the oldest go.
-    for round in 0..40 {
-        let batch: Vec<Delivery> = (0..16).map(|i| record(round * 16 + i, 64 << 10)).collect();
+    // ~4 MiB through a 1 MiB log: segments of 128 KiB roll and the oldest go.
+    for round in 0..64 {
+        let batch: Vec<Delivery> = (0..4).map(|i| record(round * 4 + i, 16 << 10)).collect();
         log.append(&batch).unwrap();
     }
     assert!(log.first_id() > 1, "the oldest segments were trimmed");

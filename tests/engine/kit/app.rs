@@ -144,13 +144,13 @@ impl<'a> AppBuilder<'a> {
         self
     }
 
-    /// TOML appended after the tenant and the sinks (more tenants, sinks with routes of their own).
     /// The tenant's `[tenants.backfill]` table (its body: `on_gap = true`).
     pub fn backfill(mut self, toml: &str) -> Self {
         self.backfill = Some(toml.to_string());
         self
     }
 
+    /// TOML appended after the tenant and the sinks (more tenants, sinks with routes of their own).
     pub fn extra(mut self, toml: &str) -> Self {
         self.extra.push(toml.to_string());
         self

@@ -6,12 +6,14 @@ mod app;
 mod jetstream;
 mod receiver;
 mod serve;
+mod sse;
 mod wait;
 
 pub use app::{Admin, App};
 pub use jetstream::{jetstream_at, read_stream};
 pub use receiver::{Request, http_receiver};
 pub use serve::spawn_serve;
+pub use sse::{Sse, SseEvent};
 pub use wait::wait_until;
 
 /// Lower-case hex of bytes (a token's SHA-256 as the configuration wants it).
