@@ -298,11 +298,15 @@ pub fn summary(config: &Config, path: &Path) -> String {
     let paused = config.tenants.iter().filter(|t| t.paused).count();
     let clients: usize = config.tenants.iter().map(|t| t.clients.len()).sum();
     let topics: usize = config.tenants.iter().map(|t| t.topics.len()).sum();
-    let files = config
-        .sinks
-        .iter()
-        .filter(|s| matches!(s.kind, SinkKind::File(_)))
-        .count();
+    // By kind, in the order kinds first appear: "3 sinks (1 file, 1 nats, 1 log)".
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for s in &config.sinks {
+        match kinds.iter_mut().find(|(k, _)| *k == s.kind.name()) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((s.kind.name(), 1)),
+        }
+    }
+    let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let mut out = format!("{}: configuration is valid\n", path.display());
     out.push_str(&format!(
         "  {}{}\n",
@@ -325,11 +329,11 @@ pub fn summary(config: &Config, path: &Path) -> String {
         out.push_str(&format!(" ({expanded} after expanding combined ids)"));
     }
     out.push('\n');
-    out.push_str(&format!(
-        "  {} ({files} file, {} stdout)\n",
-        count(config.sinks.len(), "sink"),
-        config.sinks.len() - files
-    ));
+    out.push_str(&format!("  {}", count(config.sinks.len(), "sink")));
+    if !by_kind.is_empty() {
+        out.push_str(&format!(" ({})", by_kind.join(", ")));
+    }
+    out.push('\n');
     out.push_str(&format!("  {}\n", count(config.routes.len(), "route")));
     out.push_str(&format!("  store: {}", config.store.path.display()));
     out

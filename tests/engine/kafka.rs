@@ -20,7 +20,7 @@ use switchboard::sink::kafka::QuietContext;
 
 use crate::harness::*;
 
-fn broker_or_fail() -> String {
+pub(crate) fn broker_or_fail() -> String {
     std::env::var("SWITCHBOARD_TEST_KAFKA").unwrap_or_else(|_| {
         panic!(
             "SWITCHBOARD_TEST_KAFKA is not set: the Kafka sink tests need a Kafka-protocol broker \
@@ -31,20 +31,20 @@ fn broker_or_fail() -> String {
 
 /// One record read back from Kafka.
 #[derive(Debug, Clone)]
-struct Record {
-    key: String,
+pub(crate) struct Record {
+    pub(crate) key: String,
     id: String,
-    envelope: Value,
+    pub(crate) envelope: Value,
 }
 
 /// Reads every record of `topic` from the start into a shared list, until dropped.
-struct Reader {
+pub(crate) struct Reader {
     records: Arc<Mutex<Vec<Record>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Reader {
-    fn start(brokers: &str, topic: &str) -> Reader {
+    pub(crate) fn start(brokers: &str, topic: &str) -> Reader {
         let consumer: StreamConsumer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set(
@@ -85,7 +85,7 @@ impl Reader {
         self.records.lock().iter().map(|r| r.id.clone()).collect()
     }
 
-    fn records(&self) -> Vec<Record> {
+    pub(crate) fn records(&self) -> Vec<Record> {
         self.records.lock().clone()
     }
 }

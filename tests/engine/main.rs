@@ -14,6 +14,7 @@ mod lifetimes;
 mod metrics;
 mod nats;
 mod panics;
+mod recipes;
 mod replay;
 mod scenarios;
 mod sinks_api;

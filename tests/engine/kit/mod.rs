@@ -12,7 +12,7 @@ mod wait;
 pub use app::{Admin, App};
 pub use jetstream::{jetstream_at, read_stream};
 pub use receiver::{Request, http_receiver};
-pub use serve::spawn_serve;
+pub use serve::{spawn_serve, spawn_serve_with};
 pub use sse::{Sse, SseEvent};
 pub use wait::wait_until;
 

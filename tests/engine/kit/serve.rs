@@ -7,6 +7,11 @@ use std::path::Path;
 /// the binary: with a `CARGO_TARGET_DIR` shared between worktrees, target/debug/switchboard is whichever
 /// worktree linked it last, which may not be the code under test.
 pub fn spawn_serve(config: &Path) -> tokio::process::Child {
+    spawn_serve_with(config, &[])
+}
+
+/// [`spawn_serve`] with these environment variables set (tokens, as a deployment injects them).
+pub fn spawn_serve_with(config: &Path, env: &[(&str, &str)]) -> tokio::process::Child {
     let bin = std::env::var_os("SWITCHBOARD_TEST_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_switchboard").into());
     tokio::process::Command::new(bin)
@@ -20,6 +25,7 @@ pub fn spawn_serve(config: &Path) -> tokio::process::Child {
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
         )
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
