@@ -29,6 +29,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// A running engine.
 pub struct EngineHandle {
     supervisor: Addr<Supervisor>,
+    /// This instance's cluster membership, in cluster mode.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Every tenant's status, as the actors last wrote it.
     board: Arc<StatusBoard>,
     /// The router and the sink workers, to drain at shutdown.
@@ -93,6 +95,7 @@ impl EngineHandle {
         };
         let supervisor = self.supervisor.clone();
         let flow = self.flow.clone();
+        let cluster = self.cluster.clone();
         let system = self.system.clone();
         // On the engine's own runtime, in order: the tenants stop (nothing new enters the router), the router
         // routes what it holds, the sinks write what they hold; then the system stops.
@@ -108,6 +111,10 @@ impl EngineHandle {
                     timeout = ?TENANTS_STOP_TIMEOUT,
                     "tenants still stopping; draining without them"
                 ),
+            }
+            // The channels are recorded: the others may take the tenants over now rather than after the TTL.
+            if let Some(c) = cluster {
+                c.leave().await;
             }
             match flow.drain(DRAIN_TIMEOUT).await {
                 Ok(()) => tracing::info!("router and sinks drained"),
@@ -162,10 +169,15 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     key.clone(),
                     crate::registry::WorkerSettings {
                         queue: config.engine.sink_queue,
-                        spool_dir: Some(config.store.spool_dir()),
+                        // Cluster mode: each instance its own spools, even on a shared volume.
+                        spool_dir: Some(match &config.cluster {
+                            Some(c) => config.store.spool_dir().join(&c.instance_id),
+                            None => config.store.spool_dir(),
+                        }),
                         spool_max_bytes: config.store.spool_max_bytes,
                         egress: config.egress.clone(),
                         dead_letters_max: config.store.dead_letters_max,
+                        instance: config.cluster.as_ref().map(|c| c.instance_id.clone()),
                     },
                     config.engine.router_queue,
                     config.engine.dedup_window,
@@ -188,6 +200,12 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     .build()
                     .context("while building the HTTP client")?;
                 let board = Arc::new(StatusBoard::new());
+                let cluster = match (&config.cluster, &config.store.url) {
+                    (Some(c), Some(url)) => {
+                        Some(crate::cluster::Cluster::connect(c.clone(), url, &metrics).await?)
+                    }
+                    _ => None,
+                };
                 let shared = Arc::new(EngineShared {
                     board: board.clone(),
                     policy: config.engine.clone(),
@@ -197,9 +215,25 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     arbiters: Arc::new(arbiters),
                     metrics: metrics.clone(),
                     egress: config.egress.clone(),
+                    fence: cluster
+                        .as_ref()
+                        .map_or_else(crate::fence::Fence::open, |c| c.fence.clone()),
+                    clustered: cluster.is_some(),
                 });
                 let store_for_api = shared.store.clone();
+                let store_for_cluster = shared.store.clone();
                 let supervisor = Supervisor::new(shared, tenants).start();
+                if let Some(c) = &cluster {
+                    tracing::info!(instance = %c.id(), "cluster mode: running the tenants this instance holds");
+                    actix::spawn(c.clone().run(
+                        supervisor.clone(),
+                        crate::cluster::Sources {
+                            store: store_for_cluster,
+                            key: key.clone(),
+                            file_tenants: config.tenants.clone(),
+                        },
+                    ));
+                }
                 let admin_addr = match config.admin.listen {
                     Some(listen) => {
                         let state = crate::api::ApiState {
@@ -217,6 +251,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             ca_dir: config.admin.ca_dir.clone(),
                             data_dir: config.admin.data_dir.clone(),
                             protected_paths: protected_paths(&config.store),
+                            cluster: cluster.clone(),
                         };
                         let (addr, _handle) = crate::api::start(listen, state)
                             .with_context(|| format!("while starting the admin API on {listen}"))?;
@@ -246,6 +281,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     std::time::Duration::from_secs(60),
                 ));
                 anyhow::Ok(Started {
+                    cluster,
                     supervisor,
                     board,
                     flow: engine_sinks,
@@ -268,6 +304,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
         })?;
     let (started, system) = rx.recv().context("the engine thread ended early")??;
     Ok(EngineHandle {
+        cluster: started.cluster,
         supervisor: started.supervisor,
         board: started.board,
         flow: started.flow,
@@ -283,6 +320,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
 
 /// What the engine thread hands back once its actors run.
 struct Started {
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     supervisor: Addr<Supervisor>,
     board: Arc<StatusBoard>,
     flow: Arc<EngineSinks>,

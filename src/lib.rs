@@ -23,6 +23,8 @@
 //! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list).
 //! - [`files`]: paths admins type, confined to a directory and read as small regular files.
 //! - [`limits`]: the bounds of a shared instance (tenants, topics, pages).
+//! - [`cluster`]: several instances on one PostgreSQL store: leases with a fencing epoch, the membership loop;
+//!   [`fence`]: the self-fence the actors check before claiming anything (a leaf).
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
@@ -32,11 +34,13 @@ pub mod bench;
 pub mod board;
 pub mod channel;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod egress;
 pub mod engine;
 pub mod envelope;
+pub mod fence;
 pub mod files;
 pub mod gap;
 pub mod heap;

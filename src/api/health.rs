@@ -25,6 +25,9 @@ pub struct Readiness {
     pub status: &'static str,
     /// `ok` or the store's error.
     pub store: String,
+    /// Cluster mode only: `ok` while this instance renews its leases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<&'static str>,
     /// Each tenant's state; only for a caller with a read or admin token (tenant ids are not for anyone
     /// who can reach the port).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,10 +64,19 @@ pub async fn readyz(req: HttpRequest, state: web::Data<ApiState>) -> HttpRespons
             .map(|t| (t.id, t.state))
             .collect()
     });
-    let ready = store == "ok";
+    // Cluster mode: ready once this instance renews its leases (its membership is current).
+    let cluster = state.cluster.as_ref().map(|c| {
+        if c.fence.holds() {
+            "ok"
+        } else {
+            "not renewing its leases"
+        }
+    });
+    let ready = store == "ok" && cluster.is_none_or(|c| c == "ok");
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         store,
+        cluster,
         tenants,
     };
     if ready {

@@ -8,6 +8,7 @@
 //! ([`start_metrics`]).
 
 pub mod auth;
+mod cluster;
 pub mod error;
 mod health;
 mod page;
@@ -58,6 +59,8 @@ pub struct ApiState {
     pub data_dir: std::path::PathBuf,
     /// Files and directories no sink may write: the store (and its journal files) and the spool directory.
     pub protected_paths: Vec<std::path::PathBuf>,
+    /// This instance's cluster membership, in cluster mode.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 #[derive(OpenApi)]
@@ -73,6 +76,7 @@ pub struct ApiState {
         status::gaps,
         tail::tail,
         tail::records,
+        cluster::cluster,
         tenants::list,
         tenants::get,
         tenants::create,
@@ -159,6 +163,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/tenants/{id}/restart", "POST"),
     ("/v1/tenants/{id}/events", "GET"),
     ("/v1/tenants/{id}/records", "GET"),
+    ("/v1/cluster", "GET"),
     ("/v1/tenants/{id}/pause", "POST"),
     ("/v1/tenants/{id}/resume", "POST"),
     ("/v1/tenants/{id}/topics", "GET, POST, DELETE"),
@@ -219,6 +224,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/gaps", web::get().to(status::gaps))
         .route("/v1/tenants/{id}/events", web::get().to(tail::tail))
         .route("/v1/tenants/{id}/records", web::get().to(tail::records))
+        .route("/v1/cluster", web::get().to(cluster::cluster))
         .route("/v1/tenants", web::get().to(tenants::list))
         .route("/v1/tenants", web::post().to(tenants::create))
         .route("/v1/tenants/{id}", web::get().to(tenants::get))

@@ -185,6 +185,11 @@ async fn tenant_log(
             return Err(e);
         }
     };
+    // Cluster mode: each instance keeps its own log, below the configured directory.
+    let dir = match &state.cluster {
+        Some(c) => dir.join(c.id()),
+        None => dir,
+    };
     let log = ReplayLog::find(&dir).ok_or_else(|| {
         ApiError::unavailable(format!(
             "the log of sink {name} is not open (its worker is starting or failed)"
@@ -335,6 +340,7 @@ impl LogReader {
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), TailQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record id (log sinks only)")),
     responses((status = 200, description = "text/event-stream of envelopes (`id:` the record's id in the log)", content_type = "text/event-stream"),
+        (status = 307, description = "Cluster mode: another instance owns the tenant; `Location` is the same request there"),
         Invalid, Unauthorized, NotFound, Conflict, Unavailable))]
 pub async fn tail(
     req: HttpRequest,
@@ -345,6 +351,9 @@ pub async fn tail(
     authorize(&req, &state.tokens, Role::Read)?;
     if !state.board.contains(&id) {
         return Err(ApiError::not_found(format!("no tenant {id}")));
+    }
+    if let Some(to) = elsewhere(&state, &id, &req).await? {
+        return Ok(to);
     }
     let q = query.into_inner();
     let start = start_of(&req, q.after, q.since)?;
@@ -479,6 +488,7 @@ fn wants_tailed(filter: &Filter, t: &Tailed) -> bool {
 #[utoipa::path(get, path = "/v1/tenants/{id}/records", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), RecordsQuery),
     responses((status = 200, body = RecordsPage),
+        (status = 307, description = "Cluster mode: another instance owns the tenant; `Location` is the same request there"),
         Invalid, Unauthorized, NotFound, Conflict, Unavailable))]
 pub async fn records(
     req: HttpRequest,
@@ -489,6 +499,9 @@ pub async fn records(
     authorize(&req, &state.tokens, Role::Read)?;
     if !state.board.contains(&id) {
         return Err(ApiError::not_found(format!("no tenant {id}")));
+    }
+    if let Some(to) = elsewhere(&state, &id, &req).await? {
+        return Ok(to);
     }
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -543,4 +556,51 @@ pub async fn records(
     .map_err(|_| ApiError::unavailable("the log cannot be read now"))?
     .map_err(|e| ApiError::unavailable(format!("the log cannot be read: {e}")))?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// Cluster mode: a tenant another instance owns is read there. `307` to the owner's advertised URL (same path
+/// and query), or `503` when it has none or no instance owns the tenant now; `None` when this instance owns it
+/// (or there is no cluster).
+async fn elsewhere(
+    state: &ApiState,
+    tenant: &str,
+    req: &HttpRequest,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(cluster) = &state.cluster else {
+        return Ok(None);
+    };
+    if cluster.held().contains_key(tenant) {
+        return Ok(None);
+    }
+    let (instances, leases) = cluster
+        .view()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
+    let owner = leases
+        .iter()
+        .find(|l| l.id == tenant)
+        .and_then(|l| l.owner.clone())
+        .ok_or_else(|| {
+            ApiError::unavailable(format!(
+                "no instance owns tenant {tenant} now; try again shortly"
+            ))
+        })?;
+    let url = instances
+        .iter()
+        .find(|i| i.id == owner)
+        .and_then(|i| i.advertise_url.clone())
+        .ok_or_else(|| {
+            ApiError::unavailable(format!(
+                "tenant {tenant} is owned by instance {owner}, which advertises no URL ([cluster] advertise_url)"
+            ))
+        })?;
+    let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
+    Ok(Some(
+        HttpResponse::TemporaryRedirect()
+            .insert_header((
+                "Location",
+                format!("{}{path_and_query}", url.trim_end_matches('/')),
+            ))
+            .finish(),
+    ))
 }

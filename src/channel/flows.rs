@@ -165,6 +165,9 @@ impl ChannelActor {
     /// In `Preparing`: finds a channel for the units (re-using the one the phase names if it still exists and
     /// is not due for renewal), then connects.
     pub(super) fn prepare(&mut self, ctx: &mut Context<Self>) {
+        if self.fenced(ctx, Self::prepare) {
+            return;
+        }
         let reuse = match &self.phase {
             Phase::Preparing { reuse } => reuse.clone(),
             // After a backoff or the slow retry of a failed channel: try the channel it had.
@@ -206,6 +209,9 @@ impl ChannelActor {
     /// Stores the channel record, so that a restarted process re-uses the channel; its `updated_at` is the
     /// last proof of life (now, before the first).
     pub(super) fn persist(&self) {
+        if !self.shared.fence.admit() {
+            return;
+        }
         let Some(record) = self.record(self.continuity.last_proof().unwrap_or_else(Utc::now))
         else {
             return;
@@ -221,6 +227,9 @@ impl ChannelActor {
 
     /// In `Connecting`: opens the socket.
     fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.fenced(ctx, Self::connect) {
+            return;
+        }
         let Phase::Connecting { bound } = &self.phase else {
             return;
         };
@@ -383,6 +392,9 @@ impl ChannelActor {
     /// Subscribes the channel's current units in place (after a change of the tenant's topics). When not
     /// live, the next preparation or rollover subscribes them.
     pub(super) fn apply_units(&mut self, ctx: &mut Context<Self>) {
+        if self.fenced(ctx, Self::apply_units) {
+            return;
+        }
         let Some(live) = self.phase.live() else {
             return;
         };
@@ -425,5 +437,30 @@ impl ChannelActor {
                 }
             }
         }));
+    }
+}
+
+/// How long a fenced channel waits before looking again (its tenant is stopped once the lease is given up).
+const FENCE_RECHECK: Duration = Duration::from_secs(1);
+
+impl ChannelActor {
+    /// Cluster mode: whether the self-fence forbids claiming now. If so, `retry` runs again a little later
+    /// (by then the instance renewed its leases, or its tenant was stopped).
+    pub(super) fn fenced(
+        &mut self,
+        ctx: &mut Context<Self>,
+        retry: fn(&mut Self, &mut Context<Self>),
+    ) -> bool {
+        if self.shared.fence.admit() {
+            return false;
+        }
+        tracing::warn!(parent: &self.span, "fenced: this instance's leases are not renewed; claiming nothing");
+        let turn = self.turn;
+        ctx.run_later(FENCE_RECHECK, move |act, ctx| {
+            if act.turn == turn {
+                retry(act, ctx);
+            }
+        });
+        true
     }
 }

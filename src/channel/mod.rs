@@ -82,6 +82,12 @@ pub struct TenantShared {
     pub egress: crate::egress::Egress,
     /// The tenant's budget of socket opens, shared by its channels.
     pub socket_opens: SocketOpens,
+    /// Cluster mode's self-fence: no claiming action (connect, create, subscribe, roll over, store write)
+    /// once it no longer holds.
+    pub fence: crate::fence::Fence,
+    /// This actor took the tenant over from another instance: the time since the recorded channels' last
+    /// proof of life is a `failover` gap.
+    pub failover: bool,
 }
 
 /// A rejected topic and why.
@@ -220,6 +226,8 @@ impl ChannelActor {
         let mut continuity = Continuity::default();
         let why = if spec.after_panic {
             GapReason::Crash
+        } else if spec.shared.failover {
+            GapReason::Failover
         } else {
             GapReason::Restart
         };
@@ -536,8 +544,8 @@ fn disconnect_reason(reason: GapReason) -> DisconnectReason {
         GapReason::ChannelLost => DisconnectReason::ChannelLost,
         GapReason::TokenRevoked => DisconnectReason::TokenRevoked,
         GapReason::Crash => DisconnectReason::Crash,
-        // Not a loss of a socket of this process; a channel never reports it as one.
-        GapReason::Restart => DisconnectReason::Stopped,
+        // Not a loss of a socket of this process; a channel never reports them as one.
+        GapReason::Restart | GapReason::Failover => DisconnectReason::Stopped,
     }
 }
 

@@ -83,6 +83,9 @@ impl ChannelActor {
     /// The channel nears its expiry: a subscription call pushes `expires` out; if it did not move far enough,
     /// the channel is rolled over.
     fn extend(&mut self, ctx: &mut Context<Self>) {
+        if self.fenced(ctx, Self::extend) {
+            return;
+        }
         let Some(live) = self.phase.live() else {
             return;
         };
@@ -136,6 +139,12 @@ impl ChannelActor {
     /// Make before break: a new channel (with a fresh token) gets the topics and a socket; then the old socket
     /// is closed. The overlap's duplicates are removed by the router.
     pub(super) fn roll_over(&mut self, reason: RolloverReason, ctx: &mut Context<Self>) {
+        if !self.shared.fence.admit() {
+            // Cluster mode, fenced: no new channel; the renewal is tried again later.
+            self.rollover_done.do_send(RolloverDone { slot: self.slot });
+            self.renew_later(ctx);
+            return;
+        }
         let Some(live) = self.phase.live_mut() else {
             // Nothing live to keep: the ordinary preparation makes a channel with the current token.
             self.rollover_done.do_send(RolloverDone { slot: self.slot });

@@ -8,6 +8,7 @@
 //! `examples/serve.toml` is a commented example.
 
 mod admin;
+mod cluster;
 mod egress;
 mod policy;
 mod region;
@@ -32,6 +33,7 @@ use crate::topics::{Catalogue, expand};
 pub use crate::settings::Secret;
 pub use crate::settings::{ConfigErrors, FieldError};
 pub use admin::{AdminConfig, AdminToken, Role, hash_token};
+pub use cluster::{ClusterConfig, default_instance_id};
 pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
@@ -63,6 +65,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Special-purpose addresses connectors may reach all the same: `[egress] allow`.
     pub egress: crate::egress::Egress,
+    /// Several instances on one PostgreSQL store: `[cluster]`; `None` when absent.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The state store: `[store]`.
@@ -117,7 +121,7 @@ impl Default for StoreConfig {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "engine", "store", "tenants", "sinks", "routes", "admin", "egress",
+    "engine", "store", "tenants", "sinks", "routes", "admin", "egress", "cluster",
 ];
 
 impl Config {
@@ -191,6 +195,14 @@ impl Config {
         let egress_table = r.table("egress", &mut errs);
         let egress = egress::read_egress(egress_table, env, &mut errs);
         egress::check_sink_addresses(&sinks, &sink_names, &egress, &mut errs);
+        let cluster = cluster::read_cluster(r.table("cluster", &mut errs), env, &mut errs);
+        if cluster.is_some() && store.url.is_none() {
+            errs.push(
+                "cluster",
+                "cluster mode needs a PostgreSQL store ([store] url = \"postgres://...\" or SWITCHBOARD_STORE): \
+                 a SQLite file belongs to one process",
+            );
+        }
         errs.finish(Config {
             engine,
             store,
@@ -199,6 +211,7 @@ impl Config {
             routes,
             admin,
             egress,
+            cluster,
         })
     }
 }

@@ -246,6 +246,7 @@ fn full_config_reads_into_the_expected_structs() {
         },
         egress: crate::egress::Egress::new(&["10.20.0.0/16".into(), "hooks.internal".into()])
             .unwrap(),
+        cluster: None,
     };
     assert_eq!(c, expected);
 }
@@ -582,4 +583,61 @@ fn backfill_is_off_unless_asked_and_its_table_is_checked() {
     assert!(bad[2].message.contains("at least 10 s"), "{bad:?}");
     let not_a_table = errors(&tenant("backfill = true"));
     assert_eq!(not_a_table[0].path, "tenants[0].backfill");
+}
+
+#[test]
+fn cluster_mode_reads_its_keys_and_needs_postgresql() {
+    let pg = "[store]\nurl = \"postgres://db/sb\"\n";
+    let c = parse(&format!(
+        "{pg}[cluster]\ninstance_id = \"sb-1\"\nlease_ttl = \"6s\"\nrenew_interval = \"1s\"\n\
+         renew_deadline = \"4s\"\nacquire_interval = \"500ms\"\nadvertise_url = \"http://10.0.0.5:8081\"\n"
+    ))
+    .unwrap();
+    let cluster = c.cluster.unwrap();
+    assert_eq!(cluster.instance_id, "sb-1");
+    assert_eq!(cluster.lease_ttl, std::time::Duration::from_secs(6));
+    assert_eq!(
+        cluster.acquire_interval,
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(
+        cluster.advertise_url.as_deref(),
+        Some("http://10.0.0.5:8081")
+    );
+    // Defaults, and an id of its own per process.
+    let d = parse(&format!("{pg}[cluster]\n")).unwrap().cluster.unwrap();
+    assert_eq!(d.lease_ttl, std::time::Duration::from_secs(15));
+    assert_eq!(d.renew_interval, std::time::Duration::from_secs(5));
+    assert_eq!(d.renew_deadline, std::time::Duration::from_secs(10));
+    assert_eq!(d.acquire_interval, std::time::Duration::from_secs(2));
+    assert_ne!(
+        d.instance_id,
+        parse(&format!("{pg}[cluster]\n"))
+            .unwrap()
+            .cluster
+            .unwrap()
+            .instance_id
+    );
+    // Without [cluster], nothing changes.
+    assert!(parse(pg).unwrap().cluster.is_none());
+    // SQLite is one process's.
+    let sqlite = errors("[cluster]\n");
+    assert_eq!(sqlite[0].path, "cluster");
+    assert!(sqlite[0].message.contains("PostgreSQL"), "{sqlite:?}");
+    // Timers that cannot work, a bad id, a bad URL.
+    let bad = errors(&format!(
+        "{pg}[cluster]\ninstance_id = \"a b\"\nlease_ttl = \"5s\"\nrenew_deadline = \"5s\"\n\
+         renew_interval = \"6s\"\nadvertise_url = \"ftp://x\"\n"
+    ));
+    let paths: Vec<&str> = bad.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "cluster.instance_id",
+            "cluster.renew_deadline",
+            "cluster.renew_interval",
+            "cluster.advertise_url"
+        ],
+        "{bad:?}"
+    );
 }

@@ -20,17 +20,21 @@ pub enum GapReason {
     Restart,
     /// A panic in the channel's own code.
     Crash,
+    /// Another instance owned the tenant and stopped renewing its lease (cluster mode): from its last
+    /// recorded proof of life to this instance's socket.
+    Failover,
 }
 
 impl GapReason {
     /// Every reason, in the order of the variants.
-    pub const ALL: [GapReason; 6] = [
+    pub const ALL: [GapReason; 7] = [
         GapReason::HeartbeatTimeout,
         GapReason::SocketLost,
         GapReason::ChannelLost,
         GapReason::TokenRevoked,
         GapReason::Restart,
         GapReason::Crash,
+        GapReason::Failover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +45,7 @@ impl GapReason {
             GapReason::TokenRevoked => "token_revoked",
             GapReason::Restart => "restart",
             GapReason::Crash => "crash",
+            GapReason::Failover => "failover",
         }
     }
 }

@@ -63,6 +63,11 @@ pub(crate) struct Families {
     pub gaps: IntCounterVec,
     pub gap_seconds: CounterVec,
     pub backfill_records: IntCounterVec,
+
+    pub cluster_leases_held: IntGaugeVec,
+    pub cluster_leases_lost: IntCounterVec,
+    pub cluster_takeovers: IntCounterVec,
+    pub cluster_fenced: IntCounterVec,
 }
 
 fn name(short: &str) -> String {
@@ -268,6 +273,26 @@ impl Families {
                 "backfill_records_total",
                 "Records delivered by backfills after gaps.",
                 t,
+            )?,
+            cluster_leases_held: r.int_gauge(
+                "cluster_leases_held",
+                "Tenant leases this instance holds (cluster mode).",
+                &["instance"],
+            )?,
+            cluster_leases_lost: r.counter(
+                "cluster_leases_lost_total",
+                "Leases this instance lost or gave up when its renewals failed (cluster mode).",
+                &["instance"],
+            )?,
+            cluster_takeovers: r.counter(
+                "cluster_takeovers_total",
+                "Tenants this instance took over from another instance (cluster mode).",
+                &["instance"],
+            )?,
+            cluster_fenced: r.counter(
+                "cluster_fenced_total",
+                "Claiming actions (connects, channel changes, store writes) refused by the self-fence (cluster mode).",
+                &["instance"],
             )?,
         })
     }

@@ -203,6 +203,17 @@ impl Metrics {
             .inc();
     }
 
+    /// This instance's cluster series: leases held, lost, takeovers and refused claiming actions.
+    pub fn cluster(&self, instance: &str) -> ClusterMetrics {
+        let l = [instance];
+        ClusterMetrics {
+            held: self.f.cluster_leases_held.with_label_values(&l),
+            lost: self.f.cluster_leases_lost.with_label_values(&l),
+            takeovers: self.f.cluster_takeovers.with_label_values(&l),
+            fenced: self.f.cluster_fenced.with_label_values(&l),
+        }
+    }
+
     /// How many actors of `kind` are over their restart intensity now.
     pub fn set_actors_failed(&self, kind: ActorKind, n: usize) {
         self.f
@@ -210,4 +221,13 @@ impl Metrics {
             .with_label_values(&[kind.as_str()])
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+}
+
+/// One instance's cluster series (see [`Metrics::cluster`]).
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    pub held: prometheus::IntGauge,
+    pub lost: prometheus::IntCounter,
+    pub takeovers: prometheus::IntCounter,
+    pub fenced: prometheus::IntCounter,
 }

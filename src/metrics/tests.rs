@@ -233,7 +233,8 @@ async fn a_fresh_engine_shows_every_contract_family_with_its_labels_and_pre_init
             "channel_lost",
             "token_revoked",
             "restart",
-            "crash"
+            "crash",
+            "failover",
         ])
     );
     assert_eq!(

@@ -26,7 +26,7 @@ impl EngineSinks {
             .context("while loading the sinks and routes from the store")?;
         let mut running = BTreeMap::new();
         for (config, updated_at) in sinks {
-            let opened = sink::open(&config, &workers.egress)
+            let opened = sink::open(&workers.local(&config), &workers.egress)
                 .with_context(|| format!("while opening sink {}", config.name))?;
             let (handle, done) =
                 start_worker(&config.name, opened, store.clone(), &workers, &metrics);
@@ -168,7 +168,7 @@ impl EngineSinks {
             .kind
             .check_addresses(&self.workers.egress)
             .map_err(|(field, e)| ManageError::Invalid(vec![format!("{field}: {e}")]))?;
-        let opened = sink::open(&config, &self.workers.egress)
+        let opened = sink::open(&self.workers.local(&config), &self.workers.egress)
             .map_err(|e| ManageError::Invalid(vec![config.kind.open_error(&e)]))?;
         let now = now_millis();
         let url_credentials = config.kind.settings()["url"]
@@ -200,7 +200,7 @@ impl EngineSinks {
             drop(opened);
             Box::new(AfterPredecessors {
                 waiting,
-                config: config.clone(),
+                config: self.workers.local(&config),
                 sink: None,
                 egress: self.workers.egress.clone(),
             })

@@ -132,6 +132,19 @@ pub struct WorkerSettings {
     pub egress: crate::egress::Egress,
     /// The most dead letters a sink keeps in the store; past it the oldest are dropped.
     pub dead_letters_max: usize,
+    /// Cluster mode: this instance's id, in the paths of what each instance keeps locally (file sinks, logs).
+    pub instance: Option<String>,
+}
+
+impl WorkerSettings {
+    /// `config` as this instance opens it: in cluster mode a file sink's file and a log's directory carry the
+    /// instance id, so that two instances on one volume never write one file.
+    pub fn local(&self, config: &SinkConfig) -> SinkConfig {
+        SinkConfig {
+            name: config.name.clone(),
+            kind: config.kind.local_to(self.instance.as_deref()),
+        }
+    }
 }
 
 /// The running sinks and routes, and the way to change them while the engine runs.

@@ -225,6 +225,37 @@ impl SinkKind {
         })
     }
 
+    /// This kind as one instance of a cluster opens it (`instance`): a file sink's file gets the id before its
+    /// extension (`events.jsonl` → `events.sb-1.jsonl`), a log its own directory below the configured one.
+    /// Shared destinations (NATS, Kafka, webhooks, stdout) are unchanged: they rely on the stable record id.
+    pub fn local_to(&self, instance: Option<&str>) -> SinkKind {
+        let Some(instance) = instance else {
+            return self.clone();
+        };
+        match self {
+            SinkKind::File(f) => {
+                let mut f = f.clone();
+                let stem = f
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let name = match f.path.extension() {
+                    Some(ext) => format!("{stem}.{instance}.{}", ext.to_string_lossy()),
+                    None => format!("{stem}.{instance}"),
+                };
+                f.path.set_file_name(name);
+                SinkKind::File(f)
+            }
+            SinkKind::Log(l) => {
+                let mut l = l.clone();
+                l.dir = l.dir.join(instance);
+                SinkKind::Log(l)
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Where a sink of this kind writes.
     pub fn destination(&self) -> Destination {
         match self {

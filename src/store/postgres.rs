@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "backfill",
         include_str!("../../migrations/postgres/0004_backfill.sql"),
     ),
+    (
+        5,
+        "cluster",
+        include_str!("../../migrations/postgres/0005_cluster.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by PostgreSQL. Cheap to clone: clones share one connection pool.

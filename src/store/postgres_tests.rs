@@ -196,10 +196,12 @@ async fn migrations_are_applied_once_per_schema() {
             "audit",
             "channels",
             "clients",
+            "cluster_instances",
             "dead_letters",
             "gaps",
             "routes",
             "sinks",
+            "tenant_leases",
             "tenants",
             "topics"
         ]
@@ -250,7 +252,7 @@ async fn connect_uses_the_default_schema() {
         .fetch_one(&store.pool)
         .await
         .expect("count tables");
-        assert_eq!(in_schema, 10);
+        assert_eq!(in_schema, 12);
         match store.drop_schema().await {
             Err(StoreError::NotFound(message)) => {
                 assert!(message.contains("dedicated schema"), "{message}")

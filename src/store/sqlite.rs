@@ -57,6 +57,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "backfill",
         include_str!("../../migrations/sqlite/0004_backfill.sql"),
     ),
+    (
+        5,
+        "cluster",
+        include_str!("../../migrations/sqlite/0005_cluster.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by SQLite. Cheap to clone: clones share one connection pool.

@@ -34,6 +34,10 @@ pub struct EngineShared {
     pub egress: crate::egress::Egress,
     /// Every tenant's status, as its actor (or, while it runs none, the supervisor) last wrote it.
     pub board: Arc<StatusBoard>,
+    /// The self-fence of cluster mode (always open for a single instance): checked before claiming actions.
+    pub fence: crate::fence::Fence,
+    /// Cluster mode: only the tenants this instance holds a lease for run here.
+    pub clustered: bool,
 }
 
 /// The engine's status: every tenant and channel.
@@ -119,6 +123,9 @@ struct Child {
     metrics: Arc<TenantMetrics>,
     /// `tenant` and `region`, for what the supervisor does about this tenant.
     span: tracing::Span,
+    /// Taken over from another instance (cluster mode): the loss of continuity since its last proof of life is
+    /// a `failover` gap, not a `restart` one.
+    failover: bool,
 }
 
 impl Child {
@@ -135,6 +142,7 @@ impl Child {
                 region = %config.endpoints.region
             ),
             config,
+            failover: false,
             running: None,
             failed: None,
         }
@@ -170,6 +178,8 @@ impl Child {
 pub struct Supervisor {
     shared: Arc<EngineShared>,
     children: BTreeMap<String, Child>,
+    /// Cluster mode: the tenants this instance holds a lease for (only those run); `None` for a single instance.
+    owned: Option<std::collections::BTreeSet<String>>,
     /// The number of the last tenant actor started. Every start gets a new one, so that the end of an actor
     /// that was replaced or stopped on purpose is told apart from the end of the one running now.
     incarnations: u64,
@@ -187,9 +197,11 @@ impl Supervisor {
         for (id, child) in &children {
             shared.board.open(id, 0, child.idle_status("starting"));
         }
+        let owned = shared.clustered.then(Default::default);
         Supervisor {
             shared,
             children,
+            owned,
             incarnations: 0,
             stopping: false,
             span: tracing::info_span!("supervisor"),
@@ -221,6 +233,16 @@ impl Supervisor {
     }
 
     fn start_child(&mut self, id: &str, ctx: &mut Context<Self>) {
+        if self.owned.as_ref().is_some_and(|o| !o.contains(id)) {
+            // Cluster mode: another instance runs it (or will, once it holds the lease).
+            if let Some(child) = self.children.get(id) {
+                self.incarnations += 1;
+                self.shared
+                    .board
+                    .open(id, self.incarnations, child.idle_status("standby"));
+            }
+            return;
+        }
         let shared = self.shared.clone();
         let Some(child) = self.children.get_mut(id) else {
             return;
@@ -250,6 +272,8 @@ impl Supervisor {
             metrics: child.metrics.clone(),
             egress: shared.egress.clone(),
             socket_opens: crate::channel::SocketOpens::new(child.metrics.clone()),
+            fence: shared.fence.clone(),
+            failover: std::mem::take(&mut child.failover),
         });
         self.incarnations += 1;
         let number = self.incarnations;
@@ -339,6 +363,63 @@ impl Supervisor {
             // It is no longer the running incarnation: its end, when it reports it, is not a failure.
             running.addr.do_send(StopTenant);
         }
+    }
+}
+
+/// Cluster mode: this instance now holds the tenant's lease; run it (as defined now). `failover`: another
+/// instance held it before.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Own {
+    pub config: TenantConfig,
+    pub failover: bool,
+}
+
+/// Cluster mode: the tenant's lease was lost or given up; stop it (recording its channels for the next owner).
+/// Answers once its actor has stopped.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Disown(pub String);
+
+impl Handler<Own> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, Own { config, failover }: Own, ctx: &mut Context<Self>) {
+        let id = config.id.clone();
+        if let Some(owned) = self.owned.as_mut() {
+            owned.insert(id.clone());
+        }
+        self.stop_child(&id);
+        let mut child = Child::new(config, &self.shared);
+        child.failover = failover;
+        let paused = child.config.paused;
+        self.children.insert(id.clone(), child);
+        self.count_failed();
+        if paused {
+            self.show_idle(&id);
+        } else {
+            self.start_child(&id, ctx);
+        }
+    }
+}
+
+impl Handler<Disown> for Supervisor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, Disown(id): Disown, _: &mut Context<Self>) -> Self::Result {
+        if let Some(owned) = self.owned.as_mut() {
+            owned.remove(&id);
+        }
+        let running = self.children.get_mut(&id).and_then(|c| c.running.take());
+        if let Some(child) = self.children.get(&id) {
+            self.incarnations += 1;
+            self.shared
+                .board
+                .open(&id, self.incarnations, child.idle_status("standby"));
+        }
+        Box::pin(async move {
+            if let Some(running) = running {
+                let _ = running.addr.send(StopTenant).await;
+            }
+        })
     }
 }
 

@@ -61,6 +61,8 @@ async fn supervisor_and_board(
         metrics: metrics.clone(),
         egress: crate::egress::Egress::unrestricted(),
         board: Arc::new(StatusBoard::new()),
+        fence: crate::fence::Fence::open(),
+        clustered: false,
     });
     let board = shared.board.clone();
     (Supervisor::new(shared, tenants).start(), metrics, board)

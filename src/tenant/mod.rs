@@ -443,7 +443,8 @@ impl TenantActor {
     /// open at most `proof_of_life_interval` (plus the gap's lead) before it died, not when each channel was
     /// made.
     fn persist_proofs(&mut self, ctx: &mut Context<Self>) {
-        if self.proofs_in_flight.is_some() {
+        // Cluster mode: a fenced instance writes nothing for the tenant (another may own it by now).
+        if self.proofs_in_flight.is_some() || !self.shared.fence.admit() {
             // The store is slow: this round's proofs go with the next one.
             return;
         }

@@ -3,6 +3,7 @@
 mod api;
 mod backfill;
 mod bounds;
+mod cluster;
 mod egress;
 mod hardening;
 mod harness;

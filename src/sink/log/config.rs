@@ -12,9 +12,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// Default age past which records are trimmed: 24 hours.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The shortest `max_age`.
-pub const MIN_MAX_AGE: Duration = Duration::from_secs(60);
-/// The smallest `max_bytes`: a few segments.
-pub const MIN_MAX_BYTES: u64 = 1 << 20;
+pub const MIN_MAX_AGE: Duration = Duration::from_secs(1);
+/// The smallest `max_bytes`.
+pub const MIN_MAX_BYTES: u64 = 4096;
 
 /// The TOML keys of a log sink (besides `name` and `kind`).
 pub const KEYS: &[&str] = &["dir", "max_bytes", "max_age"];
@@ -24,9 +24,9 @@ pub const KEYS: &[&str] = &["dir", "max_bytes", "max_age"];
 pub struct LogConfig {
     /// The log's directory (its segments and lock); default `logs/<sink name>` beside the configuration file.
     pub dir: PathBuf,
-    /// Trim the oldest segments once the log is larger than this. Default 1 GiB; at least 1 MiB.
+    /// Trim the oldest segments once the log is larger than this. Default 1 GiB; at least 4096.
     pub max_bytes: u64,
-    /// Trim segments whose records are all older than this. Default 24 h; at least 1 min.
+    /// Trim segments whose records are all older than this. Default 24 h; at least 1 s.
     pub max_age: Duration,
 }
 
@@ -49,7 +49,7 @@ impl LogConfig {
         }
         let max_age = r.duration("max_age", DEFAULT_MAX_AGE, errs);
         if max_age < MIN_MAX_AGE {
-            errs.push(r.path("max_age"), "must be at least 1m");
+            errs.push(r.path("max_age"), "must be at least 1s");
         }
         let dir = match r.string("dir", errs) {
             Some(d) if d.trim().is_empty() => {
@@ -77,12 +77,12 @@ impl LogConfig {
         })
     }
 
-    /// The store's form: `{"dir","maxBytes","maxAgeSeconds"}`.
+    /// The store's form: `{"dir","maxBytes","maxAgeMs"}`.
     pub fn settings(&self) -> serde_json::Value {
         serde_json::json!({
             "dir": self.dir.display().to_string(),
             "maxBytes": self.max_bytes,
-            "maxAgeSeconds": self.max_age.as_secs(),
+            "maxAgeMs": u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX),
         })
     }
 
@@ -95,12 +95,12 @@ impl LogConfig {
         let max_bytes = s["maxBytes"]
             .as_u64()
             .filter(|&n| n >= MIN_MAX_BYTES)
-            .ok_or("settings.maxBytes: a whole number of at least 1 MiB is required")?;
-        let max_age = s["maxAgeSeconds"]
+            .ok_or("settings.maxBytes: a whole number of at least 4096 is required")?;
+        let max_age = s["maxAgeMs"]
             .as_u64()
-            .map(Duration::from_secs)
+            .map(Duration::from_millis)
             .filter(|d| *d >= MIN_MAX_AGE)
-            .ok_or("settings.maxAgeSeconds: a whole number of at least 60 is required")?;
+            .ok_or("settings.maxAgeMs: a whole number of at least 1000 is required")?;
         Ok(LogConfig {
             dir: PathBuf::from(dir),
             max_bytes,
@@ -128,7 +128,7 @@ impl LogConfig {
             Some(text) => match humantime::parse_duration(text.trim()) {
                 Ok(d) if d >= MIN_MAX_AGE => Some(d),
                 Ok(_) => {
-                    details.push("maxAge: must be at least 1m".into());
+                    details.push("maxAge: must be at least 1s".into());
                     None
                 }
                 Err(e) => {

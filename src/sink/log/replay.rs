@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
@@ -25,7 +24,7 @@ use crate::sink::spool::{encode, frames};
 
 /// A new segment is started past an eighth of `max_bytes`, within these bounds (or once the current one is a
 /// quarter of `max_age` old), so that trimming by size and age removes the log in small steps.
-const SEGMENT_BYTES: (u64, u64) = (64 << 10, 16 << 20);
+const SEGMENT_BYTES: (u64, u64) = (4 << 10, 16 << 20);
 /// The most a reader takes from a segment at once.
 const READ_BYTES: u64 = 4 << 20;
 
@@ -127,15 +126,7 @@ impl ReplayLog {
     }
 
     fn open_dir(dir: &Path, config: &LogConfig) -> io::Result<ReplayLog> {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))?;
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let lock = crate::files::lock_dir(dir)?;
         let mut bases: Vec<u64> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
@@ -217,19 +208,7 @@ impl ReplayLog {
                     || now.duration_since(s.started).unwrap_or_default() > self.max_age / 4)
         });
         if roll {
-            let next = st.segments.last().map_or(1, |s| s.base + s.records);
-            st.writer = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(segment_path(&self.dir, next))?;
-            File::open(&self.dir)?.sync_all()?;
-            st.segments.push(Segment {
-                base: next,
-                records: 0,
-                bytes: 0,
-                started: now,
-                written: now,
-            });
+            self.roll(&mut st, now)?;
         }
         let mut buf = Vec::new();
         for d in batch {
@@ -260,22 +239,59 @@ impl ReplayLog {
         Ok(last)
     }
 
-    /// Deletes the oldest segments (never the one appended to) past `max_bytes` or older than `max_age`.
+    /// Starts a new segment after the last (empty, named after the next id).
+    fn roll(&self, st: &mut State, now: SystemTime) -> io::Result<()> {
+        let next = st.segments.last().map_or(1, |s| s.base + s.records);
+        st.writer = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(segment_path(&self.dir, next))?;
+        File::open(&self.dir)?.sync_all()?;
+        st.segments.push(Segment {
+            base: next,
+            records: 0,
+            bytes: 0,
+            started: now,
+            written: now,
+        });
+        Ok(())
+    }
+
+    /// Deletes the oldest segments past `max_bytes` or whose records are all older than `max_age`. The segment
+    /// appended to goes too once its records are all too old (a new, empty one takes its place), so that a
+    /// log nobody writes to any more still forgets on time.
     fn trim(&self, st: &mut State, now: SystemTime) {
+        let too_old = |s: &Segment| {
+            s.records > 0 && now.duration_since(s.written).unwrap_or_default() > self.max_age
+        };
+        if st.segments.last().is_some_and(too_old)
+            && let Err(e) = self.roll(st, now)
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "replay log: cannot start a segment");
+        }
         loop {
             let total: u64 = st.segments.iter().map(|s| s.bytes).sum();
-            let oldest = &st.segments[0];
-            let too_old = now.duration_since(oldest.written).unwrap_or_default() > self.max_age;
-            if st.segments.len() < 2 || !(total > self.max_bytes || too_old) {
+            if st.segments.len() < 2 || !(total > self.max_bytes || too_old(&st.segments[0])) {
                 return;
             }
-            let path = segment_path(&self.dir, oldest.base);
+            let path = segment_path(&self.dir, st.segments[0].base);
             if let Err(e) = fs::remove_file(&path) {
                 tracing::warn!(segment = %path.display(), error = %e, "replay log: cannot trim a segment");
                 return;
             }
             st.segments.remove(0);
         }
+    }
+
+    /// Trims what is too old now: readers call it, so that age holds when nothing is appended.
+    fn trim_now(&self) {
+        self.trim_at(SystemTime::now());
+    }
+
+    /// Trims what is too old at `now`.
+    pub(super) fn trim_at(&self, now: SystemTime) {
+        let mut st = self.state.lock();
+        self.trim(&mut st, now);
     }
 
     /// The id of the last record appended (0 while there is none), to wait on for more.
@@ -291,6 +307,7 @@ impl ReplayLog {
     /// A cursor at the first record after `after` (0: the oldest kept); a trimmed position starts at the oldest
     /// kept record (the first read says so).
     pub fn after(&self, after: u64) -> Cursor {
+        self.trim_now();
         let st = self.state.lock();
         let end = st.segments.last().map_or(1, |s| s.base + s.records);
         // An id from the future (another log's, or a typo) waits for the next record rather than skipping.
@@ -320,6 +337,7 @@ impl ReplayLog {
     /// The first segment whose last write is at or after `since` (older ones cannot hold a record from
     /// then): where a search by time starts, and whether older records were trimmed.
     pub fn from_time(&self, since: SystemTime) -> Cursor {
+        self.trim_now();
         let st = self.state.lock();
         let seg = st
             .segments
@@ -338,6 +356,7 @@ impl ReplayLog {
     /// Reads up to `max` records from `cursor`. Records the cursor skips (it was made for an id inside a
     /// segment) are read and dropped.
     pub fn read(&self, cursor: Cursor, max: usize) -> io::Result<Read> {
+        self.trim_now();
         let (mut cursor, trimmed) = {
             let st = self.state.lock();
             match st.segments.iter().find(|s| s.base == cursor.segment) {

@@ -159,10 +159,37 @@ fn settings_round_trip_through_the_store_form() {
         max_age: Duration::from_secs(3600),
     };
     assert_eq!(LogConfig::from_settings(&c.settings()).unwrap(), c);
-    let bad = serde_json::json!({"dir": "x", "maxBytes": 10, "maxAgeSeconds": 3600});
+    let bad = serde_json::json!({"dir": "x", "maxBytes": 10, "maxAgeMs": 3600});
     assert!(
         LogConfig::from_settings(&bad)
             .unwrap_err()
             .contains("maxBytes")
     );
+}
+
+#[test]
+fn records_older_than_max_age_are_forgotten_even_when_nothing_more_is_written() {
+    let dir = temp("age");
+    let log = ReplayLog::open(&LogConfig {
+        dir: dir.clone(),
+        max_bytes: DEFAULT_MAX_BYTES,
+        max_age: Duration::from_secs(60),
+    })
+    .unwrap();
+    log.append(&(0..5).map(|n| record(n, 10)).collect::<Vec<_>>())
+        .unwrap();
+    let from_start = log.after(0);
+    log.trim_at(std::time::SystemTime::now() + Duration::from_secs(30));
+    assert_eq!(
+        log.read(from_start, 10).unwrap().records.len(),
+        5,
+        "not old yet"
+    );
+    log.trim_at(std::time::SystemTime::now() + Duration::from_secs(61));
+    let read = log.read(from_start, 10).unwrap();
+    assert!(read.trimmed && read.records.is_empty(), "{read:?}");
+    assert_eq!(log.first_id(), 6, "ids go on after the last forgotten one");
+    assert_eq!(log.append(&[record(5, 10)]).unwrap(), 6);
+    drop(log);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,0 +1,308 @@
+//! Cluster mode: three `switchboard serve` processes on one PostgreSQL database share nine tenants; a killed
+//! instance's tenants are taken over (their recorded channels adopted) inside `failover` gaps, and a frozen
+//! one wakes up fenced.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard::sim::workload::Family;
+
+use crate::harness::*;
+
+const TOKEN: &str = "cluster-read-token-0123456789abcdef";
+const TENANTS: usize = 9;
+
+fn postgres_or_fail() -> String {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "SWITCHBOARD_TEST_POSTGRES_URL is not set: the cluster tests need PostgreSQL \
+             (scripts/test.sh sets it to postgres://postgres@127.0.0.1:5432/test)"
+        )
+    })
+}
+
+/// Drops a test database (the processes using it are gone by then).
+async fn drop_database(url: &str, db_url: &str) {
+    let name = db_url.rsplit('/').next().unwrap_or_default().to_string();
+    if let Ok(admin) = sqlx::PgPool::connect(url).await {
+        // The name is ours (a UUID), not input.
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+        admin.close().await;
+    }
+}
+
+/// A database of its own for one test, on the test server.
+async fn fresh_database(url: &str) -> String {
+    let name = format!("sb_cluster_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(url)
+        .await
+        .expect("the test PostgreSQL answers");
+    // The name is ours (a UUID), not input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("a test database");
+    admin.close().await;
+    let (base, _) = url.rsplit_once('/').expect("a database in the URL");
+    format!("{base}/{name}")
+}
+
+struct Node {
+    id: String,
+    admin: String,
+    child: tokio::process::Child,
+}
+
+impl Node {
+    async fn get(&self, path: &str) -> Option<Value> {
+        let res = reqwest::Client::new()
+            .get(format!("{}{path}", self.admin))
+            .bearer_auth(TOKEN)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        res.status().is_success().then_some(())?;
+        res.json().await.ok()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+}
+
+/// Owner of each tenant as instance `via` sees the cluster.
+async fn owners(via: &Node) -> Option<BTreeMap<String, String>> {
+    let view = via.get("/v1/cluster").await?;
+    Some(
+        view["tenants"]
+            .as_array()?
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t["id"].as_str()?.to_string(),
+                    t["owner"].as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+    )
+}
+
+fn spread(owners: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
+    let mut by = BTreeMap::new();
+    for o in owners.values() {
+        *by.entry(o.clone()).or_default() += 1;
+    }
+    by
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_nine_tenants_take_over_a_killed_one_and_fence_a_frozen_one() {
+    let server = postgres_or_fail();
+    let db = fresh_database(&server).await;
+    let sim = Sim::start(|c| {
+        c.workload.users = TENANTS;
+        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
+    });
+    let presence = sim.topics(&["presence"]).await;
+    let scratch = Scratch::new();
+    let mut text = format!(
+        r#"
+[engine]
+ping_interval = "200ms"
+heartbeat_timeout = "1500ms"
+
+[store]
+url = "{db}"
+spool_dir = "{spool}"
+
+[egress]
+allow = ["127.0.0.0/8"]
+
+[cluster]
+lease_ttl = "3s"
+renew_interval = "1s"
+renew_deadline = "2s"
+acquire_interval = "500ms"
+
+[[sinks]]
+name = "events"
+kind = "file"
+path = "{events}"
+
+[[routes]]
+sinks = ["events"]
+
+[admin]
+[[admin.tokens]]
+name = "test"
+role = "read"
+token_sha256 = "{hash}"
+"#,
+        spool = scratch.0.join("spool").display(),
+        events = scratch.0.join("events.jsonl").display(),
+        hash = hex(switchboard::config::hash_token(TOKEN)),
+    );
+    for (i, topic) in presence.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[tenants]]\nid = \"t{i}\"\napi_base = \"{base}\"\nlogin_base = \"{base}\"\ntopics = [\"{topic}\"]\n\
+             [[tenants.clients]]\nid = \"demo\"\nsecret = \"secret\"\n",
+            base = sim.base()
+        ));
+    }
+    let config = scratch.0.join("cluster.toml");
+    std::fs::write(&config, text).unwrap();
+    let start = |i: usize| {
+        let port = free_port();
+        let id = format!("sb-{i}");
+        let listen = format!("127.0.0.1:{port}");
+        Node {
+            child: spawn_serve_with(
+                &config,
+                &[
+                    ("SWITCHBOARD_INSTANCE_ID", &id),
+                    ("SWITCHBOARD_ADMIN_LISTEN", &listen),
+                ],
+            ),
+            admin: format!("http://{listen}"),
+            id,
+        }
+    };
+    let mut nodes: Vec<Node> = (0..3).map(start).collect();
+
+    // A fair spread: 3/3/3, every tenant live once.
+    wait_until(
+        "nine tenants spread 3/3/3 and nine sockets open",
+        || async {
+            let Some(o) = owners(&nodes[0]).await else {
+                return false;
+            };
+            o.len() == TENANTS
+                && spread(&o).values().all(|&n| n == 3)
+                && spread(&o).len() == 3
+                && sim.stats().await.sockets_open == TENANTS as u64
+        },
+    )
+    .await;
+    sim.workload(json!({"ratePerSecond": 100.0, "families": ["presence", "routingStatus"]}))
+        .await;
+    let created = sim.stats().await.channels_created;
+    assert_eq!(created, TENANTS as u64);
+
+    // kill -9 of one: its tenants are live on the others, their recorded channels adopted.
+    let before = owners(&nodes[1]).await.unwrap();
+    let victim = nodes.remove(0);
+    let moved: Vec<String> = before
+        .iter()
+        .filter(|(_, o)| **o == victim.id)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut victim = victim;
+    let killed = Instant::now();
+    victim.child.kill().await.expect("SIGKILL");
+    wait_until(
+        "the killed instance's tenants owned by the others and live",
+        || async {
+            let Some(o) = owners(&nodes[0]).await else {
+                return false;
+            };
+            o.len() == TENANTS
+                && o.values().all(|owner| *owner != victim.id)
+                && sim.stats().await.sockets_open == TENANTS as u64
+        },
+    )
+    .await;
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(3 + 1 + 3),
+        "taken over within about TTL + acquire interval (+ slack): {took:?}"
+    );
+    assert_eq!(
+        sim.stats().await.channels_created,
+        created,
+        "the recorded channels were adopted, none created beside them"
+    );
+    // One failover gap per moved tenant, in the takers' files.
+    wait_until("a failover gap for every moved tenant", || async {
+        let mut gaps = Vec::new();
+        for n in &nodes {
+            let path = scratch.0.join(format!("events.{}.jsonl", n.id));
+            for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+                if let Ok(v) = serde_json::from_str::<Value>(line)
+                    && v["kind"] == "gap"
+                {
+                    gaps.push(v);
+                }
+            }
+        }
+        moved.iter().all(|t| {
+            gaps.iter()
+                .any(|g| g["tenant"] == t.as_str() && g["reason"] == "failover")
+        }) && gaps.iter().all(|g| g["reason"] == "failover")
+    })
+    .await;
+
+    // kill -STOP for twice the TTL: its tenants move; after CONT it claims nothing it lost.
+    let frozen = nodes.remove(0);
+    let survivor = &nodes[0];
+    let frozen_tenants: Vec<String> = owners(survivor)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, o)| *o == frozen.id)
+        .map(|(t, _)| t)
+        .collect();
+    assert!(!frozen_tenants.is_empty());
+    // SAFETY: a signal to a child process this test started.
+    unsafe { libc::kill(frozen.pid(), libc::SIGSTOP) };
+    wait_until("the frozen instance's tenants on the survivor", || async {
+        owners(survivor)
+            .await
+            .is_some_and(|o| o.len() == TENANTS && o.values().all(|owner| *owner == survivor.id))
+            && sim.stats().await.sockets_open == TENANTS as u64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await; // the freeze itself: twice the TTL
+    // SAFETY: as above.
+    unsafe { libc::kill(frozen.pid(), libc::SIGCONT) };
+    wait_until("the woken instance says it lost its leases", || async {
+        frozen
+            .get("/v1/cluster")
+            .await
+            .is_some_and(|v| v["me"] == frozen.id.as_str())
+    })
+    .await;
+    let opened = sim.stats().await.sockets_opened;
+    // A few renewal rounds after waking: no socket taken back, every tenant live once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = sim.stats().await;
+    assert_eq!(stats.sockets_open, TENANTS as u64, "every tenant live once");
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", frozen.admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lost = metrics
+        .lines()
+        .find(|l| l.starts_with("switchboard_cluster_leases_lost_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        lost >= frozen_tenants.len() as f64,
+        "the woken instance gave its tenants up: {lost}"
+    );
+    // Rebalancing may give it tenants back (it is alive again), through the leases: never two sockets.
+    assert!(stats.sockets_opened >= opened);
+    drop(frozen);
+    drop(nodes);
+    drop_database(&server, &db).await;
+}
