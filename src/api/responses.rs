@@ -64,3 +64,11 @@ pub struct UnsupportedMediaType(ApiError);
     description = "The store did not answer or the engine is stopping (`unavailable`)"
 )]
 pub struct Unavailable(ApiError);
+
+/// 307: cluster mode, another instance owns the tenant.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 307,
+    description = "Cluster mode: another instance owns the tenant; `Location` is the same request there"
+)]
+pub struct Redirected;

@@ -23,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::authorize;
 use super::{ApiError, ApiState};
-use crate::api::responses::{Conflict, Invalid, NotFound, Unauthorized, Unavailable};
+use crate::api::responses::{Conflict, Invalid, NotFound, Redirected, Unauthorized, Unavailable};
 use crate::config::Role;
 use crate::router::Tailed;
 use crate::sink::log::{Cursor, ReplayLog};
@@ -340,7 +340,7 @@ impl LogReader {
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), TailQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this record id (log sinks only)")),
     responses((status = 200, description = "text/event-stream of envelopes (`id:` the record's id in the log)", content_type = "text/event-stream"),
-        (status = 307, description = "Cluster mode: another instance owns the tenant; `Location` is the same request there"),
+        Redirected,
         Invalid, Unauthorized, NotFound, Conflict, Unavailable))]
 pub async fn tail(
     req: HttpRequest,
@@ -348,11 +348,7 @@ pub async fn tail(
     id: web::Path<String>,
     query: web::Query<TailQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state.tokens, Role::Read)?;
-    if !state.board.contains(&id) {
-        return Err(ApiError::not_found(format!("no tenant {id}")));
-    }
-    if let Some(to) = elsewhere(&state, &id, &req).await? {
+    if let Some(to) = reader_of(&req, &state, &id).await? {
         return Ok(to);
     }
     let q = query.into_inner();
@@ -488,7 +484,7 @@ fn wants_tailed(filter: &Filter, t: &Tailed) -> bool {
 #[utoipa::path(get, path = "/v1/tenants/{id}/records", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63), RecordsQuery),
     responses((status = 200, body = RecordsPage),
-        (status = 307, description = "Cluster mode: another instance owns the tenant; `Location` is the same request there"),
+        Redirected,
         Invalid, Unauthorized, NotFound, Conflict, Unavailable))]
 pub async fn records(
     req: HttpRequest,
@@ -496,11 +492,7 @@ pub async fn records(
     id: web::Path<String>,
     query: web::Query<RecordsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state.tokens, Role::Read)?;
-    if !state.board.contains(&id) {
-        return Err(ApiError::not_found(format!("no tenant {id}")));
-    }
-    if let Some(to) = elsewhere(&state, &id, &req).await? {
+    if let Some(to) = reader_of(&req, &state, &id).await? {
         return Ok(to);
     }
     let q = query.into_inner();
@@ -556,6 +548,20 @@ pub async fn records(
     .map_err(|_| ApiError::unavailable("the log cannot be read now"))?
     .map_err(|e| ApiError::unavailable(format!("the log cannot be read: {e}")))?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// Who may read the tenant's records here: a read token, a known tenant, and (cluster mode) a tenant this
+/// instance owns; otherwise the redirect to its owner.
+async fn reader_of(
+    req: &HttpRequest,
+    state: &ApiState,
+    tenant: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
+    authorize(req, &state.tokens, Role::Read)?;
+    if !state.board.contains(tenant) {
+        return Err(ApiError::not_found(format!("no tenant {tenant}")));
+    }
+    elsewhere(state, tenant, req).await
 }
 
 /// Cluster mode: a tenant another instance owns is read there. `307` to the owner's advertised URL (same path

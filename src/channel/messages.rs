@@ -69,10 +69,12 @@ impl Handler<Stop> for ChannelActor {
     /// it leaves; then stops.
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
         self.end_notice.expected = true;
+        // Cluster mode: a fenced instance's record could overwrite the new owner's; it is not written.
         let record = self
             .continuity
             .last_proof()
-            .and_then(|proof| self.record(proof));
+            .and_then(|proof| self.record(proof))
+            .filter(|_| self.shared.fence.admit());
         if self.phase.live().is_some() {
             self.shared.metrics.disconnected(DisconnectReason::Stopped);
         }

@@ -131,7 +131,6 @@ impl Cluster {
         .await;
         match result {
             Ok(renewed) => {
-                self.fence.extend(sent + self.config.renew_deadline);
                 let lost: Vec<String> = {
                     let mut held = self.held.lock();
                     let lost: Vec<String> = held
@@ -144,11 +143,15 @@ impl Cluster {
                     }
                     lost
                 };
+                // The lost tenants stop before the fence opens again: a process that was frozen past its
+                // deadline wakes up fenced, and stays so until what it lost has stopped (their last writes
+                // are refused).
                 for t in lost {
                     tracing::warn!(tenant = %t, "cluster: lease lost; stopping the tenant");
                     self.metrics.lost.inc();
-                    supervisor.do_send(Disown(t));
+                    let _ = supervisor.send(Disown(t)).await;
                 }
+                self.fence.extend(sent + self.config.renew_deadline);
                 self.publish();
             }
             Err(e) => {
