@@ -100,6 +100,16 @@ pub async fn live_instances(pool: &PgPool, ttl: Duration) -> sqlx::Result<Vec<St
     .await
 }
 
+/// How many of `tenants` no live instance holds now.
+pub async fn unowned(pool: &PgPool, tenants: &[String]) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM tenant_leases WHERE tenant = ANY($1) AND (owner IS NULL OR expires_at <= now())",
+    )
+    .bind(tenants)
+    .fetch_one(pool)
+    .await
+}
+
 /// Makes sure every tenant has a lease row (free, expired).
 pub async fn ensure_rows(pool: &PgPool, tenants: &[String]) -> sqlx::Result<()> {
     if tenants.is_empty() {

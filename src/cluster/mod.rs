@@ -232,6 +232,9 @@ impl Cluster {
             self.held.lock().insert(t.clone(), taken.epoch);
             supervisor.do_send(Own { config, failover });
         }
+        self.metrics
+            .unowned
+            .set(leases::unowned(&self.pool, &tenants).await?);
         self.publish();
         Ok(())
     }

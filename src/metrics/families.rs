@@ -68,6 +68,7 @@ pub(crate) struct Families {
     pub cluster_leases_lost: IntCounterVec,
     pub cluster_takeovers: IntCounterVec,
     pub cluster_fenced: IntCounterVec,
+    pub cluster_tenants_unowned: IntGaugeVec,
 }
 
 fn name(short: &str) -> String {
@@ -293,6 +294,11 @@ impl Families {
                 "cluster_fenced_total",
                 "Claiming actions (connects, channel changes, store writes) refused by the self-fence (cluster mode).",
                 &["instance"],
+            )?,
+            cluster_tenants_unowned: r.int_gauge(
+                "cluster_tenants_unowned",
+                "Tenants whose lease no live instance holds, as this instance last saw (0 without cluster mode).",
+                &[],
             )?,
         })
     }

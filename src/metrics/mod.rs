@@ -64,6 +64,9 @@ impl Metrics {
         f.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        f.cluster_tenants_unowned
+            .with_label_values(&[] as &[&str])
+            .set(0);
         for kind in ActorKind::ALL {
             f.actors_failed.with_label_values(&[kind.as_str()]).set(0);
             for reason in RestartReason::ALL {
@@ -211,6 +214,10 @@ impl Metrics {
             lost: self.f.cluster_leases_lost.with_label_values(&l),
             takeovers: self.f.cluster_takeovers.with_label_values(&l),
             fenced: self.f.cluster_fenced.with_label_values(&l),
+            unowned: self
+                .f
+                .cluster_tenants_unowned
+                .with_label_values(&[] as &[&str]),
         }
     }
 
@@ -230,4 +237,5 @@ pub struct ClusterMetrics {
     pub lost: prometheus::IntCounter,
     pub takeovers: prometheus::IntCounter,
     pub fenced: prometheus::IntCounter,
+    pub unowned: prometheus::IntGauge,
 }

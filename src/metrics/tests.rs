@@ -127,6 +127,7 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("gaps_total", "counter", &["tenant", "region", "reason"]),
     ("gap_seconds_total", "counter", &["tenant", "region"]),
     ("backfill_records_total", "counter", &["tenant", "region"]),
+    ("cluster_tenants_unowned", "gauge", &[]),
 ];
 
 fn tenant_status(id: &str, region: &str) -> TenantStatus {

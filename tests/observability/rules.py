@@ -21,6 +21,7 @@ ALERTS = {
     "SwitchboardSinkFailing",
     "SwitchboardSpoolFilling",
     "SwitchboardActorFailed",
+    "SwitchboardTenantUnowned",
 }
 SEVERITIES = {"critical", "warning", "info"}
 OUTER_BY = re.compile(r"^\s*\w+\s+by\s*\(([^)]*)\)")
