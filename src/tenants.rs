@@ -80,6 +80,12 @@ pub async fn set_topics(
     if !records.is_empty() {
         store.add_topics(tenant, &records).await?;
     }
+    // The tenant's updated_at says its definition changed: in cluster mode the instance that owns it sees the
+    // change by that (see crate::cluster), whichever instance's API made it.
+    if let Some(mut record) = store.tenant(tenant).await? {
+        record.updated_at = Utc::now();
+        store.upsert_tenant(&record).await?;
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix::Addr;
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -26,7 +27,7 @@ pub use crate::fence::Fence;
 use crate::metrics::{ClusterMetrics, Metrics};
 use crate::secrets::MasterKey;
 use crate::store::Store;
-use crate::supervisor::{Disown, Own, Supervisor};
+use crate::supervisor::{Disown, Own, Supervisor, UpsertTenant};
 
 /// This instance's membership: what the admin API and the shutdown need of it.
 pub struct Cluster {
@@ -38,6 +39,9 @@ pub struct Cluster {
     pool: PgPool,
     /// Tenants held, with their epochs.
     held: Mutex<BTreeMap<String, i64>>,
+    /// For each tenant held, when its stored definition last changed as this instance loaded it: a newer one
+    /// (changed through any instance's API) is loaded and applied at the next look.
+    loaded: Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
 }
 
 /// Where the loop finds the tenants and their definitions.
@@ -69,6 +73,7 @@ impl Cluster {
             fence: Fence::closed(),
             pool,
             held: Mutex::new(BTreeMap::new()),
+            loaded: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -102,7 +107,10 @@ impl Cluster {
         let c = &self.config;
         let tick = c.renew_interval.min(c.acquire_interval);
         let mut next_renew = tokio::time::Instant::now();
-        let mut next_acquire = tokio::time::Instant::now();
+        // The first look for leases waits one interval after the first heartbeat, so that instances started
+        // together see each other and do not take everything only to hand most of it over at once.
+        let mut next_acquire =
+            tokio::time::Instant::now() + c.acquire_interval.max(c.renew_interval);
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while supervisor.connected() {
@@ -140,6 +148,7 @@ impl Cluster {
                         .collect();
                     for t in &lost {
                         held.remove(t);
+                        self.loaded.lock().remove(t);
                     }
                     lost
                 };
@@ -186,7 +195,8 @@ impl Cluster {
         supervisor: &Addr<Supervisor>,
         sources: &Sources,
     ) -> anyhow::Result<()> {
-        let tenants = tenant_ids(sources).await?;
+        let versions = tenant_versions(sources).await?;
+        let tenants: Vec<String> = versions.keys().cloned().collect();
         leases::ensure_rows(&self.pool, &tenants).await?;
         let mut live = leases::live_instances(&self.pool, self.config.lease_ttl).await?;
         if !live.iter().any(|i| i == self.id()) {
@@ -230,12 +240,50 @@ impl Cluster {
             }
             tracing::info!(tenant = %t, epoch = taken.epoch, previous = ?taken.previous, "cluster: lease taken");
             self.held.lock().insert(t.clone(), taken.epoch);
+            self.loaded
+                .lock()
+                .insert(t.clone(), versions.get(t).copied().flatten());
             supervisor.do_send(Own { config, failover });
         }
+        self.follow_changes(supervisor, sources, &versions).await?;
         self.metrics
             .unowned
             .set(leases::unowned(&self.pool, &tenants).await?);
         self.publish();
+        Ok(())
+    }
+
+    /// Applies the stored definitions of held tenants that changed since they were loaded (through any
+    /// instance's API: the store is the source of truth), and gives up those deleted. A short poll on the
+    /// tenants' `updated_at`, every `acquire_interval`.
+    async fn follow_changes(
+        &self,
+        supervisor: &Addr<Supervisor>,
+        sources: &Sources,
+        versions: &BTreeMap<String, Option<DateTime<Utc>>>,
+    ) -> anyhow::Result<()> {
+        let held = self.held();
+        for (t, epoch) in held {
+            let loaded = self.loaded.lock().get(&t).copied().flatten();
+            match versions.get(&t) {
+                Some(now) if *now == loaded => {}
+                Some(now) => {
+                    let Some(config) = tenant_config(sources, &t).await else {
+                        continue;
+                    };
+                    tracing::info!(tenant = %t, "cluster: the tenant changed in the store; applying it");
+                    self.loaded.lock().insert(t.clone(), *now);
+                    let _ = supervisor.send(UpsertTenant(config)).await;
+                }
+                None => {
+                    tracing::info!(tenant = %t, "cluster: the tenant was deleted; stopping it");
+                    let _ = supervisor.send(Disown(t.clone())).await;
+                    self.held.lock().remove(&t);
+                    self.loaded.lock().remove(&t);
+                    leases::release(&self.pool, self.id(), &t, epoch).await?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -248,17 +296,24 @@ impl Cluster {
     }
 }
 
-/// Every tenant's id: the store's (with a master key the store is the source of truth) or the file's.
-async fn tenant_ids(sources: &Sources) -> anyhow::Result<Vec<String>> {
+/// Every tenant's id with when its stored definition last changed: the store's (with a master key the store
+/// is the source of truth), or the file's (which do not change while running).
+async fn tenant_versions(
+    sources: &Sources,
+) -> anyhow::Result<BTreeMap<String, Option<DateTime<Utc>>>> {
     Ok(match &sources.key {
         Some(_) => sources
             .store
             .tenants()
             .await?
             .into_iter()
-            .map(|t| t.id)
+            .map(|t| (t.id, Some(t.updated_at)))
             .collect(),
-        None => sources.file_tenants.iter().map(|t| t.id.clone()).collect(),
+        None => sources
+            .file_tenants
+            .iter()
+            .map(|t| (t.id.clone(), None))
+            .collect(),
     })
 }
 

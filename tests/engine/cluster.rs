@@ -10,7 +10,7 @@ use switchboard::sim::workload::Family;
 
 use crate::harness::*;
 
-const TOKEN: &str = "cluster-read-token-0123456789abcdef";
+const TOKEN: &str = "cluster-admin-token-0123456789abcdef";
 const TENANTS: usize = 9;
 
 fn postgres_or_fail() -> String {
@@ -111,6 +111,12 @@ async fn three_instances_share_nine_tenants_take_over_a_killed_one_and_fence_a_f
     });
     let presence = sim.topics(&["presence"]).await;
     let scratch = Scratch::new();
+    let key_file = scratch.0.join("master.key");
+    std::fs::write(
+        &key_file,
+        switchboard::secrets::MasterKey::generate().to_base64(),
+    )
+    .unwrap();
     let mut text = format!(
         r#"
 [engine]
@@ -120,6 +126,7 @@ heartbeat_timeout = "1500ms"
 [store]
 url = "{db}"
 spool_dir = "{spool}"
+key_file = "{key}"
 
 [egress]
 allow = ["127.0.0.0/8"]
@@ -141,10 +148,11 @@ sinks = ["events"]
 [admin]
 [[admin.tokens]]
 name = "test"
-role = "read"
+role = "admin"
 token_sha256 = "{hash}"
 "#,
         spool = scratch.0.join("spool").display(),
+        key = key_file.display(),
         events = scratch.0.join("events.jsonl").display(),
         hash = hex(switchboard::config::hash_token(TOKEN)),
     );
@@ -193,6 +201,52 @@ token_sha256 = "{hash}"
         .await;
     let created = sim.stats().await.channels_created;
     assert_eq!(created, TENANTS as u64);
+
+    // A change made through an instance that does not own the tenant reaches its owner through the store.
+    let o = owners(&nodes[0]).await.unwrap();
+    let (tenant, owner) = o
+        .iter()
+        .next()
+        .map(|(t, o)| (t.clone(), o.clone()))
+        .unwrap();
+    let other = nodes.iter().find(|n| n.id != owner).unwrap();
+    let owning = nodes.iter().find(|n| n.id == owner).unwrap();
+    let index: usize = tenant[1..].parse().unwrap();
+    let routing = sim.topics(&["routingStatus"]).await[index].clone();
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/tenants/{tenant}/topics", other.admin))
+        .bearer_auth(TOKEN)
+        .json(&json!({"topics": [routing]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success(),
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    wait_until("the owner subscribed the topic added elsewhere", || async {
+        owning
+            .get(&format!("/v1/tenants/{tenant}/topics"))
+            .await
+            .and_then(|v| v.as_array().cloned())
+            .is_some_and(|topics| {
+                topics.iter().any(|t| {
+                    t["topic"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&routing))
+                        && t["state"] == "Permitted"
+                })
+            })
+    })
+    .await;
+
+    // (A topic of the same user joins its combined subscription: the tenant may move it to a new channel.)
+    wait_until("nine sockets open", || async {
+        sim.stats().await.sockets_open == TENANTS as u64
+    })
+    .await;
+    let created = sim.stats().await.channels_created;
 
     // kill -9 of one: its tenants are live on the others, their recorded channels adopted.
     let before = owners(&nodes[1]).await.unwrap();

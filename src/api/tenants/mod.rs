@@ -36,6 +36,14 @@ fn key(state: &ApiState) -> Result<&MasterKey, ApiError> {
 }
 
 async fn current(state: &ApiState, id: &str) -> Result<Option<TenantConfig>, ApiError> {
+    // Cluster mode: another instance may have changed it; the store is the source of truth.
+    if state.cluster.is_some()
+        && let Some(key) = &state.key
+    {
+        return tenants::load_one(state.store.as_ref(), key, id)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")));
+    }
     let all = state
         .supervisor
         .send(GetTenants)
