@@ -234,33 +234,24 @@ async fn without_a_log_sink_resuming_is_refused_and_the_live_tail_stays() {
         .read_token(TOKEN)
         .start();
     let base = format!("http://127.0.0.1:{port}");
-    let res = reqwest::Client::new()
-        .get(format!("{base}/v1/tenants/acme/events"))
-        .bearer_auth(TOKEN)
-        .header("Last-Event-ID", "5")
-        .send()
-        .await
-        .unwrap();
+    let events = |last_event_id: Option<&'static str>| {
+        let mut req = reqwest::Client::new()
+            .get(format!("{base}/v1/tenants/acme/events"))
+            .bearer_auth(TOKEN);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let res = events(Some("5")).await;
     assert_eq!(res.status(), 409);
     let body: Value = res.json().await.unwrap();
     assert!(
         body["message"].as_str().unwrap().contains("kind \"log\""),
         "{body}"
     );
-    let res = reqwest::Client::new()
-        .get(format!("{base}/v1/tenants/acme/events"))
-        .bearer_auth(TOKEN)
-        .header("Last-Event-ID", "five")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let live = reqwest::Client::new()
-        .get(format!("{base}/v1/tenants/acme/events"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(events(Some("five")).await.status(), 400);
+    let live = events(None).await;
     assert_eq!(live.status(), 200);
     drop(live);
     app.engine.stop();
