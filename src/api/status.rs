@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::auth::authorize;
 use super::{ApiError, ApiState};
-use crate::api::responses::{Forbidden, Invalid, NotFound, Unauthorized, Unavailable};
+use crate::api::responses::{Forbidden, Invalid, NotFound, Redirected, Unauthorized, Unavailable};
 use crate::config::Role;
 use crate::store::GapFilter;
 use crate::supervisor::{EngineStatus, RestartTenant};
@@ -27,13 +27,17 @@ pub async fn engine_status(
 #[utoipa::path(get, path = "/v1/tenants/{id}/status", security(("bearer" = [])),
     params(("id" = String, Path, description = "Tenant id", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length = 63)),
     responses((status = 200, body = crate::tenant::TenantStatus),
-        Unauthorized, NotFound))]
+        Redirected, Unauthorized, NotFound))]
 pub async fn tenant_status(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
+    // Cluster mode: the owner's status (its channels); without an advertised owner, this instance's view.
+    if let Some(to) = super::cluster::redirect_to_owner(&state, &id, &req, false).await? {
+        return Ok(to);
+    }
     let tenant = state
         .board
         .get(&id)

@@ -31,7 +31,8 @@ pub struct ClusterConfig {
     pub renew_deadline: Duration,
     /// How often free and expired leases are looked for (default 2 s).
     pub acquire_interval: Duration,
-    /// Where this instance's admin API is reachable by the others (proxied requests), if anywhere.
+    /// Where this instance's admin API is reachable by the others (readers of its tenants are sent there), if
+    /// anywhere; `SWITCHBOARD_ADVERTISE_URL` overrides.
     pub advertise_url: Option<String>,
 }
 
@@ -93,7 +94,10 @@ pub(crate) fn read_cluster(
         renew_interval: r.duration("renew_interval", Duration::from_secs(5), errs),
         renew_deadline: r.duration("renew_deadline", Duration::from_secs(10), errs),
         acquire_interval: r.duration("acquire_interval", Duration::from_secs(2), errs),
-        advertise_url: r.string("advertise_url", errs),
+        advertise_url: match env("SWITCHBOARD_ADVERTISE_URL") {
+            Ok(Some(url)) if !url.trim().is_empty() => Some(url.trim().to_string()),
+            _ => r.string("advertise_url", errs),
+        },
     };
     if config.renew_deadline >= config.lease_ttl {
         errs.push(

@@ -169,12 +169,14 @@ token_sha256 = "{hash}"
         let port = free_port();
         let id = format!("sb-{i}");
         let listen = format!("127.0.0.1:{port}");
+        let advertise = format!("http://{listen}");
         Node {
             child: spawn_serve_with(
                 &config,
                 &[
                     ("SWITCHBOARD_INSTANCE_ID", &id),
                     ("SWITCHBOARD_ADMIN_LISTEN", &listen),
+                    ("SWITCHBOARD_ADVERTISE_URL", &advertise),
                 ],
             ),
             admin: format!("http://{listen}"),
@@ -240,6 +242,22 @@ token_sha256 = "{hash}"
             })
     })
     .await;
+
+    // Another instance sends a reader of the tenant's status to the owner.
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/tenants/{tenant}/status", other.admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    assert_eq!(
+        res.headers()["location"],
+        format!("{}/v1/tenants/{tenant}/status", owning.admin).as_str()
+    );
 
     // (A topic of the same user joins its combined subscription: the tenant may move it to a new channel.)
     wait_until("nine sockets open", || async {

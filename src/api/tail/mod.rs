@@ -376,52 +376,5 @@ async fn reader_of(
     if !state.board.contains(tenant) {
         return Err(ApiError::not_found(format!("no tenant {tenant}")));
     }
-    elsewhere(state, tenant, req).await
-}
-
-/// Cluster mode: a tenant another instance owns is read there. `307` to the owner's advertised URL (same path
-/// and query), or `503` when it has none or no instance owns the tenant now; `None` when this instance owns it
-/// (or there is no cluster).
-async fn elsewhere(
-    state: &ApiState,
-    tenant: &str,
-    req: &HttpRequest,
-) -> Result<Option<HttpResponse>, ApiError> {
-    let Some(cluster) = &state.cluster else {
-        return Ok(None);
-    };
-    if cluster.held().contains_key(tenant) {
-        return Ok(None);
-    }
-    let (instances, leases) = cluster
-        .view()
-        .await
-        .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
-    let owner = leases
-        .iter()
-        .find(|l| l.id == tenant)
-        .and_then(|l| l.owner.clone())
-        .ok_or_else(|| {
-            ApiError::unavailable(format!(
-                "no instance owns tenant {tenant} now; try again shortly"
-            ))
-        })?;
-    let url = instances
-        .iter()
-        .find(|i| i.id == owner)
-        .and_then(|i| i.advertise_url.clone())
-        .ok_or_else(|| {
-            ApiError::unavailable(format!(
-                "tenant {tenant} is owned by instance {owner}, which advertises no URL ([cluster] advertise_url)"
-            ))
-        })?;
-    let path_and_query = req.uri().path_and_query().map_or("", |p| p.as_str());
-    Ok(Some(
-        HttpResponse::TemporaryRedirect()
-            .insert_header((
-                "Location",
-                format!("{}{path_and_query}", url.trim_end_matches('/')),
-            ))
-            .finish(),
-    ))
+    super::cluster::redirect_to_owner(state, tenant, req, true).await
 }
