@@ -31,6 +31,20 @@ def create_channel(sim):
     return json.load(urllib.request.urlopen(req, timeout=10))
 
 
+def subscribed(sim, channel_id):
+    """The channel's topics as the REST API lists them."""
+    req = urllib.request.Request(sim.base + f"/api/v2/notifications/channels/{channel_id}/subscriptions")
+    req.add_header("Authorization", "Bearer " + token(sim))
+    return [t["id"] for t in json.load(urllib.request.urlopen(req, timeout=10))["entities"]]
+
+
+async def until_subscribed(sim, channel_id, topic):
+    # The client's connect returns before the simulator has read its subscribe frame: events made earlier
+    # would go to nobody, so the test waits for the subscription itself (bounded by the test's timeout).
+    while topic.lower() not in [t.lower() for t in subscribed(sim, channel_id)]:
+        await asyncio.sleep(0.05)
+
+
 def test_subscribes_on_the_socket_and_receives_events(sim):
     channel = create_channel(sim)
     topic = f"v2.users.{sim.a_user()}.presence"
@@ -38,6 +52,7 @@ def test_subscribes_on_the_socket_and_receives_events(sim):
     async def run():
         c = gn.Channel(channel["connectUri"], [topic])
         await c
+        await until_subscribed(sim, channel["id"], topic)
         seqs = sim.post("/sim/v1/events", {"topic": topic, "count": 3})["seqs"]
         got = []
         async for message in c:
