@@ -80,6 +80,13 @@ impl Fence {
         ok
     }
 
+    /// Counts a claiming action refused elsewhere (a store write the lease check in SQL turned down).
+    pub fn count_refusal(&self) {
+        if let Some(i) = &self.inner {
+            i.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Claiming actions refused so far.
     pub fn refused(&self) -> u64 {
         self.inner

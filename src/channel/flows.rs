@@ -216,10 +216,10 @@ impl ChannelActor {
         else {
             return;
         };
-        let store = self.shared.store.clone();
+        let shared = self.shared.clone();
         let span = self.span.clone();
         actix::spawn(async move {
-            if let Err(e) = store.upsert_channel(&record).await {
+            if let Err(e) = write_record(&shared, &record).await {
                 tracing::error!(parent: &span, error = %e, "could not store a channel record");
             }
         });
@@ -462,5 +462,23 @@ impl ChannelActor {
             }
         });
         true
+    }
+}
+
+/// Writes a channel record; in cluster mode only while the tenant's lease is this instance's at the epoch it
+/// took (checked by the database: a stale owner's write is refused, counted, never applied).
+pub(super) async fn write_record(
+    shared: &super::TenantShared,
+    record: &crate::store::ChannelRecord,
+) -> Result<(), crate::store::StoreError> {
+    match &shared.lease {
+        None => shared.store.upsert_channel(record).await,
+        Some(lease) => {
+            if !shared.store.upsert_channel_fenced(record, lease).await? {
+                shared.fence.count_refusal();
+                tracing::warn!(tenant = %shared.tenant, "a channel record was refused: the tenant's lease moved on");
+            }
+            Ok(())
+        }
     }
 }

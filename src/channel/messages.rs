@@ -81,12 +81,12 @@ impl Handler<Stop> for ChannelActor {
         if !matches!(self.phase, Phase::Stopped) {
             self.enter(Phase::Stopped);
         }
-        let store = self.shared.store.clone();
+        let shared = self.shared.clone();
         let span = self.span.clone();
         Box::pin(
             async move {
                 if let Some(r) = record
-                    && let Err(e) = store.upsert_channel(&r).await
+                    && let Err(e) = super::flows::write_record(&shared, &r).await
                 {
                     tracing::error!(parent: &span, error = %e, "could not store the channel record at shutdown");
                 }

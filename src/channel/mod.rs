@@ -88,6 +88,8 @@ pub struct TenantShared {
     /// This actor took the tenant over from another instance: the time since the recorded channels' last
     /// proof of life is a `failover` gap.
     pub failover: bool,
+    /// Cluster mode: the tenant's lease; channel records are written only while it is current.
+    pub lease: Option<crate::store::Lease>,
 }
 
 /// A rejected topic and why.

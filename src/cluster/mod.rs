@@ -243,7 +243,14 @@ impl Cluster {
             self.loaded
                 .lock()
                 .insert(t.clone(), versions.get(t).copied().flatten());
-            supervisor.do_send(Own { config, failover });
+            supervisor.do_send(Own {
+                config,
+                failover,
+                lease: crate::store::Lease {
+                    owner: self.id().to_string(),
+                    epoch: taken.epoch,
+                },
+            });
         }
         self.follow_changes(supervisor, sources, &versions).await?;
         self.metrics

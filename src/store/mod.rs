@@ -34,6 +34,14 @@ use serde::{Deserialize, Serialize};
 use crate::gap::backfill::{BackfillSettings, GapBackfill};
 use crate::secrets::Sealed;
 
+/// A tenant's lease as its owner holds it (cluster mode): writes fenced by it are refused once another
+/// instance took the tenant (the epoch moved on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub epoch: i64,
+}
+
 /// A live Genesys channel owned by this service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -236,6 +244,13 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Creates or replaces the record for `record.channel_id`.
     async fn upsert_channel(&self, record: &ChannelRecord) -> Result<(), StoreError>;
+    /// [`Store::upsert_channel`], applied only while `lease` is the tenant's current lease (cluster mode:
+    /// an owner that lost the tenant writes nothing). `false`: refused, nothing written.
+    async fn upsert_channel_fenced(
+        &self,
+        record: &ChannelRecord,
+        lease: &Lease,
+    ) -> Result<bool, StoreError>;
     /// Forgets a channel (it expired, was replaced or is gone).
     async fn remove_channel(&self, channel_id: &str) -> Result<(), StoreError>;
     /// The channels recorded for a tenant, oldest first.

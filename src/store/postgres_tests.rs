@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{MIGRATIONS, PostgresStore, Redactor, check_schema_name, percent_decode};
 use crate::store::tests::{self as suite, channel, unique_tenant};
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 
 /// The variable that points the tests at another server.
 const URL_ENV: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
@@ -484,4 +484,43 @@ fn embedded_migrations_match_the_directory() {
         describe(MIGRATIONS),
         describe(crate::store::sqlite::MIGRATIONS)
     );
+}
+
+#[tokio::test]
+async fn a_fenced_channel_write_is_applied_only_under_the_current_lease() {
+    let store = fresh_store().await;
+    let tenant = unique_tenant("fenced");
+    sqlx::query(
+        "INSERT INTO tenant_leases (tenant, owner, epoch, expires_at) VALUES ($1, 'sb-1', 2, now() + interval '15 seconds')",
+    )
+    .bind(&tenant)
+    .execute(&store.pool)
+    .await
+    .expect("a lease row");
+    let mut record = channel(&tenant, 0);
+    let current = Lease {
+        owner: "sb-1".into(),
+        epoch: 2,
+    };
+    assert!(
+        store
+            .upsert_channel_fenced(&record, &current)
+            .await
+            .unwrap()
+    );
+    // An older epoch (the owner before a takeover) or another owner: refused, nothing written.
+    let kept = record.clone();
+    record.connect_uri = "wss://zombie.example/".into();
+    let stale = Lease {
+        owner: "sb-1".into(),
+        epoch: 1,
+    };
+    let other = Lease {
+        owner: "sb-2".into(),
+        epoch: 2,
+    };
+    assert!(!store.upsert_channel_fenced(&record, &stale).await.unwrap());
+    assert!(!store.upsert_channel_fenced(&record, &other).await.unwrap());
+    assert_eq!(store.channels(&tenant).await.unwrap(), vec![kept]);
+    let _ = store.drop_schema().await;
 }

@@ -126,6 +126,8 @@ struct Child {
     /// Taken over from another instance (cluster mode): the loss of continuity since its last proof of life is
     /// a `failover` gap, not a `restart` one.
     failover: bool,
+    /// Cluster mode: the lease this instance holds for it.
+    lease: Option<crate::store::Lease>,
 }
 
 impl Child {
@@ -143,6 +145,7 @@ impl Child {
             ),
             config,
             failover: false,
+            lease: None,
             running: None,
             failed: None,
         }
@@ -274,6 +277,7 @@ impl Supervisor {
             socket_opens: crate::channel::SocketOpens::new(child.metrics.clone()),
             fence: shared.fence.clone(),
             failover: std::mem::take(&mut child.failover),
+            lease: child.lease.clone(),
         });
         self.incarnations += 1;
         let number = self.incarnations;
@@ -373,6 +377,8 @@ impl Supervisor {
 pub struct Own {
     pub config: TenantConfig,
     pub failover: bool,
+    /// The lease as taken: the tenant's channel records are written only while it is current.
+    pub lease: crate::store::Lease,
 }
 
 /// Cluster mode: the tenant's lease was lost or given up; stop it (recording its channels for the next owner).
@@ -383,7 +389,15 @@ pub struct Disown(pub String);
 
 impl Handler<Own> for Supervisor {
     type Result = ();
-    fn handle(&mut self, Own { config, failover }: Own, ctx: &mut Context<Self>) {
+    fn handle(
+        &mut self,
+        Own {
+            config,
+            failover,
+            lease,
+        }: Own,
+        ctx: &mut Context<Self>,
+    ) {
         let id = config.id.clone();
         if let Some(owned) = self.owned.as_mut() {
             owned.insert(id.clone());
@@ -391,6 +405,7 @@ impl Handler<Own> for Supervisor {
         self.stop_child(&id);
         let mut child = Child::new(config, &self.shared);
         child.failover = failover;
+        child.lease = Some(lease);
         let paused = child.config.paused;
         self.children.insert(id.clone(), child);
         self.count_failed();

@@ -21,7 +21,7 @@ macro_rules! sql_store {
             };
             use $crate::store::sql::{BATCH, Dialect};
             use $crate::store::{
-                AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord,
+                AuditFilter, AuditRecord, ChannelRecord, ClientRecord, DeadLetter, GapFilter, GapRecord, Lease,
                 RouteRecord, SinkRecord, Store, StoreError, TenantRecord, TopicRecord,
             };
 
@@ -30,36 +30,15 @@ macro_rules! sql_store {
             #[async_trait::async_trait]
             impl Store for $store {
                 async fn upsert_channel(&self, record: &ChannelRecord) -> Result<(), StoreError> {
-                    let context = || self.context(format_args!("saving channel {}", record.channel_id));
-                    let topics = Self::list("topics", &record.topics).map_err(|e| corrupt(&context(), e))?;
-                    let mut query = Query::new(
-                        "INSERT INTO channels (channel_id, tenant, region, client_id, connect_uri, \
-                         expires_at, token_expires_at, topics, updated_at) ",
-                    );
-                    query.push_values([record], |mut row, r| {
-                        row.push_bind(&r.channel_id)
-                            .push_bind(&r.tenant)
-                            .push_bind(&r.region)
-                            .push_bind(&r.client_id)
-                            .push_bind(&r.connect_uri)
-                            .push_bind(Self::time(r.expires_at))
-                            .push_bind(Self::time(r.token_expires_at))
-                            .push_bind(&topics)
-                            .push_bind(Self::time(r.updated_at));
-                    });
-                    query.push(
-                        " ON CONFLICT (channel_id) DO UPDATE SET tenant = excluded.tenant, \
-                         region = excluded.region, client_id = excluded.client_id, \
-                         connect_uri = excluded.connect_uri, expires_at = excluded.expires_at, \
-                         token_expires_at = excluded.token_expires_at, topics = excluded.topics, \
-                         updated_at = excluded.updated_at",
-                    );
-                    query
-                        .build()
-                        .execute(&self.pool)
-                        .await
-                        .map_err(|e| self.error(&context(), e))?;
-                    Ok(())
+                    self.write_channel(record, None).await.map(|_| ())
+                }
+
+                async fn upsert_channel_fenced(
+                    &self,
+                    record: &ChannelRecord,
+                    lease: &Lease,
+                ) -> Result<bool, StoreError> {
+                    self.write_channel(record, Some(lease)).await
                 }
 
                 async fn remove_channel(&self, channel_id: &str) -> Result<(), StoreError> {
@@ -584,6 +563,66 @@ macro_rules! sql_store {
                         })
                         .await?;
                     Ok(replaced > 0)
+                }
+            }
+
+            impl $store {
+                /// Creates or replaces a channel record; with `lease`, only while it is the tenant's current
+                /// lease (the row is selected only if the lease row matches). Returns whether it was written.
+                async fn write_channel(
+                    &self,
+                    record: &ChannelRecord,
+                    lease: Option<&Lease>,
+                ) -> Result<bool, StoreError> {
+                    let context = || self.context(format_args!("saving channel {}", record.channel_id));
+                    let topics = Self::list("topics", &record.topics).map_err(|e| corrupt(&context(), e))?;
+                    let mut query = Query::new(
+                        "INSERT INTO channels (channel_id, tenant, region, client_id, connect_uri, \
+                         expires_at, token_expires_at, topics, updated_at) SELECT ",
+                    );
+                    query
+                        .push_bind(&record.channel_id)
+                        .push(", ")
+                        .push_bind(&record.tenant)
+                        .push(", ")
+                        .push_bind(&record.region)
+                        .push(", ")
+                        .push_bind(&record.client_id)
+                        .push(", ")
+                        .push_bind(&record.connect_uri)
+                        .push(", ")
+                        .push_bind(Self::time(record.expires_at))
+                        .push(", ")
+                        .push_bind(Self::time(record.token_expires_at))
+                        .push(", ")
+                        .push_bind(&topics)
+                        .push(", ")
+                        .push_bind(Self::time(record.updated_at));
+                    match lease {
+                        // SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
+                        None => query.push(" WHERE 1 = 1"),
+                        Some(l) => query
+                            .push(" WHERE EXISTS (SELECT 1 FROM tenant_leases WHERE tenant = ")
+                            .push_bind(&record.tenant)
+                            .push(" AND owner = ")
+                            .push_bind(&l.owner)
+                            .push(" AND epoch = ")
+                            .push_bind(l.epoch)
+                            .push(")"),
+                    };
+                    query.push(
+                        " ON CONFLICT (channel_id) DO UPDATE SET tenant = excluded.tenant, \
+                         region = excluded.region, client_id = excluded.client_id, \
+                         connect_uri = excluded.connect_uri, expires_at = excluded.expires_at, \
+                         token_expires_at = excluded.token_expires_at, topics = excluded.topics, \
+                         updated_at = excluded.updated_at",
+                    );
+                    let done = query
+                        .build()
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| self.error(&context(), e))?;
+                    Ok(done.rows_affected() > 0)
                 }
             }
 
