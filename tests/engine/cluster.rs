@@ -342,38 +342,32 @@ token_sha256 = "{hash}"
     tokio::time::sleep(Duration::from_secs(6)).await; // the freeze itself: twice the TTL
     // SAFETY: as above.
     unsafe { libc::kill(frozen.pid(), libc::SIGCONT) };
-    wait_until("the woken instance says it lost its leases", || async {
-        frozen
-            .get("/v1/cluster")
+    // Woken, it finds its leases gone and stops those tenants (counted), without taking a socket back.
+    let lost = || async {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", frozen.admin))
+            .bearer_auth(TOKEN)
+            .send()
             .await
-            .is_some_and(|v| v["me"] == frozen.id.as_str())
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with("switchboard_cluster_leases_lost_total"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    wait_until("the woken instance gave its tenants up", || async {
+        lost()
+            .await
+            .is_some_and(|n| n >= frozen_tenants.len() as f64)
     })
     .await;
-    let opened = sim.stats().await.sockets_opened;
-    // A few renewal rounds after waking: no socket taken back, every tenant live once.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stats = sim.stats().await;
-    assert_eq!(stats.sockets_open, TENANTS as u64, "every tenant live once");
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", frozen.admin))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lost = metrics
-        .lines()
-        .find(|l| l.starts_with("switchboard_cluster_leases_lost_total"))
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    assert!(
-        lost >= frozen_tenants.len() as f64,
-        "the woken instance gave its tenants up: {lost}"
+    assert_eq!(
+        sim.stats().await.sockets_open,
+        TENANTS as u64,
+        "every tenant live once"
     );
-    // Rebalancing may give it tenants back (it is alive again), through the leases: never two sockets.
-    assert!(stats.sockets_opened >= opened);
     drop(frozen);
     drop(nodes);
     drop_database(&server, &db).await;
