@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of switchboard: formatting, lints, the Rust suites (unit and integration, against the
-# simulator over real sockets), third-party Genesys clients run against the simulator, and the checks of the
-# dashboards, alert rules and deployment files (scripts/check-observability.sh).
+# simulator over real sockets), third-party Genesys clients run against the simulator, the web console in
+# headless Chromium, and the checks of the dashboards, alert rules and deployment files
+# (scripts/check-observability.sh).
 # Installs what it needs (Python packages in a virtualenv under target/); fails if a required tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,17 @@ export SWITCHBOARD_TEST_KAFKA="${SWITCHBOARD_TEST_KAFKA:-127.0.0.1:19092}"
 export SWITCHBOARD_TEST_TANSU="${SWITCHBOARD_TEST_TANSU:-$(command -v tansu)}"
 export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+# Chromium and ChromeDriver: the web console's tests drive them. Install Debian's packages if they are missing.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "== installing Chromium and ChromeDriver (Debian's chromium and chromium-driver)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null; } \
+    || { echo "test.sh: cannot install chromium and chromium-driver (apt-get); the web console's tests need them" >&2; exit 1; }
+fi
+command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+  || { echo "test.sh: chromium and chromedriver are still missing; the web console's tests need them" >&2; exit 1; }
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
@@ -63,5 +75,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 SWITCHBOARD_BIN="$PWD/target/debug/switchboard" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/clients
+echo "== the web console in headless Chromium"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/console/requirements.txt
+SWITCHBOARD_BIN="$PWD/target/debug/switchboard" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/console
 echo "== dashboards, alert rules and deployment files"
 ./scripts/check-observability.sh

@@ -145,6 +145,19 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
         .spawn(move || {
             let system = System::new();
             let result = system.block_on(async move {
+                // The listeners first: a taken port fails the start before any actor or task runs.
+                let admin_listener = config
+                    .admin
+                    .listen
+                    .map(|a| crate::api::bind(a, "[admin] listen or SWITCHBOARD_ADMIN_LISTEN"))
+                    .transpose()?;
+                let metrics_listener = config
+                    .admin
+                    .metrics_listen
+                    .map(|a| {
+                        crate::api::bind(a, "[admin] metrics_listen or SWITCHBOARD_METRICS_LISTEN")
+                    })
+                    .transpose()?;
                 let store: Arc<dyn Store> = crate::store::open(&config.store.location())
                     .await
                     .context("while opening the store")?;
@@ -234,8 +247,8 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                         },
                     ));
                 }
-                let admin_addr = match config.admin.listen {
-                    Some(listen) => {
+                let admin_addr = match admin_listener {
+                    Some(listener) => {
                         let state = crate::api::ApiState {
                             supervisor: supervisor.clone(),
                             board: board.clone(),
@@ -253,24 +266,22 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             protected_paths: protected_paths(&config.store),
                             cluster: cluster.clone(),
                         };
-                        let (addr, _handle) = crate::api::start(listen, state)
-                            .with_context(|| format!("while starting the admin API on {listen}"))?;
+                        let (addr, _handle) = crate::api::start(listener, state)
+                            .context("while starting the admin API")?;
                         tracing::info!(%addr, "admin API listening");
                         Some(addr)
                     }
                     None => None,
                 };
-                let metrics_addr = match config.admin.metrics_listen {
-                    Some(listen) => {
+                let metrics_addr = match metrics_listener {
+                    Some(listener) => {
                         let scrape = crate::api::Scrape {
                             board: board.clone(),
                             engine_sinks: engine_sinks.clone(),
                             metrics: metrics.clone(),
                         };
-                        let (addr, _handle) = crate::api::start_metrics(listen, scrape)
-                            .with_context(|| {
-                                format!("while starting the metrics listener on {listen}")
-                            })?;
+                        let (addr, _handle) = crate::api::start_metrics(listener, scrape)
+                            .context("while starting the metrics listener")?;
                         tracing::info!(%addr, "metrics listening (no token)");
                         Some(addr)
                     }

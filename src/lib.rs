@@ -23,6 +23,7 @@
 //! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list).
 //! - [`files`]: paths admins type, confined to a directory and read as small regular files.
 //! - [`limits`]: the bounds of a shared instance (tenants, topics, pages).
+//! - [`logging`]: log lines as text (coloured only on a terminal) or JSON.
 //! - [`cluster`]: several instances on one PostgreSQL store: leases with a fencing epoch, the membership loop;
 //!   [`fence`]: the self-fence the actors check before claiming anything (a leaf).
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
@@ -46,6 +47,7 @@ pub mod gap;
 pub mod heap;
 pub mod lifetime;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 #[cfg(test)]
 mod module_graph;

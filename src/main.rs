@@ -22,6 +22,16 @@ use switchboard::sim::{
     about = "Keeps Genesys Cloud notification channels open and delivers every event"
 )]
 struct Cli {
+    /// How log lines on standard error look: `text` (coloured only on a terminal) or `json` (one object per
+    /// line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: switchboard::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +78,7 @@ enum Command {
     Keys(KeysCommand),
     /// Validate a configuration file and report every error with its field path.
     Check {
+        /// The TOML configuration.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: PathBuf,
     },
@@ -83,15 +94,32 @@ enum Command {
     Gaps {
         #[command(flatten)]
         client: switchboard::cli::ClientArgs,
+        /// Only this tenant's gaps.
         #[arg(long)]
         tenant: Option<String>,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+    /// The audit log: who changed what, and when (through the admin API).
+    Audit {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        #[command(flatten)]
+        args: switchboard::cli::AuditArgs,
+    },
+    /// Records a sink's destination refused for good: list them, send them again (through the admin API).
+    DeadLetters {
+        #[command(flatten)]
+        client: switchboard::cli::ClientArgs,
+        #[command(subcommand)]
+        command: switchboard::cli::DeadLettersCommand,
     },
     /// Print a tenant's records as they are delivered (through the admin API).
     Tail {
         #[command(flatten)]
         client: switchboard::cli::ClientArgs,
+        /// The tenant's id.
         tenant: String,
         /// Only this topic family, e.g. 'v2.users.{id}.presence' (a trailing * matches a prefix).
         #[arg(long)]
@@ -108,6 +136,17 @@ enum Command {
     },
     /// Measure performance and print a table (no subcommand: the standard set, as `bench all`).
     Bench(BenchArgs),
+}
+
+impl Command {
+    /// Whether the command only prints what it reads (the admin API's clients, `check`, `keys generate`):
+    /// those end quietly on a closed pipe.
+    fn prints_for_a_pipe(&self) -> bool {
+        !matches!(
+            self,
+            Command::Demo(_) | Command::Sim(_) | Command::Serve { .. } | Command::Bench(_)
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -170,27 +209,37 @@ struct SimArgs {
     /// Where to write the certificate when --tls is on.
     #[arg(long)]
     tls_cert: Option<PathBuf>,
+    /// How often each socket gets a `heartbeat` frame (default 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     heartbeat_interval: Option<Duration>,
+    /// How long a channel lives before it expires (default 24h).
     #[arg(long, value_parser = humantime::parse_duration)]
     channel_ttl: Option<Duration>,
+    /// How far a subscription call pushes a channel's expiry out.
     #[arg(long, value_parser = humantime::parse_duration)]
     subscription_extension: Option<Duration>,
+    /// Time between a `socket_closing` frame and the close.
     #[arg(long, value_parser = humantime::parse_duration)]
     socket_closing_grace: Option<Duration>,
+    /// Lifetime of the OAuth tokens it issues (default 24h).
     #[arg(long, value_parser = humantime::parse_duration)]
     token_ttl: Option<Duration>,
+    /// Topics one channel may hold (default 1000).
     #[arg(long)]
     max_topics_per_channel: Option<usize>,
+    /// Channels one OAuth client may hold (default 20).
     #[arg(long)]
     max_channels_per_client: Option<usize>,
+    /// How a combined topic (`v2.users.X?presence&routingStatus`) counts against the topic limit.
     #[arg(long, value_enum)]
     combined_topic_counting: Option<CombinedCounting>,
     /// REST requests allowed per token per rate window (default 300 per 60 s).
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// The window --rate-limit counts in (default 60s).
     #[arg(long, value_parser = humantime::parse_duration)]
     rate_limit_window: Option<Duration>,
+    /// What a socket to an unknown or expired channel gets.
     #[arg(long, value_enum)]
     unknown_channel_socket: Option<UnknownChannelSocket>,
     /// Add a `timestamp` field to event frames.
@@ -208,8 +257,10 @@ struct SimArgs {
     /// Queues in the org.
     #[arg(long)]
     queues: Option<usize>,
+    /// Events the ledger keeps (the oldest are dropped past it).
     #[arg(long)]
     ledger_capacity: Option<usize>,
+    /// Runtime worker threads.
     #[arg(long)]
     workers: Option<usize>,
 }
@@ -257,16 +308,29 @@ impl SimArgs {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the process with one message (its causes joined by ": ") and status 1; never a backtrace,
+/// which is for bugs, not for a taken port or a refused token.
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // One TLS provider for the whole process: the dependency tree could otherwise offer two and panic.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    switchboard::logging::init(cli.log_format);
+    if cli.command.prints_for_a_pipe() {
+        // `switchboard tail acme | head`: when the reader goes away, end quietly as Unix tools do, rather
+        // than panic on the broken pipe. Only the API clients: the servers keep ignoring SIGPIPE, so a
+        // peer that resets a connection never kills them.
+        // SAFETY: called before any thread is started; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Sim(args) => run_sim(args.into_config()?),
         Command::Serve { config, store } => serve(&config, store),
@@ -339,6 +403,11 @@ fn main() -> anyhow::Result<()> {
             family.as_deref(),
             &switchboard::cli::TailFrom { after, since, log },
         )),
+        Command::Audit { client, args } => {
+            tokio::runtime::Runtime::new()?.block_on(switchboard::cli::audit(&client, &args))
+        }
+        Command::DeadLetters { client, command } => tokio::runtime::Runtime::new()?
+            .block_on(switchboard::cli::dead_letters(&client, command)),
         Command::Bench(bench) => {
             let runtime = tokio::runtime::Runtime::new()?;
             match bench.command.unwrap_or(BenchCommand::All(bench.all)) {
@@ -479,6 +548,30 @@ mod tests {
             Command::Bench(b) => b.command,
             _ => panic!("not the bench command"),
         }
+    }
+
+    /// Every subcommand and every flag says what it is for in `--help`.
+    #[test]
+    fn every_subcommand_and_flag_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && !sub.is_hide_set() && sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "switchboard", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 
     #[test]

@@ -46,10 +46,42 @@ pub fn authorize(
     })
 }
 
-/// Routes anyone may call: the probes (`/readyz` shows tenants' states only to a caller with a token) and the
-/// API's own description. `/metrics` is not one: on the admin listener it needs a read or admin token (the
-/// metrics listener, `[admin] metrics_listen`, serves it without this middleware).
-pub const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/v1/openapi.json"];
+/// Routes anyone may call: the probes (`/readyz` shows tenants' states only to a caller with a token), the
+/// API's own description, and the console's static page, script and style (they hold no data; the page reads
+/// the API with the token its user types). `/metrics` is not one: on the admin listener it needs a read or
+/// admin token (the metrics listener, `[admin] metrics_listen`, serves it without this middleware).
+pub const OPEN_PATHS: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/v1/openapi.json",
+    super::console::PATHS[0],
+    super::console::PATHS[1],
+    super::console::PATHS[2],
+];
+
+/// Who the caller is: its token's name and role (what the console shows, and which actions it offers).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The token's `name` in `[[admin.tokens]]`.
+    pub name: String,
+    /// `admin` or `read`.
+    #[schema(value_type = String, pattern = "^(admin|read)$")]
+    pub role: Role,
+}
+
+/// The caller's token name and role.
+#[utoipa::path(get, path = "/v1/whoami", security(("bearer" = [])),
+    responses((status = 200, body = WhoAmI), super::responses::Unauthorized))]
+pub async fn whoami(
+    req: HttpRequest,
+    state: actix_web::web::Data<super::ApiState>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.tokens, Role::Read)?;
+    Ok(actix_web::HttpResponse::Ok().json(WhoAmI {
+        name: caller.name,
+        role: caller.role,
+    }))
+}
 
 /// Refuses a request without a known token before anything reads its body: an unauthenticated client can
 /// then make the API buffer nothing (handlers check the role a route needs once the token is known).

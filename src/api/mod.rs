@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod cluster;
+pub mod console;
 pub mod error;
 mod health;
 mod page;
@@ -70,6 +71,7 @@ pub struct ApiState {
         health::healthz,
         health::readyz,
         health::metrics,
+        auth::whoami,
         status::engine_status,
         status::tenant_status,
         status::restart_tenant,
@@ -110,6 +112,7 @@ pub struct ApiState {
         crate::store::GapRecord,
         health::Health,
         health::Readiness,
+        auth::WhoAmI,
         tenants::TenantBody,
         tenants::ClientBody,
         tenants::TopicBody,
@@ -154,6 +157,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("/readyz", "GET"),
     ("/metrics", "GET"),
     ("/v1/openapi.json", "GET"),
+    ("/v1/whoami", "GET"),
+    ("/console", "GET"),
+    ("/console/app.js", "GET"),
+    ("/console/style.css", "GET"),
     ("/v1/status", "GET"),
     ("/v1/gaps", "GET"),
     ("/v1/audit", "GET"),
@@ -212,6 +219,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/v1/openapi.json", web::get().to(openapi_json))
+        .route("/v1/whoami", web::get().to(auth::whoami))
         .route("/v1/status", web::get().to(status::engine_status))
         .route(
             "/v1/tenants/{id}/status",
@@ -243,6 +251,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(tenants::remove_topics)),
         );
     sinks::configure(cfg);
+    console::configure(cfg);
 }
 
 /// The routes of the metrics listener: the scrape and the liveness probe, nothing else, no token.
@@ -258,9 +267,10 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
 
-/// Starts the API on the current actix system; returns the bound address.
+/// Starts the API on the current actix system, on a listener bound beforehand (see [`bind`]); returns its
+/// address.
 pub fn start(
-    listen: SocketAddr,
+    listener: std::net::TcpListener,
     state: ApiState,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let scrape = web::Data::new(Scrape {
@@ -289,8 +299,12 @@ pub fn start(
     .max_connections(MAX_CONNECTIONS)
     .disable_signals()
     .shutdown_timeout(1)
-    .bind(listen)?;
-    let addr = server.addrs().first().copied().unwrap_or(listen);
+    .listen(listener)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("the admin API has no address"))?;
     let server = server.run();
     let handle = server.handle();
     actix::spawn(async move {
@@ -301,10 +315,23 @@ pub fn start(
     Ok((addr, handle))
 }
 
+/// Binds a listener of the API before anything else starts, so that a taken address fails the start at once
+/// and says which setting names it (`setting`: where the address came from).
+pub fn bind(listen: SocketAddr, setting: &str) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(listen).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "already in use (another switchboard?)".to_string()
+        } else {
+            e.to_string()
+        };
+        anyhow::anyhow!("cannot listen on {listen}: {why}; choose another address with {setting}")
+    })
+}
+
 /// Starts the metrics listener (`[admin] metrics_listen`) on the current actix system: `/metrics` and
 /// `/healthz` without a token, nothing else. Returns the bound address.
 pub fn start_metrics(
-    listen: SocketAddr,
+    listener: std::net::TcpListener,
     scrape: Scrape,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let scrape = web::Data::new(scrape);
@@ -320,8 +347,12 @@ pub fn start_metrics(
     .max_connections(MAX_CONNECTIONS)
     .disable_signals()
     .shutdown_timeout(1)
-    .bind(listen)?;
-    let addr = server.addrs().first().copied().unwrap_or(listen);
+    .listen(listener)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("the metrics listener has no address"))?;
     let server = server.run();
     let handle = server.handle();
     actix::spawn(async move {

@@ -9,23 +9,31 @@ pub enum SinksCommand {
     List,
     /// Create or replace a sink.
     Put(Box<SinkPut>),
+    /// Delete a sink (refused while a route names it).
     Delete {
+        /// The sink's name.
         name: String,
     },
     /// Create or replace a route: which tenants' topics go to which sinks.
     Route {
+        /// The route's id.
         id: String,
+        /// The sinks that receive the records, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         sinks: Vec<String>,
+        /// Tenant ids, or `*` for all.
         #[arg(long, value_delimiter = ',', default_value = "*")]
         tenants: Vec<String>,
+        /// Topic patterns ('v2.users.*.presence'), or `*` for all.
         #[arg(long, value_delimiter = ',', default_value = "*")]
         topics: Vec<String>,
+        /// Deliver an event only when its body differs from the entity's last one.
         #[arg(long)]
         changes_only: bool,
     },
     /// Delete a route.
     Unroute {
+        /// The route's id.
         id: String,
     },
 }
@@ -33,17 +41,26 @@ pub enum SinksCommand {
 /// `switchboard sinks put`: a sink's name and settings.
 #[derive(Debug, clap::Args)]
 pub struct SinkPut {
+    /// The sink's name (a-z, 0-9, _ and -).
     name: String,
-    /// `file`, `stdout`, `nats`, `webhook` or `kafka`.
+    /// `file`, `stdout`, `nats`, `webhook`, `kafka` or `log`.
     #[arg(long)]
     kind: String,
     /// The file (for `file`), as the server sees it.
     #[arg(long)]
     path: Option<String>,
+    /// Rotate past this many bytes (for `file`), or trim the oldest records past this many (for `log`).
     #[arg(long)]
     max_bytes: Option<u64>,
+    /// Rotated files kept (for `file`).
     #[arg(long)]
     max_files: Option<u32>,
+    /// The log's directory below the server's data directory (for `log`; default `logs/<name>`).
+    #[arg(long)]
+    dir: Option<String>,
+    /// Trim records older than this (for `log`), e.g. `24h`.
+    #[arg(long)]
+    max_age: Option<String>,
     /// The NATS server (for `nats`) or the URL to POST to (for `webhook`). Not `--url`, which is the admin
     /// API's (a global option: a `--url` of this command would take its value too).
     #[arg(long = "sink-url", id = "sink_url")]
@@ -109,6 +126,8 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
                 path,
                 max_bytes,
                 max_files,
+                dir,
+                max_age,
                 sink_url,
                 subject,
                 stream,
@@ -177,7 +196,13 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
             if !allow.is_empty() {
                 body["allow"] = allow.into();
             }
-            for (key, value) in [("url", sink_url), ("subject", subject), ("stream", stream)] {
+            for (key, value) in [
+                ("url", sink_url),
+                ("subject", subject),
+                ("stream", stream),
+                ("dir", dir),
+                ("maxAge", max_age),
+            ] {
                 if let Some(v) = value {
                     body[key] = v.into();
                 }

@@ -9,8 +9,16 @@ use serde_json::Value;
 
 use super::{ClientArgs, s, table};
 
-/// The status table: one row per channel (a tenant without channels gets one row).
+/// The status table: one row per channel (a tenant without channels gets one row), the last frame as an
+/// age.
 pub fn status_table(status: &Value) -> String {
+    status_table_fit(status, Utc::now(), usize::MAX)
+}
+
+/// The status table as of `now`, each line cut to `width` characters (the last column, the error, is the
+/// one cut); under a width, channel ids show their first 8 characters.
+pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> String {
+    let short = width < usize::MAX;
     let mut rows = Vec::new();
     for t in status["tenants"].as_array().into_iter().flatten() {
         let channels = t["channels"].as_array().cloned().unwrap_or_default();
@@ -28,13 +36,18 @@ pub fn status_table(status: &Value) -> String {
         }
         for c in channels {
             let rejected = c["rejected"].as_array().map_or(0, Vec::len);
+            let channel = c["channelId"]
+                .as_str()
+                .map(|id| id.trim_start_matches("streaming-0-"))
+                .map(|id| match id.char_indices().nth(8) {
+                    Some((cut, _)) if short => format!("{}…", &id[..cut]),
+                    _ => id.to_string(),
+                })
+                .unwrap_or_else(|| "-".into());
             rows.push(vec![
                 s(&t["id"]),
                 s(&t["state"]),
-                c["channelId"]
-                    .as_str()
-                    .map(|id| id.trim_start_matches("streaming-0-").to_string())
-                    .unwrap_or_else(|| "-".into()),
+                channel,
                 s(&c["state"]),
                 format!(
                     "{}{}",
@@ -45,7 +58,10 @@ pub fn status_table(status: &Value) -> String {
                         String::new()
                     }
                 ),
-                s(&c["lastFrameAt"]),
+                c["lastFrameAt"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map_or_else(|| "-".into(), |t| super::ago(t.to_utc(), now)),
                 s(&c["restarts"]),
                 s(&c["lastError"]),
             ]);
@@ -64,7 +80,7 @@ pub fn status_table(status: &Value) -> String {
             ]);
         }
     }
-    table(
+    let text = table(
         &[
             "TENANT",
             "TENANT STATE",
@@ -76,7 +92,12 @@ pub fn status_table(status: &Value) -> String {
             "LAST ERROR",
         ],
         &rows,
-    )
+    );
+    if short {
+        super::cut_lines(&text, width)
+    } else {
+        text
+    }
 }
 
 pub async fn status(client: &ClientArgs, watch: Option<u64>) -> anyhow::Result<()> {
@@ -108,15 +129,25 @@ pub async fn gaps(client: &ClientArgs, tenant: Option<&str>, limit: usize) -> an
         println!("{gaps}");
         return Ok(());
     }
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+    };
     let rows: Vec<Vec<String>> = gaps
         .as_array()
         .into_iter()
         .flatten()
         .map(|g| {
+            let length = match (time(&g["from"]), time(&g["to"])) {
+                (Some(from), Some(to)) => super::length(to - from),
+                _ => "-".into(),
+            };
             vec![
                 s(&g["tenant"]),
                 s(&g["from"]),
                 s(&g["to"]),
+                length,
                 s(&g["reason"]),
                 g["topics"].as_array().map_or(0, Vec::len).to_string(),
                 s(&g["channelId"]),
@@ -126,11 +157,30 @@ pub async fn gaps(client: &ClientArgs, tenant: Option<&str>, limit: usize) -> an
     println!(
         "{}",
         table(
-            &["TENANT", "FROM", "TO", "REASON", "TOPICS", "CHANNEL"],
+            &[
+                "TENANT", "FROM", "TO", "LENGTH", "REASON", "TOPICS", "CHANNEL"
+            ],
             &rows
         )
     );
     Ok(())
+}
+
+/// A `--since`: a duration ago (`10m`) or an RFC 3339 time.
+pub(super) fn since_time(since: &str) -> anyhow::Result<DateTime<Utc>> {
+    since_time_at(since, Utc::now())
+}
+
+fn since_time_at(since: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    Ok(match DateTime::parse_from_rfc3339(since.trim()) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => {
+            let ago = humantime::parse_duration(since.trim()).with_context(|| {
+                format!("--since {since:?}: give a duration such as 10m or an RFC 3339 time")
+            })?;
+            now - chrono::Duration::from_std(ago).context("--since: too long ago")?
+        }
+    })
 }
 
 /// Where `switchboard tail` starts: live (the default), after a record id, or from a time.
@@ -152,17 +202,7 @@ impl TailFrom {
             out.push(("after", after.to_string()));
         }
         if let Some(since) = &self.since {
-            let at = match DateTime::parse_from_rfc3339(since.trim()) {
-                Ok(t) => t.with_timezone(&Utc),
-                Err(_) => {
-                    let ago = humantime::parse_duration(since.trim()).with_context(|| {
-                        format!(
-                            "--since {since:?}: give a duration such as 10m or an RFC 3339 time"
-                        )
-                    })?;
-                    now - chrono::Duration::from_std(ago).context("--since: too long ago")?
-                }
-            };
+            let at = since_time_at(since, now)?;
             out.push((
                 "since",
                 at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -284,5 +324,56 @@ mod tests {
         assert!(lines[2].contains("unplaced") && lines[2].contains("over the limits"));
         let col = lines[0].find("CHANNEL").unwrap();
         assert_eq!(&lines[1][col..col + 3], "abc", "columns line up");
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    fn at(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    #[test]
+    fn the_status_table_shows_ages_and_fits_the_width_it_is_given() {
+        let status = serde_json::json!({"tenants": [{
+            "id": "acme", "state": "running", "unplaced": [], "lastError": null,
+            "channels": [{
+                "channelId": "streaming-0-0123456789abcdef0123456789abcdef", "state": "live", "topics": 998,
+                "rejected": [{"topic": "x"}], "lastFrameAt": "2026-12-02T10:00:00Z", "restarts": 2,
+                "lastError": "the socket was lost: a long explanation that would wrap a terminal of eighty columns"
+            }]
+        }]});
+        let now = at("2026-12-02T10:00:07Z");
+        let narrow = status_table_fit(&status, now, 80);
+        assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+        let row = narrow.lines().nth(1).unwrap();
+        assert!(
+            row.contains("7s ago") && row.contains("01234567…"),
+            "{narrow}"
+        );
+        assert!(row.ends_with('…'), "the error is the column cut: {narrow}");
+        let wide = status_table_fit(&status, now, usize::MAX);
+        assert!(
+            wide.contains("0123456789abcdef0123456789abcdef") && wide.contains("eighty columns"),
+            "{wide}"
+        );
+    }
+
+    #[test]
+    fn ages_and_lengths_read_as_people_say_them() {
+        let now = at("2026-12-02T10:00:00Z");
+        assert_eq!(super::super::ago(at("2026-12-02T09:59:57Z"), now), "3s ago");
+        assert_eq!(super::super::ago(at("2026-12-02T09:55:00Z"), now), "5m ago");
+        assert_eq!(super::super::ago(at("2026-12-02T07:00:00Z"), now), "3h ago");
+        assert_eq!(super::super::ago(at("2026-11-28T10:00:00Z"), now), "4d ago");
+        assert_eq!(super::super::ago(at("2026-12-02T10:00:05Z"), now), "now");
+        let ms = chrono::TimeDelta::milliseconds;
+        assert_eq!(super::super::length(ms(850)), "850ms");
+        assert_eq!(super::super::length(ms(3_120)), "3.1s");
+        assert_eq!(super::super::length(ms(250_000)), "4m10s");
+        assert_eq!(super::super::length(ms(7_500_000)), "2h5m");
+        assert_eq!(super::super::cut_lines("abcdef\nab", 4), "abc…\nab");
     }
 }

@@ -12,31 +12,43 @@ pub enum TenantsCommand {
     List,
     /// One tenant.
     Get {
+        /// The tenant's id.
         id: String,
     },
     /// Create a tenant from a JSON file (`{"id","region"|"apiBase"+"loginBase","clients":[{"id","secret"}],"topics":[...]}`).
     Create {
+        /// The JSON file with the tenant's definition.
         #[arg(long)]
         file: std::path::PathBuf,
     },
     /// Replace a tenant's definition from a JSON file (clients without a secret keep theirs).
     Update {
+        /// The tenant's id.
         id: String,
+        /// The JSON file with the new definition.
         #[arg(long)]
         file: std::path::PathBuf,
     },
+    /// Delete a tenant: its channels close, its definition, clients and topics are forgotten.
     Delete {
+        /// The tenant's id.
         id: String,
     },
+    /// Pause a tenant: its channels close (a gap is recorded) until it is resumed.
     Pause {
+        /// The tenant's id.
         id: String,
     },
+    /// Resume a paused tenant.
     Resume {
+        /// The tenant's id.
         id: String,
     },
     /// Restart the tenant's channels (only the failed ones with --only-failed).
     Restart {
+        /// The tenant's id.
         id: String,
+        /// Restart only channels that failed, leaving live ones alone.
         #[arg(long)]
         only_failed: bool,
     },
@@ -46,20 +58,30 @@ pub enum TenantsCommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum TopicsCommand {
     /// A tenant's topics and where each one is.
-    List { tenant: String },
+    List {
+        /// The tenant's id.
+        tenant: String,
+    },
     /// Add topics: names as arguments, or one per line in --file (`-` for standard input).
     Add {
+        /// The tenant's id.
         tenant: String,
+        /// Topic names, e.g. 'v2.users.<id>.presence'.
         topics: Vec<String>,
+        /// A file with one topic per line ('#' starts a comment; `-` reads standard input).
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+        /// Placement priority: when not all topics fit, higher ones are placed first.
         #[arg(long, default_value_t = 0)]
         priority: i32,
     },
     /// Remove topics: names as arguments, or one per line in --file.
     Remove {
+        /// The tenant's id.
         tenant: String,
+        /// Topic names (case ignored).
         topics: Vec<String>,
+        /// A file with one topic per line (`-` reads standard input).
         #[arg(long)]
         file: Option<std::path::PathBuf>,
     },
@@ -184,6 +206,24 @@ pub async fn tenants(client: &ClientArgs, cmd: TenantsCommand) -> anyhow::Result
     Ok(())
 }
 
+/// What a topic change did to the channels, in words.
+fn change_summary(change: &Value) -> String {
+    let n = |field: &str| change[field].as_u64().unwrap_or(0);
+    let mut text = format!(
+        "channels: {} changed, {} started, {} stopped",
+        n("channelsChanged"),
+        n("channelsStarted"),
+        n("channelsStopped")
+    );
+    if n("unplaced") > 0 {
+        text.push_str(&format!(
+            "; {} topic(s) do not fit (see `switchboard topics list`)",
+            n("unplaced")
+        ));
+    }
+    text
+}
+
 pub async fn topics(client: &ClientArgs, cmd: TopicsCommand) -> anyhow::Result<()> {
     use reqwest::Method;
     match cmd {
@@ -230,7 +270,7 @@ pub async fn topics(client: &ClientArgs, cmd: TopicsCommand) -> anyhow::Result<(
             if client.json {
                 println!("{v}")
             } else {
-                println!("{} topic(s) added: {v}", names.len())
+                println!("{} topic(s) added; {}", names.len(), change_summary(&v))
             }
         }
         TopicsCommand::Remove {
@@ -249,7 +289,7 @@ pub async fn topics(client: &ClientArgs, cmd: TopicsCommand) -> anyhow::Result<(
             if client.json {
                 println!("{v}")
             } else {
-                println!("{} topic(s) removed: {v}", names.len())
+                println!("{} topic(s) removed; {}", names.len(), change_summary(&v))
             }
         }
     }

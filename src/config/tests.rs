@@ -413,7 +413,7 @@ fn the_example_file_loads() {
     assert_eq!(t.clients[0].secret.expose(), "secret");
     assert!(c.sinks.iter().any(|s| s.kind == SinkKind::Stdout));
     assert!(c.sinks.iter().any(|s| matches!(&s.kind,
-        SinkKind::File(FileConfig { path: p, .. }) if p.ends_with("examples/events.jsonl"))));
+        SinkKind::File(FileConfig { path: p, .. }) if p.ends_with("target/example/events.jsonl"))));
     assert!(!c.routes.is_empty());
     assert_eq!(c.engine, EnginePolicy::default());
 

@@ -145,6 +145,12 @@ pub struct SinkView {
     pub sent: u64,
     /// Records waiting to be written.
     pub queued: usize,
+    /// Records the sink's current worker moved to the dead-letter store.
+    pub dead_letters: u64,
+    /// Bytes waiting in the sink's spool on disk.
+    pub spool_bytes: u64,
+    /// Whether the spool is full (the sink then takes nothing more; the router waits).
+    pub spool_full: bool,
 }
 
 impl SinkView {
@@ -182,6 +188,9 @@ impl SinkView {
             updated_at,
             sent,
             queued,
+            dead_letters: 0,
+            spool_bytes: 0,
+            spool_full: false,
         };
         view.kind = config.kind.name().to_string();
         config.kind.view(&mut view);

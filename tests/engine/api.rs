@@ -889,6 +889,14 @@ async fn the_demo_runs_with_nothing_to_set_up_and_stops_cleanly() {
         "{screen}"
     );
     assert!(screen.contains("stopped;"));
+    for line in screen.lines() {
+        let line = line.trim_start_matches("\x1b[2J\x1b[H");
+        assert!(line.chars().count() <= 80, "fits 80 columns: {line:?}");
+    }
+    assert!(
+        screen.contains("recent gaps") && screen.contains("s ago"),
+        "gaps and ages: {screen}"
+    );
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
     assert!(events.lines().count() > 10, "events were delivered");
     for line in events.lines() {

@@ -14,6 +14,7 @@ mod kit;
 mod lifetimes;
 mod metrics;
 mod nats;
+mod operator;
 mod panics;
 mod recipes;
 mod replay;

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::authorize;
+use super::error::Body;
 use super::{ApiError, ApiState};
 use crate::api::responses::{
     Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
@@ -73,7 +74,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 impl From<SinkEntry> for SinkView {
     fn from(e: SinkEntry) -> SinkView {
-        SinkView::new(e.config, e.updated_at, e.sent, e.queued)
+        let mut view = SinkView::new(e.config, e.updated_at, e.sent, e.queued);
+        view.dead_letters = e.dead;
+        view.spool_bytes = e.spool_bytes;
+        view.spool_full = e.spool_full;
+        view
     }
 }
 
@@ -255,10 +260,10 @@ pub async fn put(
     req: HttpRequest,
     state: web::Data<ApiState>,
     name: web::Path<String>,
-    body: web::Json<SinkBody>,
+    body: web::Json<Body<SinkBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let written_path = body.path.clone();
     let mut config = validate_sink(&name, body)?;
     match &mut config.kind {
@@ -426,10 +431,10 @@ pub async fn put_route(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<String>,
-    body: web::Json<RouteBody>,
+    body: web::Json<Body<RouteBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
-    let route = validate_route(&id, body.into_inner())?;
+    let route = validate_route(&id, body.into_inner().0)?;
     let (record, created) = state
         .engine_sinks
         .put_route(&id, route)

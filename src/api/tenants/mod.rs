@@ -13,6 +13,7 @@ use serde::Deserialize;
 pub use self::body::{ClientBody, ClientView, TenantBody, TenantView, TopicBody, TopicsBody};
 use self::body::{check_tenant_topics, check_topics, checked_ca_file, validate};
 use super::auth::{Caller, authorize};
+use super::error::Body;
 use super::page::{self, PageQuery};
 use super::{ApiError, ApiState};
 use crate::api::responses::{
@@ -119,10 +120,11 @@ pub async fn get(
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<TenantBody>,
+    body: web::Json<Body<TenantBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
     key(&state)?;
+    let body = body.into_inner().0;
     if current(&state, &body.id).await?.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -144,7 +146,7 @@ pub async fn create(
         ));
     }
     let ca_file = checked_ca_file(&state, body.ca_file.as_deref(), None).await;
-    let tenant = validate(body.into_inner(), None, ca_file, &state.egress)?;
+    let tenant = validate(body, None, ca_file, &state.egress)?;
     let view = TenantView::from(&tenant);
     apply(&state, &caller, tenant, "tenant.create").await?;
     Ok(HttpResponse::Created().json(view))
@@ -158,18 +160,19 @@ pub async fn update(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<String>,
-    body: web::Json<TenantBody>,
+    body: web::Json<Body<TenantBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
     key(&state)?;
     let existing = current(&state, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))?;
+    let body = body.into_inner().0;
     if body.id != *id {
         return Err(ApiError::invalid("the body's id must be the path's id"));
     }
     let ca_file = checked_ca_file(&state, body.ca_file.as_deref(), Some(&existing)).await;
-    let tenant = validate(body.into_inner(), Some(&existing), ca_file, &state.egress)?;
+    let tenant = validate(body, Some(&existing), ca_file, &state.egress)?;
     let view = TenantView::from(&tenant);
     apply(&state, &caller, tenant, "tenant.update").await?;
     Ok(HttpResponse::Ok().json(view))
@@ -304,9 +307,9 @@ pub async fn add_topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<String>,
-    body: web::Json<TopicsBody>,
+    body: web::Json<Body<TopicsBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    change_topics(req, state, id, body.into_inner(), true).await
+    change_topics(req, state, id, body.into_inner().0, true).await
 }
 
 /// Removes topics (by name, case ignored).
@@ -317,9 +320,9 @@ pub async fn remove_topics(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<String>,
-    body: web::Json<TopicsBody>,
+    body: web::Json<Body<TopicsBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    change_topics(req, state, id, body.into_inner(), false).await
+    change_topics(req, state, id, body.into_inner().0, false).await
 }
 
 async fn change_topics(
@@ -376,10 +379,28 @@ async fn change_topics(
         &caller.name,
         action,
         &format!("tenants/{id}/topics"),
-        serde_json::json!({"count": given.len()}),
+        audited_topics(&given),
     )
     .await;
     Ok(HttpResponse::Ok().json(change.unwrap_or_default()))
+}
+
+/// Topics named in one audit entry; the rest are counted.
+const AUDITED_TOPICS: usize = 100;
+
+/// The audit entry's details of a topic change: how many, the first [`AUDITED_TOPICS`] by name, and how many
+/// more there were (an entry stays small however large the request).
+fn audited_topics(given: &[TopicConfig]) -> serde_json::Value {
+    let named: Vec<&str> = given
+        .iter()
+        .take(AUDITED_TOPICS)
+        .map(|t| t.name.as_str())
+        .collect();
+    serde_json::json!({
+        "count": given.len(),
+        "topics": named,
+        "more": given.len().saturating_sub(AUDITED_TOPICS),
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -11,6 +11,9 @@ use serde_json::Value;
 use crate::config::{Config, hash_token};
 use crate::sim::{self, ClientSpec, SimConfig};
 
+mod screen;
+use screen::SinkFile;
+
 /// Options of `switchboard demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -42,7 +45,27 @@ const FAULTS: [(&str, &str); 4] = [
 ];
 const FAULT_EVERY: Duration = Duration::from_secs(15);
 
+/// The screen's width: the table and the gap lines are cut to it.
+const WIDTH: usize = 80;
+
+/// Refuses a taken admin address with the flag that picks another.
+fn admin_port_is_free(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let mut other = addr;
+            other.set_port(addr.port().wrapping_add(1).max(1024));
+            anyhow::bail!(
+                "{addr} is already in use (another demo or engine?): choose another address with --admin {other}"
+            )
+        }
+        Err(e) => anyhow::bail!("cannot listen on {addr} (--admin): {e}"),
+    }
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Said first and in one line: the engine would otherwise get as far as its listener before failing.
+    admin_port_is_free(args.admin)?;
     let dir = args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()))
     });
@@ -140,10 +163,17 @@ sinks = ["events"]
         .map(|a| format!("http://{a}"))
         .unwrap_or_default();
 
+    // The CLI's default address is the demo's default: say --url only when it differs.
+    let cli = if api == "http://127.0.0.1:8081" {
+        format!("switchboard status --token {TOKEN}")
+    } else {
+        format!("switchboard status --url {api} --token {TOKEN}")
+    };
     let started = Instant::now();
     let mut next_fault = Instant::now() + FAULT_EVERY;
     let mut fault_index = 0;
     let mut last_fault = String::from("none yet");
+    let mut sink_file = SinkFile::new(events.clone());
     let mut ticker = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -170,30 +200,27 @@ sinks = ["events"]
         }
         let status = engine.status().await?;
         let status = serde_json::to_value(&status)?;
-        let lines = std::fs::read_to_string(&events)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        let gaps = std::fs::read_to_string(&events)
-            .map(|t| t.matches("\"kind\":\"gap\"").count())
-            .unwrap_or(0);
+        sink_file.read_new();
+        let now = chrono::Utc::now();
         print!("\x1b[2J\x1b[H");
         println!(
             "switchboard demo — {}s; Ctrl-C stops\n",
             started.elapsed().as_secs()
         );
-        println!("{}\n", crate::cli::status_table(&status));
+        println!("{}\n", crate::cli::status_table_fit(&status, now, WIDTH));
         println!(
-            "records in the sink: {lines} ({gaps} gap records)   last fault injected: {last_fault}\n"
+            "records in the sink: {} ({} gaps)   last fault: {last_fault}",
+            sink_file.records,
+            sink_file.gaps.total()
         );
-        println!("where to look:");
-        println!("  sink file      {}", events.display());
-        println!("  admin API      {api}/v1/status   (header: Authorization: Bearer {TOKEN})");
-        println!("  metrics        {api}/metrics      (the same header)");
-        println!("  CLI            switchboard status --url {api} --token {TOKEN}");
-        println!(
-            "  simulator      {}/sim/v1/stats   ledger: {}/sim/v1/ledger",
-            sim.base_url, sim.base_url
-        );
+        println!("{}", sink_file.gaps.render(now, WIDTH));
+        println!("where to look (token: {TOKEN}):");
+        println!("  console    {api}/console");
+        println!("  admin API  {api}/v1/status");
+        println!("  metrics    {api}/metrics");
+        println!("  CLI        {cli}");
+        println!("  sink file  {}", events.display());
+        println!("  simulator  {}/sim/v1/stats", sim.base_url);
     }
     println!("\nstopping…");
     tokio::task::spawn_blocking(move || {
@@ -202,7 +229,7 @@ sinks = ["events"]
     })
     .await?;
     println!(
-        "stopped; the sink file and the store stay in {}",
+        "stopped; the sink file and the store stay in\n  {}",
         dir.display()
     );
     Ok(())
