@@ -2,8 +2,8 @@
 //!
 //! Text is coloured only when standard error is a terminal (and `NO_COLOR` is not set): log files, Docker and
 //! Kubernetes read escape codes as text. JSON carries one object per line with `timestamp`, `level`, `target`,
-//! `fields` (the event's message and fields) and `spans` (each enclosing span with its fields), so a shipper
-//! gets the same context a person reads in the text form.
+//! `fields` (the event's message and fields), `span` (the span the event belongs to, with its fields) and
+//! `spans` (the enclosing spans), so a shipper gets the same context a person reads in the text form.
 
 use std::io::IsTerminal;
 
@@ -38,7 +38,9 @@ pub fn init(format: LogFormat) {
             .init(),
         LogFormat::Json => builder
             .json()
-            .with_current_span(false)
+            // `span`: the span the event belongs to, with its fields (a channel's tenant, region and channel
+            // id). Actors log with an explicit parent, which `spans` (the thread's current stack) misses.
+            .with_current_span(true)
             .with_span_list(true)
             .init(),
     }

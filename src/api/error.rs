@@ -128,8 +128,9 @@ pub fn json_error(e: actix_web::error::JsonPayloadError) -> ApiError {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
         }
         E::Deserialize(e) if e.is_data() => {
-            let mut error = ApiError::invalid("the body is not valid");
-            error.details.push(field_error(&e));
+            let detail = field_error(&e);
+            let mut error = ApiError::invalid(format!("the body is not valid: {detail}"));
+            error.details.push(detail);
             error
         }
         E::Deserialize(e) => ApiError::invalid(format!("the body is not JSON: {e}")),

@@ -167,7 +167,8 @@ sinks = ["events"]
     let cli = if api == "http://127.0.0.1:8081" {
         format!("switchboard status --token {TOKEN}")
     } else {
-        format!("switchboard status --url {api} --token {TOKEN}")
+        // Two lines, joined by the shell: the screen stays within 80 columns.
+        format!("switchboard status --token {TOKEN} \\\n               --url {api}")
     };
     let started = Instant::now();
     let mut next_fault = Instant::now() + FAULT_EVERY;

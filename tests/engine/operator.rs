@@ -90,6 +90,15 @@ async fn logs_are_plain_text_in_a_pipe_and_json_objects_when_asked() {
         );
         assert!(v["fields"]["message"].is_string(), "{line}");
     }
+    let channel_line: Value = serde_json::from_str(&json_lines[2]).unwrap();
+    assert_eq!(
+        (
+            &channel_line["span"]["name"],
+            &channel_line["span"]["tenant"]
+        ),
+        (&json!("channel"), &json!("acme")),
+        "the channel's line carries its span's fields: {channel_line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
