@@ -67,7 +67,8 @@ pub async fn audit(client: &ClientArgs, args: &AuditArgs) -> anyhow::Result<()> 
                 s(&e["actor"]),
                 s(&e["action"]),
                 s(&e["target"]),
-                details(&e["details"]),
+                // Long details (the names of thousands of topics) are cut; --json has them whole.
+                cut_lines(&details(&e["details"]), 200),
             ]
         })
         .collect();
