@@ -22,6 +22,21 @@ fn bin() -> Command {
     cmd
 }
 
+/// An engine for `acme` on `topics` with the admin API (and a master key, so tenants can change through
+/// it), live; its admin API's base URL.
+async fn live_engine(sim: &Sim, topics: &[String]) -> (RunningEngine, String) {
+    let App { engine, .. } = App::builder(sim)
+        .tenant("acme", topics)
+        .client("demo", "secret")
+        .sink_file()
+        .admin_token(ADMIN)
+        .master_key()
+        .start();
+    wait_live(&engine, "acme", 1).await;
+    let url = format!("http://{}", engine.admin_addr.unwrap());
+    (engine, url)
+}
+
 /// Runs `serve` on `config` (the text of its configuration, in a fresh directory: a fresh store, so that it
 /// logs its seeding) with the given log format and returns the first log lines it writes to a pipe.
 async fn serve_log_lines(sim: &Sim, format: &str, n: usize) -> Vec<String> {
@@ -108,18 +123,7 @@ async fn a_tail_piped_into_head_ends_quietly() {
         c.workload.rate_per_second = 200.0;
     });
     let topics = sim.topics(&["presence", "routingStatus"]).await;
-    let App {
-        engine,
-        scratch: _scratch,
-        ..
-    } = App::builder(&sim)
-        .tenant("acme", &topics)
-        .client("demo", "secret")
-        .sink_file()
-        .admin_token(ADMIN)
-        .start();
-    wait_live(&engine, "acme", 1).await;
-    let url = format!("http://{}", engine.admin_addr.unwrap());
+    let (engine, url) = live_engine(&sim, &topics).await;
     let mut tail = bin()
         .args(["tail", "acme", "--url", &url, "--token", ADMIN])
         .stdout(Stdio::piped())
@@ -198,17 +202,7 @@ async fn cli_errors_name_the_address_the_cause_and_the_flag() {
 
     let sim = Sim::start(|c| c.workload.users = 3);
     let topics = sim.topics(&["presence"]).await;
-    let App {
-        engine,
-        scratch: _scratch,
-        ..
-    } = App::builder(&sim)
-        .tenant("acme", &topics)
-        .client("demo", "secret")
-        .sink_file()
-        .admin_token(ADMIN)
-        .start();
-    let url = format!("http://{}", engine.admin_addr.unwrap());
+    let (engine, url) = live_engine(&sim, &topics).await;
     let out = bin()
         .args(["status", "--url", &url])
         .output()
@@ -256,19 +250,7 @@ async fn cli_errors_name_the_address_the_cause_and_the_flag() {
 async fn the_cli_prints_sentences_and_tables_and_reads_the_audit_log_and_dead_letters() {
     let sim = Sim::start(|c| c.workload.users = 4);
     let topics = sim.topics(&["presence"]).await;
-    let App {
-        engine,
-        scratch: _scratch,
-        ..
-    } = App::builder(&sim)
-        .tenant("acme", &topics[..2])
-        .client("demo", "secret")
-        .sink_file()
-        .admin_token(ADMIN)
-        .master_key()
-        .start();
-    wait_live(&engine, "acme", 1).await;
-    let url = format!("http://{}", engine.admin_addr.unwrap());
+    let (engine, url) = live_engine(&sim, &topics[..2]).await;
     let run = |args: Vec<String>| {
         let url = url.clone();
         async move {
@@ -344,18 +326,7 @@ async fn the_cli_prints_sentences_and_tables_and_reads_the_audit_log_and_dead_le
 async fn status_shows_ages_and_gaps_show_their_length() {
     let sim = Sim::start(|c| c.workload.users = 3);
     let topics = sim.topics(&["presence"]).await;
-    let App {
-        engine,
-        scratch: _scratch,
-        ..
-    } = App::builder(&sim)
-        .tenant("acme", &topics)
-        .client("demo", "secret")
-        .sink_file()
-        .admin_token(ADMIN)
-        .start();
-    wait_live(&engine, "acme", 1).await;
-    let url = format!("http://{}", engine.admin_addr.unwrap());
+    let (engine, url) = live_engine(&sim, &topics).await;
     sim.inject(fault(FaultKind::Drop)).await;
     let api = reqwest::Client::new();
     wait_until("a gap is recorded", || async {

@@ -9,7 +9,7 @@ mod serve;
 mod sse;
 mod wait;
 
-pub use app::{Admin, App};
+pub use app::{Admin, App, RunningEngine};
 pub use jetstream::{jetstream_at, read_stream};
 pub use receiver::{Request, http_receiver};
 pub use serve::{spawn_serve, spawn_serve_with};
