@@ -134,6 +134,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A time the API wrote (RFC 3339), or `None` for anything else.
+pub fn time_of(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    v.as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc())
+}
+
 /// How long ago `then` was, as of `now`: `3s ago`, `5m ago`, `2h ago`, `4d ago` (`now` for a time ahead).
 pub fn ago(then: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
     let secs = (now - then).num_seconds();

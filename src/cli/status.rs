@@ -58,10 +58,8 @@ pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> Str
                         String::new()
                     }
                 ),
-                c["lastFrameAt"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map_or_else(|| "-".into(), |t| super::ago(t.to_utc(), now)),
+                super::time_of(&c["lastFrameAt"])
+                    .map_or_else(|| "-".into(), |t| super::ago(t, now)),
                 s(&c["restarts"]),
                 s(&c["lastError"]),
             ]);
@@ -129,17 +127,12 @@ pub async fn gaps(client: &ClientArgs, tenant: Option<&str>, limit: usize) -> an
         println!("{gaps}");
         return Ok(());
     }
-    let time = |v: &Value| {
-        v.as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc())
-    };
     let rows: Vec<Vec<String>> = gaps
         .as_array()
         .into_iter()
         .flatten()
         .map(|g| {
-            let length = match (time(&g["from"]), time(&g["to"])) {
+            let length = match (super::time_of(&g["from"]), super::time_of(&g["to"])) {
                 (Some(from), Some(to)) => super::length(to - from),
                 _ => "-".into(),
             };

@@ -48,24 +48,10 @@ const FAULT_EVERY: Duration = Duration::from_secs(15);
 /// The screen's width: the table and the gap lines are cut to it.
 const WIDTH: usize = 80;
 
-/// Refuses a taken admin address with the flag that picks another.
-fn admin_port_is_free(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    match std::net::TcpListener::bind(addr) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            let mut other = addr;
-            other.set_port(addr.port().wrapping_add(1).max(1024));
-            anyhow::bail!(
-                "{addr} is already in use (another demo or engine?): choose another address with --admin {other}"
-            )
-        }
-        Err(e) => anyhow::bail!("cannot listen on {addr} (--admin): {e}"),
-    }
-}
-
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    // Said first and in one line: the engine would otherwise get as far as its listener before failing.
-    admin_port_is_free(args.admin)?;
+    // A taken address is said first, in one line naming the demo's flag, before the simulator starts (the
+    // engine's own check names the configuration's setting, which the demo writes for the user).
+    drop(crate::api::bind(args.admin, "--admin")?);
     let dir = args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("switchboard-demo-{}", std::process::id()))
     });

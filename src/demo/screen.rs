@@ -104,12 +104,6 @@ impl RecentGaps {
     }
 
     fn push(&mut self, gap: &Value) {
-        let time = |field: &str| {
-            gap[field]
-                .as_str()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.to_utc())
-        };
         self.total += 1;
         if self.latest.len() == RECENT {
             self.latest.pop_front();
@@ -117,8 +111,8 @@ impl RecentGaps {
         self.latest.push_back(GapLine {
             tenant: gap["tenant"].as_str().unwrap_or("-").to_string(),
             reason: gap["reason"].as_str().unwrap_or("-").to_string(),
-            from: time("from"),
-            to: time("to"),
+            from: crate::cli::time_of(&gap["from"]),
+            to: crate::cli::time_of(&gap["to"]),
             topics: gap["topics"].as_array().map_or(0, Vec::len),
         });
     }
