@@ -100,6 +100,11 @@ impl EngineHandle {
         // On the engine's own runtime, in order: the tenants stop (nothing new enters the router), the router
         // routes what it holds, the sinks write what they hold; then the system stops.
         system.arbiter().spawn(async move {
+            // Cluster mode: the tenants are handed over make-before-break first (no gap), while this
+            // instance still reads them.
+            if let Some(c) = &cluster {
+                c.hand_over().await;
+            }
             match tokio::time::timeout(TENANTS_STOP_TIMEOUT, supervisor.send(supervisor::Shutdown))
                 .await
             {
@@ -244,6 +249,7 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                             store: store_for_cluster,
                             key: key.clone(),
                             file_tenants: config.tenants.clone(),
+                            board: board.clone(),
                         },
                     ));
                 }

@@ -2,9 +2,11 @@
 //! `renew_deadline`). Every claiming action (connect or reconnect a socket, create a channel, change
 //! subscriptions, roll over, write to the store) checks it first; past it, this instance claims nothing, so a
 //! paused process that wakes up after its leases expired cannot take a channel back from the new owner.
+//! [`Handover`] is the same rule for one tenant that this instance offers to another: its sockets read on,
+//! but nothing is claimed, so that the taker's sockets displace them and are never displaced back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Shared by every actor of one engine. Without cluster mode it always holds.
@@ -95,6 +97,30 @@ impl Fence {
     }
 }
 
+/// One tenant's handover (cluster mode, make-before-break): while it is on, the tenant's channels keep reading
+/// their sockets but claim nothing (no reconnect, no new channel, no subscription change, no record), so that
+/// the taker's sockets displace them and are never displaced back. Shared by the cluster loop, which turns it
+/// on and off, and the tenant's actors, which check it.
+#[derive(Debug, Clone, Default)]
+pub struct Handover(Arc<AtomicBool>);
+
+impl Handover {
+    /// The tenant is offered to another instance.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// The offer was withdrawn: the tenant claims again (reconnects what dropped, with its gap).
+    pub fn cancel(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+
+    /// Whether the tenant is being handed over.
+    pub fn active(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -121,5 +147,16 @@ mod tests {
         f.close();
         assert!(!f.admit());
         assert_eq!(f.refused(), 2);
+    }
+
+    #[test]
+    fn a_handover_is_seen_by_every_clone_until_cancelled() {
+        let h = Handover::default();
+        let seen = h.clone();
+        assert!(!seen.active());
+        h.begin();
+        assert!(seen.active());
+        h.cancel();
+        assert!(!seen.active());
     }
 }

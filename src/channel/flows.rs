@@ -209,7 +209,7 @@ impl ChannelActor {
     /// Stores the channel record, so that a restarted process re-uses the channel; its `updated_at` is the
     /// last proof of life (now, before the first).
     pub(super) fn persist(&self) {
-        if !self.shared.fence.admit() {
+        if !self.shared.admits() {
             return;
         }
         let Some(record) = self.record(self.continuity.last_proof().unwrap_or_else(Utc::now))
@@ -440,7 +440,8 @@ impl ChannelActor {
     }
 }
 
-/// How long a fenced channel waits before looking again (its tenant is stopped once the lease is given up).
+/// How long a fenced channel waits before looking again (its tenant is stopped once the lease is given up, or
+/// claims again once a handover is withdrawn).
 const FENCE_RECHECK: Duration = Duration::from_secs(1);
 
 impl ChannelActor {
@@ -451,10 +452,14 @@ impl ChannelActor {
         ctx: &mut Context<Self>,
         retry: fn(&mut Self, &mut Context<Self>),
     ) -> bool {
-        if self.shared.fence.admit() {
+        if self.shared.admits() {
             return false;
         }
-        tracing::warn!(parent: &self.span, "fenced: this instance's leases are not renewed; claiming nothing");
+        if self.shared.handover.active() {
+            tracing::debug!(parent: &self.span, "handing the tenant over: claiming nothing");
+        } else {
+            tracing::warn!(parent: &self.span, "fenced: this instance's leases are not renewed; claiming nothing");
+        }
         let turn = self.turn;
         ctx.run_later(FENCE_RECHECK, move |act, ctx| {
             if act.turn == turn {

@@ -74,7 +74,7 @@ impl Handler<Stop> for ChannelActor {
             .continuity
             .last_proof()
             .and_then(|proof| self.record(proof))
-            .filter(|_| self.shared.fence.admit());
+            .filter(|_| self.shared.admits());
         if self.phase.live().is_some() {
             self.shared.metrics.disconnected(DisconnectReason::Stopped);
         }

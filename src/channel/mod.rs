@@ -88,8 +88,21 @@ pub struct TenantShared {
     /// This actor took the tenant over from another instance: the time since the recorded channels' last
     /// proof of life is a `failover` gap.
     pub failover: bool,
+    /// This actor took the tenant over from an instance that handed it over make-before-break (it read its
+    /// sockets until ours displaced them): adopting the recorded channels opens no gap.
+    pub handed_over: bool,
+    /// Cluster mode: on while this instance hands the tenant over to another (nothing is claimed then).
+    pub handover: crate::fence::Handover,
     /// Cluster mode: the tenant's lease; channel records are written only while it is current.
     pub lease: Option<crate::store::Lease>,
+}
+
+impl TenantShared {
+    /// Checks before a claiming action: the instance's self-fence (a refusal is counted) and the tenant's
+    /// handover (expected, not counted). `true`: go ahead.
+    pub fn admits(&self) -> bool {
+        !self.handover.active() && self.fence.admit()
+    }
 }
 
 /// A rejected topic and why.
@@ -235,8 +248,11 @@ impl ChannelActor {
         };
         let reuse = spec.reuse.map(|record| {
             // The process (or actor) that recorded the channel last had proof of life then: whatever happened
-            // since is a gap, whether or not the channel can be re-used.
-            continuity.resumed_after(record.updated_at, why);
+            // since is a gap, whether or not the channel can be re-used. Not after a handover: the previous
+            // owner read the channel until this actor's socket displaced its own.
+            if !spec.shared.handed_over {
+                continuity.resumed_after(record.updated_at, why);
+            }
             let token_lifetime = spec
                 .session
                 .token()

@@ -139,7 +139,7 @@ impl ChannelActor {
     /// Make before break: a new channel (with a fresh token) gets the topics and a socket; then the old socket
     /// is closed. The overlap's duplicates are removed by the router.
     pub(super) fn roll_over(&mut self, reason: RolloverReason, ctx: &mut Context<Self>) {
-        if !self.shared.fence.admit() {
+        if !self.shared.admits() {
             // Cluster mode, fenced: no new channel; the renewal is tried again later.
             self.rollover_done.do_send(RolloverDone { slot: self.slot });
             self.renew_later(ctx);

@@ -13,11 +13,13 @@ pub struct Held {
     pub epoch: i64,
 }
 
-/// A lease taken: its new epoch and who held it before (none for a tenant never owned).
+/// A lease taken: its new epoch, who held it before (none for a tenant never owned), and whether that owner
+/// handed it over make-before-break (it read on until the taker's sockets displaced its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
     pub epoch: i64,
     pub previous: Option<String>,
+    pub handed_over: bool,
 }
 
 /// One row of `GET /v1/cluster`'s `tenants`.
@@ -125,32 +127,81 @@ pub async fn ensure_rows(pool: &PgPool, tenants: &[String]) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// Takes `tenant`'s lease if it is free, expired or already this instance's; the epoch goes up by one.
+/// Takes `tenant`'s lease if it is free, expired, already this instance's, or offered by its owner within
+/// `fresh` (a make-before-break handover: the owner reads on until the taker's sockets displace its own); the
+/// epoch goes up by one.
 pub async fn acquire(
     pool: &PgPool,
     me: &str,
     tenant: &str,
     ttl: Duration,
+    fresh: Duration,
 ) -> sqlx::Result<Option<Taken>> {
-    let row: Option<(i64, Option<String>)> = sqlx::query_as(
-        "WITH old AS (SELECT tenant, owner FROM tenant_leases WHERE tenant = $2 FOR UPDATE SKIP LOCKED) \
+    let row: Option<(i64, Option<String>, bool)> = sqlx::query_as(
+        "WITH old AS (SELECT tenant, owner, expires_at > now() AND handover_at > now() - $4::interval \
+         AS offered FROM tenant_leases WHERE tenant = $2 FOR UPDATE SKIP LOCKED) \
          UPDATE tenant_leases AS l SET owner = $1, epoch = l.epoch + 1, expires_at = now() + $3::interval, \
-         renewed_at = now(), since = now() \
-         FROM old WHERE l.tenant = old.tenant AND (l.owner IS NULL OR l.expires_at <= now() OR l.owner = $1) \
-         RETURNING l.epoch, old.owner",
+         renewed_at = now(), since = now(), handover_at = NULL \
+         FROM old WHERE l.tenant = old.tenant \
+         AND (l.owner IS NULL OR l.expires_at <= now() OR l.owner = $1 OR old.offered) \
+         RETURNING l.epoch, old.owner, coalesce(old.offered, false)",
     )
     .bind(me)
     .bind(tenant)
     .bind(interval(ttl))
+    .bind(interval(fresh))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(epoch, previous)| Taken { epoch, previous }))
+    Ok(row.map(|(epoch, previous, offered)| Taken {
+        epoch,
+        handed_over: offered && previous.as_deref().is_some_and(|p| p != me),
+        previous,
+    }))
+}
+
+/// Offers `tenant` to the instance the assignment gives it to (or refreshes the offer), while this instance
+/// still holds it at `epoch`. `false`: the lease is no longer ours (taken by now).
+pub async fn offer(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tenant_leases SET handover_at = now() \
+         WHERE tenant = $2 AND owner = $1 AND epoch = $3 AND expires_at > now()",
+    )
+    .bind(me)
+    .bind(tenant)
+    .bind(epoch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Withdraws the offer of `tenant`. `false`: the lease is no longer ours at `epoch` (it was taken).
+pub async fn withdraw(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tenant_leases SET handover_at = NULL WHERE tenant = $2 AND owner = $1 AND epoch = $3",
+    )
+    .bind(me)
+    .bind(tenant)
+    .bind(epoch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Stops counting this instance as a member (its heartbeat row goes), so that the others' assignment gives
+/// its tenants away; its leases stay its own until taken or given up.
+pub async fn withdraw_membership(pool: &PgPool, me: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM cluster_instances WHERE id = $1")
+        .bind(me)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Gives `tenant`'s lease up (it expires now), if this instance still holds it at `epoch`.
 pub async fn release(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE tenant_leases SET expires_at = now() WHERE tenant = $2 AND owner = $1 AND epoch = $3",
+        "UPDATE tenant_leases SET expires_at = now(), handover_at = NULL \
+         WHERE tenant = $2 AND owner = $1 AND epoch = $3",
     )
     .bind(me)
     .bind(tenant)
@@ -162,7 +213,7 @@ pub async fn release(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx:
 
 /// Leaves the cluster: every lease of this instance expires now, and its heartbeat is removed.
 pub async fn leave(pool: &PgPool, me: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE tenant_leases SET expires_at = now() WHERE owner = $1")
+    sqlx::query("UPDATE tenant_leases SET expires_at = now(), handover_at = NULL WHERE owner = $1")
         .bind(me)
         .execute(pool)
         .await?;

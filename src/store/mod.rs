@@ -264,6 +264,14 @@ pub trait Store: Send + Sync + 'static {
         tenant: &str,
         proofs: &[(String, DateTime<Utc>)],
     ) -> Result<usize, StoreError>;
+    /// [`Store::touch_channels`], applied only while `lease` is the tenant's current lease (cluster mode: an
+    /// owner that lost the tenant moves nothing). Returns how many records moved (0 when refused).
+    async fn touch_channels_fenced(
+        &self,
+        tenant: &str,
+        proofs: &[(String, DateTime<Utc>)],
+        lease: &Lease,
+    ) -> Result<usize, StoreError>;
     /// Appends a gap.
     async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError>;
     /// Writes what a backfill made of a gap; `false` when no gap has that id.

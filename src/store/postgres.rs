@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cluster",
         include_str!("../../migrations/postgres/0005_cluster.sql"),
     ),
+    (
+        6,
+        "handover",
+        include_str!("../../migrations/postgres/0006_handover.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by PostgreSQL. Cheap to clone: clones share one connection pool.

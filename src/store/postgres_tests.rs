@@ -524,3 +524,50 @@ async fn a_fenced_channel_write_is_applied_only_under_the_current_lease() {
     assert_eq!(store.channels(&tenant).await.unwrap(), vec![kept]);
     let _ = store.drop_schema().await;
 }
+
+#[tokio::test]
+async fn a_fenced_proof_of_life_moves_a_record_only_under_the_current_lease() {
+    let store = fresh_store().await;
+    let tenant = unique_tenant("proofs");
+    sqlx::query(
+        "INSERT INTO tenant_leases (tenant, owner, epoch, expires_at) VALUES ($1, 'sb-1', 2, now() + interval '15 seconds')",
+    )
+    .bind(&tenant)
+    .execute(&store.pool)
+    .await
+    .expect("a lease row");
+    let record = channel(&tenant, 0);
+    store.upsert_channel(&record).await.unwrap();
+    let later = record.updated_at + chrono::Duration::seconds(5);
+    let proof = vec![(record.channel_id.clone(), later)];
+    // A stale owner (the epoch before a takeover) moves nothing.
+    let stale = Lease {
+        owner: "sb-1".into(),
+        epoch: 1,
+    };
+    assert_eq!(
+        store
+            .touch_channels_fenced(&tenant, &proof, &stale)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.channels(&tenant).await.unwrap()[0].updated_at,
+        record.updated_at
+    );
+    // The current owner moves it.
+    let current = Lease {
+        owner: "sb-1".into(),
+        epoch: 2,
+    };
+    assert_eq!(
+        store
+            .touch_channels_fenced(&tenant, &proof, &current)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.channels(&tenant).await.unwrap()[0].updated_at, later);
+    let _ = store.drop_schema().await;
+}

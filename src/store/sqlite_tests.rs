@@ -452,6 +452,7 @@ async fn database_from_before_migration_2_is_upgraded() {
     sqlx::raw_sql(
         "DROP TABLE clients; DROP TABLE topics; DROP TABLE tenants; DROP TABLE sinks; \
          DROP TABLE routes; DROP TABLE audit; DROP TABLE dead_letters; \
+         DROP TABLE cluster_instances; DROP TABLE tenant_leases; \
          ALTER TABLE gaps DROP COLUMN backfill; \
          DELETE FROM _sqlx_migrations WHERE version >= 2",
     )

@@ -126,6 +126,10 @@ struct Child {
     /// Taken over from another instance (cluster mode): the loss of continuity since its last proof of life is
     /// a `failover` gap, not a `restart` one.
     failover: bool,
+    /// Taken over from an instance that handed it over make-before-break: adopting its channels opens no gap.
+    handed_over: bool,
+    /// Cluster mode: on while this instance hands the tenant over to another.
+    handover: crate::fence::Handover,
     /// Cluster mode: the lease this instance holds for it.
     lease: Option<crate::store::Lease>,
 }
@@ -145,6 +149,8 @@ impl Child {
             ),
             config,
             failover: false,
+            handed_over: false,
+            handover: crate::fence::Handover::default(),
             lease: None,
             running: None,
             failed: None,
@@ -277,6 +283,8 @@ impl Supervisor {
             socket_opens: crate::channel::SocketOpens::new(child.metrics.clone()),
             fence: shared.fence.clone(),
             failover: std::mem::take(&mut child.failover),
+            handed_over: std::mem::take(&mut child.handed_over),
+            handover: child.handover.clone(),
             lease: child.lease.clone(),
         });
         self.incarnations += 1;
@@ -377,6 +385,10 @@ impl Supervisor {
 pub struct Own {
     pub config: TenantConfig,
     pub failover: bool,
+    /// The previous owner handed it over make-before-break: its sockets read until ours displaced them.
+    pub handed_over: bool,
+    /// Turned on by the cluster loop while it hands the tenant over to another instance.
+    pub handover: crate::fence::Handover,
     /// The lease as taken: the tenant's channel records are written only while it is current.
     pub lease: crate::store::Lease,
 }
@@ -394,6 +406,8 @@ impl Handler<Own> for Supervisor {
         Own {
             config,
             failover,
+            handed_over,
+            handover,
             lease,
         }: Own,
         ctx: &mut Context<Self>,
@@ -405,6 +419,8 @@ impl Handler<Own> for Supervisor {
         self.stop_child(&id);
         let mut child = Child::new(config, &self.shared);
         child.failover = failover;
+        child.handed_over = handed_over;
+        child.handover = handover;
         child.lease = Some(lease);
         let paused = child.config.paused;
         self.children.insert(id.clone(), child);

@@ -457,12 +457,25 @@ impl TenantActor {
                 .collect();
             let store = act.shared.store.clone();
             let tenant = act.config.id.clone();
+            let shared = act.shared.clone();
             async move {
                 if due.is_empty() {
                     return (due, Ok(0));
                 }
                 let proofs: Vec<Proof> = due.iter().map(|(_, p)| p.clone()).collect();
-                let result = store.touch_channels(&tenant, &proofs).await;
+                let result = match &shared.lease {
+                    None => store.touch_channels(&tenant, &proofs).await,
+                    // Cluster mode: checked by the database too, since the local fence cannot see a lease
+                    // taken by another instance between two renewals.
+                    Some(lease) => {
+                        let moved = store.touch_channels_fenced(&tenant, &proofs, lease).await;
+                        if matches!(moved, Ok(0)) {
+                            shared.fence.count_refusal();
+                            tracing::warn!("proofs of life refused: the tenant's lease moved on");
+                        }
+                        moved
+                    }
+                };
                 (due, result)
             }
             .instrument(act.span.clone())

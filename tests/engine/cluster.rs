@@ -101,24 +101,35 @@ fn spread(owners: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
     by
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_instances_share_nine_tenants_take_over_a_killed_one_and_fence_a_frozen_one() {
-    let server = postgres_or_fail();
-    let db = fresh_database(&server).await;
-    let sim = Sim::start(|c| {
-        c.workload.users = TENANTS;
-        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
-    });
-    let presence = sim.topics(&["presence"]).await;
-    let scratch = Scratch::new();
-    let key_file = scratch.0.join("master.key");
-    std::fs::write(
-        &key_file,
-        switchboard::secrets::MasterKey::generate().to_base64(),
-    )
-    .unwrap();
-    let mut text = format!(
-        r#"
+/// One cluster under test: a simulator with a user per tenant, a fresh database, and the configuration every
+/// instance runs (short timers, a file sink per instance).
+struct Setup {
+    server: String,
+    db: String,
+    sim: Sim,
+    presence: Vec<String>,
+    scratch: Scratch,
+    config: std::path::PathBuf,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let server = postgres_or_fail();
+        let db = fresh_database(&server).await;
+        let sim = Sim::start(|c| {
+            c.workload.users = TENANTS;
+            c.workload.families = vec![Family::Presence, Family::RoutingStatus];
+        });
+        let presence = sim.topics(&["presence"]).await;
+        let scratch = Scratch::new();
+        let key_file = scratch.0.join("master.key");
+        std::fs::write(
+            &key_file,
+            switchboard::secrets::MasterKey::generate().to_base64(),
+        )
+        .unwrap();
+        let mut text = format!(
+            r#"
 [engine]
 ping_interval = "200ms"
 heartbeat_timeout = "1500ms"
@@ -151,28 +162,39 @@ name = "test"
 role = "admin"
 token_sha256 = "{hash}"
 "#,
-        spool = scratch.0.join("spool").display(),
-        key = key_file.display(),
-        events = scratch.0.join("events.jsonl").display(),
-        hash = hex(switchboard::config::hash_token(TOKEN)),
-    );
-    for (i, topic) in presence.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[tenants]]\nid = \"t{i}\"\napi_base = \"{base}\"\nlogin_base = \"{base}\"\ntopics = [\"{topic}\"]\n\
-             [[tenants.clients]]\nid = \"demo\"\nsecret = \"secret\"\n",
-            base = sim.base()
-        ));
+            spool = scratch.0.join("spool").display(),
+            key = key_file.display(),
+            events = scratch.0.join("events.jsonl").display(),
+            hash = hex(switchboard::config::hash_token(TOKEN)),
+        );
+        for (i, topic) in presence.iter().enumerate() {
+            text.push_str(&format!(
+                "\n[[tenants]]\nid = \"t{i}\"\napi_base = \"{base}\"\nlogin_base = \"{base}\"\ntopics = [\"{topic}\"]\n\
+                 [[tenants.clients]]\nid = \"demo\"\nsecret = \"secret\"\n",
+                base = sim.base()
+            ));
+        }
+        let config = scratch.0.join("cluster.toml");
+        std::fs::write(&config, text).unwrap();
+        Setup {
+            server,
+            db,
+            sim,
+            presence,
+            scratch,
+            config,
+        }
     }
-    let config = scratch.0.join("cluster.toml");
-    std::fs::write(&config, text).unwrap();
-    let start = |i: usize| {
+
+    /// Starts instance `sb-{i}` on a free port.
+    fn start(&self, i: usize) -> Node {
         let port = free_port();
         let id = format!("sb-{i}");
         let listen = format!("127.0.0.1:{port}");
         let advertise = format!("http://{listen}");
         Node {
             child: spawn_serve_with(
-                &config,
+                &self.config,
                 &[
                     ("SWITCHBOARD_INSTANCE_ID", &id),
                     ("SWITCHBOARD_ADMIN_LISTEN", &listen),
@@ -182,7 +204,42 @@ token_sha256 = "{hash}"
             admin: format!("http://{listen}"),
             id,
         }
-    };
+    }
+
+    /// Waits for a fair spread over `nodes` (each holds the same share) with every tenant's socket open once.
+    async fn balanced(&self, nodes: &[Node]) {
+        let share = TENANTS / nodes.len();
+        wait_until(
+            &format!(
+                "nine tenants spread {share} each over {} instances, nine sockets open",
+                nodes.len()
+            ),
+            || async {
+                let Some(o) = owners(&nodes[0]).await else {
+                    return false;
+                };
+                let by = spread(&o);
+                o.len() == TENANTS
+                    && by.len() == nodes.len()
+                    && nodes.iter().all(|n| by.get(&n.id) == Some(&share))
+                    && self.sim.stats().await.sockets_open == TENANTS as u64
+            },
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_nine_tenants_take_over_a_killed_one_and_fence_a_frozen_one() {
+    let setup = Setup::new().await;
+    let Setup {
+        server,
+        db,
+        sim,
+        scratch,
+        ..
+    } = &setup;
+    let start = |i: usize| setup.start(i);
     let mut nodes: Vec<Node> = (0..3).map(start).collect();
 
     // A fair spread: 3/3/3, every tenant live once.
@@ -370,5 +427,129 @@ token_sha256 = "{hash}"
     );
     drop(frozen);
     drop(nodes);
-    drop_database(&server, &db).await;
+    drop_database(server, db).await;
+}
+
+/// Every instance's file sink (`events.<instance>.jsonl`): how many copies of each event id, and the gaps.
+fn read_all_sinks(scratch: &Scratch) -> (BTreeMap<String, usize>, Vec<Value>) {
+    let mut events = BTreeMap::new();
+    let mut gaps = Vec::new();
+    for entry in std::fs::read_dir(&**scratch.0).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("events.") && name.ends_with(".jsonl")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        // A last line without its newline is still being written.
+        let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+        for line in complete.lines() {
+            let v: Value = serde_json::from_str(line).expect("a sink line is JSON");
+            match v["kind"].as_str() {
+                Some("event") => {
+                    *events
+                        .entry(v["correlationId"].as_str().unwrap().to_string())
+                        .or_default() += 1
+                }
+                Some("gap") => gaps.push(v),
+                _ => {}
+            }
+        }
+    }
+    (events, gaps)
+}
+
+/// Stops an instance with SIGTERM and waits for it to exit; it must exit cleanly.
+async fn terminate(mut node: Node) {
+    // SAFETY: a signal to a child process this test started.
+    unsafe { libc::kill(node.pid(), libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(30), node.child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not stop within 30 s of SIGTERM", node.id))
+        .expect("wait");
+    assert!(status.success(), "{} exited with {status}", node.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_hands_every_tenant_over_without_a_gap_or_a_lost_event() {
+    let setup = Setup::new().await;
+    let sim = &setup.sim;
+    let mut nodes: Vec<Node> = (0..3).map(|i| setup.start(i)).collect();
+    setup.balanced(&nodes).await;
+    sim.workload(json!({"ratePerSecond": 60.0, "families": ["presence"]}))
+        .await;
+
+    // One at a time: SIGTERM hands the instance's tenants to the other two (no gap), then the restarted
+    // instance takes its share back from them (a handover too).
+    for round in 0..3 {
+        let leaving = nodes.remove(0);
+        let id = leaving.id.clone();
+        let held: Vec<String> = owners(&nodes[0])
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, o)| *o == id)
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(held.len(), 3, "round {round}: {id} holds its share");
+        terminate(leaving).await;
+        let o = owners(&nodes[0]).await.unwrap();
+        assert!(
+            held.iter()
+                .all(|t| o.get(t).is_some_and(|owner| *owner != id)),
+            "round {round}: {id}'s tenants were taken before it exited: {o:?}"
+        );
+        assert_eq!(sim.stats().await.sockets_open, TENANTS as u64);
+        let (_, gaps) = read_all_sinks(&setup.scratch);
+        assert!(
+            gaps.is_empty(),
+            "round {round}: no gap after SIGTERM: {gaps:?}"
+        );
+        let index: usize = id["sb-".len()..].parse().unwrap();
+        nodes.push(setup.start(index));
+        setup.balanced(&nodes).await;
+    }
+    assert_eq!(
+        sim.stats().await.channels_created,
+        TENANTS as u64,
+        "every handover adopted the recorded channels, none was created beside them"
+    );
+
+    // Every event of the followed topics reached a sink; no gap anywhere (sinks and store).
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+    let followed: std::collections::BTreeSet<String> = setup
+        .presence
+        .iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    let ledger: Vec<String> = sim
+        .ledger()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["topic"]
+                .as_str()
+                .is_some_and(|t| followed.contains(&t.to_ascii_lowercase()))
+        })
+        .map(|e| e["correlationId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        ledger.len() > 100,
+        "the workload ran: {} events",
+        ledger.len()
+    );
+    wait_until("every event of the ledger in a sink", || async {
+        let (events, _) = read_all_sinks(&setup.scratch);
+        ledger.iter().all(|id| events.contains_key(id))
+    })
+    .await;
+    let (_, gaps) = read_all_sinks(&setup.scratch);
+    assert!(gaps.is_empty(), "no gap record: {gaps:?}");
+    let stored = nodes[0].get("/v1/gaps").await.expect("the gaps");
+    assert_eq!(
+        stored.as_array().map(Vec::len),
+        Some(0),
+        "no gap stored: {stored}"
+    );
+    drop(nodes);
+    drop_database(&setup.server, &setup.db).await;
 }

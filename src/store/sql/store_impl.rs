@@ -70,30 +70,16 @@ macro_rules! sql_store {
                     tenant: &str,
                     proofs: &[(String, DateTime<Utc>)],
                 ) -> Result<usize, StoreError> {
-                    let count = proofs.len();
-                    // Ordered by id, so that concurrent writers take row locks in the same order.
-                    let proofs = latest_proofs(proofs);
-                    let statements = proofs.chunks(BATCH).map(|chunk| {
-                        // One UPDATE for the whole chunk: the proofs as a table, joined to the tenant's channels.
-                        let mut query = Query::new("WITH proof (channel_id, at) AS (");
-                        query.push_values(chunk, |mut row, (id, at)| {
-                            row.push_bind(*id).push_bind(Self::time(*at));
-                        });
-                        query.push(
-                            ") UPDATE channels SET updated_at = proof.at FROM proof \
-                             WHERE channels.channel_id = proof.channel_id AND channels.updated_at < proof.at \
-                             AND channels.tenant = ",
-                        );
-                        query.push_bind(tenant);
-                        query
-                    });
-                    let doing = || format!("storing the proofs of life of {count} channels of tenant {tenant}");
-                    let moved: u64 = self
-                        .transaction(statements, doing, None)
-                        .await?
-                        .iter()
-                        .sum();
-                    Ok(usize::try_from(moved).unwrap_or(usize::MAX))
+                    self.write_proofs(tenant, proofs, None).await
+                }
+
+                async fn touch_channels_fenced(
+                    &self,
+                    tenant: &str,
+                    proofs: &[(String, DateTime<Utc>)],
+                    lease: &Lease,
+                ) -> Result<usize, StoreError> {
+                    self.write_proofs(tenant, proofs, Some(lease)).await
                 }
 
                 async fn record_gap(&self, gap: &GapRecord) -> Result<(), StoreError> {
@@ -569,6 +555,49 @@ macro_rules! sql_store {
             impl $store {
                 /// Creates or replaces a channel record; with `lease`, only while it is the tenant's current
                 /// lease (the row is selected only if the lease row matches). Returns whether it was written.
+                async fn write_proofs(
+                    &self,
+                    tenant: &str,
+                    proofs: &[(String, DateTime<Utc>)],
+                    lease: Option<&Lease>,
+                ) -> Result<usize, StoreError> {
+                    let count = proofs.len();
+                    // Ordered by id, so that concurrent writers take row locks in the same order.
+                    let proofs = latest_proofs(proofs);
+                    let statements = proofs.chunks(BATCH).map(|chunk| {
+                        // One UPDATE for the whole chunk: the proofs as a table, joined to the tenant's channels.
+                        let mut query = Query::new("WITH proof (channel_id, at) AS (");
+                        query.push_values(chunk, |mut row, (id, at)| {
+                            row.push_bind(*id).push_bind(Self::time(*at));
+                        });
+                        query.push(
+                            ") UPDATE channels SET updated_at = proof.at FROM proof \
+                             WHERE channels.channel_id = proof.channel_id AND channels.updated_at < proof.at \
+                             AND channels.tenant = ",
+                        );
+                        query.push_bind(tenant);
+                        // Cluster mode: only while the lease is the writer's (a stale owner moves nothing).
+                        if let Some(l) = lease {
+                            query
+                                .push(" AND EXISTS (SELECT 1 FROM tenant_leases WHERE tenant = ")
+                                .push_bind(tenant)
+                                .push(" AND owner = ")
+                                .push_bind(&l.owner)
+                                .push(" AND epoch = ")
+                                .push_bind(l.epoch)
+                                .push(")");
+                        }
+                        query
+                    });
+                    let doing = || format!("storing the proofs of life of {count} channels of tenant {tenant}");
+                    let moved: u64 = self
+                        .transaction(statements, doing, None)
+                        .await?
+                        .iter()
+                        .sum();
+                    Ok(usize::try_from(moved).unwrap_or(usize::MAX))
+                }
+
                 async fn write_channel(
                     &self,
                     record: &ChannelRecord,
