@@ -4,6 +4,7 @@
 
 mod app;
 mod jetstream;
+mod postgres;
 mod receiver;
 mod serve;
 mod sse;
@@ -11,6 +12,7 @@ mod wait;
 
 pub use app::{Admin, App, RunningEngine};
 pub use jetstream::{jetstream_at, read_stream};
+pub use postgres::OwnPostgres;
 pub use receiver::{Request, http_receiver};
 pub use serve::{spawn_serve, spawn_serve_with};
 pub use sse::{Sse, SseEvent};
