@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{ClientArgs, s, table};
 
 /// The status table: one row per channel (a tenant without channels gets one row), the last frame as an
-/// age.
+/// age; in cluster mode (a tenant with an `owner`, see [`with_owners`]) the instance that runs each tenant.
 pub fn status_table(status: &Value) -> String {
     status_table_fit(status, Utc::now(), usize::MAX)
 }
@@ -19,12 +19,18 @@ pub fn status_table(status: &Value) -> String {
 /// one cut); under a width, channel ids show their first 8 characters.
 pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> String {
     let short = width < usize::MAX;
+    let clustered = status["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t.get("owner").is_some());
     let mut rows = Vec::new();
     for t in status["tenants"].as_array().into_iter().flatten() {
         let channels = t["channels"].as_array().cloned().unwrap_or_default();
         if channels.is_empty() {
             rows.push(vec![
                 s(&t["id"]),
+                s(&t["owner"]),
                 s(&t["state"]),
                 "-".into(),
                 "-".into(),
@@ -46,6 +52,7 @@ pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> Str
                 .unwrap_or_else(|| "-".into());
             rows.push(vec![
                 s(&t["id"]),
+                s(&t["owner"]),
                 s(&t["state"]),
                 channel,
                 s(&c["state"]),
@@ -68,6 +75,7 @@ pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> Str
         if unplaced > 0 {
             rows.push(vec![
                 s(&t["id"]),
+                s(&t["owner"]),
                 "unplaced".into(),
                 "-".into(),
                 "-".into(),
@@ -78,19 +86,25 @@ pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> Str
             ]);
         }
     }
-    let text = table(
-        &[
-            "TENANT",
-            "TENANT STATE",
-            "CHANNEL",
-            "STATE",
-            "TOPICS",
-            "LAST FRAME",
-            "RESTARTS",
-            "LAST ERROR",
-        ],
-        &rows,
-    );
+    let mut header = vec![
+        "TENANT",
+        "OWNER",
+        "TENANT STATE",
+        "CHANNEL",
+        "STATE",
+        "TOPICS",
+        "LAST FRAME",
+        "RESTARTS",
+        "LAST ERROR",
+    ];
+    if !clustered {
+        // One process runs every tenant: no owner to show.
+        header.remove(1);
+        for row in &mut rows {
+            row.remove(1);
+        }
+    }
+    let text = table(&header, &rows);
     if short {
         super::cut_lines(&text, width)
     } else {
@@ -98,9 +112,37 @@ pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> Str
     }
 }
 
+/// Cluster mode: adds each tenant's `owner` (the instance that holds its lease, `-` when none does) from
+/// `GET /v1/cluster`'s answer to the status.
+pub fn with_owners(mut status: Value, cluster: &Value) -> Value {
+    let owner_of = |id: &str| {
+        cluster["tenants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["id"] == id)
+            .and_then(|l| l["owner"].as_str())
+            .unwrap_or("-")
+            .to_string()
+    };
+    if let Some(tenants) = status["tenants"].as_array_mut() {
+        for t in tenants {
+            let owner = owner_of(t["id"].as_str().unwrap_or_default());
+            if let Some(t) = t.as_object_mut() {
+                t.insert("owner".into(), Value::String(owner));
+            }
+        }
+    }
+    status
+}
+
 pub async fn status(client: &ClientArgs, watch: Option<u64>) -> anyhow::Result<()> {
     loop {
-        let status = client.get("/v1/status").await?;
+        let mut status = client.get("/v1/status").await?;
+        // Cluster mode only (404 otherwise): who runs each tenant.
+        if let Ok(cluster) = client.get("/v1/cluster").await {
+            status = with_owners(status, &cluster);
+        }
         if client.json {
             println!("{status}");
         } else {
@@ -352,6 +394,29 @@ mod table_tests {
             wide.contains("0123456789abcdef0123456789abcdef") && wide.contains("eighty columns"),
             "{wide}"
         );
+    }
+
+    #[test]
+    fn in_cluster_mode_the_table_names_each_tenant_s_owner() {
+        let status = serde_json::json!({"tenants": [
+            {"id": "t0", "state": "running", "channels": []},
+            {"id": "t1", "state": "standby", "channels": []},
+            {"id": "t2", "state": "standby", "channels": []}]});
+        let plain = status_table(&status);
+        assert!(!plain.contains("OWNER"), "{plain}");
+        let cluster = serde_json::json!({"tenants": [
+            {"id": "t0", "owner": "sb-1", "epoch": 2},
+            {"id": "t1", "owner": "sb-2", "epoch": 5},
+            {"id": "t2", "epoch": 1}]});
+        let text = status_table(&with_owners(status, &cluster));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("TENANT  OWNER  TENANT STATE"),
+            "{text}"
+        );
+        assert!(lines[1].starts_with("t0      sb-1   running"), "{text}");
+        assert!(lines[2].starts_with("t1      sb-2   standby"), "{text}");
+        assert!(lines[3].starts_with("t2      -      standby"), "{text}");
     }
 
     #[test]

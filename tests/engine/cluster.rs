@@ -484,6 +484,30 @@ async fn a_rolling_restart_hands_every_tenant_over_without_a_gap_or_a_lost_event
     sim.workload(json!({"ratePerSecond": 60.0, "families": ["presence"]}))
         .await;
 
+    // `switchboard status` on any instance names each tenant's owner.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["status", "--url", &nodes[1].admin, "--token", TOKEN])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    let o = owners(&nodes[0]).await.unwrap();
+    assert!(table.lines().next().unwrap().contains("OWNER"), "{table}");
+    for (tenant, owner) in &o {
+        assert!(
+            table.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.first() == Some(&tenant.as_str()) && cells.get(1) == Some(&owner.as_str())
+            }),
+            "{tenant} owned by {owner}: {table}"
+        );
+    }
+
     // One at a time: SIGTERM hands the instance's tenants to the other two (no gap), then the restarted
     // instance takes its share back from them (a handover too).
     for round in 0..3 {
