@@ -1,7 +1,8 @@
 //! Helpers of the statements [`sql_store!`](super::sql_store) writes, stamped out with them.
 
-/// The helper methods of `$store` the shared statements use. `Query`, `Record`, `StoreError` and
-/// `corrupt` must be in scope where it is invoked (as in the module `sql_store!` makes).
+/// The helper methods of `$store` the shared statements use, with the two lease-fenced writes of channel
+/// records and proofs of life. `Query`, `Record`, `StoreError`, `corrupt` and the channel types must be in
+/// scope where it is invoked (as in the module `sql_store!` makes).
 macro_rules! sql_helpers {
     ($store:ident, $db:ty) => {
         /// Helpers of the shared statements.
@@ -100,6 +101,110 @@ macro_rules! sql_helpers {
                 tx.commit().await.map_err(fail)?;
                 Ok(changed)
             }
+
+            /// Moves the tenant's channels' proofs of life forward; with `lease`, only while it is the tenant's
+            /// current lease. Returns how many records moved.
+            async fn write_proofs(
+                &self,
+                tenant: &str,
+                proofs: &[(String, DateTime<Utc>)],
+                lease: Option<&Lease>,
+            ) -> Result<usize, StoreError> {
+                let count = proofs.len();
+                // Ordered by id, so that concurrent writers take row locks in the same order.
+                let proofs = latest_proofs(proofs);
+                let statements = proofs.chunks(BATCH).map(|chunk| {
+                    // One UPDATE for the whole chunk: the proofs as a table, joined to the tenant's channels.
+                    let mut query = Query::new("WITH proof (channel_id, at) AS (");
+                    query.push_values(chunk, |mut row, (id, at)| {
+                        row.push_bind(*id).push_bind(Self::time(*at));
+                    });
+                    query.push(
+                        ") UPDATE channels SET updated_at = proof.at FROM proof \
+                         WHERE channels.channel_id = proof.channel_id AND channels.updated_at < proof.at \
+                         AND channels.tenant = ",
+                    );
+                    query.push_bind(tenant);
+                    // Cluster mode: only while the lease is the writer's (a stale owner moves nothing).
+                    if let Some(l) = lease {
+                        query
+                            .push(" AND EXISTS (SELECT 1 FROM tenant_leases WHERE tenant = ")
+                            .push_bind(tenant)
+                            .push(" AND owner = ")
+                            .push_bind(&l.owner)
+                            .push(" AND epoch = ")
+                            .push_bind(l.epoch)
+                            .push(")");
+                    }
+                    query
+                });
+                let doing = || format!("storing the proofs of life of {count} channels of tenant {tenant}");
+                let moved: u64 = self
+                    .transaction(statements, doing, None)
+                    .await?
+                    .iter()
+                    .sum();
+                Ok(usize::try_from(moved).unwrap_or(usize::MAX))
+            }
+
+            /// Creates or replaces a channel record; with `lease`, only while it is the tenant's current
+            /// lease (the row is selected only if the lease row matches). Returns whether it was written.
+            async fn write_channel(
+                &self,
+                record: &ChannelRecord,
+                lease: Option<&Lease>,
+            ) -> Result<bool, StoreError> {
+                let context = || self.context(format_args!("saving channel {}", record.channel_id));
+                let topics = Self::list("topics", &record.topics).map_err(|e| corrupt(&context(), e))?;
+                let mut query = Query::new(
+                    "INSERT INTO channels (channel_id, tenant, region, client_id, connect_uri, \
+                     expires_at, token_expires_at, topics, updated_at) SELECT ",
+                );
+                query
+                    .push_bind(&record.channel_id)
+                    .push(", ")
+                    .push_bind(&record.tenant)
+                    .push(", ")
+                    .push_bind(&record.region)
+                    .push(", ")
+                    .push_bind(&record.client_id)
+                    .push(", ")
+                    .push_bind(&record.connect_uri)
+                    .push(", ")
+                    .push_bind(Self::time(record.expires_at))
+                    .push(", ")
+                    .push_bind(Self::time(record.token_expires_at))
+                    .push(", ")
+                    .push_bind(&topics)
+                    .push(", ")
+                    .push_bind(Self::time(record.updated_at));
+                match lease {
+                    // SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
+                    None => query.push(" WHERE 1 = 1"),
+                    Some(l) => query
+                        .push(" WHERE EXISTS (SELECT 1 FROM tenant_leases WHERE tenant = ")
+                        .push_bind(&record.tenant)
+                        .push(" AND owner = ")
+                        .push_bind(&l.owner)
+                        .push(" AND epoch = ")
+                        .push_bind(l.epoch)
+                        .push(")"),
+                };
+                query.push(
+                    " ON CONFLICT (channel_id) DO UPDATE SET tenant = excluded.tenant, \
+                     region = excluded.region, client_id = excluded.client_id, \
+                     connect_uri = excluded.connect_uri, expires_at = excluded.expires_at, \
+                     token_expires_at = excluded.token_expires_at, topics = excluded.topics, \
+                     updated_at = excluded.updated_at",
+                );
+                let done = query
+                    .build()
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.error(&context(), e))?;
+                Ok(done.rows_affected() > 0)
+            }
+
         }
     };
 }
