@@ -348,7 +348,14 @@ pub fn summary(config: &Config, path: &Path) -> String {
     }
     out.push('\n');
     out.push_str(&format!("  {}\n", count(config.routes.len(), "route")));
-    out.push_str(&format!("  store: {}", config.store.path.display()));
+    match &config.store.url {
+        // The password (if any) is never shown.
+        Some(url) => out.push_str(&format!("  store: {}", crate::settings::redact_url(url))),
+        None => out.push_str(&format!("  store: {}", config.store.path.display())),
+    }
+    if let Some(c) = &config.cluster {
+        out.push_str(&format!("\n  cluster: instance {}", c.instance_id));
+    }
     out
 }
 

@@ -267,6 +267,43 @@ async fn three_instances_share_nine_tenants_take_over_a_killed_one_and_fence_a_f
     let created = sim.stats().await.channels_created;
     assert_eq!(created, TENANTS as u64);
 
+    // Every cluster metric the dashboards query is exported by a cluster instance (the dashboards' live check
+    // runs the demo, a single instance, where these series do not exist).
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", nodes[0].admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    for dashboard in
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards")).unwrap()
+    {
+        let text = std::fs::read_to_string(dashboard.unwrap().path()).unwrap();
+        for (at, _) in text.match_indices("switchboard_cluster_") {
+            let name: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            named.insert(name);
+        }
+    }
+    assert!(
+        named.len() >= 5,
+        "the dashboards chart the cluster: {named:?}"
+    );
+    for name in &named {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))),
+            "a cluster instance exports {name}"
+        );
+    }
+
     // A change made through an instance that does not own the tenant reaches its owner through the store.
     let o = owners(&nodes[0]).await.unwrap();
     let (tenant, owner) = o

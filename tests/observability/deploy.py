@@ -165,8 +165,26 @@ def check_compose(c: Checks, b: Binary, image_port: int | None, venv_bin: Path) 
     )
     doc = yaml.safe_load(path.read_text())
     services = doc.get("services", {})
-    for name in ("switchboard", "sim", "prometheus", "grafana", "nats", "kafka"):
+    for name in ("switchboard", "sim", "prometheus", "grafana", "nats", "kafka", "postgres"):
         c.expect(name in services, f"deploy/compose.yml: no service {name}")
+    # Two instances in cluster mode on the postgres service: distinct ids, one store.
+    serving = {n: compose_env(svc) for n, svc in services.items() if svc.get("command", [])[:1] == ["serve"]}
+    c.expect(len(serving) >= 2, f"deploy/compose.yml: {len(serving)} switchboard instance(s), not two")
+    ids = [env.get("SWITCHBOARD_INSTANCE_ID") for env in serving.values()]
+    c.expect(
+        all(ids) and len(set(ids)) == len(ids), f"deploy/compose.yml: instance ids {ids} are not set and distinct"
+    )
+    stores = {env.get("SWITCHBOARD_STORE") for env in serving.values()}
+    c.expect(
+        len(stores) == 1 and all(s and s.startswith("postgres://") and "@postgres:" in s for s in stores),
+        f"deploy/compose.yml: the instances do not share the postgres service as their store: {stores}",
+    )
+    data = [v for svc in services.values() if svc.get("command", [])[:1] == ["serve"] for v in svc.get("volumes", [])]
+    data = [v.split(":")[0] for v in data if v.split(":")[1:2] == ["/var/lib/switchboard"]]
+    c.expect(
+        len(data) == len(serving) and len(set(data)) == len(data),
+        f"deploy/compose.yml: each instance needs a data volume of its own at /var/lib/switchboard: {data}",
+    )
 
     def mounts(svc):
         out = {}
@@ -366,9 +384,20 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
     selects(svc["spec"]["selector"], "Service")
     for pdb in kinds.get("PodDisruptionBudget", []):
         selects(pdb["spec"]["selector"]["matchLabels"], "PodDisruptionBudget")
+    # Cluster mode: three replicas; a rolling update adds a ready pod before it stops one (make-before-break),
+    # and a drain keeps two.
+    strategy = dep["spec"].get("strategy", {})
     c.expect(
-        dep["spec"]["replicas"] == 1 and dep["spec"].get("strategy", {}).get("type") == "Recreate",
-        "deploy/k8s: the Deployment must run one replica with the Recreate strategy (one owner per tenant)",
+        dep["spec"]["replicas"] == 3 and strategy.get("type") == "RollingUpdate",
+        "deploy/k8s: the Deployment must run three replicas with the RollingUpdate strategy",
+    )
+    c.expect(
+        str(strategy.get("rollingUpdate", {}).get("maxUnavailable")) == "0",
+        "deploy/k8s: a rolling update must not stop a pod before its replacement is ready (maxUnavailable 0)",
+    )
+    c.expect(
+        [p["spec"].get("minAvailable") for p in kinds.get("PodDisruptionBudget", [])] == [2],
+        "deploy/k8s: the PodDisruptionBudget must keep two replicas (minAvailable 2)",
     )
     container = pod["spec"]["containers"][0]
     cports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
@@ -432,10 +461,20 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
         return
     # The environment: plain values and Secret keys (the Secret's example values stand in for real ones).
     secrets = {s["metadata"]["name"]: s.get("stringData", {}) for s in kinds["Secret"]}
+    # Values the downward API gives a pod, as examples.
+    fields = {"metadata.name": "switchboard-7d9f8c6b5-x2k4p", "status.podIP": "10.0.0.5"}
+    # Variables only used by other variables' values, as $(NAME).
+    referenced = {
+        m for e in container.get("env", []) for m in re.findall(r"\$\((\w+)\)", str(e.get("value", "")))
+    }
     env = {}
     for e in container.get("env", []):
         if "value" in e:
-            env[e["name"]] = e["value"]
+            env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), str(e["value"]))
+        field = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if field:
+            c.expect(field in fields, f"deploy/k8s: env {e['name']}: fieldRef {field} is not one this check knows")
+            env[e["name"]] = fields.get(field, "")
         ref = e.get("valueFrom", {}).get("secretKeyRef")
         if ref:
             found = ref["key"] in secrets.get(ref["name"], {})
@@ -445,7 +484,12 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
             )
             if found:
                 env[e["name"]] = secrets[ref["name"]][ref["key"]]
-        if not b.reads_env(e["name"]) and e["name"] not in config_env_names(text) and e["name"] != "RUST_LOG":
+        if (
+            not b.reads_env(e["name"])
+            and e["name"] not in config_env_names(text)
+            and e["name"] not in referenced
+            and e["name"] != "RUST_LOG"
+        ):
             c.expect(False, f"deploy/k8s: env {e['name']} is read neither by switchboard nor by its configuration")
     for name in config_env_names(text):
         c.expect(
@@ -453,6 +497,27 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
             f"deploy/k8s: the configuration reads {name} but the Deployment does not set it",
         )
     env.pop("SWITCHBOARD_MASTER_KEY", None)  # an example placeholder; `check` does not read it
+    # Cluster mode: a [cluster] table, the shared PostgreSQL store required, the instance id the pod's name.
+    by_name = {e["name"]: e for e in container.get("env", [])}
+    c.expect("cluster" in tomllib.loads(text), "deploy/k8s: the ConfigMap's configuration has no [cluster] table")
+    store_ref = by_name.get("SWITCHBOARD_STORE", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    c.expect(
+        bool(store_ref) and not store_ref.get("optional", False),
+        "deploy/k8s: SWITCHBOARD_STORE (the shared PostgreSQL store) must be a required Secret key",
+    )
+    c.expect(
+        env.get("SWITCHBOARD_STORE", "").startswith("postgres://"),
+        "deploy/k8s: SWITCHBOARD_STORE is not a postgres:// URL",
+    )
+    c.expect(
+        by_name.get("SWITCHBOARD_INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        == "metadata.name",
+        "deploy/k8s: SWITCHBOARD_INSTANCE_ID must be the pod's name (fieldRef metadata.name)",
+    )
+    c.expect(
+        env.get("SWITCHBOARD_ADVERTISE_URL", "").startswith("http://10.0.0.5:"),
+        "deploy/k8s: SWITCHBOARD_ADVERTISE_URL must be the pod's address ($(POD_IP) from status.podIP)",
+    )
     ok, out = b.check_config(text, env)
     c.expect(ok, f"deploy/k8s: switchboard check on the ConfigMap's configuration fails:\n{out}")
     port = admin_port(text, env)
@@ -473,10 +538,11 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
             )
     sc = pod["spec"].get("securityContext", {})
     c.expect(sc.get("runAsNonRoot") is True, "deploy/k8s: the pod does not run as non-root")
+    # Writable volumes of the pod's own (the store is PostgreSQL: spools are per instance).
     data_mounts = [
         m["mountPath"]
         for m in container.get("volumeMounts", [])
-        if "persistentVolumeClaim" in volumes.get(m["name"], {})
+        if {"persistentVolumeClaim", "emptyDir"} & set(volumes.get(m["name"], {}))
     ]
     cfg = tomllib.loads(text)
     for key in ("path", "spool_dir"):
@@ -484,7 +550,7 @@ def check_kubernetes(c: Checks, b: Binary, image_port: int | None, venv_bin: Pat
         if value:
             c.expect(
                 any(value.startswith(m.rstrip("/") + "/") for m in data_mounts),
-                f"deploy/k8s: [store] {key} {value} is not on the persistent volume",
+                f"deploy/k8s: [store] {key} {value} is not on a writable volume of the pod",
             )
 
 
