@@ -11,7 +11,7 @@ mod read;
 mod secret;
 
 pub use errors::{ConfigErrors, FieldError};
-pub use secret::{Secret, redact_url, redact_urls, redacted, url_has_credentials};
+pub use secret::{SHOWN, Secret, redact_url, redact_urls, redacted, url_has_credentials};
 
 pub(crate) use errors::{Errors, index};
 pub(crate) use read::{Reader, line_col, syntax_error_path, wrong_type};

@@ -1,4 +1,5 @@
-//! OAuth client secrets: where they come from, and a type that keeps them out of logs and error messages.
+//! Secrets: where a configuration file's come from, and a write-only type that keeps them out of logs, error
+//! messages and the API's answers.
 
 use std::fmt;
 use std::path::Path;
@@ -6,12 +7,30 @@ use std::path::Path;
 use super::errors::Errors;
 use super::read::Reader;
 
-/// A secret value (an OAuth client secret).
+/// A secret value: an OAuth client secret, a webhook's signing secret, a secret Kafka property.
 ///
-/// `Debug` and `Display` print `***`: a secret never reaches a log line or an error message. Read the value
-/// with [`Secret::expose`] only where it is sent to the platform.
+/// Write-only: it is read from an API body as its plain text, and written back as [`SHOWN`] (`"set"`) by
+/// every view that serialises it, so that no response can carry it. `Debug` and `Display` print `***`: a
+/// secret never reaches a log line or an error message. It goes into the store only sealed by the master key
+/// (`crate::secrets`). Read the value with [`Secret::expose`] only where it is sent to the platform or a sink's
+/// destination.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+/// How a view shows a secret that is set.
+pub const SHOWN: &str = "set";
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(SHOWN)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
 
 impl Secret {
     /// Wraps a secret value.
@@ -222,5 +241,25 @@ mod redaction_tests {
         assert!(url_has_credentials("https://a:b@h/"));
         assert!(url_has_credentials("https://h/?k=v"));
         assert!(!url_has_credentials("https://h/x"));
+    }
+}
+
+#[cfg(test)]
+mod write_only_tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_read_as_text_and_shown_only_as_set() {
+        let s: Secret = serde_json::from_str(r#""hunter2""#).unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#""set""#);
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+        #[derive(serde::Serialize)]
+        struct View {
+            secret: Secret,
+        }
+        let shown = serde_json::to_string(&View { secret: s }).unwrap();
+        assert_eq!(shown, r#"{"secret":"set"}"#);
+        assert!(serde_json::from_str::<Secret>("42").is_err(), "text only");
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::{SinkConfig, SinkKind, is_valid_sink_name};
+use crate::settings::Secret;
 
 /// A sink as written: `{"kind":"stdout"}`, `{"kind":"file","path":...}` with optional limits,
 /// `{"kind":"nats","url":...,"subject":...,"stream":...,"createStream":...}` (all optional),
@@ -45,7 +46,8 @@ pub struct SinkBody {
     pub create_stream: Option<bool>,
     /// The signing secret (kind `webhook` only; required): `whsec_<base64>` or any text. Write-only: stored
     /// sealed by the master key, never shown.
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<Secret>,
     /// One POST per batch with a JSON array (kind `webhook` only). Default false.
     pub batch: Option<bool>,
     /// How long one POST may take (kind `webhook`; default 10000), or how long a batch may wait for the
@@ -78,7 +80,7 @@ impl std::fmt::Debug for SinkBody {
         f.debug_struct("SinkBody")
             .field("kind", &self.kind)
             .field("url", &self.url)
-            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("secret", &self.secret)
             .field(
                 "properties",
                 &self
@@ -88,6 +90,14 @@ impl std::fmt::Debug for SinkBody {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// A Kafka property as shown: its value, or `"set"` for a secret one.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Property {
+    Plain(String),
+    Secret(Secret),
 }
 
 /// A sink as shown.
@@ -117,7 +127,8 @@ pub struct SinkView {
     pub create_stream: Option<bool>,
     /// `"set"` for a webhook: the secret itself is never shown.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<&'static str>,
+    #[schema(value_type = Option<String>, example = "set")]
+    pub secret: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,7 +150,8 @@ pub struct SinkView {
     pub replication: Option<i32>,
     /// A Kafka sink's librdkafka properties; a secret one shows `"set"`, never its value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub properties: Option<std::collections::BTreeMap<String, String>>,
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub properties: Option<std::collections::BTreeMap<String, Property>>,
     pub updated_at: DateTime<Utc>,
     /// Records written by the sink's current worker.
     pub sent: u64,

@@ -54,9 +54,9 @@ pub struct ClientBody {
     /// 1 to 128 bytes, no `:`.
     #[schema(min_length = 1, max_length = 128, pattern = r"^[^:]+$")]
     pub id: String,
-    /// 1 to 1024 bytes.
-    #[schema(min_length = 1, max_length = 1024)]
-    pub secret: Option<String>,
+    /// 1 to 1024 bytes. Write-only: stored sealed by the master key, shown as `"set"`.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1024)]
+    pub secret: Option<Secret>,
 }
 
 /// A tenant as written: a region key, or both base URLs.
@@ -98,8 +98,9 @@ pub struct TenantBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     pub id: String,
-    /// Always `"set"`.
-    pub secret: &'static str,
+    /// Always `"set"`: the secret itself is never shown.
+    #[schema(value_type = String, example = "set")]
+    pub secret: Secret,
 }
 
 /// A tenant as shown.
@@ -134,7 +135,7 @@ impl From<&TenantConfig> for TenantView {
                 .iter()
                 .map(|c| ClientView {
                     id: c.id.clone(),
-                    secret: "set",
+                    secret: c.secret.clone(),
                 })
                 .collect(),
             topics: t.topics.len(),
@@ -310,11 +311,11 @@ pub(super) fn validate(
             ));
         }
         let secret = match &c.secret {
-            Some(s) if s.is_empty() || s.len() > MAX_SECRET => {
+            Some(s) if s.expose().is_empty() || s.expose().len() > MAX_SECRET => {
                 details.push(format!("clients[{i}].secret: 1 to {MAX_SECRET} characters"));
                 None
             }
-            Some(s) => Some(Secret::new(s.clone())),
+            Some(s) => Some(s.clone()),
             None => match existing.and_then(|t| t.clients.iter().find(|x| x.id == c.id)) {
                 Some(old) => Some(old.secret.clone()),
                 None => {

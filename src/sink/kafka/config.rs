@@ -10,7 +10,7 @@ use toml::Value;
 
 use crate::secrets::{MasterKey, Sealed};
 use crate::settings::{EnvLookup, Errors, Reader, Secret};
-use crate::sink::body::{SinkBody, SinkView, truncate};
+use crate::sink::body::{Property, SinkBody, SinkView, truncate};
 use crate::sink::config::{SinkConfig, SinkKind, check_template, sink_aad};
 
 pub use super::properties::{KAFKA_FIXED_PROPERTIES, is_secret_property, split_properties};
@@ -271,9 +271,13 @@ impl KafkaConfig {
         view.create_topic = Some(self.create_topic);
         view.partitions = self.partitions;
         view.replication = self.replication;
-        let mut properties = self.properties;
-        for name in self.secret_properties.into_keys() {
-            properties.insert(name, "set".into());
+        let mut properties: std::collections::BTreeMap<String, Property> = self
+            .properties
+            .into_iter()
+            .map(|(name, value)| (name, Property::Plain(value)))
+            .collect();
+        for (name, secret) in self.secret_properties {
+            properties.insert(name, Property::Secret(secret));
         }
         view.properties = Some(properties);
     }

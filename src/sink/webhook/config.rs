@@ -154,7 +154,7 @@ impl WebhookConfig {
                 }
             }
         }
-        let secret = body.secret.as_deref().map(str::trim).map(Secret::new);
+        let secret = body.secret.as_ref().map(|s| Secret::new(s.expose().trim()));
         match &secret {
             None => details.push("secret: is required for kind \"webhook\"".into()),
             Some(s) => {
@@ -195,7 +195,7 @@ impl WebhookConfig {
     pub(crate) fn view(self, view: &mut SinkView) {
         // Credentials in the URL (user, password, query tokens) are never shown.
         view.url = Some(crate::settings::redact_url(&self.url));
-        view.secret = Some("set");
+        view.secret = Some(self.secret);
         view.batch = Some(self.batch);
         view.timeout_ms = Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
         view.allow = Some(self.allow);
