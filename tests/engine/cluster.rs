@@ -440,34 +440,50 @@ async fn three_instances_share_nine_tenants_take_over_a_killed_one_and_fence_a_f
     })
     .await;
     tokio::time::sleep(Duration::from_secs(6)).await; // the freeze itself: twice the TTL
+    let before_wake = sim.stats().await;
     // SAFETY: as above.
     unsafe { libc::kill(frozen.pid(), libc::SIGCONT) };
     // Woken, it finds its leases gone and stops those tenants (counted), without taking a socket back.
-    let lost = || async {
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", frozen.admin))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .find(|l| l.starts_with("switchboard_cluster_leases_lost_total"))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    let counter = |name: &'static str| {
+        let admin = frozen.admin.clone();
+        async move {
+            let text = reqwest::Client::new()
+                .get(format!("{admin}/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        }
     };
     wait_until("the woken instance gave its tenants up", || async {
-        lost()
+        counter("switchboard_cluster_leases_lost_total")
             .await
             .is_some_and(|n| n >= frozen_tenants.len() as f64)
     })
     .await;
+    let after_wake = sim.stats().await;
     assert_eq!(
-        sim.stats().await.sockets_open,
-        TENANTS as u64,
+        after_wake.sockets_open, TENANTS as u64,
         "every tenant live once"
     );
+    assert_eq!(
+        (after_wake.sockets_opened, after_wake.channels_created),
+        (before_wake.sockets_opened, before_wake.channels_created),
+        "the woken instance opened no socket and created no channel (none was displaced either)"
+    );
+    // What it tried to claim on waking (reconnects, proofs of life) was refused, and counted.
+    wait_until("the woken instance's refused claims counted", || async {
+        counter("switchboard_cluster_fenced_total")
+            .await
+            .is_some_and(|n| n > 0.0)
+    })
+    .await;
     drop(frozen);
     drop(nodes);
     drop_database(server, db).await;
