@@ -49,6 +49,8 @@ struct Offer {
     since: tokio::time::Instant,
     /// Offered in the store, with the tenant's handover on (false until every channel is live).
     open: bool,
+    /// Offered at least once (every channel was live at some point).
+    opened: bool,
 }
 
 /// This instance's membership: what the admin API and the shutdown need of it.
@@ -159,6 +161,7 @@ impl Cluster {
                     epoch,
                     since: now,
                     open: false,
+                    opened: false,
                 });
             }
         }
@@ -336,8 +339,12 @@ impl Cluster {
                         epoch: *epoch,
                         since: tokio::time::Instant::now(),
                         open: false,
+                        opened: false,
                     }
                 });
+            } else if mine.contains(t) && self.offers.lock().contains_key(t) {
+                // Ours again (the instance it was offered to left, or one came back): keep it, no gap.
+                self.keep(t, *epoch).await?;
             }
         }
         for t in mine {
@@ -358,6 +365,9 @@ impl Cluster {
                 !taken.handed_over && taken.previous.as_deref().is_some_and(|p| p != self.id());
             if failover {
                 self.metrics.takeovers.inc();
+            }
+            if taken.handed_over {
+                self.metrics.handovers.inc();
             }
             tracing::info!(tenant = %t, epoch = taken.epoch, previous = ?taken.previous,
                 handed_over = taken.handed_over, "cluster: lease taken");
@@ -431,22 +441,24 @@ impl Cluster {
     /// stands while every channel of the tenant is live; a drop withdraws it (the tenant reconnects as usual,
     /// with its gap); once taken, the tenant stops here (its sockets were displaced by the taker's).
     async fn tend_offers(&self, supervisor: &Addr<Supervisor>, board: &StatusBoard) {
-        let offers: Vec<(String, i64, tokio::time::Instant, bool)> = self
+        let offers: Vec<(String, i64, tokio::time::Instant, bool, bool)> = self
             .offers
             .lock()
             .iter()
-            .map(|(t, o)| (t.clone(), o.epoch, o.since, o.open))
+            .map(|(t, o)| (t.clone(), o.epoch, o.since, o.open, o.opened))
             .collect();
-        for (t, epoch, since, open) in offers {
+        for (t, epoch, since, open, opened) in offers {
             let handover = self.handovers.lock().get(&t).cloned().unwrap_or_default();
             let state = board.get(&t).map(|s| s.state);
             let running = state.as_deref() == Some("running");
             let result: sqlx::Result<Step> = async {
                 if since.elapsed() > self.handover_timeout() {
-                    // Nobody took it: stop offering. Leaving, the shutdown gives it up; otherwise now.
+                    // Nobody took it: stop offering. Leaving, the shutdown gives it up. Otherwise it runs on
+                    // here (the next look offers it again if it is still another's), unless its channels
+                    // were never all live: then it is given up, for the other to take (with its gap).
                     if leases::withdraw(&self.pool, self.id(), &t, epoch).await? {
                         handover.cancel();
-                        return Ok(if self.leaving.load(Ordering::Acquire) {
+                        return Ok(if opened || self.leaving.load(Ordering::Acquire) {
                             Step::Keep
                         } else {
                             Step::GiveUp
@@ -510,7 +522,20 @@ impl Cluster {
     fn set_open(&self, t: &str, open: bool) {
         if let Some(o) = self.offers.lock().get_mut(t) {
             o.open = open;
+            o.opened |= open;
         }
+    }
+
+    /// Withdraws the offer of a tenant that is ours again: it claims again, and runs on here without a gap.
+    async fn keep(&self, t: &str, epoch: i64) -> sqlx::Result<()> {
+        if leases::withdraw(&self.pool, self.id(), t, epoch).await? {
+            if let Some(h) = self.handovers.lock().get(t) {
+                h.cancel();
+            }
+            self.offers.lock().remove(t);
+            tracing::info!(tenant = %t, "cluster: the tenant is ours again; no longer handed over");
+        }
+        Ok(())
     }
 
     fn publish(&self) {
@@ -530,9 +555,10 @@ enum Step {
     Closed,
     /// Taken by another instance: stop the tenant here.
     Taken,
-    /// Nobody took it in time: give it up now.
+    /// Nobody took it in time and its channels were never all live (or it is paused): give it up now.
     GiveUp,
-    /// Nobody took it in time, and this instance is stopping: the shutdown gives it up.
+    /// Nobody took it in time: it runs on here (offered again at a later look if it is still another's;
+    /// when this instance is stopping, the shutdown gives it up).
     Keep,
 }
 

@@ -67,6 +67,7 @@ pub(crate) struct Families {
     pub cluster_leases_held: IntGaugeVec,
     pub cluster_leases_lost: IntCounterVec,
     pub cluster_takeovers: IntCounterVec,
+    pub cluster_handovers: IntCounterVec,
     pub cluster_fenced: IntCounterVec,
     pub cluster_tenants_unowned: IntGaugeVec,
 }
@@ -288,6 +289,11 @@ impl Families {
             cluster_takeovers: r.counter(
                 "cluster_takeovers_total",
                 "Tenants this instance took over from another instance (cluster mode).",
+                &["instance"],
+            )?,
+            cluster_handovers: r.counter(
+                "cluster_handovers_total",
+                "Tenants this instance took from another that handed them over make-before-break, without a gap (cluster mode).",
                 &["instance"],
             )?,
             cluster_fenced: r.counter(

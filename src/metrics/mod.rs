@@ -206,13 +206,14 @@ impl Metrics {
             .inc();
     }
 
-    /// This instance's cluster series: leases held, lost, takeovers and refused claiming actions.
+    /// This instance's cluster series: leases held, lost, takeovers, handovers and refused claiming actions.
     pub fn cluster(&self, instance: &str) -> ClusterMetrics {
         let l = [instance];
         ClusterMetrics {
             held: self.f.cluster_leases_held.with_label_values(&l),
             lost: self.f.cluster_leases_lost.with_label_values(&l),
             takeovers: self.f.cluster_takeovers.with_label_values(&l),
+            handovers: self.f.cluster_handovers.with_label_values(&l),
             fenced: self.f.cluster_fenced.with_label_values(&l),
             unowned: self
                 .f
@@ -236,6 +237,7 @@ pub struct ClusterMetrics {
     pub held: prometheus::IntGauge,
     pub lost: prometheus::IntCounter,
     pub takeovers: prometheus::IntCounter,
+    pub handovers: prometheus::IntCounter,
     pub fenced: prometheus::IntCounter,
     pub unowned: prometheus::IntGauge,
 }
