@@ -162,28 +162,49 @@ pub async fn acquire(
 /// Offers `tenant` to the instance the assignment gives it to (or refreshes the offer), while this instance
 /// still holds it at `epoch`. `false`: the lease is no longer ours (taken by now).
 pub async fn offer(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    update_held(
+        pool,
         "UPDATE tenant_leases SET handover_at = now() \
          WHERE tenant = $2 AND owner = $1 AND epoch = $3 AND expires_at > now()",
+        (me, tenant, epoch),
     )
-    .bind(me)
-    .bind(tenant)
-    .bind(epoch)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .await
 }
 
 /// Withdraws the offer of `tenant`. `false`: the lease is no longer ours at `epoch` (it was taken).
 pub async fn withdraw(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    update_held(
+        pool,
         "UPDATE tenant_leases SET handover_at = NULL WHERE tenant = $2 AND owner = $1 AND epoch = $3",
+        (me, tenant, epoch),
     )
-    .bind(me)
-    .bind(tenant)
-    .bind(epoch)
-    .execute(pool)
-    .await?;
+    .await
+}
+
+/// Gives `tenant`'s lease up (it expires now), if this instance still holds it at `epoch`.
+pub async fn release(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
+    update_held(
+        pool,
+        "UPDATE tenant_leases SET expires_at = now(), handover_at = NULL \
+         WHERE tenant = $2 AND owner = $1 AND epoch = $3",
+        (me, tenant, epoch),
+    )
+    .await
+}
+
+/// Runs `sql`, a change of one lease this instance holds, with `$1` this instance, `$2` the tenant and `$3`
+/// the epoch; `true` when the lease was still ours and changed.
+async fn update_held(
+    pool: &PgPool,
+    sql: &'static str,
+    (me, tenant, epoch): (&str, &str, i64),
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(sql)
+        .bind(me)
+        .bind(tenant)
+        .bind(epoch)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -195,20 +216,6 @@ pub async fn withdraw_membership(pool: &PgPool, me: &str) -> sqlx::Result<()> {
         .execute(pool)
         .await?;
     Ok(())
-}
-
-/// Gives `tenant`'s lease up (it expires now), if this instance still holds it at `epoch`.
-pub async fn release(pool: &PgPool, me: &str, tenant: &str, epoch: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE tenant_leases SET expires_at = now(), handover_at = NULL \
-         WHERE tenant = $2 AND owner = $1 AND epoch = $3",
-    )
-    .bind(me)
-    .bind(tenant)
-    .bind(epoch)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
 }
 
 /// Leaves the cluster: every lease of this instance expires now, and its heartbeat is removed.
