@@ -170,7 +170,6 @@ pub async fn run(args: SinksBenchArgs) -> anyhow::Result<()> {
         replication: None,
         timeout: DEFAULT_KAFKA_TIMEOUT,
         properties: Default::default(),
-        secret_properties: Default::default(),
     });
     if let Err(e) = measure(
         "Kafka (idempotent, acks=all, every ack awaited)",

@@ -5,7 +5,7 @@ use crate::router::tests::event;
 use crate::settings::Secret;
 use crate::sink::SinkKind;
 use crate::sink::file::FileConfig;
-use crate::sink::kafka::{KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA};
+use crate::sink::kafka::{KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA, Properties};
 use crate::sink::nats::NatsConfig;
 use crate::sink::webhook::WebhookConfig;
 
@@ -140,8 +140,7 @@ fn a_nats_sink_is_stored_and_read_back() {
 fn kafka_config() -> SinkConfig {
     let mut properties = std::collections::BTreeMap::new();
     properties.insert("security.protocol".to_string(), "SASL_SSL".to_string());
-    let mut secret_properties = std::collections::BTreeMap::new();
-    secret_properties.insert("sasl.password".to_string(), Secret::new("kafka-pass-123"));
+    properties.insert("sasl.password".to_string(), "kafka-pass-123".to_string());
     SinkConfig {
         name: "k".into(),
         kind: SinkKind::Kafka(KafkaConfig {
@@ -152,8 +151,7 @@ fn kafka_config() -> SinkConfig {
             partitions: Some(6),
             replication: None,
             timeout: std::time::Duration::from_secs(7),
-            properties,
-            secret_properties,
+            properties: Properties::new(properties),
         }),
     }
 }
@@ -165,10 +163,8 @@ fn a_kafka_sink_is_stored_with_its_secret_properties_sealed_or_taken_from_the_fi
     let record = sink_record(&config, now_millis(), Some(&key));
     assert_eq!(record.kind, "kafka");
     assert_eq!(record.settings["timeoutMs"], 7000);
-    assert_eq!(
-        record.settings["secretProperties"],
-        serde_json::json!(["sasl.password"])
-    );
+    // The secret property is named, its value sealed beside.
+    assert_eq!(record.settings["properties"]["sasl.password"], "set");
     assert!(record.settings["replication"].is_null());
     let stored = record.settings.to_string();
     assert!(!stored.contains("kafka-pass-123"), "{stored}");
@@ -198,7 +194,7 @@ fn a_kafka_sink_is_stored_with_its_secret_properties_sealed_or_taken_from_the_fi
     // No secret property: nothing sealed, nothing needed.
     let mut open = config.clone();
     if let SinkKind::Kafka(k) = &mut open.kind {
-        k.secret_properties.clear();
+        k.properties.secret.clear();
     }
     assert!(open.kind.secret().is_none());
     let r = sink_record(&open, now_millis(), None);
@@ -207,6 +203,11 @@ fn a_kafka_sink_is_stored_with_its_secret_properties_sealed_or_taken_from_the_fi
     bad.settings["properties"]["acks"] = "1".into();
     let e = sink_from_record(&bad, None, &[]).unwrap_err();
     assert!(e.starts_with("settings.properties.acks:"), "{e}");
+    // As versions before this one stored it: the secret properties' names listed apart.
+    let mut earlier = record.clone();
+    earlier.settings["properties"] = serde_json::json!({"security.protocol": "SASL_SSL"});
+    earlier.settings["secretProperties"] = serde_json::json!(["sasl.password"]);
+    assert_eq!(sink_from_record(&earlier, Some(&key), &[]).unwrap(), config);
 }
 
 /// Starts the sinks and routes of `sinks` (each routed everything) with small queues, in `dir`.

@@ -77,6 +77,11 @@ impl Errors {
         self.0.push(FieldError::new(path, message));
     }
 
+    /// How many problems were recorded: a reader compares it before and after to know whether its part failed.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether a problem was recorded at `path`: cross-field checks skip fields already reported.
     pub(crate) fn has(&self, path: &str) -> bool {
         self.0.iter().any(|e| e.path == path)

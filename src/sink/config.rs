@@ -1,5 +1,5 @@
 //! What every sink has, whatever its kind: [`SinkConfig`] (a name and a [`SinkKind`]), the reading of the
-//! `[[sinks]]` tables (each kind reads its own table, see [`SinkKind::read`]), the checks of names and
+//! `[[sinks]]` tables (each into its kind's settings, see [`SinkKind::read`]), the checks of names and
 //! templates, and the associated data a sink's sealed secret is bound to.
 
 use std::path::{Path, PathBuf};
@@ -73,33 +73,7 @@ pub fn is_valid_sink_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
-const SINK_KEYS: &[&str] = &[
-    "name",
-    "kind",
-    "path",
-    "max_bytes",
-    "max_files",
-    "dir",
-    "max_age",
-    "url",
-    "subject",
-    "stream",
-    "create_stream",
-    "secret",
-    "secret_env",
-    "secret_file",
-    "batch",
-    "timeout",
-    "allow",
-    "brokers",
-    "topic",
-    "key",
-    "create_topic",
-    "partitions",
-    "replication",
-    "properties",
-];
-/// Reads every `[[sinks]]` table; reports duplicate names and two file sinks writing one file.
+/// Reads every `[[sinks]]` table; reports duplicate names and two sinks writing one file or log.
 pub(crate) fn read_sinks(
     tables: &[(String, &Table)],
     base_dir: &Path,
@@ -109,8 +83,10 @@ pub(crate) fn read_sinks(
     let mut out: Vec<SinkConfig> = Vec::new();
     let mut names: Vec<(String, String)> = Vec::new();
     let mut files: Vec<(PathBuf, String)> = Vec::new();
+    let keys = super::kinds::all_file_keys();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     for (path, table) in tables {
-        let r = Reader::new(table, path, SINK_KEYS, errs);
+        let r = Reader::new(table, path, &keys, errs);
         let name = r.required_string("name", errs).and_then(|name| {
             if !is_valid_sink_name(&name) {
                 errs.push(
@@ -131,7 +107,26 @@ pub(crate) fn read_sinks(
         });
         let kind = r.required_string("kind", errs).and_then(|kind| {
             let named = name.as_deref().unwrap_or("unnamed");
-            SinkKind::read(&kind, named, &r, base_dir, env, &mut files, errs)
+            SinkKind::read(&kind, named, &r, table, base_dir, env, errs)
+        });
+        let kind = kind.filter(|kind| match kind.local_path() {
+            Some((field, local)) => match files.iter().find(|(p, _)| p == local) {
+                Some((_, other)) => {
+                    errs.push(
+                        r.path(field),
+                        format!(
+                            "{} is already written by the sink at {other}",
+                            local.display()
+                        ),
+                    );
+                    false
+                }
+                None => {
+                    files.push((local.to_path_buf(), r.own_path().to_string()));
+                    true
+                }
+            },
+            None => true,
         });
         if let (Some(name), Some(kind)) = (name, kind) {
             out.push(SinkConfig { name, kind });
@@ -139,5 +134,3 @@ pub(crate) fn read_sinks(
     }
     out
 }
-
-//END

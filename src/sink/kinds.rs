@@ -1,28 +1,31 @@
 //! The registry of sink kinds: [`SinkKind`], one arm per kind holding that kind's settings
-//! (`crate::sink::<kind>::config`), and every place that dispatches on the kind: reading the configuration
-//! file's table and the API's body, the store's settings, the view, the writer, the destination. Each arm
-//! hands over to the kind's folder; a new kind adds one arm here to each `match` (the compiler lists them).
+//! (`crate::sink::<kind>::config`, one type each, read as `crate::sink::form` says), the table [`KINDS`] of
+//! their fields, and every place that dispatches on the kind: reading a `[[sinks]]` table, the API's body and
+//! the store's settings, the writer, the destination. A new kind adds one arm to the enum, one row to
+//! [`KINDS`], and that arm to each `match` here (the compiler lists them).
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use serde_json::{Map, Value};
+
 use super::Sink;
-use super::body::{
-    SinkBody, SinkView, only_for_file, only_for_kafka, only_for_log, only_for_nats,
-    only_for_webhook, truncate,
-};
 use super::config::SinkConfig;
 use super::file::{self, FileConfig};
+use super::form::{self, Context, Fault, KindSettings, Origin, Stored};
 use super::kafka::{self, KafkaConfig};
 use super::log::{self, LogConfig};
 use super::nats::{self, NatsConfig};
-use super::stdout;
+use super::stdout::{self, StdoutConfig};
 use super::webhook::{self, WebhookConfig};
 use crate::secrets::MasterKey;
 use crate::settings::{EnvLookup, Errors, Reader, Secret};
 
-/// The kinds of sink: TOML `kind = "file"`, `"stdout"`, `"nats"`, `"webhook"` or `"kafka"`; one arm per kind,
-/// holding that kind's settings (`crate::sink::<kind>::config`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The kinds of sink: `kind = "file"`, `"stdout"`, `"nats"`, `"webhook"`, `"kafka"` or `"log"`; one arm per
+/// kind, holding that kind's settings. As JSON (the API's body and view), the settings' fields beside
+/// `"kind"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SinkKind {
     /// JSON lines appended to a file, rotated by size.
     File(FileConfig),
@@ -39,163 +42,221 @@ pub enum SinkKind {
     Log(LogConfig),
 }
 
+/// What the readers know of a kind without its settings: its name, its fields (the API's words) and its keys
+/// (a `[[sinks]]` table's words), to tell a field of another kind from one of no kind.
+pub struct KindFields {
+    pub name: &'static str,
+    pub fields: &'static [&'static str],
+    pub file_keys: fn() -> Vec<String>,
+}
+
+const fn kind<T: KindSettings>() -> KindFields {
+    KindFields {
+        name: T::KIND,
+        fields: T::FIELDS,
+        file_keys: form::file_keys::<T>,
+    }
+}
+
+/// Every kind, in the order messages list them.
+pub const KINDS: [KindFields; 6] = [
+    kind::<FileConfig>(),
+    kind::<StdoutConfig>(),
+    kind::<NatsConfig>(),
+    kind::<WebhookConfig>(),
+    kind::<KafkaConfig>(),
+    kind::<LogConfig>(),
+];
+
+/// `"file", "stdout", ... or "log"`.
+fn kind_names() -> String {
+    let names: Vec<String> = KINDS.iter().map(|k| format!("{:?}", k.name)).collect();
+    names.join(", ")
+}
+
+/// Every key a `[[sinks]]` table may have, of any kind.
+pub(crate) fn all_file_keys() -> Vec<String> {
+    let mut keys = vec!["name".to_string(), "kind".to_string()];
+    for k in &KINDS {
+        for key in (k.file_keys)() {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
 impl SinkKind {
-    /// Reads the table of a sink of `kind` (TOML `kind = "..."`): keys of other kinds are errors, the rest is
-    /// the kind's own reader.
+    /// Reads the table of a sink of `kind` (`kind = "..."`): keys of other kinds are errors, the rest is read
+    /// into the kind's settings.
     pub(crate) fn read(
         kind: &str,
         name: &str,
         r: &Reader<'_>,
+        table: &toml::Table,
         base_dir: &Path,
         env: EnvLookup<'_>,
-        files: &mut Vec<(PathBuf, String)>,
         errs: &mut Errors,
     ) -> Option<SinkKind> {
-        match kind {
-            "stdout" => {
-                only_for(r, LOG_ONLY_KEYS, "log", errs);
-                only_for(r, FILE_ONLY_KEYS, "file", errs);
-                only_for(r, NATS_ONLY_KEYS, "nats", errs);
-                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
-                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
-                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
-                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
-                Some(SinkKind::Stdout)
-            }
-            "file" => {
-                only_for(r, LOG_ONLY_KEYS, "log", errs);
-                only_for(r, NATS_ONLY_KEYS, "nats", errs);
-                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
-                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
-                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
-                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
-                FileConfig::read(r, base_dir, files, errs).map(SinkKind::File)
-            }
-            "nats" => {
-                only_for(r, LOG_ONLY_KEYS, "log", errs);
-                only_for(r, FILE_ONLY_KEYS, "file", errs);
-                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
-                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
-                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
-                NatsConfig::read(r, errs).map(SinkKind::Nats)
-            }
-            "webhook" => {
-                only_for(r, LOG_ONLY_KEYS, "log", errs);
-                only_for(r, FILE_ONLY_KEYS, "file", errs);
-                only_for(r, NATS_ONLY_KEYS, "nats", errs);
-                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
-                WebhookConfig::read(r, base_dir, env, errs).map(SinkKind::Webhook)
-            }
-            "kafka" => {
-                only_for(r, LOG_ONLY_KEYS, "log", errs);
-                only_for(r, FILE_ONLY_KEYS, "file", errs);
-                only_for(r, NATS_ONLY_KEYS, "nats", errs);
-                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
-                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
-                kafka::read_kafka_sink(r, base_dir, env, errs).map(SinkKind::Kafka)
-            }
-            "log" => {
-                only_for(r, &["path", "max_files"], "file", errs);
-                only_for(r, NATS_ONLY_KEYS, "nats", errs);
-                only_for(r, &["url"], "nats\" or kind = \"webhook", errs);
-                only_for(r, WEBHOOK_ONLY_KEYS, "webhook", errs);
-                only_for(r, &["timeout"], WEBHOOK_OR_KAFKA, errs);
-                only_for(r, KAFKA_ONLY_KEYS, "kafka", errs);
-                LogConfig::read(r, name, base_dir, files, errs).map(SinkKind::Log)
-            }
-            other => {
-                errs.push(
+        let Some(own) = KINDS.iter().find(|k| k.name == kind) else {
+            errs.push(
                 r.path("kind"),
-                format!("{other:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\", \"log\""),
+                format!("{kind:?} is not one of {}", kind_names()),
             );
-                None
+            return None;
+        };
+        let own_keys = (own.file_keys)();
+        for key in table.keys() {
+            if key == "name" || key == "kind" || own_keys.contains(key) {
+                continue;
             }
+            let theirs: Vec<String> = KINDS
+                .iter()
+                .filter(|k| (k.file_keys)().contains(key))
+                .map(|k| format!("kind = {:?}", k.name))
+                .collect();
+            if !theirs.is_empty() {
+                errs.push(
+                    r.path(key),
+                    format!("only applies to {}", theirs.join(" or ")),
+                );
+            }
+        }
+        macro_rules! read {
+            ($config:ty) => {
+                form::from_file::<$config>(name, r, table, base_dir, env, errs)
+            };
+        }
+        match own.name {
+            "file" => read!(FileConfig).map(SinkKind::File),
+            "stdout" => read!(StdoutConfig).map(|_| SinkKind::Stdout),
+            "nats" => read!(NatsConfig).map(SinkKind::Nats),
+            "webhook" => read!(WebhookConfig).map(SinkKind::Webhook),
+            "kafka" => read!(KafkaConfig).map(SinkKind::Kafka),
+            _ => read!(LogConfig).map(SinkKind::Log),
         }
     }
 
-    /// Reads the admin API's body of a sink: fields of other kinds are errors, the rest is the kind's own
-    /// reader. Every bad field is named in `details`.
+    /// Reads the admin API's body of a sink (its fields besides `kind`): fields of other kinds are errors,
+    /// the rest is decoded into the kind's settings. Every bad field is named in `faults`.
     pub(crate) fn from_body(
+        kind: &str,
         name: &str,
-        body: SinkBody,
-        details: &mut Vec<String>,
+        fields: Map<String, Value>,
+        faults: &mut Vec<Fault>,
     ) -> Option<SinkKind> {
-        if body.kind != "log" {
-            only_for_log(&body, details);
-        }
-        match body.kind.as_str() {
-            "stdout" => {
-                only_for_file(&body, details);
-                only_for_nats(&body, details);
-                only_for_webhook(&body, details);
-                only_for_kafka(&body, details);
-                Some(SinkKind::Stdout)
-            }
-            "kafka" => {
-                only_for_file(&body, details);
-                only_for_webhook(&body, details);
-                for (field, given) in [
-                    ("subject", body.subject.is_some()),
-                    ("stream", body.stream.is_some()),
-                    ("createStream", body.create_stream.is_some()),
-                ] {
-                    if given {
-                        details.push(format!("{field}: only applies to kind \"nats\""));
-                    }
-                }
-                KafkaConfig::from_body(body, details).map(SinkKind::Kafka)
-            }
-            "webhook" => {
-                only_for_file(&body, details);
-                only_for_nats(&body, details);
-                only_for_kafka(&body, details);
-                WebhookConfig::from_body(body, details).map(SinkKind::Webhook)
-            }
-            "nats" => {
-                only_for_file(&body, details);
-                only_for_webhook(&body, details);
-                only_for_kafka(&body, details);
-                NatsConfig::from_body(body, details).map(SinkKind::Nats)
-            }
-            "file" => {
-                only_for_nats(&body, details);
-                only_for_webhook(&body, details);
-                only_for_kafka(&body, details);
-                FileConfig::from_body(&body, details).map(SinkKind::File)
-            }
-            "log" => {
-                for (field, given) in [
-                    ("path", body.path.is_some()),
-                    ("maxFiles", body.max_files.is_some()),
-                ] {
-                    if given {
-                        details.push(format!("{field}: only applies to kind \"file\""));
-                    }
-                }
-                only_for_nats(&body, details);
-                only_for_webhook(&body, details);
-                only_for_kafka(&body, details);
-                LogConfig::from_body(name, &body, details).map(SinkKind::Log)
-            }
-            other => {
-                details.push(format!(
-                "kind: {:?} is not one of \"file\", \"stdout\", \"nats\", \"webhook\", \"kafka\", \"log\"",
-                truncate(other)
+        let Some(own) = KINDS.iter().find(|k| k.name == kind) else {
+            faults.push((
+                "kind".into(),
+                format!("{:?} is not one of {}", form::truncate(kind), kind_names()),
             ));
-                None
+            return None;
+        };
+        let mut own_fields = Map::new();
+        for (field, value) in fields {
+            if own.fields.contains(&field.as_str()) {
+                own_fields.insert(field, value);
+                continue;
             }
+            let theirs: Vec<String> = KINDS
+                .iter()
+                .filter(|k| k.fields.contains(&field.as_str()))
+                .map(|k| format!("{:?}", k.name))
+                .collect();
+            let message = if theirs.is_empty() {
+                "is not a field of a sink".to_string()
+            } else {
+                format!("only applies to kind {}", theirs.join(" or "))
+            };
+            faults.push((form::truncate(&field), message));
+        }
+        let cx = Context {
+            name,
+            origin: Origin::Api,
+            given: own_fields.keys().cloned().collect(),
+        };
+        macro_rules! decode {
+            ($config:ty) => {
+                form::decode::<$config>(own_fields, &cx, faults)
+            };
+        }
+        match own.name {
+            "file" => decode!(FileConfig).map(SinkKind::File),
+            "stdout" => decode!(StdoutConfig).map(|_| SinkKind::Stdout),
+            "nats" => decode!(NatsConfig).map(SinkKind::Nats),
+            "webhook" => decode!(WebhookConfig).map(SinkKind::Webhook),
+            "kafka" => decode!(KafkaConfig).map(SinkKind::Kafka),
+            _ => decode!(LogConfig).map(SinkKind::Log),
         }
     }
 
-    /// Fills the admin API's view with the kind's settings.
-    pub(crate) fn view(self, view: &mut SinkView) {
+    /// Reads a stored sink's kind and settings back. A sealed secret is opened with `key`; a sink stored
+    /// without one takes the secret of the configuration file's sink of the same name (`file_sinks`).
+    pub fn from_settings(
+        kind: &str,
+        name: &str,
+        settings: &Value,
+        key: Option<&MasterKey>,
+        file_sinks: &[SinkConfig],
+    ) -> Result<SinkKind, String> {
+        let stored = Stored {
+            name,
+            key,
+            file_sinks,
+        };
+        Ok(match kind {
+            "file" => SinkKind::File(form::from_store(settings, &stored)?),
+            "stdout" => {
+                form::from_store::<StdoutConfig>(settings, &stored)?;
+                SinkKind::Stdout
+            }
+            "nats" => SinkKind::Nats(form::from_store(settings, &stored)?),
+            "webhook" => SinkKind::Webhook(form::from_store(settings, &stored)?),
+            "kafka" => SinkKind::Kafka(form::from_store(settings, &stored)?),
+            "log" => SinkKind::Log(form::from_store(settings, &stored)?),
+            other => return Err(format!("kind {other:?} is not one this version runs")),
+        })
+    }
+
+    /// The store's form of the kind's settings: the view's fields without `kind`, a secret as `"set"` (the
+    /// registry stores it sealed beside them, see [`SinkKind::secret`]).
+    pub fn settings(&self) -> Value {
+        let mut settings = serde_json::to_value(self).unwrap_or_default();
+        if let Value::Object(fields) = &mut settings {
+            fields.remove("kind");
+        }
+        settings
+    }
+
+    /// The text the store keeps sealed for this sink; `None` when the sink has no secret.
+    pub fn secret(&self) -> Option<Secret> {
         match self {
-            SinkKind::File(f) => f.view(view),
-            SinkKind::Stdout => {}
-            SinkKind::Nats(n) => n.view(view),
-            SinkKind::Webhook(w) => w.view(view),
-            SinkKind::Kafka(k) => k.view(view),
-            SinkKind::Log(l) => l.view(view),
+            SinkKind::Webhook(w) => Some(w.secret.clone()),
+            SinkKind::Kafka(k) => k.secret(),
+            SinkKind::File(_) | SinkKind::Stdout | SinkKind::Nats(_) | SinkKind::Log(_) => None,
+        }
+    }
+
+    /// The settings as the API shows them: credentials in URLs hidden, secrets `"set"`.
+    pub fn shown(self) -> SinkKind {
+        match self {
+            SinkKind::File(f) => SinkKind::File(f.shown()),
+            SinkKind::Stdout => SinkKind::Stdout,
+            SinkKind::Nats(n) => SinkKind::Nats(n.shown()),
+            SinkKind::Webhook(w) => SinkKind::Webhook(w.shown()),
+            SinkKind::Kafka(k) => SinkKind::Kafka(k.shown()),
+            SinkKind::Log(l) => SinkKind::Log(l.shown()),
+        }
+    }
+
+    /// What this kind writes on the local disk (a file sink's file, a log's directory), with the field that
+    /// names it: two sinks never share one.
+    pub fn local_path(&self) -> Option<(&'static str, &Path)> {
+        match self {
+            SinkKind::File(f) => Some(("path", &f.path)),
+            SinkKind::Log(l) => Some(("dir", &l.dir)),
+            _ => None,
         }
     }
 
@@ -280,51 +341,6 @@ impl SinkKind {
         }
     }
 
-    /// The store's form of the kind's settings, without its secret (see [`SinkKind::secret`]).
-    pub fn settings(&self) -> serde_json::Value {
-        match self {
-            SinkKind::File(f) => f.settings(),
-            SinkKind::Stdout => serde_json::json!({}),
-            SinkKind::Nats(n) => n.settings(),
-            SinkKind::Webhook(w) => w.settings(),
-            SinkKind::Kafka(k) => k.settings(),
-            SinkKind::Log(l) => l.settings(),
-        }
-    }
-
-    /// The text the store keeps sealed for this sink; `None` when the sink has no secret.
-    pub fn secret(&self) -> Option<Secret> {
-        match self {
-            SinkKind::Webhook(w) => Some(w.secret()),
-            SinkKind::Kafka(k) => k.secret(),
-            SinkKind::File(_) | SinkKind::Stdout | SinkKind::Nats(_) | SinkKind::Log(_) => None,
-        }
-    }
-
-    /// Reads a stored sink's kind and settings back. A sealed secret is opened with `key`; a sink stored
-    /// without one takes the secret of the configuration file's sink of the same name (`file_sinks`).
-    pub fn from_settings(
-        kind: &str,
-        name: &str,
-        settings: &serde_json::Value,
-        key: Option<&MasterKey>,
-        file_sinks: &[SinkConfig],
-    ) -> Result<SinkKind, String> {
-        Ok(match kind {
-            "stdout" => SinkKind::Stdout,
-            "file" => SinkKind::File(FileConfig::from_settings(settings)?),
-            "nats" => SinkKind::Nats(NatsConfig::from_settings(settings)?),
-            "log" => SinkKind::Log(LogConfig::from_settings(settings)?),
-            "webhook" => SinkKind::Webhook(WebhookConfig::from_settings(
-                name, settings, key, file_sinks,
-            )?),
-            "kafka" => {
-                SinkKind::Kafka(KafkaConfig::from_settings(name, settings, key, file_sinks)?)
-            }
-            other => return Err(format!("kind {other:?} is not one this version runs")),
-        })
-    }
-
     /// Destinations written as addresses (a webhook's URL, NATS servers, Kafka brokers) that the outbound
     /// address policy refuses: the field and why. Names are checked when they are resolved, at each connection.
     pub fn check_addresses(
@@ -385,19 +401,4 @@ pub enum Destination {
     Kafka(Vec<String>, String),
     /// A log directory: a replacement shares the log with its predecessor (one writer at a time).
     Log(PathBuf),
-}
-
-const FILE_ONLY_KEYS: &[&str] = file::KEYS;
-const NATS_ONLY_KEYS: &[&str] = nats::KEYS;
-const WEBHOOK_ONLY_KEYS: &[&str] = webhook::KEYS;
-const KAFKA_ONLY_KEYS: &[&str] = kafka::KEYS;
-const LOG_ONLY_KEYS: &[&str] = &["dir", "max_age"];
-const WEBHOOK_OR_KAFKA: &str = "webhook\" or kind = \"kafka";
-
-fn only_for(r: &Reader<'_>, keys: &[&str], kind: &str, errs: &mut Errors) {
-    for key in keys {
-        if r.has(key) {
-            errs.push(r.path(key), format!("only applies to kind = \"{kind}\""));
-        }
-    }
 }

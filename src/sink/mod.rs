@@ -5,19 +5,23 @@
 //! (an intake stage that owns ordering and overflow to the [`spool`], a delivery stage that writes, flushes
 //! and dead-letters, in `deliver.rs`); [`config`] the
 //! [`SinkConfig`] and the reading of `[[sinks]]`; `kinds.rs` [`SinkKind`], the registry of kinds (every
-//! dispatch on the kind); [`body`] the admin API's body and view; `template.rs` subject, topic and key
-//! templates. Each kind is one folder, the same files in each: [`stdout`], [`file`], [`nats`], [`webhook`],
-//! [`kafka`], [`log`] — `mod.rs` (the map), `config.rs` (its settings: the configuration file's table, the store's
-//! settings, the API's body and view, and their checks), `sink.rs` (the writer), `tests.rs`.
+//! dispatch on the kind) and the table of their fields; `form.rs` how a kind's one settings type is read from a
+//! `[[sinks]]` table, an API body or the store; [`body`] the admin API's body and view; `template.rs` subject,
+//! topic and key templates. Each kind is one folder, the same files in each: [`stdout`], [`file`], [`nats`],
+//! [`webhook`], [`kafka`], [`log`] — `mod.rs` (the map), `config.rs` (its one settings type, a serde struct
+//! that is at once the file's table, the API's body and view and the store's settings, with its checks),
+//! `sink.rs` (the writer), `tests.rs`.
 //!
-//! Adding a kind: copy a folder to `sink/<kind>/` and write its `config.rs` and `sink.rs`; add `pub mod
-//! <kind>;` here, one arm to [`SinkKind`] holding its config type, and that arm to each `match` in
-//! `kinds.rs` (the compiler lists them; the other arms of `read` and `from_body` name its keys as not theirs).
-//! Nothing else dispatches on the kind.
+//! Adding a kind: copy a folder to `sink/<kind>/`, write its `config.rs` (the struct and its `KindSettings`:
+//! fields, required ones, checks) and `sink.rs`; add `pub mod <kind>;` here, one arm to [`SinkKind`] holding
+//! the struct, one row to `KINDS`, and that arm to each `match` in `kinds.rs` (the compiler lists them). The
+//! other kinds then name its fields as not theirs, and the API's schema shows it. Nothing else dispatches on
+//! the kind.
 
 pub mod body;
 pub mod config;
 pub mod file;
+pub(crate) mod form;
 pub mod kafka;
 mod kinds;
 pub mod log;

@@ -108,7 +108,17 @@ fn validate_sink(name: &str, body: SinkBody) -> Result<SinkConfig, ApiError> {
 }
 
 fn invalid(what: &str, details: Vec<String>) -> ApiError {
-    let mut e = ApiError::invalid(format!("the {what} is not valid"));
+    // The message names the first field at fault, for a reader that shows only the message.
+    let mut e = match details.first() {
+        Some(first) if details.len() == 1 => {
+            ApiError::invalid(format!("the {what} is not valid: {first}"))
+        }
+        Some(first) => ApiError::invalid(format!(
+            "the {what} is not valid: {first} (and {} more, see details)",
+            details.len() - 1
+        )),
+        None => ApiError::invalid(format!("the {what} is not valid")),
+    };
     e.details = details;
     e
 }
@@ -264,7 +274,11 @@ pub async fn put(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.tokens, Role::Admin)?;
     let body = body.into_inner().0;
-    let written_path = body.path.clone();
+    let written_path = body
+        .0
+        .get("path")
+        .and_then(|p| p.as_str())
+        .map(str::to_string);
     let mut config = validate_sink(&name, body)?;
     match &mut config.kind {
         SinkKind::File(file) => {
@@ -298,12 +312,29 @@ pub async fn put(
         serde_json::json!({"kind": kind, "settings": settings, "created": created}),
     )
     .await;
-    let view = SinkView::from(entry);
-    Ok(if created {
-        HttpResponse::Created().json(view)
+    Ok(put_answer(created, SinkView::from(entry)))
+}
+
+/// Audits a deletion by `caller` and answers 204.
+async fn deleted(state: &ApiState, caller: &str, action: &str, target: String) -> HttpResponse {
+    tenants::audit(
+        state.store.as_ref(),
+        caller,
+        action,
+        &target,
+        serde_json::json!({}),
+    )
+    .await;
+    HttpResponse::NoContent().finish()
+}
+
+/// The answer to a PUT: 201 with the thing when it was created, 200 when it was replaced.
+fn put_answer(created: bool, body: impl Serialize) -> HttpResponse {
+    if created {
+        HttpResponse::Created().json(body)
     } else {
-        HttpResponse::Ok().json(view)
-    })
+        HttpResponse::Ok().json(body)
+    }
 }
 
 /// Deletes a sink (409 while a route names it). Its worker writes what was routed to it, then ends.
@@ -321,15 +352,7 @@ pub async fn delete(
         .delete_sink(&name)
         .await
         .map_err(|e| refused(e, "sink", &name))?;
-    tenants::audit(
-        state.store.as_ref(),
-        &caller.name,
-        "sink.delete",
-        &format!("sinks/{name}"),
-        serde_json::json!({}),
-    )
-    .await;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(deleted(&state, &caller.name, "sink.delete", format!("sinks/{name}")).await)
 }
 
 /// `?limit=` of the dead-letter routes.
@@ -449,11 +472,7 @@ pub async fn put_route(
             "changesOnly": record.changes_only, "created": created}),
     )
     .await;
-    Ok(if created {
-        HttpResponse::Created().json(record)
-    } else {
-        HttpResponse::Ok().json(record)
-    })
+    Ok(put_answer(created, record))
 }
 
 /// Deletes a route.
@@ -471,15 +490,7 @@ pub async fn delete_route(
         .delete_route(&id)
         .await
         .map_err(|e| refused(e, "route", &id))?;
-    tenants::audit(
-        state.store.as_ref(),
-        &caller.name,
-        "route.delete",
-        &format!("routes/{id}"),
-        serde_json::json!({}),
-    )
-    .await;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(deleted(&state, &caller.name, "route.delete", format!("routes/{id}")).await)
 }
 
 #[cfg(test)]

@@ -7,20 +7,38 @@ use crate::sink::SinkKind;
 use crate::sink::file::FileConfig;
 use crate::sink::file::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES};
 use crate::sink::kafka::{
-    DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA,
-    split_properties,
+    DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, KAFKA_SUPPORTED, KafkaConfig, NO_KAFKA, Properties,
 };
 use crate::sink::nats::NatsConfig;
 use crate::sink::nats::{DEFAULT_NATS_SUBJECT, DEFAULT_NATS_URL};
 
-fn file(path: Option<&str>, max_bytes: Option<i64>, max_files: Option<i64>) -> SinkBody {
-    SinkBody {
-        kind: "file".into(),
-        path: path.map(Into::into),
-        max_bytes,
-        max_files,
-        ..SinkBody::default()
+fn body(fields: serde_json::Value) -> SinkBody {
+    match fields {
+        serde_json::Value::Object(fields) => SinkBody(fields),
+        other => panic!("a body is an object, not {other}"),
     }
+}
+
+fn file(path: Option<&str>, max_bytes: Option<i64>, max_files: Option<i64>) -> serde_json::Value {
+    let mut b = serde_json::json!({"kind": "file"});
+    if let Some(path) = path {
+        b["path"] = path.into();
+    }
+    if let Some(n) = max_bytes {
+        b["maxBytes"] = n.into();
+    }
+    if let Some(n) = max_files {
+        b["maxFiles"] = n.into();
+    }
+    b
+}
+
+/// `base` with `fields` written over it.
+fn with(mut base: serde_json::Value, fields: serde_json::Value) -> SinkBody {
+    for (k, v) in fields.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    body(base)
 }
 
 fn details(e: ApiError) -> Vec<String> {
@@ -30,32 +48,44 @@ fn details(e: ApiError) -> Vec<String> {
 
 #[test]
 fn a_sink_is_checked_like_the_configuration_naming_each_field() {
-    let d = details(validate_sink("Bad Name", file(Some(" "), Some(0), Some(-1))).unwrap_err());
+    let d =
+        details(validate_sink("Bad Name", body(file(Some(" "), Some(0), Some(-1)))).unwrap_err());
     assert!(d.iter().any(|x| x.starts_with("name:")), "{d:?}");
     assert!(d.iter().any(|x| x.starts_with("path:")), "{d:?}");
     assert!(d.iter().any(|x| x.starts_with("maxBytes:")), "{d:?}");
     assert!(d.iter().any(|x| x.starts_with("maxFiles:")), "{d:?}");
-    let d = details(validate_sink("s", file(None, None, None)).unwrap_err());
+    let d = details(validate_sink("s", body(file(None, None, None))).unwrap_err());
     assert_eq!(d, vec!["path: is required for kind \"file\"".to_string()]);
-    let stdout_with_path = SinkBody {
-        kind: "stdout".into(),
-        ..file(Some("x"), None, None)
-    };
+    let stdout_with_path = with(
+        file(Some("x"), None, None),
+        serde_json::json!({"kind": "stdout"}),
+    );
     let d = details(validate_sink("s", stdout_with_path).unwrap_err());
     assert_eq!(d, vec!["path: only applies to kind \"file\"".to_string()]);
     let d = details(
         validate_sink(
             "s",
-            SinkBody {
-                kind: "carrier-pigeon".into(),
-                ..file(None, None, None)
-            },
+            with(
+                file(None, None, None),
+                serde_json::json!({"kind": "carrier-pigeon"}),
+            ),
         )
         .unwrap_err(),
     );
     assert!(d[0].starts_with("kind:"), "{d:?}");
+    let d = details(
+        validate_sink(
+            "s",
+            with(
+                file(Some("x"), None, None),
+                serde_json::json!({"format": "json"}),
+            ),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(d, vec!["format: is not a field of a sink".to_string()]);
 
-    let ok = validate_sink("a_1-b", file(Some("rel/out.jsonl"), None, None)).unwrap();
+    let ok = validate_sink("a_1-b", body(file(Some("rel/out.jsonl"), None, None))).unwrap();
     match ok.kind {
         SinkKind::File(FileConfig {
             path,
@@ -74,14 +104,20 @@ fn a_sink_is_checked_like_the_configuration_naming_each_field() {
 
 #[test]
 fn a_nats_sink_is_checked_naming_each_field_and_has_defaults() {
-    let nats = |subject: Option<&str>, stream: Option<&str>, create: Option<bool>| SinkBody {
-        kind: "nats".into(),
-        subject: subject.map(Into::into),
-        stream: stream.map(Into::into),
-        create_stream: create,
-        ..SinkBody::default()
+    let nats = |subject: Option<&str>, stream: Option<&str>, create: Option<bool>| {
+        let mut b = serde_json::json!({"kind": "nats"});
+        if let Some(subject) = subject {
+            b["subject"] = subject.into();
+        }
+        if let Some(stream) = stream {
+            b["stream"] = stream.into();
+        }
+        if let Some(create) = create {
+            b["createStream"] = create.into();
+        }
+        b
     };
-    let ok = validate_sink("n", nats(None, None, None)).unwrap();
+    let ok = validate_sink("n", body(nats(None, None, None))).unwrap();
     assert_eq!(
         ok.kind,
         SinkKind::Nats(NatsConfig {
@@ -91,24 +127,25 @@ fn a_nats_sink_is_checked_naming_each_field_and_has_defaults() {
             create_stream: false,
         })
     );
-    let d = details(validate_sink("n", nats(Some("a.{topic}"), None, Some(true))).unwrap_err());
+    let d =
+        details(validate_sink("n", body(nats(Some("a.{topic}"), None, Some(true)))).unwrap_err());
     assert!(d.iter().any(|x| x.starts_with("subject:")), "{d:?}");
     assert!(
         d.iter()
             .any(|x| x.starts_with("stream:") && x.contains("createStream")),
         "{d:?}"
     );
-    let d = details(validate_sink("n", nats(Some("a b.{kind}"), Some("x.y"), None)).unwrap_err());
+    let d =
+        details(validate_sink("n", body(nats(Some("a b.{kind}"), Some("x.y"), None))).unwrap_err());
     assert!(d.iter().any(|x| x.starts_with("subject:")), "{d:?}");
     assert!(d.iter().any(|x| x.starts_with("stream:")), "{d:?}");
     let d = details(
         validate_sink(
             "n",
-            SinkBody {
-                path: Some("x".into()),
-                url: Some("http://x".into()),
-                ..nats(None, None, None)
-            },
+            with(
+                nats(None, None, None),
+                serde_json::json!({"path": "x", "url": "http://x"}),
+            ),
         )
         .unwrap_err(),
     );
@@ -120,10 +157,10 @@ fn a_nats_sink_is_checked_naming_each_field_and_has_defaults() {
     let d = details(
         validate_sink(
             "s",
-            SinkBody {
-                kind: "stdout".into(),
-                ..nats(Some("a"), None, None)
-            },
+            with(
+                nats(Some("a"), None, None),
+                serde_json::json!({"kind": "stdout"}),
+            ),
         )
         .unwrap_err(),
     );
@@ -131,16 +168,31 @@ fn a_nats_sink_is_checked_naming_each_field_and_has_defaults() {
         d,
         vec!["subject: only applies to kind \"nats\"".to_string()]
     );
+    // A field of the wrong type is named, and the others are still checked.
+    let d = details(
+        validate_sink(
+            "n",
+            with(
+                nats(Some("a b"), None, None),
+                serde_json::json!({"createStream": "yes"}),
+            ),
+        )
+        .unwrap_err(),
+    );
+    assert!(d.iter().any(|x| x.starts_with("createStream:")), "{d:?}");
+    assert!(d.iter().any(|x| x.starts_with("subject:")), "{d:?}");
 }
 
 #[test]
 fn a_kafka_sink_is_checked_naming_each_field_and_has_defaults() {
-    let kafka = |brokers: Option<Vec<&str>>| SinkBody {
-        kind: "kafka".into(),
-        brokers: brokers.map(|b| b.into_iter().map(Into::into).collect()),
-        ..SinkBody::default()
+    let kafka = |brokers: Option<Vec<&str>>| {
+        let mut b = serde_json::json!({"kind": "kafka"});
+        if let Some(brokers) = brokers {
+            b["brokers"] = brokers.into();
+        }
+        b
     };
-    let result = validate_sink("k", kafka(Some(vec!["127.0.0.1:19092"])));
+    let result = validate_sink("k", body(kafka(Some(vec!["127.0.0.1:19092"]))));
     if !KAFKA_SUPPORTED {
         let d = details(result.unwrap_err());
         assert_eq!(d, vec![format!("kind: {NO_KAFKA}")]);
@@ -152,25 +204,24 @@ fn a_kafka_sink_is_checked_naming_each_field_and_has_defaults() {
     assert_eq!(k.topic, DEFAULT_KAFKA_TOPIC);
     assert_eq!(k.timeout, DEFAULT_KAFKA_TIMEOUT);
     assert_eq!(k.key, None);
-    let d = details(validate_sink("k", kafka(None)).unwrap_err());
+    let d = details(validate_sink("k", body(kafka(None))).unwrap_err());
     assert_eq!(
         d,
         vec!["brokers: is required for kind \"kafka\"".to_string()]
     );
-    let mut properties = std::collections::BTreeMap::new();
-    properties.insert("acks".to_string(), "1".to_string());
-    properties.insert("sasl.password".to_string(), "".to_string());
-    let body = SinkBody {
-        topic: Some("a b".into()),
-        key: Some("{nope}".into()),
-        partitions: Some(3),
-        timeout_ms: Some(0),
-        url: Some("http://x".into()),
-        subject: Some("x".into()),
-        properties: Some(properties),
-        ..kafka(Some(vec!["nohost"]))
-    };
-    let d = details(validate_sink("k", body).unwrap_err());
+    let bad = with(
+        kafka(Some(vec!["nohost"])),
+        serde_json::json!({
+            "topic": "a b",
+            "key": "{nope}",
+            "partitions": 3,
+            "timeoutMs": 0,
+            "url": "http://x",
+            "subject": "x",
+            "properties": {"acks": "1", "sasl.password": ""},
+        }),
+    );
+    let d = details(validate_sink("k", bad).unwrap_err());
     for field in [
         "brokers[0]:",
         "topic:",
@@ -187,10 +238,10 @@ fn a_kafka_sink_is_checked_naming_each_field_and_has_defaults() {
     let d = details(
         validate_sink(
             "s",
-            SinkBody {
-                kind: "stdout".into(),
-                ..kafka(Some(vec!["h:1"]))
-            },
+            with(
+                kafka(Some(vec!["h:1"])),
+                serde_json::json!({"kind": "stdout"}),
+            ),
         )
         .unwrap_err(),
     );
@@ -205,7 +256,6 @@ fn a_kafka_sink_shows_its_secret_properties_as_set() {
     let mut properties = std::collections::BTreeMap::new();
     properties.insert("sasl.username".to_string(), "sb".to_string());
     properties.insert("sasl.password".to_string(), "kafka-pass-123".to_string());
-    let (properties, secret_properties) = split_properties(properties);
     let view = SinkView::from(SinkEntry {
         config: SinkConfig {
             name: "k".into(),
@@ -217,8 +267,7 @@ fn a_kafka_sink_shows_its_secret_properties_as_set() {
                 partitions: None,
                 replication: None,
                 timeout: DEFAULT_KAFKA_TIMEOUT,
-                properties,
-                secret_properties,
+                properties: Properties::new(properties),
             }),
         },
         updated_at: Utc::now(),
@@ -232,6 +281,7 @@ fn a_kafka_sink_shows_its_secret_properties_as_set() {
         spool_full_total: 0,
     });
     let shown = serde_json::to_value(&view).unwrap();
+    assert_eq!(shown["kind"], "kafka");
     assert_eq!(shown["properties"]["sasl.password"], "set");
     assert_eq!(shown["properties"]["sasl.username"], "sb");
     assert_eq!(shown["timeoutMs"], 30000);
@@ -264,4 +314,48 @@ fn a_route_is_checked_naming_each_field_and_defaults_to_everything() {
     assert_eq!(route.tenants, vec!["*"]);
     assert_eq!(route.topics, vec!["*"]);
     assert!(route.changes_only);
+}
+
+#[test]
+fn a_view_written_back_as_a_body_is_the_same_sink() {
+    // One type per kind is the body, the view and the stored settings: what is shown can be written back.
+    let bodies = [
+        serde_json::json!({"kind": "stdout"}),
+        serde_json::json!({"kind": "file", "path": "/var/lib/sb/out.jsonl", "maxFiles": 2}),
+        serde_json::json!({"kind": "nats", "subject": "sb.{tenant}", "stream": "SB", "createStream": true}),
+        serde_json::json!({"kind": "log", "dir": "logs/replay", "maxAge": "90m"}),
+        serde_json::json!({"kind": "kafka", "brokers": ["k:9092"], "createTopic": true, "partitions": 3,
+            "properties": {"linger.ms": "5"}}),
+    ];
+    for written in bodies {
+        if written["kind"] == "kafka" && !KAFKA_SUPPORTED {
+            continue;
+        }
+        let config = validate_sink("s", body(written.clone())).unwrap();
+        let view = serde_json::to_value(SinkView::new(config.clone(), Utc::now(), 0, 0)).unwrap();
+        let mut shown = view.as_object().unwrap().clone();
+        for counter in [
+            "name",
+            "updatedAt",
+            "sent",
+            "queued",
+            "deadLetters",
+            "spoolBytes",
+            "spoolFull",
+        ] {
+            shown.remove(counter);
+        }
+        assert_eq!(
+            validate_sink("s", SinkBody(shown.clone())).unwrap(),
+            config,
+            "{shown:?}"
+        );
+        let mut stored = config.kind.settings();
+        stored["kind"] = written["kind"].clone();
+        assert_eq!(
+            serde_json::Value::Object(shown),
+            stored,
+            "the store keeps what is shown"
+        );
+    }
 }

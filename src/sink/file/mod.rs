@@ -1,8 +1,8 @@
-//! `kind = "file"`: JSON Lines appended to a file, rotated by size. `config.rs` its settings (file table, store
-//! settings, API body and view), `sink.rs` the writer, `tests.rs` its tests.
+//! `kind = "file"`: JSON Lines appended to a file, rotated by size. `config.rs` its settings (one type: file
+//! table, store settings, API body and view), `sink.rs` the writer, `tests.rs` its tests.
 
 pub mod config;
 mod sink;
 
-pub use config::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, FileConfig, KEYS};
+pub use config::{DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, FileConfig};
 pub use sink::FileSink;

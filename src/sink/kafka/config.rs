@@ -1,19 +1,23 @@
-//! A Kafka sink's settings (`kind = "kafka"`) and their checks, shared by the configuration file, the admin
-//! API and the store. The writer itself (`sink.rs`) is built only with the `kafka` feature; these settings
-//! are read in every build so that a build without it can say why it refuses them.
+//! A Kafka sink's settings (`kind = "kafka"`): one type that is the configuration file's table, the admin
+//! API's body and view and the store's settings (see `crate::sink::form`), and their checks. The writer itself
+//! (`sink.rs`) is built only with the `kafka` feature; these settings are read in every build so that a build
+//! without it can say why it refuses them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use toml::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::secrets::{MasterKey, Sealed};
+use crate::secrets::Sealed;
 use crate::settings::{EnvLookup, Errors, Reader, Secret};
-use crate::sink::body::{Property, SinkBody, SinkView, truncate};
-use crate::sink::config::{SinkConfig, SinkKind, check_template, sink_aad};
+use crate::sink::config::{SinkKind, check_template, sink_aad};
+use crate::sink::form::{
+    Context, Fault, KindSettings, Stored, as_millis, duration_key_to_millis, truncate,
+};
 
-pub use super::properties::{KAFKA_FIXED_PROPERTIES, is_secret_property, split_properties};
+pub use super::properties::{KAFKA_FIXED_PROPERTIES, Properties, is_secret_property};
 use super::properties::{check_kafka_property, property_value};
 
 /// What a build without the `kafka` feature says of a Kafka sink.
@@ -34,66 +38,60 @@ pub const KAFKA_TOPIC_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family"];
 /// The placeholders a Kafka key template may use.
 pub const KAFKA_KEY_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family", "entity", "topic"];
 
-/// The settings of a Kafka sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Each envelope produced to Kafka by the idempotent producer with `acks=all`, acknowledged before the batch
+/// counts as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct KafkaConfig {
-    /// The bootstrap brokers, `host:port`; at least one.
+    /// The bootstrap brokers, `host:port`; at least one. A configuration file may also write them as one
+    /// comma-separated string.
     pub brokers: Vec<String>,
     /// Topic template with `{tenant}`, `{kind}` and `{family}`; default `switchboard.{tenant}`.
+    #[serde(default = "default_topic")]
     pub topic: String,
-    /// Key template with `{tenant}`, `{kind}`, `{family}`, `{entity}` and `{topic}`. `None`: the tenant and
+    /// Key template with `{tenant}`, `{kind}`, `{family}`, `{entity}` and `{topic}`. Absent: the tenant and
     /// the topic's entity id (`acme/<user id>`), or the tenant alone when the topic has no id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Create each topic the template renders when it does not exist.
+    /// Create each topic the template renders when it does not exist. Default false.
+    #[serde(default)]
     pub create_topic: bool,
-    /// Partitions of a created topic; `None`: the broker's default.
+    /// Partitions of a created topic (with `createTopic`). Absent: the broker's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
-    /// Replication factor of a created topic; `None`: the broker's default.
+    /// Replication factor of a created topic (with `createTopic`). Absent: the broker's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<i32>,
-    /// How long a batch may wait for its acknowledgements before it fails and is sent again.
+    /// How long a batch may wait for its acknowledgements before it fails and is sent again, in milliseconds
+    /// (default 30000). A configuration file writes `timeout = "30s"`.
+    #[serde(rename = "timeoutMs", default = "default_timeout", with = "as_millis")]
+    #[schema(value_type = u64)]
     pub timeout: Duration,
-    /// Other librdkafka properties, passed through as they are (`security.protocol`, `ssl.ca.location`...).
-    pub properties: BTreeMap<String, String>,
-    /// Properties that hold secrets (see [`is_secret_property`]): never shown, sealed in the store.
-    pub secret_properties: BTreeMap<String, Secret>,
+    /// Other librdkafka properties, passed through (`security.protocol`, `sasl.*`, `ssl.*`...). Secret ones
+    /// (passwords, client secrets, `ssl.key.pem`) are write-only: stored sealed by the master key, shown as
+    /// `"set"`. `enable.idempotence`, `acks` and the timeouts are the sink's own.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub properties: Properties,
 }
 
-/// The TOML keys of a Kafka sink alone (it shares `timeout` with the webhook sink).
-pub const KEYS: &[&str] = &[
-    "brokers",
-    "topic",
-    "key",
-    "create_topic",
-    "partitions",
-    "replication",
-    "properties",
-];
+fn default_topic() -> String {
+    DEFAULT_KAFKA_TOPIC.to_string()
+}
+
+fn default_timeout() -> Duration {
+    DEFAULT_KAFKA_TIMEOUT
+}
 
 impl KafkaConfig {
-    /// The store's form: `{"brokers","topic","key","createTopic","partitions","replication","timeoutMs",
-    /// "properties","secretProperties"}`: the names of its secret properties only; their values are added
-    /// sealed by the registry (see [`KafkaConfig::secret`]).
-    pub fn settings(&self) -> serde_json::Value {
-        serde_json::json!({
-            "brokers": self.brokers,
-            "topic": self.topic,
-            "key": self.key,
-            "createTopic": self.create_topic,
-            "partitions": self.partitions,
-            "replication": self.replication,
-            "timeoutMs": u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            "properties": self.properties,
-            "secretProperties": self.secret_properties.keys().collect::<Vec<_>>(),
-        })
-    }
-
     /// The text sealed in the store: the secret properties as one JSON object; `None` when there are none.
     pub fn secret(&self) -> Option<Secret> {
-        if self.secret_properties.is_empty() {
+        if self.properties.secret.is_empty() {
             return None;
         }
         let values: BTreeMap<&str, &str> = self
-            .secret_properties
+            .properties
+            .secret
             .iter()
             .map(|(n, v)| (n.as_str(), v.expose()))
             .collect();
@@ -101,185 +99,129 @@ impl KafkaConfig {
             serde_json::to_string(&values).unwrap_or_default(),
         ))
     }
+}
 
-    /// Reads the store's form back. Its secret properties are opened with `key` (sealed together, as one JSON
-    /// object); stored without a key, they come from the configuration file's sink of the same name.
-    pub fn from_settings(
-        name: &str,
-        s: &serde_json::Value,
-        key: Option<&MasterKey>,
-        file_sinks: &[SinkConfig],
-    ) -> Result<KafkaConfig, String> {
+impl KindSettings for KafkaConfig {
+    const KIND: &'static str = "kafka";
+    const FIELDS: &'static [&'static str] = &[
+        "brokers",
+        "topic",
+        "key",
+        "createTopic",
+        "partitions",
+        "replication",
+        "timeoutMs",
+        "properties",
+    ];
+    const REQUIRED: &'static [(&'static str, &'static str)] = &[("brokers", r#"["required:1"]"#)];
+    const FILE_NAMES: &'static [(&'static str, &'static str)] = &[("timeoutMs", "timeout")];
+
+    /// Brokers may be one comma-separated string; a property's value may be a number, true or false, or
+    /// `{ env = "VAR" }` / `{ file = "path" }`; the timeout is text.
+    fn from_file(
+        fields: &mut Map<String, Value>,
+        r: &Reader<'_>,
+        base_dir: &Path,
+        env: EnvLookup<'_>,
+        errs: &mut Errors,
+    ) {
+        if let Some(Value::String(list)) = fields.get("brokers") {
+            let brokers: Vec<Value> = list
+                .split(',')
+                .map(|b| Value::String(b.trim().to_string()))
+                .collect();
+            fields.insert("brokers".into(), Value::Array(brokers));
+        }
+        fields.remove("timeoutMs");
+        duration_key_to_millis(fields, r, "timeout", "timeoutMs", errs);
+        if fields.remove("properties").is_some()
+            && let Some(table) = r.table("properties", errs)
+        {
+            let mut values = Map::new();
+            for (name, value) in table {
+                let path = format!("{}.{name:?}", r.path("properties"));
+                if let Some(v) = property_value(&path, value, base_dir, env, errs) {
+                    values.insert(name.clone(), Value::String(v));
+                }
+            }
+            fields.insert("properties".into(), Value::Object(values));
+        }
+    }
+
+    /// The secret properties are stored sealed together, as one JSON object; stored without a master key,
+    /// they come from the configuration file's sink of the same name. (Versions before this one also listed
+    /// their names apart, in `secretProperties`.)
+    fn from_store(fields: &mut Map<String, Value>, stored: &Stored<'_>) -> Result<(), String> {
         if !KAFKA_SUPPORTED {
             return Err(NO_KAFKA.into());
         }
-        let brokers: Vec<String> = serde_json::from_value(s["brokers"].clone())
-            .map_err(|_| "settings.brokers: a list of strings is required")?;
-        let topic = s["topic"]
-            .as_str()
-            .ok_or("settings.topic: a string is required")?
-            .to_string();
-        let key_template = match &s["key"] {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(k) => Some(k.clone()),
-            _ => return Err("settings.key: a string or null is required".into()),
-        };
-        let count = |field: &str| match &s[field] {
-            serde_json::Value::Null => Ok(None),
-            v => v
-                .as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .map(Some)
-                .ok_or(format!(
-                    "settings.{field}: a whole number or null is required"
-                )),
-        };
-        let timeout = s["timeoutMs"]
-            .as_u64()
-            .filter(|&n| n >= 1)
-            .map(Duration::from_millis)
-            .ok_or("settings.timeoutMs: a whole number of at least 1 is required")?;
-        let properties = match &s["properties"] {
-            serde_json::Value::Null => Default::default(),
-            v => serde_json::from_value(v.clone())
-                .map_err(|_| "settings.properties: an object of strings is required")?,
-        };
-        let names: Vec<String> = match &s["secretProperties"] {
-            serde_json::Value::Null => Vec::new(),
-            v => serde_json::from_value(v.clone())
-                .map_err(|_| "settings.secretProperties: a list of strings is required")?,
-        };
-        let secret_properties = match &s["secret"] {
-            serde_json::Value::String(text) => {
-                let key =
-                    key.ok_or("settings.secret: sealed, but no master key is set to open it")?;
+        let listed = fields.remove("secretProperties");
+        let secrets: BTreeMap<String, String> = match fields.remove("secret") {
+            Some(Value::String(text)) => {
+                let key = stored
+                    .key
+                    .ok_or("settings.secret: sealed, but no master key is set to open it")?;
                 let sealed =
-                    Sealed::from_text(text).map_err(|e| format!("settings.secret: {e}"))?;
+                    Sealed::from_text(&text).map_err(|e| format!("settings.secret: {e}"))?;
                 let opened = key
-                    .open(&sealed, &sink_aad(name))
+                    .open(&sealed, &sink_aad(stored.name))
                     .map_err(|e| format!("settings.secret: {e}"))?;
-                let values: BTreeMap<String, String> = serde_json::from_str(opened.expose())
-                    .map_err(|_| "settings.secret: not the secret properties of a Kafka sink")?;
-                values
-                    .into_iter()
-                    .map(|(n, v)| (n, Secret::new(v)))
-                    .collect()
+                serde_json::from_str(opened.expose())
+                    .map_err(|_| "settings.secret: not the secret properties of a Kafka sink")?
             }
-            _ if names.is_empty() => Default::default(),
-            _ => file_sinks
-                .iter()
-                .find_map(|f| match &f.kind {
-                    SinkKind::Kafka(k) if f.name == name => Some(k.secret_properties.clone()),
-                    _ => None,
-                })
-                .ok_or("settings.secret: not stored, and the configuration file has no Kafka sink of this name to take the secret properties from")?,
+            _ => {
+                let shown = fields
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| p.keys().any(|n| is_secret_property(n)));
+                let listed = listed
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| !l.is_empty());
+                if shown || listed {
+                    stored
+                        .file_sinks
+                        .iter()
+                        .find_map(|f| match &f.kind {
+                            SinkKind::Kafka(k) if f.name == stored.name => Some(
+                                k.properties
+                                    .secret
+                                    .iter()
+                                    .map(|(n, v)| (n.clone(), v.expose().to_string()))
+                                    .collect(),
+                            ),
+                            _ => None,
+                        })
+                        .ok_or("settings.secret: not stored, and the configuration file has no Kafka sink of this name to take the secret properties from")?
+                } else {
+                    BTreeMap::new()
+                }
+            }
         };
-        let config = KafkaConfig {
-            brokers,
-            topic,
-            key: key_template,
-            create_topic: s["createTopic"].as_bool().unwrap_or(false),
-            partitions: count("partitions")?,
-            replication: count("replication")?,
-            timeout,
-            properties,
-            secret_properties,
-        };
-        if let Some((field, e)) = check_kafka(&config).into_iter().next() {
-            let field = if field == "create_topic" {
-                "createTopic".to_string()
-            } else {
-                field
-            };
-            return Err(format!(
-                "settings.{field}: {}",
-                e.replace("create_topic", "createTopic")
-            ));
+        let properties = fields
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(properties) = properties {
+            properties.retain(|name, _| !is_secret_property(name));
+            for (name, value) in secrets {
+                properties.insert(name, Value::String(value));
+            }
         }
-        Ok(config)
+        Ok(())
     }
 
-    /// Reads the admin API's body, checked as the configuration file is (every bad field is named in
-    /// `details`).
-    pub(crate) fn from_body(body: SinkBody, details: &mut Vec<String>) -> Option<KafkaConfig> {
+    fn check(&mut self, _cx: &Context<'_>) -> Vec<Fault> {
+        let mut faults = Vec::new();
         if !KAFKA_SUPPORTED {
-            details.push(format!("kind: {NO_KAFKA}"));
+            faults.push(("kind".to_string(), NO_KAFKA.to_string()));
         }
-        if body.url.is_some() {
-            details.push("url: only applies to kind \"nats\" or \"webhook\"".into());
+        for b in &mut self.brokers {
+            *b = b.trim().to_string();
         }
-        // Every field is checked even when one is already wrong, so that all of them are named at once.
-        let mut ok = true;
-        let mut count = |field: &str, n: Option<i64>| match n.map(i32::try_from) {
-            None => None,
-            Some(Ok(n)) => Some(n),
-            Some(Err(_)) => {
-                details.push(format!("{field}: must be between 1 and {}", i32::MAX));
-                ok = false;
-                None
-            }
-        };
-        let partitions = count("partitions", body.partitions);
-        let replication = count("replication", body.replication);
-        let timeout = match body.timeout_ms.map(u64::try_from) {
-            None => DEFAULT_KAFKA_TIMEOUT,
-            Some(Ok(ms)) if ms >= 1 => Duration::from_millis(ms),
-            Some(_) => {
-                details.push("timeoutMs: must be at least 1".into());
-                ok = false;
-                DEFAULT_KAFKA_TIMEOUT
-            }
-        };
-        let brokers = body.brokers.unwrap_or_else(|| {
-            details.push("brokers: is required for kind \"kafka\"".into());
-            ok = false;
-            // A stand-in, so that the other fields are still checked (and the missing brokers said once).
-            vec!["required:1".into()]
-        });
-        let (properties, secret_properties) = split_properties(body.properties.unwrap_or_default());
-        let config = KafkaConfig {
-            brokers: brokers.iter().map(|b| b.trim().to_string()).collect(),
-            topic: body
-                .topic
-                .unwrap_or_else(|| DEFAULT_KAFKA_TOPIC.to_string()),
-            key: body.key,
-            create_topic: body.create_topic.unwrap_or(false),
-            partitions,
-            replication,
-            timeout,
-            properties,
-            secret_properties,
-        };
-        let errors = check_kafka(&config);
-        for (field, e) in &errors {
-            let field = match field.as_str() {
-                "timeout" => "timeoutMs",
-                f => f,
-            };
-            let e = e.replace("create_topic", "createTopic");
-            details.push(format!("{field}: {}", truncate(&e)));
+        for (field, e) in check_kafka(self) {
+            faults.push((field, truncate(&e)));
         }
-        (ok && errors.is_empty()).then_some(config)
-    }
-
-    /// Fills the admin API's view: a secret property shows `"set"`, never its value.
-    pub(crate) fn view(self, view: &mut SinkView) {
-        view.timeout_ms = Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
-        view.brokers = Some(self.brokers);
-        view.topic = Some(self.topic);
-        view.key = self.key;
-        view.create_topic = Some(self.create_topic);
-        view.partitions = self.partitions;
-        view.replication = self.replication;
-        let mut properties: std::collections::BTreeMap<String, Property> = self
-            .properties
-            .into_iter()
-            .map(|(name, value)| (name, Property::Plain(value)))
-            .collect();
-        for (name, secret) in self.secret_properties {
-            properties.insert(name, Property::Secret(secret));
-        }
-        view.properties = Some(properties);
+        faults
     }
 }
 
@@ -336,7 +278,7 @@ pub fn check_kafka_key(template: &str) -> Result<(), String> {
     check_template(template, KAFKA_KEY_PLACEHOLDERS).map(|_| ())
 }
 
-/// Checks the Kafka settings together; each error is `(field, message)` with the TOML field name
+/// Checks the Kafka settings together; each error is `(field, message)` in the API's words
 /// (`properties.<name>` for a property).
 pub fn check_kafka(config: &KafkaConfig) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -366,95 +308,28 @@ pub fn check_kafka(config: &KafkaConfig) -> Vec<(String, String)> {
             out.push((field.into(), "must be at least 1".into()));
         }
         if n.is_some() && !config.create_topic {
-            out.push((
-                field.into(),
-                "only applies when create_topic is true".into(),
-            ));
+            out.push((field.into(), "only applies when createTopic is true".into()));
         }
     }
     if config.timeout.is_zero() {
-        out.push(("timeout".into(), "must be greater than zero".into()));
+        out.push(("timeoutMs".into(), "must be greater than zero".into()));
     }
     let names = config
         .properties
+        .plain
         .keys()
-        .chain(config.secret_properties.keys());
+        .chain(config.properties.secret.keys());
     for name in names {
         if let Err(e) = check_kafka_property(name) {
             out.push((format!("properties.{name}"), e));
         }
     }
-    for (name, value) in &config.secret_properties {
+    for (name, value) in &config.properties.secret {
         if value.expose().is_empty() {
             out.push((format!("properties.{name}"), "must not be empty".into()));
         }
     }
     out
-}
-
-/// Reads a `kind = "kafka"` table.
-pub(crate) fn read_kafka_sink(
-    r: &Reader<'_>,
-    base_dir: &Path,
-    env: EnvLookup<'_>,
-    errs: &mut Errors,
-) -> Option<KafkaConfig> {
-    if !KAFKA_SUPPORTED {
-        errs.push(r.path("kind"), NO_KAFKA);
-    }
-    let brokers = match r.raw("brokers") {
-        None => {
-            errs.push(
-                r.path("brokers"),
-                "is required (such as [\"127.0.0.1:9092\"])",
-            );
-            None
-        }
-        Some(Value::String(s)) => Some(s.split(',').map(|b| b.trim().to_string()).collect()),
-        Some(_) => r
-            .string_list("brokers", errs)
-            .map(|l| l.into_iter().map(|(_, b)| b.trim().to_string()).collect()),
-    };
-    let topic = r
-        .string("topic", errs)
-        .unwrap_or_else(|| DEFAULT_KAFKA_TOPIC.to_string());
-    let key = r.string("key", errs);
-    let create_topic = r.bool("create_topic", false, errs);
-    let partitions = r.has("partitions").then(|| r.i32("partitions", 0, errs));
-    let replication = r.has("replication").then(|| r.i32("replication", 0, errs));
-    let timeout = r.duration("timeout", DEFAULT_KAFKA_TIMEOUT, errs);
-    let mut values = Vec::new();
-    let mut ok = true;
-    if let Some(table) = r.table("properties", errs) {
-        for (name, value) in table {
-            let path = format!("{}.{name:?}", r.path("properties"));
-            match property_value(&path, value, base_dir, env, errs) {
-                Some(v) => values.push((name.clone(), v)),
-                None => ok = false,
-            }
-        }
-    }
-    let (properties, secret_properties) = split_properties(values);
-    let config = KafkaConfig {
-        brokers: brokers?,
-        topic,
-        key,
-        create_topic,
-        partitions,
-        replication,
-        timeout,
-        properties,
-        secret_properties,
-    };
-    for (field, e) in check_kafka(&config) {
-        let path = match field.strip_prefix("properties.") {
-            Some(name) => format!("{}.{name:?}", r.path("properties")),
-            None => r.path(&field),
-        };
-        errs.push(path, e);
-        ok = false;
-    }
-    ok.then_some(config)
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! Tests of the Kafka sink's settings: defaults, properties (plain, secret, from the environment), the
 //! properties the sink keeps for itself, and every error naming its field.
 
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::config::tests::parse;
 use crate::config::{FieldError, SinkKind};
@@ -40,8 +38,7 @@ fn kafka_sink_defaults() {
             partitions: None,
             replication: None,
             timeout: DEFAULT_KAFKA_TIMEOUT,
-            properties: BTreeMap::new(),
-            secret_properties: BTreeMap::new(),
+            properties: Properties::default(),
         })
     );
 }
@@ -81,11 +78,14 @@ timeout = "5s"
     assert!(k.create_topic);
     assert_eq!((k.partitions, k.replication), (Some(12), Some(3)));
     assert_eq!(k.timeout, std::time::Duration::from_secs(5));
-    assert_eq!(k.properties["security.protocol"], "SASL_SSL");
-    assert_eq!(k.properties["linger.ms"], "20");
-    assert_eq!(k.properties["enable.ssl.certificate.verification"], "true");
-    assert!(!k.properties.contains_key("sasl.password"));
-    assert_eq!(k.secret_properties["sasl.password"].expose(), "from-env");
+    assert_eq!(k.properties.plain["security.protocol"], "SASL_SSL");
+    assert_eq!(k.properties.plain["linger.ms"], "20");
+    assert_eq!(
+        k.properties.plain["enable.ssl.certificate.verification"],
+        "true"
+    );
+    assert!(!k.properties.plain.contains_key("sasl.password"));
+    assert_eq!(k.properties.secret["sasl.password"].expose(), "from-env");
     assert!(
         !format!("{c:?}").contains("from-env"),
         "a secret property never prints"

@@ -74,20 +74,51 @@ pub fn check_kafka_property(name: &str) -> Result<(), String> {
     }
 }
 
-/// Splits properties into plain ones and secret ones (by [`is_secret_property`]).
-pub fn split_properties(
-    all: impl IntoIterator<Item = (String, String)>,
-) -> (BTreeMap<String, String>, BTreeMap<String, Secret>) {
-    let mut plain = BTreeMap::new();
-    let mut secret = BTreeMap::new();
-    for (name, value) in all {
-        if is_secret_property(&name) {
-            secret.insert(name, Secret::new(value));
-        } else {
-            plain.insert(name, value);
+/// A Kafka sink's librdkafka properties: plain ones, and secret ones (by [`is_secret_property`]). As JSON, one
+/// object of strings; a secret one serialises as `"set"`, never its value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Properties {
+    pub plain: BTreeMap<String, String>,
+    pub secret: BTreeMap<String, Secret>,
+}
+
+impl Properties {
+    /// Splits properties into plain ones and secret ones.
+    pub fn new(all: impl IntoIterator<Item = (String, String)>) -> Properties {
+        let mut properties = Properties::default();
+        for (name, value) in all {
+            if is_secret_property(&name) {
+                properties.secret.insert(name, Secret::new(value));
+            } else {
+                properties.plain.insert(name, value);
+            }
         }
+        properties
     }
-    (plain, secret)
+}
+
+impl serde::Serialize for Properties {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut all: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, value) in &self.plain {
+            all.insert(name, value);
+        }
+        for name in self.secret.keys() {
+            all.insert(name, "set");
+        }
+        let mut map = s.serialize_map(Some(all.len()))?;
+        for (name, value) in all {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Properties {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Properties, D::Error> {
+        BTreeMap::<String, String>::deserialize(d).map(Properties::new)
+    }
 }
 
 /// A property's value: a string, number or boolean as text, or `{ env = "VAR" }` / `{ file = "path" }` for

@@ -158,10 +158,10 @@ impl KafkaSink {
         let mut client = ClientConfig::new();
         // A default the properties may change.
         client.set("client.id", "switchboard");
-        for (name, value) in &config.properties {
+        for (name, value) in &config.properties.plain {
             client.set(name, value);
         }
-        for (name, value) in &config.secret_properties {
+        for (name, value) in &config.properties.secret {
             client.set(name, value.expose());
         }
         // Librdkafka must never time a record out while the sink still waits for it: see the module doc.
@@ -191,7 +191,8 @@ impl KafkaSink {
             client,
             context: QuietContext {
                 secrets: config
-                    .secret_properties
+                    .properties
+                    .secret
                     .values()
                     .map(|s| s.expose().to_string())
                     .filter(|s| !s.is_empty())

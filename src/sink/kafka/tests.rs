@@ -2,7 +2,7 @@
 //! `SWITCHBOARD_TEST_KAFKA` (`scripts/test.sh` starts tansu on 127.0.0.1:19092 and sets it). Without that
 //! variable the broker tests fail; they never pass silently.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use rdkafka::message::Headers;
 use super::*;
 use crate::settings::Secret;
 use crate::sink::RecordKind;
-use crate::sink::kafka::{DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC};
+use crate::sink::kafka::{DEFAULT_KAFKA_TIMEOUT, DEFAULT_KAFKA_TOPIC, Properties};
 
 /// The broker the tests use; fails the test when none is configured.
 pub(super) fn broker_or_fail() -> String {
@@ -38,8 +38,7 @@ fn config(brokers: &str, topic: &str) -> KafkaConfig {
         partitions: Some(3),
         replication: None,
         timeout: DEFAULT_KAFKA_TIMEOUT,
-        properties: BTreeMap::new(),
-        secret_properties: BTreeMap::new(),
+        properties: Properties::default(),
     }
 }
 
@@ -215,6 +214,7 @@ fn errors_of_the_record_itself_are_rejected_the_rest_retried() {
 fn a_property_librdkafka_refuses_is_reported_without_secrets() {
     let mut c = config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC);
     c.properties
+        .plain
         .insert("linger.ms".into(), "not-a-number".into());
     let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted())
         .err()
@@ -222,8 +222,11 @@ fn a_property_librdkafka_refuses_is_reported_without_secrets() {
     assert!(e.to_string().contains("linger.ms"), "{e}");
 
     let mut c = config("127.0.0.1:1", DEFAULT_KAFKA_TOPIC);
-    c.properties.insert("no.such.property".into(), "1".into());
-    c.secret_properties
+    c.properties
+        .plain
+        .insert("no.such.property".into(), "1".into());
+    c.properties
+        .secret
         .insert("sasl.password".into(), Secret::new("hunter2-secret-value"));
     let e = KafkaSink::new(&c, &crate::egress::Egress::unrestricted())
         .err()
@@ -316,6 +319,7 @@ async fn a_record_too_large_is_rejected_and_the_others_delivered() {
     let topic = format!("sbtest-{}", unique());
     let mut c = config(&brokers, &topic);
     c.properties
+        .plain
         .insert("message.max.bytes".into(), "2000".into());
     let mut sink = KafkaSink::new(&c, &crate::egress::Egress::unrestricted()).unwrap();
     let mut records = batch();

@@ -8,7 +8,7 @@ pub mod config;
 pub mod replay;
 mod sink;
 
-pub use config::{DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, KEYS, LogConfig};
+pub use config::{DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, LogConfig};
 pub use replay::{Cursor, ReplayLog};
 pub use sink::LogSink;
 

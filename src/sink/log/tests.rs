@@ -4,7 +4,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::sink::{Delivery, RecordKind};
+use crate::sink::{Delivery, RecordKind, SinkKind};
 
 fn config(dir: &std::path::Path, max_bytes: u64) -> LogConfig {
     LogConfig {
@@ -158,13 +158,17 @@ fn settings_round_trip_through_the_store_form() {
         max_bytes: 2 << 20,
         max_age: Duration::from_secs(3600),
     };
-    assert_eq!(LogConfig::from_settings(&c.settings()).unwrap(), c);
+    let stored = SinkKind::Log(c.clone()).settings();
+    assert_eq!(stored["maxAge"], "1h");
+    let read = |settings: &serde_json::Value| {
+        SinkKind::from_settings("log", "replay", settings, None, &[])
+    };
+    assert_eq!(read(&stored).unwrap(), SinkKind::Log(c.clone()));
     let bad = serde_json::json!({"dir": "x", "maxBytes": 10, "maxAgeMs": 3600});
-    assert!(
-        LogConfig::from_settings(&bad)
-            .unwrap_err()
-            .contains("maxBytes")
-    );
+    assert!(read(&bad).unwrap_err().contains("maxBytes"));
+    // As versions before this one stored it: the age in milliseconds.
+    let earlier = serde_json::json!({"dir": c.dir, "maxBytes": c.max_bytes, "maxAgeMs": 3_600_000});
+    assert_eq!(read(&earlier).unwrap(), SinkKind::Log(c));
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! A NATS sink's settings (`kind = "nats"`): the configuration file's table, the store's settings, the admin
-//! API's body and view, and their checks.
+//! A NATS sink's settings (`kind = "nats"`): one type that is the configuration file's table, the admin API's
+//! body and view and the store's settings (see `crate::sink::form`), and their checks.
 
-use crate::settings::{Errors, Reader};
-use crate::sink::body::{SinkBody, SinkView, truncate};
+use serde::{Deserialize, Serialize};
+
 use crate::sink::config::check_template;
+use crate::sink::form::{Context, Fault, KindSettings};
 
 /// Default server of a NATS sink.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -14,134 +15,53 @@ pub const DEFAULT_NATS_SUBJECT: &str = "switchboard.{tenant}.{kind}";
 /// The placeholders a NATS subject template may use.
 pub const NATS_PLACEHOLDERS: &[&str] = &["tenant", "kind", "family"];
 
-/// The TOML keys of a NATS sink alone (it shares `url` with the webhook sink).
-pub const KEYS: &[&str] = &["subject", "stream", "create_stream"];
-
 /// Each envelope published to NATS JetStream, acknowledged before the batch counts as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct NatsConfig {
-    /// The server, default `nats://127.0.0.1:4222`.
+    /// The server, default `nats://127.0.0.1:4222` (several: comma-separated). Credentials in it are never
+    /// shown.
+    #[serde(default = "default_url")]
     pub url: String,
     /// Subject template with `{tenant}`, `{kind}` and `{family}`; default `switchboard.{tenant}.{kind}`.
+    #[serde(default = "default_subject")]
     pub subject: String,
-    /// The JetStream stream meant to hold the records (checked on each publish when set).
+    /// The JetStream stream meant to hold the records (checked on each publish when set); required when
+    /// `createStream` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
-    /// Create `stream` (subjects: the template's literal prefix + `>`) when it does not exist.
+    /// Create `stream` (subjects: the template's literal prefix + `>`) when it does not exist. Default false.
+    #[serde(default)]
     pub create_stream: bool,
 }
 
-impl NatsConfig {
-    /// Reads a `kind = "nats"` table.
-    pub(crate) fn read(r: &Reader<'_>, errs: &mut Errors) -> Option<NatsConfig> {
-        let url = r
-            .string("url", errs)
-            .map_or_else(|| DEFAULT_NATS_URL.to_string(), |u| u.trim().to_string());
-        let subject = r
-            .string("subject", errs)
-            .unwrap_or_else(|| DEFAULT_NATS_SUBJECT.to_string());
-        let stream = r.string("stream", errs);
-        let create_stream = r.bool("create_stream", false, errs);
-        let mut ok = true;
-        if let Err(e) = check_nats_url(&url) {
-            errs.push(r.path("url"), e);
-            ok = false;
+fn default_url() -> String {
+    DEFAULT_NATS_URL.to_string()
+}
+
+fn default_subject() -> String {
+    DEFAULT_NATS_SUBJECT.to_string()
+}
+
+impl KindSettings for NatsConfig {
+    const KIND: &'static str = "nats";
+    const FIELDS: &'static [&'static str] = &["url", "subject", "stream", "createStream"];
+
+    fn check(&mut self, _cx: &Context<'_>) -> Vec<Fault> {
+        self.url = self.url.trim().to_string();
+        let mut faults = Vec::new();
+        if let Err(e) = check_nats_url(&self.url) {
+            faults.push(("url".to_string(), e));
         }
-        for (field, e) in check_nats(&subject, stream.as_deref(), create_stream) {
-            errs.push(r.path(field), e);
-            ok = false;
+        for (field, e) in check_nats(&self.subject, self.stream.as_deref(), self.create_stream) {
+            faults.push((field.to_string(), e));
         }
-        ok.then_some(NatsConfig {
-            url,
-            subject,
-            stream,
-            create_stream,
-        })
+        faults
     }
 
-    /// The store's form: `{"url","subject","stream","createStream"}`.
-    pub fn settings(&self) -> serde_json::Value {
-        serde_json::json!({
-            "url": self.url,
-            "subject": self.subject,
-            "stream": self.stream,
-            "createStream": self.create_stream,
-        })
-    }
-
-    /// Reads the store's form back; the error names the setting at fault.
-    pub fn from_settings(s: &serde_json::Value) -> Result<NatsConfig, String> {
-        let url = s["url"]
-            .as_str()
-            .ok_or("settings.url: a string is required")?;
-        check_nats_url(url).map_err(|e| format!("settings.url: {e}"))?;
-        let subject = s["subject"]
-            .as_str()
-            .ok_or("settings.subject: a string is required")?;
-        let stream = match &s["stream"] {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(name) => Some(name.clone()),
-            _ => return Err("settings.stream: a string or null is required".into()),
-        };
-        let create_stream = match &s["createStream"] {
-            serde_json::Value::Null => false,
-            serde_json::Value::Bool(b) => *b,
-            _ => return Err("settings.createStream: true or false is required".into()),
-        };
-        if let Some((field, e)) = check_nats(subject, stream.as_deref(), create_stream)
-            .into_iter()
-            .next()
-        {
-            let field = if field == "create_stream" {
-                "createStream"
-            } else {
-                field
-            };
-            return Err(format!("settings.{field}: {e}"));
-        }
-        Ok(NatsConfig {
-            url: url.to_string(),
-            subject: subject.to_string(),
-            stream,
-            create_stream,
-        })
-    }
-
-    /// Reads the admin API's body (every bad field is named in `details`).
-    pub(crate) fn from_body(body: SinkBody, details: &mut Vec<String>) -> Option<NatsConfig> {
-        let url = body
-            .url
-            .as_deref()
-            .map_or(DEFAULT_NATS_URL, str::trim)
-            .to_string();
-        let subject = body
-            .subject
-            .unwrap_or_else(|| DEFAULT_NATS_SUBJECT.to_string());
-        let create_stream = body.create_stream.unwrap_or(false);
-        let mut ok = true;
-        if let Err(e) = check_nats_url(&url) {
-            details.push(format!("url: {}", truncate(&e)));
-            ok = false;
-        }
-        for (field, e) in check_nats(&subject, body.stream.as_deref(), create_stream) {
-            let e = e.replace("create_stream", "createStream");
-            details.push(format!("{field}: {}", truncate(&e)));
-            ok = false;
-        }
-        ok.then_some(NatsConfig {
-            url,
-            subject,
-            stream: body.stream,
-            create_stream,
-        })
-    }
-
-    /// Fills the admin API's view.
-    pub(crate) fn view(self, view: &mut SinkView) {
-        // Credentials in the URL are never shown.
-        view.url = Some(crate::settings::redact_urls(&self.url));
-        view.subject = Some(self.subject);
-        view.stream = self.stream;
-        view.create_stream = Some(self.create_stream);
+    fn shown(mut self) -> NatsConfig {
+        self.url = crate::settings::redact_urls(&self.url);
+        self
     }
 }
 
@@ -202,7 +122,7 @@ pub fn check_stream_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the NATS settings together; each error is `(field, message)` with the TOML field name.
+/// Checks the NATS settings together; each error is `(field, message)` in the API's words.
 pub fn check_nats(
     subject: &str,
     stream: Option<&str>,
@@ -225,7 +145,7 @@ pub fn check_nats(
         None if create_stream => {
             out.push((
                 "stream",
-                "is required when create_stream is true".to_string(),
+                "is required when createStream is true".to_string(),
             ));
         }
         None => {}

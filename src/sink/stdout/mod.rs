@@ -6,4 +6,5 @@ mod sink;
 #[cfg(test)]
 mod tests;
 
+pub use config::StdoutConfig;
 pub use sink::StdoutSink;

@@ -1,204 +1,127 @@
-//! A webhook sink's settings (`kind = "webhook"`): the configuration file's table, the store's settings, the
-//! admin API's body and view, and their checks.
+//! A webhook sink's settings (`kind = "webhook"`): one type that is the configuration file's table, the admin
+//! API's body and view and the store's settings (see `crate::sink::form`), and their checks.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::secrets::{MasterKey, Sealed};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::secrets::Sealed;
 use crate::settings::{EnvLookup, Errors, Reader, Secret, read_secret};
-use crate::sink::body::{SinkBody, SinkView, truncate};
-use crate::sink::config::{SinkConfig, SinkKind, sink_aad};
+use crate::sink::config::{SinkKind, sink_aad};
+use crate::sink::form::{
+    Context, Fault, KindSettings, Stored, as_millis, duration_key_to_millis, truncate,
+};
 
 /// Default time a webhook POST may take: 10 s.
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The TOML keys of a webhook sink alone (it shares `url` with NATS and `timeout` with Kafka).
-pub const KEYS: &[&str] = &["secret", "secret_env", "secret_file", "batch", "allow"];
-
 /// Each envelope (or the whole batch as a JSON array) POSTed to a URL, signed per Standard Webhooks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct WebhookConfig {
-    /// The `http://` or `https://` URL.
+    /// The `http://` or `https://` URL. Credentials in it are never shown.
     pub url: String,
     /// The signing secret: `whsec_<base64>` (the key is the decoded part) or any other text (its bytes).
+    /// Write-only: stored sealed by the master key, shown as `"set"`. A configuration file may give it as
+    /// `secret_env` or `secret_file` instead.
+    #[schema(value_type = String, example = "set")]
     pub secret: Secret,
     /// One POST per batch with a JSON array, rather than one POST per envelope. Default false.
+    #[serde(default)]
     pub batch: bool,
-    /// How long one POST may take. Default 10 s.
+    /// How long one POST may take, in milliseconds (default 10000). A configuration file writes
+    /// `timeout = "10s"`.
+    #[serde(rename = "timeoutMs", default = "default_timeout", with = "as_millis")]
+    #[schema(value_type = u64)]
     pub timeout: Duration,
-    /// CIDRs or host names allowed even when they resolve to loopback, private or link-local addresses.
+    /// CIDRs, addresses or host names allowed even when they resolve to loopback, private or link-local
+    /// addresses.
+    #[serde(default)]
     pub allow: Vec<String>,
 }
 
-impl WebhookConfig {
-    /// Reads a `kind = "webhook"` table.
-    pub(crate) fn read(
+fn default_timeout() -> Duration {
+    DEFAULT_WEBHOOK_TIMEOUT
+}
+
+impl KindSettings for WebhookConfig {
+    const KIND: &'static str = "webhook";
+    const FIELDS: &'static [&'static str] = &["url", "secret", "batch", "timeoutMs", "allow"];
+    const REQUIRED: &'static [(&'static str, &'static str)] = &[
+        ("url", r#""http://required.invalid""#),
+        ("secret", r#""required""#),
+    ];
+    const FILE_NAMES: &'static [(&'static str, &'static str)] = &[("timeoutMs", "timeout")];
+    const FILE_ONLY: &'static [&'static str] = &["secret_env", "secret_file"];
+
+    fn from_file(
+        fields: &mut Map<String, Value>,
         r: &Reader<'_>,
         base_dir: &Path,
         env: EnvLookup<'_>,
         errs: &mut Errors,
-    ) -> Option<WebhookConfig> {
-        let url = r.required_string("url", errs).map(|u| u.trim().to_string());
-        let secret = read_secret(r, base_dir, env, errs);
-        let batch = r.bool("batch", false, errs);
-        let timeout = r.duration("timeout", DEFAULT_WEBHOOK_TIMEOUT, errs);
-        let mut ok = true;
-        let mut allow = Vec::new();
-        for (path, entry) in r.string_list("allow", errs).unwrap_or_default() {
-            match check_webhook_allow(&entry) {
-                Ok(()) => allow.push(entry.trim().to_string()),
-                Err(e) => {
-                    errs.push(path, e);
-                    ok = false;
-                }
-            }
+    ) {
+        fields.remove("secret");
+        if let Some(secret) = read_secret(r, base_dir, env, errs) {
+            fields.insert("secret".into(), Value::String(secret.expose().to_string()));
         }
-        let url = url?;
-        if let Err(e) = check_webhook_url(&url) {
-            errs.push(r.path("url"), e);
-            ok = false;
-        }
-        if let Some(secret) = &secret
-            && let Err(e) = webhook_key(secret)
-        {
-            errs.push(r.path("secret"), e);
-            ok = false;
-        }
-        let secret = secret?;
-        ok.then_some(WebhookConfig {
-            url,
-            secret,
-            batch,
-            timeout,
-            allow,
-        })
+        fields.remove("timeoutMs");
+        duration_key_to_millis(fields, r, "timeout", "timeoutMs", errs);
     }
 
-    /// The store's form: `{"url","batch","timeoutMs","allow"}` (the secret is added sealed by the registry,
-    /// and never shown).
-    pub fn settings(&self) -> serde_json::Value {
-        serde_json::json!({
-            "url": self.url,
-            "batch": self.batch,
-            "timeoutMs": u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            "allow": self.allow,
-        })
-    }
-
-    /// The text sealed in the store: the secret.
-    pub fn secret(&self) -> Secret {
-        self.secret.clone()
-    }
-
-    /// Reads the store's form back. The secret is opened with `key`; stored without one, it is taken from the
-    /// configuration file's webhook sink of the same name.
-    pub fn from_settings(
-        name: &str,
-        s: &serde_json::Value,
-        key: Option<&MasterKey>,
-        file_sinks: &[SinkConfig],
-    ) -> Result<WebhookConfig, String> {
-        let url = s["url"]
-            .as_str()
-            .ok_or("settings.url: a string is required")?;
-        check_webhook_url(url).map_err(|e| format!("settings.url: {e}"))?;
-        let batch = s["batch"].as_bool().unwrap_or(false);
-        let timeout = s["timeoutMs"]
-            .as_u64()
-            .filter(|&n| n >= 1)
-            .map(Duration::from_millis)
-            .ok_or("settings.timeoutMs: a whole number of at least 1 is required")?;
-        let allow: Vec<String> = match &s["allow"] {
-            serde_json::Value::Null => Vec::new(),
-            v => serde_json::from_value(v.clone())
-                .map_err(|_| "settings.allow: a list of strings is required")?,
-        };
-        for a in &allow {
-            check_webhook_allow(a).map_err(|e| format!("settings.allow: {e}"))?;
-        }
-        let secret = match &s["secret"] {
-            serde_json::Value::String(text) => {
-                let key =
-                    key.ok_or("settings.secret: sealed, but no master key is set to open it")?;
+    /// The secret is stored sealed by the master key; stored without one, it is taken from the configuration
+    /// file's webhook sink of the same name.
+    fn from_store(fields: &mut Map<String, Value>, stored: &Stored<'_>) -> Result<(), String> {
+        let secret = match fields.get("secret") {
+            Some(Value::String(text)) => {
+                let key = stored
+                    .key
+                    .ok_or("settings.secret: sealed, but no master key is set to open it")?;
                 let sealed =
                     Sealed::from_text(text).map_err(|e| format!("settings.secret: {e}"))?;
-                key.open(&sealed, &sink_aad(name))
+                key.open(&sealed, &sink_aad(stored.name))
                     .map_err(|e| format!("settings.secret: {e}"))?
             }
-            _ => file_sinks
+            _ => stored
+                .file_sinks
                 .iter()
                 .find_map(|f| match &f.kind {
-                    SinkKind::Webhook(w) if f.name == name => Some(w.secret.clone()),
+                    SinkKind::Webhook(w) if f.name == stored.name => Some(w.secret.clone()),
                     _ => None,
                 })
                 .ok_or("settings.secret: not stored, and the configuration file has no webhook sink of this name to take it from")?,
         };
-        webhook_key(&secret).map_err(|e| format!("settings.secret: {e}"))?;
-        Ok(WebhookConfig {
-            url: url.to_string(),
-            secret,
-            batch,
-            timeout,
-            allow,
-        })
+        fields.insert("secret".into(), Value::String(secret.expose().to_string()));
+        Ok(())
     }
 
-    /// Reads the admin API's body (every bad field is named in `details`).
-    pub(crate) fn from_body(body: SinkBody, details: &mut Vec<String>) -> Option<WebhookConfig> {
-        let url = body.url.as_deref().map(str::trim).map(str::to_string);
-        match &url {
-            None => details.push("url: is required for kind \"webhook\"".into()),
-            Some(u) => {
-                if let Err(e) = check_webhook_url(u) {
-                    details.push(format!("url: {}", truncate(&e)));
-                }
+    fn check(&mut self, _cx: &Context<'_>) -> Vec<Fault> {
+        let mut faults = Vec::new();
+        self.url = self.url.trim().to_string();
+        if let Err(e) = check_webhook_url(&self.url) {
+            faults.push(("url".to_string(), truncate(&e)));
+        }
+        self.secret = Secret::new(self.secret.expose().trim());
+        if let Err(e) = webhook_key(&self.secret) {
+            faults.push(("secret".to_string(), e));
+        }
+        if self.timeout < Duration::from_millis(1) {
+            faults.push(("timeoutMs".to_string(), "must be at least 1".to_string()));
+        }
+        for (i, a) in self.allow.iter_mut().enumerate() {
+            match check_webhook_allow(a) {
+                Ok(()) => *a = a.trim().to_string(),
+                Err(e) => faults.push((format!("allow[{i}]"), truncate(&e))),
             }
         }
-        let secret = body.secret.as_ref().map(|s| Secret::new(s.expose().trim()));
-        match &secret {
-            None => details.push("secret: is required for kind \"webhook\"".into()),
-            Some(s) => {
-                if let Err(e) = webhook_key(s) {
-                    details.push(format!("secret: {e}"));
-                }
-            }
-        }
-        let timeout = match body.timeout_ms {
-            None => Some(DEFAULT_WEBHOOK_TIMEOUT),
-            Some(ms) => match u64::try_from(ms) {
-                Ok(ms) if ms >= 1 => Some(Duration::from_millis(ms)),
-                _ => {
-                    details.push("timeoutMs: must be at least 1".into());
-                    None
-                }
-            },
-        };
-        let allow = body.allow.unwrap_or_default();
-        for (i, a) in allow.iter().enumerate() {
-            if let Err(e) = check_webhook_allow(a) {
-                details.push(format!("allow[{i}]: {}", truncate(&e)));
-            }
-        }
-        match (url, secret, timeout) {
-            (Some(url), Some(secret), Some(timeout)) => Some(WebhookConfig {
-                url,
-                secret,
-                batch: body.batch.unwrap_or(false),
-                timeout,
-                allow: allow.into_iter().map(|a| a.trim().to_string()).collect(),
-            }),
-            _ => None,
-        }
+        faults
     }
 
-    /// Fills the admin API's view: the secret shows as `"set"`, never itself.
-    pub(crate) fn view(self, view: &mut SinkView) {
-        // Credentials in the URL (user, password, query tokens) are never shown.
-        view.url = Some(crate::settings::redact_url(&self.url));
-        view.secret = Some(self.secret);
-        view.batch = Some(self.batch);
-        view.timeout_ms = Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
-        view.allow = Some(self.allow);
+    fn shown(mut self) -> WebhookConfig {
+        self.url = crate::settings::redact_url(&self.url);
+        self
     }
 }
 
