@@ -15,7 +15,9 @@
 //! the actors check it).
 
 pub mod assign;
+mod displacing;
 pub mod leases;
+mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,13 +30,13 @@ use parking_lot::Mutex;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::config::{ClusterConfig, TenantConfig};
+use crate::config::ClusterConfig;
 pub use crate::fence::{Fence, Handover};
 use crate::metrics::{ClusterMetrics, Metrics};
-use crate::secrets::MasterKey;
-use crate::store::Store;
 use crate::supervisor::{Disown, Own, Supervisor, UpsertTenant};
 use crate::tenant::StatusBoard;
+pub use sources::Sources;
+use sources::{tenant_config, tenant_versions};
 
 /// How often an owner refreshes the offer of a tenant it hands over (and looks whether it was taken).
 pub const OFFER_REFRESH: Duration = Duration::from_millis(200);
@@ -72,16 +74,8 @@ pub struct Cluster {
     offers: Mutex<BTreeMap<String, Offer>>,
     /// Stopping: every tenant is being handed over, none taken.
     leaving: AtomicBool,
-}
-
-/// Where the loop finds the tenants and their definitions.
-pub struct Sources {
-    pub store: Arc<dyn Store>,
-    pub key: Option<MasterKey>,
-    /// The configuration file's tenants (the only ones without a master key).
-    pub file_tenants: Vec<TenantConfig>,
-    /// Whether every channel of a tenant being handed over is live.
-    pub board: Arc<StatusBoard>,
+    /// Tenants taken by another instance whose sockets read on until the taker's displace them.
+    displacing: displacing::Displacing,
 }
 
 impl Cluster {
@@ -108,6 +102,7 @@ impl Cluster {
             loaded: Mutex::new(BTreeMap::new()),
             handovers: Mutex::new(BTreeMap::new()),
             offers: Mutex::new(BTreeMap::new()),
+            displacing: Default::default(),
             leaving: AtomicBool::new(false),
         }))
     }
@@ -173,6 +168,11 @@ impl Cluster {
         while tokio::time::Instant::now() < deadline && !self.held.lock().is_empty() {
             tokio::time::sleep(OFFER_REFRESH / 2).await;
         }
+        // The taken tenants read on until the takers' sockets displace ours.
+        let deadline = tokio::time::Instant::now() + displacing::DISPLACE_GRACE;
+        while tokio::time::Instant::now() < deadline && !self.displacing.is_empty() {
+            tokio::time::sleep(OFFER_REFRESH / 2).await;
+        }
         let left = self.held.lock().len();
         if left > 0 {
             tracing::warn!(
@@ -215,7 +215,7 @@ impl Cluster {
         while supervisor.connected() {
             // Faster while handing tenants over: the offers are refreshed and watched.
             if !first {
-                let offering = !self.offers.lock().is_empty();
+                let offering = !self.offers.lock().is_empty() || !self.displacing.is_empty();
                 tokio::time::sleep(if offering { OFFER_REFRESH } else { tick }).await;
             }
             first = false;
@@ -226,6 +226,9 @@ impl Cluster {
             }
             if !self.offers.lock().is_empty() {
                 self.tend_offers(&supervisor, &sources.board).await;
+            }
+            for t in self.displacing.due(&sources.board) {
+                let _ = supervisor.send(Disown(t)).await;
             }
             if self.leaving.load(Ordering::Acquire) {
                 continue;
@@ -273,11 +276,12 @@ impl Cluster {
                 for t in lost {
                     if self.offers.lock().remove(&t).is_some() {
                         tracing::info!(tenant = %t, "cluster: tenant handed over");
+                        self.displacing.add(t);
                     } else {
                         tracing::warn!(tenant = %t, "cluster: lease lost; stopping the tenant");
                         self.metrics.lost.inc();
+                        let _ = supervisor.send(Disown(t)).await;
                     }
-                    let _ = supervisor.send(Disown(t)).await;
                 }
                 self.fence.extend(sent + self.config.renew_deadline);
                 self.publish();
@@ -500,7 +504,7 @@ impl Cluster {
                 Ok(Step::Taken) => {
                     tracing::info!(tenant = %t, "cluster: tenant handed over");
                     self.forget(&t);
-                    let _ = supervisor.send(Disown(t)).await;
+                    self.displacing.add(t);
                 }
                 Ok(Step::GiveUp) => {
                     tracing::info!(tenant = %t, "cluster: giving the tenant up");
@@ -560,39 +564,4 @@ enum Step {
     /// Nobody took it in time: it runs on here (offered again at a later look if it is still another's;
     /// when this instance is stopping, the shutdown gives it up).
     Keep,
-}
-
-/// Every tenant's id with when its stored definition last changed: the store's (with a master key the store
-/// is the source of truth), or the file's (which do not change while running).
-async fn tenant_versions(
-    sources: &Sources,
-) -> anyhow::Result<BTreeMap<String, Option<DateTime<Utc>>>> {
-    Ok(match &sources.key {
-        Some(_) => sources
-            .store
-            .tenants()
-            .await?
-            .into_iter()
-            .map(|t| (t.id, Some(t.updated_at)))
-            .collect(),
-        None => sources
-            .file_tenants
-            .iter()
-            .map(|t| (t.id.clone(), None))
-            .collect(),
-    })
-}
-
-/// A tenant's definition as it is now (changes made through any instance's API are in the store).
-async fn tenant_config(sources: &Sources, id: &str) -> Option<TenantConfig> {
-    match &sources.key {
-        Some(key) => match crate::tenants::load_one(sources.store.as_ref(), key, id).await {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(tenant = %id, error = %e, "cluster: cannot load the tenant");
-                None
-            }
-        },
-        None => sources.file_tenants.iter().find(|t| t.id == id).cloned(),
-    }
 }
