@@ -1,7 +1,8 @@
 //! `switchboard bench engine`: the engine's cost, measured against a simulator in a child process.
 //!
 //! - throughput: events per CPU-second of this process (the engine) from simulator socket to file sink, for
-//!   events of about `--event-size` bytes; with the `alloc-count` feature, heap allocations per event too;
+//!   events of about `--event-size` bytes, and context switches per event; with the `alloc-count` feature,
+//!   heap allocations per event too;
 //! - scale: resident memory per idle channel, and CPU while idle, at each `--channels` count (see `scale`).
 
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ pub struct Throughput {
     pub cpu: f64,
     /// Events per CPU-second of this process: events per second one core sustains.
     pub per_cpu_second: f64,
+    /// Context switches of this process's threads per event delivered.
+    pub switches_per_event: f64,
     /// Heap allocations per event, with the `alloc-count` feature.
     pub allocs_per_event: Option<f64>,
 }
@@ -55,6 +58,7 @@ pub async fn throughput(rate: f64, seconds: u64, event_size: usize) -> anyhow::R
     let sent0 = delivered(&engine);
     let cpu0 = proc::cpu_time(pid).unwrap_or_default();
     let allocs0 = super::alloc::count();
+    let switches0 = proc::context_switches().unwrap_or_default();
     sim.workload(rate, event_size).await?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
@@ -67,6 +71,9 @@ pub async fn throughput(rate: f64, seconds: u64, event_size: usize) -> anyhow::R
         .saturating_sub(cpu0)
         .as_secs_f64();
     let allocs = super::alloc::count().saturating_sub(allocs0);
+    let switches = proc::context_switches()
+        .unwrap_or_default()
+        .saturating_sub(switches0);
     let sent = delivered(&engine).saturating_sub(sent0);
     engine.stop();
     Ok(Throughput {
@@ -75,6 +82,7 @@ pub async fn throughput(rate: f64, seconds: u64, event_size: usize) -> anyhow::R
         delivered_per_sec: sent as f64 / elapsed,
         cpu: cpu / elapsed,
         per_cpu_second: sent as f64 / cpu.max(1e-9),
+        switches_per_event: switches as f64 / sent.max(1) as f64,
         allocs_per_event: super::alloc::enabled().then(|| allocs as f64 / sent.max(1) as f64),
     })
 }
@@ -93,6 +101,10 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         t.cpu * 100.0
     );
     println!("| events per engine CPU-second | {:.0} |", t.per_cpu_second);
+    println!(
+        "| context switches per event (whole process) | {:.3} |",
+        t.switches_per_event
+    );
     if let Some(a) = t.allocs_per_event {
         println!("| heap allocations per event (whole process) | {a:.2} |");
     }

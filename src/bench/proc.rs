@@ -15,6 +15,18 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 1000 / ticks))
 }
 
+/// Context switches of every thread of this process so far, voluntary and not (`getrusage`).
+pub fn context_switches() -> Option<u64> {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage struct.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let switches = usage.ru_nvcsw.saturating_add(usage.ru_nivcsw);
+    u64::try_from(switches).ok()
+}
+
 /// Resident set size in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -53,5 +65,11 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(cpu_time(pid).is_some());
+        let before = context_switches().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(
+            context_switches().unwrap() > before,
+            "a sleep is a voluntary switch"
+        );
     }
 }

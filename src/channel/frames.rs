@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::error::ChannelError;
 use super::{ChannelActor, GapReason, SocketItem};
-use crate::envelope::{self, Frame, FrameKind, Origin};
+use crate::envelope::{self, Frame, FrameKind, Origin, OriginPrefix};
 use crate::metrics::labels::DisconnectReason;
 use crate::router::Inbound;
 
@@ -160,16 +160,22 @@ impl ChannelActor {
         };
         let family = &*family;
         let channel_id = self.phase.bound().map(|b| b.id.as_str()).unwrap_or("");
-        let origin = Origin {
-            tenant: &self.shared.tenant,
-            region: &self.shared.region,
-            channel_id,
+        if self.origin.as_ref().is_none_or(|(id, _)| id != channel_id) {
+            let origin = Origin {
+                tenant: &self.shared.tenant,
+                region: &self.shared.region,
+                channel_id,
+            };
+            self.origin = Some((channel_id.to_string(), OriginPrefix::new(&origin)));
+        }
+        let Some((_, origin)) = &self.origin else {
+            return;
         };
         let now = Utc::now();
         if self.received_at.0 != now.timestamp_millis() {
             self.received_at = (now.timestamp_millis(), envelope::timestamp(now));
         }
-        let line = envelope::event_line(&origin, frame, family, key, &self.received_at.1);
+        let line = envelope::event_line(origin, frame, family, key, &self.received_at.1);
         self.counters.events += 1;
         let msg = Inbound::Event {
             tenant: self.shared.tenant.clone(),

@@ -159,6 +159,9 @@ pub struct ChannelActor {
     counters: Counters,
     /// `receivedAt` text for the current millisecond (formatting it once per millisecond, not per event).
     received_at: (i64, String),
+    /// The escaped tenant, region and channel id of this channel's event lines, with the channel id they
+    /// were made for (a new channel id makes them anew).
+    origin: Option<(String, crate::envelope::OriginPrefix)>,
     span: tracing::Span,
     end_notice: EndNotice,
     backfill: Option<BackfillHandle>,
@@ -260,6 +263,7 @@ impl ChannelActor {
             },
             counters: Counters::default(),
             received_at: (i64::MIN, String::new()),
+            origin: None,
             span,
             backfill: spec.backfill,
         }

@@ -217,6 +217,29 @@ pub struct Origin<'a> {
     pub channel_id: &'a str,
 }
 
+/// The part of every event line a channel writes that does not change from event to event:
+/// `,"tenant":...,"region":...,"channelId":...`, escaped once when the channel (re)binds rather than for each
+/// event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPrefix(Vec<u8>);
+
+impl OriginPrefix {
+    pub fn new(origin: &Origin<'_>) -> OriginPrefix {
+        let mut out = Vec::with_capacity(
+            40 + json_str_len(origin.tenant)
+                + json_str_len(origin.region)
+                + json_str_len(origin.channel_id),
+        );
+        out.extend_from_slice(b",\"tenant\":");
+        push_json_str(&mut out, origin.tenant);
+        out.extend_from_slice(b",\"region\":");
+        push_json_str(&mut out, origin.region);
+        out.extend_from_slice(b",\"channelId\":");
+        push_json_str(&mut out, origin.channel_id);
+        OriginPrefix(out)
+    }
+}
+
 /// Writes `s` as a JSON string (with quotes).
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -274,7 +297,7 @@ pub struct EventLine {
 /// Builds the event envelope:
 /// `{"kind":"event","id","tenant","region","channelId","topic","topicFamily","receivedAt","version","correlationId","body"}`.
 pub fn event_line(
-    origin: &Origin<'_>,
+    origin: &OriginPrefix,
     frame: &Frame<'_>,
     topic_family: &str,
     key: u64,
@@ -287,12 +310,8 @@ pub fn event_line(
     // The exact length, so that handing the buffer to `Bytes` needs no second allocation.
     let len = r#"{"kind":"event","id":""#.len()
         + 16
-        + r#"","tenant":"#.len()
-        + json_str_len(origin.tenant)
-        + r#","region":"#.len()
-        + json_str_len(origin.region)
-        + r#","channelId":"#.len()
-        + json_str_len(origin.channel_id)
+        + 1
+        + origin.0.len()
         + r#","topic":"#.len()
         + json_str_len(topic)
         + r#","topicFamily":"#.len()
@@ -317,12 +336,8 @@ pub fn event_line(
         };
     }
     out.extend_from_slice(&hex);
-    out.extend_from_slice(b"\",\"tenant\":");
-    push_json_str(&mut out, origin.tenant);
-    out.extend_from_slice(b",\"region\":");
-    push_json_str(&mut out, origin.region);
-    out.extend_from_slice(b",\"channelId\":");
-    push_json_str(&mut out, origin.channel_id);
+    out.push(b'"');
+    out.extend_from_slice(&origin.0);
     out.extend_from_slice(b",\"topic\":");
     let start = out.len() + 1;
     push_json_str(&mut out, topic);

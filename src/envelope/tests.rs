@@ -74,7 +74,7 @@ fn the_event_line_is_the_documented_envelope() {
         "",
     );
     let line = event_line(
-        &origin,
+        &OriginPrefix::new(&origin),
         &frame,
         "v2.users.{id}.presence",
         key,
@@ -112,7 +112,7 @@ fn received_at_and_topic_family_are_read_from_the_line_and_not_from_the_body() {
         channel_id: "c",
     };
     let line = event_line(
-        &origin,
+        &OriginPrefix::new(&origin),
         &frame,
         "v2.users.{id}.presence",
         1,

@@ -25,6 +25,9 @@ use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
 use crate::topics::TopicPattern;
 
+/// The most messages the router takes from its queue at one wake-up.
+const ROUTER_BATCH: usize = 256;
+
 /// What channels send to the router.
 pub enum Inbound {
     /// An event envelope; `key` identifies the upstream event, `topic` is the range of the topic in `json`.
@@ -250,8 +253,11 @@ impl Router {
     /// is gone; then waits for its gap records to be stored.
     async fn run(mut self, mut rx: mpsc::Receiver<Inbound>, mut close: oneshot::Receiver<()>) {
         let mut closing = false;
+        // Everything queued is taken at one wake-up: under load the router wakes once per burst, not once per
+        // event (each wake-up is a context switch between the runtime's threads).
+        let mut batch: Vec<Inbound> = Vec::with_capacity(ROUTER_BATCH);
         loop {
-            let msg = tokio::select! {
+            let taken = tokio::select! {
                 // The close first, so that a queue that is never empty cannot hold it off.
                 biased;
                 signal = &mut close, if !closing => {
@@ -262,31 +268,38 @@ impl Router {
                     }
                     continue;
                 }
-                msg = rx.recv() => msg,
+                taken = rx.recv_many(&mut batch, ROUTER_BATCH) => taken,
             };
-            let Some(msg) = msg else {
+            if taken == 0 {
                 break;
-            };
-            match msg {
-                Inbound::Event {
-                    tenant,
-                    key,
-                    json,
-                    topic,
-                } => self.event(tenant, key, json, topic).await,
-                Inbound::Gap(gap) => self.gap(gap).await,
-                Inbound::Backfill {
-                    tenant,
-                    topics,
-                    json,
-                } => {
-                    self.route_record(tenant, RecordKind::Backfill, &topics, Bytes::from(json))
-                        .await
-                }
-                Inbound::Reconfigure { routes, sinks } => self.reconfigure(routes, sinks),
+            }
+            for msg in batch.drain(..) {
+                self.handle(msg).await;
             }
         }
         while self.gap_writes.join_next().await.is_some() {}
+    }
+
+    /// One message of the queue, in the order it was queued.
+    async fn handle(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Event {
+                tenant,
+                key,
+                json,
+                topic,
+            } => self.event(tenant, key, json, topic).await,
+            Inbound::Gap(gap) => self.gap(gap).await,
+            Inbound::Backfill {
+                tenant,
+                topics,
+                json,
+            } => {
+                self.route_record(tenant, RecordKind::Backfill, &topics, Bytes::from(json))
+                    .await
+            }
+            Inbound::Reconfigure { routes, sinks } => self.reconfigure(routes, sinks),
+        }
     }
 
     /// Switches to new routes and sinks. Records already handed to a sink stay in its queue: a sink left out
