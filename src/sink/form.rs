@@ -223,6 +223,8 @@ pub fn from_store<T: KindSettings>(settings: &Value, stored: &Stored<'_>) -> Res
         _ => return Err("settings: an object is required".into()),
     };
     T::from_store(&mut fields, stored)?;
+    // Earlier versions stored an unset optional setting as null.
+    fields.retain(|_, v| !v.is_null());
     let cx = Context {
         name: stored.name,
         origin: Origin::Store,

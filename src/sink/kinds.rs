@@ -154,7 +154,8 @@ impl SinkKind {
             return None;
         };
         let mut own_fields = Map::new();
-        for (field, value) in fields {
+        // A field written as null is one not written (its default), as it always was.
+        for (field, value) in fields.into_iter().filter(|(_, v)| !v.is_null()) {
             if own.fields.contains(&field.as_str()) {
                 own_fields.insert(field, value);
                 continue;

@@ -84,6 +84,15 @@ fn a_sink_is_checked_like_the_configuration_naming_each_field() {
         .unwrap_err(),
     );
     assert_eq!(d, vec!["format: is not a field of a sink".to_string()]);
+    // A field written as null is one not written: its default, and no field of another kind.
+    let nulls = with(
+        file(Some("x"), None, None),
+        serde_json::json!({"maxBytes": null, "subject": null}),
+    );
+    let SinkKind::File(f) = validate_sink("s", nulls).unwrap().kind else {
+        panic!("a file sink");
+    };
+    assert_eq!(f.max_bytes, DEFAULT_MAX_BYTES);
 
     let ok = validate_sink("a_1-b", body(file(Some("rel/out.jsonl"), None, None))).unwrap();
     match ok.kind {
