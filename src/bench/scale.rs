@@ -64,7 +64,10 @@ pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
     let rss0 = proc::rss_bytes(pid).unwrap_or(0);
     let started = Instant::now();
     let engine = crate::engine::start(config)?;
-    let took = wait_live(&engine, n, Duration::from_secs(600)).await?;
+    // One tenant opens at most SOCKET_OPENS_PER_WINDOW sockets per window: n channels need n / 50 windows.
+    let opening = crate::channel::SOCKET_OPEN_WINDOW
+        * u32::try_from(n / crate::channel::SOCKET_OPENS_PER_WINDOW + 1).unwrap_or(u32::MAX);
+    let took = wait_live(&engine, n, Duration::from_secs(120) + opening).await?;
     // Let the setup's last replies and the engine's first heap trim (10 s after start) pass.
     tokio::time::sleep(
         Duration::from_secs(12)
