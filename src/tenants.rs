@@ -9,9 +9,13 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 
-use crate::config::{ClientConfig, Endpoints, TenantConfig, TopicConfig};
+use crate::config::{
+    ClientConfig, DEFAULT_TEMPLATE_SYNC, Endpoints, MIN_TEMPLATE_SYNC, TenantConfig, TopicConfig,
+};
 use crate::secrets::{MasterKey, client_aad};
-use crate::store::{AuditRecord, ClientRecord, Store, StoreError, TenantRecord, TopicRecord};
+use crate::store::{
+    AuditRecord, ClientRecord, Store, StoreError, TemplateSettings, TenantRecord, TopicRecord,
+};
 
 /// Writes a tenant (definition, sealed clients, topics) so that the store holds exactly it.
 pub async fn save(
@@ -29,6 +33,10 @@ pub async fn save(
             paused: tenant.paused,
             ca_file: tenant.ca_file.as_ref().map(|p| p.display().to_string()),
             backfill: tenant.backfill.enabled().then_some(tenant.backfill),
+            templates: (!tenant.templates.is_empty()).then(|| TemplateSettings {
+                sync_interval_secs: tenant.template_sync_interval.as_secs(),
+                templates: tenant.templates.clone(),
+            }),
             created_at: now,
             updated_at: now,
         })
@@ -127,6 +135,10 @@ pub async fn load_one(
         paused: t.paused,
         ca_file: t.ca_file.map(Into::into),
         backfill: t.backfill.unwrap_or_default(),
+        template_sync_interval: t.templates.as_ref().map_or(DEFAULT_TEMPLATE_SYNC, |s| {
+            std::time::Duration::from_secs(s.sync_interval_secs).max(MIN_TEMPLATE_SYNC)
+        }),
+        templates: t.templates.map(|s| s.templates).unwrap_or_default(),
     }))
 }
 

@@ -13,6 +13,7 @@ mod egress;
 mod policy;
 mod region;
 mod route;
+pub mod template;
 mod tenant;
 
 #[cfg(test)]
@@ -39,7 +40,11 @@ pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::RouteConfig;
 // The sinks of the file are read by `crate::sink` (each kind its own table, `crate::sink::<kind>::config`).
 pub use crate::sink::{SinkConfig, SinkKind};
-pub use tenant::{ClientConfig, TenantConfig, TopicConfig, is_valid_tenant_id};
+pub use template::{Selector, TopicTemplate};
+pub use tenant::{
+    ClientConfig, DEFAULT_TEMPLATE_SYNC, MIN_TEMPLATE_SYNC, TenantConfig, TopicConfig,
+    is_valid_tenant_id,
+};
 
 use crate::settings::{EnvLookup, Errors, Reader};
 

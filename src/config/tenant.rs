@@ -6,6 +6,7 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use super::region::{Endpoints, read_endpoints};
+use super::template::TopicTemplate;
 use crate::gap::backfill::BackfillSettings;
 use crate::settings::{EnvLookup, Secret, read_secret};
 use crate::settings::{Errors, index};
@@ -30,7 +31,17 @@ pub struct TenantConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// `[tenants.backfill]`: backfill of gaps and periodic reconciliation. Default off.
     pub backfill: BackfillSettings,
+    /// Topic templates (`{ template = "v2.users.{id}.presence", users = "all" }` in `topics`), expanded
+    /// through the platform's REST API and kept in step with the org.
+    pub templates: Vec<TopicTemplate>,
+    /// How often the templates are expanded again. Default [`DEFAULT_TEMPLATE_SYNC`].
+    pub template_sync_interval: Duration,
 }
+
+/// How often topic templates are expanded again unless `template_sync_interval` says otherwise.
+pub const DEFAULT_TEMPLATE_SYNC: Duration = Duration::from_secs(300);
+/// The shortest `template_sync_interval`: each sync lists the org's users or queues, page by page.
+pub const MIN_TEMPLATE_SYNC: Duration = Duration::from_secs(5);
 
 /// One OAuth client of a tenant.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +72,7 @@ const TENANT_KEYS: &[&str] = &[
     "paused",
     "ca_file",
     "backfill",
+    "template_sync_interval",
 ];
 
 /// Whether `id` is a valid tenant id: `[a-z0-9][a-z0-9_-]{0,62}`.
@@ -116,7 +128,15 @@ pub(crate) fn read_tenants(
         }
         let endpoints = read_endpoints(&r, errs);
         let clients = read_clients(&r, base_dir, env, errs);
-        let topics = read_topics(&r, errs);
+        let (topics, templates) = read_topics(&r, errs);
+        let template_sync_interval =
+            r.duration("template_sync_interval", DEFAULT_TEMPLATE_SYNC, errs);
+        if template_sync_interval < MIN_TEMPLATE_SYNC {
+            errs.push(
+                r.path("template_sync_interval"),
+                format!("must be at least {}s", MIN_TEMPLATE_SYNC.as_secs()),
+            );
+        }
         let paused = r.bool("paused", false, errs);
         let backfill = read_backfill(&r, errs);
         let ca_file = r.string("ca_file", errs).and_then(|f| {
@@ -147,6 +167,8 @@ pub(crate) fn read_tenants(
                 paused,
                 ca_file,
                 backfill,
+                templates,
+                template_sync_interval,
             });
         }
     }
@@ -223,16 +245,18 @@ fn read_clients(
     out
 }
 
-fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> Vec<TopicConfig> {
+/// The tenant's `topics`: plain topics, and topic templates (tables with a `template` key).
+fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> (Vec<TopicConfig>, Vec<TopicTemplate>) {
     let path = tenant.path("topics");
     let items = match tenant.raw("topics") {
-        None => return Vec::new(),
+        None => return (Vec::new(), Vec::new()),
         Some(Value::Array(items)) => items,
         Some(other) => {
             errs.push(path, wrong_type("a list of topics", other));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
+    let mut templates: Vec<TopicTemplate> = Vec::new();
     let catalogue = Catalogue::shipped();
     let mut out = Vec::with_capacity(items.len());
     // Every individual topic name covered so far, with the path of the entry that covers it.
@@ -240,6 +264,10 @@ fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> Vec<TopicConfig> {
     for (i, item) in items.iter().enumerate() {
         let item_path = index(&path, i);
         let (name, priority, name_path) = match item {
+            Value::Table(t) if t.contains_key("template") => {
+                read_template(t, &item_path, &mut templates, errs);
+                continue;
+            }
             Value::String(s) => (s.clone(), 0, item_path.clone()),
             Value::Table(t) => {
                 let r = Reader::new(t, &item_path, &["name", "priority"], errs);
@@ -252,7 +280,10 @@ fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> Vec<TopicConfig> {
             other => {
                 errs.push(
                     item_path,
-                    wrong_type("a topic name or { name = ..., priority = ... }", other),
+                    wrong_type(
+                        "a topic name, { name = ..., priority = ... } or { template = ..., users = ... }",
+                        other,
+                    ),
                 );
                 continue;
             }
@@ -303,5 +334,32 @@ fn read_topics(tenant: &Reader<'_>, errs: &mut Errors) -> Vec<TopicConfig> {
             ),
         );
     }
-    out
+    (out, templates)
+}
+
+/// One `{ template = ..., users = ... }` entry of `topics`; a template listed twice is refused.
+fn read_template(table: &Table, path: &str, templates: &mut Vec<TopicTemplate>, errs: &mut Errors) {
+    let json = match serde_json::to_value(table) {
+        Ok(json) => json,
+        Err(e) => {
+            errs.push(path, format!("cannot be read: {e}"));
+            return;
+        }
+    };
+    match TopicTemplate::from_json(&json) {
+        Ok(t) if templates.iter().any(|x| x.key() == t.key()) => {
+            errs.push(path, format!("the template {} is listed twice", t.key()));
+        }
+        Ok(t) => templates.push(t),
+        Err(problems) => {
+            for (field, message) in problems {
+                let at = if field.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+                errs.push(at, message);
+            }
+        }
+    }
 }

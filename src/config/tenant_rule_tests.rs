@@ -156,6 +156,34 @@ fn tenant_rules() {
             "whole number",
         ),
         (
+            tenant("topics = [{ template = \"v2.users.{id}.nothing\", users = \"all\" }]"),
+            "tenants[0].topics[0].template",
+            "matches no template of the topic catalogue",
+        ),
+        (
+            tenant("topics = [{ template = \"v2.users.{id}.presence\", users = \"some\" }]"),
+            "tenants[0].topics[0].users",
+            "must be \"all\"",
+        ),
+        (
+            tenant("topics = [{ template = \"v2.users.{id}.presence\", queues = \"all\" }]"),
+            "tenants[0].topics[0].template",
+            "not a queue topic",
+        ),
+        (
+            tenant(
+                "topics = [{ template = \"v2.users.{id}.presence\", users = \"all\" }, \
+                 { template = \"v2.users.{id}.presence\", users = \"all\" }]",
+            ),
+            "tenants[0].topics[1]",
+            "listed twice",
+        ),
+        (
+            tenant("template_sync_interval = \"1s\""),
+            "tenants[0].template_sync_interval",
+            "at least 5s",
+        ),
+        (
             tenant("topics = [1]"),
             "tenants[0].topics[0]",
             "expected a topic name",

@@ -193,6 +193,8 @@ fn full_config_reads_into_the_expected_structs() {
                 paused: true,
                 ca_file: None,
                 backfill: Default::default(),
+                templates: vec![],
+                template_sync_interval: crate::config::DEFAULT_TEMPLATE_SYNC,
             },
             TenantConfig {
                 id: "sim_1".into(),
@@ -209,6 +211,8 @@ fn full_config_reads_into_the_expected_structs() {
                 paused: false,
                 ca_file: None,
                 backfill: Default::default(),
+                templates: vec![],
+                template_sync_interval: crate::config::DEFAULT_TEMPLATE_SYNC,
             },
         ],
         sinks: vec![
@@ -639,5 +643,43 @@ fn cluster_mode_reads_its_keys_and_needs_postgresql() {
             "cluster.advertise_url"
         ],
         "{bad:?}"
+    );
+}
+
+#[test]
+fn topic_templates_sit_beside_plain_topics() {
+    let text = r#"
+[[tenants]]
+id = "t"
+region = "eu-west-1"
+template_sync_interval = "30s"
+topics = [
+  "v2.users.u1.presence",
+  { template = "v2.users.{id}?presence&routingStatus", users = "all" },
+  { template = "v2.routing.queues.{id}.conversations", queues = { name = "Sales*" }, priority = 4 },
+]
+[[tenants.clients]]
+id = "c"
+secret = "s"
+"#;
+    let config = Config::from_toml_str(text, Path::new("/tmp")).expect("valid");
+    let t = &config.tenants[0];
+    assert_eq!(t.topics.len(), 1);
+    assert_eq!(t.template_sync_interval, Duration::from_secs(30));
+    assert_eq!(t.templates.len(), 2);
+    assert_eq!(t.templates[0].selector, Selector::AllUsers);
+    assert_eq!(
+        t.templates[1].selector,
+        Selector::QueuesNamed("Sales*".into())
+    );
+    assert_eq!(t.templates[1].priority, 4);
+    let default = Config::from_toml_str(
+        &text.replace("template_sync_interval = \"30s\"\n", ""),
+        Path::new("/tmp"),
+    )
+    .expect("valid");
+    assert_eq!(
+        default.tenants[0].template_sync_interval,
+        DEFAULT_TEMPLATE_SYNC
     );
 }

@@ -91,6 +91,9 @@ pub enum ApiEndpoint {
     SubscriptionsGet,
     SubscriptionsDelete,
     AnalyticsDetails,
+    UsersList,
+    QueuesList,
+    QueueMembersList,
     Other,
 }
 
@@ -106,6 +109,9 @@ impl ApiEndpoint {
             ApiEndpoint::SubscriptionsGet => "subscriptions_get",
             ApiEndpoint::SubscriptionsDelete => "subscriptions_delete",
             ApiEndpoint::AnalyticsDetails => "analytics_details",
+            ApiEndpoint::UsersList => "users_list",
+            ApiEndpoint::QueuesList => "queues_list",
+            ApiEndpoint::QueueMembersList => "queue_members_list",
             ApiEndpoint::Other => "other",
         }
     }

@@ -141,6 +141,7 @@ fn tenant_status(id: &str, region: &str) -> TenantStatus {
         last_error: None,
         clients: Vec::new(),
         quota: QuotaStatus::default(),
+        templates: Vec::new(),
     }
 }
 

@@ -112,10 +112,22 @@ pub struct TenantRecord {
     /// Backfill of gaps and periodic reconciliation; absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillSettings>,
+    /// Topic templates and their sync interval; absent when the tenant has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub templates: Option<TemplateSettings>,
     /// When the tenant was first stored. [`Store::upsert_tenant`] keeps the first value it was given.
     pub created_at: DateTime<Utc>,
     /// When the tenant was last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A tenant's topic templates as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSettings {
+    pub sync_interval_secs: u64,
+    pub templates: Vec<crate::config::TopicTemplate>,
 }
 
 /// An OAuth client of a tenant, with its secret sealed by the master key.

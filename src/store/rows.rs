@@ -100,6 +100,7 @@ pub(super) struct TenantRow<D: Dialect> {
     created_at: D::Time,
     updated_at: D::Time,
     backfill: Option<String>,
+    templates: Option<String>,
 }
 
 impl<D: Dialect> Record for TenantRow<D> {
@@ -111,6 +112,7 @@ impl<D: Dialect> Record for TenantRow<D> {
             created_at: D::read_time("created_at", self.created_at).map_err(&describe)?,
             updated_at: D::read_time("updated_at", self.updated_at).map_err(&describe)?,
             backfill: from_json_text("backfill", self.backfill).map_err(&describe)?,
+            templates: from_json_text("templates", self.templates).map_err(&describe)?,
             id: self.id,
             region: self.region,
             api_base: self.api_base,

@@ -67,6 +67,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "handover",
         include_str!("../../migrations/sqlite/0006_handover.sql"),
     ),
+    (
+        7,
+        "topic templates",
+        include_str!("../../migrations/sqlite/0007_topic_templates.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by SQLite. Cheap to clone: clones share one connection pool.

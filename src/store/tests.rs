@@ -388,6 +388,7 @@ pub(crate) fn tenant_record(id: &str, updated_ms: i64) -> TenantRecord {
         paused: false,
         ca_file: None,
         backfill: None,
+        templates: None,
         created_at: at(updated_ms),
         updated_at: at(updated_ms),
     }
@@ -453,6 +454,18 @@ pub(crate) async fn tenants_round_trip(store: &dyn Store) {
         login_base: "https://login.usw2.pure.cloud".to_owned(),
         paused: false,
         ca_file: None,
+        // Templates are kept as written.
+        templates: Some(super::TemplateSettings {
+            sync_interval_secs: 60,
+            templates: vec![
+                serde_json::from_value(serde_json::json!({
+                    "template": "v2.users.{id}?presence&routingStatus",
+                    "users": {"division": ["d1", "d2"]},
+                    "priority": 2,
+                }))
+                .expect("a template"),
+            ],
+        }),
         // A later created_at is ignored: the first one stays.
         created_at: at(50_000),
         updated_at: at(60_000),

@@ -180,6 +180,7 @@ impl Child {
             last_error: self.failed.clone(),
             clients: Vec::new(),
             quota: Default::default(),
+            templates: Vec::new(),
         }
     }
 }
@@ -463,16 +464,29 @@ impl Handler<UpsertTenant> for Supervisor {
     ) -> Self::Result {
         let _span = self.span.clone().entered();
         let id = config.id.clone();
+        // A change of topics or templates only is applied in place; anything else restarts the tenant.
         let same_but_topics = self.children.get(&id).is_some_and(|c| {
             let mut a = c.config.clone();
             a.topics = config.topics.clone();
+            a.templates = config.templates.clone();
+            a.template_sync_interval = config.template_sync_interval;
             a == config
         });
         if same_but_topics && !config.paused {
             if let Some(child) = self.children.get_mut(&id) {
+                let templates_changed = child.config.templates != config.templates
+                    || child.config.template_sync_interval != config.template_sync_interval;
                 child.config = config.clone();
                 if let Some(addr) = child.addr().cloned() {
                     return Box::pin(async move {
+                        if templates_changed {
+                            addr.send(crate::tenant::SetTemplates {
+                                templates: config.templates,
+                                interval: config.template_sync_interval,
+                            })
+                            .await
+                            .ok()?;
+                        }
                         addr.send(crate::tenant::SetTopics(config.topics))
                             .await
                             .ok()

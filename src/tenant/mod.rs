@@ -6,6 +6,7 @@ mod messages;
 mod proofs;
 mod slot;
 mod status;
+mod templates;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use chrono::Utc;
 use tracing::Instrument as _;
 
 use self::slot::Slot;
+use self::templates::Templates;
+pub use self::templates::{SetTemplates, TemplateStatus};
 use crate::backfill::{self, BackfillHandle};
 use crate::channel::{self, ChannelActor, ChannelSpec, TenantShared};
 use crate::config::{TenantConfig, TopicConfig};
@@ -78,6 +81,10 @@ pub struct TenantActor {
     stopping: bool,
     /// The backfill task, when `[tenants.backfill]` asks for one.
     backfill: Option<BackfillHandle>,
+    /// Topic templates and what the org made of them.
+    templates: Templates,
+    template_sync_in_flight: bool,
+    template_timer: Option<SpawnHandle>,
 }
 
 impl TenantActor {
@@ -128,6 +135,7 @@ impl TenantActor {
                 requested: false,
             },
         };
+        let config_templates = config.templates.clone();
         let actor = TenantActor {
             config,
             shared,
@@ -147,6 +155,9 @@ impl TenantActor {
             stop_notice,
             stopping: false,
             backfill: None,
+            templates: Templates::new(&config_templates),
+            template_sync_in_flight: false,
+            template_timer: None,
         };
         actor
             .board
@@ -270,9 +281,16 @@ impl TenantActor {
         }));
     }
 
-    /// Applies a new topic list: channels keep what they hold, removed topics are unsubscribed in place, new
-    /// ones go where there is room, then onto new channels; a channel left with nothing stops.
+    /// Applies a new list of plain topics (the templates' expansions stay).
     fn set_topics(&mut self, topics: Vec<TopicConfig>, ctx: &mut Context<Self>) -> TopicsChange {
+        self.config.topics = topics;
+        self.place_topics(ctx)
+    }
+
+    /// Places the topics to follow now: channels keep what they hold, removed topics are unsubscribed in
+    /// place, new ones go where there is room, then onto new channels; a channel left with nothing stops.
+    fn place_topics(&mut self, ctx: &mut Context<Self>) -> TopicsChange {
+        let topics = self.effective_topics();
         let existing: Vec<Existing> = self
             .slots
             .iter()
@@ -316,7 +334,6 @@ impl TenantActor {
         }
         self.unplaced = plan.unplaced;
         change.unplaced = self.unplaced.iter().map(|u| u.topics.len()).sum();
-        self.config.topics = topics;
         self.publish();
         change
     }
@@ -343,7 +360,8 @@ impl TenantActor {
                 })
             })
             .collect();
-        let plan = placement::place(placement::units(&self.config.topics), &existing, limits);
+        let topics = self.effective_topics();
+        let plan = placement::place(placement::units(&topics), &existing, limits);
         if !plan.unplaced.is_empty() {
             tracing::warn!(tenant = %self.config.id, unplaced = plan.unplaced.iter().map(|u| u.topics.len()).sum::<usize>(), "topics could not be placed: over the channel limits");
         }
@@ -468,13 +486,14 @@ impl TenantActor {
 
     /// Asks the backfill task for a pass over the last `every` (and a little more, so that passes overlap:
     /// what was already delivered is not delivered again) of every topic of the conversation families.
-    fn reconcile(&self, every: Duration) {
+    fn reconcile(&mut self, every: Duration) {
+        let following = self.effective_topics();
         let Some(backfill) = &self.backfill else {
             return;
         };
         let to = Utc::now();
         let span = chrono::Duration::from_std(every + RECONCILE_OVERLAP).unwrap_or_default();
-        let topics: Vec<String> = placement::units(&self.config.topics)
+        let topics: Vec<String> = placement::units(&following)
             .into_iter()
             .flat_map(|u| u.topics)
             .collect();
@@ -506,6 +525,7 @@ impl Actor for TenantActor {
         let store = self.shared.store.clone();
         let tenant = self.config.id.clone();
         let sessions = self.sessions.clone();
+        let specs = self.templates.specs();
         let job = async move {
             // Tokens first, so that the channels do not all ask for one at once.
             for s in &sessions {
@@ -513,28 +533,41 @@ impl Actor for TenantActor {
                     tracing::warn!(%tenant, client = %s.client_id, error = %e, "could not get a token");
                 }
             }
-            store.channels(&tenant).await
-        };
-        ctx.wait(
-            job.instrument(self.span.clone())
-                .into_actor(self)
-                .map(|res, act, ctx| {
-                    let _span = act.span.clone().entered();
-                    let records = match res {
-                        Ok(r) => r,
-                        Err(e) => {
-                            act.last_error = Some(format!("could not read channel records: {e}"));
-                            Vec::new()
-                        }
-                    };
-                    act.rolled_generation = act
-                        .sessions
-                        .iter()
-                        .map(|s| s.token().map(|t| t.generation).unwrap_or(0))
-                        .collect();
-                    act.start_channels(records, ctx);
+            // The templates' first expansion before the channels are placed: channels recorded with
+            // template topics keep them instead of dropping and taking them again a moment later.
+            let expanded = match sessions.first().filter(|_| !specs.is_empty()) {
+                Some(session) => tokio::time::timeout(
+                    templates::FIRST_SYNC_PATIENCE,
+                    templates::expand(session.clone(), specs.clone()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    vec![Err("the first expansion took too long".to_string()); specs.len()]
                 }),
-        );
+                None => Vec::new(),
+            };
+            (store.channels(&tenant).await, specs, expanded)
+        };
+        ctx.wait(job.instrument(self.span.clone()).into_actor(self).map(
+            |(res, specs, expanded), act, ctx| {
+                let _span = act.span.clone().entered();
+                act.apply_expansion(&specs, expanded);
+                let records = match res {
+                    Ok(r) => r,
+                    Err(e) => {
+                        act.last_error = Some(format!("could not read channel records: {e}"));
+                        Vec::new()
+                    }
+                };
+                act.rolled_generation = act
+                    .sessions
+                    .iter()
+                    .map(|s| s.token().map(|t| t.generation).unwrap_or(0))
+                    .collect();
+                act.start_channels(records, ctx);
+                act.schedule_template_syncs(ctx);
+            },
+        ));
         ctx.run_interval(Duration::from_secs(1), |act, ctx| {
             let _span = act.span.clone().entered();
             act.tick(ctx)

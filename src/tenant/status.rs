@@ -26,6 +26,9 @@ pub struct TenantStatus {
     pub clients: Vec<ClientStatus>,
     /// The tenant's topics against the platform's limits.
     pub quota: QuotaStatus,
+    /// Each topic template: entities matched, topics placed, last sync, errors; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<super::TemplateStatus>,
 }
 
 /// One OAuth client of a tenant.
@@ -144,6 +147,7 @@ impl TenantActor {
             region: self.config.endpoints.region.clone(),
             state: state.to_string(),
             quota: self.quota(&channels, &clients),
+            templates: self.template_status(),
             channels,
             unplaced: self
                 .unplaced

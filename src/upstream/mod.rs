@@ -5,6 +5,7 @@
 //! times as the official SDKs do, and refresh the token once on a 401.
 
 pub mod budget;
+pub mod directory;
 pub mod error;
 pub mod tls;
 
@@ -440,30 +441,26 @@ impl ClientSession {
         &self,
         query: &serde_json::Value,
     ) -> Result<serde_json::Value, UpstreamError> {
-        let what = "POST /api/v2/analytics/conversations/details/query";
-        let mut res = self
+        let path = "/api/v2/analytics/conversations/details/query";
+        let res = self
             .call(
                 ApiEndpoint::AnalyticsDetails,
                 Method::POST,
-                "/api/v2/analytics/conversations/details/query",
+                path,
                 Some(query),
             )
             .await?;
-        let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
-            .await
-            .map_err(|e| UpstreamError::Transient(format!("{what}: {}", e.without_url())))?
-        {
-            if body.len() + chunk.len() > MAX_DETAILS_BYTES {
-                return Err(UpstreamError::Protocol(format!(
-                    "{what}: the answer is larger than {MAX_DETAILS_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| UpstreamError::Protocol(format!("{what}: not JSON: {e}")))
+        read_json(res, &format!("POST {path}")).await
+    }
+
+    /// `GET path` (a path with its query): the answer's JSON, at most [`MAX_DETAILS_BYTES`].
+    pub(crate) async fn get_json(
+        &self,
+        endpoint: ApiEndpoint,
+        path: &str,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        let res = self.call(endpoint, Method::GET, path, None).await?;
+        read_json(res, &format!("GET {path}")).await
     }
 
     /// `GET /api/v2/notifications/channels?includechannels=oauthclient`: channels of this client.
@@ -528,6 +525,29 @@ impl ClientSession {
             .map_err(|e| UpstreamError::Protocol(format!("subscriptions: {}", e.without_url())))?;
         Ok(answer.entities)
     }
+}
+
+/// Reads an answer's JSON, refusing one larger than [`MAX_DETAILS_BYTES`] (read chunk by chunk, so a
+/// platform that never stops sending cannot grow it without bound).
+async fn read_json(
+    mut res: reqwest::Response,
+    what: &str,
+) -> Result<serde_json::Value, UpstreamError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| UpstreamError::Transient(format!("{what}: {}", e.without_url())))?
+    {
+        if body.len() + chunk.len() > MAX_DETAILS_BYTES {
+            return Err(UpstreamError::Protocol(format!(
+                "{what}: the answer is larger than {MAX_DETAILS_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| UpstreamError::Protocol(format!("{what}: not JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 
 use super::super::{ApiError, ApiState};
+use crate::config::template::in_one_line;
 use crate::config::{
-    ClientConfig, Endpoints, Secret, TenantConfig, TopicConfig, is_valid_tenant_id,
+    ClientConfig, DEFAULT_TEMPLATE_SYNC, Endpoints, MIN_TEMPLATE_SYNC, Secret, TenantConfig,
+    TopicConfig, TopicTemplate, is_valid_tenant_id,
 };
 use crate::egress::Egress;
 use crate::gap::backfill::BackfillSettings;
@@ -20,29 +22,76 @@ const MAX_SECRET: usize = 1024;
 const MAX_ID: usize = 128;
 const MAX_URL: usize = 2048;
 
-/// A topic: a name, or a name with a priority.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
+/// A topic: a name, a name with a priority, or a topic template with its selector
+/// (`{"template": "v2.users.{id}.presence", "users": "all"}`).
+#[derive(Debug, Clone, utoipa::ToSchema)]
 pub enum TopicBody {
     Name(String),
     WithPriority {
         name: String,
-        #[serde(default)]
         priority: i32,
     },
+    #[schema(value_type = Object)]
+    Template(TopicTemplate),
 }
 
-impl TopicBody {
-    pub(super) fn into_config(self) -> TopicConfig {
-        match self {
-            TopicBody::Name(name) => TopicConfig {
+// By hand: an untagged enum would answer a bad template with "did not match any variant"; this names the field.
+impl<'de> Deserialize<'de> for TopicBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TopicBody, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct WithPriority {
+            name: String,
+            #[serde(default)]
+            priority: i32,
+        }
+        let value = serde_json::Value::deserialize(d)?;
+        match value {
+            serde_json::Value::String(name) => Ok(TopicBody::Name(name)),
+            serde_json::Value::Object(ref table) if table.contains_key("template") => {
+                TopicTemplate::from_json(&value)
+                    .map(TopicBody::Template)
+                    .map_err(|errs| D::Error::custom(in_one_line(&errs)))
+            }
+            serde_json::Value::Object(_) => serde_json::from_value::<WithPriority>(value)
+                .map(|p| TopicBody::WithPriority {
+                    name: p.name,
+                    priority: p.priority,
+                })
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "a topic is a name, {\"name\", \"priority\"} or {\"template\", \"users\" or \"queues\"}",
+            )),
+        }
+    }
+}
+
+/// Splits topics as written into plain topics and templates.
+pub(super) fn split_topics(given: Vec<TopicBody>) -> (Vec<TopicConfig>, Vec<TopicTemplate>) {
+    let mut topics = Vec::new();
+    let mut templates = Vec::new();
+    for t in given {
+        match t {
+            TopicBody::Name(name) => topics.push(TopicConfig {
                 name: name.trim().to_string(),
                 priority: 0,
-            },
-            TopicBody::WithPriority { name, priority } => TopicConfig {
+            }),
+            TopicBody::WithPriority { name, priority } => topics.push(TopicConfig {
                 name: name.trim().to_string(),
                 priority,
-            },
+            }),
+            TopicBody::Template(t) => templates.push(t),
+        }
+    }
+    (topics, templates)
+}
+
+/// Templates listed twice (the same topic and selector) are named in `details`.
+pub(super) fn check_templates(templates: &[TopicTemplate], details: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    for t in templates {
+        if !seen.insert(t.key()) {
+            details.push(format!("topics: the template {} is listed twice", t.key()));
         }
     }
 }
@@ -92,6 +141,10 @@ pub struct TenantBody {
     /// Backfill of gaps (`onGap`) and periodic reconciliation (`reconcileEvery`); absent: off.
     #[serde(default)]
     pub backfill: Option<BackfillSettings>,
+    /// How often topic templates are expanded again, e.g. `"5m"` (the default); at least 5 s.
+    #[serde(default, with = "humantime_serde")]
+    #[schema(value_type = Option<String>, example = "5m")]
+    pub template_sync_interval: Option<std::time::Duration>,
 }
 
 /// A client as shown: never its secret.
@@ -118,6 +171,13 @@ pub struct TenantView {
     /// Absent when backfill is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillSettings>,
+    /// Topic templates, as written; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub templates: Vec<TopicTemplate>,
+    /// How often the templates are expanded again (`"5m"`); absent when there are no templates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_sync_interval: Option<String>,
 }
 
 impl From<&TenantConfig> for TenantView {
@@ -139,6 +199,9 @@ impl From<&TenantConfig> for TenantView {
                 })
                 .collect(),
             topics: t.topics.len(),
+            templates: t.templates.clone(),
+            template_sync_interval: (!t.templates.is_empty())
+                .then(|| humantime::format_duration(t.template_sync_interval).to_string()),
         }
     }
 }
@@ -331,12 +394,16 @@ pub(super) fn validate(
             });
         }
     }
-    let topics: Vec<TopicConfig> = body
-        .topics
-        .into_iter()
-        .map(TopicBody::into_config)
-        .collect();
+    let (topics, templates) = split_topics(body.topics);
     check_topics(&topics, &mut details);
+    check_templates(&templates, &mut details);
+    let template_sync_interval = body.template_sync_interval.unwrap_or(DEFAULT_TEMPLATE_SYNC);
+    if template_sync_interval < MIN_TEMPLATE_SYNC {
+        details.push(format!(
+            "templateSyncInterval: must be at least {} s",
+            MIN_TEMPLATE_SYNC.as_secs()
+        ));
+    }
     if let Err(e) = check_tenant_topics(&topics) {
         details.push(format!("topics: {}", e.message));
     }
@@ -357,6 +424,8 @@ pub(super) fn validate(
             paused: body.paused,
             ca_file,
             backfill,
+            templates,
+            template_sync_interval,
         }),
         _ => {
             let mut e = ApiError::invalid("the tenant is not valid");

@@ -11,7 +11,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 pub use self::body::{ClientBody, ClientView, TenantBody, TenantView, TopicBody, TopicsBody};
-use self::body::{check_tenant_topics, check_topics, checked_ca_file, validate};
+use self::body::{
+    check_templates, check_tenant_topics, check_topics, checked_ca_file, split_topics, validate,
+};
 use super::auth::{Caller, authorize};
 use super::error::Body;
 use super::page::{self, PageQuery};
@@ -20,7 +22,7 @@ use crate::api::responses::{
     Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use crate::config::{Role, TenantConfig, TopicConfig};
+use crate::config::{Role, TenantConfig, TopicConfig, TopicTemplate};
 use crate::limits::{MAX_TENANTS, MAX_TOPICS_PER_REQUEST};
 use crate::secrets::MasterKey;
 use crate::supervisor::{GetPlacement, GetTenants, RemoveTenant, UpsertTenant};
@@ -337,18 +339,15 @@ async fn change_topics(
     let mut t = current(&state, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))?;
-    let given: Vec<TopicConfig> = body
-        .topics
-        .into_iter()
-        .map(TopicBody::into_config)
-        .collect();
+    let (given, templates) = split_topics(body.topics);
     let mut details = Vec::new();
     if add {
         check_topics(&given, &mut details);
-    } else if given.len() > MAX_TOPICS_PER_REQUEST {
+        check_templates(&templates, &mut details);
+    } else if given.len() + templates.len() > MAX_TOPICS_PER_REQUEST {
         details.push(format!(
             "topics: {} given, at most {MAX_TOPICS_PER_REQUEST} in one request",
-            given.len()
+            given.len() + templates.len()
         ));
     }
     if !details.is_empty() {
@@ -359,15 +358,25 @@ async fn change_topics(
     let names: HashSet<String> = given.iter().map(|g| g.name.to_ascii_lowercase()).collect();
     t.topics
         .retain(|x| !names.contains(&x.name.to_ascii_lowercase()));
+    // A template is named by its topic and selector; on removal, a bare name equal to a template's topic
+    // removes every template of that topic.
+    let keys: HashSet<String> = templates.iter().map(|x| x.key()).collect();
+    let templates_before = t.templates.len();
+    t.templates.retain(|x| {
+        !keys.contains(&x.key()) && (add || !names.contains(&x.template.to_ascii_lowercase()))
+    });
+    let templates_changed = add && !templates.is_empty() || t.templates.len() != templates_before;
     if add {
         t.topics.extend(given.iter().cloned());
+        t.templates.extend(templates.iter().cloned());
         check_tenant_topics(&t.topics)?;
     }
-    tenants::set_topics(state.store.as_ref(), &t.id, &t.topics)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
-    // The definition (and its sealed secrets) is unchanged; only the topics moved.
-    let _ = key;
+    let stored = if templates_changed {
+        tenants::save(state.store.as_ref(), &key, &t).await
+    } else {
+        tenants::set_topics(state.store.as_ref(), &t.id, &t.topics).await
+    };
+    stored.map_err(|e| ApiError::unavailable(format!("the store did not answer: {e}")))?;
     let change = state
         .supervisor
         .send(UpsertTenant(t))
@@ -379,7 +388,7 @@ async fn change_topics(
         &caller.name,
         action,
         &format!("tenants/{id}/topics"),
-        audited_topics(&given),
+        audited_topics(&given, &templates),
     )
     .await;
     Ok(HttpResponse::Ok().json(change.unwrap_or_default()))
@@ -390,17 +399,21 @@ const AUDITED_TOPICS: usize = 100;
 
 /// The audit entry's details of a topic change: how many, the first [`AUDITED_TOPICS`] by name, and how many
 /// more there were (an entry stays small however large the request).
-fn audited_topics(given: &[TopicConfig]) -> serde_json::Value {
+fn audited_topics(given: &[TopicConfig], templates: &[TopicTemplate]) -> serde_json::Value {
     let named: Vec<&str> = given
         .iter()
         .take(AUDITED_TOPICS)
         .map(|t| t.name.as_str())
         .collect();
-    serde_json::json!({
+    let mut details = serde_json::json!({
         "count": given.len(),
         "topics": named,
         "more": given.len().saturating_sub(AUDITED_TOPICS),
-    })
+    });
+    if !templates.is_empty() {
+        details["templates"] = templates.iter().map(TopicTemplate::to_json).collect();
+    }
+    details
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -160,7 +160,7 @@ macro_rules! sql_store {
                     // created_at is not in the update list: the first value stays.
                     let mut query = Query::new(
                         "INSERT INTO tenants (id, region, api_base, login_base, paused, ca_file, created_at, \
-                         updated_at, backfill) ",
+                         updated_at, backfill, templates) ",
                     );
                     query.push_values([tenant], |mut row, t| {
                         row.push_bind(&t.id)
@@ -171,13 +171,15 @@ macro_rules! sql_store {
                             .push_bind(t.ca_file.as_deref())
                             .push_bind(Self::time(t.created_at))
                             .push_bind(Self::time(t.updated_at))
-                            .push_bind(json_text(t.backfill.as_ref()));
+                            .push_bind(json_text(t.backfill.as_ref()))
+                            .push_bind(json_text(t.templates.as_ref()));
                     });
                     query.push(
                         " ON CONFLICT (id) DO UPDATE SET region = excluded.region, \
                          api_base = excluded.api_base, login_base = excluded.login_base, \
                          paused = excluded.paused, ca_file = excluded.ca_file, \
-                         updated_at = excluded.updated_at, backfill = excluded.backfill",
+                         updated_at = excluded.updated_at, backfill = excluded.backfill, \
+                         templates = excluded.templates",
                     );
                     self.execute(query, || format!("saving tenant {}", tenant.id))
                         .await?;
@@ -187,7 +189,7 @@ macro_rules! sql_store {
                 async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
                     let mut query = Query::new(
                         "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at, \
-                         backfill FROM tenants WHERE id = ",
+                         backfill, templates FROM tenants WHERE id = ",
                     );
                     query.push_bind(id);
                     Ok(self
@@ -199,7 +201,7 @@ macro_rules! sql_store {
                 async fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
                     let query = Query::new(
                         "SELECT id, region, api_base, login_base, paused, ca_file, created_at, updated_at, \
-                         backfill FROM tenants ORDER BY id",
+                         backfill, templates FROM tenants ORDER BY id",
                     );
                     self.fetch::<TenantRow<Self>, _>(query, || "reading the tenants")
                         .await
