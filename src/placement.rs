@@ -167,6 +167,12 @@ pub fn place(units: Vec<Unit>, existing: &[Existing], limits: Limits) -> Plan {
             });
         }
     }
+    // Each channel's load, kept beside it: summing a channel's units for every unit placed would make a
+    // large org (tens of thousands of units) quadratic.
+    let mut loads: Vec<usize> = channels
+        .iter()
+        .map(|c| c.units.iter().map(|u| u.weight(limits.counting)).sum())
+        .collect();
     let mut unplaced = Vec::new();
     for unit in units.into_iter().filter(|u| !placed.contains(&u.id)) {
         let w = unit.weight(limits.counting);
@@ -174,19 +180,15 @@ pub fn place(units: Vec<Unit>, existing: &[Existing], limits: Limits) -> Plan {
             unplaced.push(unit);
             continue;
         }
-        let load = |c: &PlannedChannel| {
-            c.units
-                .iter()
-                .map(|u| u.weight(limits.counting))
-                .sum::<usize>()
-        };
-        if let Some(c) = channels.iter_mut().find(|c| load(c) + w <= limits.quota) {
-            c.units.push(unit);
+        if let Some(i) = loads.iter().position(|&load| load + w <= limits.quota) {
+            loads[i] += w;
+            channels[i].units.push(unit);
             continue;
         }
         match (0..limits.clients).find(|&c| used[c] < per_client) {
             Some(client) => {
                 used[client] += 1;
+                loads.push(w);
                 channels.push(PlannedChannel {
                     client,
                     reuse: None,

@@ -85,6 +85,8 @@ pub struct TenantActor {
     templates: Templates,
     template_sync_in_flight: bool,
     template_timer: Option<SpawnHandle>,
+    /// Each template's status as of the last placement or expansion.
+    template_status: Vec<TemplateStatus>,
 }
 
 impl TenantActor {
@@ -158,6 +160,7 @@ impl TenantActor {
             templates: Templates::new(&config_templates),
             template_sync_in_flight: false,
             template_timer: None,
+            template_status: Vec::new(),
         };
         actor
             .board
@@ -334,6 +337,7 @@ impl TenantActor {
         }
         self.unplaced = plan.unplaced;
         change.unplaced = self.unplaced.iter().map(|u| u.topics.len()).sum();
+        self.refresh_template_status();
         self.publish();
         change
     }
@@ -366,6 +370,7 @@ impl TenantActor {
             tracing::warn!(tenant = %self.config.id, unplaced = plan.unplaced.iter().map(|u| u.topics.len()).sum::<usize>(), "topics could not be placed: over the channel limits");
         }
         self.unplaced = plan.unplaced;
+        self.refresh_template_status();
         let mut by_id: HashMap<String, crate::store::ChannelRecord> = records
             .into_iter()
             .map(|r| (r.channel_id.clone(), r))

@@ -147,7 +147,7 @@ impl TenantActor {
             region: self.config.endpoints.region.clone(),
             state: state.to_string(),
             quota: self.quota(&channels, &clients),
-            templates: self.template_status(),
+            templates: self.template_status.clone(),
             channels,
             unplaced: self
                 .unplaced

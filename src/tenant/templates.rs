@@ -412,6 +412,7 @@ impl TenantActor {
             }
         }
         let changes = self.templates.apply(specs, results, Utc::now());
+        self.refresh_template_status();
         for change in &changes {
             tracing::info!(
                 template = %change.template.key(),
@@ -441,17 +442,19 @@ impl TenantActor {
         self.templates.topics(&self.config.topics)
     }
 
-    /// Each template's status, against the topics that are unplaced now.
-    pub(super) fn template_status(&self) -> Vec<TemplateStatus> {
+    /// Works out each template's status again, against the topics that are unplaced now. Called when the
+    /// placement or an expansion changes, not on every status report (a large org makes it costly).
+    pub(super) fn refresh_template_status(&mut self) {
         if self.templates.is_empty() {
-            return Vec::new();
+            self.template_status.clear();
+            return;
         }
         let unplaced: HashSet<String> = self
             .unplaced
             .iter()
             .flat_map(|u| u.topics.iter().map(|t| t.to_ascii_lowercase()))
             .collect();
-        self.templates.status(&unplaced)
+        self.template_status = self.templates.status(&unplaced);
     }
 }
 
@@ -570,5 +573,60 @@ mod tests {
         );
         assert_eq!(individual_count("v2.users.u.presence"), 1);
         assert_eq!(individual_count("v2.users.u?a&b&c"), 3);
+    }
+}
+
+/// A large org through the real placement: every topic is on a channel within the limits, or unplaced.
+#[cfg(test)]
+mod large_org {
+    use super::*;
+    use crate::config::CombinedCounting;
+    use crate::placement::{self, Limits};
+
+    #[test]
+    fn twenty_five_thousand_users_on_two_clients_fill_the_channels_and_report_the_rest_unplaced() {
+        let spec = TopicTemplate::from_json(
+            &serde_json::json!({"template": "v2.users.{id}?presence&routingStatus", "users": "all"}),
+        )
+        .expect("a template");
+        let mut t = Templates::new(&[spec]);
+        let specs = t.specs();
+        let users: BTreeSet<String> = (0..25_000)
+            .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+            .collect();
+        t.apply(&specs, vec![Ok(users)], Utc::now());
+        let topics = t.topics(&[]);
+        let limits = Limits {
+            clients: 2,
+            channels_per_client: 20,
+            reserved: 1,
+            quota: 1000,
+            counting: CombinedCounting::Expanded,
+        };
+        let plan = placement::place(placement::units(&topics), &[], limits);
+        for client in 0..2 {
+            assert_eq!(
+                plan.channels.iter().filter(|c| c.client == client).count(),
+                19
+            );
+        }
+        let mut placed = 0;
+        for c in &plan.channels {
+            let load: usize = c.units.iter().map(|u| u.topics.len()).sum();
+            assert!(load <= 1000, "a channel holds {load} topics");
+            placed += load;
+        }
+        let unplaced: usize = plan.unplaced.iter().map(|u| u.topics.len()).sum();
+        assert_eq!(placed, 38_000);
+        assert_eq!(placed + unplaced, 50_000, "every topic placed or reported");
+        let unplaced_names: HashSet<String> = plan
+            .unplaced
+            .iter()
+            .flat_map(|u| u.topics.iter().map(|n| n.to_ascii_lowercase()))
+            .collect();
+        let status = t.status(&unplaced_names);
+        assert_eq!(status[0].entities, 25_000);
+        assert_eq!(status[0].topics, 50_000);
+        assert_eq!(status[0].placed, 38_000);
     }
 }
