@@ -71,6 +71,20 @@ pub fn status_table_fit(status: &Value, now: DateTime<Utc>, width: usize) -> Str
                 s(&c["lastError"]),
             ]);
         }
+        // A topic template: its topic, the entities it matched, its topics placed of all, its last sync.
+        for tpl in t["templates"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                s(&t["id"]),
+                s(&t["owner"]),
+                "template".into(),
+                s(&tpl["template"]["template"]),
+                format!("{} entities", s(&tpl["entities"])),
+                format!("{}/{}", s(&tpl["placed"]), s(&tpl["topics"])),
+                super::time_of(&tpl["lastSync"]).map_or_else(|| "-".into(), |t| super::ago(t, now)),
+                "-".into(),
+                s(&tpl["error"]),
+            ]);
+        }
         let unplaced = t["unplaced"].as_array().map_or(0, Vec::len);
         if unplaced > 0 {
             rows.push(vec![
@@ -394,6 +408,23 @@ mod table_tests {
             wide.contains("0123456789abcdef0123456789abcdef") && wide.contains("eighty columns"),
             "{wide}"
         );
+    }
+
+    #[test]
+    fn each_topic_template_has_a_row_with_its_entities_and_placed_topics() {
+        let status = serde_json::json!({"tenants": [{"id": "acme", "state": "running", "unplaced": [], "lastError": null,
+            "channels": [],
+            "templates": [{"template": {"template": "v2.users.{id}.presence", "users": "all"},
+                "entities": 510, "topics": 510, "placed": 500, "lastSync": "2026-01-01T11:59:00Z",
+                "error": null}]}]});
+        let text = status_table_fit(&status, at("2026-01-01T12:00:00Z"), usize::MAX);
+        let row = text
+            .lines()
+            .find(|l| l.contains("template"))
+            .expect("a template row");
+        for words in ["v2.users.{id}.presence", "510 entities", "500/510", "1m"] {
+            assert!(row.contains(words), "{row:?} lacks {words:?}");
+        }
     }
 
     #[test]
