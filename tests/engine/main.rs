@@ -21,6 +21,7 @@ mod replay;
 mod scenarios;
 mod sinks_api;
 mod spool;
+mod templates;
 mod webhook;
 
 use harness::{PATIENCE, POLL};
