@@ -60,7 +60,11 @@ fn run(org: &mut Org, n: usize) -> Vec<(GeneratedEvent, DateTime<Utc>)> {
     (0..n)
         .map(|i| {
             let now = t0() + Duration::milliseconds(i as i64 * 250);
-            (org.next_event(now), now)
+            (
+                org.next_event(now)
+                    .expect("an org with active users has events"),
+                now,
+            )
         })
         .collect()
 }
