@@ -5,6 +5,7 @@ mod helpers;
 mod analytics;
 mod bad_input;
 mod channels;
+mod directory;
 mod faults;
 mod ledger;
 mod oauth;
