@@ -10,6 +10,7 @@ mod faults;
 mod ledger;
 mod oauth;
 mod openapi;
+mod org;
 mod socket;
 mod subscriptions;
 mod tls;
