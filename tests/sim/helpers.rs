@@ -214,6 +214,74 @@ impl TestSim {
             .collect()
     }
 
+    /// A control API call with a JSON body; the status and the JSON answer (`Null` when empty).
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, value)
+    }
+
+    /// `POST /sim/v1/workload` with some fields, expecting 200.
+    pub async fn set_workload(&self, changes: Value) {
+        let (status, body) = self
+            .control(reqwest::Method::POST, "/sim/v1/workload", changes)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A REST GET with a bearer token (`path` may carry a query, as a `nextUri` does).
+    pub async fn rest_get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A REST GET expected to answer 200 with JSON.
+    pub async fn rest_json(&self, token: &str, path: &str) -> Value {
+        let res = self.rest_get(token, path).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every entity of a listing, following `nextUri` from `path`; also the number of pages read.
+    pub async fn all_pages(&self, token: &str, path: &str) -> (Vec<Value>, usize) {
+        let mut entities = Vec::new();
+        let mut pages = 0;
+        let mut next = Some(path.to_string());
+        while let Some(path) = next {
+            let page = self.rest_json(token, &path).await;
+            pages += 1;
+            entities.extend(page["entities"].as_array().unwrap().iter().cloned());
+            next = page["nextUri"].as_str().map(str::to_string);
+            assert!(pages <= 10_000, "nextUri never ends");
+        }
+        (entities, pages)
+    }
+
+    /// The ledger's last seq now.
+    pub async fn last_seq(&self) -> u64 {
+        self.get_json("/sim/v1/ledger?limit=1").await["lastSeq"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     /// Some user id of the org, for user topics.
     pub async fn a_user(&self) -> String {
         let org = self.get_json("/sim/v1/org").await;

@@ -1,8 +1,9 @@
 //! The simulator's HTTP surface on one origin: OAuth, the notification REST API, the streaming socket, the
-//! analytics query, and the `/sim/v1` control API.
+//! user and queue listings, the analytics query, and the `/sim/v1` control API.
 
 mod analytics;
 mod control;
+mod directory;
 mod notifications;
 mod oauth;
 
@@ -50,6 +51,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/channels/{id}/subscriptions",
                     web::delete().to(notifications::delete_subscriptions),
                 ),
+        )
+        .route("/api/v2/users", web::get().to(directory::users))
+        .route("/api/v2/routing/queues", web::get().to(directory::queues))
+        .route(
+            "/api/v2/routing/queues/{queueId}/members",
+            web::get().to(directory::members),
         )
         .route(
             "/api/v2/analytics/conversations/details/query",

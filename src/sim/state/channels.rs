@@ -1,6 +1,7 @@
 //! Channels and their subscriptions: create (with the 20-per-client eviction), list, HEAD, and the four
 //! subscription operations with `ignoreErrors`, the combined form and the 1000-topic quota.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -250,7 +251,8 @@ impl Sim {
             .map(|s| TopicResult::permitted(&s.id))
             .collect();
         let new = channel.subscriptions.clone();
-        reindex(st, &channel_id, &old, &new);
+        let (added, removed) = reindex(st, &channel_id, &old, &new);
+        self.stats.record_churn(&added, &removed);
         results.extend(rejected);
         Ok(results)
     }
@@ -262,7 +264,8 @@ impl Sim {
         let old = std::mem::take(&mut channel.subscriptions);
         channel.last_used = Instant::now();
         let channel_id = channel.id.clone();
-        reindex(&mut st, &channel_id, &old, &[]);
+        let (added, removed) = reindex(&mut st, &channel_id, &old, &[]);
+        self.stats.record_churn(&added, &removed);
         Ok(())
     }
 
@@ -354,9 +357,19 @@ fn owned_channel<'a>(
     }
 }
 
-/// Moves a channel's entries in the topic index from `old` to `new` subscriptions.
-fn reindex(st: &mut State, channel: &Arc<str>, old: &[Subscription], new: &[Subscription]) {
-    for topic in old.iter().flat_map(|s| &s.expanded) {
+/// Moves a channel's entries in the topic index from `old` to `new` subscriptions, touching only the
+/// topics that differ. Returns them: (added, removed), each topic once.
+fn reindex(
+    st: &mut State,
+    channel: &Arc<str>,
+    old: &[Subscription],
+    new: &[Subscription],
+) -> (Vec<String>, Vec<String>) {
+    let before: HashSet<&String> = old.iter().flat_map(|s| &s.expanded).collect();
+    let after: HashSet<&String> = new.iter().flat_map(|s| &s.expanded).collect();
+    let removed: Vec<String> = before.difference(&after).map(|t| (*t).clone()).collect();
+    let added: Vec<String> = after.difference(&before).map(|t| (*t).clone()).collect();
+    for topic in &removed {
         if let Some(list) = st.topic_index.get_mut(topic) {
             list.retain(|c| c != channel);
             if list.is_empty() {
@@ -364,10 +377,11 @@ fn reindex(st: &mut State, channel: &Arc<str>, old: &[Subscription], new: &[Subs
             }
         }
     }
-    for topic in new.iter().flat_map(|s| &s.expanded) {
+    for topic in &added {
         let list = st.topic_index.entry(topic.clone()).or_default();
         if !list.contains(channel) {
             list.push(channel.clone());
         }
     }
+    (added, removed)
 }

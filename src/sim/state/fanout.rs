@@ -74,7 +74,9 @@ impl Sim {
         let now = Utc::now();
         let mut key = String::new();
         for _ in 0..count {
-            let event = st.org.next_event(now);
+            let Some(event) = st.org.next_event(now) else {
+                break;
+            };
             self.publish(&mut st, event, &mut key);
         }
         st.ledger.last_seq()

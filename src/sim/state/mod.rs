@@ -196,9 +196,21 @@ impl Sim {
         Ok(())
     }
 
-    /// Runs `f` with the org model (for the analytics query and the org listing).
+    /// Runs `f` with the org model (for the analytics query and the listings).
     pub fn with_org<R>(&self, f: impl FnOnce(&Org) -> R) -> R {
         f(&self.lock().org)
+    }
+
+    /// Changes the org through `f` (the control API's changes). The workload's `users` and `queues` follow
+    /// the org's counts, so that a later partial change of the workload (`{"ratePerSecond": ...}`) keeps
+    /// what `f` did instead of reshaping back to the old counts.
+    pub fn change_org<R>(&self, f: impl FnOnce(&mut Org) -> R) -> R {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let result = f(&mut st.org);
+        st.workload.users = st.org.users().count();
+        st.workload.queues = st.org.queues().count();
+        result
     }
 }
 

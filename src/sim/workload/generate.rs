@@ -20,41 +20,70 @@ const ABANDON_RATE: f64 = 0.1;
 /// Chance, while under the in-flight cap, that a lifecycle step starts a new call rather than
 /// advancing one in flight.
 const START_RATE: f64 = 0.25;
+/// Lifecycle steps one conversation-family draw may take looking for an event to hand out.
+const MAX_STEPS_PER_EVENT: usize = 1_000;
 /// Area codes for generated caller numbers.
 const AREA_CODES: [u16; 8] = [212, 312, 415, 503, 617, 702, 818, 919];
 
 impl Org {
-    /// The next event at wall-clock time `now`.
+    /// The next event at wall-clock time `now`; `None` only when the org has nothing to speak
+    /// about (no active user, and no conversation family that can make progress without one).
     ///
-    /// A family is drawn uniformly among the active ones. Presence, routing status and observation
-    /// events concern a random user or queue. The conversation families share one lifecycle: a draw
-    /// of any of them hands out the next event of that lifecycle, and every step of it (a call
-    /// starting, queueing, being answered, ending, wrapped up) causes one event on each active
-    /// conversation family that sees it, in causal order, as the platform does. So the conversation
-    /// families as a whole get their uniform share, and within it detail and queue events are about
-    /// equally frequent while user events are fewer (they begin once an agent is alerted).
-    pub fn next_event(&mut self, now: DateTime<Utc>) -> GeneratedEvent {
+    /// A family is drawn uniformly among the active ones. Presence and routing status events
+    /// concern a random active user, observation events a random queue. The conversation families
+    /// share one lifecycle: a draw of any of them hands out the next event of that lifecycle, and
+    /// every step of it (a call starting, queueing, being answered, ending, wrapped up) causes one
+    /// event on each active conversation family that sees it, in causal order, as the platform
+    /// does. So the conversation families as a whole get their uniform share, and within it detail
+    /// and queue events are about equally frequent while user events are fewer (they begin once an
+    /// agent is alerted). A family with nothing to say (user events while no user is active) gives
+    /// its turn to the others.
+    pub fn next_event(&mut self, now: DateTime<Utc>) -> Option<GeneratedEvent> {
         self.last_now = Some(now);
         let slot = self.slots[self.rng.random_range(0..self.slots.len())];
-        match slot {
-            Slot::Presence => {
-                let u = self.rng.random_range(0..self.users.len());
-                self.presence_event(u, now)
+        if let Some(event) = self.event_in(slot, now) {
+            return Some(event);
+        }
+        for i in 0..self.slots.len() {
+            if let Some(event) = self.event_in(self.slots[i], now) {
+                return Some(event);
             }
-            Slot::Routing => {
-                let u = self.rng.random_range(0..self.users.len());
-                self.routing_event(u, now)
+        }
+        None
+    }
+
+    fn event_in(&mut self, slot: Slot, now: DateTime<Utc>) -> Option<GeneratedEvent> {
+        match slot {
+            Slot::Presence | Slot::Routing => {
+                if self.live.is_empty() {
+                    return None;
+                }
+                let u = self.live[self.rng.random_range(0..self.live.len())];
+                Some(match slot {
+                    Slot::Presence => self.presence_event(u, now),
+                    _ => self.routing_event(u, now),
+                })
             }
             Slot::Observations => {
-                let q = self.rng.random_range(0..self.queues.len());
-                self.observations_event(q)
-            }
-            Slot::Conversation => loop {
-                if let Some((_, event)) = self.pending.pop_front() {
-                    return event;
+                if self.queues.is_empty() {
+                    return None;
                 }
-                self.advance_any(now);
-            },
+                let q = self.rng.random_range(0..self.queues.len());
+                Some(self.observations_event(q))
+            }
+            Slot::Conversation => {
+                // Bounded: with user conversations the only family and no active user, no step
+                // ever causes an event.
+                for _ in 0..MAX_STEPS_PER_EVENT {
+                    if let Some((_, event)) = self.pending.pop_front() {
+                        return Some(event);
+                    }
+                    if !self.advance_any(now) {
+                        return None;
+                    }
+                }
+                None
+            }
         }
     }
 
@@ -69,12 +98,18 @@ impl Org {
     /// those steps cause are handed out by later [`Org::next_event`] calls.
     pub fn event_for_topic(&mut self, topic: &str, now: DateTime<Utc>) -> Option<GeneratedEvent> {
         self.last_now = Some(now);
+        if self.queues.is_empty() {
+            return None;
+        }
         let lower = topic.to_ascii_lowercase();
         let on: [bool; 6] = Family::ALL.map(|f| self.families.contains(&f));
         let active = |f: Family| on[f as usize];
         if let Some(rest) = lower.strip_prefix("v2.users.") {
             let (id, suffix) = rest.split_once('.')?;
             let u = *self.user_index.get(id)?;
+            if !self.users[u].is_active() {
+                return None;
+            }
             match suffix {
                 "presence" if active(Family::Presence) => Some(self.presence_event(u, now)),
                 "routingstatus" if active(Family::RoutingStatus) => {
@@ -188,28 +223,35 @@ impl Org {
         }
     }
 
-    /// Changes a user's routing status, keeping the queues' idle counters right.
+    /// Changes a user's routing status, keeping the idle counters of the user's queues right.
     fn set_routing(&mut self, u: usize, status: RoutingStatus, now: DateTime<Utc>) {
         let user = &mut self.users[u];
         if user.routing == status {
             return;
         }
-        let queue = &mut self.queues[user.home_queue];
-        if user.routing == RoutingStatus::Idle {
-            queue.idle_members = queue.idle_members.saturating_sub(1);
-        }
-        if status == RoutingStatus::Idle {
-            queue.idle_members += 1;
+        for &q in &user.queues {
+            let queue = &mut self.queues[q];
+            if user.routing == RoutingStatus::Idle {
+                queue.idle_members = queue.idle_members.saturating_sub(1);
+            }
+            if status == RoutingStatus::Idle {
+                queue.idle_members += 1;
+            }
         }
         user.routing = status;
         user.routing_since = Some(now);
     }
 
     /// One lifecycle step somewhere: a new call while under the in-flight cap (sometimes), else the
-    /// next phase of a random call in flight.
-    fn advance_any(&mut self, now: DateTime<Utc>) {
+    /// next phase of a random call in flight. `false` when there is neither a call nor a queue.
+    fn advance_any(&mut self, now: DateTime<Utc>) -> bool {
+        if self.active.is_empty() && self.queues.is_empty() {
+            return false;
+        }
         let under_cap = self.active.len() < self.in_flight_cap();
-        if self.active.is_empty() || under_cap && self.rng.random_bool(START_RATE) {
+        if self.active.is_empty()
+            || under_cap && !self.queues.is_empty() && self.rng.random_bool(START_RATE)
+        {
             let q = self.rng.random_range(0..self.queues.len());
             let abandoned = self.rng.random_bool(ABANDON_RATE);
             self.start_conversation(q, now, None, abandoned);
@@ -217,6 +259,7 @@ impl Org {
             let ci = self.rng.random_range(0..self.active.len());
             self.step(ci, now, None);
         }
+        true
     }
 
     /// Starts a call in queue `q` (reaching `customer.start`) and returns its index in flight.
@@ -244,7 +287,7 @@ impl Org {
             id,
             queue_id: queue.shared_id.clone(),
             queue_name: queue.shared_name.clone(),
-            division_id: self.division_id.clone(),
+            division_id: queue.division.id.clone(),
             ani: format!("tel:+1{area}{line}"),
             dnis: queue.dnis.clone(),
             customer_participant_id: new_uuid(&mut self.rng),
@@ -295,9 +338,11 @@ impl Org {
                         self.active[ci].agent = Some(agent);
                     }
                     None => {
-                        // No free agent: the caller gives up.
+                        // No free agent: the caller gives up, leaving the queue.
                         self.active[ci].abandoned = true;
                         phase = Phase::AcdEnd;
+                        let queue = &mut self.queues[q];
+                        queue.waiting = queue.waiting.saturating_sub(1);
                     }
                 }
             }
@@ -385,7 +430,8 @@ impl Org {
             }
             None if self.users[u].busy => return None,
             None => {
-                let q = self.users[u].home_queue;
+                // The user's first queue; one in no queue gets a call from the first queue.
+                let q = self.users[u].queues.first().copied().unwrap_or(0);
                 let id = self.start_conversation(q, now, None, false);
                 let id = self.active[id].id;
                 while let Some(ci) = self.active.iter().position(|c| c.id == id) {

@@ -1,7 +1,8 @@
 //! The simulated org and its workload of realistic notification events.
 //!
 //! - [`spec`]: [`WorkloadSpec`] (how big, how fast, which [`Family`]s) and its validation.
-//! - [`org`]: [`Org`]; building and reshaping it. `entities`: its [`User`]s and [`Queue`]s.
+//! - [`org`]: [`Org`]; building and reshaping it. `entities`: its [`Division`]s, [`User`]s and
+//!   [`Queue`]s. [`changes`]: what the control API changes in it while it runs.
 //! - `generate`: [`Org::next_event`] and [`Org::event_for_topic`], the event generator.
 //! - [`conversation`]: a [`Conversation`] and its lifecycle [`Phase`]s.
 //! - `bodies`: the `eventBody` writers, shaped as the platform sends them.
@@ -12,6 +13,7 @@
 use std::sync::Arc;
 
 mod bodies;
+pub mod changes;
 pub mod conversation;
 mod entities;
 mod generate;
@@ -21,8 +23,9 @@ pub mod spec;
 #[cfg(test)]
 mod tests;
 
+pub use changes::ChangeError;
 pub use conversation::{Agent, Conversation, Phase};
-pub use entities::{Queue, RoutingStatus, User};
+pub use entities::{Division, Queue, RoutingStatus, User, UserState};
 pub use org::Org;
 pub use spec::{Family, WorkloadSpec};
 

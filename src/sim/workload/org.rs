@@ -1,9 +1,10 @@
-//! The simulated org: its users, queues and conversations, and how a spec shapes and reshapes it.
-//! The entities live in `entities.rs`, the event generator in `generate.rs`.
+//! The simulated org: its divisions, users, queues and conversations, and how a spec shapes and
+//! reshapes it. The entities live in `entities.rs`, the event generator in `generate.rs`, the
+//! changes the control API makes in `changes.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use rand::rngs::SmallRng;
@@ -12,7 +13,10 @@ use uuid::Uuid;
 
 use super::GeneratedEvent;
 use super::conversation::{Conversation, Phase};
-use super::entities::{ON_QUEUE, Queue, RoutingStatus, SYSTEM_PRESENCES, User};
+use super::entities::{
+    Division, OFFLINE, Queue, RoutingStatus, SEEDED_DIVISIONS, SYSTEM_PRESENCES, User, UserState,
+    seeded_queue_name, seeded_user_name,
+};
 use super::spec::{Family, WorkloadSpec};
 
 /// Conversations that may be in flight at once, whatever the org size.
@@ -20,43 +24,6 @@ const MAX_IN_FLIGHT: usize = 10_000;
 /// Conversation ids announced ahead (see [`Org::topics_for`]).
 pub(super) const UPCOMING_IDS: usize = 16;
 
-const FIRST_NAMES: [&str; 20] = [
-    "Olivia", "Liam", "Emma", "Noah", "Ava", "Oliver", "Sophia", "Elijah", "Isabella", "James",
-    "Mia", "William", "Amelia", "Benjamin", "Harper", "Lucas", "Evelyn", "Henry", "Abigail",
-    "Theo",
-];
-const LAST_NAMES: [&str; 20] = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-];
-const QUEUE_NAMES: [&str; 8] = [
-    "Support",
-    "Sales",
-    "Billing",
-    "Technical Support",
-    "Retention",
-    "Onboarding",
-    "Claims",
-    "Returns",
-];
 const WRAPUP_CODES: [&str; 6] = [
     "Resolved",
     "Follow-up Required",
@@ -76,7 +43,12 @@ pub(super) enum Slot {
     Conversation,
 }
 
-/// The simulated org: users, queues, conversations, and the generator of their notification events.
+/// The simulated org: divisions, users, queues, conversations, and the generator of their
+/// notification events.
+///
+/// Invariants: there is at least one queue and one division; every user belongs to an existing
+/// division and its queue memberships name existing queues; deleted users belong to no queue. Only
+/// active users cause events.
 ///
 /// Deterministic when the spec has a `seed`: the same spec and the same sequence of calls (with the
 /// same `now` values) give the same ids and the same events.
@@ -86,14 +58,18 @@ pub struct Org {
     pub(super) slots: Vec<Slot>,
     pub(super) event_size: Option<usize>,
     pub(super) max_conversations: usize,
-    pub(super) division_id: Arc<str>,
+    /// Never removed, so users and queues can hold them; the first is the home division.
+    pub(super) divisions: Vec<Arc<Division>>,
     pub(super) presence_ids: Vec<String>,
     pub(super) wrapup_codes: Vec<(Arc<str>, Arc<str>)>,
+    /// Every user, whatever its state, in creation order.
     pub(super) users: Vec<User>,
     pub(super) queues: Vec<Queue>,
     pub(super) user_index: HashMap<String, usize>,
     pub(super) queue_index: HashMap<String, usize>,
-    /// Users not holding a conversation, in no particular order.
+    /// Active users, the ones the generator draws from.
+    pub(super) live: Vec<usize>,
+    /// Active users not holding a conversation, in no particular order.
     pub(super) idle: Vec<usize>,
     /// Conversations in flight.
     pub(super) active: Vec<Conversation>,
@@ -104,13 +80,19 @@ pub struct Org {
     /// Ids the next conversations will get.
     pub(super) upcoming: VecDeque<Uuid>,
     pub(super) last_now: Option<DateTime<Utc>>,
+    /// User and queue indices sorted by name, as the platform lists them; built on first use after
+    /// a change, so that paging through 25,000 users does not sort them on every page.
+    pub(super) users_by_name: OnceLock<Vec<usize>>,
+    pub(super) queues_by_name: OnceLock<Vec<usize>>,
 }
 
 impl fmt::Debug for Org {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Org")
             .field("families", &self.families)
+            .field("divisions", &self.divisions.len())
             .field("users", &self.users.len())
+            .field("active_users", &self.live.len())
             .field("queues", &self.queues.len())
             .field("active_conversations", &self.active.len())
             .field("finished_conversations", &self.history.len())
@@ -130,24 +112,35 @@ pub(super) fn new_id(rng: &mut SmallRng) -> String {
     new_uuid(rng).hyphenated().encode_lower(&mut buf).to_owned()
 }
 
-fn topic(prefix: &str, id: &str, suffix: &str) -> Arc<str> {
-    let mut s = String::with_capacity(prefix.len() + id.len() + suffix.len());
-    s.push_str(prefix);
-    s.push_str(id);
-    s.push_str(suffix);
-    Arc::from(s)
-}
-
 impl Org {
     /// Builds an org of `spec.users` users and `spec.queues` queues with UUID ids (drawn from the
-    /// seed when the spec has one). The spec should have passed [`WorkloadSpec::validate`]; out-of-range
-    /// counts are clamped.
+    /// seed when the spec has one), in three divisions (see [`Org::reshape`] for who goes where).
+    /// The spec should have passed [`WorkloadSpec::validate`]; out-of-range counts are clamped.
     pub fn new(spec: &WorkloadSpec) -> Org {
         let mut rng = match spec.seed {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_rng(&mut rand::rng()),
         };
-        let division_id = Arc::from(new_id(&mut rng));
+        // Ids are drawn in the order they always were (home division, presences, wrap-up codes,
+        // users, queues), so that a seed gives the ids it gave before divisions were added: configs
+        // (deploy/compose) name them. The other seeded divisions draw from a stream of their own.
+        let home = new_uuid(&mut rng);
+        let mut side = SmallRng::seed_from_u64(home.as_u64_pair().0);
+        let divisions = SEEDED_DIVISIONS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let id = if i == 0 {
+                    home.hyphenated().to_string()
+                } else {
+                    new_id(&mut side)
+                };
+                Arc::new(Division {
+                    id: Arc::from(id),
+                    name: Arc::from(*name),
+                })
+            })
+            .collect();
         let presence_ids = SYSTEM_PRESENCES.iter().map(|_| new_id(&mut rng)).collect();
         let wrapup_codes = WRAPUP_CODES
             .iter()
@@ -159,30 +152,39 @@ impl Org {
             slots: Vec::new(),
             event_size: None,
             max_conversations: 1,
-            division_id,
+            divisions,
             presence_ids,
             wrapup_codes,
             users: Vec::new(),
             queues: Vec::new(),
             user_index: HashMap::new(),
             queue_index: HashMap::new(),
+            live: Vec::new(),
             idle: Vec::new(),
             active: Vec::new(),
             history: VecDeque::new(),
             pending: VecDeque::new(),
             upcoming: VecDeque::new(),
             last_now: None,
+            users_by_name: OnceLock::new(),
+            queues_by_name: OnceLock::new(),
         };
         org.reshape(spec);
         org
     }
 
-    /// Applies a new spec. Existing users and queues keep their ids where the new counts allow;
-    /// entities are added or removed at the end. Conversations in flight whose queue or agent is
-    /// removed end at once, silently (the customer is disconnected, no events). Events not yet
-    /// handed out are dropped when their family is no longer active or their user or queue is gone.
-    /// The seed of the new spec is ignored: the generator keeps its state. An unvalidated spec does
-    /// not panic: counts are clamped and an empty family list means every family.
+    /// Applies a new spec. `spec.users` counts user records whatever their state (deleted users
+    /// stay listed, as on the platform); `spec.queues` counts queues. Existing users and queues
+    /// keep their ids, divisions, states and memberships where the new counts allow; entities are
+    /// added or removed at the end. A new queue `i` goes to division `i % 3` of the three seeded
+    /// ones; a new user `i` is active, in the home division and a member of queue `i % queues`.
+    /// A user whose every queue is removed joins queue `i % queues` in the same way.
+    ///
+    /// Conversations in flight whose queue or agent is removed end at once, silently (the customer
+    /// is disconnected, no events). Events not yet handed out are dropped when their family is no
+    /// longer active or their user or queue is gone. The seed of the new spec is ignored: the
+    /// generator keeps its state. An unvalidated spec does not panic: counts are clamped and an
+    /// empty family list means every family.
     pub fn reshape(&mut self, spec: &WorkloadSpec) {
         self.families.clear();
         let wanted = if spec.families.is_empty() {
@@ -212,71 +214,37 @@ impl Org {
 
         let users = spec.users.clamp(1, super::spec::MAX_USERS);
         let queues = spec.queues.clamp(1, super::spec::MAX_QUEUES);
-        self.end_orphans(users, queues);
 
-        let mut gone: Vec<Arc<str>> = Vec::new();
-        for i in users..self.users.len() {
-            self.user_index.remove(&self.users[i].id);
-            gone.push(self.users[i].shared_id.clone());
+        // Queues go before users come, so that no new user joins a queue about to go.
+        let mut joining = Vec::new();
+        if queues < self.queues.len() {
+            let gone: Vec<usize> = (queues..self.queues.len()).collect();
+            joining = self.remove_queues(&gone);
         }
-        for i in queues..self.queues.len() {
-            gone.push(self.queues[i].shared_id.clone());
+        if users < self.users.len() {
+            self.truncate_users(users);
+            joining.retain(|u| *u < users);
         }
-        if !gone.is_empty() {
-            self.pending
-                .retain(|(_, e)| !gone.iter().any(|id| e.topic.contains(&**id)));
-        }
-        self.users.truncate(users);
+        // User ids are drawn before queue ids, as they always were.
         while self.users.len() < users {
             let i = self.users.len();
             let id = new_id(&mut self.rng);
-            let mut name = format!("{} {}", FIRST_NAMES[i % 20], LAST_NAMES[i / 20 % 20]);
-            if i >= 400 {
-                name = format!("{name} {}", i / 400 + 1);
-            }
+            let home = self.divisions[0].clone();
             self.user_index.insert(id.clone(), i);
-            self.users.push(User {
-                topic_presence: topic("v2.users.", &id, ".presence"),
-                topic_routing: topic("v2.users.", &id, ".routingStatus"),
-                topic_conversations: topic("v2.users.", &id, ".conversations"),
-                shared_id: Arc::from(id.as_str()),
-                shared_name: Arc::from(name.as_str()),
-                id,
-                name,
-                presence: ON_QUEUE,
-                routing: RoutingStatus::Idle,
-                routing_since: None,
-                home_queue: 0,
-                busy: false,
-            });
+            self.users
+                .push(User::new(id, seeded_user_name(i), home, UserState::Active));
+            joining.push(i);
         }
-
-        for i in queues..self.queues.len() {
-            self.queue_index.remove(&self.queues[i].id);
-        }
-        self.queues.truncate(queues);
         while self.queues.len() < queues {
             let i = self.queues.len();
             let id = new_id(&mut self.rng);
-            let base = QUEUE_NAMES[i % QUEUE_NAMES.len()];
-            let name = if i < QUEUE_NAMES.len() {
-                base.to_owned()
-            } else {
-                format!("{base} {}", i / QUEUE_NAMES.len() + 1)
-            };
+            let division = self.divisions[i % SEEDED_DIVISIONS.len()].clone();
             self.queue_index.insert(id.clone(), i);
-            self.queues.push(Queue {
-                topic_conversations: topic("v2.routing.queues.", &id, ".conversations"),
-                topic_observations: topic("v2.analytics.queues.", &id, ".observations"),
-                shared_id: Arc::from(id.as_str()),
-                shared_name: Arc::from(name.as_str()),
-                id,
-                name,
-                dnis: Arc::from(format!("tel:+1800555{:04}", i % 10_000)),
-                waiting: 0,
-                interacting: 0,
-                idle_members: 0,
-            });
+            self.queues
+                .push(Queue::new(id, seeded_queue_name(i), division, i));
+        }
+        for u in joining {
+            self.users[u].queues.push(u % queues);
         }
 
         while self.upcoming.len() < UPCOMING_IDS {
@@ -287,15 +255,96 @@ impl Org {
         self.trim_history();
     }
 
-    /// Ends, silently, the conversations in flight that refer to a user or queue about to go.
-    fn end_orphans(&mut self, users: usize, queues: usize) {
+    /// Removes the queues at the `gone` indices (ascending): their calls in flight end silently,
+    /// their pending events are dropped, memberships of them end. Returns the users left in no
+    /// queue by it. The caller keeps at least one queue.
+    pub(super) fn remove_queues(&mut self, gone: &[usize]) -> Vec<usize> {
+        let mut dropped = vec![false; self.queues.len()];
+        for &q in gone {
+            if let Some(d) = dropped.get_mut(q) {
+                *d = true;
+            }
+        }
+        self.end_silently(|c| dropped.get(c.queue_index).copied().unwrap_or(true));
+        let ids: HashSet<Arc<str>> = gone
+            .iter()
+            .filter_map(|q| self.queues.get(*q))
+            .map(|q| q.shared_id.clone())
+            .collect();
+        self.drop_pending(&ids);
+
+        let mut remap = Vec::with_capacity(dropped.len());
+        let mut next = 0;
+        for d in &dropped {
+            remap.push((!d).then(|| {
+                next += 1;
+                next - 1
+            }));
+        }
+        let mut i = 0;
+        self.queues.retain(|_| {
+            i += 1;
+            !dropped[i - 1]
+        });
+        self.queue_index = self
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.id.clone(), i))
+            .collect();
+        for c in &mut self.active {
+            if let Some(Some(n)) = remap.get(c.queue_index) {
+                c.queue_index = *n;
+            }
+        }
+        let mut stranded = Vec::new();
+        for (u, user) in self.users.iter_mut().enumerate() {
+            let had = !user.queues.is_empty();
+            user.queues = user
+                .queues
+                .iter()
+                .filter_map(|q| remap.get(*q).copied().flatten())
+                .collect();
+            if had && user.queues.is_empty() {
+                stranded.push(u);
+            }
+        }
+        stranded
+    }
+
+    /// Removes every user from index `keep` on: their calls end silently, their pending events are
+    /// dropped.
+    fn truncate_users(&mut self, keep: usize) {
+        self.end_silently(|c| {
+            c.holds_agent() && c.agent.as_ref().is_some_and(|a| a.user_index >= keep)
+        });
+        let ids: HashSet<Arc<str>> = self.users[keep..]
+            .iter()
+            .map(|u| u.shared_id.clone())
+            .collect();
+        self.drop_pending(&ids);
+        for u in &self.users[keep..] {
+            self.user_index.remove(&u.id);
+        }
+        self.users.truncate(keep);
+    }
+
+    /// Drops the pending events whose topic names one of `ids` (a user or a queue).
+    pub(super) fn drop_pending(&mut self, ids: &HashSet<Arc<str>>) {
+        if ids.is_empty() {
+            return;
+        }
+        self.pending
+            .retain(|(_, e)| !e.topic.split('.').any(|segment| ids.contains(segment)));
+    }
+
+    /// Ends, silently, the conversations in flight that `orphan` picks: their agent is freed and
+    /// every phase left on their path is stamped now.
+    pub(super) fn end_silently(&mut self, orphan: impl Fn(&Conversation) -> bool) {
         let Some(now) = self.last_now else { return };
         let mut i = 0;
         while i < self.active.len() {
-            let c = &self.active[i];
-            let orphan = c.queue_index >= queues
-                || c.holds_agent() && c.agent.as_ref().is_some_and(|a| a.user_index >= users);
-            if !orphan {
+            if !orphan(&self.active[i]) {
                 i += 1;
                 continue;
             }
@@ -320,22 +369,56 @@ impl Org {
         }
     }
 
-    /// Recomputes the idle-user list and every queue counter from the entities themselves.
-    fn recount(&mut self) {
-        let queues = self.queues.len();
+    /// Takes users out of the active state's duties: their calls end silently, they go off queue
+    /// and offline, and their pending events are dropped. The caller changes their state.
+    pub(super) fn retire(&mut self, users: &[usize]) {
+        let set: HashSet<usize> = users.iter().copied().collect();
+        self.end_silently(|c| {
+            c.holds_agent()
+                && c.agent
+                    .as_ref()
+                    .is_some_and(|a| set.contains(&a.user_index))
+        });
+        let mut ids = HashSet::new();
+        for &u in users {
+            let user = &mut self.users[u];
+            user.busy = false;
+            user.presence = OFFLINE;
+            if user.routing != RoutingStatus::OffQueue {
+                user.routing = RoutingStatus::OffQueue;
+                user.routing_since = self.last_now;
+            }
+            ids.insert(user.shared_id.clone());
+        }
+        self.drop_pending(&ids);
+    }
+
+    /// Recomputes the active and idle user lists, every queue counter and the name orders from
+    /// the entities themselves. Called after every change to the org.
+    pub(super) fn recount(&mut self) {
         for q in &mut self.queues {
+            q.members = 0;
             q.waiting = 0;
             q.interacting = 0;
             q.idle_members = 0;
         }
+        self.live.clear();
         self.idle.clear();
-        for (i, u) in self.users.iter_mut().enumerate() {
-            u.home_queue = i % queues;
+        for (i, u) in self.users.iter().enumerate() {
+            for &q in &u.queues {
+                self.queues[q].members += 1;
+            }
+            if !u.is_active() {
+                continue;
+            }
+            self.live.push(i);
             if !u.busy {
                 self.idle.push(i);
             }
             if u.routing == RoutingStatus::Idle {
-                self.queues[u.home_queue].idle_members += 1;
+                for &q in &u.queues {
+                    self.queues[q].idle_members += 1;
+                }
             }
         }
         for c in &self.active {
@@ -347,6 +430,8 @@ impl Org {
                 q.interacting += 1;
             }
         }
+        self.users_by_name = OnceLock::new();
+        self.queues_by_name = OnceLock::new();
     }
 
     /// Drops the oldest finished conversations beyond `max_conversations`.
@@ -358,16 +443,16 @@ impl Org {
         }
     }
 
-    /// How many conversations may be in flight at once: about three quarters of the users, so that
-    /// a queued call always finds a free agent.
+    /// How many conversations may be in flight at once: about three quarters of the active users,
+    /// so that a queued call always finds a free agent.
     pub(super) fn in_flight_cap(&self) -> usize {
-        (self.users.len() * 3 / 4)
+        (self.live.len() * 3 / 4)
             .max(1)
             .min(self.max_conversations)
             .min(MAX_IN_FLIGHT)
     }
 
-    /// The users, in creation order.
+    /// The users, whatever their state, in creation order.
     pub fn users(&self) -> impl Iterator<Item = &User> {
         self.users.iter()
     }
@@ -375,6 +460,64 @@ impl Org {
     /// The queues, in creation order.
     pub fn queues(&self) -> impl Iterator<Item = &Queue> {
         self.queues.iter()
+    }
+
+    /// The divisions, the three seeded ones first.
+    pub fn divisions(&self) -> impl Iterator<Item = &Division> {
+        self.divisions.iter().map(|d| &**d)
+    }
+
+    /// The users, whatever their state, sorted by name (case ignored), then id.
+    pub fn users_by_name(&self) -> impl DoubleEndedIterator<Item = &User> {
+        let order = self.users_by_name.get_or_init(|| {
+            let mut order: Vec<usize> = (0..self.users.len()).collect();
+            order.sort_by_cached_key(|&i| (self.users[i].name.to_lowercase(), &self.users[i].id));
+            order
+        });
+        order.iter().map(|&i| &self.users[i])
+    }
+
+    /// The queues sorted by name (case ignored), then id.
+    pub fn queues_by_name(&self) -> impl DoubleEndedIterator<Item = &Queue> {
+        let order = self.queues_by_name.get_or_init(|| {
+            let mut order: Vec<usize> = (0..self.queues.len()).collect();
+            order.sort_by_cached_key(|&i| (self.queues[i].name.to_lowercase(), &self.queues[i].id));
+            order
+        });
+        order.iter().map(|&i| &self.queues[i])
+    }
+
+    /// The user with this id (any letter case), whatever its state.
+    pub fn user(&self, id: &str) -> Option<&User> {
+        let i = self.user_index.get(id.to_ascii_lowercase().as_str())?;
+        self.users.get(*i)
+    }
+
+    /// The queue with this id (any letter case).
+    pub fn queue(&self, id: &str) -> Option<&Queue> {
+        let i = self.queue_index.get(id.to_ascii_lowercase().as_str())?;
+        self.queues.get(*i)
+    }
+
+    /// The members of a queue sorted by name, then id; `None` for an unknown queue.
+    pub fn members_of(&self, queue_id: &str) -> Option<impl DoubleEndedIterator<Item = &User>> {
+        let q = *self
+            .queue_index
+            .get(queue_id.to_ascii_lowercase().as_str())?;
+        Some(self.users_by_name().filter(move |u| u.queues.contains(&q)))
+    }
+
+    /// The ids of the queues a user is a member of, in the order joined.
+    pub fn queue_ids_of<'a>(&'a self, user: &'a User) -> impl Iterator<Item = &'a str> {
+        user.queues
+            .iter()
+            .filter_map(|q| self.queues.get(*q))
+            .map(|q| q.id.as_str())
+    }
+
+    /// The id of the presence definition the user shows now.
+    pub fn presence_definition_id(&self, user: &User) -> &str {
+        &self.presence_ids[user.presence]
     }
 
     /// The active families, in the spec's order without duplicates.
@@ -388,6 +531,7 @@ impl Org {
     }
 
     /// The exact topic names this org can emit for `family`, empty when the family is not active.
+    /// User topics are those of active users only.
     ///
     /// Detail-event topics name conversations, which come and go: the list covers the conversations
     /// in flight and the next 16 conversations to start (their ids are drawn ahead), each with every
@@ -396,7 +540,7 @@ impl Org {
         if !self.families.contains(&family) {
             return Vec::new();
         }
-        let users = || self.users.iter();
+        let users = || self.live.iter().map(|&u| &self.users[u]);
         let queues = || self.queues.iter();
         match family {
             Family::Presence => users().map(|u| u.topic_presence.to_string()).collect(),

@@ -1,5 +1,8 @@
 //! `/sim/v1`: the control API that tests, the demo and the benchmarks use to steer the simulator.
-//! No auth: the simulator is a test fixture and listens on loopback by default.
+//! No auth: the simulator is a test fixture and listens on loopback by default. The org's routes
+//! (`/sim/v1/org...`) are in `org.rs`.
+
+mod org;
 
 use std::sync::Arc;
 
@@ -10,7 +13,7 @@ use super::read_body;
 use crate::sim::config::ClientSpec;
 use crate::sim::ledger::LedgerFilter;
 use crate::sim::state::{FaultRequest, Sim};
-use crate::sim::workload::{Family, WorkloadSpec};
+use crate::sim::workload::{ChangeError, WorkloadSpec};
 
 type SimData = web::Data<Arc<Sim>>;
 
@@ -29,6 +32,23 @@ impl ControlError {
             status: actix_web::http::StatusCode::BAD_REQUEST,
             code: "invalid",
             message: message.into(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        ControlError {
+            status: actix_web::http::StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ChangeError> for ControlError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Invalid(m) => ControlError::invalid(m),
+            ChangeError::NotFound(m) => ControlError::not_found(m),
         }
     }
 }
@@ -53,8 +73,9 @@ pub fn scope() -> actix_web::Scope {
         .route("/faults", web::delete().to(clear_faults))
         .route("/ledger", web::get().to(ledger))
         .route("/stats", web::get().to(stats))
-        .route("/org", web::get().to(org))
+        .route("/stats/topics", web::get().to(topic_stats))
         .route("/events", web::post().to(emit))
+        .configure(org::routes)
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(
@@ -120,32 +141,13 @@ async fn stats(sim: SimData) -> HttpResponse {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OrgQuery {
-    /// When set, also list the exact topic names the org emits for this family.
-    family: Option<Family>,
+struct TopicStatsQuery {
+    /// Only topics starting with this (case ignored).
+    topic_prefix: Option<String>,
 }
 
-async fn org(sim: SimData, query: web::Query<OrgQuery>) -> HttpResponse {
-    let body = sim.with_org(|org| {
-        let users: Vec<_> = org
-            .users()
-            .map(|u| serde_json::json!({"id": u.id, "name": u.name}))
-            .collect();
-        let queues: Vec<_> = org
-            .queues()
-            .map(|q| serde_json::json!({"id": q.id, "name": q.name}))
-            .collect();
-        let mut body = serde_json::json!({
-            "users": users,
-            "queues": queues,
-            "conversations": org.conversations().count(),
-        });
-        if let Some(family) = query.family {
-            body["topics"] = serde_json::json!(org.topics_for(family));
-        }
-        body
-    });
-    HttpResponse::Ok().json(body)
+async fn topic_stats(sim: SimData, query: web::Query<TopicStatsQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.stats.topic_churn(query.topic_prefix.as_deref()))
 }
 
 #[derive(Deserialize)]
