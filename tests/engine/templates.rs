@@ -8,8 +8,7 @@ use switchboard::config::TopicTemplate;
 use switchboard::sim::workload::Family;
 
 use crate::harness::*;
-use crate::kit::app::App;
-use crate::kit::wait::wait_until;
+use crate::kit::{App, wait_until};
 
 const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
 
@@ -27,8 +26,12 @@ async fn tenant_status(engine: &switchboard::engine::EngineHandle) -> Value {
 async fn churn(sim: &Sim) -> (u64, u64) {
     let stats = sim.stats_json().await;
     (
-        stats["topicsSubscribed"].as_u64().expect("topicsSubscribed"),
-        stats["topicsUnsubscribed"].as_u64().expect("topicsUnsubscribed"),
+        stats["topicsSubscribed"]
+            .as_u64()
+            .expect("topicsSubscribed"),
+        stats["topicsUnsubscribed"]
+            .as_u64()
+            .expect("topicsUnsubscribed"),
     )
 }
 
@@ -90,7 +93,15 @@ async fn a_template_over_all_users_follows_users_who_join_and_leave_moving_nothi
     wait_live(&engine, "acme", 1).await;
     let status = tenant_status(&engine).await;
     let t = &status["templates"][0];
-    assert_eq!((t["entities"].as_u64(), t["topics"].as_u64(), t["placed"].as_u64()), (Some(500), Some(1000), Some(1000)), "{t}");
+    assert_eq!(
+        (
+            t["entities"].as_u64(),
+            t["topics"].as_u64(),
+            t["placed"].as_u64()
+        ),
+        (Some(500), Some(1000), Some(1000)),
+        "{t}"
+    );
     assert!(t["lastSync"].is_string() && t["error"].is_null(), "{t}");
     assert_eq!(status["channels"][0]["topics"], 1000);
     let channel = status["channels"][0]["channelId"].clone();
@@ -119,7 +130,10 @@ async fn a_template_over_all_users_follows_users_who_join_and_leave_moving_nothi
         let status = tenant_status(&engine).await;
         status["templates"][0]["entities"] == 510
             && status["channels"].as_array().is_some_and(|c| {
-                c.iter().map(|c| c["topics"].as_u64().unwrap_or(0)).sum::<u64>() == 1020
+                c.iter()
+                    .map(|c| c["topics"].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+                    == 1020
                     && c.iter().all(|c| c["state"] == "live")
             })
     })
@@ -130,11 +144,22 @@ async fn a_template_over_all_users_follows_users_who_join_and_leave_moving_nothi
         changed_at.elapsed()
     );
     let status = tenant_status(&engine).await;
-    assert_eq!(status["channels"][0]["channelId"], channel, "the first channel is kept");
+    assert_eq!(
+        status["channels"][0]["channelId"], channel,
+        "the first channel is kept"
+    );
     // Only the newcomers' topics were subscribed and only the leavers' unsubscribed.
     let (subscribed_now, unsubscribed_now) = churn(&sim).await;
-    assert_eq!(subscribed_now - subscribed, 40, "topics subscribed by the change");
-    assert_eq!(unsubscribed_now - unsubscribed, 20, "topics unsubscribed by the change");
+    assert_eq!(
+        subscribed_now - subscribed,
+        40,
+        "topics subscribed by the change"
+    );
+    assert_eq!(
+        unsubscribed_now - unsubscribed,
+        20,
+        "topics unsubscribed by the change"
+    );
 
     // The audit log names the change.
     let store = switchboard::store::open(&store_location).await.unwrap();
@@ -163,7 +188,10 @@ async fn a_template_over_all_users_follows_users_who_join_and_leave_moving_nothi
             newcomers.iter().any(|t| t.eq_ignore_ascii_case(topic))
         })
         .count();
-    assert!(of_newcomers > 0, "the newcomers made events, delivered above");
+    assert!(
+        of_newcomers > 0,
+        "the newcomers made events, delivered above"
+    );
     engine.stop();
 }
 
@@ -200,7 +228,8 @@ async fn templates_are_topics_of_the_api_and_a_bad_one_is_named() {
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert!(
-        body.to_string().contains("template: \\\"v2.users.{id}.nothing\\\" is not a valid topic"),
+        body.to_string()
+            .contains("template: \\\"v2.users.{id}.nothing\\\" is not a valid topic"),
         "{body}"
     );
 
@@ -217,7 +246,10 @@ async fn templates_are_topics_of_the_api_and_a_bad_one_is_named() {
     wait_until("both templates expanded and placed", || async {
         let status = tenant_status(&engine).await;
         let t = &status["templates"];
-        t[0]["entities"] == 30 && t[0]["placed"] == 30 && t[1]["entities"] == 4 && t[1]["placed"] == 4
+        t[0]["entities"] == 30
+            && t[0]["placed"] == 30
+            && t[1]["entities"] == 4
+            && t[1]["placed"] == 4
     })
     .await;
     let view: Value = http
@@ -244,10 +276,75 @@ async fn templates_are_topics_of_the_api_and_a_bad_one_is_named() {
     wait_until("only the queue template's topics left", || async {
         let status = tenant_status(&engine).await;
         status["templates"].as_array().is_some_and(|t| t.len() == 1)
-            && status["channels"]
-                .as_array()
-                .is_some_and(|c| c.iter().map(|c| c["topics"].as_u64().unwrap_or(0)).sum::<u64>() == 4)
+            && status["channels"].as_array().is_some_and(|c| {
+                c.iter()
+                    .map(|c| c["topics"].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+                    == 4
+            })
     })
     .await;
+    engine.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_five_thousand_users_on_two_clients_are_placed_within_the_limits_and_the_rest_reported()
+ {
+    let sim = Sim::start(|c| {
+        c.workload.users = 25_000;
+        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
+    });
+    sim.post(
+        "/sim/v1/clients",
+        json!({"clientId": "second", "clientSecret": "s"}),
+    )
+    .await;
+    let mut config = App::builder(&sim)
+        .tenant("acme", &[])
+        .client("demo", "secret")
+        .client("second", "s")
+        .sink_file()
+        .config();
+    config.tenants[0].templates = vec![template(
+        json!({"template": "v2.users.{id}?presence&routingStatus", "users": "all"}),
+    )];
+    let engine = start(config);
+    // 19 channels per client (one slot kept for rollovers), 1,000 topics each.
+    // Listing 25,000 users is 50 pages; a debug build under a loaded CI takes a while: wait for the
+    // channels themselves, with a bound of its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while live_channels(&engine.status().await.unwrap(), "acme") < 38 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "38 channels not live within 120 s"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let status = tenant_status(&engine).await;
+    let t = &status["templates"][0];
+    assert_eq!(t["entities"], 25_000, "{t}");
+    assert_eq!(t["topics"], 50_000);
+    assert_eq!(t["placed"], 38_000);
+    let channels = status["channels"].as_array().unwrap();
+    assert!(
+        channels
+            .iter()
+            .all(|c| c["topics"].as_u64().unwrap() <= 1000)
+    );
+    assert_eq!(
+        channels
+            .iter()
+            .map(|c| c["topics"].as_u64().unwrap())
+            .sum::<u64>(),
+        38_000
+    );
+    assert_eq!(
+        status["quota"]["topicsUnplaced"], 12_000,
+        "the rest is reported, not dropped"
+    );
+    assert_eq!(status["unplaced"].as_array().unwrap().len(), 12_000);
+    assert!(status["unplacedReason"].is_string());
+    let stats = sim.stats().await;
+    assert_eq!(stats.channels_evicted, 0);
     engine.stop();
 }
