@@ -1,19 +1,26 @@
-//! Responses checked against the official API description (`reference/genesys-notifications-openapi.yml`),
-//! parsed here rather than hand-copied: documented status codes, body shapes and error codes.
+//! Responses checked against the official API descriptions (`reference/genesys-notifications-openapi.yml` and
+//! `reference/genesys-users-queues-analytics-openapi.yml`), parsed here rather than hand-copied: documented
+//! status codes, body shapes, required fields and error codes.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn spec() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/reference/genesys-notifications-openapi.yml"
-    ))
-    .unwrap();
+/// One of the descriptions in `reference/`, as JSON.
+fn spec_file(name: &str) -> Value {
+    let path = format!("{}/reference/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     serde_json::to_value(yaml).unwrap()
+}
+
+fn spec() -> Value {
+    spec_file("genesys-notifications-openapi.yml")
+}
+
+fn directory_spec() -> Value {
+    spec_file("genesys-users-queues-analytics-openapi.yml")
 }
 
 fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
@@ -43,6 +50,17 @@ fn violations(spec: &Value, schema: &Value, value: &Value, at: &str) -> Vec<Stri
                 return vec![format!("{at}: expected an object, got {value}")];
             };
             let props = schema.get("properties").and_then(Value::as_object);
+            for name in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !obj.contains_key(name) {
+                    out.push(format!("{at}.{name}: required but missing"));
+                }
+            }
             for (k, v) in obj {
                 match props.and_then(|p| p.get(k)) {
                     Some(s) => out.extend(violations(spec, s, v, &format!("{at}.{k}"))),
@@ -295,4 +313,158 @@ fn the_simulator_serves_all_eight_documented_operations() {
     }
     ops.sort();
     assert_eq!(ops.len(), 8, "{ops:?}");
+}
+
+#[tokio::test]
+async fn the_user_and_queue_listings_answer_as_the_official_description_says() {
+    let spec = directory_spec();
+    let sim = TestSim::start(|c| {
+        c.rate_limit_per_window = 40;
+        c.workload.users = 30;
+        c.workload.queues = 3;
+    });
+    let token = sim.token().await;
+    let users = "/api/v2/users";
+    let queues = "/api/v2/routing/queues";
+    let members = "/api/v2/routing/queues/{queueId}/members";
+    let (status, _) = sim
+        .control(
+            Method::POST,
+            "/sim/v1/org/users",
+            json!({"count": 2, "state": "inactive"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let org = sim.get_json("/sim/v1/org").await;
+    let queue = org["queues"][0]["id"].as_str().unwrap().to_string();
+    let division = org["divisions"][0]["id"].as_str().unwrap().to_string();
+    let members_of = |id: &str| format!("/api/v2/routing/queues/{id}/members");
+
+    let cases: Vec<(&str, String, u16)> = vec![
+        (users, "/api/v2/users".into(), 200),
+        (
+            users,
+            "/api/v2/users?pageSize=7&pageNumber=2&expand=presence,routingStatus".into(),
+            200,
+        ),
+        (
+            users,
+            "/api/v2/users?state=any&sortOrder=descending".into(),
+            200,
+        ),
+        (users, "/api/v2/users?state=inactive".into(), 200),
+        (users, "/api/v2/users?pageNumber=99".into(), 200),
+        (users, "/api/v2/users?pageSize=501".into(), 400),
+        (users, "/api/v2/users?state=nope".into(), 400),
+        (queues, "/api/v2/routing/queues".into(), 200),
+        (
+            queues,
+            format!("/api/v2/routing/queues?name=S*&divisionId={division}"),
+            200,
+        ),
+        (
+            queues,
+            "/api/v2/routing/queues?pageSize=1&pageNumber=2&sortOrder=desc".into(),
+            200,
+        ),
+        (queues, "/api/v2/routing/queues?pageNumber=0".into(), 400),
+        (queues, "/api/v2/routing/queues?id=not-a-uuid".into(), 400),
+        (members, members_of(&queue), 200),
+        (
+            members,
+            format!(
+                "{}?pageSize=3&expand=routingStatus,presence",
+                members_of(&queue)
+            ),
+            200,
+        ),
+        (members, format!("{}?pageSize=101", members_of(&queue)), 400),
+        (
+            members,
+            members_of("00000000-0000-4000-8000-000000000000"),
+            404,
+        ),
+        (members, members_of("queue-1"), 400),
+    ];
+    for (template, path, status) in &cases {
+        let res = sim.rest_get(&token, path).await;
+        assert_eq!(res.status().as_u16(), *status, "{path}");
+        let body = conforms(&spec, template, "get", res).await;
+        if *status == 200 {
+            assert!(body["entities"].is_array(), "{path}: {body}");
+        }
+    }
+    let expanded = sim
+        .rest_json(
+            &token,
+            "/api/v2/users?pageSize=1&expand=presence,routingStatus",
+        )
+        .await;
+    assert!(
+        expanded["entities"][0]["presence"]["presenceDefinition"]["systemPresence"].is_string()
+    );
+    assert!(expanded["entities"][0]["routingStatus"]["status"].is_string());
+
+    for template in [users, queues] {
+        let res = sim.http.get(sim.url(template)).send().await.unwrap();
+        conforms(&spec, template, "get", res).await;
+    }
+    sim.fault(json!({"kind": "server_error", "status": 500, "count": 1}))
+        .await;
+    let res = sim.rest_get(&token, users).await;
+    conforms(&spec, users, "get", res).await;
+    // Spend the rest of the token's budget: the 429 is documented too.
+    loop {
+        let res = sim.rest_get(&token, &members_of(&queue)).await;
+        if res.status() == 429 {
+            let body = conforms(&spec, members, "get", res).await;
+            assert_eq!(body["code"], "too.many.requests.retry.after");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_conversation_details_query_answers_as_the_official_description_says() {
+    let spec = directory_spec();
+    let sim = TestSim::start(|_| {});
+    sim.set_workload(json!({"ratePerSecond": 2000.0})).await;
+    wait_until("20 conversations", || async {
+        sim.get_json("/sim/v1/org").await["conversations"]
+            .as_u64()
+            .unwrap()
+            >= 20
+    })
+    .await;
+    sim.set_workload(json!({"ratePerSecond": 0.0})).await;
+    let token = sim.token().await;
+    let path = "/api/v2/analytics/conversations/details/query";
+    let now = chrono::Utc::now();
+    let interval = format!(
+        "{}/{}",
+        (now - chrono::Duration::days(1)).to_rfc3339(),
+        (now + chrono::Duration::days(1)).to_rfc3339()
+    );
+    for (body, status) in [
+        (
+            json!({"interval": interval, "paging": {"pageSize": 10, "pageNumber": 1}}),
+            200,
+        ),
+        (
+            json!({"interval": interval, "paging": {"pageSize": 10, "pageNumber": 999}}),
+            200,
+        ),
+        (json!({"interval": "yesterday"}), 400),
+    ] {
+        let res = sim
+            .http
+            .post(sim.url(path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{body}");
+        conforms(&spec, path, "post", res).await;
+    }
 }

@@ -262,3 +262,102 @@ async fn subscriptions_on_an_unknown_channel_are_404() {
         .await;
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn subscription_churn_counts_only_the_topics_a_call_changed() {
+    let sim = TestSim::start(|_| {});
+    let token = sim.token().await;
+    let ch = sim.create_channel(&token).await;
+    let other = sim.create_channel(&token).await;
+    let churn = |prefix: &'static str| {
+        let sim = &sim;
+        async move {
+            sim.get_json(&format!("/sim/v1/stats/topics?topicPrefix={prefix}"))
+                .await
+        }
+    };
+    let totals = || async {
+        let s = sim.stats().await;
+        (
+            s["topicsSubscribed"].as_u64().unwrap(),
+            s["topicsUnsubscribed"].as_u64().unwrap(),
+        )
+    };
+    let users: Vec<String> = (0..10)
+        .map(|i| format!("v2.users.u-{i}.presence"))
+        .collect();
+    let topics = |range: std::ops::Range<usize>| -> Vec<&str> {
+        users[range].iter().map(String::as_str).collect()
+    };
+    let put = |channel: &str, list: Vec<&str>| {
+        let list: Vec<String> = list.into_iter().map(str::to_string).collect();
+        let (sim, token, channel) = (&sim, &token, channel.to_string());
+        async move {
+            let list: Vec<&str> = list.iter().map(String::as_str).collect();
+            let res = sim
+                .subscriptions(token, &channel, Method::PUT, &list, false)
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    };
+
+    put(&ch.id, topics(0..8)).await;
+    assert_eq!(totals().await, (8, 0));
+    // The same list again, then two more: only the two are new.
+    put(&ch.id, topics(0..8)).await;
+    put(&ch.id, topics(0..10)).await;
+    assert_eq!(totals().await, (10, 0));
+    // One dropped; a combined id counts each topic it covers, the one already there not again.
+    put(&ch.id, topics(1..10)).await;
+    assert_eq!(totals().await, (10, 1));
+    let res = sim
+        .subscriptions(
+            &token,
+            &ch.id,
+            Method::POST,
+            &["v2.users.u-1?presence&routingStatus"],
+            false,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(totals().await, (11, 1));
+    // Another channel's subscriptions count for that channel.
+    put(&other.id, topics(0..1)).await;
+    assert_eq!(totals().await, (12, 1));
+
+    let per_topic = churn("V2.USERS.U-0.").await;
+    assert_eq!(per_topic["complete"], true);
+    assert_eq!(
+        per_topic["topics"],
+        json!([{"topic": "v2.users.u-0.presence", "subscribed": 2, "unsubscribed": 1}])
+    );
+    let routing = churn("v2.users.u-1.r").await;
+    assert_eq!(
+        routing["topics"],
+        json!([{"topic": "v2.users.u-1.routingstatus", "subscribed": 1, "unsubscribed": 0}])
+    );
+
+    // DELETE removes what the channel had; a channel that goes away is not an unsubscription.
+    let res = sim
+        .http
+        .delete(sim.url(&format!(
+            "/api/v2/notifications/channels/{}/subscriptions",
+            ch.id
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(totals().await, (12, 11));
+    sim.fault(json!({"kind": "expire_channel", "channel": other.id}))
+        .await;
+    wait_until("the channel to expire", || async {
+        sim.stats().await["channelsExpired"] == 1
+    })
+    .await;
+    assert_eq!(totals().await, (12, 11));
+    let all = churn("").await;
+    assert_eq!(all["topicsSubscribed"], 12);
+    assert_eq!(all["topics"].as_array().unwrap().len(), 11);
+}

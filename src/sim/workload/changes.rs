@@ -637,3 +637,7 @@ impl Org {
         Ok(self.queue_record(&self.queues[q]))
     }
 }
+
+#[cfg(test)]
+#[path = "changes_tests.rs"]
+mod tests;

@@ -338,9 +338,11 @@ impl Org {
                         self.active[ci].agent = Some(agent);
                     }
                     None => {
-                        // No free agent: the caller gives up.
+                        // No free agent: the caller gives up, leaving the queue.
                         self.active[ci].abandoned = true;
                         phase = Phase::AcdEnd;
+                        let queue = &mut self.queues[q];
+                        queue.waiting = queue.waiting.saturating_sub(1);
                     }
                 }
             }

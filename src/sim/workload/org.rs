@@ -121,11 +121,22 @@ impl Org {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_rng(&mut rand::rng()),
         };
+        // Ids are drawn in the order they always were (home division, presences, wrap-up codes,
+        // users, queues), so that a seed gives the ids it gave before divisions were added: configs
+        // (deploy/compose) name them. The other seeded divisions draw from a stream of their own.
+        let home = new_uuid(&mut rng);
+        let mut side = SmallRng::seed_from_u64(home.as_u64_pair().0);
         let divisions = SEEDED_DIVISIONS
             .iter()
-            .map(|name| {
+            .enumerate()
+            .map(|(i, name)| {
+                let id = if i == 0 {
+                    home.hyphenated().to_string()
+                } else {
+                    new_id(&mut side)
+                };
                 Arc::new(Division {
-                    id: Arc::from(new_id(&mut rng)),
+                    id: Arc::from(id),
                     name: Arc::from(*name),
                 })
             })
@@ -204,12 +215,25 @@ impl Org {
         let users = spec.users.clamp(1, super::spec::MAX_USERS);
         let queues = spec.queues.clamp(1, super::spec::MAX_QUEUES);
 
-        // Queues first, so that new users can join them.
+        // Queues go before users come, so that no new user joins a queue about to go.
+        let mut joining = Vec::new();
         if queues < self.queues.len() {
             let gone: Vec<usize> = (queues..self.queues.len()).collect();
-            for u in self.remove_queues(&gone) {
-                self.users[u].queues.push(u % queues);
-            }
+            joining = self.remove_queues(&gone);
+        }
+        if users < self.users.len() {
+            self.truncate_users(users);
+            joining.retain(|u| *u < users);
+        }
+        // User ids are drawn before queue ids, as they always were.
+        while self.users.len() < users {
+            let i = self.users.len();
+            let id = new_id(&mut self.rng);
+            let home = self.divisions[0].clone();
+            self.user_index.insert(id.clone(), i);
+            self.users
+                .push(User::new(id, seeded_user_name(i), home, UserState::Active));
+            joining.push(i);
         }
         while self.queues.len() < queues {
             let i = self.queues.len();
@@ -219,18 +243,8 @@ impl Org {
             self.queues
                 .push(Queue::new(id, seeded_queue_name(i), division, i));
         }
-
-        if users < self.users.len() {
-            self.truncate_users(users);
-        }
-        while self.users.len() < users {
-            let i = self.users.len();
-            let id = new_id(&mut self.rng);
-            let home = self.divisions[0].clone();
-            let mut user = User::new(id.clone(), seeded_user_name(i), home, UserState::Active);
-            user.queues.push(i % self.queues.len());
-            self.user_index.insert(id, i);
-            self.users.push(user);
+        for u in joining {
+            self.users[u].queues.push(u % queues);
         }
 
         while self.upcoming.len() < UPCOMING_IDS {

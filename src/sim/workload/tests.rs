@@ -391,3 +391,22 @@ fn event_for_topic_makes_events_for_known_topics_only() {
     assert!(presence_only.event_for_topic(&topic, now).is_none());
     assert!(presence_only.topics_for(Family::RoutingStatus).is_empty());
 }
+
+#[test]
+fn a_seed_gives_the_ids_it_always_gave() {
+    // deploy/compose/switchboard.toml names users and queues of the org seeded 42.
+    let org = Org::new(&WorkloadSpec {
+        users: 20,
+        queues: 4,
+        seed: Some(42),
+        ..Default::default()
+    });
+    assert_eq!(
+        org.users().next().unwrap().id,
+        "d4f209fa-9664-41e0-b4c0-2fc516c089cd"
+    );
+    assert_eq!(
+        org.queues().next().unwrap().id,
+        "9c72f99d-c52a-41f8-9d12-c78c87db600d"
+    );
+}
