@@ -23,9 +23,10 @@ pub struct WorkloadSpec {
     /// Events per second across the whole org; 0 pauses the workload. The generator itself does not
     /// pace: the caller calls [`Org::next_event`](super::Org::next_event) at this rate.
     pub rate_per_second: f64,
-    /// Number of users (agents), 1..=100_000.
+    /// Number of users (agents), 1..=100_000, whatever their state: deleted users stay in the org
+    /// (the platform lists them with `state=deleted`). Follows the changes the control API makes.
     pub users: usize,
-    /// Number of routing queues, 1..=10_000.
+    /// Number of routing queues, 1..=10_000. Follows the changes the control API makes.
     pub queues: usize,
     /// Active topic families; must not be empty. Duplicates are ignored.
     pub families: Vec<Family>,
