@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 
 use super::*;
-use crate::sim::workload::{Family, GeneratedEvent, Phase, WorkloadSpec};
+use crate::sim::workload::{Family, GeneratedEvent, Phase, RoutingStatus, WorkloadSpec};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
