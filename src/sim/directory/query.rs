@@ -118,7 +118,8 @@ impl Params {
     }
 
     /// `sortOrder`: `asc`/`ascending` or `desc`/`descending`, case ignored; `true` for descending.
-    fn descending(&self) -> Result<bool, ApiError> {
+    /// `allowed` is how the operation's description spells the values, for the 400.
+    fn descending(&self, allowed: &str) -> Result<bool, ApiError> {
         match self
             .first("sortOrder")
             .map(str::to_ascii_lowercase)
@@ -129,7 +130,7 @@ impl Params {
             Some(_) => Err(invalid_value(
                 "sortOrder",
                 self.first("sortOrder").unwrap_or_default(),
-                "ascending, descending",
+                allowed,
             )),
         }
     }
@@ -258,7 +259,7 @@ impl UserQuery {
             page,
             state,
             ids,
-            descending: params.descending()?,
+            descending: params.descending("ascending, descending")?,
             expand: params.expand(),
             params,
         })
@@ -329,10 +330,13 @@ impl QueueQuery {
             || params.first("cannedResponseLibraryId").is_some();
         Ok(QueueQuery {
             page,
-            name: params.first("name").map(NameMatch::parse),
+            name: params
+                .first("name")
+                .filter(|n| !n.is_empty())
+                .map(NameMatch::parse),
             ids: params.uuids("id")?,
             division_ids: params.uuids("divisionId")?,
-            descending: params.descending()?,
+            descending: params.descending("asc, desc")?,
             nothing,
             params,
         })
@@ -397,7 +401,7 @@ impl MemberQuery {
             .any(|k| !params.all(k).is_empty());
         Ok(MemberQuery {
             page,
-            descending: params.descending()?,
+            descending: params.descending("asc, desc")?,
             name: params
                 .first("name")
                 .map(|n| n.to_lowercase())
