@@ -375,3 +375,16 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Lets the org produce `n` more events at `rate` (of the user families), then pauses it.
+pub async fn produce(sim: &Sim, rate: f64, n: u64) {
+    let before = sim.stats().await.events_generated;
+    sim.workload(json_rate(rate, &["presence", "routingStatus"]))
+        .await;
+    wait_until(&format!("{n} events"), || async {
+        sim.stats().await.events_generated >= before + n
+    })
+    .await;
+    sim.workload(serde_json::json!({"ratePerSecond": 0.0}))
+        .await;
+}

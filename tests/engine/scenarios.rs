@@ -7,17 +7,6 @@ use switchboard::sim::workload::Family;
 
 const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
 
-/// Lets the org produce `n` more events at `rate`, then pauses it.
-async fn produce(sim: &Sim, rate: f64, n: u64) {
-    let before = sim.stats().await.events_generated;
-    sim.workload(json_rate(rate, &USER_FAMILIES)).await;
-    wait_until(&format!("{n} events"), || async {
-        sim.stats().await.events_generated >= before + n
-    })
-    .await;
-    sim.workload(json!({"ratePerSecond": 0.0})).await;
-}
-
 async fn users_sim(
     users: usize,
     tune: impl FnOnce(&mut switchboard::sim::SimConfig),

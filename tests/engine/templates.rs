@@ -8,9 +8,6 @@ use switchboard::config::TopicTemplate;
 use switchboard::sim::workload::Family;
 
 use crate::harness::*;
-use crate::kit::{App, wait_until};
-
-const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
 
 fn template(written: Value) -> TopicTemplate {
     TopicTemplate::from_json(&written).expect("a template")
@@ -55,16 +52,6 @@ fn user_topics(ids: &[String]) -> Vec<String> {
             ]
         })
         .collect()
-}
-
-async fn produce(sim: &Sim, rate: f64, n: u64) {
-    let before = sim.stats().await.events_generated;
-    sim.workload(json_rate(rate, &USER_FAMILIES)).await;
-    wait_until(&format!("{n} events"), || async {
-        sim.stats().await.events_generated >= before + n
-    })
-    .await;
-    sim.workload(json!({"ratePerSecond": 0.0})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
