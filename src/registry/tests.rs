@@ -225,6 +225,7 @@ async fn start_flow(
         sinks: sinks.iter().map(|s| s.name.clone()).collect(),
         topics: vec!["*".into()],
         changes_only: false,
+        filter: None,
     };
     let (sinks, router, _) = EngineSinks::start(
         store,
@@ -331,6 +332,7 @@ async fn a_file_sink_replaced_mid_stream_keeps_every_line_in_order_and_changes_a
         sinks: vec!["f".into()],
         topics: vec!["*".into()],
         changes_only: false,
+        filter: None,
     };
     let metrics = Arc::new(Metrics::new().unwrap());
     let (sinks, router, stats) = EngineSinks::start(

@@ -7,6 +7,7 @@
 
 mod changes;
 mod dedup;
+mod filters;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +19,11 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use self::changes::LastStates;
 use self::dedup::Dedup;
+pub use self::filters::FilterCounts;
+use self::filters::RouteFilter;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
+use crate::filter::Subject;
 use crate::metrics::Metrics;
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
@@ -49,9 +53,16 @@ pub enum Inbound {
     /// Replaces the routes and the set of sinks, between the record before it and the record after it.
     /// Handles of sinks no longer listed are dropped, so their workers write what they hold and end.
     Reconfigure {
-        routes: Vec<RouteConfig>,
+        routes: Vec<RouteEntry>,
         sinks: Vec<SinkHandle>,
     },
+}
+
+/// A route and its id (`config-1`... for the configuration file's): the id names the route's series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub id: String,
+    pub config: RouteConfig,
 }
 
 // By hand: a sink handle has nothing worth printing but its name.
@@ -93,6 +104,8 @@ pub struct RouterStats {
     pub unchanged_dropped: AtomicU64,
     pub unrouted: AtomicU64,
     pub gaps: AtomicU64,
+    /// Per filtered route: the events its filter kept from its sinks.
+    pub filters: FilterCounts,
 }
 
 struct Route {
@@ -100,6 +113,7 @@ struct Route {
     sinks: Vec<usize>,
     patterns: Vec<TopicPattern>,
     changes_only: bool,
+    filter: Option<RouteFilter>,
 }
 
 impl Route {
@@ -132,7 +146,8 @@ pub struct Tailed {
 
 /// Compiles routes against the sinks they will run with: sink names become indices into `sinks`; a name no
 /// sink carries is left out (the configuration and the API refuse those, so only a damaged store has them).
-fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
+/// Filters arrive compiled (when the route was set); here they get their counters.
+fn compile(routes: &[RouteEntry], sinks: &[SinkHandle], metrics: &Metrics) -> Vec<Route> {
     let index: HashMap<&str, usize> = sinks
         .iter()
         .enumerate()
@@ -140,7 +155,7 @@ fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
         .collect();
     routes
         .iter()
-        .map(|r| Route {
+        .map(|RouteEntry { id, config: r }| Route {
             tenants: (!r.tenants.iter().any(|t| t == "*")).then(|| r.tenants.clone()),
             sinks: r
                 .sinks
@@ -149,6 +164,7 @@ fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
                 .collect(),
             patterns: r.topics.iter().map(|p| TopicPattern::new(p)).collect(),
             changes_only: r.changes_only,
+            filter: r.filter.clone().map(|f| RouteFilter::new(id, f, metrics)),
         })
         .collect()
 }
@@ -177,7 +193,7 @@ impl RouterTask {
 
 /// Starts the router task.
 pub fn spawn(
-    routes: &[RouteConfig],
+    routes: &[RouteEntry],
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
     queue: usize,
@@ -188,9 +204,13 @@ pub fn spawn(
     let (close, closed) = oneshot::channel();
     let stats = Arc::new(RouterStats::default());
     let (tail, _) = tokio::sync::broadcast::channel(4096);
+    let compiled = compile(routes, &sinks, &metrics);
+    stats
+        .filters
+        .publish(compiled.iter().filter_map(|r| r.filter.as_ref()), &metrics);
     let router = Router {
         tail: tail.clone(),
-        routes: compile(routes, &sinks),
+        routes: compiled,
         route_configs: routes.to_vec(),
         sinks,
         store,
@@ -214,11 +234,13 @@ pub fn spawn(
     )
 }
 
-/// For one (tenant, topic): the routes that want it, the sinks it goes to, and the counter of its
-/// tenant and topic family (resolved once, not per event).
+/// For one (tenant, topic): the routes that want it, the sinks it goes to, whether one of those routes has a
+/// filter, and the counter of its tenant and topic family (resolved once, not per event).
 struct Decision {
     routes: Vec<usize>,
     sinks: Vec<usize>,
+    /// Only then is the event's body read: every other event takes the path it took before filters existed.
+    filtered: bool,
     received: Option<prometheus::IntCounter>,
 }
 
@@ -232,7 +254,7 @@ struct Router {
     tail: tokio::sync::broadcast::Sender<Tailed>,
     routes: Vec<Route>,
     /// What `routes` was compiled from, to tell on a reconfiguration which routes stayed the same.
-    route_configs: Vec<RouteConfig>,
+    route_configs: Vec<RouteEntry>,
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
     dedup: HashMap<Arc<str>, TenantFlow>,
@@ -306,18 +328,22 @@ impl Router {
     /// here loses only the router's handle, and its worker ends once it has written its queue. De-duplication
     /// is kept (an event seen before the switch is still a duplicate after it); the last states of
     /// changes-only routes follow the routes that are unchanged, and start afresh for the others.
-    fn reconfigure(&mut self, routes: Vec<RouteConfig>, sinks: Vec<SinkHandle>) {
-        // Old index → new index of each route that is still there unchanged.
+    fn reconfigure(&mut self, routes: Vec<RouteEntry>, sinks: Vec<SinkHandle>) {
+        // Old index → new index of each route that is still there unchanged (whatever its id).
         let mut moved: Vec<Option<usize>> = vec![None; self.route_configs.len()];
-        for (new, config) in routes.iter().enumerate() {
+        for (new, entry) in routes.iter().enumerate() {
             if let Some(old) = (0..self.route_configs.len())
-                .find(|&i| moved[i].is_none() && self.route_configs[i] == *config)
+                .find(|&i| moved[i].is_none() && self.route_configs[i].config == entry.config)
             {
                 moved[old] = Some(new);
             }
         }
         self.last.remap(&moved);
-        self.routes = compile(&routes, &sinks);
+        self.routes = compile(&routes, &sinks, &self.metrics);
+        self.stats.filters.publish(
+            self.routes.iter().filter_map(|r| r.filter.as_ref()),
+            &self.metrics,
+        );
         self.route_configs = routes;
         // Dropping the old handles here, after every earlier record was queued to them, is what lets a removed
         // sink's worker finish with exactly the records routed to it.
@@ -376,13 +402,20 @@ impl Router {
                 json: Bytes::copy_from_slice(&json),
             });
         }
-        let Decision { routes, sinks, .. } = &*decision;
+        let Decision {
+            routes,
+            sinks,
+            filtered,
+            ..
+        } = &*decision;
         if sinks.is_empty() {
             self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut skip: Vec<usize> = Vec::new();
-        if routes.iter().any(|&r| self.routes[r].changes_only)
+        if *filtered {
+            skip = self.filter(&tenant, topic, topic_key, routes, &json);
+        } else if routes.iter().any(|&r| self.routes[r].changes_only)
             && let Some(state) = changes::state_of(topic, &json)
         {
             for &r in routes.iter().filter(|&&r| self.routes[r].changes_only) {
@@ -420,6 +453,55 @@ impl Router {
         }
     }
 
+    /// The sinks an event of `routes` (one of which has a content filter) skips: those of routes that do not
+    /// deliver it (their filter says no, or it is changes-only and the state is unchanged), unless a route
+    /// that delivers it reaches them too. The body is parsed here, once for every filtered route.
+    fn filter(
+        &mut self,
+        tenant: &str,
+        topic: &str,
+        topic_key: u64,
+        routes: &[usize],
+        json: &[u8],
+    ) -> Vec<usize> {
+        let subject = Subject::read(tenant, json);
+        let state = routes
+            .iter()
+            .any(|&r| self.routes[r].changes_only)
+            .then(|| changes::state_of(topic, json))
+            .flatten();
+        let mut delivering: Vec<usize> = Vec::with_capacity(routes.len());
+        let mut unchanged = false;
+        for &r in routes {
+            let route = &mut self.routes[r];
+            if let Some(filter) = &mut route.filter
+                && !filter.passes(subject.as_ref())
+            {
+                continue;
+            }
+            // A state is recorded only for an event the route's filter let through: "changed" means changed
+            // since the last event the route delivered.
+            if route.changes_only
+                && let Some(state) = state
+                && !self.last.changed(r, topic_key, state)
+            {
+                unchanged = true;
+                continue;
+            }
+            delivering.push(r);
+        }
+        let skip: Vec<usize> = routes
+            .iter()
+            .filter(|r| !delivering.contains(r))
+            .flat_map(|&r| self.routes[r].sinks.iter().copied())
+            .filter(|s| !delivering.iter().any(|&d| self.routes[d].sinks.contains(s)))
+            .collect();
+        if unchanged && !skip.is_empty() {
+            self.stats.unchanged_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        skip
+    }
+
     /// Which routes and sinks want `topic` of `tenant`, and its counter.
     fn decide(&self, tenant: &str, topic: &str, json: &[u8]) -> Decision {
         let lower = topic.to_ascii_lowercase();
@@ -436,9 +518,11 @@ impl Router {
             let family = crate::envelope::topic_family(json);
             t.received(family.as_deref().unwrap_or("unknown"))
         });
+        let filtered = routes.iter().any(|&r| self.routes[r].filter.is_some());
         Decision {
             routes,
             sinks,
+            filtered,
             received,
         }
     }

@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "handover",
         include_str!("../../migrations/postgres/0006_handover.sql"),
     ),
+    (
+        7,
+        "route filters",
+        include_str!("../../migrations/postgres/0007_route_filters.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by PostgreSQL. Cheap to clone: clones share one connection pool.

@@ -67,6 +67,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "handover",
         include_str!("../../migrations/sqlite/0006_handover.sql"),
     ),
+    (
+        7,
+        "route filters",
+        include_str!("../../migrations/sqlite/0007_route_filters.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by SQLite. Cheap to clone: clones share one connection pool.

@@ -305,6 +305,7 @@ fn a_route_is_checked_naming_each_field_and_defaults_to_everything() {
         sinks: vec![],
         topics: Some(vec!["v2.users.*".into(), "has space".into(), "".into()]),
         changes_only: false,
+        filter: None,
     };
     let d = details(validate_route("Bad!", body).unwrap_err());
     for field in ["id:", "tenants[1]:", "sinks:", "topics[1]:", "topics[2]:"] {
@@ -317,6 +318,7 @@ fn a_route_is_checked_naming_each_field_and_defaults_to_everything() {
             sinks: vec!["file".into()],
             topics: None,
             changes_only: true,
+            filter: None,
         },
     )
     .unwrap();
