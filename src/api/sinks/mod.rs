@@ -192,7 +192,7 @@ fn validate_route(id: &str, body: RouteBody) -> Result<RouteConfig, ApiError> {
             }
         });
     if !details.is_empty() {
-        return Err(invalid("route", details));
+        return Err(invalid(&format!("route {:?}", truncate(id)), details));
     }
     Ok(RouteConfig {
         tenants,

@@ -370,3 +370,26 @@ fn a_view_written_back_as_a_body_is_the_same_sink() {
         );
     }
 }
+
+#[test]
+fn a_malformed_route_filter_is_refused_naming_the_route_quoting_it_with_its_position() {
+    let body = |filter: &str| RouteBody {
+        tenants: None,
+        sinks: vec!["file".into()],
+        topics: None,
+        changes_only: false,
+        filter: Some(filter.into()),
+    };
+    let e =
+        validate_route("online", body("body.presenceDefinition.systemPresence == ")).unwrap_err();
+    assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    let detail = "filter: \"body.presenceDefinition.systemPresence == \" is not a valid CEL expression: line 1, column 43: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}";
+    assert_eq!(
+        e.message,
+        format!("the route \"online\" is not valid: {detail}")
+    );
+    assert_eq!(details(e), vec![detail.to_string()]);
+
+    let route = validate_route("online", body("entity != ''")).unwrap();
+    assert_eq!(route.filter.unwrap().source(), "entity != ''");
+}
