@@ -1,8 +1,11 @@
 //! Content filters as the router runs them: each filtered route's compiled expression (see [`crate::filter`])
-//! with its counters. Only events a filtered route wants have their body parsed, once for all such routes.
+//! with its counters, and the router's step that applies them to an event. Only events a filtered route wants
+//! have their body parsed, once for all such routes.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
+use super::{Router, changes};
 use crate::filter::{Filter, Subject, Verdict};
 use crate::metrics::{Metrics, RouteFilterMetrics};
 
@@ -92,5 +95,56 @@ impl FilterCounts {
         for id in before.keys().filter(|id| !routes.contains_key(*id)) {
             metrics.remove_route(id);
         }
+    }
+}
+
+impl Router {
+    /// The sinks an event of `routes` (one of which has a content filter) skips: those of routes that do not
+    /// deliver it (their filter says no, or it is changes-only and the state is unchanged), unless a route
+    /// that delivers it reaches them too. The body is parsed here, once for every filtered route.
+    pub(super) fn filter(
+        &mut self,
+        tenant: &str,
+        topic: &str,
+        topic_key: u64,
+        routes: &[usize],
+        json: &[u8],
+    ) -> Vec<usize> {
+        let subject = Subject::read(tenant, json);
+        let state = routes
+            .iter()
+            .any(|&r| self.routes[r].changes_only)
+            .then(|| changes::state_of(topic, json))
+            .flatten();
+        let mut delivering: Vec<usize> = Vec::with_capacity(routes.len());
+        let mut unchanged = false;
+        for &r in routes {
+            let route = &mut self.routes[r];
+            if let Some(filter) = &mut route.filter
+                && !filter.passes(subject.as_ref())
+            {
+                continue;
+            }
+            // A state is recorded only for an event the route's filter let through: "changed" means changed
+            // since the last event the route delivered.
+            if route.changes_only
+                && let Some(state) = state
+                && !self.last.changed(r, topic_key, state)
+            {
+                unchanged = true;
+                continue;
+            }
+            delivering.push(r);
+        }
+        let skip: Vec<usize> = routes
+            .iter()
+            .filter(|r| !delivering.contains(r))
+            .flat_map(|&r| self.routes[r].sinks.iter().copied())
+            .filter(|s| !delivering.iter().any(|&d| self.routes[d].sinks.contains(s)))
+            .collect();
+        if unchanged && !skip.is_empty() {
+            self.stats.unchanged_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        skip
     }
 }

@@ -23,7 +23,6 @@ pub use self::filters::FilterCounts;
 use self::filters::RouteFilter;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
-use crate::filter::Subject;
 use crate::metrics::Metrics;
 use crate::sink::{Delivery, RecordKind, SinkHandle};
 use crate::store::{GapRecord, Store};
@@ -451,55 +450,6 @@ impl Router {
             };
             self.sinks[s].send(delivery).await;
         }
-    }
-
-    /// The sinks an event of `routes` (one of which has a content filter) skips: those of routes that do not
-    /// deliver it (their filter says no, or it is changes-only and the state is unchanged), unless a route
-    /// that delivers it reaches them too. The body is parsed here, once for every filtered route.
-    fn filter(
-        &mut self,
-        tenant: &str,
-        topic: &str,
-        topic_key: u64,
-        routes: &[usize],
-        json: &[u8],
-    ) -> Vec<usize> {
-        let subject = Subject::read(tenant, json);
-        let state = routes
-            .iter()
-            .any(|&r| self.routes[r].changes_only)
-            .then(|| changes::state_of(topic, json))
-            .flatten();
-        let mut delivering: Vec<usize> = Vec::with_capacity(routes.len());
-        let mut unchanged = false;
-        for &r in routes {
-            let route = &mut self.routes[r];
-            if let Some(filter) = &mut route.filter
-                && !filter.passes(subject.as_ref())
-            {
-                continue;
-            }
-            // A state is recorded only for an event the route's filter let through: "changed" means changed
-            // since the last event the route delivered.
-            if route.changes_only
-                && let Some(state) = state
-                && !self.last.changed(r, topic_key, state)
-            {
-                unchanged = true;
-                continue;
-            }
-            delivering.push(r);
-        }
-        let skip: Vec<usize> = routes
-            .iter()
-            .filter(|r| !delivering.contains(r))
-            .flat_map(|&r| self.routes[r].sinks.iter().copied())
-            .filter(|s| !delivering.iter().any(|&d| self.routes[d].sinks.contains(s)))
-            .collect();
-        if unchanged && !skip.is_empty() {
-            self.stats.unchanged_dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        skip
     }
 
     /// Which routes and sinks want `topic` of `tenant`, and its counter.
