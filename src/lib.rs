@@ -27,6 +27,7 @@
 //! - [`cluster`]: several instances on one PostgreSQL store: leases with a fencing epoch, the membership loop;
 //!   [`fence`]: the self-fence the actors check before claiming anything (a leaf).
 //! - [`topics`]: the platform's topic catalogue and patterns, used by the engine and the simulator.
+//! - [`filter`]: routes' content filters (CEL expressions over an event), compiled when a route is set.
 //! - [`bench`]: the measurements behind the figures in the README.
 pub mod api;
 pub mod backfill;
@@ -43,6 +44,7 @@ pub mod engine;
 pub mod envelope;
 pub mod fence;
 pub mod files;
+pub mod filter;
 pub mod gap;
 pub mod heap;
 pub mod lifetime;

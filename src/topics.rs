@@ -4,6 +4,7 @@
 //!
 //! Topic names are matched case-insensitively (contract §6), so everything here works on lower-case forms.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// Longest accepted combined topic id (`v2.users.<id>?presence&routingStatus`), contract §4.
@@ -179,6 +180,48 @@ impl TopicPattern {
             }
         }
         remaining.len() >= last.len() && remaining.ends_with(last.as_str())
+    }
+}
+
+/// The ids of `topic` at the places `family` has `{id}`; literal parts match ignoring ASCII case (the
+/// catalogue's families are matched that way). `None` when the family has no `{id}` or does not match.
+pub fn entity_of<'t>(topic: &'t str, family: &str) -> Option<Cow<'t, str>> {
+    let pieces: Vec<&str> = family.split("{id}").collect();
+    if pieces.len() < 2 {
+        return None;
+    }
+    // ASCII lower-casing keeps every byte where it was, so positions found here hold in `topic`.
+    let lower = topic.to_ascii_lowercase();
+    let first = pieces[0].to_ascii_lowercase();
+    if !lower.starts_with(&first) {
+        return None;
+    }
+    let mut at = first.len();
+    let mut ids: Vec<&'t str> = Vec::with_capacity(pieces.len() - 1);
+    for (i, piece) in pieces[1..].iter().enumerate() {
+        let piece = piece.to_ascii_lowercase();
+        let rest = &lower[at..];
+        let end = if i + 2 == pieces.len() {
+            // The last piece ends the topic.
+            if !rest.ends_with(&piece) {
+                return None;
+            }
+            rest.len() - piece.len()
+        } else if piece.is_empty() {
+            // `{id}{id}` cannot be split.
+            return None;
+        } else {
+            rest.find(&piece)?
+        };
+        if end == 0 {
+            return None;
+        }
+        ids.push(topic.get(at..at + end)?);
+        at += end + piece.len();
+    }
+    match ids.as_slice() {
+        [one] => Some(Cow::Borrowed(one)),
+        many => Some(Cow::Owned(many.join("."))),
     }
 }
 

@@ -127,6 +127,7 @@ pub struct ApiState {
         sinks::ReplayView,
         crate::store::DeadLetter,
         sinks::RouteBody,
+        sinks::RouteView,
         crate::store::RouteRecord,
     )),
     modifiers(&BearerAuth),

@@ -30,6 +30,10 @@ pub enum SinksCommand {
         /// Deliver an event only when its body differs from the entity's last one.
         #[arg(long)]
         changes_only: bool,
+        /// A CEL expression only the events it is true for pass
+        /// ('body.presenceDefinition.systemPresence != "Offline"').
+        #[arg(long)]
+        filter: Option<String>,
     },
     /// Delete a route.
     Unroute {
@@ -242,8 +246,9 @@ pub async fn sinks_command(client: &ClientArgs, cmd: SinksCommand) -> anyhow::Re
             tenants,
             topics,
             changes_only,
+            filter,
         } => {
-            let body = serde_json::json!({"tenants": tenants, "sinks": sinks, "topics": topics, "changesOnly": changes_only});
+            let body = serde_json::json!({"tenants": tenants, "sinks": sinks, "topics": topics, "changesOnly": changes_only, "filter": filter});
             let v = client
                 .send(Method::PUT, &format!("/v1/routes/{id}"), Some(body))
                 .await?;
@@ -315,13 +320,23 @@ pub async fn sinks(client: &ClientArgs) -> anyhow::Result<()> {
                 s(&r["topics"]),
                 s(&r["sinks"]),
                 s(&r["changesOnly"]),
+                s(&r["filter"]),
+                s(&r["filtered"]),
             ]
         })
         .collect();
     println!(
         "{}",
         table(
-            &["ROUTE", "TENANTS", "TOPICS", "SINKS", "CHANGES ONLY"],
+            &[
+                "ROUTE",
+                "TENANTS",
+                "TOPICS",
+                "SINKS",
+                "CHANGES ONLY",
+                "FILTER",
+                "FILTERED"
+            ],
             &rows
         )
     );

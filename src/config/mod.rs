@@ -37,7 +37,7 @@ pub use admin::{AdminConfig, AdminToken, Role, hash_token};
 pub use cluster::{ClusterConfig, default_instance_id};
 pub use policy::{BackoffPolicy, CHANNEL_LIFETIME, CombinedCounting, EnginePolicy, RestartPolicy};
 pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
-pub use route::RouteConfig;
+pub use route::{RouteConfig, filter_fault};
 // The sinks of the file are read by `crate::sink` (each kind its own table, `crate::sink::<kind>::config`).
 pub use crate::sink::{SinkConfig, SinkKind};
 pub use template::{Selector, TopicTemplate};

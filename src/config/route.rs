@@ -2,6 +2,7 @@
 
 use toml::Table;
 
+use crate::filter::Filter;
 use crate::settings::Errors;
 use crate::settings::Reader;
 
@@ -17,9 +18,24 @@ pub struct RouteConfig {
     pub topics: Vec<String>,
     /// Drop presence and routing-status events whose state equals the last one delivered. Default false.
     pub changes_only: bool,
+    /// A CEL expression over the event (see [`crate::filter`]), compiled when read: only events it is true
+    /// for reach the route's sinks. Gap and backfill records are not filtered. Default none.
+    pub filter: Option<Filter>,
 }
 
-const ROUTE_KEYS: &[&str] = &["tenants", "sinks", "topics", "changes_only"];
+const ROUTE_KEYS: &[&str] = &["tenants", "sinks", "topics", "changes_only", "filter"];
+
+/// How a filter that does not compile is reported, the same in `switchboard check` and in the API.
+pub fn filter_fault(expression: &str, e: &crate::filter::FilterError) -> String {
+    // A long expression is quoted by its start: the position says where to look.
+    let quoted: String = expression.chars().take(120).collect();
+    let more = if quoted.len() < expression.len() {
+        "..."
+    } else {
+        ""
+    };
+    format!("{quoted:?}{more} is not a valid CEL expression: {e}")
+}
 
 /// Reads every `[[routes]]` table, checking that tenants and sinks named exist.
 pub(crate) fn read_routes(
@@ -87,11 +103,21 @@ pub(crate) fn read_routes(
             }
         };
         let changes_only = r.bool("changes_only", false, errs);
+        let filter = r
+            .string("filter", errs)
+            .and_then(|text| match Filter::compile(&text) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    errs.push(r.path("filter"), filter_fault(&text, &e));
+                    None
+                }
+            });
         out.push(RouteConfig {
             tenants,
             sinks,
             topics,
             changes_only,
+            filter,
         });
     }
     out

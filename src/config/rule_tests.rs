@@ -317,3 +317,50 @@ fn route_rules() {
         assert_one(text, path, fragment);
     }
 }
+
+#[test]
+fn a_route_filter_is_compiled_when_read_and_a_malformed_one_is_refused_with_its_position() {
+    let good = format!(
+        "{SINK}[[routes]]\nsinks = [\"out\"]\nfilter = 'body.presenceDefinition.systemPresence != \"Offline\"'"
+    );
+    let c = Config::from_toml_str(&good, Path::new("/cfg")).unwrap();
+    let filter = c.routes[0].filter.as_ref().expect("the filter");
+    assert_eq!(
+        filter.source(),
+        r#"body.presenceDefinition.systemPresence != "Offline""#
+    );
+    assert_eq!(
+        Config::from_toml_str(
+            &format!("{SINK}[[routes]]\nsinks = [\"out\"]"),
+            Path::new("/cfg")
+        )
+        .unwrap()
+        .routes[0]
+            .filter,
+        None
+    );
+
+    // What `switchboard check` prints: the route's path, the expression quoted, line and column.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &path,
+        format!("{SINK}[[routes]]\nsinks = [\"out\"]\n\n[[routes]]\nsinks = [\"out\"]\nfilter = 'body.presenceDefinition.systemPresence == '"),
+    )
+    .unwrap();
+    let errors = check(&path).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "routes[1].filter: \"body.presenceDefinition.systemPresence == \" is not a valid CEL expression: line 1, column 43: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
+    );
+    assert_one(
+        &format!("{SINK}[[routes]]\nsinks = [\"out\"]\nfilter = 'tenant == \"a\" && bdy.x'"),
+        "routes[0].filter",
+        "line 1, column 18: undeclared reference to 'bdy'",
+    );
+    assert_one(
+        &format!("{SINK}[[routes]]\nsinks = [\"out\"]\nfilter = true"),
+        "routes[0].filter",
+        "expected a string",
+    );
+}

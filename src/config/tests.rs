@@ -235,12 +235,14 @@ fn full_config_reads_into_the_expected_structs() {
                 sinks: vec!["events".into()],
                 topics: vec!["*".into()],
                 changes_only: false,
+                filter: None,
             },
             RouteConfig {
                 tenants: vec!["acme".into(), "*".into()],
                 sinks: vec!["out".into(), "events".into()],
                 topics: vec!["v2.users.*.presence".into()],
                 changes_only: true,
+                filter: None,
             },
         ],
         admin: crate::config::AdminConfig {

@@ -18,6 +18,7 @@ pub const PONG_BUCKETS: [f64; 12] = [
 
 pub(crate) const TENANT: &[&str] = &["tenant", "region"];
 pub(crate) const SINK: &[&str] = &["sink"];
+const ROUTE: &[&str] = &["route"];
 
 /// The registered families.
 pub(crate) struct Families {
@@ -57,6 +58,9 @@ pub(crate) struct Families {
     pub dlq: IntCounterVec,
     pub dead_letters_dropped: IntCounterVec,
     pub delivery_latency: HistogramVec,
+
+    pub route_filtered: IntCounterVec,
+    pub route_filter_errors: IntCounterVec,
 
     pub actor_restarts: IntCounterVec,
     pub actors_failed: IntGaugeVec,
@@ -250,6 +254,17 @@ impl Families {
                 "Time from an event's receivedAt to its acknowledgement by the sink's destination.",
                 SINK,
                 &DELIVERY_BUCKETS,
+            )?,
+
+            route_filtered: r.counter(
+                "route_filtered_total",
+                "Events a route's filter kept from its sinks (false, or failed on the event), by route id.",
+                ROUTE,
+            )?,
+            route_filter_errors: r.counter(
+                "route_filter_errors_total",
+                "Events on which a route's filter failed or gave no bool (also in route_filtered_total), by route id.",
+                ROUTE,
             )?,
 
             actor_restarts: r.counter(

@@ -192,6 +192,21 @@ impl Metrics {
         self.epoch.fetch_add(1, Ordering::Release);
     }
 
+    /// The counters of route `id`'s filter, creating its series (only routes with a filter have them).
+    pub fn route_filter(&self, id: &str) -> RouteFilterMetrics {
+        RouteFilterMetrics {
+            filtered: self.f.route_filtered.with_label_values(&[id]),
+            errors: self.f.route_filter_errors.with_label_values(&[id]),
+        }
+    }
+
+    /// Drops the series of route `id`'s filter (the route was deleted or lost its filter). Nothing caches
+    /// these handles but the router, which removes them itself: the epoch does not move.
+    pub fn remove_route(&self, id: &str) {
+        let _ = self.f.route_filtered.remove_label_values(&[id]);
+        let _ = self.f.route_filter_errors.remove_label_values(&[id]);
+    }
+
     /// Changes whenever series were removed. Code that caches handles compares it (one atomic load) and
     /// resolves them again when it moved, so that a tenant removed and added again is counted anew.
     pub fn epoch(&self) -> u64 {
@@ -229,6 +244,15 @@ impl Metrics {
             .with_label_values(&[kind.as_str()])
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
+}
+
+/// One filtered route's series (see [`Metrics::route_filter`]).
+#[derive(Debug, Clone)]
+pub struct RouteFilterMetrics {
+    /// Events the filter kept from the route's sinks.
+    pub filtered: prometheus::IntCounter,
+    /// Of those, the ones it failed on.
+    pub errors: prometheus::IntCounter,
 }
 
 /// One instance's cluster series (see [`Metrics::cluster`]).

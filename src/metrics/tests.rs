@@ -122,6 +122,8 @@ const CONTRACT: &[(&str, &str, &[&str])] = &[
     ("dlq_total", "counter", &["sink"]),
     ("dead_letters_dropped_total", "counter", &["sink"]),
     ("delivery_latency_seconds", "histogram", &["sink"]),
+    ("route_filtered_total", "counter", &["route"]),
+    ("route_filter_errors_total", "counter", &["route"]),
     ("actor_restarts_total", "counter", &["kind", "reason"]),
     ("actors_failed", "gauge", &["kind"]),
     ("gaps_total", "counter", &["tenant", "region", "reason"]),
@@ -184,6 +186,8 @@ async fn a_fresh_engine_shows_every_contract_family_with_its_labels_and_pre_init
     // The two families that appear with use: a REST call, and a topic family a channel announced.
     acme.api_request(ApiEndpoint::Token, StatusClass::Success);
     acme.received("v2.users.{id}.presence");
+    // And a route with a filter (routes without one have no series).
+    m.route_filter("config-1");
     let status = EngineStatus {
         tenants: vec![tenant_status("acme", "eu-west-1")],
     };

@@ -45,9 +45,9 @@ impl EngineSinks {
             .iter()
             .map(|(name, r)| (name.clone(), r.stats.clone()))
             .collect();
-        let route_configs: Vec<RouteConfig> = routes.iter().map(route_config).collect();
+        let entries: Vec<RouteEntry> = routes.iter().map(RunningRoute::entry).collect();
         let (router, task) = crate::router::spawn(
-            &route_configs,
+            &entries,
             running.values().map(|r| r.handle.clone()).collect(),
             store.clone(),
             router_queue,
@@ -57,7 +57,10 @@ impl EngineSinks {
         let manager = EngineSinks {
             state: Mutex::new(State {
                 sinks: running,
-                routes: routes.into_iter().map(|r| (r.id.clone(), r)).collect(),
+                routes: routes
+                    .into_iter()
+                    .map(|r| (r.record.id.clone(), r))
+                    .collect(),
                 retiring: Vec::new(),
                 router: Some(task),
             }),
@@ -136,7 +139,13 @@ impl EngineSinks {
 
     /// Every route, by id.
     pub async fn routes(&self) -> Vec<RouteRecord> {
-        self.state.lock().await.routes.values().cloned().collect()
+        self.state
+            .lock()
+            .await
+            .routes
+            .values()
+            .map(|r| r.record.clone())
+            .collect()
     }
 
     /// Creates or replaces a sink (the config is valid in itself; this checks it against the other sinks):
@@ -290,8 +299,8 @@ impl EngineSinks {
         let users: Vec<String> = state
             .routes
             .values()
-            .filter(|r| r.sinks.iter().any(|s| s == name))
-            .map(|r| r.id.clone())
+            .filter(|r| r.record.sinks.iter().any(|s| s == name))
+            .map(|r| r.record.id.clone())
             .collect();
         if !users.is_empty() {
             return Err(ManageError::InUse(users));
@@ -329,18 +338,17 @@ impl EngineSinks {
         if !unknown.is_empty() {
             return Err(ManageError::Invalid(unknown));
         }
-        let record = RouteRecord {
-            id: id.to_string(),
-            tenants: route.tenants,
-            sinks: route.sinks,
-            topics: route.topics,
-            changes_only: route.changes_only,
-            updated_at: now_millis(),
-        };
+        let record = route_record(id, &route, now_millis());
         self.store.upsert_route(&record).await?;
         let created = state
             .routes
-            .insert(id.to_string(), record.clone())
+            .insert(
+                id.to_string(),
+                RunningRoute {
+                    record: record.clone(),
+                    config: route,
+                },
+            )
             .is_none();
         self.apply(&state).await?;
         Ok((record, created))
@@ -364,11 +372,21 @@ impl EngineSinks {
     /// Sends the router the whole current set. Called with the lock held, so the router sees the changes in
     /// the order they were made.
     async fn apply(&self, state: &State) -> Result<(), ManageError> {
-        let routes = state.routes.values().map(route_config).collect();
+        let routes = state.routes.values().map(RunningRoute::entry).collect();
         let sinks = state.sinks.values().map(|r| r.handle.clone()).collect();
         self.router
             .send(Inbound::Reconfigure { routes, sinks })
             .await
             .map_err(|_| ManageError::Stopped)
+    }
+}
+
+impl RunningRoute {
+    /// The route as the router takes it.
+    fn entry(&self) -> RouteEntry {
+        RouteEntry {
+            id: self.record.id.clone(),
+            config: self.config.clone(),
+        }
     }
 }

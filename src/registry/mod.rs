@@ -17,13 +17,13 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::config::RouteConfig;
 use crate::metrics::Metrics;
-use crate::router::{Inbound, RouterHandle, RouterTask};
+use crate::router::{Inbound, RouteEntry, RouterHandle, RouterTask};
 use crate::secrets::MasterKey;
 use crate::sink::{self, Delivery, Sink, SinkConfig, SinkHandle, SinkStats};
 use crate::store::{RouteRecord, Store, StoreError};
 
 use crate::sink::Destination;
-use records::{now_millis, route_config, sink_from_record, sink_record};
+use records::{now_millis, route_audit, route_config, route_record, sink_from_record, sink_record};
 use seed::seed_and_load;
 use workers::{AfterPredecessors, start_worker};
 
@@ -111,9 +111,16 @@ struct Retiring {
     done: watch::Receiver<bool>,
 }
 
+/// A route in service: as stored (what the API shows) and as compiled once, when it was set (what the router
+/// runs).
+struct RunningRoute {
+    record: RouteRecord,
+    config: RouteConfig,
+}
+
 struct State {
     sinks: BTreeMap<String, Running>,
-    routes: BTreeMap<String, RouteRecord>,
+    routes: BTreeMap<String, RunningRoute>,
     retiring: Vec<Retiring>,
     /// The router, until [`EngineSinks::drain`] closes it; from then on changes are refused.
     router: Option<RouterTask>,

@@ -63,13 +63,42 @@ pub(super) fn sink_record(
     }
 }
 
-pub(super) fn route_config(record: &RouteRecord) -> RouteConfig {
-    RouteConfig {
+/// Reads a stored route back, compiling its filter. An error says why the filter does not compile (a store
+/// written by hand, or by a version whose CEL took what this one refuses).
+pub(super) fn route_config(record: &RouteRecord) -> Result<RouteConfig, String> {
+    let filter = match &record.filter {
+        Some(text) => Some(
+            crate::filter::Filter::compile(text)
+                .map_err(|e| format!("filter: {}", crate::config::filter_fault(text, &e)))?,
+        ),
+        None => None,
+    };
+    Ok(RouteConfig {
         tenants: record.tenants.clone(),
         sinks: record.sinks.clone(),
         topics: record.topics.clone(),
         changes_only: record.changes_only,
+        filter,
+    })
+}
+
+/// The store's form of route `id`.
+pub(super) fn route_record(id: &str, route: &RouteConfig, at: DateTime<Utc>) -> RouteRecord {
+    RouteRecord {
+        id: id.to_string(),
+        tenants: route.tenants.clone(),
+        sinks: route.sinks.clone(),
+        topics: route.topics.clone(),
+        changes_only: route.changes_only,
+        filter: route.filter.as_ref().map(|f| f.source().to_string()),
+        updated_at: at,
     }
+}
+
+/// What the audit log keeps of a route.
+pub(super) fn route_audit(record: &RouteRecord) -> serde_json::Value {
+    serde_json::json!({"tenants": record.tenants, "sinks": record.sinks, "topics": record.topics,
+        "changesOnly": record.changes_only, "filter": record.filter})
 }
 
 /// Now, at the precision the stores keep, so that what the API shows does not change across a restart.

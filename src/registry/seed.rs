@@ -5,13 +5,13 @@ use super::*;
 
 /// Seeds the file's sinks and routes the store lacks (file routes have no id: the `n`th is `config-n`), then
 /// reads back what the store holds. A stored sink that cannot run (unknown kind, bad settings, a file another
-/// sink writes) is reported and left out.
+/// sink writes) or route that cannot (a filter that does not compile) is reported and left out.
 pub(super) async fn seed_and_load(
     store: &dyn Store,
     key: Option<&MasterKey>,
     file_sinks: &[SinkConfig],
     file_routes: &[RouteConfig],
-) -> Result<(Vec<(SinkConfig, DateTime<Utc>)>, Vec<RouteRecord>), StoreError> {
+) -> Result<(Vec<(SinkConfig, DateTime<Utc>)>, Vec<RunningRoute>), StoreError> {
     let now = now_millis();
     for s in file_sinks {
         if store.sink(&s.name).await?.is_none()
@@ -38,22 +38,14 @@ pub(super) async fn seed_and_load(
         {
             continue;
         }
-        store
-            .upsert_route(&RouteRecord {
-                id: id.clone(),
-                tenants: r.tenants.clone(),
-                sinks: r.sinks.clone(),
-                topics: r.topics.clone(),
-                changes_only: r.changes_only,
-                updated_at: now,
-            })
-            .await?;
+        let record = route_record(&id, r, now);
+        store.upsert_route(&record).await?;
         crate::tenants::audit(
             store,
             "config",
             "route.seed",
             &format!("routes/{id}"),
-            serde_json::json!({"tenants": r.tenants, "sinks": r.sinks, "topics": r.topics, "changesOnly": r.changes_only}),
+            route_audit(&record),
         )
         .await;
         tracing::info!(route = %id, "route seeded into the store from the configuration");
@@ -74,8 +66,17 @@ pub(super) async fn seed_and_load(
             Err(e) => tracing::error!(sink = %record.name, error = %e, "sink left out"),
         }
     }
-    let routes = store.routes().await?;
-    for r in &routes {
+    let mut routes = Vec::new();
+    for r in store.routes().await? {
+        // Compiled once here; a route whose filter does not compile is left out, as a sink that cannot run
+        // is: delivering everything a filter was set to hold back is no safer than delivering nothing.
+        let config = match route_config(&r) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(route = %r.id, error = %e, "route left out");
+                continue;
+            }
+        };
         for s in r
             .sinks
             .iter()
@@ -83,6 +84,7 @@ pub(super) async fn seed_and_load(
         {
             tracing::warn!(route = %r.id, sink = %s, "the route names a sink that is not running; that sink is skipped");
         }
+        routes.push(RunningRoute { record: r, config });
     }
     Ok((sinks, routes))
 }

@@ -225,6 +225,7 @@ async fn start_flow(
         sinks: sinks.iter().map(|s| s.name.clone()).collect(),
         topics: vec!["*".into()],
         changes_only: false,
+        filter: None,
     };
     let (sinks, router, _) = EngineSinks::start(
         store,
@@ -331,6 +332,7 @@ async fn a_file_sink_replaced_mid_stream_keeps_every_line_in_order_and_changes_a
         sinks: vec!["f".into()],
         topics: vec!["*".into()],
         changes_only: false,
+        filter: None,
     };
     let metrics = Arc::new(Metrics::new().unwrap());
     let (sinks, router, stats) = EngineSinks::start(
@@ -486,5 +488,63 @@ async fn a_successor_on_the_same_file_writes_only_once_its_predecessors_have_end
     done.send(true).unwrap();
     write.await.unwrap();
     assert_eq!(numbers(&path), vec![1, 2]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_stored_filter_is_compiled_at_start_and_a_route_whose_filter_does_not_compile_is_left_out()
+ {
+    let dir = std::env::temp_dir().join(format!("sb-live-{}", uuid::Uuid::new_v4()));
+    let store: Arc<dyn Store> = Arc::new(
+        crate::store::sqlite::SqliteStore::open(&dir.join("store.db"))
+            .await
+            .unwrap(),
+    );
+    let sink = file_sink("f", &dir.join("out.jsonl"), 1 << 30);
+    let stored = |id: &str, filter: &str| RouteRecord {
+        id: id.into(),
+        tenants: vec!["*".into()],
+        sinks: vec!["f".into()],
+        topics: vec!["*".into()],
+        changes_only: false,
+        filter: Some(filter.into()),
+        updated_at: now_millis(),
+    };
+    store
+        .upsert_route(&stored("good", "entity == 'u'"))
+        .await
+        .unwrap();
+    // Written by hand, or by a version that took what this one refuses.
+    store
+        .upsert_route(&stored("bad", "entity =="))
+        .await
+        .unwrap();
+    let (sinks, router, _) = EngineSinks::start(
+        store,
+        std::slice::from_ref(&sink),
+        &[],
+        None,
+        WorkerSettings {
+            queue: 4,
+            spool_dir: None,
+            spool_max_bytes: sink::spool::DEFAULT_MAX_BYTES,
+            egress: crate::egress::Egress::unrestricted(),
+            dead_letters_max: sink::DEFAULT_DEAD_LETTERS_MAX,
+            instance: None,
+        },
+        4,
+        100_000,
+        Arc::new(Metrics::new().unwrap()),
+    )
+    .await
+    .unwrap();
+    let ids: Vec<String> = sinks.routes().await.into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec!["good"]);
+    assert_eq!(
+        router.stats.filters.of("good"),
+        Some((0, 0)),
+        "running, filtered"
+    );
+    let _ = sinks.drain(std::time::Duration::from_secs(10)).await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -7,6 +7,7 @@
 
 mod changes;
 mod dedup;
+mod filters;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use self::changes::LastStates;
 use self::dedup::Dedup;
+pub use self::filters::FilterCounts;
+use self::filters::RouteFilter;
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
 use crate::metrics::Metrics;
@@ -49,9 +52,16 @@ pub enum Inbound {
     /// Replaces the routes and the set of sinks, between the record before it and the record after it.
     /// Handles of sinks no longer listed are dropped, so their workers write what they hold and end.
     Reconfigure {
-        routes: Vec<RouteConfig>,
+        routes: Vec<RouteEntry>,
         sinks: Vec<SinkHandle>,
     },
+}
+
+/// A route and its id (`config-1`... for the configuration file's): the id names the route's series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub id: String,
+    pub config: RouteConfig,
 }
 
 // By hand: a sink handle has nothing worth printing but its name.
@@ -93,6 +103,8 @@ pub struct RouterStats {
     pub unchanged_dropped: AtomicU64,
     pub unrouted: AtomicU64,
     pub gaps: AtomicU64,
+    /// Per filtered route: the events its filter kept from its sinks.
+    pub filters: FilterCounts,
 }
 
 struct Route {
@@ -100,6 +112,7 @@ struct Route {
     sinks: Vec<usize>,
     patterns: Vec<TopicPattern>,
     changes_only: bool,
+    filter: Option<RouteFilter>,
 }
 
 impl Route {
@@ -132,7 +145,8 @@ pub struct Tailed {
 
 /// Compiles routes against the sinks they will run with: sink names become indices into `sinks`; a name no
 /// sink carries is left out (the configuration and the API refuse those, so only a damaged store has them).
-fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
+/// Filters arrive compiled (when the route was set); here they get their counters.
+fn compile(routes: &[RouteEntry], sinks: &[SinkHandle], metrics: &Metrics) -> Vec<Route> {
     let index: HashMap<&str, usize> = sinks
         .iter()
         .enumerate()
@@ -140,7 +154,7 @@ fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
         .collect();
     routes
         .iter()
-        .map(|r| Route {
+        .map(|RouteEntry { id, config: r }| Route {
             tenants: (!r.tenants.iter().any(|t| t == "*")).then(|| r.tenants.clone()),
             sinks: r
                 .sinks
@@ -149,6 +163,7 @@ fn compile(routes: &[RouteConfig], sinks: &[SinkHandle]) -> Vec<Route> {
                 .collect(),
             patterns: r.topics.iter().map(|p| TopicPattern::new(p)).collect(),
             changes_only: r.changes_only,
+            filter: r.filter.clone().map(|f| RouteFilter::new(id, f, metrics)),
         })
         .collect()
 }
@@ -177,7 +192,7 @@ impl RouterTask {
 
 /// Starts the router task.
 pub fn spawn(
-    routes: &[RouteConfig],
+    routes: &[RouteEntry],
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
     queue: usize,
@@ -188,9 +203,13 @@ pub fn spawn(
     let (close, closed) = oneshot::channel();
     let stats = Arc::new(RouterStats::default());
     let (tail, _) = tokio::sync::broadcast::channel(4096);
+    let compiled = compile(routes, &sinks, &metrics);
+    stats
+        .filters
+        .publish(compiled.iter().filter_map(|r| r.filter.as_ref()), &metrics);
     let router = Router {
         tail: tail.clone(),
-        routes: compile(routes, &sinks),
+        routes: compiled,
         route_configs: routes.to_vec(),
         sinks,
         store,
@@ -214,11 +233,13 @@ pub fn spawn(
     )
 }
 
-/// For one (tenant, topic): the routes that want it, the sinks it goes to, and the counter of its
-/// tenant and topic family (resolved once, not per event).
+/// For one (tenant, topic): the routes that want it, the sinks it goes to, whether one of those routes has a
+/// filter, and the counter of its tenant and topic family (resolved once, not per event).
 struct Decision {
     routes: Vec<usize>,
     sinks: Vec<usize>,
+    /// Only then is the event's body read: every other event takes the path it took before filters existed.
+    filtered: bool,
     received: Option<prometheus::IntCounter>,
 }
 
@@ -232,7 +253,7 @@ struct Router {
     tail: tokio::sync::broadcast::Sender<Tailed>,
     routes: Vec<Route>,
     /// What `routes` was compiled from, to tell on a reconfiguration which routes stayed the same.
-    route_configs: Vec<RouteConfig>,
+    route_configs: Vec<RouteEntry>,
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
     dedup: HashMap<Arc<str>, TenantFlow>,
@@ -306,18 +327,22 @@ impl Router {
     /// here loses only the router's handle, and its worker ends once it has written its queue. De-duplication
     /// is kept (an event seen before the switch is still a duplicate after it); the last states of
     /// changes-only routes follow the routes that are unchanged, and start afresh for the others.
-    fn reconfigure(&mut self, routes: Vec<RouteConfig>, sinks: Vec<SinkHandle>) {
-        // Old index → new index of each route that is still there unchanged.
+    fn reconfigure(&mut self, routes: Vec<RouteEntry>, sinks: Vec<SinkHandle>) {
+        // Old index → new index of each route that is still there unchanged (whatever its id).
         let mut moved: Vec<Option<usize>> = vec![None; self.route_configs.len()];
-        for (new, config) in routes.iter().enumerate() {
+        for (new, entry) in routes.iter().enumerate() {
             if let Some(old) = (0..self.route_configs.len())
-                .find(|&i| moved[i].is_none() && self.route_configs[i] == *config)
+                .find(|&i| moved[i].is_none() && self.route_configs[i].config == entry.config)
             {
                 moved[old] = Some(new);
             }
         }
         self.last.remap(&moved);
-        self.routes = compile(&routes, &sinks);
+        self.routes = compile(&routes, &sinks, &self.metrics);
+        self.stats.filters.publish(
+            self.routes.iter().filter_map(|r| r.filter.as_ref()),
+            &self.metrics,
+        );
         self.route_configs = routes;
         // Dropping the old handles here, after every earlier record was queued to them, is what lets a removed
         // sink's worker finish with exactly the records routed to it.
@@ -376,13 +401,20 @@ impl Router {
                 json: Bytes::copy_from_slice(&json),
             });
         }
-        let Decision { routes, sinks, .. } = &*decision;
+        let Decision {
+            routes,
+            sinks,
+            filtered,
+            ..
+        } = &*decision;
         if sinks.is_empty() {
             self.stats.unrouted.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut skip: Vec<usize> = Vec::new();
-        if routes.iter().any(|&r| self.routes[r].changes_only)
+        if *filtered {
+            skip = self.filter(&tenant, topic, topic_key, routes, &json);
+        } else if routes.iter().any(|&r| self.routes[r].changes_only)
             && let Some(state) = changes::state_of(topic, &json)
         {
             for &r in routes.iter().filter(|&&r| self.routes[r].changes_only) {
@@ -436,9 +468,11 @@ impl Router {
             let family = crate::envelope::topic_family(json);
             t.received(family.as_deref().unwrap_or("unknown"))
         });
+        let filtered = routes.iter().any(|&r| self.routes[r].filter.is_some());
         Decision {
             routes,
             sinks,
+            filtered,
             received,
         }
     }

@@ -1,4 +1,4 @@
-//! Tests of the router: de-duplication, routes, changes-only, gap records, reconfiguration.
+//! Tests of the router: de-duplication, routes, changes-only, content filters, gap records, reconfiguration.
 
 use super::*;
 use crate::sink::Sink;
@@ -12,7 +12,8 @@ impl Sink for Collect {
         let mut got = self.0.lock();
         for d in batch {
             let v: serde_json::Value = serde_json::from_slice(&d.json).unwrap();
-            got.push(v["n"].as_u64().unwrap());
+            // Records without an `n` (gap records) are kept as `u64::MAX`.
+            got.push(v["n"].as_u64().unwrap_or(u64::MAX));
         }
         Ok(())
     }
@@ -32,12 +33,16 @@ pub(crate) fn event(n: u64, topic: &str) -> Inbound {
     }
 }
 
-fn route(sinks: &[&str], topics: &[&str]) -> RouteConfig {
-    RouteConfig {
-        tenants: vec!["*".into()],
-        sinks: sinks.iter().map(|s| s.to_string()).collect(),
-        topics: topics.iter().map(|s| s.to_string()).collect(),
-        changes_only: false,
+fn route(sinks: &[&str], topics: &[&str]) -> RouteEntry {
+    RouteEntry {
+        id: format!("r-{}", sinks.join("-")),
+        config: RouteConfig {
+            tenants: vec!["*".into()],
+            sinks: sinks.iter().map(|s| s.to_string()).collect(),
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+            changes_only: false,
+            filter: None,
+        },
     }
 }
 
@@ -269,4 +274,209 @@ async fn events_and_duplicates_are_counted_per_tenant_and_family_across_a_remova
         "{text}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A presence event of user `user` with `n` and the system presence `presence`.
+fn presence(n: u64, user: &str, presence: &str) -> Inbound {
+    let topic = format!("v2.users.{user}.presence");
+    let json = format!(
+        r#"{{"kind":"event","n":{n},"topic":"{topic}","topicFamily":"v2.users.{{id}}.presence","body":{{"presenceDefinition":{{"id":"p","systemPresence":"{presence}"}},"message":""}}}}"#
+    );
+    let start = json.find(&topic).unwrap();
+    Inbound::Event {
+        tenant: Arc::from("acme"),
+        key: n,
+        json: json.into_bytes(),
+        topic: start..start + topic.len(),
+    }
+}
+
+fn filtered(id: &str, sinks: &[&str], expression: &str) -> RouteEntry {
+    let mut entry = route(sinks, &["v2.users.*.presence"]);
+    entry.id = id.into();
+    entry.config.filter = Some(crate::filter::Filter::compile(expression).unwrap());
+    entry
+}
+
+/// Starts a router over collecting sinks named `names`, returning what each collects and the workers.
+async fn collecting(
+    routes: &[RouteEntry],
+    names: &[&str],
+    metrics: Arc<Metrics>,
+) -> (
+    RouterHandle,
+    RouterTask,
+    Vec<Arc<parking_lot::Mutex<Vec<u64>>>>,
+    Vec<JoinHandle<()>>,
+) {
+    let store: Arc<dyn Store> = Arc::new(
+        crate::store::sqlite::SqliteStore::in_memory()
+            .await
+            .unwrap(),
+    );
+    let (mut handles, mut got, mut tasks) = (Vec::new(), Vec::new(), Vec::new());
+    for name in names {
+        let collected = Arc::default();
+        let (h, t) = crate::sink::spawn(
+            name,
+            Box::new(Collect(Arc::clone(&collected))),
+            8,
+            store.clone(),
+        );
+        handles.push(h);
+        got.push(collected);
+        tasks.push(t);
+    }
+    let (router, task) = spawn(routes, handles, store, 64, 1000, metrics);
+    (router, task, got, tasks)
+}
+
+#[tokio::test]
+async fn a_filter_keeps_its_routes_sinks_to_the_matching_events_and_counts_the_others() {
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let not_offline = r#"body.presenceDefinition.systemPresence != "Offline""#;
+    // `a`: filtered only; `b`: unfiltered only; `c`: filtered, and also reached by an unfiltered route.
+    let routes = [
+        filtered("online", &["a", "c"], not_offline),
+        route(&["b"], &["*"]),
+        route(&["c"], &["v2.users.u2.*"]),
+        filtered("broken", &["d"], "body.routingStatus.status == 'IDLE'"),
+    ];
+    let (router, task, got, tasks) =
+        collecting(&routes, &["a", "b", "c", "d"], metrics.clone()).await;
+    let states = ["Available", "Offline", "Away", "Offline", "Busy", "Offline"];
+    for (n, state) in states.iter().enumerate() {
+        let user = if n < 3 { "u1" } else { "u2" };
+        router
+            .queue
+            .send(presence(n as u64, user, state))
+            .await
+            .unwrap();
+    }
+    // A gap says what was missed: it reaches a filtered route's sinks unfiltered.
+    router
+        .queue
+        .send(Inbound::Gap(GapRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant: "acme".into(),
+            region: "eu-west-1".into(),
+            channel_id: "ch".into(),
+            topics: vec!["v2.users.u1.presence".into()],
+            from: chrono::DateTime::from_timestamp_millis(1_750_000_000_000).unwrap(),
+            to: chrono::DateTime::from_timestamp_millis(1_750_000_001_000).unwrap(),
+            reason: "socket_lost".into(),
+            backfill: None,
+        }))
+        .await
+        .unwrap();
+    let stats = router.stats.clone();
+    drop(router);
+    task.join().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let gap = u64::MAX;
+    assert_eq!(*got[0].lock(), vec![0, 2, 4, gap], "a: the online events");
+    assert_eq!(*got[1].lock(), vec![0, 1, 2, 3, 4, 5, gap], "b: everything");
+    assert_eq!(
+        *got[2].lock(),
+        vec![0, 2, 3, 4, 5, gap],
+        "c: online of u1, and all of u2 through the unfiltered route"
+    );
+    assert_eq!(
+        *got[3].lock(),
+        vec![gap],
+        "d: its filter fails on every event"
+    );
+
+    // Counted per route: `online` kept back the three offline events (u2's still reached `c` another way).
+    assert_eq!(stats.filters.of("online"), Some((3, 0)));
+    assert_eq!(stats.filters.of("broken"), Some((6, 6)));
+    assert_eq!(stats.filters.of("r-b"), None, "no filter, no count");
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .unwrap();
+    for line in [
+        r#"switchboard_route_filtered_total{route="online"} 3"#,
+        r#"switchboard_route_filter_errors_total{route="online"} 0"#,
+        r#"switchboard_route_filtered_total{route="broken"} 6"#,
+        r#"switchboard_route_filter_errors_total{route="broken"} 6"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    assert!(!text.contains(r#"route="r-b""#), "{text}");
+}
+
+#[tokio::test]
+async fn a_changes_only_route_with_a_filter_compares_with_what_it_delivered() {
+    let mut entry = filtered(
+        "r",
+        &["a"],
+        r#"body.presenceDefinition.systemPresence != "Offline""#,
+    );
+    entry.config.changes_only = true;
+    let (router, task, got, tasks) =
+        collecting(&[entry], &["a"], Arc::new(Metrics::new().unwrap())).await;
+    // Away, (Offline: filtered, not recorded), Away again: unchanged since the last one delivered.
+    for (n, state) in ["Away", "Offline", "Away", "Busy"].iter().enumerate() {
+        router
+            .queue
+            .send(presence(n as u64, "u1", state))
+            .await
+            .unwrap();
+    }
+    let stats = router.stats.clone();
+    drop(router);
+    task.join().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*got[0].lock(), vec![0, 3]);
+    assert_eq!(stats.unchanged_dropped.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.filters.of("r"), Some((1, 0)));
+}
+
+#[tokio::test]
+async fn a_reconfiguration_drops_the_series_of_a_route_that_lost_its_filter() {
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let (router, task, got, tasks) = collecting(
+        &[filtered("r", &["a"], "entity == 'u1'")],
+        &["a"],
+        metrics.clone(),
+    )
+    .await;
+    router.queue.send(presence(0, "u2", "Away")).await.unwrap();
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"switchboard_route_filtered_total{route="r"}"#),
+        "a filtered route has its series from the start: {text}"
+    );
+    // The same id without a filter: every event passes, and the series go.
+    let mut plain = route(&["a"], &["*"]);
+    plain.id = "r".into();
+    router
+        .queue
+        .send(Inbound::Reconfigure {
+            routes: vec![plain],
+            sinks: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let stats = router.stats.clone();
+    drop(router);
+    task.join().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(got[0].lock().is_empty(), "u2's event was filtered out");
+    assert_eq!(stats.filters.of("r"), None);
+    let text = metrics
+        .render::<crate::metrics::SinkSnapshot>(None, &[])
+        .await
+        .unwrap();
+    assert!(!text.contains(r#"route="r""#), "{text}");
 }

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use super::{Delivery, RecordKind};
+use crate::topics::entity_of;
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,53 +128,11 @@ impl<'a> Envelope<'a> {
     pub(super) fn entity(&self) -> Option<Cow<'a, str>> {
         match (&self.topic, &self.topic_family) {
             (Some(topic), Some(family)) => match topic {
-                Cow::Borrowed(t) => entity(t, family),
-                Cow::Owned(t) => entity(t, family).map(|e| Cow::Owned(e.into_owned())),
+                Cow::Borrowed(t) => entity_of(t, family),
+                Cow::Owned(t) => entity_of(t, family).map(|e| Cow::Owned(e.into_owned())),
             },
             _ => None,
         }
-    }
-}
-
-/// The ids of `topic` at the places `family` has `{id}`; literal parts match ignoring ASCII case (the
-/// catalogue's families are matched that way). `None` when the family has no `{id}` or does not match.
-pub(super) fn entity<'t>(topic: &'t str, family: &str) -> Option<Cow<'t, str>> {
-    let pieces: Vec<&str> = family.split("{id}").collect();
-    if pieces.len() < 2 {
-        return None;
-    }
-    // ASCII lower-casing keeps every byte where it was, so positions found here hold in `topic`.
-    let lower = topic.to_ascii_lowercase();
-    let first = pieces[0].to_ascii_lowercase();
-    if !lower.starts_with(&first) {
-        return None;
-    }
-    let mut at = first.len();
-    let mut ids: Vec<&'t str> = Vec::with_capacity(pieces.len() - 1);
-    for (i, piece) in pieces[1..].iter().enumerate() {
-        let piece = piece.to_ascii_lowercase();
-        let rest = &lower[at..];
-        let end = if i + 2 == pieces.len() {
-            // The last piece ends the topic.
-            if !rest.ends_with(&piece) {
-                return None;
-            }
-            rest.len() - piece.len()
-        } else if piece.is_empty() {
-            // `{id}{id}` cannot be split.
-            return None;
-        } else {
-            rest.find(&piece)?
-        };
-        if end == 0 {
-            return None;
-        }
-        ids.push(topic.get(at..at + end)?);
-        at += end + piece.len();
-    }
-    match ids.as_slice() {
-        [one] => Some(Cow::Borrowed(one)),
-        many => Some(Cow::Owned(many.join("."))),
     }
 }
 
@@ -247,13 +206,13 @@ mod tests {
         ];
         for (topic, family, expected) in cases {
             assert_eq!(
-                entity(topic, family).as_deref(),
+                entity_of(topic, family).as_deref(),
                 expected,
                 "{topic} / {family}"
             );
         }
         assert!(matches!(
-            entity("v2.users.u1.presence", "v2.users.{id}.presence"),
+            entity_of("v2.users.u1.presence", "v2.users.{id}.presence"),
             Some(Cow::Borrowed(_))
         ));
     }

@@ -184,6 +184,9 @@ pub struct RouteRecord {
     pub topics: Vec<String>,
     /// Deliver only events whose state changed.
     pub changes_only: bool,
+    /// A CEL expression only the events it is true for pass (README: "Routes"); absent: every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// When the route was last changed.
     pub updated_at: DateTime<Utc>,
 }

@@ -174,6 +174,7 @@ pub(super) struct RouteRow<D: Dialect> {
     sinks: D::List,
     topics: D::List,
     changes_only: bool,
+    filter: Option<String>,
     updated_at: D::Time,
 }
 
@@ -188,6 +189,7 @@ impl<D: Dialect> Record for RouteRow<D> {
             topics: D::read_list("topics", self.topics).map_err(&describe)?,
             updated_at: D::read_time("updated_at", self.updated_at).map_err(&describe)?,
             changes_only: self.changes_only,
+            filter: self.filter,
             id: self.id,
         })
     }

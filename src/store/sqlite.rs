@@ -72,6 +72,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "topic templates",
         include_str!("../../migrations/sqlite/0007_topic_templates.sql"),
     ),
+    (
+        8,
+        "route filters",
+        include_str!("../../migrations/sqlite/0008_route_filters.sql"),
+    ),
 ];
 
 /// A [`Store`] backed by SQLite. Cheap to clone: clones share one connection pool.

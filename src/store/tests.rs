@@ -870,6 +870,7 @@ pub(crate) async fn routes_round_trip(store: &dyn Store) {
             "quote \" and ünïcødé".to_owned(),
         ],
         changes_only: true,
+        filter: Some(r#"body.presenceDefinition.systemPresence != "Offline""#.to_owned()),
         updated_at: at(0),
     };
     let empty = RouteRecord {
@@ -878,6 +879,7 @@ pub(crate) async fn routes_round_trip(store: &dyn Store) {
         sinks: Vec::new(),
         topics: Vec::new(),
         changes_only: false,
+        filter: None,
         updated_at: at(1),
     };
     store.upsert_route(&route).await.expect("upsert");
@@ -890,6 +892,8 @@ pub(crate) async fn routes_round_trip(store: &dyn Store) {
     let replaced = RouteRecord {
         tenants: vec!["only".to_owned()],
         changes_only: false,
+        // A filter taken away is gone from the stored route too.
+        filter: None,
         updated_at: at(5),
         ..route.clone()
     };

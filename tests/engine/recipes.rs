@@ -173,6 +173,80 @@ async fn recipe_kafka_keys_each_queues_conversations_by_the_queue() {
     engine.stop();
 }
 
+/// The correlation ids of the events in `records`, each once (a second copy fails the test).
+fn correlation_ids(records: &[Value]) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for r in records.iter().filter(|r| r["kind"] == "event") {
+        let id = r["correlationId"].as_str().unwrap().to_string();
+        assert!(ids.insert(id), "delivered twice: {r}");
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipe_filtered_delivers_exactly_the_ledgers_presence_events_that_are_not_offline() {
+    let sim = Sim::start(|c| {
+        c.workload.users = 2;
+        c.workload.families = vec![Family::Presence];
+    });
+    let presence = sim.topics(&["presence"]).await;
+    let (a, b) = (entity(&presence[0], 2), entity(&presence[1], 2));
+    let followed: Vec<String> = presence[..2]
+        .iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    let scratch = Scratch::new();
+    let path = fill(
+        "filtered",
+        &sim,
+        &scratch,
+        &[("<user-id>", a), ("<user-id-2>", b)],
+    );
+    let engine = start_recipe(&path);
+    wait_live(&engine, "acme", 1).await;
+    sim.workload(json!({"ratePerSecond": 100.0, "families": ["presence"]}))
+        .await;
+    let (all, present) = (scratch.0.join("all.jsonl"), scratch.0.join("present.jsonl"));
+    let offline = |r: &Value| r["body"]["presenceDefinition"]["systemPresence"] == "Offline";
+    // Offline is one draw in twenty: wait until both kinds have happened.
+    wait_until("Offline and other presence events", || async {
+        let records = lines(&all);
+        records.iter().any(offline) && records.iter().filter(|r| !offline(r)).count() >= 10
+    })
+    .await;
+    sim.workload(json!({"ratePerSecond": 0.0})).await;
+
+    // The unfiltered route has every event the ledger has on the followed topics, once.
+    let ledger = || async {
+        sim.ledger()
+            .await
+            .into_iter()
+            .filter(|e| followed.contains(&e["topic"].as_str().unwrap().to_ascii_lowercase()))
+            .map(|e| e["correlationId"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    wait_until("every ledger event in the unfiltered file", || async {
+        correlation_ids(&lines(&all)) == ledger().await
+    })
+    .await;
+    let everything = lines(&all);
+    assert!(everything.iter().all(|r| r["kind"] == "event"), "no gap");
+    let expected: std::collections::BTreeSet<String> = everything
+        .iter()
+        .filter(|r| !offline(r))
+        .map(|r| r["correlationId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(expected.len() < everything.len(), "some were Offline");
+    // The filtered route has exactly the ledger's events that are not Offline.
+    wait_until("the filtered file complete", || async {
+        correlation_ids(&lines(&present)).len() >= expected.len()
+    })
+    .await;
+    assert_eq!(correlation_ids(&lines(&present)), expected);
+    assert!(!lines(&present).iter().any(offline));
+    engine.stop();
+}
+
 /// Runs `serve` on a recipe with the admin API on free ports; returns the process and the two addresses.
 async fn serve_recipe(path: &Path, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
     let child = spawn_serve_with(path, env);

@@ -202,6 +202,24 @@ async fn sinks_and_routes_change_live_through_the_api_and_no_record_is_lost() {
         details_name(&body, "id:") && details_name(&body, "topics[0]:"),
         "{body}"
     );
+    // A malformed filter: refused with the route, the expression and where it goes wrong.
+    let (status, body) = api
+        .send(
+            Method::PUT,
+            "/v1/routes/presence-only",
+            Some(ADMIN),
+            Some(
+                json!({"sinks": ["file"], "filter": "body.presenceDefinition.systemPresence != "}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().starts_with(
+            "the route \"presence-only\" is not valid: filter: \"body.presenceDefinition.systemPresence != \" is not a valid CEL expression: line 1, column 43: Syntax error"
+        ),
+        "{body}"
+    );
     let (_, sinks) = api.send(Method::GET, "/v1/sinks", Some(READER), None).await;
     assert_eq!(
         sinks.as_array().unwrap().len(),

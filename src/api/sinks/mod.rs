@@ -99,6 +99,27 @@ pub struct RouteBody {
     /// Drop presence and routing-status events whose state equals the last one delivered. Default false.
     #[serde(default)]
     pub changes_only: bool,
+    /// A CEL expression over each event (`topic`, `family`, `entity`, `tenant`, `body`, `metadata`): only
+    /// events it is true for reach the route's sinks. A malformed one is refused (400) with its line and
+    /// column. Default none: every event.
+    #[serde(default)]
+    #[schema(max_length = 4096)]
+    pub filter: Option<String>,
+}
+
+/// A route as listed: as stored, and for a route with a filter, what its filter kept from the sinks since
+/// the process started.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteView {
+    #[serde(flatten)]
+    pub route: RouteRecord,
+    /// Events the filter kept from the route's sinks (it said false, or failed on them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<u64>,
+    /// Of those, the events the filter failed on (a missing field, a result that is not a bool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_errors: Option<u64>,
 }
 
 /// Validates a sink on its own, as the configuration does (the check against other sinks' files is made
@@ -157,14 +178,28 @@ fn validate_route(id: &str, body: RouteBody) -> Result<RouteConfig, ApiError> {
             ));
         }
     }
+    // Compiled here, once: the router runs what was checked.
+    let filter = body
+        .filter
+        .and_then(|text| match crate::filter::Filter::compile(&text) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                details.push(format!(
+                    "filter: {}",
+                    crate::config::filter_fault(&text, &e)
+                ));
+                None
+            }
+        });
     if !details.is_empty() {
-        return Err(invalid("route", details));
+        return Err(invalid(&format!("route {:?}", truncate(id)), details));
     }
     Ok(RouteConfig {
         tenants,
         sinks: body.sinks,
         topics,
         changes_only: body.changes_only,
+        filter,
     })
 }
 
@@ -435,14 +470,28 @@ pub async fn replay(
 
 /// Every route. Routes from the configuration file have the ids `config-1`, `config-2`... in file order.
 #[utoipa::path(get, path = "/v1/routes", security(("bearer" = [])),
-    responses((status = 200, body = Vec<RouteRecord>),
+    responses((status = 200, body = Vec<RouteView>),
         Unauthorized, Unavailable))]
 pub async fn list_routes(
     req: HttpRequest,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.tokens, Role::Read)?;
-    Ok(HttpResponse::Ok().json(state.engine_sinks.routes().await))
+    let views: Vec<RouteView> = state
+        .engine_sinks
+        .routes()
+        .await
+        .into_iter()
+        .map(|route| {
+            let counts = state.router.filters.of(&route.id);
+            RouteView {
+                route,
+                filtered: counts.map(|c| c.0),
+                filter_errors: counts.map(|c| c.1),
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
 }
 
 /// Creates (201) or replaces (200) a route, live. Every sink it names must exist.
@@ -469,7 +518,7 @@ pub async fn put_route(
         "route.put",
         &format!("routes/{id}"),
         serde_json::json!({"tenants": record.tenants, "sinks": record.sinks, "topics": record.topics,
-            "changesOnly": record.changes_only, "created": created}),
+            "changesOnly": record.changes_only, "filter": record.filter, "created": created}),
     )
     .await;
     Ok(put_answer(created, record))

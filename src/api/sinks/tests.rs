@@ -305,6 +305,7 @@ fn a_route_is_checked_naming_each_field_and_defaults_to_everything() {
         sinks: vec![],
         topics: Some(vec!["v2.users.*".into(), "has space".into(), "".into()]),
         changes_only: false,
+        filter: None,
     };
     let d = details(validate_route("Bad!", body).unwrap_err());
     for field in ["id:", "tenants[1]:", "sinks:", "topics[1]:", "topics[2]:"] {
@@ -317,6 +318,7 @@ fn a_route_is_checked_naming_each_field_and_defaults_to_everything() {
             sinks: vec!["file".into()],
             topics: None,
             changes_only: true,
+            filter: None,
         },
     )
     .unwrap();
@@ -367,4 +369,27 @@ fn a_view_written_back_as_a_body_is_the_same_sink() {
             "the store keeps what is shown"
         );
     }
+}
+
+#[test]
+fn a_malformed_route_filter_is_refused_naming_the_route_quoting_it_with_its_position() {
+    let body = |filter: &str| RouteBody {
+        tenants: None,
+        sinks: vec!["file".into()],
+        topics: None,
+        changes_only: false,
+        filter: Some(filter.into()),
+    };
+    let e =
+        validate_route("online", body("body.presenceDefinition.systemPresence == ")).unwrap_err();
+    assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    let detail = "filter: \"body.presenceDefinition.systemPresence == \" is not a valid CEL expression: line 1, column 43: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}";
+    assert_eq!(
+        e.message,
+        format!("the route \"online\" is not valid: {detail}")
+    );
+    assert_eq!(details(e), vec![detail.to_string()]);
+
+    let route = validate_route("online", body("entity != ''")).unwrap();
+    assert_eq!(route.filter.unwrap().source(), "entity != ''");
 }

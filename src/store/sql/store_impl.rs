@@ -373,7 +373,7 @@ macro_rules! sql_store {
                         list("topics", &route.topics)?,
                     );
                     let mut query = Query::new(
-                        "INSERT INTO routes (id, tenants, sinks, topics, changes_only, updated_at) ",
+                        "INSERT INTO routes (id, tenants, sinks, topics, changes_only, filter, updated_at) ",
                     );
                     query.push_values([route], |mut row, r| {
                         row.push_bind(&r.id)
@@ -381,12 +381,14 @@ macro_rules! sql_store {
                             .push_bind(&sinks)
                             .push_bind(&topics)
                             .push_bind(r.changes_only)
+                            .push_bind(&r.filter)
                             .push_bind(Self::time(r.updated_at));
                     });
                     query.push(
                         " ON CONFLICT (id) DO UPDATE SET tenants = excluded.tenants, \
                          sinks = excluded.sinks, topics = excluded.topics, \
-                         changes_only = excluded.changes_only, updated_at = excluded.updated_at",
+                         changes_only = excluded.changes_only, filter = excluded.filter, \
+                         updated_at = excluded.updated_at",
                     );
                     self.execute(query, || format!("saving route {}", route.id))
                         .await?;
@@ -395,7 +397,7 @@ macro_rules! sql_store {
 
                 async fn routes(&self) -> Result<Vec<RouteRecord>, StoreError> {
                     let query = Query::new(
-                        "SELECT id, tenants, sinks, topics, changes_only, updated_at FROM routes ORDER BY id",
+                        "SELECT id, tenants, sinks, topics, changes_only, filter, updated_at FROM routes ORDER BY id",
                     );
                     self.fetch::<RouteRow<Self>, _>(query, || "reading the routes")
                         .await
