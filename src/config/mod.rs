@@ -13,7 +13,6 @@ mod egress;
 mod policy;
 mod region;
 mod route;
-pub mod template;
 mod tenant;
 
 #[cfg(test)]
@@ -40,7 +39,7 @@ pub use region::{CUSTOM_REGION, Endpoints, REGIONS};
 pub use route::{RouteConfig, filter_fault};
 // The sinks of the file are read by `crate::sink` (each kind its own table, `crate::sink::<kind>::config`).
 pub use crate::sink::{SinkConfig, SinkKind};
-pub use template::{Selector, TopicTemplate};
+pub use crate::topics::{Selector, TopicTemplate};
 pub use tenant::{
     ClientConfig, DEFAULT_TEMPLATE_SYNC, MIN_TEMPLATE_SYNC, TenantConfig, TopicConfig,
     is_valid_tenant_id,

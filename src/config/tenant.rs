@@ -6,11 +6,11 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use super::region::{Endpoints, read_endpoints};
-use super::template::TopicTemplate;
 use crate::gap::backfill::BackfillSettings;
 use crate::settings::{EnvLookup, Secret, read_secret};
 use crate::settings::{Errors, index};
 use crate::settings::{Reader, wrong_type};
+use crate::topics::TopicTemplate;
 use crate::topics::{Catalogue, TopicError, expand};
 
 /// One tenant: a Genesys Cloud organisation whose notifications are kept flowing.

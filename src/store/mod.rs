@@ -127,7 +127,7 @@ pub struct TenantRecord {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSettings {
     pub sync_interval_secs: u64,
-    pub templates: Vec<crate::config::TopicTemplate>,
+    pub templates: Vec<crate::topics::TopicTemplate>,
 }
 
 /// An OAuth client of a tenant, with its secret sealed by the master key.

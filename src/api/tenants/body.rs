@@ -8,7 +8,6 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 
 use super::super::{ApiError, ApiState};
-use crate::config::template::in_one_line;
 use crate::config::{
     ClientConfig, DEFAULT_TEMPLATE_SYNC, Endpoints, MIN_TEMPLATE_SYNC, Secret, TenantConfig,
     TopicConfig, TopicTemplate, is_valid_tenant_id,
@@ -16,6 +15,7 @@ use crate::config::{
 use crate::egress::Egress;
 use crate::gap::backfill::BackfillSettings;
 use crate::limits::{MAX_TOPICS_PER_REQUEST, MAX_TOPICS_PER_TENANT};
+use crate::topics::template::in_one_line;
 use crate::topics::{Catalogue, expand};
 
 const MAX_SECRET: usize = 1024;

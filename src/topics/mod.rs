@@ -2,15 +2,22 @@
 //! the combined form, and permission patterns; used by the engine (configuration, placement, routes) and the
 //! simulator alike.
 //!
+//! Topic templates (`template`: one topic with `{id}`, and the users or queues it is for) live here too, beside
+//! the names they expand to; the configuration, the admin API and the store share their one definition.
+//!
 //! Topic names are matched case-insensitively (contract §6), so everything here works on lower-case forms.
+
+pub mod template;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+pub use template::{Selector, TopicTemplate};
+
 /// Longest accepted combined topic id (`v2.users.<id>?presence&routingStatus`), contract §4.
 pub const MAX_COMBINED_TOPIC_LEN: usize = 200;
 
-const CATALOGUE_JSON: &str = include_str!("../reference/notification-topics.json");
+const CATALOGUE_JSON: &str = include_str!("../../reference/notification-topics.json");
 
 /// The topic catalogue: every template from `reference/notification-topics.json`.
 pub struct Catalogue {
