@@ -24,16 +24,49 @@ const MAX_URL: usize = 2048;
 
 /// A topic: a name, a name with a priority, or a topic template with its selector
 /// (`{"template": "v2.users.{id}.presence", "users": "all"}`).
-#[derive(Debug, Clone, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub enum TopicBody {
     Name(String),
-    WithPriority {
-        name: String,
-        priority: i32,
-    },
-    #[schema(value_type = Object)]
+    WithPriority { name: String, priority: i32 },
     Template(TopicTemplate),
 }
+
+// By hand, like the deserializer: on the wire a topic is a bare string or an object, never the enum's tagged
+// form. `anyOf`, since a `{name, priority}` object is an object too.
+impl utoipa::PartialSchema for TopicBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        AnyOfBuilder::new()
+            .description(Some(
+                "A topic name, `{name, priority}`, or a template with its selector \
+                 (`{\"template\": \"v2.users.{id}.presence\", \"users\": \"all\"}`)",
+            ))
+            .item(string())
+            .item(
+                ObjectBuilder::new()
+                    .property("name", string())
+                    .required("name")
+                    // Default 0.
+                    .property(
+                        "priority",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32))),
+                    ),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("template", string())
+                    .required("template"),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TopicBody {}
 
 // By hand: an untagged enum would answer a bad template with "did not match any variant"; this names the field.
 impl<'de> Deserialize<'de> for TopicBody {
