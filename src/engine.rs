@@ -202,12 +202,12 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     metrics.clone(),
                 )
                 .await?;
-                let workers = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-                    .clamp(1, 8);
-                let arbiters: Vec<ArbiterHandle> =
-                    (0..workers).map(|_| Arbiter::new().handle()).collect();
+                // Channels on this thread by default: an event then goes socket → router → sink without
+                // waking another thread (see `channel_threads`).
+                let arbiters: Vec<ArbiterHandle> = match config.engine.channel_threads {
+                    0 => vec![Arbiter::current()],
+                    n => (0..n).map(|_| Arbiter::new().handle()).collect(),
+                };
                 let http = reqwest::Client::builder()
                     // Every name is resolved through the outbound address policy; a redirect could lead past it.
                     .dns_resolver(Arc::new(config.egress.clone()))

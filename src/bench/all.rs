@@ -24,6 +24,10 @@ pub struct AllBenchArgs {
     /// 20,000, and 200,000 (saturation: more than the simulator sends on the same cores).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Throughput: the engine's `channel_threads` for every rate (comma-separated; 0 runs the data path on one
+    /// thread). [default: 0, and 0 and 1 at saturation]
+    #[arg(long, value_delimiter = ',')]
+    pub channel_threads: Vec<usize>,
     /// Throughput: length of the run in seconds. [default: 10; quick: 3]
     #[arg(long)]
     pub seconds: Option<u64>,
@@ -74,8 +78,8 @@ pub enum TimersChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub parts: Vec<Part>,
-    /// Throughput: the rates asked, one run each.
-    pub rates: Vec<f64>,
+    /// Throughput: (rate asked, the engine's `channel_threads`), one run each.
+    pub runs: Vec<(f64, usize)>,
     pub seconds: u64,
     pub event_size: usize,
     pub channels: Vec<usize>,
@@ -120,9 +124,18 @@ impl AllBenchArgs {
             } else {
                 self.only.clone()
             },
-            rates: match self.rate {
-                Some(rate) => vec![rate],
-                None => STANDARD_RATES.to_vec(),
+            runs: {
+                let rates = self.rate.map_or(STANDARD_RATES.to_vec(), |r| vec![r]);
+                let mut runs = Vec::new();
+                for rate in rates {
+                    match (self.channel_threads.is_empty(), rate >= SATURATION) {
+                        (false, _) => runs.extend(self.channel_threads.iter().map(|&t| (rate, t))),
+                        // Saturation on one thread and on two: what a second core adds.
+                        (true, true) => runs.extend([(rate, 0), (rate, 1)]),
+                        (true, false) => runs.push((rate, 0)),
+                    }
+                }
+                runs
             },
             seconds: pick(self.seconds, 10, 3),
             event_size: self.event_size.unwrap_or(1024),
@@ -140,7 +153,21 @@ impl AllBenchArgs {
 }
 
 /// The throughput runs' rates: an ordinary busy contact centre, twice that, and saturation.
-pub const STANDARD_RATES: [f64; 3] = [10_000.0, 20_000.0, 200_000.0];
+pub const STANDARD_RATES: [f64; 3] = [10_000.0, 20_000.0, SATURATION];
+
+/// A rate the simulator cannot send on the cores it shares with the engine: the engine takes what comes.
+pub const SATURATION: f64 = 200_000.0;
+
+/// The goals of events per engine CPU-second: (rate asked, goal).
+const PER_CPU_SECOND_GOALS: [(f64, f64); 3] = [
+    (10_000.0, 110_000.0),
+    (20_000.0, 150_000.0),
+    (SATURATION, 250_000.0),
+];
+/// The goal of context switches per event at 20,000 events/s and above.
+const SWITCHES_GOAL: f64 = 0.05;
+/// The goal of heap allocations per event.
+const ALLOCS_GOAL: f64 = 2.0;
 
 pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
     proc::raise_fd_limit();
@@ -153,9 +180,14 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
     for part in &plan.parts {
         match part {
             Part::Throughput => {
-                for &rate in &plan.rates {
-                    eprintln!("bench: throughput at {rate} events/s ({} s)", plan.seconds);
-                    throughput.push(engine::throughput(rate, plan.seconds, plan.event_size).await?);
+                for &(rate, threads) in &plan.runs {
+                    eprintln!(
+                        "bench: throughput at {rate} events/s, channel_threads = {threads} ({} s)",
+                        plan.seconds
+                    );
+                    throughput.push(
+                        engine::throughput(rate, plan.seconds, plan.event_size, threads).await?,
+                    );
                 }
             }
             Part::Scale => {
@@ -226,6 +258,50 @@ fn ms(s: &Summary) -> String {
     )
 }
 
+/// A throughput run's row, with the goals it is measured against.
+fn throughput_row(t: &Throughput) -> String {
+    let goal = |met: bool| if met { "met" } else { "missed" };
+    let mut measure = format!(
+        "throughput at {} events/s asked, socket → file sink ({} B events), data path on {} thread{}{}: events per engine CPU-second",
+        thousands(t.asked),
+        t.event_size,
+        t.data_threads(),
+        if t.data_threads() == 1 { "" } else { "s" },
+        if t.pinned {
+            ", simulator on a core of its own"
+        } else {
+            ", simulator sharing the cores"
+        },
+    );
+    let mut value = thousands(t.per_cpu_second);
+    if let Some(&(_, g)) = PER_CPU_SECOND_GOALS
+        .iter()
+        .find(|(rate, _)| *rate == t.asked)
+    {
+        measure.push_str(&format!(" (goal ≥ {})", thousands(g)));
+        value.push_str(&format!(" ({})", goal(t.per_cpu_second >= g)));
+    }
+    let mut details = vec![
+        format!("{} /s delivered", thousands(t.delivered_per_sec)),
+        format!("engine at {:.0} % of a core", t.cpu * 100.0),
+    ];
+    let mut switches = format!("{:.3} context switches per event", t.switches_per_event);
+    if t.asked >= 20_000.0 {
+        switches.push_str(&format!(
+            " (goal ≤ {SWITCHES_GOAL}: {})",
+            goal(t.switches_per_event <= SWITCHES_GOAL)
+        ));
+    }
+    details.push(switches);
+    if let Some(a) = t.allocs_per_event {
+        details.push(format!(
+            "{a:.2} heap allocations per event (goal ≤ {ALLOCS_GOAL}: {})",
+            goal(a <= ALLOCS_GOAL)
+        ));
+    }
+    format!("| {measure} | {value} ({}) |", details.join(", "))
+}
+
 /// The table's rows (Markdown).
 pub fn table(
     throughput: &[Throughput],
@@ -235,19 +311,7 @@ pub fn table(
 ) -> Vec<String> {
     let mut rows = vec!["| measure | value |".to_string(), "|---|---|".to_string()];
     for t in throughput {
-        let allocs = t
-            .allocs_per_event
-            .map(|a| format!(", {a:.2} heap allocations per event"))
-            .unwrap_or_default();
-        rows.push(format!(
-            "| throughput at {} events/s asked, socket → file sink ({} B events): events per engine CPU-second | {} ({} /s delivered, engine at {:.0} % of a core, {:.3} context switches per event{allocs}) |",
-            thousands(t.asked),
-            t.event_size,
-            thousands(t.per_cpu_second),
-            thousands(t.delivered_per_sec),
-            t.cpu * 100.0,
-            t.switches_per_event
-        ));
+        rows.push(throughput_row(t));
     }
     let mut previous: Option<&Idle> = None;
     for i in idle {
@@ -326,7 +390,15 @@ mod tests {
     fn the_standard_set() {
         let p = plan(&[]);
         assert_eq!(p.parts.len(), 4);
-        assert_eq!(p.rates, STANDARD_RATES);
+        assert_eq!(
+            p.runs,
+            [
+                (10_000.0, 0),
+                (20_000.0, 0),
+                (SATURATION, 0),
+                (SATURATION, 1)
+            ]
+        );
         assert_eq!((p.seconds, p.event_size), (10, 1024));
         assert_eq!(p.channels, [1000, 5000, 10000]);
         assert_eq!((p.latency_rate, p.latency_seconds), (1000.0, 10));
@@ -361,7 +433,43 @@ mod tests {
         let p = plan(&["--only", "latency,detection"]);
         assert_eq!(p.parts, [Part::Latency, Part::Detection]);
         assert!(Cli::try_parse_from(["bench", "--only", "speed"]).is_err());
-        assert_eq!(plan(&["--rate", "5000"]).rates, [5000.0]);
+        assert_eq!(plan(&["--rate", "5000"]).runs, [(5000.0, 0)]);
+        assert_eq!(
+            plan(&["--rate", "5000", "--channel-threads", "0,2"]).runs,
+            [(5000.0, 0), (5000.0, 2)]
+        );
+    }
+
+    #[test]
+    fn a_throughput_row_names_its_threads_and_goals() {
+        let row = throughput_row(&Throughput {
+            event_size: 1024,
+            asked: SATURATION,
+            channel_threads: 1,
+            pinned: false,
+            delivered_per_sec: 160_000.0,
+            cpu: 0.6,
+            per_cpu_second: 266_667.0,
+            switches_per_event: 0.06,
+            allocs_per_event: Some(2.5),
+        });
+        assert_eq!(
+            row,
+            "| throughput at 200,000 events/s asked, socket → file sink (1024 B events), data path on 2 threads, simulator sharing the cores: events per engine CPU-second (goal ≥ 250,000) | 266,667 (met) (160,000 /s delivered, engine at 60 % of a core, 0.060 context switches per event (goal ≤ 0.05: missed), 2.50 heap allocations per event (goal ≤ 2: missed)) |"
+        );
+        // A rate without a goal says none.
+        let row = throughput_row(&Throughput {
+            event_size: 512,
+            asked: 5_000.0,
+            channel_threads: 0,
+            pinned: true,
+            delivered_per_sec: 5_000.0,
+            cpu: 0.05,
+            per_cpu_second: 100_000.0,
+            switches_per_event: 0.1,
+            allocs_per_event: None,
+        });
+        assert!(!row.contains("goal"), "{row}");
     }
 
     #[test]
@@ -376,6 +484,8 @@ mod tests {
             &[Throughput {
                 event_size: 1024,
                 asked: 20_000.0,
+                channel_threads: 0,
+                pinned: true,
                 delivered_per_sec: 19_950.0,
                 cpu: 0.2,
                 per_cpu_second: 99_750.0,
@@ -410,7 +520,7 @@ mod tests {
         assert_eq!(rows.len(), 7);
         assert_eq!(
             rows.remove(2),
-            "| throughput at 20,000 events/s asked, socket → file sink (1024 B events): events per engine CPU-second | 99,750 (19,950 /s delivered, engine at 20 % of a core, 0.041 context switches per event) |"
+            "| throughput at 20,000 events/s asked, socket → file sink (1024 B events), data path on 1 thread, simulator on a core of its own: events per engine CPU-second (goal ≥ 150,000) | 99,750 (missed) (19,950 /s delivered, engine at 20 % of a core, 0.041 context switches per event (goal ≤ 0.05: met)) |"
         );
         assert_eq!(
             rows[2],

@@ -22,6 +22,9 @@ pub struct EngineBenchArgs {
     /// Approximate size of each event frame.
     #[arg(long, default_value_t = 1024)]
     pub event_size: usize,
+    /// The engine's `channel_threads` in the throughput run (0: the whole data path on one thread).
+    #[arg(long, default_value_t = 0)]
+    pub channel_threads: usize,
     /// Channel counts for the idle-memory runs (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1000usize, 10000])]
     pub channels: Vec<usize>,
@@ -33,6 +36,10 @@ pub struct Throughput {
     pub event_size: usize,
     /// Events per second asked of the simulator.
     pub asked: f64,
+    /// The engine's `channel_threads`: 0 runs the whole data path (sockets, router, sinks) on one thread.
+    pub channel_threads: usize,
+    /// Whether the simulator ran on a core of its own, apart from the engine.
+    pub pinned: bool,
     /// Events per second written to the file sink.
     pub delivered_per_sec: f64,
     /// CPU of this process while delivering, as a share of one core.
@@ -45,15 +52,62 @@ pub struct Throughput {
     pub allocs_per_event: Option<f64>,
 }
 
+impl Throughput {
+    /// Threads the data path runs on: the engine's own, and the channels' when they have their own.
+    pub fn data_threads(&self) -> usize {
+        1 + self.channel_threads
+    }
+}
+
+/// Pins the simulator to the last CPU this process may use and this process to the others, when the engine's
+/// data path fits on them; restores this process's CPUs when dropped.
+struct Pinning {
+    ours: Vec<usize>,
+}
+
+impl Pinning {
+    fn apart(sim_pid: Option<u32>, data_threads: usize) -> Option<Pinning> {
+        let ours = proc::affinity(std::process::id())?;
+        let sim_pid = sim_pid?;
+        let (&last, rest) = ours.split_last()?;
+        if rest.len() < data_threads {
+            return None;
+        }
+        let pinning = Pinning { ours: ours.clone() };
+        (proc::pin(sim_pid, &[last]) && proc::pin(std::process::id(), rest)).then_some(pinning)
+    }
+}
+
+impl Drop for Pinning {
+    fn drop(&mut self) {
+        proc::pin(std::process::id(), &self.ours);
+    }
+}
+
 /// Delivers `rate` events per second of 2,000 users' presence and routing status (4,000 topics on 4 channels
-/// of one client) for `seconds`, and counts what reached the file sink and the CPU it took.
-pub async fn throughput(rate: f64, seconds: u64, event_size: usize) -> anyhow::Result<Throughput> {
+/// of one client) for `seconds`, and counts what reached the file sink and the CPU it took. The engine runs
+/// with `channel_threads`; the simulator is pinned to a core of its own when the engine's threads fit on the
+/// others.
+pub async fn throughput(
+    rate: f64,
+    seconds: u64,
+    event_size: usize,
+    channel_threads: usize,
+) -> anyhow::Result<Throughput> {
     let pid = std::process::id();
     let sim = SimChild::start(2000, &[]).await?;
+    // Before the engine starts: its threads inherit the pinning of the thread that starts them.
+    let pinning = Pinning::apart(sim.pid(), 1 + channel_threads);
     sim.register(1).await?;
     let topics = sim.user_topics(&["presence", "routingStatus"]).await?;
     let scratch = Scratch::new("throughput")?;
-    let engine = crate::engine::start(engine_config(&sim, &scratch.0, &topics, 1, "")?)?;
+    let engine = crate::engine::start(engine_config(
+        &sim,
+        &scratch.0,
+        &topics,
+        1,
+        &format!("channel_threads = {channel_threads}"),
+    )?)?;
     wait_live(&engine, 4, Duration::from_secs(60)).await?;
     let sent0 = delivered(&engine);
     let cpu0 = proc::cpu_time(pid).unwrap_or_default();
@@ -79,6 +133,8 @@ pub async fn throughput(rate: f64, seconds: u64, event_size: usize) -> anyhow::R
     Ok(Throughput {
         event_size,
         asked: rate,
+        channel_threads,
+        pinned: pinning.is_some(),
         delivered_per_sec: sent as f64 / elapsed,
         cpu: cpu / elapsed,
         per_cpu_second: sent as f64 / cpu.max(1e-9),
@@ -91,7 +147,13 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
     proc::raise_fd_limit();
     println!("| measure | value |");
     println!("|---|---|");
-    let t = throughput(args.rate, args.seconds, args.event_size).await?;
+    let t = throughput(
+        args.rate,
+        args.seconds,
+        args.event_size,
+        args.channel_threads,
+    )
+    .await?;
     println!(
         "| events delivered to the file sink ({} B frames) | {:.0} /s |",
         t.event_size, t.delivered_per_sec

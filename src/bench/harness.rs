@@ -15,12 +15,17 @@ use crate::engine::EngineHandle;
 /// A simulator child process and a client of its control API.
 pub struct SimChild {
     /// Held so that the simulator is killed when the bench drops it (`kill_on_drop`).
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     pub base: String,
     http: reqwest::Client,
 }
 
 impl SimChild {
+    /// The simulator's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Starts `switchboard sim` with `users` users, no workload, and `extra` arguments.
     pub async fn start(users: usize, extra: &[&str]) -> anyhow::Result<SimChild> {
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
@@ -49,7 +54,7 @@ impl SimChild {
             .context("unexpected first line")?
             .to_string();
         Ok(SimChild {
-            _child: child,
+            child,
             base,
             http: reqwest::Client::new(),
         })

@@ -35,6 +35,45 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The CPUs every thread of process `pid` may run on (`sched_getaffinity` of its main thread).
+pub fn affinity(pid: u32) -> Option<Vec<usize>> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer and its size.
+    let ok = unsafe {
+        libc::sched_getaffinity(pid as libc::pid_t, std::mem::size_of_val(&set), &mut set)
+    } == 0;
+    // SAFETY: CPU_ISSET reads the set within its bounds.
+    ok.then(|| {
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect()
+    })
+}
+
+/// Pins every thread of process `pid` to `cpus`; threads it starts later inherit the pinning from the thread
+/// that starts them. Returns whether every thread was pinned.
+pub fn pin(pid: u32, cpus: &[usize]) -> bool {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: c is within the set's bounds.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut all = true;
+    for tid in tasks
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse::<libc::pid_t>().ok())
+    {
+        // SAFETY: a valid set and its size; a thread that ended meanwhile only makes the call fail.
+        all &= unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) } == 0;
+    }
+    all
+}
+
 /// Raises this process's open-file limit to its hard limit (sockets are files).
 pub fn raise_fd_limit() -> u64 {
     let mut lim = libc::rlimit {
@@ -71,5 +110,22 @@ mod tests {
             context_switches().unwrap() > before,
             "a sleep is a voluntary switch"
         );
+    }
+
+    #[test]
+    fn pins_a_process_and_reads_it_back() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let all = affinity(child.id()).unwrap();
+        assert!(!all.is_empty());
+        let first = all[0];
+        assert!(pin(child.id(), &[first]));
+        assert_eq!(affinity(child.id()).unwrap(), [first]);
+        assert!(pin(child.id(), &all));
+        assert_eq!(affinity(child.id()).unwrap(), all);
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

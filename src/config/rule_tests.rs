@@ -188,6 +188,11 @@ fn engine_rules() {
             "at least 1",
         ),
         (
+            "[engine]\nchannel_threads = 65",
+            "engine.channel_threads",
+            "at most 64",
+        ),
+        (
             "[engine]\nproof_of_life_interval = \"0s\"",
             "engine.proof_of_life_interval",
             "greater than zero",

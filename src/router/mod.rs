@@ -430,15 +430,14 @@ impl Router {
                 self.stats.unchanged_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let targets: Vec<usize> = sinks
-            .iter()
-            .copied()
-            .filter(|s| !skip.contains(s))
-            .collect();
+        // No list of targets is built: the common event (one sink, nothing skipped) allocates nothing here.
+        let wanted = |s: &usize| !skip.contains(s);
+        let mut left = sinks.iter().filter(|s| wanted(s)).count();
         let mut json = Some(Bytes::from(json));
-        for (i, &s) in targets.iter().enumerate() {
+        for &s in sinks.iter().filter(|s| wanted(s)) {
+            left -= 1;
             // The last sink takes the bytes themselves: a single sink costs no extra allocation.
-            let bytes = if i + 1 == targets.len() {
+            let bytes = if left == 0 {
                 json.take().unwrap_or_default()
             } else {
                 json.clone().unwrap_or_default()
