@@ -208,9 +208,11 @@ pub(super) async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Delivery>, sp
         closed: false,
     };
     let mut backoff = MIN_BACKOFF;
+    // The buffer of the last batch taken from the queue, kept for the next: a batch costs no allocation.
+    let mut spare: Vec<Delivery> = Vec::new();
     loop {
         // The oldest records not yet delivered: the spool's head while spooling, else what waits in memory.
-        let (batch, mut source) = if spooling {
+        let (mut batch, mut source) = if spooling {
             intake.store_pending().await;
             match on_spool(&intake.spool, &intake.stats, |s| s.read(BATCH)).await {
                 Ok((records, to)) if !records.is_empty() => (records, Source::Spool(to)),
@@ -231,7 +233,8 @@ pub(super) async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Delivery>, sp
         } else if intake.closed {
             break;
         } else {
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = std::mem::take(&mut spare);
+            batch.reserve(BATCH);
             if rx.recv_many(&mut batch, BATCH).await == 0 {
                 break;
             }
@@ -259,6 +262,10 @@ pub(super) async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Delivery>, sp
                 tracing::error!(sink = %intake.name, error = %e, "cannot acknowledge in the spool");
             }
             backoff = MIN_BACKOFF;
+            if let Source::Memory = source {
+                batch.clear();
+                spare = batch;
+            }
             continue;
         }
         if let Source::Memory = source {
