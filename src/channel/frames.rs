@@ -173,7 +173,8 @@ impl ChannelActor {
         };
         let now = Utc::now();
         if self.received_at.0 != now.timestamp_millis() {
-            self.received_at = (now.timestamp_millis(), envelope::timestamp(now));
+            self.received_at.0 = now.timestamp_millis();
+            envelope::write_timestamp(now, &mut self.received_at.1);
         }
         let line = envelope::event_line(origin, frame, family, key, &self.received_at.1);
         self.counters.events += 1;

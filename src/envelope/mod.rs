@@ -287,6 +287,28 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// [`timestamp`] into `out`, replacing what it held: a channel re-uses one buffer for its `receivedAt`, so the
+/// text of each new millisecond costs no allocation (chrono's formatters build a `String` each time).
+pub fn write_timestamp(t: DateTime<Utc>, out: &mut String) {
+    use chrono::{Datelike, Timelike};
+    out.clear();
+    let nanos = t.nanosecond();
+    // A leap second (nanos ≥ 1e9) is written as second 60, as chrono writes it.
+    let (second, millis) = (
+        t.second() + nanos / 1_000_000_000,
+        nanos % 1_000_000_000 / 1_000_000,
+    );
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{second:02}.{millis:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+    );
+}
+
 /// An event envelope line (no trailing newline). Returns the line and the byte range of the topic value
 /// inside it, so routing can read the topic without another allocation.
 pub struct EventLine {

@@ -216,3 +216,20 @@ fn a_backfill_line_is_json_with_kind_first_and_the_conversation_as_returned() {
     let v: serde_json::Value = serde_json::from_slice(&reconciled).unwrap();
     assert!(v.get("gapId").is_none());
 }
+
+#[test]
+fn a_timestamp_written_into_a_buffer_is_the_envelope_s_timestamp() {
+    use chrono::TimeZone;
+    let mut out = String::from("left over from the last millisecond");
+    for (secs, nanos) in [
+        (0, 0),
+        (1_764_806_400, 5_000_000),
+        (1_764_806_399, 999_999_999),
+        (253_402_300_799, 123_456_789),
+        (1_483_228_799, 1_500_000_000),
+    ] {
+        let t = Utc.timestamp_opt(secs, nanos).unwrap();
+        write_timestamp(t, &mut out);
+        assert_eq!(out, timestamp(t), "{secs}.{nanos}");
+    }
+}
