@@ -164,8 +164,9 @@ const PER_CPU_SECOND_GOALS: [(f64, f64); 3] = [
     (20_000.0, 150_000.0),
     (SATURATION, 250_000.0),
 ];
-/// The goal of context switches per event at 20,000 events/s and above.
+/// The goal of context switches per event, from `SWITCHES_GOAL_FROM` events/s asked.
 const SWITCHES_GOAL: f64 = 0.05;
+const SWITCHES_GOAL_FROM: f64 = 20_000.0;
 /// The goal of heap allocations per event.
 const ALLOCS_GOAL: f64 = 2.0;
 
@@ -286,7 +287,7 @@ fn throughput_row(t: &Throughput) -> String {
         format!("engine at {:.0} % of a core", t.cpu * 100.0),
     ];
     let mut switches = format!("{:.3} context switches per event", t.switches_per_event);
-    if t.asked >= 20_000.0 {
+    if t.asked >= SWITCHES_GOAL_FROM {
         switches.push_str(&format!(
             " (goal ≤ {SWITCHES_GOAL}: {})",
             goal(t.switches_per_event <= SWITCHES_GOAL)

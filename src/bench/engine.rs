@@ -73,8 +73,10 @@ impl Pinning {
         if rest.len() < data_threads {
             return None;
         }
-        let pinning = Pinning { ours: ours.clone() };
-        (proc::pin(sim_pid, &[last]) && proc::pin(std::process::id(), rest)).then_some(pinning)
+        let pinned = proc::pin(sim_pid, &[last]) && proc::pin(std::process::id(), rest);
+        // Dropped when not pinned too: that puts this process back on all of its CPUs.
+        let pinning = Pinning { ours };
+        pinned.then_some(pinning)
     }
 }
 

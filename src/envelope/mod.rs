@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -282,9 +282,11 @@ fn json_str_len(s: &str) -> usize {
         .sum::<usize>()
 }
 
-/// Formats an instant as the envelope does: RFC 3339, UTC, milliseconds.
+/// Formats an instant as the envelope does: RFC 3339, UTC, milliseconds (`2026-12-04T01:22:33.123Z`).
 pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let mut out = String::with_capacity(24);
+    write_timestamp(t, &mut out);
+    out
 }
 
 /// [`timestamp`] into `out`, replacing what it held: a channel re-uses one buffer for its `receivedAt`, so the

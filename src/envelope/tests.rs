@@ -218,8 +218,8 @@ fn a_backfill_line_is_json_with_kind_first_and_the_conversation_as_returned() {
 }
 
 #[test]
-fn a_timestamp_written_into_a_buffer_is_the_envelope_s_timestamp() {
-    use chrono::TimeZone;
+fn a_timestamp_written_into_a_buffer_is_rfc_3339_with_milliseconds_as_chrono_writes_it() {
+    use chrono::{SecondsFormat, TimeZone};
     let mut out = String::from("left over from the last millisecond");
     for (secs, nanos) in [
         (0, 0),
@@ -229,7 +229,9 @@ fn a_timestamp_written_into_a_buffer_is_the_envelope_s_timestamp() {
         (1_483_228_799, 1_500_000_000),
     ] {
         let t = Utc.timestamp_opt(secs, nanos).unwrap();
+        let chrono = t.to_rfc3339_opts(SecondsFormat::Millis, true);
         write_timestamp(t, &mut out);
-        assert_eq!(out, timestamp(t), "{secs}.{nanos}");
+        assert_eq!(out, chrono, "{secs}.{nanos}");
+        assert_eq!(timestamp(t), chrono, "{secs}.{nanos}");
     }
 }
