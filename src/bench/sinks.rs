@@ -40,6 +40,7 @@ fn envelope(i: usize) -> Delivery {
     );
     Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from("bench"),
         json: Bytes::from(json),
     }

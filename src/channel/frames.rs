@@ -2,7 +2,7 @@
 //! system topics change the channel's course, and anything malformed is counted and skipped.
 
 use actix::prelude::*;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -38,8 +38,13 @@ impl ChannelActor {
 
     /// A frame on the current socket: it is alive, and continuity holds until now.
     fn proof_of_life(&mut self) {
+        self.proof_of_life_at(Utc::now());
+    }
+
+    /// [`Self::proof_of_life`] with the time already read for the frame (one clock read per event, not two).
+    fn proof_of_life_at(&mut self, now: DateTime<Utc>) {
         self.watchdog.frame(Instant::now());
-        self.continuity.proof(Utc::now());
+        self.continuity.proof(now);
     }
 
     fn on_item(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
@@ -81,14 +86,15 @@ impl ChannelActor {
             return;
         };
         let kind = frame.kind();
+        let now = Utc::now();
         if kind == FrameKind::Event {
             // Events from a socket being handed over are still delivered (the router drops duplicates).
-            self.deliver(&frame, ctx);
+            self.deliver(&frame, now, ctx);
         }
         if !current {
             return;
         }
-        self.proof_of_life();
+        self.proof_of_life_at(now);
         if kind != FrameKind::Unknown {
             self.counters.malformed_run = 0;
         }
@@ -146,19 +152,17 @@ impl ChannelActor {
         }
     }
 
-    fn deliver(&mut self, frame: &Frame<'_>, ctx: &mut Context<Self>) {
+    fn deliver(&mut self, frame: &Frame<'_>, now: DateTime<Utc>, ctx: &mut Context<Self>) {
         let topic = frame.topic_name.as_deref().unwrap_or("");
-        let body = frame.event_body.map(|b| b.get()).unwrap_or("");
-        let key = envelope::event_key(topic, frame.correlation_id(), body);
-        let family_key = envelope::fnv1a(&[topic.as_bytes()]);
-        let Some(family) = self.families.get(&family_key).cloned() else {
+        let body = frame.event_body.unwrap_or("");
+        let keys = envelope::event_keys(topic, frame.correlation_id(), body);
+        let Some(family) = self.families.get(&keys.topic) else {
             // Not a topic of this channel (the map holds exactly its topics): a platform bug must not reach
             // the sinks, nor an unbounded topic name the labels.
             self.counters.unsubscribed += 1;
             tracing::debug!(parent: &self.span, "event on a topic not subscribed: dropped");
             return;
         };
-        let family = &*family;
         let channel_id = self.phase.bound().map(|b| b.id.as_str()).unwrap_or("");
         if self.origin.as_ref().is_none_or(|(id, _)| id != channel_id) {
             let origin = Origin {
@@ -171,16 +175,17 @@ impl ChannelActor {
         let Some((_, origin)) = &self.origin else {
             return;
         };
-        let now = Utc::now();
         if self.received_at.0 != now.timestamp_millis() {
             self.received_at.0 = now.timestamp_millis();
             envelope::write_timestamp(now, &mut self.received_at.1);
         }
-        let line = envelope::event_line(origin, frame, family, key, &self.received_at.1);
+        let line = envelope::event_line(origin, frame, family, keys.event, &self.received_at.1);
         self.counters.events += 1;
         let msg = Inbound::Event {
             tenant: self.shared.tenant.clone(),
-            key,
+            key: keys.event,
+            topic_hash: keys.topic,
+            received_ms: self.received_at.0,
             json: line.json,
             topic: line.topic,
         };

@@ -3,210 +3,70 @@
 //! The hot path parses a socket frame once ([`Frame::parse`], borrowing from the frame text, `eventBody` kept
 //! as raw JSON) and writes the envelope line once ([`event_line`]); every sink gets the same bytes.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::store::GapRecord;
 
-/// A string borrowed from the frame text when it has no escapes, owned otherwise.
-///
-/// serde borrows a bare `Cow<str>` field but not one inside an `Option`: this visitor does, which saves an
-/// allocation per field per event.
-fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    struct CowStr<'a>(Cow<'a, str>);
-    impl<'de> Deserialize<'de> for CowStr<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = CowStr<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a string")
-                }
-                fn visit_borrowed_str<E: serde::de::Error>(
-                    self,
-                    v: &'de str,
-                ) -> Result<Self::Value, E> {
-                    Ok(CowStr(Cow::Borrowed(v)))
-                }
-                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                    Ok(CowStr(Cow::Owned(v.to_string())))
-                }
-                fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                    Ok(CowStr(Cow::Owned(v)))
-                }
-            }
-            d.deserialize_str(V)
-        }
-    }
-    Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|c| c.0))
-}
-
-/// A server frame, borrowed from its text.
-#[derive(Debug, Deserialize)]
-pub struct Frame<'a> {
-    #[serde(rename = "topicName", borrow, default, deserialize_with = "opt_cow")]
-    pub topic_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    pub version: Option<Cow<'a, str>>,
-    #[serde(rename = "eventBody", borrow, default)]
-    pub event_body: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub metadata: Option<Metadata<'a>>,
-    /// Present on answers to a socket-level subscribe and on "channel not found" (`"404"`).
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    pub result: Option<Cow<'a, str>>,
-}
-
-/// `metadata` of an event frame.
-#[derive(Debug, Deserialize)]
-pub struct Metadata<'a> {
-    #[serde(
-        rename = "CorrelationId",
-        borrow,
-        default,
-        deserialize_with = "opt_cow"
-    )]
-    pub correlation_id: Option<Cow<'a, str>>,
-}
-
-/// What a frame means to a channel.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FrameKind {
-    Heartbeat,
-    Pong,
-    /// Other `channel.metadata` frames.
-    Metadata,
-    SocketClosing,
-    NoLongerSubscribed,
-    TokenRevoked,
-    /// Another `v2.system.*` topic.
-    OtherSystem,
-    /// `{"result":"404",...}`: the channel does not exist.
-    ChannelGone,
-    /// A reply to a socket-level subscribe (the engine does not use them).
-    SubscribeReply,
-    Event,
-    /// JSON without a topic the engine understands.
-    Unknown,
-}
-
-/// The deepest nesting of arrays and objects an event body may have. serde_json refuses deeper input when it
-/// builds values (its own limit is 128) but not when it keeps a body as raw text: without this bound, a body
-/// nested a million deep would reach every sink and every consumer's parser.
-pub const MAX_JSON_DEPTH: usize = 128;
-
-/// Whether the JSON text `raw` nests arrays and objects deeper than `max` (brackets inside strings do not
-/// count). One pass over the bytes, no allocation.
-pub fn nests_deeper_than(raw: &str, max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in raw.as_bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
-impl<'a> Frame<'a> {
-    /// Parses a text frame; `None` when it is not a JSON object of the expected shape, or when its event body
-    /// nests deeper than [`MAX_JSON_DEPTH`].
-    pub fn parse(text: &'a str) -> Option<Frame<'a>> {
-        let frame: Frame<'a> = serde_json::from_str(text).ok()?;
-        match frame.event_body {
-            Some(body) if nests_deeper_than(body.get(), MAX_JSON_DEPTH) => None,
-            _ => Some(frame),
-        }
-    }
-
-    pub fn kind(&self) -> FrameKind {
-        match self.topic_name.as_deref() {
-            Some("channel.metadata") => {
-                let msg = self.event_body.map(RawValue::get).unwrap_or("");
-                if msg.contains("\"pong\"") {
-                    FrameKind::Pong
-                } else if msg.contains("Heartbeat") {
-                    FrameKind::Heartbeat
-                } else {
-                    FrameKind::Metadata
-                }
-            }
-            Some(t) if starts_with_ignore_case(t, "v2.system.") => {
-                let rest = &t["v2.system.".len()..];
-                if starts_with_ignore_case(rest, "socket_closing") {
-                    FrameKind::SocketClosing
-                } else if starts_with_ignore_case(rest, "no_longer_subscribed") {
-                    FrameKind::NoLongerSubscribed
-                } else if starts_with_ignore_case(rest, "token_revoked") {
-                    FrameKind::TokenRevoked
-                } else {
-                    FrameKind::OtherSystem
-                }
-            }
-            Some(t) if !t.is_empty() && self.event_body.is_some() => FrameKind::Event,
-            Some(_) => FrameKind::Unknown,
-            None => match self.result.as_deref() {
-                Some("404") => FrameKind::ChannelGone,
-                Some(_) => FrameKind::SubscribeReply,
-                None => FrameKind::Unknown,
-            },
-        }
-    }
-
-    pub fn correlation_id(&self) -> Option<&str> {
-        self.metadata
-            .as_ref()
-            .and_then(|m| m.correlation_id.as_deref())
-    }
-}
-
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-}
+mod frame;
+pub use self::frame::{Frame, FrameKind, MAX_JSON_DEPTH};
 
 /// FNV-1a, 64 bit: a stable hash (the same across processes and versions) for ids and de-duplication.
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = Fnv::new();
     for part in parts {
-        for &b in *part {
-            h ^= u64::from(b.to_ascii_lowercase());
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        // A separator so that ("ab","c") and ("a","bc") differ.
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h.part(part);
     }
-    h
+    h.0
+}
+
+/// FNV-1a over ASCII-lower-cased parts, each followed by a separator so that ("ab","c") and ("a","bc") differ.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn part(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h ^= u64::from(b.to_ascii_lowercase());
+            h = h.wrapping_mul(Self::PRIME);
+        }
+        h ^= 0xff;
+        self.0 = h.wrapping_mul(Self::PRIME);
+    }
 }
 
 /// The identity of an upstream event: the same event seen on two channels (a rollover overlap) has the same key.
 pub fn event_key(topic: &str, correlation_id: Option<&str>, body: &str) -> u64 {
+    event_keys(topic, correlation_id, body).event
+}
+
+/// The hashes an event needs, the topic read once for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventKeys {
+    /// `fnv1a(&[topic])`: which topic (whatever its case).
+    pub topic: u64,
+    /// [`event_key`]: which event.
+    pub event: u64,
+}
+
+/// [`event_key`] and the topic's own hash, reading the topic once (the first is a continuation of the second).
+pub fn event_keys(topic: &str, correlation_id: Option<&str>, body: &str) -> EventKeys {
+    let mut h = Fnv::new();
+    h.part(topic.as_bytes());
+    let topic = h.0;
     match correlation_id {
-        Some(c) if !c.is_empty() => fnv1a(&[topic.as_bytes(), c.as_bytes()]),
-        _ => fnv1a(&[topic.as_bytes(), body.as_bytes()]),
+        Some(c) if !c.is_empty() => h.part(c.as_bytes()),
+        _ => h.part(body.as_bytes()),
     }
+    EventKeys { topic, event: h.0 }
 }
 
 /// Where an envelope came from.
@@ -300,15 +160,34 @@ pub fn write_timestamp(t: DateTime<Utc>, out: &mut String) {
         t.second() + nanos / 1_000_000_000,
         nanos % 1_000_000_000 / 1_000_000,
     );
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{second:02}.{millis:03}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-    );
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let _ = write!(
+            out,
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{second:02}.{millis:03}Z",
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+        );
+        return;
+    }
+    // By hand: `write!` with its formatting machinery was a visible share of an event at 10,000/s.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for slot in text[at..at + width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, second);
+    put(20, 3, millis);
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// An event envelope line (no trailing newline). Returns the line and the byte range of the topic value
@@ -328,7 +207,7 @@ pub fn event_line(
     received_at: &str,
 ) -> EventLine {
     let topic = frame.topic_name.as_deref().unwrap_or("");
-    let body = frame.event_body.map(RawValue::get).unwrap_or("null");
+    let body = frame.event_body.unwrap_or("null");
     let correlation = frame.correlation_id();
     let version = frame.version.as_deref();
     // The exact length, so that handing the buffer to `Bytes` needs no second allocation.

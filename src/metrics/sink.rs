@@ -65,27 +65,38 @@ impl SinkMetrics {
     }
 
     /// The destination acknowledged these records at `now`: observes each event's time since `receivedAt`
-    /// (gap records carry none). A batch is observed locally and flushed once, not one atomic per record.
-    pub fn acknowledged<'a>(&self, records: impl Iterator<Item = &'a [u8]>, now: DateTime<Utc>) {
+    /// (gap records carry none). Each record comes with its `receivedAt` in milliseconds when the engine
+    /// carried it beside the line; otherwise (records from the spool) it is read from the line. A batch is
+    /// observed locally and flushed once, not one atomic per record.
+    pub fn acknowledged<'a>(
+        &self,
+        records: impl Iterator<Item = (Option<i64>, &'a [u8])>,
+        now: DateTime<Utc>,
+    ) {
         let local = self.latency.local();
-        // Records of a batch mostly share their millisecond: parse each distinct text once.
+        // Records read from the line mostly share their millisecond: parse each distinct text once.
         let mut last: Option<(&[u8], i64)> = None;
         let now_ms = now.timestamp_millis();
-        for json in records {
-            let Some(text) = crate::envelope::received_at(json) else {
-                continue;
-            };
-            let at = match last {
-                Some((t, ms)) if t == text => ms,
-                _ => match parse_millis(text) {
-                    Some(ms) => {
-                        last = Some((text, ms));
-                        ms
+        for (received_ms, json) in records {
+            let at = match received_ms {
+                Some(ms) => ms,
+                None => {
+                    let Some(text) = crate::envelope::received_at(json) else {
+                        continue;
+                    };
+                    match last {
+                        Some((t, ms)) if t == text => ms,
+                        _ => match parse_millis(text) {
+                            Some(ms) => {
+                                last = Some((text, ms));
+                                ms
+                            }
+                            None => continue,
+                        },
                     }
-                    None => continue,
-                },
+                }
             };
-            local.observe((now_ms - at).max(0) as f64 / 1000.0);
+            local.observe(now_ms.saturating_sub(at).max(0) as f64 / 1000.0);
         }
         local.flush();
     }

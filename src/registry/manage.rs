@@ -275,6 +275,7 @@ impl EngineSinks {
             };
             let delivery = Delivery {
                 kind,
+                received_ms: None,
                 tenant: probe.tenant.unwrap_or_default().into(),
                 json: bytes::Bytes::from(l.json.into_bytes()),
             };

@@ -461,6 +461,7 @@ async fn a_successor_on_the_same_file_writes_only_once_its_predecessors_have_end
     let path = dir.join("out.jsonl");
     let line = |n: u64| Delivery {
         kind: crate::sink::RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from("acme"),
         json: bytes::Bytes::from(format!(r#"{{"n":{n}}}"#)),
     };

@@ -33,10 +33,14 @@ const ROUTER_BATCH: usize = 256;
 
 /// What channels send to the router.
 pub enum Inbound {
-    /// An event envelope; `key` identifies the upstream event, `topic` is the range of the topic in `json`.
+    /// An event envelope; `key` identifies the upstream event, `topic_hash` its topic (`fnv1a` of it, as the
+    /// channel read it), `topic` is the range of the topic in `json`.
     Event {
         tenant: Arc<str>,
         key: u64,
+        topic_hash: u64,
+        /// `receivedAt` of the line, in milliseconds since the epoch.
+        received_ms: i64,
         json: Vec<u8>,
         topic: std::ops::Range<usize>,
     },
@@ -71,12 +75,16 @@ impl std::fmt::Debug for Inbound {
             Inbound::Event {
                 tenant,
                 key,
+                topic_hash,
+                received_ms,
                 json,
                 topic,
             } => f
                 .debug_struct("Event")
                 .field("tenant", tenant)
                 .field("key", key)
+                .field("topic_hash", topic_hash)
+                .field("received_ms", received_ms)
                 .field("json", json)
                 .field("topic", topic)
                 .finish(),
@@ -168,6 +176,31 @@ fn compile(routes: &[RouteEntry], sinks: &[SinkHandle], metrics: &Metrics) -> Ve
         .collect()
 }
 
+/// Which routes and sinks want `topic` of `tenant`, and its counter.
+fn decide(routes: &[Route], metrics: &Metrics, tenant: &str, topic: &str, json: &[u8]) -> Decision {
+    let lower = topic.to_ascii_lowercase();
+    let wanting: Vec<usize> = (0..routes.len())
+        .filter(|&i| routes[i].wants_tenant(tenant) && routes[i].wants_topic(&lower))
+        .collect();
+    let mut sinks: Vec<usize> = wanting
+        .iter()
+        .flat_map(|&i| routes[i].sinks.iter().copied())
+        .collect();
+    sinks.sort_unstable();
+    sinks.dedup();
+    let received = metrics.known_tenant(tenant).map(|t| {
+        let family = crate::envelope::topic_family(json);
+        t.received(family.as_deref().unwrap_or("unknown"))
+    });
+    let filtered = wanting.iter().any(|&r| routes[r].filter.is_some());
+    Decision {
+        routes: wanting,
+        sinks,
+        filtered,
+        received,
+    }
+}
+
 /// The router's task, to end it at shutdown and wait for it.
 pub struct RouterTask {
     close: oneshot::Sender<()>,
@@ -213,9 +246,8 @@ pub fn spawn(
         route_configs: routes.to_vec(),
         sinks,
         store,
-        dedup: HashMap::new(),
+        flows: HashMap::default(),
         dedup_window,
-        decisions: HashMap::new(),
         last: LastStates::default(),
         stats: stats.clone(),
         metrics_epoch: metrics.epoch(),
@@ -243,10 +275,22 @@ struct Decision {
     received: Option<prometheus::IntCounter>,
 }
 
-/// What the router keeps per tenant: recent event ids, and the counter of duplicates.
+/// An event as the router takes it from [`Inbound::Event`].
+struct Event {
+    key: u64,
+    topic_hash: u64,
+    received_ms: i64,
+    json: Vec<u8>,
+    topic: std::ops::Range<usize>,
+}
+
+/// What the router keeps per tenant: recent event ids, the counter of duplicates, and the decision of each
+/// topic seen.
 struct TenantFlow {
     dedup: Dedup,
     duplicates: Option<prometheus::IntCounter>,
+    /// Topic hash (as the channel sent it) → routes, sinks and counter.
+    decisions: HashMap<u64, Arc<Decision>, ahash::RandomState>,
 }
 
 struct Router {
@@ -256,10 +300,9 @@ struct Router {
     route_configs: Vec<RouteEntry>,
     sinks: Vec<SinkHandle>,
     store: Arc<dyn Store>,
-    dedup: HashMap<Arc<str>, TenantFlow>,
+    /// Per tenant: de-duplication and decisions. aHash: looked up for every event (SipHash cost a share).
+    flows: HashMap<Arc<str>, TenantFlow, ahash::RandomState>,
     dedup_window: usize,
-    /// (tenant, topic) → (routes that want it, sinks it goes to, its counter).
-    decisions: HashMap<u64, Arc<Decision>>,
     last: LastStates,
     stats: Arc<RouterStats>,
     metrics: Arc<Metrics>,
@@ -307,9 +350,20 @@ impl Router {
             Inbound::Event {
                 tenant,
                 key,
+                topic_hash,
+                received_ms,
                 json,
                 topic,
-            } => self.event(tenant, key, json, topic).await,
+            } => {
+                let event = Event {
+                    key,
+                    topic_hash,
+                    received_ms,
+                    json,
+                    topic,
+                };
+                self.event(tenant, event).await
+            }
             Inbound::Gap(gap) => self.gap(gap).await,
             Inbound::Backfill {
                 tenant,
@@ -348,7 +402,9 @@ impl Router {
         // sink's worker finish with exactly the records routed to it.
         self.sinks = sinks;
         // Cached decisions hold indices into the old routes and sinks.
-        self.decisions.clear();
+        for flow in self.flows.values_mut() {
+            flow.decisions.clear();
+        }
         tracing::info!(
             routes = self.routes.len(),
             sinks = self.sinks.len(),
@@ -356,37 +412,39 @@ impl Router {
         );
     }
 
-    async fn event(
-        &mut self,
-        tenant: Arc<str>,
-        key: u64,
-        json: Vec<u8>,
-        topic: std::ops::Range<usize>,
-    ) {
+    async fn event(&mut self, tenant: Arc<str>, event: Event) {
+        let Event {
+            key,
+            topic_hash,
+            received_ms,
+            json,
+            topic,
+        } = event;
         self.stats.events_in.fetch_add(1, Ordering::Relaxed);
         self.refresh_counters();
         let topic = std::str::from_utf8(json.get(topic).unwrap_or_default()).unwrap_or_default();
-        let topic_key = fnv1a(&[tenant.as_bytes(), topic.as_bytes()]);
-        let decision = match self.decisions.get(&topic_key) {
+        let flow = match self.flows.get_mut(&*tenant) {
+            Some(flow) => flow,
+            None => self
+                .flows
+                .entry(tenant.clone())
+                .or_insert_with(|| TenantFlow {
+                    dedup: Dedup::new(self.dedup_window),
+                    duplicates: self.metrics.known_tenant(&tenant).map(|t| t.duplicates()),
+                    decisions: HashMap::default(),
+                }),
+        };
+        let decision = match flow.decisions.get(&topic_hash) {
             Some(d) => d.clone(),
             None => {
-                let d = Arc::new(self.decide(&tenant, topic, &json));
-                self.decisions.insert(topic_key, d.clone());
+                let d = Arc::new(decide(&self.routes, &self.metrics, &tenant, topic, &json));
+                flow.decisions.insert(topic_hash, d.clone());
                 d
             }
         };
         if let Some(received) = &decision.received {
             received.inc();
         }
-        let window = self.dedup_window;
-        let metrics = &self.metrics;
-        let flow = self
-            .dedup
-            .entry(tenant.clone())
-            .or_insert_with(|| TenantFlow {
-                dedup: Dedup::new(window),
-                duplicates: metrics.known_tenant(&tenant).map(|t| t.duplicates()),
-            });
         if !flow.dedup.first_time(key) {
             self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
             if let Some(d) = &flow.duplicates {
@@ -412,11 +470,14 @@ impl Router {
             return;
         }
         let mut skip: Vec<usize> = Vec::new();
+        // The state of changes-only routes is kept per (tenant, topic).
+        let topic_key = || fnv1a(&[tenant.as_bytes(), topic.as_bytes()]);
         if *filtered {
-            skip = self.filter(&tenant, topic, topic_key, routes, &json);
+            skip = self.filter(&tenant, topic, topic_key(), routes, &json);
         } else if routes.iter().any(|&r| self.routes[r].changes_only)
             && let Some(state) = changes::state_of(topic, &json)
         {
+            let topic_key = topic_key();
             for &r in routes.iter().filter(|&&r| self.routes[r].changes_only) {
                 if !self.last.changed(r, topic_key, state) {
                     skip.extend(self.routes[r].sinks.iter().copied());
@@ -444,35 +505,11 @@ impl Router {
             };
             let delivery = Delivery {
                 kind: RecordKind::Event,
+                received_ms: Some(received_ms),
                 tenant: tenant.clone(),
                 json: bytes,
             };
             self.sinks[s].send(delivery).await;
-        }
-    }
-
-    /// Which routes and sinks want `topic` of `tenant`, and its counter.
-    fn decide(&self, tenant: &str, topic: &str, json: &[u8]) -> Decision {
-        let lower = topic.to_ascii_lowercase();
-        let routes: Vec<usize> = (0..self.routes.len())
-            .filter(|&i| self.routes[i].wants_tenant(tenant) && self.routes[i].wants_topic(&lower))
-            .collect();
-        let mut sinks: Vec<usize> = routes
-            .iter()
-            .flat_map(|&i| self.routes[i].sinks.iter().copied())
-            .collect();
-        sinks.sort_unstable();
-        sinks.dedup();
-        let received = self.metrics.known_tenant(tenant).map(|t| {
-            let family = crate::envelope::topic_family(json);
-            t.received(family.as_deref().unwrap_or("unknown"))
-        });
-        let filtered = routes.iter().any(|&r| self.routes[r].filter.is_some());
-        Decision {
-            routes,
-            sinks,
-            filtered,
-            received,
         }
     }
 
@@ -483,8 +520,8 @@ impl Router {
             return;
         }
         self.metrics_epoch = epoch;
-        self.decisions.clear();
-        for (tenant, flow) in &mut self.dedup {
+        for (tenant, flow) in &mut self.flows {
+            flow.decisions.clear();
             flow.duplicates = self.metrics.known_tenant(tenant).map(|t| t.duplicates());
         }
     }
@@ -537,6 +574,7 @@ impl Router {
         for s in sinks {
             let delivery = Delivery {
                 kind,
+                received_ms: None,
                 tenant: tenant.clone(),
                 json: json.clone(),
             };

@@ -28,6 +28,8 @@ pub(crate) fn event(n: u64, topic: &str) -> Inbound {
     Inbound::Event {
         tenant: Arc::from("acme"),
         key: n,
+        topic_hash: crate::envelope::fnv1a(&[topic.as_bytes()]),
+        received_ms: 0,
         json: json.into_bytes(),
         topic: start..start + topic.len(),
     }
@@ -227,6 +229,8 @@ async fn events_and_duplicates_are_counted_per_tenant_and_family_across_a_remova
         Inbound::Event {
             tenant: Arc::from("acme"),
             key: n,
+            topic_hash: crate::envelope::fnv1a(&[topic.as_bytes()]),
+            received_ms: 0,
             json: json.into_bytes(),
             topic: start..start + topic.len(),
         }
@@ -286,6 +290,8 @@ fn presence(n: u64, user: &str, presence: &str) -> Inbound {
     Inbound::Event {
         tenant: Arc::from("acme"),
         key: n,
+        topic_hash: crate::envelope::fnv1a(&[topic.as_bytes()]),
+        received_ms: 0,
         json: json.into_bytes(),
         topic: start..start + topic.len(),
     }

@@ -92,6 +92,7 @@ fn decode(payload: &[u8]) -> Option<Delivery> {
     let json = Bytes::copy_from_slice(payload.get(3 + tenant_len..)?);
     Some(Delivery {
         kind,
+        received_ms: None,
         tenant: Arc::from(tenant),
         json,
     })
@@ -335,6 +336,7 @@ mod tests {
     fn d(i: usize) -> Delivery {
         Delivery {
             kind: RecordKind::Event,
+            received_ms: None,
             tenant: Arc::from("t1"),
             json: Bytes::from(format!("{{\"n\":{i}}}")),
         }

@@ -170,6 +170,7 @@ mod tests {
     fn event(topic: &str, family: &str) -> Delivery {
         Delivery {
             kind: RecordKind::Event,
+            received_ms: None,
             tenant: Arc::from("acme"),
             json: Bytes::from(format!(
                 r#"{{"kind":"event","id":"00000000000000ab","tenant":"acme","topic":"{topic}","topicFamily":"{family}","body":{{"topic":"not-this-one"}}}}"#
@@ -235,6 +236,7 @@ mod tests {
         );
         let gap = Delivery {
             kind: RecordKind::Gap,
+            received_ms: None,
             tenant: Arc::from("acme"),
             json: Bytes::from_static(
                 br#"{"kind":"gap","id":"g-1","topics":["v2.users.u1.presence"]}"#,
@@ -250,6 +252,7 @@ mod tests {
         assert_eq!(envelope_id(gap.kind, &gap.json).as_deref(), Some("g-1"));
         let junk = Delivery {
             kind: RecordKind::Backfill,
+            received_ms: None,
             tenant: Arc::from("t"),
             json: Bytes::from_static(b"not json"),
         };

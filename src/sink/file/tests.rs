@@ -13,6 +13,7 @@ use crate::sink::file::FileConfig;
 fn line(n: usize) -> Delivery {
     Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from("t"),
         json: Bytes::from(format!("{{\"n\":{n:04}}}")),
     }

@@ -45,6 +45,7 @@ fn config(brokers: &str, topic: &str) -> KafkaConfig {
 fn event(tenant: &str, n: u32, topic: &str, family: &str) -> Delivery {
     Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from(tenant),
         json: Bytes::from(format!(
             r#"{{"kind":"event","id":"{n:016x}","tenant":"{tenant}","region":"eu-west-1","channelId":"streaming-0-x","topic":"{topic}","topicFamily":"{family}","receivedAt":"2026-11-23T10:00:00.123Z","version":"2","body":{{"n":{n},"id":"not-this-one"}}}}"#
@@ -56,6 +57,7 @@ fn gap(tenant: &str) -> Delivery {
     let id = uuid::Uuid::new_v4();
     Delivery {
         kind: RecordKind::Gap,
+        received_ms: None,
         tenant: Arc::from(tenant),
         json: Bytes::from(format!(
             r#"{{"kind":"gap","channelId":"streaming-0-x","from":"2026-11-23T10:00:01.000Z","id":"{id}","reason":"socket_lost","region":"eu-west-1","tenant":"{tenant}","to":"2026-11-23T10:00:04.120Z","topics":["v2.users.u1.presence"]}}"#
@@ -147,6 +149,7 @@ async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
     assert_eq!(p.key, "acme", "a gap has no entity: the tenant alone");
     let no_id = Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from("acme"),
         json: Bytes::from_static(
             br#"{"kind":"event","id":"ab","topic":"v2.analytics.flows","topicFamily":"v2.analytics.flows"}"#,
@@ -163,6 +166,7 @@ async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
     assert_eq!(sink.prepare(&g).topic, "sb.acme.gap.gap");
     let odd = Delivery {
         kind: RecordKind::Backfill,
+        received_ms: None,
         tenant: Arc::from("t"),
         json: Bytes::from_static(br#"{"kind":"backfill","id":"ab","topicFamily":"a b/{x}*.c"}"#),
     };
@@ -178,6 +182,7 @@ async fn topics_and_keys_come_from_the_templates_and_the_envelope() {
     let family = "x".repeat(400);
     let huge = Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from("t"),
         json: Bytes::from(format!(
             r#"{{"kind":"event","id":"a","topicFamily":"{family}"}}"#

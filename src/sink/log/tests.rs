@@ -18,6 +18,7 @@ fn record(n: usize, size: usize) -> Delivery {
     let pad = "x".repeat(size);
     Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from(if n.is_multiple_of(2) { "acme" } else { "beta" }),
         json: Bytes::from(format!(r#"{{"kind":"event","n":{n},"pad":"{pad}"}}"#)),
     }

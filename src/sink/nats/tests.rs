@@ -46,6 +46,7 @@ fn unique() -> String {
 fn event(tenant: &str, n: u32, topic: &str, family: &str) -> Delivery {
     Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from(tenant),
         json: Bytes::from(format!(
             r#"{{"kind":"event","id":"{n:016x}","tenant":"{tenant}","region":"eu-west-1","channelId":"streaming-0-x","topic":"{topic}","topicFamily":"{family}","receivedAt":"2026-11-23T10:00:00.123Z","version":"2","body":{{"n":{n},"id":"not-this-one"}}}}"#
@@ -58,6 +59,7 @@ fn gap(tenant: &str) -> Delivery {
     let id = uuid::Uuid::new_v4();
     Delivery {
         kind: RecordKind::Gap,
+        received_ms: None,
         tenant: Arc::from(tenant),
         json: Bytes::from(format!(
             r#"{{"kind":"gap","channelId":"streaming-0-x","from":"2026-11-23T10:00:01.000Z","id":"{id}","reason":"socket_lost","region":"eu-west-1","tenant":"{tenant}","to":"2026-11-23T10:00:04.120Z","topics":["v2.users.u1.presence"]}}"#
@@ -324,6 +326,7 @@ fn subjects_and_ids_come_from_the_envelope() {
     assert_eq!(envelope_id(g.kind, &g.json).as_deref(), v["id"].as_str());
     let odd = Delivery {
         kind: RecordKind::Backfill,
+        received_ms: None,
         tenant: Arc::from("t"),
         json: Bytes::from_static(br#"{"kind":"backfill","id":"ab","topicFamily":"a..b c.*"}"#),
     };

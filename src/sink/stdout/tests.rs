@@ -12,6 +12,7 @@ async fn writes_a_batch_and_flushes() {
     let mut sink = StdoutSink::new();
     let batch = [Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: Arc::from("t"),
         json: Bytes::from_static(b"{\"n\":1}"),
     }];

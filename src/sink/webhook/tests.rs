@@ -91,6 +91,7 @@ fn the_allow_list_takes_networks_addresses_and_host_names() {
 fn record() -> Delivery {
     Delivery {
         kind: RecordKind::Event,
+        received_ms: None,
         tenant: "acme".into(),
         json: Bytes::from_static(br#"{"kind":"event","id":"e-1","tenant":"acme"}"#),
     }

@@ -66,7 +66,10 @@ impl SinkStats {
         self.sent.fetch_add(n, Ordering::Relaxed);
         if let Some(m) = &self.metrics {
             m.sent(n);
-            m.acknowledged(batch.iter().map(|d| &d.json[..]), chrono::Utc::now());
+            m.acknowledged(
+                batch.iter().map(|d| (d.received_ms, &d.json[..])),
+                chrono::Utc::now(),
+            );
         }
     }
 
