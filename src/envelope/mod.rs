@@ -104,6 +104,12 @@ impl OriginPrefix {
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Topics, ids and versions hardly ever hold a character to escape: copied whole when they hold none.
+    if !frame::needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: Option<&[u8]> = match b {
@@ -132,6 +138,9 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 
 /// The length of `s` once written by [`push_json_str`] (quotes included).
 fn json_str_len(s: &str) -> usize {
+    if !frame::needs_escape(s.as_bytes()) {
+        return 2 + s.len();
+    }
     2 + s
         .bytes()
         .map(|b| match b {

@@ -153,6 +153,20 @@ fn control_characters_are_escaped() {
     push_json_str(&mut out, "a\u{1}b\"\\\n");
     let back: String = serde_json::from_slice(&out).unwrap();
     assert_eq!(back, "a\u{1}b\"\\\n");
+    // Long and short, with and without a character to escape: what serde_json reads back, and the length
+    // written is the length announced.
+    for text in [
+        "",
+        "v2.users.0b5a1d2c-3e4f-4a5b-8c6d-7e8f9a0b1c2d.presence",
+        "v2.users.0b5a1d2c-3e4f-4a5b-8c6d-7e8f9a0b1c2d\"presence",
+        "naïve — ok",
+        "tab\tat the end of a long string\u{7}",
+    ] {
+        let mut out = Vec::new();
+        push_json_str(&mut out, text);
+        assert_eq!(out.len(), json_str_len(text), "{text}");
+        assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), text);
+    }
 }
 
 #[test]

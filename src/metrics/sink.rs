@@ -1,6 +1,7 @@
 //! The series of one sink, resolved once for its worker.
 
 use chrono::{DateTime, Utc};
+use prometheus::local::LocalHistogram;
 use prometheus::{Histogram, IntCounter};
 
 use super::families::Families;
@@ -64,16 +65,22 @@ impl SinkMetrics {
         self.dead_letters_dropped.inc_by(n);
     }
 
+    /// A buffer of the delivery latency histogram, for [`Self::acknowledged`].
+    pub fn latency_buffer(&self) -> LocalHistogram {
+        self.latency.local()
+    }
+
     /// The destination acknowledged these records at `now`: observes each event's time since `receivedAt`
     /// (gap records carry none). Each record comes with its `receivedAt` in milliseconds when the engine
     /// carried it beside the line; otherwise (records from the spool) it is read from the line. A batch is
     /// observed locally and flushed once, not one atomic per record.
+    /// `local` is the worker's own buffer of the latency histogram ([`Self::latency_buffer`]), kept from batch
+    /// to batch: a new one per batch was an allocation.
     pub fn acknowledged<'a>(
-        &self,
+        local: &LocalHistogram,
         records: impl Iterator<Item = (Option<i64>, &'a [u8])>,
         now: DateTime<Utc>,
     ) {
-        let local = self.latency.local();
         // Records read from the line mostly share their millisecond: parse each distinct text once.
         let mut last: Option<(&[u8], i64)> = None;
         let now_ms = now.timestamp_millis();

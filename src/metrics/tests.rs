@@ -378,7 +378,8 @@ fn delivery_latency_is_observed_for_events_and_not_for_gap_records() {
     // Read from the line (records from the spool), or carried beside it (10 ms here, whatever the line says).
     let carried = Some((now - chrono::Duration::milliseconds(10)).timestamp_millis());
     let received = [None, carried, None];
-    sink.acknowledged(
+    crate::metrics::SinkMetrics::acknowledged(
+        &sink.latency_buffer(),
         received.into_iter().zip(batch.iter().map(|s| s.as_bytes())),
         now,
     );

@@ -178,6 +178,21 @@ const STRING_STOP: [bool; 256] = {
     t
 };
 
+/// Whether `bytes` hold a quote, a backslash or a control character: the characters a JSON string must escape.
+pub(super) fn needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    // A word the quick test flags is looked at byte by byte (the test may be wrong about a yes).
+    let found = words.by_ref().any(|w| {
+        may_stop_string(u64::from_le_bytes(w.try_into().unwrap_or_default()))
+            && w.iter().any(|&b| STRING_STOP[usize::from(b)])
+    });
+    found
+        || words
+            .remainder()
+            .iter()
+            .any(|&b| STRING_STOP[usize::from(b)])
+}
+
 /// Whether one of the eight bytes of `word` may be a quote, a backslash or a control character. Exact when it
 /// says no; a yes may be wrong (a borrow across bytes), which only sends the scan to the byte-wise loop.
 fn may_stop_string(word: u64) -> bool {

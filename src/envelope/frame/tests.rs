@@ -349,3 +349,17 @@ fn the_eight_byte_test_misses_no_byte_that_ends_a_run() {
         *"é—😀!".as_bytes().first_chunk().unwrap()
     )));
 }
+
+#[test]
+fn needs_escape_finds_every_character_a_json_string_escapes_wherever_it_is() {
+    for len in 0..20 {
+        assert!(!needs_escape("é-x".repeat(len).as_bytes()));
+        for at in 0..len {
+            for b in [b'"', b'\\', b'\n', 0x00, 0x1f] {
+                let mut text = vec![b'a'; len];
+                text[at] = b;
+                assert!(needs_escape(&text), "{b:#x} at {at} of {len}");
+            }
+        }
+    }
+}

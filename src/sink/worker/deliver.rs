@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::local::LocalHistogram;
 use tokio::sync::mpsc;
 
 use super::{DeadLetters, SinkStats};
@@ -21,6 +22,8 @@ pub(super) struct Writer {
     sink: Box<dyn Sink>,
     pub(super) stats: Arc<SinkStats>,
     dead: DeadLetters,
+    /// The latency histogram's buffer, kept for the worker's life.
+    latency: Option<LocalHistogram>,
 }
 
 impl Writer {
@@ -33,6 +36,7 @@ impl Writer {
         Writer {
             name,
             sink,
+            latency: stats.latency_buffer(),
             stats,
             dead,
         }
@@ -54,7 +58,7 @@ impl Writer {
         };
         match result {
             Ok(()) => {
-                self.stats.delivered(batch, rejected);
+                self.stats.delivered(batch, rejected, self.latency.as_ref());
                 Ok(())
             }
             Err(e) => {

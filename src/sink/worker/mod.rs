@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus::local::LocalHistogram;
 use tokio::sync::mpsc;
 
 use super::{Delivery, Sink, spool};
@@ -61,16 +62,25 @@ pub struct SinkStats {
 
 impl SinkStats {
     /// The destination accepted `batch`, of which `rejected` records were dead-lettered instead.
-    fn delivered(&self, batch: &[Delivery], rejected: usize) {
+    /// `latency` is the worker's buffer of the latency histogram (see [`Self::latency_buffer`]).
+    fn delivered(&self, batch: &[Delivery], rejected: usize, latency: Option<&LocalHistogram>) {
         let n = (batch.len() - rejected) as u64;
         self.sent.fetch_add(n, Ordering::Relaxed);
         if let Some(m) = &self.metrics {
             m.sent(n);
-            m.acknowledged(
+        }
+        if let Some(local) = latency {
+            SinkMetrics::acknowledged(
+                local,
                 batch.iter().map(|d| (d.received_ms, &d.json[..])),
                 chrono::Utc::now(),
             );
         }
+    }
+
+    /// A buffer of the sink's latency histogram, for a worker to keep (none without metrics).
+    fn latency_buffer(&self) -> Option<LocalHistogram> {
+        self.metrics.as_ref().map(SinkMetrics::latency_buffer)
     }
 
     /// A write (or flush) failed; the batch is tried again.
