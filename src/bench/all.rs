@@ -269,7 +269,7 @@ fn throughput_row(t: &Throughput) -> String {
         t.data_threads(),
         if t.data_threads() == 1 { "" } else { "s" },
         if t.pinned {
-            ", simulator on a core of its own"
+            ", simulator on a core of its own (one worker thread)"
         } else {
             ", simulator sharing the cores"
         },
@@ -521,7 +521,7 @@ mod tests {
         assert_eq!(rows.len(), 7);
         assert_eq!(
             rows.remove(2),
-            "| throughput at 20,000 events/s asked, socket → file sink (1024 B events), data path on 1 thread, simulator on a core of its own: events per engine CPU-second (goal ≥ 150,000) | 99,750 (missed) (19,950 /s delivered, engine at 20 % of a core, 0.041 context switches per event (goal ≤ 0.05: met)) |"
+            "| throughput at 20,000 events/s asked, socket → file sink (1024 B events), data path on 1 thread, simulator on a core of its own (one worker thread): events per engine CPU-second (goal ≥ 150,000) | 99,750 (missed) (19,950 /s delivered, engine at 20 % of a core, 0.041 context switches per event (goal ≤ 0.05: met)) |"
         );
         assert_eq!(
             rows[2],

@@ -66,6 +66,11 @@ struct Pinning {
 }
 
 impl Pinning {
+    /// Whether the engine's data path fits on this process's CPUs less one, left to the simulator.
+    fn fits(data_threads: usize) -> bool {
+        proc::affinity(std::process::id()).is_some_and(|ours| ours.len() > data_threads)
+    }
+
     fn apart(sim_pid: Option<u32>, data_threads: usize) -> Option<Pinning> {
         let ours = proc::affinity(std::process::id())?;
         let sim_pid = sim_pid?;
@@ -88,8 +93,8 @@ impl Drop for Pinning {
 
 /// Delivers `rate` events per second of 2,000 users' presence and routing status (4,000 topics on 4 channels
 /// of one client) for `seconds`, and counts what reached the file sink and the CPU it took. The engine runs
-/// with `channel_threads`; the simulator is pinned to a core of its own when the engine's threads fit on the
-/// others.
+/// with `channel_threads`; the simulator is pinned to a core of its own, with one worker thread, when the
+/// engine's threads fit on the others.
 pub async fn throughput(
     rate: f64,
     seconds: u64,
@@ -97,9 +102,14 @@ pub async fn throughput(
     channel_threads: usize,
 ) -> anyhow::Result<Throughput> {
     let pid = std::process::id();
-    let sim = SimChild::start(2000, &[]).await?;
+    // A simulator on one core of its own gets one worker thread: two would only take turns on that core,
+    // and write the sockets at two moments of each millisecond instead of one.
+    let apart = Pinning::fits(1 + channel_threads);
+    let sim = SimChild::start(2000, if apart { &["--workers", "1"] } else { &[] }).await?;
     // Before the engine starts: its threads inherit the pinning of the thread that starts them.
-    let pinning = Pinning::apart(sim.pid(), 1 + channel_threads);
+    let pinning = apart
+        .then(|| Pinning::apart(sim.pid(), 1 + channel_threads))
+        .flatten();
     sim.register(1).await?;
     let topics = sim.user_topics(&["presence", "routingStatus"]).await?;
     let scratch = Scratch::new("throughput")?;
