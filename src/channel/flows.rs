@@ -8,13 +8,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::Utc;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::dialer::Dialer;
 use super::error::ChannelError;
-use super::phase::{Bound, Live, Phase, Socket};
+use super::phase::{Bound, Live, Outgoing, Phase, Socket};
 use super::{ChannelActor, SocketItem};
 
 use crate::lifetime::Lifetimes;
@@ -270,12 +268,11 @@ impl ChannelActor {
         let generation = self.next_generation;
         self.next_generation += 1;
         let (mut sink, stream) = ws.split();
-        let (writer, mut rx) = mpsc::channel::<WsMessage>(4);
+        let (writer, mut rx) = futures_channel::mpsc::unbounded::<Outgoing>();
         actix::spawn(async move {
             use futures_util::SinkExt;
-            while let Some(msg) = rx.recv().await {
-                let closing = matches!(msg, WsMessage::Close(_));
-                if sink.send(msg).await.is_err() || closing {
+            while let Some(out) = rx.next().await {
+                if sink.send(out.message()).await.is_err() || out == Outgoing::Close {
                     break;
                 }
             }

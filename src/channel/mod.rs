@@ -33,7 +33,7 @@ pub use self::lifecycle::{GapReason, Lifecycle};
 pub use self::messages::{
     ChannelEnded, ChannelReport, Crash, GetStatus, Restart, RollOver, RolloverDone, SetUnits, Stop,
 };
-use self::phase::{Bound, Phase};
+use self::phase::{Bound, Outgoing, Phase};
 pub use self::shared::TenantShared;
 use self::watchdog::{Tick, Watchdog};
 use crate::backfill::{BackfillHandle, Job, covers};
@@ -512,10 +512,7 @@ impl ChannelActor {
         match self.watchdog.tick(tokio::time::Instant::now()) {
             Tick::Idle => {}
             Tick::SendPing => {
-                let _ = live
-                    .socket
-                    .writer
-                    .try_send(WsMessage::text(r#"{"message":"ping"}"#));
+                let _ = live.socket.writer.unbounded_send(Outgoing::Ping);
             }
             Tick::Dead { silent_for } => self.socket_lost(
                 GapReason::HeartbeatTimeout,
