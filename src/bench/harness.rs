@@ -173,16 +173,46 @@ pub fn engine_config_with(
     engine: &str,
     extra: &str,
 ) -> anyhow::Result<Config> {
+    let tenant = BenchTenant {
+        id: "bench".into(),
+        topics: topics.to_vec(),
+        clients: (0..clients).map(|c| format!("bench-{c}")).collect(),
+    };
+    engine_config_tenants(sim, dir, &[tenant], engine, extra)
+}
+
+/// One tenant of a bench configuration: what it follows, with which of the simulator's clients.
+pub struct BenchTenant {
+    pub id: String,
+    pub topics: Vec<String>,
+    pub clients: Vec<String>,
+}
+
+/// An engine configuration with `tenants` on the simulator, every record routed to a file sink in `dir`, and
+/// `extra` TOML appended.
+pub fn engine_config_tenants(
+    sim: &SimChild,
+    dir: &Path,
+    tenants: &[BenchTenant],
+    engine: &str,
+    extra: &str,
+) -> anyhow::Result<Config> {
     let mut text = format!(
-        "[engine]\n{engine}\n\n[store]\npath = \"{}\"\n\n[egress]\nallow = [\"127.0.0.1\"]\n\n[[tenants]]\nid = \"bench\"\napi_base = \"{b}\"\nlogin_base = \"{b}\"\ntopics = {}\n",
+        "[engine]\n{engine}\n\n[store]\npath = \"{}\"\n\n[egress]\nallow = [\"127.0.0.1\"]\n",
         dir.join("store.db").display(),
-        serde_json::to_string(topics)?,
-        b = sim.base
     );
-    for c in 0..clients {
+    for tenant in tenants {
         text.push_str(&format!(
-            "[[tenants.clients]]\nid = \"bench-{c}\"\nsecret = \"s\"\n"
+            "\n[[tenants]]\nid = \"{}\"\napi_base = \"{b}\"\nlogin_base = \"{b}\"\ntopics = {}\n",
+            tenant.id,
+            serde_json::to_string(&tenant.topics)?,
+            b = sim.base
         ));
+        for client in &tenant.clients {
+            text.push_str(&format!(
+                "[[tenants.clients]]\nid = \"{client}\"\nsecret = \"s\"\n"
+            ));
+        }
     }
     text.push_str(&format!(
         "\n[[sinks]]\nname = \"file\"\nkind = \"file\"\npath = \"{}\"\nmax_bytes = 1073741824\nmax_files = 1\n\n[[routes]]\nsinks = [\"file\"]\n",

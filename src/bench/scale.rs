@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::harness::{Scratch, SimChild, engine_config, wait_live};
+use super::harness::{BenchTenant, Scratch, SimChild, engine_config_tenants, wait_live};
 use super::proc;
 
 /// Options of the hidden `switchboard bench idle-probe` (the child process of a scale run).
@@ -44,29 +44,46 @@ impl Idle {
 /// Topics per OAuth client: the platform's 20 channels, less the slot the engine keeps for rollovers.
 const CHANNELS_PER_CLIENT: usize = 19;
 
+/// Channels per tenant. The engine opens at most `SOCKET_OPENS_PER_WINDOW` sockets per tenant per window (a
+/// bound against hammering one org), so the channels are spread over tenants, as a shared service has them:
+/// each tenant's 250 open in about 50 s, all tenants at once.
+const CHANNELS_PER_TENANT: usize = 250;
+
 /// Runs in the child: opens the channels, lets them settle, measures, prints one JSON line.
 pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
     proc::raise_fd_limit();
     let n = args.channels;
     let pid = std::process::id();
     let sim = SimChild::start(n, &[]).await?;
-    let clients = n.div_ceil(CHANNELS_PER_CLIENT);
-    sim.register(clients).await?;
     let topics: Vec<String> = sim
         .user_topics(&["presence"])
         .await?
         .into_iter()
         .take(n)
         .collect();
+    // One topic per channel, so that n topics make n channels; each tenant its own clients.
+    let mut tenants = Vec::new();
+    let mut clients = 0;
+    for (t, share) in topics.chunks(CHANNELS_PER_TENANT).enumerate() {
+        let first = clients;
+        clients += share.len().div_ceil(CHANNELS_PER_CLIENT);
+        tenants.push(BenchTenant {
+            id: format!("bench-{t}"),
+            topics: share.to_vec(),
+            clients: (first..clients).map(|c| format!("bench-{c}")).collect(),
+        });
+    }
+    sim.register(clients).await?;
     let scratch = Scratch::new(&format!("idle-{n}"))?;
-    // One topic per channel, so that n topics make n channels.
-    let config = engine_config(&sim, &scratch.0, &topics, clients, "topics_per_channel = 1")?;
+    let config = engine_config_tenants(&sim, &scratch.0, &tenants, "topics_per_channel = 1", "")?;
     let rss0 = proc::rss_bytes(pid).unwrap_or(0);
     let started = Instant::now();
     let engine = crate::engine::start(config)?;
-    // One tenant opens at most SOCKET_OPENS_PER_WINDOW sockets per window: n channels need n / 50 windows.
+    // A tenant opens at most SOCKET_OPENS_PER_WINDOW sockets per window; the tenants open theirs at once.
+    let per_tenant = n.min(CHANNELS_PER_TENANT);
     let opening = crate::channel::SOCKET_OPEN_WINDOW
-        * u32::try_from(n / crate::channel::SOCKET_OPENS_PER_WINDOW + 1).unwrap_or(u32::MAX);
+        * u32::try_from(per_tenant / crate::channel::SOCKET_OPENS_PER_WINDOW + 1)
+            .unwrap_or(u32::MAX);
     let took = wait_live(&engine, n, Duration::from_secs(120) + opening).await?;
     // Let the setup's last replies and the engine's first heap trim (10 s after start) pass.
     tokio::time::sleep(
