@@ -58,34 +58,16 @@ impl<'a> Frame<'a> {
             pos: 0,
         };
         let mut frame = Frame::default();
-        // The fields read so far, one bit each: a field read twice makes the frame malformed, as it does for
-        // serde's derived structs (which of the two would count is anyone's guess).
+        // The fields read so far, one bit each (see `read_once`).
         let mut seen = 0u8;
-        let mut first = |bit: u8| {
-            let again = seen & bit != 0;
-            seen |= bit;
-            (!again).then_some(())
-        };
         scan.ws();
         scan.eat(b'{')?;
         scan.members(|scan, key| match &*key {
-            "topicName" => {
-                first(1)?;
-                frame.topic_name = scan.opt_str()?;
-                Some(())
-            }
-            "version" => {
-                first(2)?;
-                frame.version = scan.opt_str()?;
-                Some(())
-            }
-            "result" => {
-                first(4)?;
-                frame.result = scan.opt_str()?;
-                Some(())
-            }
+            "topicName" => scan.str_once(&mut seen, 1, &mut frame.topic_name),
+            "version" => scan.str_once(&mut seen, 2, &mut frame.version),
+            "result" => scan.str_once(&mut seen, 4, &mut frame.result),
             "eventBody" => {
-                first(8)?;
+                read_once(&mut seen, 8)?;
                 frame.event_body = if scan.null() {
                     None
                 } else {
@@ -94,17 +76,13 @@ impl<'a> Frame<'a> {
                 Some(())
             }
             "metadata" => {
-                first(16)?;
+                read_once(&mut seen, 16)?;
                 if scan.null() {
                     return Some(());
                 }
                 scan.eat(b'{')?;
                 scan.members(|scan, key| match &*key {
-                    "CorrelationId" => {
-                        first(32)?;
-                        frame.correlation_id = scan.opt_str()?;
-                        Some(())
-                    }
+                    "CorrelationId" => scan.str_once(&mut seen, 32, &mut frame.correlation_id),
                     _ => scan.raw_value().map(drop),
                 })
             }
@@ -151,6 +129,14 @@ impl<'a> Frame<'a> {
     pub fn correlation_id(&self) -> Option<&str> {
         self.correlation_id.as_deref()
     }
+}
+
+/// Marks field `bit` of `seen` as read; `None` when it was read before: a field read twice makes the frame
+/// malformed, as it does for serde's derived structs (which of the two would count is anyone's guess).
+fn read_once(seen: &mut u8, bit: u8) -> Option<()> {
+    let again = *seen & bit != 0;
+    *seen |= bit;
+    (!again).then_some(())
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -257,6 +243,13 @@ impl<'a> Scan<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// A string or `null` into `slot`, for field `bit` of `seen` (see [`read_once`]).
+    fn str_once(&mut self, seen: &mut u8, bit: u8, slot: &mut Option<Cow<'a, str>>) -> Option<()> {
+        read_once(seen, bit)?;
+        *slot = self.opt_str()?;
+        Some(())
     }
 
     /// A string or `null`.

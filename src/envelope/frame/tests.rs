@@ -164,6 +164,18 @@ const KEYS: &[&str] = &[
 ];
 const SPACE: &[&str] = &["", "", "", " ", "\n\t ", "\r\n"];
 
+/// The `i`-th member's key of an object and its colon (a comma before all but the first), spaced at random.
+fn member_key(rng: &mut Rng, i: usize, out: &mut String) {
+    if i > 0 {
+        out.push(',');
+    }
+    out.push_str(rng.pick(SPACE));
+    out.push_str(rng.pick(KEYS));
+    out.push_str(rng.pick(SPACE));
+    out.push(':');
+    out.push_str(rng.pick(SPACE));
+}
+
 fn value(rng: &mut Rng, depth: usize, out: &mut String) {
     let kind = if depth > 4 {
         rng.below(3)
@@ -177,14 +189,7 @@ fn value(rng: &mut Rng, depth: usize, out: &mut String) {
         3 | 4 => {
             out.push('{');
             for i in 0..rng.below(4) {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(rng.pick(SPACE));
-                out.push_str(rng.pick(KEYS));
-                out.push_str(rng.pick(SPACE));
-                out.push(':');
-                out.push_str(rng.pick(SPACE));
+                member_key(rng, i, out);
                 value(rng, depth + 1, out);
             }
             out.push_str(rng.pick(SPACE));
@@ -208,13 +213,7 @@ fn frame_text(rng: &mut Rng) -> String {
     let mut out = String::from(rng.pick(SPACE));
     out.push('{');
     for i in 0..rng.below(6) {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(rng.pick(SPACE));
-        out.push_str(rng.pick(KEYS));
-        out.push(':');
-        out.push_str(rng.pick(SPACE));
+        member_key(rng, i, &mut out);
         match rng.below(4) {
             0 => out.push_str(rng.pick(STRINGS)),
             1 => {
