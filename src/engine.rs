@@ -179,6 +179,22 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                     None => config.tenants.clone(),
                 };
                 let metrics = Arc::new(Metrics::new().context("while registering the metrics")?);
+                // Channels on this thread by default: an event then goes socket → router → sink without
+                // waking another thread (see `channel_threads`).
+                let arbiters: Vec<ArbiterHandle> = match config.engine.channel_threads {
+                    0 => vec![Arbiter::current()],
+                    n => (0..n).map(|_| Arbiter::new().handle()).collect(),
+                };
+                // One router stays on this thread, beside the sink workers: with channel threads that splits
+                // the data path in two (read and frame | route and write), which measured cheapest on two
+                // threads. Shards go to the channel threads, one each (the configuration keeps them within).
+                let mut router_runtimes = vec![tokio::runtime::Handle::current()];
+                if config.engine.router_shards > 1 {
+                    router_runtimes.clear();
+                    for arbiter in arbiters.iter().take(config.engine.router_shards) {
+                        router_runtimes.push(runtime_of(arbiter).await?);
+                    }
+                }
                 // The store holds the sinks and routes too (seeded from the file); the admin API changes them live.
                 let (engine_sinks, router, sink_stats) = crate::registry::EngineSinks::start(
                     store.clone(),
@@ -197,17 +213,14 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                         dead_letters_max: config.store.dead_letters_max,
                         instance: config.cluster.as_ref().map(|c| c.instance_id.clone()),
                     },
-                    config.engine.router_queue,
-                    config.engine.dedup_window,
+                    crate::router::RouterSettings {
+                        queue: config.engine.router_queue,
+                        dedup_window: config.engine.dedup_window,
+                        runtimes: router_runtimes,
+                    },
                     metrics.clone(),
                 )
                 .await?;
-                // Channels on this thread by default: an event then goes socket → router → sink without
-                // waking another thread (see `channel_threads`).
-                let arbiters: Vec<ArbiterHandle> = match config.engine.channel_threads {
-                    0 => vec![Arbiter::current()],
-                    n => (0..n).map(|_| Arbiter::new().handle()).collect(),
-                };
                 let http = reqwest::Client::builder()
                     // Every name is resolved through the outbound address policy; a redirect could lead past it.
                     .dns_resolver(Arc::new(config.egress.clone()))
@@ -333,6 +346,15 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
         system,
         thread: Some(thread),
     })
+}
+
+/// The runtime an arbiter's thread runs, to start tasks on it that are not actors (the router's shards).
+async fn runtime_of(arbiter: &ArbiterHandle) -> anyhow::Result<tokio::runtime::Handle> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    arbiter.spawn(async move {
+        let _ = tx.send(tokio::runtime::Handle::current());
+    });
+    rx.await.context("a channel thread ended as it started")
 }
 
 /// What the engine thread hands back once its actors run.

@@ -135,7 +135,7 @@ enum Command {
         log: Option<String>,
     },
     /// Measure performance and print a table (no subcommand: the standard set, as `bench all`).
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
 }
 
 impl Command {

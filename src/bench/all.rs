@@ -28,6 +28,10 @@ pub struct AllBenchArgs {
     /// thread). [default: 0, and 0 and 1 at saturation]
     #[arg(long, value_delimiter = ',')]
     pub channel_threads: Vec<usize>,
+    /// Throughput: the engine's `router_shards` in every run with at least that many channel threads (the
+    /// others keep one router). [default: 1]
+    #[arg(long, default_value_t = 1)]
+    pub router_shards: usize,
     /// Throughput: length of the run in seconds. [default: 10; quick: 3]
     #[arg(long)]
     pub seconds: Option<u64>,
@@ -186,8 +190,15 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
                         "bench: throughput at {rate} events/s, channel_threads = {threads} ({} s)",
                         plan.seconds
                     );
+                    // Each shard beyond one runs on a channel thread of its own.
+                    let shards = if threads >= args.router_shards {
+                        args.router_shards
+                    } else {
+                        1
+                    };
                     throughput.push(
-                        engine::throughput(rate, plan.seconds, plan.event_size, threads).await?,
+                        engine::throughput(rate, plan.seconds, plan.event_size, threads, shards)
+                            .await?,
                     );
                 }
             }
@@ -263,11 +274,16 @@ fn ms(s: &Summary) -> String {
 fn throughput_row(t: &Throughput) -> String {
     let goal = |met: bool| if met { "met" } else { "missed" };
     let mut measure = format!(
-        "throughput at {} events/s asked, socket → file sink ({} B events), data path on {} thread{}{}: events per engine CPU-second",
+        "throughput at {} events/s asked, socket → file sink ({} B events), data path on {} thread{}{}{}: events per engine CPU-second",
         thousands(t.asked),
         t.event_size,
         t.data_threads(),
         if t.data_threads() == 1 { "" } else { "s" },
+        if t.router_shards > 1 {
+            format!(" (router in {} shards)", t.router_shards)
+        } else {
+            String::new()
+        },
         if t.pinned {
             ", simulator on a core of its own (one worker thread)"
         } else {
@@ -447,6 +463,7 @@ mod tests {
             event_size: 1024,
             asked: SATURATION,
             channel_threads: 1,
+            router_shards: 1,
             pinned: false,
             delivered_per_sec: 160_000.0,
             cpu: 0.6,
@@ -463,6 +480,7 @@ mod tests {
             event_size: 512,
             asked: 5_000.0,
             channel_threads: 0,
+            router_shards: 1,
             pinned: true,
             delivered_per_sec: 5_000.0,
             cpu: 0.05,
@@ -471,6 +489,25 @@ mod tests {
             allocs_per_event: None,
         });
         assert!(!row.contains("goal"), "{row}");
+        // A sharded router says so.
+        let row = throughput_row(&Throughput {
+            event_size: 1024,
+            asked: SATURATION,
+            channel_threads: 2,
+            router_shards: 2,
+            pinned: false,
+            delivered_per_sec: 100_000.0,
+            cpu: 0.5,
+            per_cpu_second: 200_000.0,
+            switches_per_event: 0.1,
+            allocs_per_event: None,
+        });
+        assert!(
+            row.contains(
+                "data path on 3 threads (router in 2 shards), simulator sharing the cores"
+            ),
+            "{row}"
+        );
     }
 
     #[test]
@@ -486,6 +523,7 @@ mod tests {
                 event_size: 1024,
                 asked: 20_000.0,
                 channel_threads: 0,
+                router_shards: 1,
                 pinned: true,
                 delivered_per_sec: 19_950.0,
                 cpu: 0.2,

@@ -25,6 +25,9 @@ pub struct EngineBenchArgs {
     /// The engine's `channel_threads` in the throughput run (0: the whole data path on one thread).
     #[arg(long, default_value_t = 0)]
     pub channel_threads: usize,
+    /// The engine's `router_shards` in the throughput run (at most `channel_threads` when above 1).
+    #[arg(long, default_value_t = 1)]
+    pub router_shards: usize,
     /// Channel counts for the idle-memory runs (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1000usize, 10000])]
     pub channels: Vec<usize>,
@@ -38,6 +41,8 @@ pub struct Throughput {
     pub asked: f64,
     /// The engine's `channel_threads`: 0 runs the whole data path (sockets, router, sinks) on one thread.
     pub channel_threads: usize,
+    /// The engine's `router_shards`: 1 routes every tenant on the engine's thread.
+    pub router_shards: usize,
     /// Whether the simulator ran on a core of its own, apart from the engine.
     pub pinned: bool,
     /// Events per second written to the file sink.
@@ -100,6 +105,7 @@ pub async fn throughput(
     seconds: u64,
     event_size: usize,
     channel_threads: usize,
+    router_shards: usize,
 ) -> anyhow::Result<Throughput> {
     let pid = std::process::id();
     // A simulator on one core of its own gets one worker thread: two would only take turns on that core,
@@ -118,7 +124,7 @@ pub async fn throughput(
         &scratch.0,
         &topics,
         1,
-        &format!("channel_threads = {channel_threads}"),
+        &format!("channel_threads = {channel_threads}\nrouter_shards = {router_shards}"),
     )?)?;
     wait_live(&engine, 4, Duration::from_secs(60)).await?;
     let sent0 = delivered(&engine);
@@ -146,6 +152,7 @@ pub async fn throughput(
         event_size,
         asked: rate,
         channel_threads,
+        router_shards,
         pinned: pinning.is_some(),
         delivered_per_sec: sent as f64 / elapsed,
         cpu: cpu / elapsed,
@@ -164,6 +171,7 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         args.seconds,
         args.event_size,
         args.channel_threads,
+        args.router_shards,
     )
     .await?;
     println!(

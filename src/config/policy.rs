@@ -46,12 +46,12 @@ pub struct EnginePolicy {
     pub combined_topic_counting: CombinedCounting,
     /// Per-token REST budget the engine stays under, requests a minute. Default 300.
     pub rest_requests_per_minute: u32,
-    /// Events buffered between the channels and the router. Default 65536.
+    /// Events buffered between the channels and the router (per router shard). Default 65536.
     pub router_queue: usize,
     /// Records buffered per sink before its worker spools them to disk (a slow or failing destination then
     /// never holds the router). Default 65536.
     pub sink_queue: usize,
-    /// Recent event ids remembered to remove duplicates. Default 200000.
+    /// Recent event ids remembered to remove duplicates, per tenant. Default 200000.
     pub dedup_window: usize,
     /// How often each tenant writes its live channels' last proof of life (last frame) to the store, in one
     /// batch, so that after a crash (no graceful stop) the `restart` gap opens at most this long before the
@@ -64,6 +64,11 @@ pub struct EnginePolicy {
     /// without a hand-off between threads (the cheapest per event: see the README's throughput figures).
     /// N spreads the channels over N threads of their own, for more events than one core carries.
     pub channel_threads: usize,
+    /// Shards of the router. Default 1: one router, on the engine's thread beside the sink workers, routes
+    /// every tenant. N > 1 splits the tenants over N routers (by a hash of the tenant's id, so a tenant's
+    /// records stay in one, in order), each on one of the channel threads: routing then grows with the
+    /// threads. At most `channel_threads`.
+    pub router_shards: usize,
 }
 
 impl Default for EnginePolicy {
@@ -87,6 +92,7 @@ impl Default for EnginePolicy {
             dedup_window: 200_000,
             proof_of_life_interval: Duration::from_secs(4),
             channel_threads: 0,
+            router_shards: 1,
         }
     }
 }
@@ -170,6 +176,7 @@ const ENGINE_KEYS: &[&str] = &[
     "dedup_window",
     "proof_of_life_interval",
     "channel_threads",
+    "router_shards",
 ];
 
 /// Reads and validates the `[engine]` table at `path`.
@@ -220,6 +227,7 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
             errs,
         ),
         channel_threads: r.uint("channel_threads", d.channel_threads, errs),
+        router_shards: r.uint("router_shards", d.router_shards, errs),
     };
     let ok = |errs: &Errors, keys: &[&str]| keys.iter().all(|k| !errs.has(&r.path(k)));
     if p.heartbeat_timeout <= p.ping_interval && ok(errs, &["heartbeat_timeout", "ping_interval"]) {
@@ -249,6 +257,19 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
             format!("must be at most {MAX_CHANNEL_THREADS}"),
         );
     }
+    // Each shard beyond the first runs on a channel thread of its own (see `router_shards`).
+    if p.router_shards > 1
+        && p.router_shards > p.channel_threads
+        && ok(errs, &["router_shards", "channel_threads"])
+    {
+        errs.push(
+            r.path("router_shards"),
+            format!(
+                "must be 1 or at most channel_threads ({}): each shard runs on a channel thread",
+                p.channel_threads
+            ),
+        );
+    }
     if p.rollover_margin >= CHANNEL_LIFETIME {
         errs.push(
             r.path("rollover_margin"),
@@ -276,6 +297,7 @@ pub(crate) fn read_engine(table: &Table, path: &str, errs: &mut Errors) -> Engin
         ("router_queue", p.router_queue),
         ("sink_queue", p.sink_queue),
         ("dedup_window", p.dedup_window),
+        ("router_shards", p.router_shards),
     ] {
         if value == 0 {
             errs.push(r.path(key), "must be at least 1");

@@ -193,6 +193,16 @@ fn engine_rules() {
             "at most 64",
         ),
         (
+            "[engine]\nchannel_threads = 2\nrouter_shards = 3",
+            "engine.router_shards",
+            "at most channel_threads (2)",
+        ),
+        (
+            "[engine]\nrouter_shards = 0",
+            "engine.router_shards",
+            "at least 1",
+        ),
+        (
             "[engine]\nproof_of_life_interval = \"0s\"",
             "engine.proof_of_life_interval",
             "greater than zero",

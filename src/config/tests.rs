@@ -58,6 +58,7 @@ router_queue = 1024
 sink_queue = 2048
 dedup_window = 5000
 channel_threads = 2
+router_shards = 2
 proof_of_life_interval = "2s"
 
 [engine.backoff]
@@ -155,6 +156,7 @@ fn full_config_reads_into_the_expected_structs() {
             dedup_window: 5000,
             proof_of_life_interval: Duration::from_secs(2),
             channel_threads: 2,
+            router_shards: 2,
         },
         store: StoreConfig {
             path: PathBuf::from("/etc/sb/state/sb.db"),
@@ -284,7 +286,7 @@ fn empty_config_is_valid_with_safe_defaults() {
     assert_eq!(e.rest_requests_per_minute, 300);
     assert_eq!((e.router_queue, e.dedup_window), (65536, 200_000));
     assert_eq!(e.proof_of_life_interval, Duration::from_secs(4));
-    assert_eq!(e.channel_threads, 0);
+    assert_eq!((e.channel_threads, e.router_shards), (0, 1));
     assert_eq!(c.store.path, PathBuf::from("/etc/sb/switchboard.db"));
 }
 

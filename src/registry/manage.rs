@@ -13,8 +13,7 @@ impl EngineSinks {
         file_routes: &[RouteConfig],
         key: Option<MasterKey>,
         workers: WorkerSettings,
-        router_queue: usize,
-        dedup_window: usize,
+        router: RouterSettings,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<(
         Arc<EngineSinks>,
@@ -46,12 +45,11 @@ impl EngineSinks {
             .map(|(name, r)| (name.clone(), r.stats.clone()))
             .collect();
         let entries: Vec<RouteEntry> = routes.iter().map(RunningRoute::entry).collect();
-        let (router, task) = crate::router::spawn(
+        let (router, task) = crate::router::spawn_on(
+            &router,
             &entries,
             running.values().map(|r| r.handle.clone()).collect(),
             store.clone(),
-            router_queue,
-            dedup_window,
             metrics.clone(),
         );
         let manager = EngineSinks {

@@ -13,11 +13,11 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, watch};
 
 use crate::config::RouteConfig;
 use crate::metrics::Metrics;
-use crate::router::{Inbound, RouteEntry, RouterHandle, RouterTask};
+use crate::router::{Inbound, RouteEntry, RouterHandle, RouterQueue, RouterSettings, RouterTask};
 use crate::secrets::MasterKey;
 use crate::sink::{self, Delivery, Sink, SinkConfig, SinkHandle, SinkStats};
 use crate::store::{RouteRecord, Store, StoreError};
@@ -160,7 +160,7 @@ impl WorkerSettings {
 /// previous one left, and the router receives the reconfigurations in the order they were stored.
 pub struct EngineSinks {
     state: Mutex<State>,
-    router: mpsc::Sender<Inbound>,
+    router: RouterQueue,
     store: Arc<dyn Store>,
     workers: WorkerSettings,
     /// Seals the secrets of webhook sinks stored through the API.

@@ -240,8 +240,7 @@ async fn start_flow(
             dead_letters_max: sink::DEFAULT_DEAD_LETTERS_MAX,
             instance: None,
         },
-        4,
-        100_000,
+        crate::router::RouterSettings::here(4, 100_000),
         Arc::new(Metrics::new().unwrap()),
     )
     .await
@@ -349,8 +348,7 @@ async fn a_file_sink_replaced_mid_stream_keeps_every_line_in_order_and_changes_a
             dead_letters_max: sink::DEFAULT_DEAD_LETTERS_MAX,
             instance: None,
         },
-        4,
-        100_000,
+        crate::router::RouterSettings::here(4, 100_000),
         metrics.clone(),
     )
     .await
@@ -533,8 +531,7 @@ async fn a_stored_filter_is_compiled_at_start_and_a_route_whose_filter_does_not_
             dead_letters_max: sink::DEFAULT_DEAD_LETTERS_MAX,
             instance: None,
         },
-        4,
-        100_000,
+        crate::router::RouterSettings::here(4, 100_000),
         Arc::new(Metrics::new().unwrap()),
     )
     .await

@@ -8,6 +8,7 @@
 mod changes;
 mod dedup;
 mod filters;
+mod shards;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,12 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinError, JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use self::changes::LastStates;
 use self::dedup::Dedup;
 pub use self::filters::FilterCounts;
 use self::filters::RouteFilter;
+use self::shards::ShardTask;
+pub use self::shards::{RouterQueue, RouterTask};
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
 use crate::metrics::Metrics;
@@ -137,7 +140,7 @@ impl Route {
 /// The router's input and counters.
 #[derive(Clone)]
 pub struct RouterHandle {
-    pub queue: mpsc::Sender<Inbound>,
+    pub queue: RouterQueue,
     pub stats: Arc<RouterStats>,
     /// Every record after de-duplication, for live tails (a slow watcher misses records, never slows routing).
     pub tail: tokio::sync::broadcast::Sender<Tailed>,
@@ -201,29 +204,29 @@ fn decide(routes: &[Route], metrics: &Metrics, tenant: &str, topic: &str, json: 
     }
 }
 
-/// The router's task, to end it at shutdown and wait for it.
-pub struct RouterTask {
-    close: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+/// How the router runs: its queues, its de-duplication window, and where its shards run.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// Messages each shard's queue holds (`[engine] router_queue`).
+    pub queue: usize,
+    /// Recent event ids kept per tenant (`[engine] dedup_window`).
+    pub dedup_window: usize,
+    /// One shard on each (at least one): the engine gives the channel threads' runtimes, or its own.
+    pub runtimes: Vec<tokio::runtime::Handle>,
 }
 
-impl RouterTask {
-    /// Closes the router's queue: whatever it holds is still routed, anything sent from now on is refused.
-    /// Returns once the router has routed it all, stored its gap records and let go of its sinks (whose workers
-    /// then write their queues and end). An error means the router panicked.
-    pub async fn close(self) -> Result<(), JoinError> {
-        let _ = self.close.send(());
-        self.task.await
-    }
-
-    /// Waits for the router to end by itself, once every sender of its queue is dropped.
-    pub async fn join(self) -> Result<(), JoinError> {
-        // Dropping the close signal unsent does not close the queue (see `Router::run`).
-        self.task.await
+impl RouterSettings {
+    /// One shard on the current runtime.
+    pub fn here(queue: usize, dedup_window: usize) -> RouterSettings {
+        RouterSettings {
+            queue,
+            dedup_window,
+            runtimes: vec![tokio::runtime::Handle::current()],
+        }
     }
 }
 
-/// Starts the router task.
+/// Starts the router: one shard on the current runtime.
 pub fn spawn(
     routes: &[RouteEntry],
     sinks: Vec<SinkHandle>,
@@ -232,37 +235,76 @@ pub fn spawn(
     dedup_window: usize,
     metrics: Arc<Metrics>,
 ) -> (RouterHandle, RouterTask) {
-    let (tx, rx) = mpsc::channel(queue.max(1));
-    let (close, closed) = oneshot::channel();
+    let settings = RouterSettings::here(queue, dedup_window);
+    spawn_on(&settings, routes, sinks, store, metrics)
+}
+
+/// Starts the router sharded by tenant: one shard on each of the settings' runtimes, each with its own
+/// queue and its own de-duplication of the tenants it routes.
+pub fn spawn_on(
+    settings: &RouterSettings,
+    routes: &[RouteEntry],
+    sinks: Vec<SinkHandle>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+) -> (RouterHandle, RouterTask) {
+    let RouterSettings {
+        queue,
+        dedup_window,
+        runtimes,
+    } = settings;
+    let (queue, dedup_window) = (*queue, *dedup_window);
     let stats = Arc::new(RouterStats::default());
     let (tail, _) = tokio::sync::broadcast::channel(4096);
-    let compiled = compile(routes, &sinks, &metrics);
-    stats
-        .filters
-        .publish(compiled.iter().filter_map(|r| r.filter.as_ref()), &metrics);
-    let router = Router {
-        tail: tail.clone(),
-        routes: compiled,
-        route_configs: routes.to_vec(),
-        sinks,
-        store,
-        flows: HashMap::default(),
-        dedup_window,
-        last: LastStates::default(),
-        stats: stats.clone(),
-        metrics_epoch: metrics.epoch(),
-        metrics,
-        gap_writes: JoinSet::new(),
-    };
-    let task = tokio::spawn(router.run(rx, closed));
+    let mut queues = Vec::with_capacity(runtimes.len());
+    let mut tasks = Vec::with_capacity(runtimes.len());
+    for runtime in runtimes {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (close, closed) = oneshot::channel();
+        let compiled = compile(routes, &sinks, &metrics);
+        stats
+            .filters
+            .publish(compiled.iter().filter_map(|r| r.filter.as_ref()), &metrics);
+        let router = Router {
+            tail: tail.clone(),
+            routes: compiled,
+            route_configs: routes.to_vec(),
+            pending: vec![Vec::new(); sinks.len()],
+            sinks: sinks.clone(),
+            store: store.clone(),
+            flows: HashMap::default(),
+            dedup_window,
+            last: LastStates::default(),
+            stats: stats.clone(),
+            metrics_epoch: metrics.epoch(),
+            metrics: metrics.clone(),
+            gap_writes: JoinSet::new(),
+        };
+        queues.push(tx);
+        tasks.push(ShardTask {
+            close,
+            task: runtime.spawn(router.run(rx, closed)),
+        });
+    }
     (
         RouterHandle {
-            queue: tx,
+            queue: RouterQueue::new(queues),
             stats,
             tail,
         },
-        RouterTask { close, task },
+        RouterTask::new(tasks),
     )
+}
+
+impl RouterHandle {
+    /// The handle a tenant's channels use: its queue goes straight to the tenant's shard.
+    pub fn for_tenant(&self, tenant: &str) -> RouterHandle {
+        RouterHandle {
+            queue: self.queue.of_tenant(tenant),
+            stats: self.stats.clone(),
+            tail: self.tail.clone(),
+        }
+    }
 }
 
 /// For one (tenant, topic): the routes that want it, the sinks it goes to, whether one of those routes has a
@@ -299,6 +341,10 @@ struct Router {
     /// What `routes` was compiled from, to tell on a reconfiguration which routes stayed the same.
     route_configs: Vec<RouteEntry>,
     sinks: Vec<SinkHandle>,
+    /// Per sink (as `sinks`), what the batch being routed hands it: a batch's records go to each sink
+    /// together, at the end of the batch, so that a sink worker on another thread is woken once per batch
+    /// rather than once per record.
+    pending: Vec<Vec<Delivery>>,
     store: Arc<dyn Store>,
     /// Per tenant: de-duplication and decisions. aHash: looked up for every event (SipHash cost a share).
     flows: HashMap<Arc<str>, TenantFlow, ahash::RandomState>,
@@ -340,6 +386,7 @@ impl Router {
             for msg in batch.drain(..) {
                 self.handle(msg).await;
             }
+            self.hand_over().await;
         }
         while self.gap_writes.join_next().await.is_some() {}
     }
@@ -373,7 +420,20 @@ impl Router {
                 self.route_record(tenant, RecordKind::Backfill, &topics, Bytes::from(json))
                     .await
             }
-            Inbound::Reconfigure { routes, sinks } => self.reconfigure(routes, sinks),
+            Inbound::Reconfigure { routes, sinks } => {
+                // What was routed the old way goes to the old sinks before they are let go.
+                self.hand_over().await;
+                self.reconfigure(routes, sinks)
+            }
+        }
+    }
+
+    /// Hands every sink what the batch routed to it, in order (waiting while a sink's queue is full).
+    async fn hand_over(&mut self) {
+        for (sink, pending) in self.sinks.iter().zip(self.pending.iter_mut()) {
+            for delivery in pending.drain(..) {
+                sink.send(delivery).await;
+            }
         }
     }
 
@@ -400,6 +460,7 @@ impl Router {
         self.route_configs = routes;
         // Dropping the old handles here, after every earlier record was queued to them, is what lets a removed
         // sink's worker finish with exactly the records routed to it.
+        self.pending = vec![Vec::new(); sinks.len()];
         self.sinks = sinks;
         // Cached decisions hold indices into the old routes and sinks.
         for flow in self.flows.values_mut() {
@@ -509,7 +570,7 @@ impl Router {
                 tenant: tenant.clone(),
                 json: bytes,
             };
-            self.sinks[s].send(delivery).await;
+            self.pending[s].push(delivery);
         }
     }
 
@@ -578,7 +639,7 @@ impl Router {
                 tenant: tenant.clone(),
                 json: json.clone(),
             };
-            self.sinks[s].send(delivery).await;
+            self.pending[s].push(delivery);
         }
     }
 }

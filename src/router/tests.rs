@@ -313,7 +313,7 @@ async fn collecting(
     RouterHandle,
     RouterTask,
     Vec<Arc<parking_lot::Mutex<Vec<u64>>>>,
-    Vec<JoinHandle<()>>,
+    Vec<tokio::task::JoinHandle<()>>,
 ) {
     let store: Arc<dyn Store> = Arc::new(
         crate::store::sqlite::SqliteStore::in_memory()
@@ -485,4 +485,112 @@ async fn a_reconfiguration_drops_the_series_of_a_route_that_lost_its_filter() {
         .await
         .unwrap();
     assert!(!text.contains(r#"route="r""#), "{text}");
+}
+
+/// `event(n, topic)` of another tenant.
+fn event_of(tenant: &str, n: u64, topic: &str) -> Inbound {
+    match event(n, topic) {
+        Inbound::Event {
+            key,
+            topic_hash,
+            received_ms,
+            json,
+            topic,
+            ..
+        } => Inbound::Event {
+            tenant: Arc::from(tenant),
+            key,
+            topic_hash,
+            received_ms,
+            json,
+            topic,
+        },
+        other => other,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_keep_each_tenants_order_and_switch_routes_at_the_same_point_of_each_tenants_stream()
+{
+    let store: Arc<dyn Store> = Arc::new(
+        crate::store::sqlite::SqliteStore::in_memory()
+            .await
+            .unwrap(),
+    );
+    let (a_got, b_got) = (Arc::default(), Arc::default());
+    let (a, a_task) =
+        crate::sink::spawn("a", Box::new(Collect(Arc::clone(&a_got))), 8, store.clone());
+    let (b, b_task) =
+        crate::sink::spawn("b", Box::new(Collect(Arc::clone(&b_got))), 8, store.clone());
+    let here = tokio::runtime::Handle::current();
+    let settings = RouterSettings {
+        queue: 4,
+        dedup_window: 1000,
+        runtimes: vec![here.clone(), here.clone(), here],
+    };
+    let (router, task) = spawn_on(
+        &settings,
+        &[route(&["a"], &["*"])],
+        vec![a.clone()],
+        store,
+        Arc::new(Metrics::new().unwrap()),
+    );
+    assert_eq!(router.queue.shards(), 3);
+    let tenants: Vec<String> = (0..12).map(|t| format!("tenant-{t}")).collect();
+    // Every tenant's records go to one shard, and the tenants are spread over more than one.
+    let mut shards_used = std::collections::HashSet::new();
+    for t in &tenants {
+        assert_eq!(router.queue.of_tenant(t).shards(), 1);
+        shards_used.insert(router.queue.shard_of(t));
+    }
+    assert!(shards_used.len() > 1, "12 tenants all on one shard");
+    // `n` is the tenant's index × 1000 + the event's number; every tenant uses the same event ids (0..100),
+    // which are duplicates only within a tenant.
+    let presence = "v2.users.u.presence";
+    let send_round = |range: std::ops::Range<u64>| {
+        let router = router.clone();
+        let tenants = tenants.clone();
+        async move {
+            for i in range {
+                for (t, tenant) in tenants.iter().enumerate() {
+                    let mut e = event_of(tenant, t as u64 * 1000 + i, presence);
+                    if let Inbound::Event { key, .. } = &mut e {
+                        *key = i;
+                    }
+                    router.queue.send(e).await.unwrap();
+                }
+            }
+        }
+    };
+    send_round(0..50).await;
+    router
+        .queue
+        .send(Inbound::Reconfigure {
+            routes: vec![route(&["b"], &["*"])],
+            sinks: vec![a, b],
+        })
+        .await
+        .unwrap();
+    send_round(50..100).await;
+    // Seen before (by the same tenant's shard): dropped.
+    send_round(10..20).await;
+    drop(router);
+    task.join().await.unwrap();
+    a_task.await.unwrap();
+    b_task.await.unwrap();
+    let (a_got, b_got) = (a_got.lock().clone(), b_got.lock().clone());
+    for t in 0..tenants.len() as u64 {
+        let of_tenant =
+            |got: &[u64]| -> Vec<u64> { got.iter().copied().filter(|n| n / 1000 == t).collect() };
+        assert_eq!(
+            of_tenant(&a_got),
+            (t * 1000..t * 1000 + 50).collect::<Vec<u64>>(),
+            "tenant {t} before the switch"
+        );
+        assert_eq!(
+            of_tenant(&b_got),
+            (t * 1000 + 50..t * 1000 + 100).collect::<Vec<u64>>(),
+            "tenant {t} after the switch"
+        );
+    }
 }

@@ -276,7 +276,7 @@ impl Supervisor {
             tenant: child.config.id.as_str().into(),
             region: child.config.endpoints.region.as_str().into(),
             policy: shared.policy.clone(),
-            router: shared.router.clone(),
+            router: shared.router.for_tenant(&child.config.id),
             store: shared.store.clone(),
             tls,
             metrics: child.metrics.clone(),

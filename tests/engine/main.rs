@@ -22,6 +22,7 @@ mod scenarios;
 mod sinks_api;
 mod spool;
 mod templates;
+mod threads;
 mod webhook;
 
 use harness::{PATIENCE, POLL};
