@@ -52,15 +52,18 @@ use crate::upstream::{ClientSession, TopicVerdict};
 /// them in a few instructions where the standard SipHash took a measurable share of each event.
 pub(crate) type Families = HashMap<u64, Arc<str>, ahash::RandomState>;
 
-/// The families of every topic of the units.
+/// The families of every topic of the units. Topics of one family share its string: looked up for every
+/// event, a few strings stay in the CPU's cache where one allocation per topic would not.
 fn families_of(units: &[Unit]) -> Families {
     let catalogue = crate::topics::Catalogue::shipped();
+    let mut shared: HashMap<&str, Arc<str>> = HashMap::new();
     units
         .iter()
         .flat_map(|u| &u.topics)
         .map(|t| {
             let family = catalogue.template_of(t).unwrap_or("unknown");
-            (crate::envelope::fnv1a(&[t.as_bytes()]), Arc::from(family))
+            let family = shared.entry(family).or_insert_with(|| Arc::from(family));
+            (crate::envelope::fnv1a(&[t.as_bytes()]), family.clone())
         })
         .collect()
 }
