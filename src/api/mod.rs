@@ -45,7 +45,7 @@ pub struct ApiState {
     pub router: Arc<RouterStats>,
     pub sinks: Vec<(String, Arc<SinkStats>)>,
     /// Records after de-duplication, for live tails.
-    pub tail: tokio::sync::broadcast::Sender<crate::router::Tailed>,
+    pub tail: crate::router::TailFeed,
     /// Seals OAuth secrets: without it, tenants cannot be managed through the API.
     pub key: Option<crate::secrets::MasterKey>,
     /// The running sinks and routes, changed live by `/v1/sinks` and `/v1/routes`.

@@ -9,6 +9,7 @@ mod changes;
 mod dedup;
 mod filters;
 mod shards;
+mod tail;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,8 @@ use self::changes::LastStates;
 use self::dedup::Dedup;
 pub use self::filters::FilterCounts;
 use self::filters::RouteFilter;
-use self::shards::ShardTask;
-pub use self::shards::{RouterQueue, RouterTask};
+pub use self::shards::{RouterQueue, RouterSettings, RouterTask, spawn, spawn_on};
+pub use self::tail::{TailFeed, Tailed};
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;
 use crate::metrics::Metrics;
@@ -143,15 +144,7 @@ pub struct RouterHandle {
     pub queue: RouterQueue,
     pub stats: Arc<RouterStats>,
     /// Every record after de-duplication, for live tails (a slow watcher misses records, never slows routing).
-    pub tail: tokio::sync::broadcast::Sender<Tailed>,
-}
-
-/// A record as a live tail sees it.
-#[derive(Debug, Clone)]
-pub struct Tailed {
-    pub tenant: Arc<str>,
-    pub kind: RecordKind,
-    pub json: Bytes,
+    pub tail: TailFeed,
 }
 
 /// Compiles routes against the sinks they will run with: sink names become indices into `sinks`; a name no
@@ -205,109 +198,6 @@ fn decide(routes: &[Route], metrics: &Metrics, tenant: &str, topic: &str, json: 
     }
 }
 
-/// How the router runs: its queues, its de-duplication window, and where its shards run.
-#[derive(Debug, Clone)]
-pub struct RouterSettings {
-    /// Messages each shard's queue holds (`[engine] router_queue`).
-    pub queue: usize,
-    /// Recent event ids kept per tenant (`[engine] dedup_window`).
-    pub dedup_window: usize,
-    /// One shard on each (at least one): the engine gives the channel threads' runtimes, or its own.
-    pub runtimes: Vec<tokio::runtime::Handle>,
-}
-
-impl RouterSettings {
-    /// One shard on the current runtime.
-    pub fn here(queue: usize, dedup_window: usize) -> RouterSettings {
-        RouterSettings {
-            queue,
-            dedup_window,
-            runtimes: vec![tokio::runtime::Handle::current()],
-        }
-    }
-}
-
-/// Starts the router: one shard on the current runtime.
-pub fn spawn(
-    routes: &[RouteEntry],
-    sinks: Vec<SinkHandle>,
-    store: Arc<dyn Store>,
-    queue: usize,
-    dedup_window: usize,
-    metrics: Arc<Metrics>,
-) -> (RouterHandle, RouterTask) {
-    let settings = RouterSettings::here(queue, dedup_window);
-    spawn_on(&settings, routes, sinks, store, metrics)
-}
-
-/// Starts the router sharded by tenant: one shard on each of the settings' runtimes, each with its own
-/// queue and its own de-duplication of the tenants it routes.
-pub fn spawn_on(
-    settings: &RouterSettings,
-    routes: &[RouteEntry],
-    sinks: Vec<SinkHandle>,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-) -> (RouterHandle, RouterTask) {
-    let RouterSettings {
-        queue,
-        dedup_window,
-        runtimes,
-    } = settings;
-    let (queue, dedup_window) = (*queue, *dedup_window);
-    let stats = Arc::new(RouterStats::default());
-    let (tail, _) = tokio::sync::broadcast::channel(4096);
-    let mut queues = Vec::with_capacity(runtimes.len());
-    let mut tasks = Vec::with_capacity(runtimes.len());
-    for runtime in runtimes {
-        let (tx, rx) = mpsc::channel(queue.max(1));
-        let (close, closed) = oneshot::channel();
-        let compiled = compile(routes, &sinks, &metrics);
-        stats
-            .filters
-            .publish(compiled.iter().filter_map(|r| r.filter.as_ref()), &metrics);
-        let router = Router {
-            tail: tail.clone(),
-            routes: compiled,
-            route_configs: routes.to_vec(),
-            pending: vec![Vec::new(); sinks.len()],
-            sinks: sinks.clone(),
-            store: store.clone(),
-            flows: HashMap::default(),
-            dedup_window,
-            last: LastStates::default(),
-            stats: stats.clone(),
-            metrics_epoch: metrics.epoch(),
-            metrics: metrics.clone(),
-            gap_writes: JoinSet::new(),
-        };
-        queues.push(tx);
-        tasks.push(ShardTask {
-            close,
-            task: runtime.spawn(router.run(rx, closed)),
-        });
-    }
-    (
-        RouterHandle {
-            queue: RouterQueue::new(queues),
-            stats,
-            tail,
-        },
-        RouterTask::new(tasks),
-    )
-}
-
-impl RouterHandle {
-    /// The handle a tenant's channels use: its queue goes straight to the tenant's shard.
-    pub fn for_tenant(&self, tenant: &str) -> RouterHandle {
-        RouterHandle {
-            queue: self.queue.of_tenant(tenant),
-            stats: self.stats.clone(),
-            tail: self.tail.clone(),
-        }
-    }
-}
-
 /// For one (tenant, topic): the routes that want it, the sinks it goes to, whether one of those routes has a
 /// filter, and the counter of its tenant and topic family (resolved once, not per event).
 struct Decision {
@@ -343,7 +233,7 @@ struct TenantFlow {
 }
 
 struct Router {
-    tail: tokio::sync::broadcast::Sender<Tailed>,
+    tail: TailFeed,
     routes: Vec<Route>,
     /// What `routes` was compiled from, to tell on a reconfiguration which routes stayed the same.
     route_configs: Vec<RouteEntry>,
@@ -527,8 +417,8 @@ impl Router {
             }
             return;
         }
-        if self.tail.receiver_count() > 0 {
-            let _ = self.tail.send(Tailed {
+        if let Some(tail) = self.tail.watched() {
+            let _ = tail.send(Tailed {
                 tenant: tenant.clone(),
                 kind: RecordKind::Event,
                 json: Bytes::copy_from_slice(&json),
@@ -628,8 +518,8 @@ impl Router {
         topics: &[String],
         json: Bytes,
     ) {
-        if self.tail.receiver_count() > 0 {
-            let _ = self.tail.send(Tailed {
+        if let Some(tail) = self.tail.watched() {
+            let _ = tail.send(Tailed {
                 tenant: tenant.clone(),
                 kind,
                 json: json.clone(),

@@ -1,4 +1,5 @@
-//! Routers sharded by tenant: one router task per runtime thread it is given, each with its own queue.
+//! Starting the router, sharded by tenant: one router task per runtime thread it is given, each with its own
+//! queue.
 //!
 //! A tenant's records always go to the same shard (chosen by a hash of the tenant's id), so they are
 //! de-duplicated against each other and routed in the order they were sent, as with one router; different
@@ -6,14 +7,19 @@
 //! between the record before it and the record after it in its own queue, which for every tenant is the
 //! order the tenant's records were sent in.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinError, JoinHandle};
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 
-use super::Inbound;
+use super::changes::LastStates;
+use super::{Inbound, RouteEntry, Router, RouterHandle, RouterStats, TailFeed, compile};
 use crate::envelope::fnv1a;
+use crate::metrics::Metrics;
+use crate::sink::SinkHandle;
+use crate::store::Store;
 
 /// The router's input: one queue per shard.
 #[derive(Debug, Clone)]
@@ -156,4 +162,107 @@ async fn join_all(tasks: Vec<JoinHandle<()>>) -> Result<(), JoinError> {
         }
     }
     result
+}
+
+/// How the router runs: its queues, its de-duplication window, and where its shards run.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// Messages each shard's queue holds (`[engine] router_queue`).
+    pub queue: usize,
+    /// Recent event ids kept per tenant (`[engine] dedup_window`).
+    pub dedup_window: usize,
+    /// One shard on each (at least one): the engine gives the channel threads' runtimes, or its own.
+    pub runtimes: Vec<tokio::runtime::Handle>,
+}
+
+impl RouterSettings {
+    /// One shard on the current runtime.
+    pub fn here(queue: usize, dedup_window: usize) -> RouterSettings {
+        RouterSettings {
+            queue,
+            dedup_window,
+            runtimes: vec![tokio::runtime::Handle::current()],
+        }
+    }
+}
+
+/// Starts the router: one shard on the current runtime.
+pub fn spawn(
+    routes: &[RouteEntry],
+    sinks: Vec<SinkHandle>,
+    store: Arc<dyn Store>,
+    queue: usize,
+    dedup_window: usize,
+    metrics: Arc<Metrics>,
+) -> (RouterHandle, RouterTask) {
+    let settings = RouterSettings::here(queue, dedup_window);
+    spawn_on(&settings, routes, sinks, store, metrics)
+}
+
+/// Starts the router sharded by tenant: one shard on each of the settings' runtimes, each with its own
+/// queue and its own de-duplication of the tenants it routes.
+pub fn spawn_on(
+    settings: &RouterSettings,
+    routes: &[RouteEntry],
+    sinks: Vec<SinkHandle>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+) -> (RouterHandle, RouterTask) {
+    let RouterSettings {
+        queue,
+        dedup_window,
+        runtimes,
+    } = settings;
+    let (queue, dedup_window) = (*queue, *dedup_window);
+    let stats = Arc::new(RouterStats::default());
+    let tail = TailFeed::default();
+    let mut queues = Vec::with_capacity(runtimes.len());
+    let mut tasks = Vec::with_capacity(runtimes.len());
+    for runtime in runtimes {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (close, closed) = oneshot::channel();
+        let compiled = compile(routes, &sinks, &metrics);
+        stats
+            .filters
+            .publish(compiled.iter().filter_map(|r| r.filter.as_ref()), &metrics);
+        let router = Router {
+            tail: tail.clone(),
+            routes: compiled,
+            route_configs: routes.to_vec(),
+            pending: vec![Vec::new(); sinks.len()],
+            sinks: sinks.clone(),
+            store: store.clone(),
+            flows: HashMap::default(),
+            dedup_window,
+            last: LastStates::default(),
+            stats: stats.clone(),
+            metrics_epoch: metrics.epoch(),
+            metrics: metrics.clone(),
+            gap_writes: JoinSet::new(),
+        };
+        queues.push(tx);
+        tasks.push(ShardTask {
+            close,
+            task: runtime.spawn(router.run(rx, closed)),
+        });
+    }
+    (
+        RouterHandle {
+            queue: RouterQueue::new(queues),
+            stats,
+            tail,
+        },
+        RouterTask::new(tasks),
+    )
+}
+
+impl RouterHandle {
+    /// The handle a tenant's channels use: its queue goes straight to the tenant's shard.
+    pub fn for_tenant(&self, tenant: &str) -> RouterHandle {
+        RouterHandle {
+            queue: self.queue.of_tenant(tenant),
+            stats: self.stats.clone(),
+            tail: self.tail.clone(),
+        }
+    }
 }
