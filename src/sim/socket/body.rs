@@ -14,7 +14,7 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 use tokio_util::codec::Encoder;
 
-use super::link::{Control, Outbound};
+use super::link::{Control, FrameQueue, Outbound};
 use crate::sim::state::Sim;
 
 /// Frames encoded per poll before yielding, so one busy socket cannot starve its worker.
@@ -33,8 +33,10 @@ pub struct SocketBody {
     sim: Arc<Sim>,
     channel_id: String,
     conn_id: u64,
-    data: mpsc::Receiver<Outbound>,
+    data: Arc<FrameQueue>,
     ctrl: mpsc::UnboundedReceiver<Control>,
+    /// Frames taken from `data` and not yet encoded.
+    taken: Vec<Outbound>,
     codec: Codec,
     buf: BytesMut,
     phase: Phase,
@@ -45,7 +47,7 @@ impl SocketBody {
         sim: Arc<Sim>,
         channel_id: String,
         conn_id: u64,
-        data: mpsc::Receiver<Outbound>,
+        data: Arc<FrameQueue>,
         ctrl: mpsc::UnboundedReceiver<Control>,
     ) -> SocketBody {
         SocketBody {
@@ -54,6 +56,7 @@ impl SocketBody {
             conn_id,
             data,
             ctrl,
+            taken: Vec::new(),
             codec: Codec::new(),
             buf: BytesMut::new(),
             phase: Phase::Open,
@@ -98,7 +101,7 @@ impl Stream for SocketBody {
                     return Poll::Ready(None);
                 }
                 Control::Close { code, reason } => {
-                    while let Ok(frame) = this.data.try_recv() {
+                    for frame in this.data.take_all() {
                         this.encode(frame);
                     }
                     this.encode_close(code, reason);
@@ -107,20 +110,13 @@ impl Stream for SocketBody {
             }
         }
         if this.phase == Phase::Open {
-            let mut n = 0;
-            while n < MAX_FRAMES_PER_POLL {
-                match this.data.poll_recv(cx) {
-                    Poll::Ready(Some(frame)) => {
-                        this.encode(frame);
-                        n += 1;
-                    }
-                    Poll::Ready(None) => {
-                        this.phase = Phase::Closing;
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
+            let mut taken = std::mem::take(&mut this.taken);
+            this.data.take(cx, MAX_FRAMES_PER_POLL, &mut taken);
+            let n = taken.len();
+            for frame in taken.drain(..) {
+                this.encode(frame);
             }
+            this.taken = taken;
             if n == MAX_FRAMES_PER_POLL {
                 cx.waker().wake_by_ref();
             }
@@ -138,15 +134,15 @@ impl Stream for SocketBody {
 
 impl Drop for SocketBody {
     fn drop(&mut self) {
-        let data = &mut self.data;
+        let data = &self.data;
         self.sim.detach_socket(&self.channel_id, self.conn_id, || {
-            let mut unsent = Vec::new();
-            while let Ok(frame) = data.try_recv() {
-                if let Outbound::Event { seq, .. } = frame {
-                    unsent.push(seq);
-                }
-            }
-            unsent
+            data.take_all()
+                .into_iter()
+                .filter_map(|frame| match frame {
+                    Outbound::Event { seq, .. } => Some(seq),
+                    _ => None,
+                })
+                .collect()
         });
     }
 }

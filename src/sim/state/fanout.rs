@@ -9,14 +9,16 @@ use tokio::sync::mpsc;
 
 use super::{Sim, State, new_correlation_id};
 use crate::sim::socket::frames;
-use crate::sim::socket::link::{Control, Outbound, PushError, SocketLink, SocketShared};
+use crate::sim::socket::link::{
+    Control, FrameQueue, Outbound, PushError, SocketLink, SocketShared,
+};
 use crate::sim::stats::Stats;
 use crate::sim::workload::GeneratedEvent;
 
 /// The receiving ends a new socket reads its frames from.
 pub struct Attached {
     pub link: SocketLink,
-    pub data: mpsc::Receiver<Outbound>,
+    pub data: Arc<FrameQueue>,
     pub ctrl: mpsc::UnboundedReceiver<Control>,
 }
 
@@ -25,11 +27,11 @@ impl Sim {
     pub fn attach_socket(&self, channel_id: &str) -> Option<Attached> {
         let mut st = self.lock();
         let channel = st.channels.get_mut(channel_id)?;
-        let (data_tx, data) = mpsc::channel(self.config.socket_queue_frames);
+        let data = FrameQueue::new(self.config.socket_queue_frames);
         let (ctrl_tx, ctrl) = mpsc::unbounded_channel();
         let link = SocketLink {
             conn_id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
-            data: data_tx,
+            data: data.clone(),
             ctrl: ctrl_tx,
             shared: Arc::new(SocketShared::new()),
         };
@@ -68,18 +70,24 @@ impl Sim {
         }
     }
 
-    /// Lets the org produce `count` events now and delivers them. Returns the last seq.
+    /// Lets the org produce `count` events now and delivers them, each socket's share in one burst.
+    /// Returns the last seq.
     pub fn publish_generated(&self, count: usize) -> u64 {
-        let mut st = self.lock();
-        let now = Utc::now();
-        let mut key = String::new();
-        for _ in 0..count {
-            let Some(event) = st.org.next_event(now) else {
-                break;
-            };
-            self.publish(&mut st, event, &mut key);
-        }
-        st.ledger.last_seq()
+        let mut burst = Vec::new();
+        let last = {
+            let mut st = self.lock();
+            let now = Utc::now();
+            let mut key = String::new();
+            for _ in 0..count {
+                let Some(event) = st.org.next_event(now) else {
+                    break;
+                };
+                self.publish(&mut st, event, &mut key, &mut burst);
+            }
+            st.ledger.last_seq()
+        };
+        announce(burst);
+        last
     }
 
     /// Makes `count` events on one topic happen now (the control API's emit). Returns their seqs.
@@ -89,6 +97,7 @@ impl Sim {
             .template_of(topic)
             .ok_or_else(|| format!("{topic} is not a known topic"))?;
         let _ = template;
+        let mut burst = Vec::new();
         let mut st = self.lock();
         let now = Utc::now();
         let mut key = String::new();
@@ -101,13 +110,22 @@ impl Sim {
                     topic: topic.into(),
                     event_body: format!(r#"{{"id":"{}","simulated":true}}"#, uuid::Uuid::new_v4()),
                 });
-            seqs.push(self.publish(&mut st, event, &mut key));
+            seqs.push(self.publish(&mut st, event, &mut key, &mut burst));
         }
+        drop(st);
+        announce(burst);
         Ok(seqs)
     }
 
-    /// Records one event in the ledger and queues it on every open, subscribed socket.
-    fn publish(&self, st: &mut State, event: GeneratedEvent, key: &mut String) -> u64 {
+    /// Records one event in the ledger and queues it on every open, subscribed socket, without waking the
+    /// sockets' writers: each socket whose burst this event starts joins `burst`, to be announced once.
+    fn publish(
+        &self,
+        st: &mut State,
+        event: GeneratedEvent,
+        key: &mut String,
+        burst: &mut Vec<Arc<FrameQueue>>,
+    ) -> u64 {
         key.clear();
         key.push_str(&event.topic);
         key.make_ascii_lowercase();
@@ -121,11 +139,16 @@ impl Sim {
                 let Some(link) = st.channels.get(channel_id).and_then(|c| c.socket.as_ref()) else {
                     continue;
                 };
-                match link.push(Outbound::Event {
+                match link.push_quietly(Outbound::Event {
                     seq,
                     frame: frame.clone(),
                 }) {
-                    Ok(()) => sent.push(channel_id.clone()),
+                    Ok(first) => {
+                        if first {
+                            burst.push(link.data.clone());
+                        }
+                        sent.push(channel_id.clone());
+                    }
                     Err(PushError::Stalled) => {}
                     Err(PushError::Unavailable) => {
                         if !link.shared.is_closed() {
@@ -143,5 +166,12 @@ impl Sim {
             .fetch_add(sent.len() as u64, Ordering::Relaxed);
         st.ledger
             .record(event.topic, correlation_id, Utc::now(), sent)
+    }
+}
+
+/// Wakes the writer of each socket that was handed a burst.
+fn announce(burst: Vec<Arc<FrameQueue>>) {
+    for queue in burst {
+        queue.announce();
     }
 }
