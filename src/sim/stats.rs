@@ -34,6 +34,9 @@ pub struct Stats {
     pub topics_subscribed: AtomicU64,
     /// (channel, topic) pairs a subscription call removed.
     pub topics_unsubscribed: AtomicU64,
+    /// REST calls being answered now, and the most at any one time.
+    rest_in_flight: AtomicU64,
+    rest_in_flight_max: AtomicU64,
     rest: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
     churn: Mutex<TopicChurn>,
 }
@@ -102,6 +105,9 @@ pub struct StatsSnapshot {
     /// Individual topics removed from a channel by subscription calls (PUT, DELETE). Topics that go with a
     /// channel (expiry, eviction, revocation) are not counted.
     pub topics_unsubscribed: u64,
+    /// The most REST calls (`/api/...` and the token endpoint) the simulator was answering at one time,
+    /// from any client: how many connections a client kept busy at once.
+    pub rest_in_flight_max: u64,
     /// REST calls by `METHOD /path/template` and status code.
     pub rest: BTreeMap<String, BTreeMap<u16, u64>>,
 }
@@ -109,6 +115,13 @@ pub struct StatsSnapshot {
 impl Stats {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A REST call is being answered until the returned guard drops.
+    pub fn rest_call_started(&self) -> RestInFlight<'_> {
+        let now = self.rest_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.rest_in_flight_max.fetch_max(now, Ordering::Relaxed);
+        RestInFlight(self)
     }
 
     pub fn record_rest(&self, endpoint: String, status: u16) {
@@ -192,7 +205,18 @@ impl Stats {
             client_frames_ignored: get(&self.client_frames_ignored),
             topics_subscribed: get(&self.topics_subscribed),
             topics_unsubscribed: get(&self.topics_unsubscribed),
+            rest_in_flight_max: get(&self.rest_in_flight_max),
             rest: self.rest.lock().clone(),
         }
+    }
+}
+
+/// One REST call being answered (see [`Stats::rest_call_started`]).
+#[must_use]
+pub struct RestInFlight<'s>(&'s Stats);
+
+impl Drop for RestInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.rest_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -4,6 +4,7 @@
 //! every channel made with it. Calls wait for the budget, honour `Retry-After`, retry 429/502/503/504 a few
 //! times as the official SDKs do, and refresh the token once on a 401.
 
+pub mod answer;
 pub mod budget;
 pub mod directory;
 pub mod error;
@@ -28,8 +29,13 @@ use crate::metrics::labels::{ApiEndpoint, StatusClass};
 
 /// The longest `Retry-After` waited for inside a call (the official SDKs give up past 180 s).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(180);
-/// The largest answer of one details query page read (100 conversations are well under 1 MiB).
-pub const MAX_DETAILS_BYTES: usize = 16 << 20;
+pub use self::answer::{MAX_ANSWER_BYTES, MAX_ERROR_BYTES};
+
+/// REST calls one OAuth client has in flight at most. Setting up or reconnecting hundreds of channels at
+/// once would otherwise open a connection to the platform per channel (each with its TLS session and
+/// buffers, tens of KiB), only to hit the per-client rate limit anyway; four keep the setup of a client's
+/// 20 channels within a second or two at the platform's usual latency.
+pub const REST_CALLS_IN_FLIGHT: usize = 4;
 
 /// Retries of 429/502/503/504 inside one call.
 const MAX_RETRIES: u32 = 3;
@@ -101,6 +107,8 @@ pub struct ClientSession {
     token: Mutex<Option<Token>>,
     generation: AtomicU64,
     budget: Mutex<RateBudget>,
+    /// [`REST_CALLS_IN_FLIGHT`] slots; a call holds one from its send until its answer is read.
+    in_flight: tokio::sync::Semaphore,
     refresh: tokio::sync::Mutex<()>,
     changes: watch::Sender<u64>,
     request_timeout: Duration,
@@ -167,6 +175,7 @@ impl ClientSession {
             token: Mutex::new(None),
             generation: AtomicU64::new(0),
             budget: Mutex::new(RateBudget::new(budget, Duration::from_secs(60))),
+            in_flight: tokio::sync::Semaphore::new(REST_CALLS_IN_FLIGHT),
             refresh: tokio::sync::Mutex::new(()),
             changes: watch::channel(0).0,
             request_timeout,
@@ -296,19 +305,24 @@ impl ClientSession {
         self.budget.lock().in_window()
     }
 
-    /// One REST call with the budget, retries of 429/5xx and one token refresh on 401.
+    /// One REST call with the budget, retries of 429/5xx and one token refresh on 401: the body of the
+    /// successful answer, read whole (at most [`MAX_ANSWER_BYTES`]). Each attempt holds one of the
+    /// client's [`REST_CALLS_IN_FLIGHT`] slots until its answer is read; waits between attempts hold none.
     async fn call(
         &self,
         endpoint: ApiEndpoint,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<Vec<u8>, UpstreamError> {
         let mut refreshed = false;
         let mut retries = 0;
         loop {
             let token = self.ensure_token().await?;
             self.check_base(&self.endpoints.api_base)?;
+            let slot = self.in_flight.acquire().await.map_err(|_| {
+                UpstreamError::Transient("the client's REST slots are closed".into())
+            })?;
             self.acquire().await;
             let mut req = self
                 .http
@@ -327,6 +341,7 @@ impl ClientSession {
                         && (e.is_timeout() || e.is_connect())
                         && crate::egress::refusal_in(&e).is_none() =>
                 {
+                    drop(slot);
                     retries += 1;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
@@ -335,7 +350,7 @@ impl ClientSession {
             };
             let status = res.status();
             if status.is_success() {
-                return Ok(res);
+                return answer::read_body(res, &format!("{method} {path}"), MAX_ANSWER_BYTES).await;
             }
             let retry_after = res
                 .headers()
@@ -343,7 +358,13 @@ impl ClientSession {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let answer: ErrorAnswer = res.json().await.unwrap_or_default();
+            let answer: ErrorAnswer =
+                answer::read_body(res, &format!("{method} {path}"), MAX_ERROR_BYTES)
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+            drop(slot);
             match status {
                 StatusCode::UNAUTHORIZED if !refreshed => {
                     refreshed = true;
@@ -400,7 +421,7 @@ impl ClientSession {
 
     /// `POST /api/v2/notifications/channels`, with the generation of the token that made it.
     pub async fn create_channel(&self) -> Result<(ChannelInfo, Token), UpstreamError> {
-        let res = self
+        let body = self
             .call(
                 ApiEndpoint::ChannelsCreate,
                 Method::POST,
@@ -411,10 +432,7 @@ impl ClientSession {
         let token = self
             .token()
             .ok_or_else(|| UpstreamError::Protocol("no token after a call".into()))?;
-        let info = res
-            .json()
-            .await
-            .map_err(|e| UpstreamError::Protocol(format!("channel: {}", e.without_url())))?;
+        let info = answer::parse(&body, "channel")?;
         Ok((info, token))
     }
 
@@ -436,13 +454,13 @@ impl ClientSession {
     }
 
     /// `POST /api/v2/analytics/conversations/details/query`: one page of conversations (the body is the
-    /// query as the API takes it). An answer larger than [`MAX_DETAILS_BYTES`] is refused.
+    /// query as the API takes it). An answer larger than [`MAX_ANSWER_BYTES`] is refused.
     pub async fn conversation_details(
         &self,
         query: &serde_json::Value,
     ) -> Result<serde_json::Value, UpstreamError> {
         let path = "/api/v2/analytics/conversations/details/query";
-        let res = self
+        let body = self
             .call(
                 ApiEndpoint::AnalyticsDetails,
                 Method::POST,
@@ -450,22 +468,22 @@ impl ClientSession {
                 Some(query),
             )
             .await?;
-        read_json(res, &format!("POST {path}")).await
+        answer::parse(&body, &format!("POST {path}"))
     }
 
-    /// `GET path` (a path with its query): the answer's JSON, at most [`MAX_DETAILS_BYTES`].
+    /// `GET path` (a path with its query): the answer's JSON, at most [`MAX_ANSWER_BYTES`].
     pub(crate) async fn get_json(
         &self,
         endpoint: ApiEndpoint,
         path: &str,
     ) -> Result<serde_json::Value, UpstreamError> {
-        let res = self.call(endpoint, Method::GET, path, None).await?;
-        read_json(res, &format!("GET {path}")).await
+        let body = self.call(endpoint, Method::GET, path, None).await?;
+        answer::parse(&body, &format!("GET {path}"))
     }
 
     /// `GET /api/v2/notifications/channels?includechannels=oauthclient`: channels of this client.
     pub async fn channels(&self) -> Result<Vec<ChannelInfo>, UpstreamError> {
-        let res = self
+        let body = self
             .call(
                 ApiEndpoint::ChannelsList,
                 Method::GET,
@@ -480,10 +498,7 @@ impl ClientSession {
             connect_uri: Option<String>,
             expires: DateTime<Utc>,
         }
-        let listed: Entities<Listed> = res
-            .json()
-            .await
-            .map_err(|e| UpstreamError::Protocol(format!("channels: {}", e.without_url())))?;
+        let listed: Entities<Listed> = answer::parse(&body, "channels")?;
         Ok(listed
             .entities
             .into_iter()
@@ -511,7 +526,7 @@ impl ClientSession {
         );
         let path =
             format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
-        let res = self
+        let answered = self
             .call(
                 ApiEndpoint::SubscriptionsPut,
                 Method::PUT,
@@ -519,35 +534,9 @@ impl ClientSession {
                 Some(&body),
             )
             .await?;
-        let answer: Entities<TopicVerdict> = res
-            .json()
-            .await
-            .map_err(|e| UpstreamError::Protocol(format!("subscriptions: {}", e.without_url())))?;
+        let answer: Entities<TopicVerdict> = answer::parse(&answered, "subscriptions")?;
         Ok(answer.entities)
     }
-}
-
-/// Reads an answer's JSON, refusing one larger than [`MAX_DETAILS_BYTES`] (read chunk by chunk, so a
-/// platform that never stops sending cannot grow it without bound).
-async fn read_json(
-    mut res: reqwest::Response,
-    what: &str,
-) -> Result<serde_json::Value, UpstreamError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = res
-        .chunk()
-        .await
-        .map_err(|e| UpstreamError::Transient(format!("{what}: {}", e.without_url())))?
-    {
-        if body.len() + chunk.len() > MAX_DETAILS_BYTES {
-            return Err(UpstreamError::Protocol(format!(
-                "{what}: the answer is larger than {MAX_DETAILS_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| UpstreamError::Protocol(format!("{what}: not JSON: {e}")))
 }
 
 #[cfg(test)]

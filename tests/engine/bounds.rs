@@ -1,5 +1,5 @@
-//! The bounds a shared instance keeps against one team's requests: topics per request and per tenant, and
-//! lists answered a page at a time.
+//! The bounds a shared instance keeps against one team's requests (topics per request and per tenant, and
+//! lists answered a page at a time) and toward the platform (REST calls in flight per OAuth client).
 
 use serde_json::{Value, json};
 
@@ -107,5 +107,46 @@ async fn topics_are_bounded_per_request_and_per_tenant_and_listed_by_page() {
             .unwrap();
         assert_eq!(res.status(), 400, "{bad}");
     }
+    engine.stop();
+}
+
+/// Twelve channels of one OAuth client set up at once, against a platform answering slowly: at most
+/// `REST_CALLS_IN_FLIGHT` of the client's calls are in flight at any time, and every channel goes live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_keeps_a_bounded_number_of_rest_calls_in_flight() {
+    let sim = Sim::start(|_| {});
+    let topics: Vec<String> = sim
+        .topics(&["presence"])
+        .await
+        .into_iter()
+        .take(12)
+        .collect();
+    assert_eq!(topics.len(), 12);
+    sim.inject(FaultRequest {
+        latency_ms: Some(150),
+        duration_seconds: Some(120.0),
+        ..fault(FaultKind::Slow)
+    })
+    .await;
+    let App {
+        engine,
+        scratch: _scratch,
+        ..
+    } = App::builder(&sim)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .engine("topics_per_channel = 1")
+        .sink_file()
+        .start();
+    wait_live(&engine, "acme", 12).await;
+    let stats = sim.stats().await;
+    let bound = switchboard::upstream::REST_CALLS_IN_FLIGHT as u64;
+    assert!(
+        stats.rest_in_flight_max <= bound,
+        "{} REST calls were in flight at once (bound {bound})",
+        stats.rest_in_flight_max
+    );
+    // The setups did overlap: the bound was reached, not merely never approached.
+    assert_eq!(stats.rest_in_flight_max, bound, "{stats:?}");
     engine.stop();
 }

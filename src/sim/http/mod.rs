@@ -85,7 +85,13 @@ pub async fn count_rest_calls(
     let counted = req.path().starts_with("/api/") || req.path() == "/oauth/token";
     let sim = req.app_data::<web::Data<Arc<Sim>>>().cloned();
     let method = req.method().clone();
-    let res = next.call(req).await?;
+    let in_flight = sim
+        .as_ref()
+        .filter(|_| counted)
+        .map(|sim| sim.stats.rest_call_started());
+    let res = next.call(req).await;
+    drop(in_flight);
+    let res = res?;
     if counted && let Some(sim) = sim {
         let pattern = res
             .request()
