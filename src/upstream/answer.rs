@@ -9,7 +9,8 @@ use super::UpstreamError;
 /// users or queues; channel and subscription answers are far smaller.
 pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
-/// The largest error answer read; past it, the error is reported without the platform's code and message.
+/// The largest error answer or token answer read (a token answer is a few hundred bytes); past it, an error
+/// is reported without the platform's code and message, and a token answer is refused.
 pub const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// The whole body of `res`, chunk by chunk, refused past `limit` bytes. `what` names the request in errors.
@@ -52,5 +53,36 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(parse::<Vec<u32>>(b"[1,2]", "GET /x").unwrap(), vec![1, 2]);
+    }
+
+    /// A server that never stops sending: the read stops at the bound with an error naming the request.
+    #[tokio::test]
+    async fn an_endless_answer_is_refused_at_the_bound() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1073741824\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b' '; 64 << 10];
+            // Until the client hangs up (at most the promised gibibyte).
+            for _ in 0..(1 << 14) {
+                if socket.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let res = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        let err = read_body(res, "GET /endless", 1 << 20).await.unwrap_err();
+        assert!(
+            matches!(&err, UpstreamError::Protocol(m)
+                if m == "GET /endless: the answer is larger than 1048576 bytes"),
+            "{err:?}"
+        );
+        server.abort();
     }
 }

@@ -247,7 +247,7 @@ impl ClientSession {
         let res = sent.map_err(|e| UpstreamError::from_send("while requesting a token", e))?;
         let status = res.status();
         if !status.is_success() {
-            let body: ErrorAnswer = res.json().await.unwrap_or_default();
+            let body = error_answer(res, "token answer").await;
             let message = format!("{} {}", body.error, body.error_description);
             return Err(match status {
                 StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN => {
@@ -266,10 +266,8 @@ impl ClientSession {
                 },
             });
         }
-        let answer: TokenAnswer = res
-            .json()
-            .await
-            .map_err(|e| UpstreamError::Protocol(format!("token answer: {}", e.without_url())))?;
+        let body = answer::read_body(res, "token answer", MAX_ERROR_BYTES).await?;
+        let answer: TokenAnswer = answer::parse(&body, "token answer")?;
         let lifetime = token_lifetime(answer.expires_in);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Token {
@@ -358,12 +356,7 @@ impl ClientSession {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let answer: ErrorAnswer =
-                answer::read_body(res, &format!("{method} {path}"), MAX_ERROR_BYTES)
-                    .await
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
+            let answer = error_answer(res, &format!("{method} {path}")).await;
             drop(slot);
             match status {
                 StatusCode::UNAUTHORIZED if !refreshed => {
@@ -537,6 +530,15 @@ impl ClientSession {
         let answer: Entities<TopicVerdict> = answer::parse(&answered, "subscriptions")?;
         Ok(answer.entities)
     }
+}
+
+/// The platform's error body, if it is one within [`MAX_ERROR_BYTES`]; else an empty one.
+async fn error_answer(res: reqwest::Response, what: &str) -> ErrorAnswer {
+    answer::read_body(res, what, MAX_ERROR_BYTES)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
