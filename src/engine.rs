@@ -188,13 +188,17 @@ pub fn start(config: Config) -> anyhow::Result<EngineHandle> {
                 // One router stays on this thread, beside the sink workers: with channel threads that splits
                 // the data path in two (read and frame | route and write), which measured cheapest on two
                 // threads. Shards go to the channel threads, one each (the configuration keeps them within).
-                let mut router_runtimes = vec![tokio::runtime::Handle::current()];
-                if config.engine.router_shards > 1 {
-                    router_runtimes.clear();
+                let here = crate::router::ShardRuntimes::one(tokio::runtime::Handle::current());
+                let router_runtimes = if config.engine.router_shards > 1 {
+                    let mut shards = Vec::new();
                     for arbiter in arbiters.iter().take(config.engine.router_shards) {
-                        router_runtimes.push(runtime_of(arbiter).await?);
+                        shards.push(runtime_of(arbiter).await?);
                     }
-                }
+                    // No channel thread to shard over: one shard, here.
+                    crate::router::ShardRuntimes::each(shards).unwrap_or(here)
+                } else {
+                    here
+                };
                 // The store holds the sinks and routes too (seeded from the file); the admin API changes them live.
                 let (engine_sinks, router, sink_stats) = crate::registry::EngineSinks::start(
                     store.clone(),

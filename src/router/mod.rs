@@ -23,7 +23,7 @@ use self::changes::LastStates;
 use self::dedup::Dedup;
 pub use self::filters::FilterCounts;
 use self::filters::RouteFilter;
-pub use self::shards::{RouterQueue, RouterSettings, RouterTask, spawn, spawn_on};
+pub use self::shards::{RouterQueue, RouterSettings, RouterTask, ShardRuntimes, spawn, spawn_on};
 pub use self::tail::{TailFeed, Tailed};
 use crate::config::RouteConfig;
 use crate::envelope::fnv1a;

@@ -171,8 +171,8 @@ pub struct RouterSettings {
     pub queue: usize,
     /// Recent event ids kept per tenant (`[engine] dedup_window`).
     pub dedup_window: usize,
-    /// One shard on each (at least one): the engine gives the channel threads' runtimes, or its own.
-    pub runtimes: Vec<tokio::runtime::Handle>,
+    /// One shard on each: the engine gives the channel threads' runtimes, or its own.
+    pub runtimes: ShardRuntimes,
 }
 
 impl RouterSettings {
@@ -181,8 +181,45 @@ impl RouterSettings {
         RouterSettings {
             queue,
             dedup_window,
-            runtimes: vec![tokio::runtime::Handle::current()],
+            runtimes: ShardRuntimes::one(tokio::runtime::Handle::current()),
         }
+    }
+}
+
+/// The runtimes a router's shards run on, one shard each. Never empty: a router without a shard would take
+/// events and route none, so the type has no way to say "none".
+#[derive(Debug, Clone)]
+pub struct ShardRuntimes {
+    first: tokio::runtime::Handle,
+    more: Vec<tokio::runtime::Handle>,
+}
+
+impl ShardRuntimes {
+    /// A single shard, on `runtime`.
+    pub fn one(runtime: tokio::runtime::Handle) -> ShardRuntimes {
+        ShardRuntimes {
+            first: runtime,
+            more: Vec::new(),
+        }
+    }
+
+    /// One shard on each of `runtimes`; `None` when there are none.
+    pub fn each(runtimes: Vec<tokio::runtime::Handle>) -> Option<ShardRuntimes> {
+        let mut runtimes = runtimes.into_iter();
+        let first = runtimes.next()?;
+        Some(ShardRuntimes {
+            first,
+            more: runtimes.collect(),
+        })
+    }
+
+    /// How many shards these runtimes carry.
+    pub fn shards(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &tokio::runtime::Handle> {
+        std::iter::once(&self.first).chain(&self.more)
     }
 }
 
@@ -216,9 +253,9 @@ pub fn spawn_on(
     let (queue, dedup_window) = (*queue, *dedup_window);
     let stats = Arc::new(RouterStats::default());
     let tail = TailFeed::default();
-    let mut queues = Vec::with_capacity(runtimes.len());
-    let mut tasks = Vec::with_capacity(runtimes.len());
-    for runtime in runtimes {
+    let mut queues = Vec::with_capacity(runtimes.shards());
+    let mut tasks = Vec::with_capacity(runtimes.shards());
+    for runtime in runtimes.iter() {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (close, closed) = oneshot::channel();
         let compiled = compile(routes, &sinks, &metrics);

@@ -509,6 +509,15 @@ fn event_of(tenant: &str, n: u64, topic: &str) -> Inbound {
     }
 }
 
+#[tokio::test]
+async fn a_router_has_a_shard_on_each_runtime_it_is_given_and_cannot_be_given_none() {
+    let here = tokio::runtime::Handle::current();
+    assert!(ShardRuntimes::each(Vec::new()).is_none());
+    assert_eq!(ShardRuntimes::one(here.clone()).shards(), 1);
+    let two = ShardRuntimes::each(vec![here.clone(), here]).unwrap();
+    assert_eq!(two.shards(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_keep_each_tenants_order_and_switch_routes_at_the_same_point_of_each_tenants_stream()
 {
@@ -526,7 +535,7 @@ async fn shards_keep_each_tenants_order_and_switch_routes_at_the_same_point_of_e
     let settings = RouterSettings {
         queue: 4,
         dedup_window: 1000,
-        runtimes: vec![here.clone(), here.clone(), here],
+        runtimes: ShardRuntimes::each(vec![here.clone(), here.clone(), here]).unwrap(),
     };
     let (router, task) = spawn_on(
         &settings,
