@@ -331,6 +331,30 @@ fn a_field_read_twice_or_of_the_wrong_type_makes_the_frame_malformed() {
 }
 
 #[test]
+fn long_strings_end_or_fail_at_the_right_byte_whatever_its_offset() {
+    // Strings long enough for the sixteen- and eight-byte steps, with a quote, an escape, a control character
+    // or a multi-byte character at every offset: in the topic (read) and in the body (skipped).
+    let stops = ["\"", "\\n", "\\u00e9", "\\q", "\n", "\u{1f}", "é", "😀"];
+    for len in 0..48 {
+        for at in 0..=len {
+            for stop in stops {
+                let text = format!("{}{stop}{}", "x".repeat(at), "y".repeat(len - at));
+                for frame in [
+                    format!(r#"{{"topicName":"{text}","eventBody":{{}}}}"#),
+                    format!(r#"{{"topicName":"t","eventBody":{{"padding":"{text}"}}}}"#),
+                ] {
+                    assert_eq!(
+                        Frame::parse(&frame).map(fields),
+                        reference::parse(&frame),
+                        "{frame}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn the_eight_byte_test_misses_no_byte_that_ends_a_run() {
     for b in 0..=255u8 {
         for at in 0..8 {
