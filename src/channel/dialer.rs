@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::burst::BurstReader;
 use super::error::ChannelError;
 use super::flows::{WsStream, socket_config};
 use crate::egress::{Egress, EgressError};
@@ -88,16 +89,42 @@ impl Dialer {
                 .map_err(|e| {
                     ChannelError::Socket(format!("connect to {host}:{port} failed: {e}"))
                 })?;
-            let connector = tls.map(tokio_tungstenite::Connector::Rustls);
-            tokio_tungstenite::client_async_tls_with_config(
-                uri,
-                tcp,
+            let mut stream = match url.scheme() {
+                "wss" => {
+                    let config = match tls {
+                        Some(config) => config,
+                        None => crate::upstream::tls::public_roots()
+                            .map_err(|e| ChannelError::Socket(format!("TLS settings: {e}")))?,
+                    };
+                    let name =
+                        rustls_pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                            ChannelError::Socket(format!("{host} is not a TLS server name: {e}"))
+                        })?;
+                    let tls = tokio_rustls::TlsConnector::from(config)
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| {
+                            ChannelError::Socket(format!("TLS with {host} failed: {e}"))
+                        })?;
+                    tokio_tungstenite::MaybeTlsStream::Rustls(tls)
+                }
+                "ws" => tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+                other => {
+                    return Err(ChannelError::Socket(format!(
+                        "the connect URI's scheme is {other}, not ws or wss"
+                    )));
+                }
+            };
+            let tail = super::handshake::upgrade(&mut stream, &url)
+                .await
+                .map_err(|e| ChannelError::Socket(format!("connect failed: {e}")))?;
+            Ok(tokio_tungstenite::WebSocketStream::from_partially_read(
+                BurstReader::new(stream),
+                tail,
+                tokio_tungstenite::tungstenite::protocol::Role::Client,
                 Some(socket_config()),
-                connector,
             )
-            .await
-            .map(|(ws, _)| ws)
-            .map_err(|e| ChannelError::Socket(format!("connect failed: {e}")))
+            .await)
         };
         match tokio::time::timeout(self.timeout, connect).await {
             Ok(result) => result,

@@ -20,8 +20,9 @@ use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
 use crate::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
-pub(super) type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(super) type WsStream = tokio_tungstenite::WebSocketStream<
+    super::burst::BurstReader<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
 
 /// How long to wait before trying a subscription change again after it failed.
 const SUBSCRIBE_RETRY: Duration = Duration::from_secs(2);
@@ -75,10 +76,11 @@ fn ids_of(units: &[Unit]) -> Vec<String> {
 /// The largest message read from the platform's socket.
 const MAX_MESSAGE_BYTES: usize = 8 << 20;
 
-/// Reads and writes a few KiB at a time: an idle channel must stay small (tungstenite reserves 128 KiB by default).
+/// Reads a little at a time from a reader that takes whole bursts off the socket (`burst`), and writes as it
+/// goes: an idle channel must stay small (tungstenite reserves 128 KiB by default, and keeps its read buffer).
 pub(super) fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(super::burst::CODEC_READ_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20)
         // The platform's frame size is undocumented; events are KiBs. A larger message (tungstenite's default

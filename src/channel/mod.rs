@@ -7,10 +7,12 @@
 //! [`crate::gap::continuity::Continuity`] tracker (gaps), the [`crate::lifetime::Lifetimes`] policy (when to
 //! renew) and the restart tracker (backoff).
 
+mod burst;
 mod dialer;
 pub mod error;
 mod flows;
 mod frames;
+mod handshake;
 pub mod lifecycle;
 mod messages;
 pub mod phase;
