@@ -20,7 +20,8 @@
 //! - [`config`]: the `serve` configuration and its validation; each sink kind's table is read by [`sink`].
 //! - [`settings`]: what configuration is read with (field errors, the TOML reader, secrets); a leaf, so that
 //!   [`config`] depends on [`sink`] and never the other way.
-//! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list).
+//! - [`egress`]: where connectors may connect (the outbound address policy and its allow-list); [`tls`]: the
+//!   client TLS settings connectors use (a leaf).
 //! - [`files`]: paths admins type, confined to a directory and read as small regular files.
 //! - [`limits`]: the bounds of a shared instance (tenants, topics, pages).
 //! - [`logging`]: log lines as text (coloured only on a terminal) or JSON.
@@ -66,5 +67,6 @@ pub mod supervisor;
 pub mod tenant;
 pub mod tenants;
 pub mod time;
+pub mod tls;
 pub mod topics;
 pub mod upstream;

@@ -44,6 +44,10 @@ pub struct AllBenchArgs {
     /// Scale: seconds over which idle CPU is measured. [default: 10; quick: 3]
     #[arg(long)]
     pub idle_seconds: Option<u64>,
+    /// Scale: the sockets over TLS (`wss://`, as the platform serves them; the simulator makes a certificate
+    /// the engine trusts) instead of plain WebSocket.
+    #[arg(long)]
+    pub tls: bool,
     /// Latency: the fixed event rate per second. [default: 1000]
     #[arg(long)]
     pub latency_rate: Option<f64>,
@@ -88,6 +92,8 @@ pub struct Plan {
     pub event_size: usize,
     pub channels: Vec<usize>,
     pub idle_seconds: u64,
+    /// Scale: the sockets over TLS.
+    pub tls: bool,
     pub latency_rate: f64,
     pub latency_seconds: u64,
     /// (timers, stalls) per detection run.
@@ -149,6 +155,7 @@ impl AllBenchArgs {
                 (true, true) => vec![1000],
             },
             idle_seconds: pick(self.idle_seconds, 10, 3),
+            tls: self.tls,
             latency_rate: self.latency_rate.unwrap_or(1000.0),
             latency_seconds: pick(self.latency_seconds, 10, 3),
             detection,
@@ -205,7 +212,7 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
             Part::Scale => {
                 for &n in &plan.channels {
                     eprintln!("bench: {n} idle channels (fresh process)");
-                    idle.push(scale::measure(n, plan.idle_seconds).await?);
+                    idle.push(scale::measure(n, plan.idle_seconds, plan.tls).await?);
                 }
             }
             Part::Latency => {
@@ -346,8 +353,9 @@ pub fn table(
             })
             .unwrap_or_default();
         rows.push(format!(
-            "| scale: RSS per idle channel at {} channels | {:.1} KiB ({:.0} MiB in all{marginal}; all live in {:.1} s; idle CPU {:.1} % of a core) |",
+            "| scale: RSS per idle channel at {} channels{} | {:.1} KiB ({:.0} MiB in all{marginal}; all live in {:.1} s; idle CPU {:.1} % of a core) |",
             thousands(i.channels as f64),
+            if i.tls { " over TLS" } else { "" },
             i.kib_per_channel(),
             i.rss_bytes as f64 / 1048576.0,
             i.time_to_live_secs,
@@ -418,6 +426,7 @@ mod tests {
         );
         assert_eq!((p.seconds, p.event_size), (10, 1024));
         assert_eq!(p.channels, [1000, 5000, 10000]);
+        assert!(!p.tls, "plain WebSocket unless asked");
         assert_eq!((p.latency_rate, p.latency_seconds), (1000.0, 10));
         assert_eq!(p.detection, [(Timers::Default, 5), (Timers::Short, 10)]);
     }
@@ -439,8 +448,10 @@ mod tests {
             "both",
             "--stalls",
             "2",
+            "--tls",
         ]);
         assert_eq!(p.channels, [200, 400]);
+        assert!(p.tls);
         assert_eq!(p.latency_rate, 500.0);
         assert_eq!(p.detection, [(Timers::Default, 2), (Timers::Short, 2)]);
     }
@@ -534,12 +545,14 @@ mod tests {
             &[
                 Idle {
                     channels: 1000,
+                    tls: false,
                     time_to_live_secs: 1.24,
                     rss_bytes: 19 * 1024 * 1024,
                     idle_cpu: 0.003,
                 },
                 Idle {
                     channels: 5000,
+                    tls: true,
                     time_to_live_secs: 3.0,
                     rss_bytes: 99 * 1024 * 1024,
                     idle_cpu: 0.01,
@@ -567,7 +580,7 @@ mod tests {
         );
         assert_eq!(
             rows[3],
-            "| scale: RSS per idle channel at 5,000 channels | 20.3 KiB (99 MiB in all, 20.5 KiB per channel added above 1,000; all live in 3.0 s; idle CPU 1.0 % of a core) |"
+            "| scale: RSS per idle channel at 5,000 channels over TLS | 20.3 KiB (99 MiB in all, 20.5 KiB per channel added above 1,000; all live in 3.0 s; idle CPU 1.0 % of a core) |"
         );
         assert!(
             rows[4].contains("beside a never-answering and a connection-refusing webhook sink")

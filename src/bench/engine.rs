@@ -191,7 +191,7 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         println!("| heap allocations per event (whole process) | {a:.2} |");
     }
     for &n in &args.channels {
-        let idle = scale::measure(n, 10).await?;
+        let idle = scale::measure(n, 10, false).await?;
         println!(
             "| {n} idle channels: time to all live | {:.1} s |",
             idle.time_to_live_secs

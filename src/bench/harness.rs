@@ -60,6 +60,18 @@ impl SimChild {
         })
     }
 
+    /// [`Self::start`] serving TLS (`sim --tls`) with a certificate written to `cert`, which this client
+    /// trusts (and an engine trusts through a tenant's `ca_file`).
+    pub async fn start_tls(users: usize, cert: &Path) -> anyhow::Result<SimChild> {
+        let path = cert.display().to_string();
+        let mut sim = SimChild::start(users, &["--tls", "--tls-cert", &path]).await?;
+        let pem = std::fs::read(cert).context("the simulator's certificate")?;
+        sim.http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+            .build()?;
+        Ok(sim)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self
             .http
@@ -177,6 +189,7 @@ pub fn engine_config_with(
         id: "bench".into(),
         topics: topics.to_vec(),
         clients: (0..clients).map(|c| format!("bench-{c}")).collect(),
+        ca_file: None,
     };
     engine_config_tenants(sim, dir, &[tenant], engine, extra)
 }
@@ -186,6 +199,8 @@ pub struct BenchTenant {
     pub id: String,
     pub topics: Vec<String>,
     pub clients: Vec<String>,
+    /// The simulator's certificate, when it serves TLS (`sim --tls`).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// An engine configuration with `tenants` on the simulator, every record routed to a file sink in `dir`, and
@@ -208,6 +223,9 @@ pub fn engine_config_tenants(
             serde_json::to_string(&tenant.topics)?,
             b = sim.base
         ));
+        if let Some(ca) = &tenant.ca_file {
+            text.push_str(&format!("ca_file = {}\n", serde_json::to_string(ca)?));
+        }
         for client in &tenant.clients {
             text.push_str(&format!(
                 "[[tenants.clients]]\nid = \"{client}\"\nsecret = \"s\"\n"

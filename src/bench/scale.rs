@@ -21,12 +21,18 @@ pub struct IdleProbeArgs {
     /// How long idle CPU is measured.
     #[arg(long, default_value_t = 10)]
     pub cpu_seconds: u64,
+    /// Sockets over TLS (`wss://`, as the platform serves them) instead of plain WebSocket.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// What one idle run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Idle {
     pub channels: usize,
+    /// Whether the sockets were TLS.
+    #[serde(default)]
+    pub tls: bool,
     /// From engine start until every channel was live.
     pub time_to_live_secs: f64,
     /// Resident memory the engine added (after a heap trim, as the engine does every minute).
@@ -54,7 +60,13 @@ pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
     proc::raise_fd_limit();
     let n = args.channels;
     let pid = std::process::id();
-    let sim = SimChild::start(n, &[]).await?;
+    let scratch = Scratch::new(&format!("idle-{n}"))?;
+    let cert = scratch.0.join("sim.pem");
+    let sim = if args.tls {
+        SimChild::start_tls(n, &cert).await?
+    } else {
+        SimChild::start(n, &[]).await?
+    };
     let topics: Vec<String> = sim
         .user_topics(&["presence"])
         .await?
@@ -71,11 +83,14 @@ pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
             id: format!("bench-{t}"),
             topics: share.to_vec(),
             clients: (first..clients).map(|c| format!("bench-{c}")).collect(),
+            ca_file: args.tls.then(|| cert.clone()),
         });
     }
     sim.register(clients).await?;
-    let scratch = Scratch::new(&format!("idle-{n}"))?;
     let config = engine_config_tenants(&sim, &scratch.0, &tenants, "topics_per_channel = 1", "")?;
+    // The baseline after a trim too, as the measure below: memory the bench itself freed (the simulator's
+    // answers) must not count as memory the engine gave back.
+    crate::heap::trim();
     let rss0 = proc::rss_bytes(pid).unwrap_or(0);
     let started = Instant::now();
     let engine = crate::engine::start(config)?;
@@ -105,6 +120,7 @@ pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
     engine.stop();
     let idle = Idle {
         channels: n,
+        tls: args.tls,
         time_to_live_secs: took.as_secs_f64(),
         rss_bytes: rss,
         idle_cpu,
@@ -114,7 +130,7 @@ pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
 }
 
 /// Measures `channels` idle channels in a fresh child process.
-pub async fn measure(channels: usize, cpu_seconds: u64) -> anyhow::Result<Idle> {
+pub async fn measure(channels: usize, cpu_seconds: u64, tls: bool) -> anyhow::Result<Idle> {
     let out = tokio::process::Command::new(std::env::current_exe()?)
         .args([
             "bench",
@@ -124,6 +140,7 @@ pub async fn measure(channels: usize, cpu_seconds: u64) -> anyhow::Result<Idle> 
             "--cpu-seconds",
             &cpu_seconds.to_string(),
         ])
+        .args(tls.then_some("--tls"))
         .stdin(Stdio::null())
         // Thousands of "channel ready" lines would bury the table; RUST_LOG still wins when set.
         .env(

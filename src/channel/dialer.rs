@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::burst::BurstReader;
 use super::error::ChannelError;
 use super::flows::{WsStream, socket_config};
+use super::transport::Transport;
 use crate::egress::{Egress, EgressError};
 use crate::metrics::TenantMetrics;
 use crate::upstream::UpstreamError;
@@ -93,7 +94,7 @@ impl Dialer {
                 "wss" => {
                     let config = match tls {
                         Some(config) => config,
-                        None => crate::upstream::tls::public_roots()
+                        None => crate::tls::public_roots()
                             .map_err(|e| ChannelError::Socket(format!("TLS settings: {e}")))?,
                     };
                     let name =
@@ -106,9 +107,9 @@ impl Dialer {
                         .map_err(|e| {
                             ChannelError::Socket(format!("TLS with {host} failed: {e}"))
                         })?;
-                    tokio_tungstenite::MaybeTlsStream::Rustls(tls)
+                    Transport::Tls(Box::new(tls))
                 }
-                "ws" => tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+                "ws" => Transport::Plain(tcp),
                 other => {
                     return Err(ChannelError::Socket(format!(
                         "the connect URI's scheme is {other}, not ws or wss"

@@ -20,9 +20,8 @@ use crate::metrics::labels::{DisconnectReason, RestartReason, RolloverReason};
 use crate::placement::Unit;
 use crate::upstream::{ClientSession, TopicVerdict, UpstreamError};
 
-pub(super) type WsStream = tokio_tungstenite::WebSocketStream<
-    super::burst::BurstReader<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
->;
+pub(super) type WsStream =
+    tokio_tungstenite::WebSocketStream<super::burst::BurstReader<super::transport::Transport>>;
 
 /// How long to wait before trying a subscription change again after it failed.
 const SUBSCRIBE_RETRY: Duration = Duration::from_secs(2);

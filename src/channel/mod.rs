@@ -18,6 +18,7 @@ mod messages;
 pub mod phase;
 mod renewal;
 mod shared;
+mod transport;
 pub mod watchdog;
 
 use std::collections::HashMap;

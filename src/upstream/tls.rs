@@ -32,32 +32,9 @@ pub fn with_ca(
             .map_err(|e| format!("{}: {e}", ca_file.display()))?;
         http = http.add_root_certificate(c);
     }
-    let tls = trusting(roots)?;
+    let tls = crate::tls::trusting(roots)?;
     let http = http
         .build()
         .map_err(|e| format!("while building the HTTP client: {e}"))?;
     Ok((http, Arc::new(tls)))
-}
-
-/// The socket TLS settings of a tenant without `ca_file`: the public roots alone, made once.
-pub fn public_roots() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
-        std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            trusting(roots).map(Arc::new)
-        })
-        .clone()
-}
-
-/// Client TLS settings (ring, the safe default versions) that trust `roots`.
-fn trusting(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }

@@ -14,7 +14,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -144,14 +143,9 @@ impl WebhookSink {
         {
             return Ok(client.clone());
         }
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Outcome::Retry(io::Error::other(e.to_string())))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        // The public roots' settings are made once for the process; reqwest takes its own copy.
+        let roots = crate::tls::public_roots().map_err(|e| Outcome::Retry(io::Error::other(e)))?;
+        let tls = rustls::ClientConfig::clone(&roots);
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(self.timeout)
