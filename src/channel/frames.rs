@@ -22,6 +22,7 @@ impl StreamHandler<SocketItem> for ChannelActor {
         if outcome.is_err() {
             self.contain_panic(ctx);
         }
+        self.write_tally();
     }
 
     /// Each socket's stream ends with an explicit `msg: None` item; the actor outlives its sockets.

@@ -18,6 +18,7 @@ mod messages;
 pub mod phase;
 mod renewal;
 mod shared;
+pub mod tally;
 mod transport;
 pub mod watchdog;
 
@@ -175,6 +176,8 @@ pub struct ChannelActor {
     span: tracing::Span,
     end_notice: EndNotice,
     backfill: Option<BackfillHandle>,
+    /// Where the tenant reads this channel's counters and times without asking.
+    tally: Arc<tally::Tally>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -205,6 +208,8 @@ pub struct ChannelSpec {
     pub after_panic: bool,
     /// The tenant's backfill task, when gaps are backfilled (`[tenants.backfill] on_gap`).
     pub backfill: Option<BackfillHandle>,
+    /// This actor's figures, as its tenant reads them (a new one for each actor: its counters start at zero).
+    pub tally: Arc<tally::Tally>,
 }
 
 /// What the status says of a channel restarted after a panic.
@@ -276,6 +281,7 @@ impl ChannelActor {
             origin: None,
             span,
             backfill: spec.backfill,
+            tally: spec.tally,
         }
     }
 
@@ -292,7 +298,34 @@ impl ChannelActor {
             .collect()
     }
 
+    /// The counters and times that move between phases, as the tenant reads them from [`Self::tally`].
+    fn figures(&self) -> tally::Figures {
+        tally::Figures {
+            events: self.counters.events,
+            malformed: self.counters.malformed,
+            gaps: self.counters.gaps,
+            connects: self.counters.connects,
+            rollovers: self.counters.rollovers,
+            restarts: self.restarts.restarts(),
+            unsubscribed: self.counters.unsubscribed,
+            last_frame_at: self.continuity.last_proof(),
+            pong_latency_ms: self
+                .watchdog
+                .latency()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Stores [`Self::figures`] where the tenant reads them.
+    fn write_tally(&self) {
+        self.tally.write(&self.figures());
+    }
+
+    /// The channel's status; its figures are written to the tally too, so that the tenant never reads figures
+    /// older than a status it was given.
     pub fn status(&self) -> ChannelStatus {
+        let figures = self.figures();
+        self.tally.write(&figures);
         let bound = self.phase.bound();
         ChannelStatus {
             slot: self.slot,
@@ -304,18 +337,15 @@ impl ChannelActor {
             connected_since: self.phase.live().map(|l| l.since),
             last_frame_at: self.continuity.last_proof(),
             expires: bound.map(|b| b.expires_at),
-            restarts: self.restarts.restarts(),
+            restarts: figures.restarts,
             last_error: self.last_error.clone(),
-            events: self.counters.events,
-            malformed_frames: self.counters.malformed,
-            gaps: self.counters.gaps,
-            connects: self.counters.connects,
-            rollovers: self.counters.rollovers,
-            pong_latency_ms: self
-                .watchdog
-                .latency()
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            unsubscribed_events: self.counters.unsubscribed,
+            events: figures.events,
+            malformed_frames: figures.malformed,
+            gaps: figures.gaps,
+            connects: figures.connects,
+            rollovers: figures.rollovers,
+            pong_latency_ms: figures.pong_latency_ms,
+            unsubscribed_events: figures.unsubscribed,
         }
     }
 

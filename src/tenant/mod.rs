@@ -20,6 +20,7 @@ use self::slot::Slot;
 use self::templates::Templates;
 pub use self::templates::{SetTemplates, TemplateStatus};
 use crate::backfill::{self, BackfillHandle};
+use crate::channel::tally::Tally;
 use crate::channel::{self, ChannelActor, ChannelSpec, TenantShared};
 use crate::config::{TenantConfig, TopicConfig};
 use crate::lifetime::Lifetimes;
@@ -39,6 +40,10 @@ pub type StatusBoard = crate::board::Board<TenantStatus>;
 /// How often a tenant writes its channels' counters, last frames and its tokens' expiry to the board (changes
 /// of state are written at once): what the board shows of them is at most this old.
 pub const BOARD_REFRESH: Duration = Duration::from_secs(1);
+/// How often a tenant asks every channel for its whole status (what changes without a change of phase: a live
+/// channel's last error, its rejected topics); in between it reads the channels' tallies.
+pub const STATUS_ROUND: Duration = Duration::from_secs(10);
+const STATUS_ROUND_REFRESHES: u64 = STATUS_ROUND.as_secs() / BOARD_REFRESH.as_secs();
 
 /// Sends [`TenantStopped`] when dropped. Dropping, not `Actor::stopped`, because a panic in a handler ends
 /// the actor without `stopped` being called, and that is the stop its supervisor most needs to hear of.
@@ -74,6 +79,8 @@ pub struct TenantActor {
     board: Arc<StatusBoard>,
     /// The channels are being asked for their status for the board.
     board_refresh_in_flight: bool,
+    /// Board refreshes so far (every [`STATUS_ROUND_REFRESHES`]th is a full round).
+    board_refreshes: u64,
     /// Every log line of the actor is inside it: `tenant` and `region`.
     span: tracing::Span,
     stop_notice: StopNotice,
@@ -153,6 +160,7 @@ impl TenantActor {
             proofs_in_flight: None,
             board,
             board_refresh_in_flight: false,
+            board_refreshes: 0,
             span,
             stop_notice,
             stopping: false,
@@ -178,10 +186,18 @@ impl TenantActor {
         );
     }
 
-    /// Asks the channels for their status (counters and last frames move between their reports) and writes it
-    /// to the board; one round at a time.
+    /// Writes the board with the channels' figures as they last wrote them (counters and last frames move
+    /// between their reports), every [`BOARD_REFRESH`]; every [`STATUS_ROUND`] asks the channels for their
+    /// whole status instead, one round at a time.
     fn refresh_board(&mut self, ctx: &mut Context<Self>) {
-        if self.board_refresh_in_flight {
+        self.board_refreshes = self.board_refreshes.wrapping_add(1);
+        if !self.board_refreshes.is_multiple_of(STATUS_ROUND_REFRESHES)
+            || self.board_refresh_in_flight
+        {
+            for slot in &mut self.slots {
+                slot.take_tally();
+            }
+            self.publish();
             return;
         }
         self.board_refresh_in_flight = true;
@@ -212,9 +228,10 @@ impl TenantActor {
         ctx: &mut Context<Self>,
     ) {
         let slot = self.slots.len();
-        let addr = self.start_channel(slot, client, units.clone(), reuse, false, ctx);
+        let (addr, tally) = self.start_channel(slot, client, units.clone(), reuse, false, ctx);
         self.slots.push(Slot::new(
             addr,
+            tally,
             client,
             units,
             RestartTracker::new(
@@ -233,7 +250,8 @@ impl TenantActor {
         reuse: Option<crate::store::ChannelRecord>,
         after_panic: bool,
         ctx: &mut Context<Self>,
-    ) -> Addr<ChannelActor> {
+    ) -> (Addr<ChannelActor>, Arc<Tally>) {
+        let tally = Arc::new(Tally::default());
         let spec = ChannelSpec {
             shared: self.shared.clone(),
             session: self.sessions[client].clone(),
@@ -248,9 +266,11 @@ impl TenantActor {
                 .backfill
                 .clone()
                 .filter(|_| self.config.backfill.on_gap),
+            tally: tally.clone(),
         };
         let arbiter = &self.arbiters[slot % self.arbiters.len()];
-        ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec))
+        let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(spec));
+        (addr, tally)
     }
 
     /// Starts a slot's channel again after it panicked, from the store's record of its channel: the new actor
@@ -278,8 +298,9 @@ impl TenantActor {
                     .find(|r| Some(&r.channel_id) == channel_id.as_ref())
             });
             let (client, units) = (act.slots[slot].client, act.slots[slot].units.clone());
-            let addr = act.start_channel(slot, client, units, record, true, ctx);
+            let (addr, tally) = act.start_channel(slot, client, units, record, true, ctx);
             act.slots[slot].addr = addr;
+            act.slots[slot].tally = tally;
             tracing::info!(slot, "channel restarted after a panic");
         }));
     }

@@ -1,9 +1,12 @@
 //! One channel of a tenant, as the tenant keeps it: where it runs, with which client, what it holds, what it
 //! last said, and the proof of life last written to the store for it.
 
+use std::sync::Arc;
+
 use actix::Addr;
 use chrono::{DateTime, Utc};
 
+use crate::channel::tally::Tally;
 use crate::channel::{ChannelActor, ChannelStatus, Lifecycle};
 use crate::placement::Unit;
 use crate::restart::RestartTracker;
@@ -12,6 +15,8 @@ use crate::restart::RestartTracker;
 /// whose channel was stopped by a change of topics stays, empty, so that later indices keep their meaning.
 pub(super) struct Slot {
     pub addr: Addr<ChannelActor>,
+    /// Where the slot's current channel actor writes its counters and times.
+    pub tally: Arc<Tally>,
     /// The index of the session (OAuth client) the channel was made with.
     pub client: usize,
     /// The units (with their topics) the channel holds; empty once the channel was stopped.
@@ -27,12 +32,14 @@ pub(super) struct Slot {
 impl Slot {
     pub fn new(
         addr: Addr<ChannelActor>,
+        tally: Arc<Tally>,
         client: usize,
         units: Vec<Unit>,
         restarts: RestartTracker,
     ) -> Slot {
         Slot {
             addr,
+            tally,
             client,
             units,
             status: None,
@@ -56,6 +63,13 @@ impl Slot {
     pub fn observe(&mut self, status: ChannelStatus) {
         if self.holds_topics() {
             self.status = Some(status);
+        }
+    }
+
+    /// Brings the status last reported up to the figures the channel wrote since.
+    pub fn take_tally(&mut self) {
+        if let Some(status) = self.status.as_mut() {
+            self.tally.apply(status);
         }
     }
 
