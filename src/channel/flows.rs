@@ -427,6 +427,8 @@ impl ChannelActor {
                 Err(e) => {
                     tracing::warn!(parent: &act.span, error = %e, "could not change the subscriptions; retrying");
                     act.last_error = Some(e.to_string());
+                    // Still live, so no change of phase reports it: the status shows the error now.
+                    act.report();
                     ctx.run_later(SUBSCRIBE_RETRY, move |act, ctx| {
                         if act.turn == turn {
                             act.resubscribe_if_changed(ctx);

@@ -73,6 +73,7 @@ impl ChannelActor {
                     Err(e) => {
                         tracing::warn!(parent: &act.span, error = %e, "token refresh failed; retrying");
                         act.last_error = Some(e.to_string());
+                        act.report();
                         act.renew_later(ctx);
                     }
                 }
@@ -209,6 +210,7 @@ impl ChannelActor {
                         live.rollover = None;
                     }
                     act.last_error = Some(e.to_string());
+                    act.report();
                     act.renew_later(ctx);
                 }
             }

@@ -4,8 +4,8 @@
 //! The tenant refreshes the board every second. Asking each channel for its whole status that often woke every
 //! idle channel once a second and built a status of a dozen allocations for it: with 10,000 channels, most of
 //! the engine's idle CPU. Reading these figures needs no message. The rest of a status (phase, channel id,
-//! errors, rejected topics) changes with the channel's phase, which the channel reports itself; a full round
-//! of questions still runs every [`crate::tenant::STATUS_ROUND`] for what changes between phases.
+//! errors, rejected topics) the channel reports itself as it changes; a full round of questions still runs
+//! every [`crate::tenant::STATUS_ROUND`], as a safety net.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 

@@ -40,8 +40,8 @@ pub type StatusBoard = crate::board::Board<TenantStatus>;
 /// How often a tenant writes its channels' counters, last frames and its tokens' expiry to the board (changes
 /// of state are written at once): what the board shows of them is at most this old.
 pub const BOARD_REFRESH: Duration = Duration::from_secs(1);
-/// How often a tenant asks every channel for its whole status (what changes without a change of phase: a live
-/// channel's last error, its rejected topics); in between it reads the channels' tallies.
+/// How often a tenant asks every channel for its whole status; in between it reads the channels' tallies. The
+/// channels report their changes of phase, errors and rejected topics themselves: the round is a safety net.
 pub const STATUS_ROUND: Duration = Duration::from_secs(10);
 const STATUS_ROUND_REFRESHES: u64 = STATUS_ROUND.as_secs() / BOARD_REFRESH.as_secs();
 
