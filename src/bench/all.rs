@@ -44,8 +44,8 @@ pub struct AllBenchArgs {
     /// Scale: seconds over which idle CPU is measured. [default: 10; quick: 3]
     #[arg(long)]
     pub idle_seconds: Option<u64>,
-    /// Scale: the sockets over TLS (`wss://`, as the platform serves them; the simulator makes a certificate
-    /// the engine trusts) instead of plain WebSocket.
+    /// Throughput and scale: the sockets over TLS (`wss://`, as the platform serves them; the simulator makes
+    /// a certificate the engine trusts) instead of plain WebSocket.
     #[arg(long)]
     pub tls: bool,
     /// Latency: the fixed event rate per second. [default: 1000]
@@ -92,7 +92,7 @@ pub struct Plan {
     pub event_size: usize,
     pub channels: Vec<usize>,
     pub idle_seconds: u64,
-    /// Scale: the sockets over TLS.
+    /// Throughput and scale: the sockets over TLS.
     pub tls: bool,
     pub latency_rate: f64,
     pub latency_seconds: u64,
@@ -204,8 +204,15 @@ pub async fn run(args: AllBenchArgs) -> anyhow::Result<()> {
                         1
                     };
                     throughput.push(
-                        engine::throughput(rate, plan.seconds, plan.event_size, threads, shards)
-                            .await?,
+                        engine::throughput(
+                            rate,
+                            plan.seconds,
+                            plan.event_size,
+                            threads,
+                            shards,
+                            plan.tls,
+                        )
+                        .await?,
                     );
                 }
             }
@@ -281,8 +288,9 @@ fn ms(s: &Summary) -> String {
 fn throughput_row(t: &Throughput) -> String {
     let goal = |met: bool| if met { "met" } else { "missed" };
     let mut measure = format!(
-        "throughput at {} events/s asked, socket → file sink ({} B events), data path on {} thread{}{}{}: events per engine CPU-second",
+        "throughput at {} events/s asked, socket{} → file sink ({} B events), data path on {} thread{}{}{}: events per engine CPU-second",
         thousands(t.asked),
+        if t.tls { " over TLS" } else { "" },
         t.event_size,
         t.data_threads(),
         if t.data_threads() == 1 { "" } else { "s" },
@@ -476,6 +484,7 @@ mod tests {
             channel_threads: 1,
             router_shards: 1,
             pinned: false,
+            tls: false,
             delivered_per_sec: 160_000.0,
             cpu: 0.6,
             per_cpu_second: 266_667.0,
@@ -493,6 +502,7 @@ mod tests {
             channel_threads: 0,
             router_shards: 1,
             pinned: true,
+            tls: false,
             delivered_per_sec: 5_000.0,
             cpu: 0.05,
             per_cpu_second: 100_000.0,
@@ -507,6 +517,7 @@ mod tests {
             channel_threads: 2,
             router_shards: 2,
             pinned: false,
+            tls: false,
             delivered_per_sec: 100_000.0,
             cpu: 0.5,
             per_cpu_second: 200_000.0,
@@ -516,6 +527,26 @@ mod tests {
         assert!(
             row.contains(
                 "data path on 3 threads (router in 2 shards), simulator sharing the cores"
+            ),
+            "{row}"
+        );
+        // So do TLS sockets.
+        let row = throughput_row(&Throughput {
+            event_size: 1024,
+            asked: 10_000.0,
+            channel_threads: 0,
+            router_shards: 1,
+            pinned: true,
+            tls: true,
+            delivered_per_sec: 9_500.0,
+            cpu: 0.1,
+            per_cpu_second: 95_000.0,
+            switches_per_event: 0.09,
+            allocs_per_event: None,
+        });
+        assert!(
+            row.starts_with(
+                "| throughput at 10,000 events/s asked, socket over TLS → file sink (1024 B events)"
             ),
             "{row}"
         );
@@ -536,6 +567,7 @@ mod tests {
                 channel_threads: 0,
                 router_shards: 1,
                 pinned: true,
+                tls: false,
                 delivered_per_sec: 19_950.0,
                 cpu: 0.2,
                 per_cpu_second: 99_750.0,

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::harness::{Scratch, SimChild, delivered, engine_config, wait_live};
+use super::harness::{BenchTenant, Scratch, SimChild, delivered, engine_config_tenants, wait_live};
 use super::{proc, scale};
 
 /// Options of `switchboard bench engine`.
@@ -45,6 +45,8 @@ pub struct Throughput {
     pub router_shards: usize,
     /// Whether the simulator ran on a core of its own, apart from the engine.
     pub pinned: bool,
+    /// Whether the sockets were TLS (`wss://`).
+    pub tls: bool,
     /// Events per second written to the file sink.
     pub delivered_per_sec: f64,
     /// CPU of this process while delivering, as a share of one core.
@@ -99,32 +101,46 @@ impl Drop for Pinning {
 /// Delivers `rate` events per second of 2,000 users' presence and routing status (4,000 topics on 4 channels
 /// of one client) for `seconds`, and counts what reached the file sink and the CPU it took. The engine runs
 /// with `channel_threads`; the simulator is pinned to a core of its own, with one worker thread, when the
-/// engine's threads fit on the others.
+/// engine's threads fit on the others. With `tls` the sockets are `wss://` (the simulator's certificate,
+/// trusted through the tenant's `ca_file`).
 pub async fn throughput(
     rate: f64,
     seconds: u64,
     event_size: usize,
     channel_threads: usize,
     router_shards: usize,
+    tls: bool,
 ) -> anyhow::Result<Throughput> {
     let pid = std::process::id();
+    let scratch = Scratch::new("throughput")?;
+    let cert = scratch.0.join("sim.pem");
     // A simulator on one core of its own gets one worker thread: two would only take turns on that core,
     // and write the sockets at two moments of each millisecond instead of one.
     let apart = Pinning::fits(1 + channel_threads);
-    let sim = SimChild::start(2000, if apart { &["--workers", "1"] } else { &[] }).await?;
+    let workers: &[&str] = if apart { &["--workers", "1"] } else { &[] };
+    let sim = if tls {
+        SimChild::start_tls(2000, &cert, workers).await?
+    } else {
+        SimChild::start(2000, workers).await?
+    };
     // Before the engine starts: its threads inherit the pinning of the thread that starts them.
     let pinning = apart
         .then(|| Pinning::apart(sim.pid(), 1 + channel_threads))
         .flatten();
     sim.register(1).await?;
     let topics = sim.user_topics(&["presence", "routingStatus"]).await?;
-    let scratch = Scratch::new("throughput")?;
-    let engine = crate::engine::start(engine_config(
+    let tenant = BenchTenant {
+        id: "bench".into(),
+        topics,
+        clients: vec!["bench-0".into()],
+        ca_file: tls.then(|| cert.clone()),
+    };
+    let engine = crate::engine::start(engine_config_tenants(
         &sim,
         &scratch.0,
-        &topics,
-        1,
+        &[tenant],
         &format!("channel_threads = {channel_threads}\nrouter_shards = {router_shards}"),
+        "",
     )?)?;
     wait_live(&engine, 4, Duration::from_secs(60)).await?;
     let sent0 = delivered(&engine);
@@ -154,6 +170,7 @@ pub async fn throughput(
         channel_threads,
         router_shards,
         pinned: pinning.is_some(),
+        tls,
         delivered_per_sec: sent as f64 / elapsed,
         cpu: cpu / elapsed,
         per_cpu_second: sent as f64 / cpu.max(1e-9),
@@ -172,6 +189,7 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         args.event_size,
         args.channel_threads,
         args.router_shards,
+        false,
     )
     .await?;
     println!(

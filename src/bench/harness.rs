@@ -62,9 +62,11 @@ impl SimChild {
 
     /// [`Self::start`] serving TLS (`sim --tls`) with a certificate written to `cert`, which this client
     /// trusts (and an engine trusts through a tenant's `ca_file`).
-    pub async fn start_tls(users: usize, cert: &Path) -> anyhow::Result<SimChild> {
+    pub async fn start_tls(users: usize, cert: &Path, extra: &[&str]) -> anyhow::Result<SimChild> {
         let path = cert.display().to_string();
-        let mut sim = SimChild::start(users, &["--tls", "--tls-cert", &path]).await?;
+        let mut args = vec!["--tls", "--tls-cert", &path];
+        args.extend_from_slice(extra);
+        let mut sim = SimChild::start(users, &args).await?;
         let pem = std::fs::read(cert).context("the simulator's certificate")?;
         sim.http = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)

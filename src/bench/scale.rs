@@ -63,7 +63,7 @@ pub async fn probe(args: IdleProbeArgs) -> anyhow::Result<()> {
     let scratch = Scratch::new(&format!("idle-{n}"))?;
     let cert = scratch.0.join("sim.pem");
     let sim = if args.tls {
-        SimChild::start_tls(n, &cert).await?
+        SimChild::start_tls(n, &cert, &[]).await?
     } else {
         SimChild::start(n, &[]).await?
     };
