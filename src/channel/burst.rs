@@ -24,13 +24,13 @@ thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A zeroed buffer of `BURST_BYTES` (zeroed once, when first made).
-fn borrow_buffer() -> Vec<u8> {
+/// A zeroed buffer of at least `BURST_BYTES` (zeroed once, when first made).
+pub(super) fn borrow_buffer() -> Vec<u8> {
     POOL.with_borrow_mut(Vec::pop)
         .unwrap_or_else(|| vec![0; BURST_BYTES])
 }
 
-fn give_back(buffer: Vec<u8>) {
+pub(super) fn give_back(buffer: Vec<u8>) {
     POOL.with_borrow_mut(|pool| {
         if pool.len() < POOLED_BURSTS {
             pool.push(buffer);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::burst::BurstReader;
 use super::error::ChannelError;
 use super::flows::{WsStream, socket_config};
+use super::tls_stream::TlsStream;
 use super::transport::Transport;
 use crate::egress::{Egress, EgressError};
 use crate::metrics::TenantMetrics;
@@ -101,12 +102,9 @@ impl Dialer {
                         rustls_pki_types::ServerName::try_from(host.clone()).map_err(|e| {
                             ChannelError::Socket(format!("{host} is not a TLS server name: {e}"))
                         })?;
-                    let tls = tokio_rustls::TlsConnector::from(config)
-                        .connect(name, tcp)
-                        .await
-                        .map_err(|e| {
-                            ChannelError::Socket(format!("TLS with {host} failed: {e}"))
-                        })?;
+                    let tls = TlsStream::connect(config, name, tcp).await.map_err(|e| {
+                        ChannelError::Socket(format!("TLS with {host} failed: {e}"))
+                    })?;
                     Transport::Tls(Box::new(tls))
                 }
                 "ws" => Transport::Plain(tcp),

@@ -19,6 +19,7 @@ pub mod phase;
 mod renewal;
 mod shared;
 pub mod tally;
+mod tls_stream;
 mod transport;
 pub mod watchdog;
 

@@ -2,7 +2,8 @@
 //!
 //! The TLS session's state is about a kilobyte held inline; boxed, it is paid by TLS sockets alone, not by
 //! every socket as in an enum that holds it inline (tokio-tungstenite's `MaybeTlsStream` does: 1,112 bytes for
-//! a plain socket whose stream needs 24).
+//! a plain socket whose stream needs 24). The TLS stream is ours ([`super::tls_stream`]): it holds no buffer
+//! while idle.
 
 use std::io;
 use std::pin::Pin;
@@ -10,11 +11,12 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+
+use super::tls_stream::TlsStream;
 
 pub(super) enum Transport {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream>),
 }
 
 impl AsyncRead for Transport {

@@ -1,0 +1,549 @@
+//! A TLS client stream that holds buffers only while they hold bytes.
+//!
+//! rustls's buffered connection (what tokio-rustls drives) keeps a 4 KiB buffer for incoming records for the
+//! life of the connection, whether anything is in it or not: 4 KiB on every idle `wss://` channel. Its
+//! *unbuffered* connection leaves the buffers to the caller. This stream reads each burst into a buffer
+//! borrowed from the thread's pool (the one [`super::burst`] uses) and keeps only the bytes of a record that
+//! has not arrived whole; decrypted bytes the reader had no room for and encrypted bytes not yet written are
+//! kept the same way, so an idle stream owns no buffer at all.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use rustls::client::UnbufferedClientConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::burst::{borrow_buffer, give_back};
+
+/// The least room a socket read gets after the bytes of a record that has not arrived whole.
+const READ_ROOM: usize = 4096;
+/// The most plaintext one `poll_write` encrypts (one full TLS record).
+const WRITE_CHUNK: usize = 16 * 1024;
+/// Room for a record's header, nonce, tag and content type, per record, with margin.
+const RECORD_OVERHEAD: usize = 64;
+
+/// What rustls can do next once it has taken all it can of the bytes it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// The handshake needs more bytes from the server.
+    Handshaking,
+    /// The handshake is done: application data may be written, more may be read.
+    Open,
+    /// Both sides sent close_notify.
+    Closed,
+}
+
+/// Where decrypted bytes go: the reader's buffer while it has room, the rest kept for the next read.
+struct Plaintext<'r, 'b> {
+    out: &'r mut ReadBuf<'b>,
+    overflow: &'r mut Vec<u8>,
+}
+
+impl Plaintext<'_, '_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let n = self.out.remaining().min(bytes.len());
+        self.out.put_slice(&bytes[..n]);
+        self.overflow.extend_from_slice(&bytes[n..]);
+    }
+}
+
+pub(super) struct TlsStream {
+    conn: UnbufferedClientConnection,
+    tcp: TcpStream,
+    /// The first bytes of a record that has not arrived whole (empty, without capacity, between records).
+    partial: Vec<u8>,
+    /// Decrypted bytes the reader has not taken yet, from `taken` on.
+    overflow: Vec<u8>,
+    taken: usize,
+    /// Encrypted bytes not yet written to the socket, from `written` on.
+    outgoing: Vec<u8>,
+    written: usize,
+    /// The server sent close_notify: reads end here.
+    peer_closed: bool,
+    /// Our close_notify is queued.
+    closing: bool,
+}
+
+impl TlsStream {
+    /// Runs the TLS handshake with `name` over `tcp`.
+    pub(super) async fn connect(
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+        tcp: TcpStream,
+    ) -> io::Result<TlsStream> {
+        let conn = UnbufferedClientConnection::new(config, name).map_err(invalid)?;
+        let mut stream = TlsStream {
+            conn,
+            tcp,
+            partial: Vec::new(),
+            overflow: Vec::new(),
+            taken: 0,
+            outgoing: Vec::new(),
+            written: 0,
+            peer_closed: false,
+            closing: false,
+        };
+        std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
+        Ok(stream)
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The client speaks first: its hello is queued before any byte arrives.
+        let mut next = self.advance_without_bytes()?;
+        loop {
+            ready!(self.poll_write_outgoing(cx))?;
+            match next {
+                Next::Open => return Poll::Ready(Ok(())),
+                Next::Closed => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection during the TLS handshake",
+                    )));
+                }
+                Next::Handshaking => {}
+            }
+            let mut nowhere = ReadBuf::new(&mut []);
+            next = ready!(self.poll_read_record(cx, &mut nowhere))?;
+        }
+    }
+
+    /// Bytes this stream holds in buffers of its own (zero on an idle stream).
+    #[cfg(test)]
+    fn held_capacity(&self) -> usize {
+        self.partial.capacity() + self.overflow.capacity() + self.outgoing.capacity()
+    }
+
+    /// Lets rustls act on what it already has (queued handshake messages, a key update to answer).
+    fn advance_without_bytes(&mut self) -> io::Result<Next> {
+        let mut none: [u8; 0] = [];
+        let mut nowhere = ReadBuf::new(&mut []);
+        let mut plaintext = Plaintext {
+            out: &mut nowhere,
+            overflow: &mut self.overflow,
+        };
+        let (_, next) = drive(
+            &mut self.conn,
+            &mut none,
+            &mut plaintext,
+            &mut self.outgoing,
+            &mut self.peer_closed,
+        )?;
+        Ok(next)
+    }
+
+    /// Reads what the socket has (after the start of a record kept from before) and runs it through rustls;
+    /// decrypted bytes go to `out`, then to `overflow`. Pending when the socket has nothing.
+    fn poll_read_record(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<Next>> {
+        let mut buffer = borrow_buffer();
+        let kept = self.partial.len();
+        if buffer.len() < kept + READ_ROOM {
+            buffer.resize(kept + READ_ROOM, 0);
+        }
+        buffer[..kept].copy_from_slice(&self.partial);
+        let mut into = ReadBuf::new(&mut buffer[kept..]);
+        let read = match Pin::new(&mut self.tcp).poll_read(cx, &mut into) {
+            Poll::Ready(Ok(())) => into.filled().len(),
+            other => {
+                give_back(buffer);
+                return other.map_ok(|()| Next::Open);
+            }
+        };
+        if read == 0 {
+            give_back(buffer);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection without a TLS close_notify",
+            )));
+        }
+        let filled = kept + read;
+        let mut plaintext = Plaintext {
+            out,
+            overflow: &mut self.overflow,
+        };
+        let driven = drive(
+            &mut self.conn,
+            &mut buffer[..filled],
+            &mut plaintext,
+            &mut self.outgoing,
+            &mut self.peer_closed,
+        );
+        if let Ok((taken, _)) = driven {
+            self.partial = buffer[taken..filled].to_vec();
+        }
+        give_back(buffer);
+        Poll::Ready(driven.map(|(_, next)| next))
+    }
+
+    /// Writes the encrypted bytes waiting, then lets their buffer go.
+    fn poll_write_outgoing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.outgoing.len() {
+            let n = ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.outgoing[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.outgoing = Vec::new();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands out decrypted bytes kept from an earlier read; false when there are none.
+    fn take_overflow(&mut self, out: &mut ReadBuf<'_>) -> bool {
+        if self.taken >= self.overflow.len() {
+            return false;
+        }
+        let n = out.remaining().min(self.overflow.len() - self.taken);
+        out.put_slice(&self.overflow[self.taken..self.taken + n]);
+        self.taken += n;
+        if self.taken == self.overflow.len() {
+            self.overflow = Vec::new();
+            self.taken = 0;
+        }
+        true
+    }
+}
+
+/// Runs rustls over `incoming` until it needs more bytes: records it decrypts go to `plaintext`, records it
+/// encodes (handshake messages, alerts, key updates) to the end of `outgoing`. Returns how many bytes of
+/// `incoming` it took (the rest is the start of a record) and what comes next.
+fn drive(
+    conn: &mut UnbufferedClientConnection,
+    incoming: &mut [u8],
+    plaintext: &mut Plaintext<'_, '_>,
+    outgoing: &mut Vec<u8>,
+    peer_closed: &mut bool,
+) -> io::Result<(usize, Next)> {
+    let mut taken = 0;
+    loop {
+        let status = conn.process_tls_records(&mut incoming[taken..]);
+        let mut discard = status.discard;
+        match status.state.map_err(invalid)? {
+            ConnectionState::ReadTraffic(mut records) => {
+                while let Some(record) = records.next_record() {
+                    let record = record.map_err(invalid)?;
+                    discard += record.discard;
+                    plaintext.put(record.payload);
+                }
+            }
+            ConnectionState::EncodeTlsData(mut message) => {
+                let start = outgoing.len();
+                let needed = match message.encode(&mut []) {
+                    Ok(_) => 0,
+                    Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                        required_size
+                    }
+                    Err(e) => return Err(io::Error::other(e.to_string())),
+                };
+                if needed > 0 {
+                    outgoing.resize(start + needed, 0);
+                    let n = message
+                        .encode(&mut outgoing[start..])
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                    outgoing.truncate(start + n);
+                }
+            }
+            // What was encoded is in `outgoing`; the caller writes it before it waits for the server.
+            ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+            ConnectionState::BlockedHandshake => return Ok((taken + discard, Next::Handshaking)),
+            ConnectionState::WriteTraffic(_) => return Ok((taken + discard, Next::Open)),
+            ConnectionState::PeerClosed => *peer_closed = true,
+            ConnectionState::Closed => return Ok((taken + discard, Next::Closed)),
+            _ => return Err(io::Error::other("an unexpected TLS state")),
+        }
+        taken += discard;
+    }
+}
+
+/// Encrypts `data` to the end of `outgoing` (after anything rustls queued first, such as a key update).
+fn encrypt(
+    conn: &mut UnbufferedClientConnection,
+    data: &[u8],
+    plaintext: &mut Plaintext<'_, '_>,
+    outgoing: &mut Vec<u8>,
+    peer_closed: &mut bool,
+) -> io::Result<()> {
+    let mut none: [u8; 0] = [];
+    let (_, next) = drive(conn, &mut none, plaintext, outgoing, peer_closed)?;
+    if next != Next::Open {
+        return Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "the TLS connection is not open for writing",
+        ));
+    }
+    let records = data.len().div_ceil(WRITE_CHUNK).max(1);
+    let mut room = data.len() + records * RECORD_OVERHEAD;
+    loop {
+        let ConnectionState::WriteTraffic(mut writer) =
+            conn.process_tls_records(&mut none).state.map_err(invalid)?
+        else {
+            return Err(io::Error::other(
+                "the TLS connection stopped being writable",
+            ));
+        };
+        let start = outgoing.len();
+        outgoing.resize(start + room, 0);
+        match writer.encrypt(data, &mut outgoing[start..]) {
+            Ok(n) => {
+                outgoing.truncate(start + n);
+                return Ok(());
+            }
+            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size }))
+                if required_size > room =>
+            {
+                outgoing.truncate(start);
+                room = required_size;
+            }
+            Err(e) => {
+                outgoing.truncate(start);
+                return Err(io::Error::other(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Queues our close_notify at the end of `outgoing`.
+fn close_notify(conn: &mut UnbufferedClientConnection, outgoing: &mut Vec<u8>) -> io::Result<()> {
+    let mut none: [u8; 0] = [];
+    let ConnectionState::WriteTraffic(mut writer) =
+        conn.process_tls_records(&mut none).state.map_err(invalid)?
+    else {
+        // Closed already, or never open: nothing to say.
+        return Ok(());
+    };
+    let start = outgoing.len();
+    outgoing.resize(start + RECORD_OVERHEAD, 0);
+    match writer.queue_close_notify(&mut outgoing[start..]) {
+        Ok(n) => {
+            outgoing.truncate(start + n);
+            Ok(())
+        }
+        Err(e) => {
+            outgoing.truncate(start);
+            Err(io::Error::other(e.to_string()))
+        }
+    }
+}
+
+fn invalid(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.take_overflow(out) {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if this.peer_closed {
+                return Poll::Ready(Ok(()));
+            }
+            // Anything rustls queued while reading (the answer to a key update) goes out with the next write;
+            // try now, without waiting for it.
+            if let Poll::Ready(Err(e)) = this.poll_write_outgoing(cx) {
+                return Poll::Ready(Err(e));
+            }
+            let before = out.filled().len();
+            let next = ready!(this.poll_read_record(cx, out))?;
+            if out.filled().len() > before || this.take_overflow(out) || next == Next::Closed {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_outgoing(cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let data = &data[..data.len().min(WRITE_CHUNK)];
+        let mut nowhere = ReadBuf::new(&mut []);
+        let mut plaintext = Plaintext {
+            out: &mut nowhere,
+            overflow: &mut this.overflow,
+        };
+        encrypt(
+            &mut this.conn,
+            data,
+            &mut plaintext,
+            &mut this.outgoing,
+            &mut this.peer_closed,
+        )?;
+        // The bytes are ours now; what the socket does not take yet goes with the next write or flush.
+        if let Poll::Ready(Err(e)) = this.poll_write_outgoing(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_outgoing(cx))?;
+        Pin::new(&mut this.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.closing {
+            this.closing = true;
+            close_notify(&mut this.conn, &mut this.outgoing)?;
+        }
+        ready!(this.poll_write_outgoing(cx))?;
+        Pin::new(&mut this.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A TLS server (tokio-rustls, the buffered side) with a fresh certificate for localhost, and client
+    /// settings that trust it.
+    fn server_and_client() -> (tokio_rustls::TlsAcceptor, Arc<rustls::ClientConfig>) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert: CertificateDer<'static> = certified.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = crate::tls::trusting(roots).unwrap();
+        (
+            tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            Arc::new(client),
+        )
+    }
+
+    async fn pair(
+        client: Arc<rustls::ClientConfig>,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> (
+        io::Result<TlsStream>,
+        io::Result<tokio_rustls::server::TlsStream<TcpStream>>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            acceptor.accept(tcp).await
+        };
+        let client = async {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            TlsStream::connect(client, name, tcp).await
+        };
+        tokio::join!(client, server)
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn carries_bytes_both_ways_across_many_records_and_then_holds_no_buffer() {
+        let (acceptor, client) = server_and_client();
+        let (client, server) = pair(client, acceptor).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+
+        // More than one record each way, and in reads smaller than a record.
+        let up = pattern(100_000, 1);
+        let down = pattern(150_000, 7);
+        let server_side = async {
+            let mut got = vec![0; up.len()];
+            server.read_exact(&mut got).await.unwrap();
+            server.write_all(&down).await.unwrap();
+            server.flush().await.unwrap();
+            (got, server)
+        };
+        let client_side = async {
+            client.write_all(&up).await.unwrap();
+            client.flush().await.unwrap();
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 2048];
+            while got.len() < down.len() {
+                let n = client.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the stream ended early");
+                got.extend_from_slice(&chunk[..n]);
+            }
+            got
+        };
+        let ((got_up, _server), got_down) = tokio::join!(server_side, client_side);
+        assert_eq!(got_up, up);
+        assert_eq!(got_down, down);
+        assert_eq!(client.held_capacity(), 0, "an idle stream holds no buffer");
+    }
+
+    #[tokio::test]
+    async fn the_servers_close_notify_ends_the_stream_and_ours_reaches_the_server() {
+        let (acceptor, client) = server_and_client();
+        let (client, server) = pair(client, acceptor).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+
+        server.write_all(b"last words").await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"last words");
+
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let n = server.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(n, 0, "the server sees a clean end");
+    }
+
+    #[tokio::test]
+    async fn a_connection_cut_without_close_notify_is_an_error() {
+        let (acceptor, client) = server_and_client();
+        let (client, server) = pair(client, acceptor).await;
+        let mut client = client.unwrap();
+        let (tcp, _) = server.unwrap().into_inner();
+        drop(tcp);
+        let mut got = Vec::new();
+        let err = client.read_to_end(&mut got).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_server_the_settings_do_not_trust_fails_the_handshake() {
+        let (acceptor, _) = server_and_client();
+        let (_, stranger) = server_and_client();
+        let (client, _server) = pair(stranger, acceptor).await;
+        let err = client.err().expect("the handshake must fail");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("certificate"), "{err}");
+    }
+}
