@@ -26,6 +26,10 @@ const READ_ROOM: usize = 4096;
 const WRITE_CHUNK: usize = 16 * 1024;
 /// Room for a record's header, nonce, tag and content type, per record, with margin.
 const RECORD_OVERHEAD: usize = 64;
+/// The most incoming bytes kept between reads: a handshake message spanning records (rustls refuses those
+/// over 64 KiB) and a record (at most 16 KiB and its overhead). rustls bounds both; this bound is ours, so
+/// that a server cannot make a channel hold more whatever rustls does.
+const MOST_KEPT: usize = 0x1_0000 + 17 * 1024;
 
 /// What rustls can do next once it has taken all it can of the bytes it was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,11 +180,18 @@ impl TlsStream {
             &mut self.outgoing,
             &mut self.peer_closed,
         );
-        if let Ok((taken, _)) = driven {
+        let driven = driven.and_then(|(taken, next)| {
+            if filled - taken > MOST_KEPT {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the server sent more than a TLS record or handshake message can hold",
+                ));
+            }
             self.partial = buffer[taken..filled].to_vec();
-        }
+            Ok(next)
+        });
         give_back(buffer);
-        Poll::Ready(driven.map(|(_, next)| next))
+        Poll::Ready(driven)
     }
 
     /// Writes the encrypted bytes waiting, then lets their buffer go.
@@ -535,6 +546,42 @@ mod tests {
         let mut got = Vec::new();
         let err = client.read_to_end(&mut got).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_sends_an_endless_handshake_message_is_cut_off() {
+        let (_, client) = server_and_client();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = async {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut hello = [0u8; 512];
+            let _ = tcp.read(&mut hello).await.unwrap();
+            // Handshake records, the first opening a ServerHello that claims 16 MiB.
+            let mut sent = 0usize;
+            while sent < 4 << 20 {
+                let mut record = vec![0x16, 0x03, 0x03, 0x40, 0x00];
+                let mut payload = vec![0u8; 0x4000];
+                if sent == 0 {
+                    payload[..4].copy_from_slice(&[0x02, 0xff, 0xff, 0xff]);
+                }
+                record.extend_from_slice(&payload);
+                if tcp.write_all(&record).await.is_err() {
+                    break;
+                }
+                sent += record.len();
+            }
+            sent
+        };
+        let connect = async {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            TlsStream::connect(client, name, tcp).await
+        };
+        let (client, sent) = tokio::join!(connect, server);
+        let err = client.err().expect("the handshake must fail");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(sent < 4 << 20, "the client stopped reading once it refused");
     }
 
     #[tokio::test]
