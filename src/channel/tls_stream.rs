@@ -519,6 +519,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn after_a_key_update_from_the_server_both_ways_keep_working() {
+        let (acceptor, client) = server_and_client();
+        let (client, server) = pair(client, acceptor).await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+
+        // The server changes its keys and asks the client to change its own (a socket open for a day
+        // may see this): the client must follow to read what comes after.
+        server.get_mut().1.refresh_traffic_keys().unwrap();
+        server.write_all(b"after the update").await.unwrap();
+        server.flush().await.unwrap();
+        let mut got = [0u8; 16];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"after the update");
+
+        // Whatever the client queued in answer goes out before the reply, in order.
+        client.write_all(b"reply").await.unwrap();
+        client.flush().await.unwrap();
+        let mut reply = [0u8; 5];
+        server.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"reply");
+    }
+
+    #[tokio::test]
     async fn the_servers_close_notify_ends_the_stream_and_ours_reaches_the_server() {
         let (acceptor, client) = server_and_client();
         let (client, server) = pair(client, acceptor).await;
