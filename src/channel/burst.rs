@@ -30,9 +30,12 @@ pub(super) fn borrow_buffer() -> Vec<u8> {
         .unwrap_or_else(|| vec![0; BURST_BYTES])
 }
 
+/// Keeps `buffer` for re-use, unless the pool is full or the buffer was grown far (a TLS stream grows one a
+/// little to read after the start of a record, and up to 80 KiB to hold a handshake message spanning
+/// records): the pool keeps at most `POOLED_BURSTS` buffers of at most two bursts each.
 pub(super) fn give_back(buffer: Vec<u8>) {
     POOL.with_borrow_mut(|pool| {
-        if pool.len() < POOLED_BURSTS {
+        if pool.len() < POOLED_BURSTS && buffer.len() <= 2 * BURST_BYTES {
             pool.push(buffer);
         }
     });
@@ -168,6 +171,31 @@ mod tests {
         drop(far);
         assert_eq!(reader.read(&mut piece).await.unwrap(), 0);
         assert_eq!(POOL.with_borrow(Vec::len), pooled);
+    }
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_of_buffers_of_bounded_size() {
+        // A test thread of its own: its pool starts empty.
+        std::thread::spawn(|| {
+            let mut grown = borrow_buffer();
+            grown.resize(BURST_BYTES * 4, 0);
+            give_back(grown);
+            assert_eq!(POOL.with_borrow(Vec::len), 0, "a grown buffer is let go");
+            let mut grown_a_little = borrow_buffer();
+            grown_a_little.resize(BURST_BYTES + 4096, 0);
+            give_back(grown_a_little);
+            assert_eq!(POOL.with_borrow(Vec::len), 1);
+            for _ in 0..POOLED_BURSTS + 2 {
+                give_back(vec![0; BURST_BYTES]);
+            }
+            assert_eq!(
+                POOL.with_borrow(Vec::len),
+                POOLED_BURSTS,
+                "the pool is bounded"
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[tokio::test]
