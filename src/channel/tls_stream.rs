@@ -71,6 +71,9 @@ pub(super) struct TlsStream {
     peer_closed: bool,
     /// Our close_notify is queued.
     closing: bool,
+    /// rustls refused what the server sent (or we refused it): the connection is over. rustls must not be
+    /// called again then: its state still points into the bytes it refused (it panics on a fresh buffer).
+    failed: bool,
 }
 
 impl TlsStream {
@@ -91,6 +94,7 @@ impl TlsStream {
             written: 0,
             peer_closed: false,
             closing: false,
+            failed: false,
         };
         std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
         Ok(stream)
@@ -122,22 +126,40 @@ impl TlsStream {
         self.partial.capacity() + self.overflow.capacity() + self.outgoing.capacity()
     }
 
+    /// An error once rustls has failed: nothing more may be asked of it.
+    fn usable(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the TLS connection failed earlier",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Remembers a failure of rustls (see `failed`).
+    fn fail_on_error<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        self.failed |= result.is_err();
+        result
+    }
+
     /// Lets rustls act on what it already has (queued handshake messages, a key update to answer).
     fn advance_without_bytes(&mut self) -> io::Result<Next> {
+        self.usable()?;
         let mut none: [u8; 0] = [];
         let mut nowhere = ReadBuf::new(&mut []);
         let mut plaintext = Plaintext {
             out: &mut nowhere,
             overflow: &mut self.overflow,
         };
-        let (_, next) = drive(
+        let driven = drive(
             &mut self.conn,
             &mut none,
             &mut plaintext,
             &mut self.outgoing,
             &mut self.peer_closed,
-        )?;
-        Ok(next)
+        );
+        self.fail_on_error(driven).map(|(_, next)| next)
     }
 
     /// Reads what the socket has (after the start of a record kept from before) and runs it through rustls;
@@ -147,6 +169,7 @@ impl TlsStream {
         cx: &mut Context<'_>,
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<Next>> {
+        self.usable()?;
         let mut buffer = borrow_buffer();
         let kept = self.partial.len();
         if buffer.len() < kept + READ_ROOM {
@@ -191,7 +214,7 @@ impl TlsStream {
             Ok(next)
         });
         give_back(buffer);
-        Poll::Ready(driven)
+        Poll::Ready(self.fail_on_error(driven))
     }
 
     /// Writes the encrypted bytes waiting, then lets their buffer go.
@@ -384,6 +407,7 @@ impl AsyncWrite for TlsStream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.usable()?;
         ready!(this.poll_write_outgoing(cx))?;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
@@ -394,13 +418,14 @@ impl AsyncWrite for TlsStream {
             out: &mut nowhere,
             overflow: &mut this.overflow,
         };
-        encrypt(
+        let encrypted = encrypt(
             &mut this.conn,
             data,
             &mut plaintext,
             &mut this.outgoing,
             &mut this.peer_closed,
-        )?;
+        );
+        this.fail_on_error(encrypted)?;
         // The bytes are ours now; what the socket does not take yet goes with the next write or flush.
         if let Poll::Ready(Err(e)) = this.poll_write_outgoing(cx) {
             return Poll::Ready(Err(e));
@@ -416,9 +441,11 @@ impl AsyncWrite for TlsStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.closing {
+        // A failed connection ends without a close_notify: rustls cannot make one any more.
+        if !this.closing && !this.failed {
             this.closing = true;
-            close_notify(&mut this.conn, &mut this.outgoing)?;
+            let queued = close_notify(&mut this.conn, &mut this.outgoing);
+            this.fail_on_error(queued)?;
         }
         ready!(this.poll_write_outgoing(cx))?;
         Pin::new(&mut this.tcp).poll_shutdown(cx)
@@ -557,6 +584,28 @@ mod tests {
         let mut rest = Vec::new();
         let n = server.read_to_end(&mut rest).await.unwrap();
         assert_eq!(n, 0, "the server sees a clean end");
+    }
+
+    #[tokio::test]
+    async fn a_record_that_does_not_decrypt_ends_the_stream_with_errors_not_a_panic() {
+        let (acceptor, client) = server_and_client();
+        let (client, server) = pair(client, acceptor).await;
+        let mut client = client.unwrap();
+        let (mut tcp, _) = server.unwrap().into_inner();
+        // An application data record under no key the client has.
+        tcp.write_all(&[0x17, 0x03, 0x03, 0x00, 0x20])
+            .await
+            .unwrap();
+        tcp.write_all(&[0xab; 0x20]).await.unwrap();
+        let mut got = [0u8; 64];
+        let err = client.read(&mut got).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        // What the WebSocket layer does next (a close frame, a shutdown) fails or ends quietly: rustls is
+        // not asked again.
+        let err = client.write_all(b"close").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{err}");
+        assert!(client.read(&mut got).await.is_err());
+        let _ = client.shutdown().await;
     }
 
     #[tokio::test]
