@@ -298,22 +298,14 @@ fn drive(
     }
 }
 
-/// Encrypts `data` to the end of `outgoing` (after anything rustls queued first, such as a key update).
+/// Encrypts `data` to the end of `outgoing`, on an open connection whose queued records (a key update) are
+/// already there.
 fn encrypt(
     conn: &mut UnbufferedClientConnection,
     data: &[u8],
-    plaintext: &mut Plaintext<'_, '_>,
     outgoing: &mut Vec<u8>,
-    peer_closed: &mut bool,
 ) -> io::Result<()> {
     let mut none: [u8; 0] = [];
-    let (_, next) = drive(conn, &mut none, plaintext, outgoing, peer_closed)?;
-    if next != Next::Open {
-        return Err(io::Error::new(
-            io::ErrorKind::NotConnected,
-            "the TLS connection is not open for writing",
-        ));
-    }
     let records = data.len().div_ceil(WRITE_CHUNK).max(1);
     let mut room = data.len() + records * RECORD_OVERHEAD;
     loop {
@@ -413,18 +405,14 @@ impl AsyncWrite for TlsStream {
             return Poll::Ready(Ok(0));
         }
         let data = &data[..data.len().min(WRITE_CHUNK)];
-        let mut nowhere = ReadBuf::new(&mut []);
-        let mut plaintext = Plaintext {
-            out: &mut nowhere,
-            overflow: &mut this.overflow,
-        };
-        let encrypted = encrypt(
-            &mut this.conn,
-            data,
-            &mut plaintext,
-            &mut this.outgoing,
-            &mut this.peer_closed,
-        );
+        // What rustls queued first (the answer to a key update) goes before the data.
+        if this.advance_without_bytes()? != Next::Open {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the TLS connection is not open for writing",
+            )));
+        }
+        let encrypted = encrypt(&mut this.conn, data, &mut this.outgoing);
         this.fail_on_error(encrypted)?;
         // The bytes are ours now; what the socket does not take yet goes with the next write or flush.
         if let Poll::Ready(Err(e)) = this.poll_write_outgoing(cx) {
