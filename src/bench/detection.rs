@@ -97,8 +97,11 @@ pub async fn detection(timers: Timers, stalls: usize) -> anyhow::Result<Detectio
     let mut targets: Vec<(Key, String, u64)> = Vec::new();
     for t in engine.status().await?.tenants {
         for c in t.channels {
-            let id = c.channel_id.context("a live channel without an id")?;
-            targets.push(((c.client_id, c.slot), id, c.connects));
+            let id = c
+                .channel_id
+                .clone()
+                .context("a live channel without an id")?;
+            targets.push(((c.client_id.clone(), c.slot), id, c.connects));
         }
     }
     let spacing = timers.watchdog_period() / stalls as u32;

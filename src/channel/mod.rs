@@ -82,7 +82,7 @@ fn announce_families(metrics: &TenantMetrics, families: &Families) {
 }
 
 /// A rejected topic and why.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejected {
     pub id: String,
@@ -90,7 +90,7 @@ pub struct Rejected {
 }
 
 /// What the admin API and the tenant see of a channel.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelStatus {
     pub slot: usize,

@@ -5,8 +5,13 @@
 //! idle channel once a second and built a status of a dozen allocations for it: with 10,000 channels, most of
 //! the engine's idle CPU. Reading these figures needs no message. The rest of a status (phase, channel id,
 //! errors, rejected topics) the channel reports itself as it changes; a full round of questions still runs
-//! every [`crate::tenant::STATUS_ROUND`], as a safety net.
+//! every [`crate::tenant::STATUS_ROUND`], as a safety net. The tenant's proofs of life take the last frame from
+//! here too, instead of asking every channel each `proof_of_life_interval`.
+//!
+//! The tenant shares each channel's status with the board and copies it only when these figures moved
+//! ([`Tally::refresh`]): publishing a tenant of 250 quiet channels copies no status.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -84,21 +89,69 @@ impl Tally {
     /// Brings `status` up to the figures last written. A figure never written (a channel restarted in the
     /// slot that has had no frame yet) leaves the status's own.
     pub fn apply(&self, status: &mut ChannelStatus) {
-        status.events = self.events.load(Ordering::Relaxed);
-        status.malformed_frames = self.malformed.load(Ordering::Relaxed);
-        status.gaps = self.gaps.load(Ordering::Relaxed);
-        status.connects = self.connects.load(Ordering::Relaxed);
-        status.rollovers = self.rollovers.load(Ordering::Relaxed);
-        status.restarts = self.restarts.load(Ordering::Relaxed);
-        status.unsubscribed_events = self.unsubscribed.load(Ordering::Relaxed);
+        self.read().apply(status);
+    }
+
+    /// Brings a shared status up to the figures last written, copying it only when they moved: a status the
+    /// board still shows stays shared while its channel is quiet. Answers whether anything moved.
+    pub fn refresh(&self, status: &mut Arc<ChannelStatus>) -> bool {
+        let figures = self.read();
+        if figures.shown_in(status) {
+            return false;
+        }
+        figures.apply(Arc::make_mut(status));
+        true
+    }
+
+    /// The figures last written; the times are `None` when never written.
+    fn read(&self) -> Figures {
         let last = self.last_frame_ms.load(Ordering::Relaxed);
-        if last != NONE_I64 {
-            status.last_frame_at = DateTime::from_timestamp_millis(last).or(status.last_frame_at);
-        }
         let pong = self.pong_latency_ms.load(Ordering::Relaxed);
-        if pong != NONE_U64 {
-            status.pong_latency_ms = Some(pong);
+        Figures {
+            events: self.events.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+            gaps: self.gaps.load(Ordering::Relaxed),
+            connects: self.connects.load(Ordering::Relaxed),
+            rollovers: self.rollovers.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            unsubscribed: self.unsubscribed.load(Ordering::Relaxed),
+            last_frame_at: (last != NONE_I64)
+                .then(|| DateTime::from_timestamp_millis(last))
+                .flatten(),
+            pong_latency_ms: (pong != NONE_U64).then_some(pong),
         }
+    }
+}
+
+impl Figures {
+    /// Sets `status`'s counters; its times only where these are known (a new actor has none yet).
+    fn apply(&self, status: &mut ChannelStatus) {
+        status.events = self.events;
+        status.malformed_frames = self.malformed;
+        status.gaps = self.gaps;
+        status.connects = self.connects;
+        status.rollovers = self.rollovers;
+        status.restarts = self.restarts;
+        status.unsubscribed_events = self.unsubscribed;
+        if self.last_frame_at.is_some() {
+            status.last_frame_at = self.last_frame_at;
+        }
+        if self.pong_latency_ms.is_some() {
+            status.pong_latency_ms = self.pong_latency_ms;
+        }
+    }
+
+    /// Whether [`Figures::apply`] would leave `status` as it is.
+    fn shown_in(&self, status: &ChannelStatus) -> bool {
+        status.events == self.events
+            && status.malformed_frames == self.malformed
+            && status.gaps == self.gaps
+            && status.connects == self.connects
+            && status.rollovers == self.rollovers
+            && status.restarts == self.restarts
+            && status.unsubscribed_events == self.unsubscribed
+            && (self.last_frame_at.is_none() || status.last_frame_at == self.last_frame_at)
+            && (self.pong_latency_ms.is_none() || status.pong_latency_ms == self.pong_latency_ms)
     }
 }
 
@@ -177,5 +230,33 @@ mod tests {
             (0, 0),
             "counters start at zero, as a new actor's"
         );
+    }
+
+    #[test]
+    fn a_shared_status_is_copied_only_when_its_figures_moved() {
+        let tally = Tally::default();
+        let mut shown = Arc::new(status());
+        tally.refresh(&mut shown);
+        let board = shown.clone();
+        assert!(!tally.refresh(&mut shown), "nothing moved");
+        assert!(Arc::ptr_eq(&shown, &board), "still shared with the board");
+        tally.write(&Figures {
+            events: 2,
+            ..tally.read()
+        });
+        assert!(tally.refresh(&mut shown));
+        assert_eq!(
+            (shown.events, board.events),
+            (2, 0),
+            "the board's copy is left alone"
+        );
+        let at = DateTime::from_timestamp_millis(1_764_800_000_123).unwrap();
+        tally.write(&Figures {
+            last_frame_at: Some(at),
+            ..tally.read()
+        });
+        assert!(tally.refresh(&mut shown), "a new frame moves it too");
+        assert_eq!(shown.last_frame_at, Some(at));
+        assert!(!tally.refresh(&mut shown));
     }
 }

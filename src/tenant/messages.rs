@@ -154,6 +154,7 @@ impl Handler<channel::ChannelEnded> for TenantActor {
         let now = Utc::now();
         let channel_id = ended.channel_id;
         if let Some(status) = s.status.as_mut() {
+            let status = std::sync::Arc::make_mut(status);
             status.lifecycle = channel::Lifecycle::Failed {
                 reason: "panicked".into(),
                 since: now,

@@ -18,39 +18,42 @@ impl TenantActor {
             // The store is slow: this round's proofs go with the next one.
             return;
         }
-        let write = self.refresh_statuses().then(|_, act, _| {
-            let due: Vec<(usize, Proof)> = act
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((i, s.proof_due()?)))
-                .collect();
-            let store = act.shared.store.clone();
-            let tenant = act.config.id.clone();
-            let shared = act.shared.clone();
-            async move {
-                if due.is_empty() {
-                    return (due, Ok(0));
-                }
-                let proofs: Vec<Proof> = due.iter().map(|(_, p)| p.clone()).collect();
-                let result = match &shared.lease {
-                    None => store.touch_channels(&tenant, &proofs).await,
-                    // Cluster mode: checked by the database too, since the local fence cannot see a lease
-                    // taken by another instance between two renewals.
-                    Some(lease) => {
-                        let moved = store.touch_channels_fenced(&tenant, &proofs, lease).await;
-                        if matches!(moved, Ok(0)) {
-                            shared.fence.count_refusal();
-                            tracing::warn!("proofs of life refused: the tenant's lease moved on");
-                        }
-                        moved
+        // The last frames from the channels' tallies, written as frames arrive: no channel is asked (its
+        // channel id and phase it reports itself as they change).
+        for slot in &mut self.slots {
+            slot.take_tally();
+        }
+        let due: Vec<(usize, Proof)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.proof_due()?)))
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let tenant = self.config.id.clone();
+        let shared = self.shared.clone();
+        let write = async move {
+            let proofs: Vec<Proof> = due.iter().map(|(_, p)| p.clone()).collect();
+            let result = match &shared.lease {
+                None => store.touch_channels(&tenant, &proofs).await,
+                // Cluster mode: checked by the database too, since the local fence cannot see a lease
+                // taken by another instance between two renewals.
+                Some(lease) => {
+                    let moved = store.touch_channels_fenced(&tenant, &proofs, lease).await;
+                    if matches!(moved, Ok(0)) {
+                        shared.fence.count_refusal();
+                        tracing::warn!("proofs of life refused: the tenant's lease moved on");
                     }
-                };
-                (due, result)
-            }
-            .instrument(act.span.clone())
-            .into_actor(act)
-        });
+                    moved
+                }
+            };
+            (due, result)
+        }
+        .instrument(self.span.clone())
+        .into_actor(self);
         let handle = ctx.spawn(write.map(|(due, result), act, _| {
             act.proofs_in_flight = None;
             let _span = act.span.clone().entered();

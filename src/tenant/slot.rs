@@ -21,8 +21,9 @@ pub(super) struct Slot {
     pub client: usize,
     /// The units (with their topics) the channel holds; empty once the channel was stopped.
     pub units: Vec<Unit>,
-    /// What the channel last reported (none before its first report, or once stopped).
-    pub status: Option<ChannelStatus>,
+    /// What the channel last reported, with its tally's figures since (none before its first report, or
+    /// once stopped). Shared with the board, which shows it until it changes.
+    pub status: Option<Arc<ChannelStatus>>,
     /// The proof of life last written to the store for this slot's channel.
     pub persisted: Persisted,
     /// Restarts of the slot's channel actor after a panic.
@@ -61,23 +62,23 @@ impl Slot {
     /// Takes the channel's status, unless the slot was emptied meanwhile (a stopped channel's last word
     /// would bring it back into the tenant's status).
     pub fn observe(&mut self, status: ChannelStatus) {
-        if self.holds_topics() {
-            self.status = Some(status);
+        if self.holds_topics() && self.status.as_deref() != Some(&status) {
+            self.status = Some(Arc::new(status));
         }
     }
 
-    /// Brings the status last reported up to the figures the channel wrote since.
-    pub fn take_tally(&mut self) {
-        if let Some(status) = self.status.as_mut() {
-            self.tally.apply(status);
-        }
+    /// Brings the status last reported up to the figures the channel wrote since; answers whether they moved.
+    pub fn take_tally(&mut self) -> bool {
+        self.status
+            .as_mut()
+            .is_some_and(|status| self.tally.refresh(status))
     }
 
     /// Gives the slot's channel new units (it is being sent them): its status counts their topics from now
     /// on, as the channel does once it has them.
     pub fn assign(&mut self, units: Vec<Unit>) {
         if let Some(status) = self.status.as_mut() {
-            status.topics = units.iter().map(|u| u.topics.len()).sum();
+            Arc::make_mut(status).topics = units.iter().map(|u| u.topics.len()).sum();
         }
         self.units = units;
     }

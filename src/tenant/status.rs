@@ -1,6 +1,8 @@
 //! What a tenant reports: its status (channels, OAuth clients, topics against the platform's limits) and
 //! where each topic is.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -17,7 +19,9 @@ pub struct TenantStatus {
     pub region: String,
     /// `running` (every channel live), `degraded` (some are not), `failed` (none is), `starting`, `paused`.
     pub state: String,
-    pub channels: Vec<ChannelStatus>,
+    /// Shared with the tenant's slots: a status is copied only when its channel's figures move.
+    #[schema(value_type = Vec<ChannelStatus>)]
+    pub channels: Vec<Arc<ChannelStatus>>,
     /// Topics that could not be placed (over the channel limits), with the reason.
     pub unplaced: Vec<String>,
     pub unplaced_reason: Option<String>,
@@ -111,7 +115,7 @@ impl TenantStatus {
 
 impl TenantActor {
     pub(super) fn status(&self) -> TenantStatus {
-        let channels: Vec<ChannelStatus> =
+        let channels: Vec<Arc<ChannelStatus>> =
             self.slots.iter().filter_map(|s| s.status.clone()).collect();
         let live = channels
             .iter()
@@ -180,7 +184,7 @@ impl TenantActor {
             .count()
     }
 
-    fn quota(&self, channels: &[ChannelStatus], clients: &[ClientStatus]) -> QuotaStatus {
+    fn quota(&self, channels: &[Arc<ChannelStatus>], clients: &[ClientStatus]) -> QuotaStatus {
         let p = &self.shared.policy;
         let mut q = QuotaStatus {
             topics_unplaced: self.unplaced.iter().map(|u| u.topics.len()).sum(),
@@ -217,7 +221,7 @@ impl TenantActor {
         ),
     ) {
         for slot in &self.slots {
-            let status = slot.status.as_ref();
+            let status = slot.status.as_deref();
             let subscribed = status.is_some_and(|s| s.channel_id.is_some() && s.connects > 0);
             for unit in &slot.units {
                 let rejected = status.and_then(|s| {

@@ -29,7 +29,7 @@ async fn a_tenant_whose_bases_resolve_to_loopback_fails_at_once_and_sends_no_cre
             .channels
             .into_iter()
             .find(|c| c.lifecycle.name() == "failed")?;
-        channel.last_error
+        channel.last_error.clone()
     };
     wait_until("the channel to fail on the refused address", || async {
         failed_error().await.is_some()
