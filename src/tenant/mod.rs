@@ -194,9 +194,7 @@ impl TenantActor {
         if !self.board_refreshes.is_multiple_of(STATUS_ROUND_REFRESHES)
             || self.board_refresh_in_flight
         {
-            for slot in &mut self.slots {
-                slot.take_tally();
-            }
+            self.take_tallies();
             self.publish();
             return;
         }
@@ -205,6 +203,13 @@ impl TenantActor {
             self.refresh_statuses()
                 .map(|_, act, _| act.board_refresh_in_flight = false),
         );
+    }
+
+    /// Brings every slot's status up to its channel's tally: counters, last frame, last pong.
+    fn take_tallies(&mut self) {
+        for slot in &mut self.slots {
+            slot.take_tally();
+        }
     }
 
     /// Places the topics (keeping what recorded channels hold) and starts the channels.

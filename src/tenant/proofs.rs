@@ -20,9 +20,7 @@ impl TenantActor {
         }
         // The last frames from the channels' tallies, written as frames arrive: no channel is asked (its
         // channel id and phase it reports itself as they change).
-        for slot in &mut self.slots {
-            slot.take_tally();
-        }
+        self.take_tallies();
         let due: Vec<(usize, Proof)> = self
             .slots
             .iter()

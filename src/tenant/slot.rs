@@ -67,11 +67,11 @@ impl Slot {
         }
     }
 
-    /// Brings the status last reported up to the figures the channel wrote since; answers whether they moved.
-    pub fn take_tally(&mut self) -> bool {
-        self.status
-            .as_mut()
-            .is_some_and(|status| self.tally.refresh(status))
+    /// Brings the status last reported up to the figures the channel wrote since (copied only if they moved).
+    pub fn take_tally(&mut self) {
+        if let Some(status) = self.status.as_mut() {
+            self.tally.refresh(status);
+        }
     }
 
     /// Gives the slot's channel new units (it is being sent them): its status counts their topics from now
