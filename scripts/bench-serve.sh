@@ -7,6 +7,10 @@
 #
 #   scripts/bench-serve.sh [RATE] [SECONDS] [USERS]      # defaults: 10000 events/s, 20 s, 400 users
 #
+# With PEER_PYTHON set to a Python that has `genesys-notifications` (the virtualenv ./scripts/test.sh makes:
+# target/client-tests-venv/bin/python), it then measures that client the same way, on the same simulator and
+# topics (scripts/bench-peer.py), and prints the ratio.
+#
 # Needs a release build (cargo build --release), curl, python3 and taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,18 +26,30 @@ need python3
 need taskset
 [ -x "$BIN" ] || { echo "bench-serve.sh: $BIN is missing; run cargo build --release first" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "bench-serve.sh: needs 2 cores (one for the simulator, one for the engine)" >&2; exit 1; }
+if [ -n "${PEER_PYTHON:-}" ]; then
+  "$PEER_PYTHON" -c 'import genesys_notifications' 2>/dev/null \
+    || { echo "bench-serve.sh: $PEER_PYTHON cannot import genesys_notifications (tests/clients/requirements.txt)" >&2; exit 1; }
+fi
 
 WORK=$(mktemp -d)
 SIM_PID=""
 ENGINE_PID=""
+PEER_PID=""
+end() {
+  if [ -n "$1" ]; then
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+  fi
+}
 stop() {
-  [ -n "$ENGINE_PID" ] && kill "$ENGINE_PID" 2>/dev/null && wait "$ENGINE_PID" 2>/dev/null
-  [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
+  end "$PEER_PID"
+  end "$ENGINE_PID"
+  end "$SIM_PID"
   rm -rf "$WORK"
 }
 trap stop EXIT
 
-# The simulator on the last core, the engine on the first: neither takes the other's core.
+# The simulator on the last core, the measured process on the first: neither takes the other's core.
 LAST=$(( $(nproc) - 1 ))
 taskset -c "$LAST" "$BIN" sim --client bench:secret --listen 127.0.0.1:0 --workers 1 >"$WORK/sim.out" 2>"$WORK/sim.log" &
 SIM_PID=$!
@@ -45,10 +61,12 @@ for _ in $(seq 1 100); do
 done
 [ -n "$SIM" ] || { echo "bench-serve.sh: the simulator did not start:" >&2; cat "$WORK/sim.log" >&2; exit 1; }
 
+rate() { curl -sf -X POST "$SIM/sim/v1/workload" -d "{\"ratePerSecond\":$1}" >/dev/null; }
 curl -sf -X POST "$SIM/sim/v1/workload" \
   -d "{\"ratePerSecond\":0,\"users\":$USERS,\"families\":[\"presence\",\"routingStatus\"],\"eventSizeBytes\":1024}" >/dev/null
-IDS=$(curl -sf "$SIM/sim/v1/org?family=presence" |
-  python3 -c 'import json, sys; print("\n".join(u["id"] for u in json.load(sys.stdin)["users"]))')
+curl -sf "$SIM/sim/v1/org?family=presence" |
+  python3 -c 'import json, sys; print("\n".join("v2.users." + u["id"] + "?presence&routingStatus" for u in json.load(sys.stdin)["users"]))' \
+  >"$WORK/topics.txt"
 
 {
   echo '[store]'
@@ -60,7 +78,7 @@ IDS=$(curl -sf "$SIM/sim/v1/org?family=presence" |
   echo "api_base = \"$SIM\""
   echo "login_base = \"$SIM\""
   echo 'topics = ['
-  for id in $IDS; do echo "  \"v2.users.$id?presence&routingStatus\","; done
+  sed 's/.*/  "&",/' "$WORK/topics.txt"
   echo ']'
   echo '[[tenants.clients]]'
   echo 'id = "bench"'
@@ -74,39 +92,58 @@ IDS=$(curl -sf "$SIM/sim/v1/org?family=presence" |
   echo 'sinks = ["events"]'
 } >"$WORK/serve.toml"
 
-taskset -c 0 "$BIN" serve --config "$WORK/serve.toml" >"$WORK/serve.log" 2>&1 &
-ENGINE_PID=$!
-for _ in $(seq 1 300); do
-  grep -q "channel ready" "$WORK/serve.log" && break
-  kill -0 "$ENGINE_PID" 2>/dev/null || { echo "bench-serve.sh: the engine stopped:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "channel ready" "$WORK/serve.log" || { echo "bench-serve.sh: no channel became ready" >&2; exit 1; }
-# Subscribed once the first events arrive at a low rate; then the rate asked, and 5 s to settle.
-curl -sf -X POST "$SIM/sim/v1/workload" -d '{"ratePerSecond":10}' >/dev/null
-for _ in $(seq 1 100); do
-  [ -s "$WORK/events.jsonl" ] && break
-  sleep 0.1
-done
-[ -s "$WORK/events.jsonl" ] || { echo "bench-serve.sh: no event reached the file sink" >&2; exit 1; }
-curl -sf -X POST "$SIM/sim/v1/workload" -d "{\"ratePerSecond\":$RATE}" >/dev/null
-sleep 5
-
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-LINES0=$(wc -l <"$WORK/events.jsonl")
-CPU0=$(cpu_ticks "$ENGINE_PID")
-sleep "$SECONDS_MEASURED"
-LINES1=$(wc -l <"$WORK/events.jsonl")
-CPU1=$(cpu_ticks "$ENGINE_PID")
 
-python3 - "$LINES0" "$LINES1" "$CPU0" "$CPU1" "$SECONDS_MEASURED" "$(getconf CLK_TCK)" "$RATE" "$USERS" <<'EOF'
+# measure NAME PID FILE: once FILE has events at a low rate (the process is subscribed), asks for RATE, waits
+# 5 s, then counts the lines FILE gains and the CPU of PID over SECONDS_MEASURED; prints them and asks for 0.
+measure() {
+  local name=$1 pid=$2 file=$3 lines0 cpu0 lines1 cpu1
+  rate 10
+  for _ in $(seq 1 300); do
+    [ -s "$file" ] && break
+    kill -0 "$pid" 2>/dev/null || { echo "bench-serve.sh: $name stopped" >&2; return 1; }
+    sleep 0.1
+  done
+  [ -s "$file" ] || { echo "bench-serve.sh: no event reached the file of $name" >&2; return 1; }
+  rate "$RATE"
+  sleep 5
+  lines0=$(wc -l <"$file")
+  cpu0=$(cpu_ticks "$pid")
+  sleep "$SECONDS_MEASURED"
+  lines1=$(wc -l <"$file")
+  cpu1=$(cpu_ticks "$pid")
+  rate 0
+  python3 -c '
 import sys
-lines0, lines1, cpu0, cpu1, seconds, tck, rate, users = (float(a) for a in sys.argv[1:])
-events = lines1 - lines0
-cpu = (cpu1 - cpu0) / tck
-print(f"switchboard serve, {rate:,.0f} events/s asked, {2 * users:,.0f} topics on one channel, file sink, {seconds:.0f} s:")
+lines0, lines1, cpu0, cpu1, seconds, tck = (float(a) for a in sys.argv[1:])
+events, cpu = lines1 - lines0, (cpu1 - cpu0) / tck
 print(f"  delivered      {events / seconds:,.0f} events/s")
-print(f"  engine CPU     {cpu / seconds * 100:.1f} % of a core")
-if cpu > 0:
-    print(f"  per CPU-second {events / cpu:,.0f} events")
-EOF
+print(f"  CPU            {cpu / seconds * 100:.1f} % of a core")
+print(f"  per CPU-second {events / cpu if cpu > 0 else 0:,.0f} events")
+' "$lines0" "$lines1" "$cpu0" "$cpu1" "$SECONDS_MEASURED" "$(getconf CLK_TCK)"
+}
+
+echo "$RATE events/s asked, $((2 * USERS)) topics on one channel, every event to a file, $SECONDS_MEASURED s measured"
+(cd "$WORK" && exec taskset -c 0 "$BIN" serve --config serve.toml >serve.log 2>&1) &
+ENGINE_PID=$!
+echo "switchboard serve:"
+ENGINE_OUT=$(measure "switchboard serve" "$ENGINE_PID" "$WORK/events.jsonl") \
+  || { cat "$WORK/serve.log" >&2; exit 1; }
+echo "$ENGINE_OUT"
+end "$ENGINE_PID"
+ENGINE_PID=""
+[ -n "${PEER_PYTHON:-}" ] || exit 0
+
+taskset -c 0 "$PEER_PYTHON" scripts/bench-peer.py "$SIM" bench:secret "$WORK/topics.txt" "$WORK/peer.jsonl" \
+  >"$WORK/peer.log" 2>&1 &
+PEER_PID=$!
+echo "genesys-notifications (Python):"
+PEER_OUT=$(measure "genesys-notifications" "$PEER_PID" "$WORK/peer.jsonl") \
+  || { cat "$WORK/peer.log" >&2; exit 1; }
+echo "$PEER_OUT"
+per_cpu() { sed -n 's/.*per CPU-second \([0-9,]*\) events/\1/p' <<<"$1" | tr -d ,; }
+python3 -c '
+import sys
+engine, peer = float(sys.argv[1]), float(sys.argv[2])
+print(f"ratio: switchboard carries {engine / peer:.1f} times the events per CPU-second" if peer > 0 else "ratio: -")
+' "$(per_cpu "$ENGINE_OUT")" "$(per_cpu "$PEER_OUT")"
