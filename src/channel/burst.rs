@@ -13,8 +13,11 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The most the codec above asks for at a time (tungstenite's `read_buffer_size`).
-pub(super) const CODEC_READ_BYTES: usize = 2048;
+/// The most the codec above asks for at a time (tungstenite's `read_buffer_size`, kept by every socket for its
+/// life). 1 KiB rather than 2: 1.1–1.4 KiB less per idle channel, and a frame larger than this only costs the
+/// codec another copy out of the burst, not a system call (no throughput lost at 10,000/s or at saturation in
+/// alternated runs).
+pub(super) const CODEC_READ_BYTES: usize = 1024;
 /// The most one read takes off the socket.
 const BURST_BYTES: usize = 16 * 1024;
 /// Burst buffers a thread keeps for re-use; more in use at once are allocated and freed.
