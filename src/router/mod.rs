@@ -280,12 +280,36 @@ impl Router {
             if taken == 0 {
                 break;
             }
+            self.warm(&batch);
             for msg in batch.drain(..) {
                 self.handle(msg).await;
             }
             self.hand_over().await;
         }
         while self.gap_writes.join_next().await.is_some() {}
+    }
+
+    /// Touches the de-duplication slots the batch's events will read, a run of one tenant's events at a
+    /// time, before the first of them is checked ([`Dedup::warm`]).
+    fn warm(&self, batch: &[Inbound]) {
+        let mut rest = batch;
+        while let Some((first, after)) = rest.split_first() {
+            let Inbound::Event { tenant, .. } = first else {
+                rest = after;
+                continue;
+            };
+            let run = rest
+                .iter()
+                .take_while(|m| matches!(m, Inbound::Event { tenant: t, .. } if t == tenant))
+                .count();
+            if let Some(flow) = self.flows.get(&**tenant) {
+                flow.dedup.warm(rest[..run].iter().filter_map(|m| match m {
+                    Inbound::Event { key, .. } => Some(*key),
+                    _ => None,
+                }));
+            }
+            rest = &rest[run..];
+        }
     }
 
     /// One message of the queue, in the order it was queued.
