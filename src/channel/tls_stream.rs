@@ -12,8 +12,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use rustls::client::ClientConnectionData;
 use rustls::client::UnbufferedClientConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
+};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -72,7 +75,8 @@ pub(super) struct TlsStream {
     /// Our close_notify is queued.
     closing: bool,
     /// rustls refused what the server sent (or we refused it): the connection is over. rustls must not be
-    /// called again then: its state still points into the bytes it refused (it panics on a fresh buffer).
+    /// called again then (beyond the one call, with the same bytes, that takes its alert: `queue_alert`):
+    /// its state still points into the bytes it refused (it panics on a fresh buffer).
     failed: bool,
 }
 
@@ -214,7 +218,12 @@ impl TlsStream {
             Ok(next)
         });
         give_back(buffer);
-        Poll::Ready(self.fail_on_error(driven))
+        let driven = self.fail_on_error(driven);
+        if driven.is_err() {
+            // The alert rustls queued, if any: one attempt, without waiting for the socket (it is small).
+            let _ = self.poll_write_outgoing(cx);
+        }
+        Poll::Ready(driven)
     }
 
     /// Writes the encrypted bytes waiting, then lets their buffer go.
@@ -261,7 +270,14 @@ fn drive(
     loop {
         let status = conn.process_tls_records(&mut incoming[taken..]);
         let mut discard = status.discard;
-        match status.state.map_err(invalid)? {
+        let state = match status.state {
+            Ok(state) => state,
+            Err(e) => {
+                queue_alert(conn, &mut incoming[taken + discard..], outgoing);
+                return Err(invalid(e));
+            }
+        };
+        match state {
             ConnectionState::ReadTraffic(mut records) => {
                 while let Some(record) = records.next_record() {
                     let record = record.map_err(invalid)?;
@@ -269,23 +285,7 @@ fn drive(
                     plaintext.put(record.payload);
                 }
             }
-            ConnectionState::EncodeTlsData(mut message) => {
-                let start = outgoing.len();
-                let needed = match message.encode(&mut []) {
-                    Ok(_) => 0,
-                    Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                        required_size
-                    }
-                    Err(e) => return Err(io::Error::other(e.to_string())),
-                };
-                if needed > 0 {
-                    outgoing.resize(start + needed, 0);
-                    let n = message
-                        .encode(&mut outgoing[start..])
-                        .map_err(|e| io::Error::other(e.to_string()))?;
-                    outgoing.truncate(start + n);
-                }
-            }
+            ConnectionState::EncodeTlsData(message) => encode(message, outgoing)?,
             // What was encoded is in `outgoing`; the caller writes it before it waits for the server.
             ConnectionState::TransmitTlsData(transmit) => transmit.done(),
             ConnectionState::BlockedHandshake => return Ok((taken + discard, Next::Handshaking)),
@@ -295,6 +295,41 @@ fn drive(
             _ => return Err(io::Error::other("an unexpected TLS state")),
         }
         taken += discard;
+    }
+}
+
+/// Appends a record rustls encoded (a handshake message, an alert, a key update) to `outgoing`.
+fn encode(
+    mut message: EncodeTlsData<'_, ClientConnectionData>,
+    outgoing: &mut Vec<u8>,
+) -> io::Result<()> {
+    let start = outgoing.len();
+    let needed = match message.encode(&mut []) {
+        Ok(_) => 0,
+        Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
+            required_size
+        }
+        Err(e) => return Err(io::Error::other(e.to_string())),
+    };
+    if needed > 0 {
+        outgoing.resize(start + needed, 0);
+        let n = message
+            .encode(&mut outgoing[start..])
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        outgoing.truncate(start + n);
+    }
+    Ok(())
+}
+
+/// After rustls refused what it was given (a certificate we do not trust, a malformed handshake), lets it
+/// hand over the alert it queued for the server, so that the server learns why we hang up. rustls is asked
+/// once more, with the bytes it did not discard, as its contract asks of every next call: given other bytes,
+/// a handshake message it had begun to join would point into nothing. It hands out a queued alert before it
+/// reads anything; when it queued none, it refuses again or waits for more, and either way is not asked
+/// again (the stream is failed).
+fn queue_alert(conn: &mut UnbufferedClientConnection, rest: &mut [u8], outgoing: &mut Vec<u8>) {
+    if let Ok(ConnectionState::EncodeTlsData(message)) = conn.process_tls_records(rest).state {
+        let _ = encode(message, outgoing);
     }
 }
 
@@ -648,9 +683,16 @@ mod tests {
     async fn a_server_the_settings_do_not_trust_fails_the_handshake() {
         let (acceptor, _) = server_and_client();
         let (_, stranger) = server_and_client();
-        let (client, _server) = pair(stranger, acceptor).await;
+        let (client, server) = pair(stranger, acceptor).await;
         let err = client.err().expect("the handshake must fail");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("certificate"), "{err}");
+        // The server is told: an alert, not a connection cut without one. (Which alert is rustls's choice:
+        // both certificates name the same issuer, so the signature check fails, and that is decrypt_error.)
+        let refused = server.expect_err("the server's handshake fails too");
+        assert!(
+            refused.to_string().contains("received fatal alert"),
+            "{refused}"
+        );
     }
 }
