@@ -321,12 +321,12 @@ fn encode(
     Ok(())
 }
 
-/// After rustls refused what it was given (a certificate we do not trust, a malformed handshake), lets it
-/// hand over the alert it queued for the server, so that the server learns why we hang up. rustls is asked
-/// once more, with the bytes it did not discard, as its contract asks of every next call: given other bytes,
-/// a handshake message it had begun to join would point into nothing. It hands out a queued alert before it
-/// reads anything; when it queued none, it refuses again or waits for more, and either way is not asked
-/// again (the stream is failed).
+/// After rustls refused what it was given (a certificate we do not trust, a record that does not decrypt),
+/// lets it hand over the alert it queued for the server, so that the server learns why we hang up. rustls is
+/// asked once more, with the bytes it did not discard, as its contract asks of every next call: given other
+/// bytes, a handshake message it had begun to join would point into nothing. It hands out a queued alert
+/// before it reads anything; when it queued none, it refuses again or waits for more, and either way is not
+/// asked again (the stream is failed).
 fn queue_alert(conn: &mut UnbufferedClientConnection, rest: &mut [u8], outgoing: &mut Vec<u8>) {
     if let Ok(ConnectionState::EncodeTlsData(message)) = conn.process_tls_records(rest).state {
         let _ = encode(message, outgoing);
@@ -629,6 +629,13 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{err}");
         assert!(client.read(&mut got).await.is_err());
         let _ = client.shutdown().await;
+        drop(client);
+        // All the server gets back is the alert rustls queued (bad_record_mac), as one TLS 1.3 record.
+        let mut back = Vec::new();
+        tcp.read_to_end(&mut back).await.unwrap();
+        assert!(back.starts_with(&[0x17, 0x03, 0x03]), "{back:?}");
+        let length = usize::from(u16::from_be_bytes([back[3], back[4]]));
+        assert_eq!(back.len(), 5 + length, "one record: {back:?}");
     }
 
     #[tokio::test]
