@@ -46,15 +46,10 @@ impl Dedup {
     /// True the first time a key is seen (within the window).
     pub fn first_time(&mut self, key: u64) -> bool {
         let key = stored(key);
-        let mut at = self.home(key);
-        loop {
-            match self.slots[at] {
-                FREE => break,
-                k if k == key => return false,
-                _ => at = self.next(at),
-            }
-        }
-        self.slots[at] = key;
+        let Err(free) = self.find(key) else {
+            return false;
+        };
+        self.slots[free] = key;
         if self.order.len() == self.capacity
             && let Some(old) = self.order.pop_front()
         {
@@ -96,6 +91,18 @@ impl Dedup {
         ((u128::from(spread) * self.slots.len() as u128) >> 64) as usize
     }
 
+    /// `Ok` with the slot holding `key`, or `Err` with the free slot where its probe ends.
+    fn find(&self, key: u64) -> Result<usize, usize> {
+        let mut at = self.home(key);
+        loop {
+            match self.slots[at] {
+                FREE => return Err(at),
+                k if k == key => return Ok(at),
+                _ => at = self.next(at),
+            }
+        }
+    }
+
     fn next(&self, at: usize) -> usize {
         if at + 1 == self.slots.len() {
             0
@@ -106,13 +113,9 @@ impl Dedup {
 
     /// Empties `key`'s slot and moves later keys of its run back, so that no probe stops short of them.
     fn remove(&mut self, key: u64) {
-        let mut hole = self.home(key);
-        while self.slots[hole] != key {
-            if self.slots[hole] == FREE {
-                return;
-            }
-            hole = self.next(hole);
-        }
+        let Ok(mut hole) = self.find(key) else {
+            return;
+        };
         let len = self.slots.len();
         let mut at = self.next(hole);
         loop {
@@ -149,11 +152,9 @@ impl Dedup {
         self.slots = vec![FREE; size].into_boxed_slice();
         for i in 0..self.order.len() {
             let key = self.order[i];
-            let mut at = self.home(key);
-            while self.slots[at] != FREE {
-                at = self.next(at);
+            if let Err(free) = self.find(key) {
+                self.slots[free] = key;
             }
-            self.slots[at] = key;
         }
     }
 }
