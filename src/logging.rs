@@ -28,7 +28,12 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A line standard error cannot take is dropped. By default the subscriber reports the failure with
+        // `eprintln!`, which panics when standard error is a closed pipe (a log shipper that died,
+        // `serve 2>&1 | head`): every log line became a panic inside whichever actor logged it, and a panic
+        // in the shutdown task left the process waiting forever.
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder
             .with_ansi(colour(

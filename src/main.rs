@@ -505,11 +505,18 @@ fn serve(path: &std::path::Path, store: Option<String>) -> anyhow::Result<()> {
         }
     }
     let engine = switchboard::engine::start(config)?;
-    eprintln!("switchboard serving; Ctrl-C stops");
+    note("switchboard serving; Ctrl-C stops");
     wait_for_signal()?;
-    eprintln!("switchboard stopping");
+    note("switchboard stopping");
     engine.stop();
     Ok(())
+}
+
+/// A line for the person at the terminal. Unlike `eprintln!`, it does not panic when standard error is a
+/// closed pipe: a long-running command must still stop cleanly after its log reader went away.
+fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn wait_for_signal() -> anyhow::Result<()> {
@@ -533,7 +540,7 @@ fn run_sim(config: SimConfig) -> anyhow::Result<()> {
     }
     println!("sim listening on {}", handle.base_url);
     wait_for_signal()?;
-    eprintln!("sim stopping");
+    note("sim stopping");
     handle.stop();
     Ok(())
 }

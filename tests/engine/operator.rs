@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
+use switchboard::sim::workload::Family;
+
 use crate::harness::*;
 
 const ADMIN: &str = "admin-token-0123456789";
@@ -158,6 +160,79 @@ async fn a_tail_piped_into_head_ends_quietly() {
         "{status:?}"
     );
     engine.stop();
+}
+
+/// A log reader that goes away (a shipper that died, `serve 2>&1 | head`) costs the engine nothing: the lines
+/// it cannot write are dropped. Before, each one was a panic inside the actor that logged it, and the panic
+/// in the shutdown task left `serve` waiting forever after SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_loses_nothing_and_stops_cleanly_after_its_log_reader_is_gone() {
+    let sim = Sim::start(|c| {
+        c.workload.users = 20;
+        c.workload.families = vec![Family::Presence, Family::RoutingStatus];
+    });
+    let topics = sim.topics(&["presence", "routingStatus"]).await;
+    let scratch = Scratch::new();
+    let text = App::builder(&sim)
+        .scratch(&scratch)
+        .tenant("acme", &topics)
+        .client("demo", "secret")
+        .sink_file()
+        .text();
+    let config = scratch.0.join("serve.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut child = bin()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env_remove("SWITCHBOARD_STORE")
+        .env_remove("SWITCHBOARD_ADMIN_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("channel ready") {
+                return;
+            }
+        }
+        panic!("serve ended before its channel was ready");
+    })
+    .await
+    .expect("the channel ready within the patience");
+    // The reader goes away: every later log line meets a closed pipe.
+    drop(stderr);
+
+    sim.workload(json_rate(300.0, &["presence", "routingStatus"]))
+        .await;
+    wait_until("events flowing", || async {
+        read_sink(&scratch).events.len() > 50
+    })
+    .await;
+    // A move to a new socket: the channel logs as it goes.
+    sim.inject(FaultRequest {
+        grace_seconds: Some(1.0),
+        ..fault(FaultKind::SocketClosing)
+    })
+    .await;
+    wait_until("a second socket", || async {
+        sim.stats().await.sockets_opened == 2
+    })
+    .await;
+    produce(&sim, 300.0, 300).await;
+    let v = settle(&sim, &scratch, &topics).await;
+    assert_complete(&v);
+    assert_eq!(v.gaps, 0, "no channel crashed on a log line");
+    assert_eq!(v.delivered_once, v.happened);
+
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("serve stops within the patience of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
