@@ -2,6 +2,7 @@
 //! with two tenants, a file sink and the admin API, a fault now and then, and a live status table that says
 //! where to look. Ctrl-C (or `--seconds`) stops it all cleanly.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -189,35 +190,51 @@ sinks = ["events"]
         let status = serde_json::to_value(&status)?;
         sink_file.read_new();
         let now = chrono::Utc::now();
-        print!("\x1b[2J\x1b[H");
-        println!(
-            "switchboard demo — {}s; Ctrl-C stops\n",
-            started.elapsed().as_secs()
-        );
-        println!("{}\n", crate::cli::status_table_fit(&status, now, WIDTH));
-        println!(
-            "records in the sink: {} ({} gaps)   last fault: {last_fault}",
+        let mut screen = String::from("\x1b[2J\x1b[H");
+        let _ = write!(
+            screen,
+            "switchboard demo — {}s; Ctrl-C stops\n\n\
+             {}\n\n\
+             records in the sink: {} ({} gaps)   last fault: {last_fault}\n\
+             {}\n\
+             where to look (token: {TOKEN}):\n  \
+             console    {api}/console\n  \
+             admin API  {api}/v1/status\n  \
+             metrics    {api}/metrics\n  \
+             CLI        {cli}\n  \
+             sink file  {}\n  \
+             simulator  {}/sim/v1/stats\n",
+            started.elapsed().as_secs(),
+            crate::cli::status_table_fit(&status, now, WIDTH),
             sink_file.records,
-            sink_file.gaps.total()
+            sink_file.gaps.total(),
+            sink_file.gaps.render(now, WIDTH),
+            events.display(),
+            sim.base_url,
         );
-        println!("{}", sink_file.gaps.render(now, WIDTH));
-        println!("where to look (token: {TOKEN}):");
-        println!("  console    {api}/console");
-        println!("  admin API  {api}/v1/status");
-        println!("  metrics    {api}/metrics");
-        println!("  CLI        {cli}");
-        println!("  sink file  {}", events.display());
-        println!("  simulator  {}/sim/v1/stats", sim.base_url);
+        // The reader is gone (`switchboard demo | head`): stop as Ctrl-C would, rather than panic in
+        // `println!`.
+        if show(&screen).is_err() {
+            break;
+        }
     }
-    println!("\nstopping…");
+    let _ = show("\nstopping…\n");
     tokio::task::spawn_blocking(move || {
         engine.stop();
         sim.stop();
     })
     .await?;
-    println!(
-        "stopped; the sink file and the store stay in\n  {}",
+    let _ = show(&format!(
+        "stopped; the sink file and the store stay in\n  {}\n",
         dir.display()
-    );
+    ));
     Ok(())
+}
+
+/// Writes `text` to standard output at once; an error when nobody reads it any more.
+fn show(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }

@@ -80,6 +80,17 @@ async fn serve_log_lines(sim: &Sim, format: &str, n: usize) -> Vec<String> {
     lines
 }
 
+/// Reads the first line a child writes to standard output, then closes the pipe as `head -1` does.
+async fn first_line_then_close(stdout: tokio::process::ChildStdout) -> String {
+    let mut stdout = BufReader::new(stdout);
+    let mut first = String::new();
+    tokio::time::timeout(PATIENCE, stdout.read_line(&mut first))
+        .await
+        .expect("a line within the patience")
+        .unwrap();
+    first
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_plain_text_in_a_pipe_and_json_objects_when_asked() {
     let sim = Sim::start(|c| c.workload.users = 3);
@@ -132,15 +143,8 @@ async fn a_tail_piped_into_head_ends_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Read one record, then close the pipe as `head -1` does.
-    let mut stdout = BufReader::new(tail.stdout.take().unwrap());
-    let mut first = String::new();
-    tokio::time::timeout(PATIENCE, stdout.read_line(&mut first))
-        .await
-        .expect("a record within the patience")
-        .unwrap();
+    let first = first_line_then_close(tail.stdout.take().unwrap()).await;
     assert!(first.starts_with('{'), "{first}");
-    drop(stdout);
     let mut stderr = String::new();
     tail.stderr
         .take()
@@ -233,6 +237,39 @@ async fn serve_loses_nothing_and_stops_cleanly_after_its_log_reader_is_gone() {
         .expect("serve stops within the patience of SIGTERM")
         .unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// `switchboard demo | head`: once the reader has gone, the demo stops as Ctrl-C would stop it, without a
+/// panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_piped_into_head_stops_quietly() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let scratch = Scratch::new();
+    let mut demo = bin()
+        .args(["demo", "--seconds", "120", "--admin", &addr, "--dir"])
+        .arg(&**scratch.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = first_line_then_close(demo.stdout.take().unwrap()).await;
+    assert!(first.contains("switchboard demo"), "{first:?}");
+    let mut stderr = String::new();
+    let status = tokio::time::timeout(PATIENCE, async {
+        demo.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        demo.wait().await.unwrap()
+    })
+    .await
+    .expect("the demo stops within the patience once its reader is gone");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status:?}: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
