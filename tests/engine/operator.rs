@@ -39,20 +39,23 @@ async fn live_engine(sim: &Sim, topics: &[String]) -> (RunningEngine, String) {
     (engine, url)
 }
 
-/// Runs `serve` on `config` (the text of its configuration, in a fresh directory: a fresh store, so that it
-/// logs its seeding) with the given log format and returns the first log lines it writes to a pipe.
-async fn serve_log_lines(sim: &Sim, format: &str, n: usize) -> Vec<String> {
-    let topics = sim.topics(&["presence"]).await;
-    let scratch = Scratch::new();
+/// Runs `serve` for `acme` on `topics` with a file sink, its configuration and store in `scratch` (a fresh
+/// store logs its seeding), logging at info in `format` to a pipe (`child.stderr`).
+fn spawn_serve_logging(
+    sim: &Sim,
+    scratch: &Scratch,
+    topics: &[String],
+    format: &str,
+) -> tokio::process::Child {
     let text = App::builder(sim)
-        .scratch(&scratch)
-        .tenant("acme", &topics)
+        .scratch(scratch)
+        .tenant("acme", topics)
         .client("demo", "secret")
         .sink_file()
         .text();
     let config = scratch.0.join("serve.toml");
     std::fs::write(&config, text).unwrap();
-    let mut child = bin()
+    bin()
         .args(["serve", "--log-format", format, "--config"])
         .arg(&config)
         .env("RUST_LOG", "info")
@@ -61,7 +64,15 @@ async fn serve_log_lines(sim: &Sim, format: &str, n: usize) -> Vec<String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `serve` (see [`spawn_serve_logging`]) with the given log format and returns the first log lines it
+/// writes to a pipe.
+async fn serve_log_lines(sim: &Sim, format: &str, n: usize) -> Vec<String> {
+    let topics = sim.topics(&["presence"]).await;
+    let scratch = Scratch::new();
+    let mut child = spawn_serve_logging(sim, &scratch, &topics, format);
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut lines = Vec::new();
     tokio::time::timeout(PATIENCE, async {
@@ -177,24 +188,7 @@ async fn serve_loses_nothing_and_stops_cleanly_after_its_log_reader_is_gone() {
     });
     let topics = sim.topics(&["presence", "routingStatus"]).await;
     let scratch = Scratch::new();
-    let text = App::builder(&sim)
-        .scratch(&scratch)
-        .tenant("acme", &topics)
-        .client("demo", "secret")
-        .sink_file()
-        .text();
-    let config = scratch.0.join("serve.toml");
-    std::fs::write(&config, text).unwrap();
-    let mut child = bin()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .env_remove("SWITCHBOARD_STORE")
-        .env_remove("SWITCHBOARD_ADMIN_LISTEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve_logging(&sim, &scratch, &topics, "text");
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     tokio::time::timeout(PATIENCE, async {
         while let Some(line) = stderr.next_line().await.unwrap() {
