@@ -376,11 +376,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The families of the simulated users' topics that most scenarios follow.
+pub const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
+
+/// With the user families' events flowing at 300/s, the platform announces `socket_closing` (1 s of grace);
+/// returns once the channel has opened its second socket.
+pub async fn socket_closing_mid_flow(sim: &Sim, scratch: &Scratch) {
+    sim.workload(json_rate(300.0, &USER_FAMILIES)).await;
+    wait_until("events flowing", || async {
+        read_sink(scratch).events.len() > 50
+    })
+    .await;
+    sim.inject(FaultRequest {
+        grace_seconds: Some(1.0),
+        ..fault(FaultKind::SocketClosing)
+    })
+    .await;
+    wait_until("a second socket", || async {
+        sim.stats().await.sockets_opened == 2
+    })
+    .await;
+}
+
 /// Lets the org produce `n` more events at `rate` (of the user families), then pauses it.
 pub async fn produce(sim: &Sim, rate: f64, n: u64) {
     let before = sim.stats().await.events_generated;
-    sim.workload(json_rate(rate, &["presence", "routingStatus"]))
-        .await;
+    sim.workload(json_rate(rate, &USER_FAMILIES)).await;
     wait_until(&format!("{n} events"), || async {
         sim.stats().await.events_generated >= before + n
     })

@@ -203,22 +203,8 @@ async fn serve_loses_nothing_and_stops_cleanly_after_its_log_reader_is_gone() {
     // The reader goes away: every later log line meets a closed pipe.
     drop(stderr);
 
-    sim.workload(json_rate(300.0, &["presence", "routingStatus"]))
-        .await;
-    wait_until("events flowing", || async {
-        read_sink(&scratch).events.len() > 50
-    })
-    .await;
     // A move to a new socket: the channel logs as it goes.
-    sim.inject(FaultRequest {
-        grace_seconds: Some(1.0),
-        ..fault(FaultKind::SocketClosing)
-    })
-    .await;
-    wait_until("a second socket", || async {
-        sim.stats().await.sockets_opened == 2
-    })
-    .await;
+    socket_closing_mid_flow(&sim, &scratch).await;
     produce(&sim, 300.0, 300).await;
     let v = settle(&sim, &scratch, &topics).await;
     assert_complete(&v);

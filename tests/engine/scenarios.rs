@@ -5,8 +5,6 @@ use serde_json::json;
 use crate::harness::*;
 use switchboard::sim::workload::Family;
 
-const USER_FAMILIES: [&str; 2] = ["presence", "routingStatus"];
-
 async fn users_sim(
     users: usize,
     tune: impl FnOnce(&mut switchboard::sim::SimConfig),
@@ -112,20 +110,7 @@ async fn socket_closing_moves_to_a_new_socket_without_losing_or_repeating_anythi
         .sink_file()
         .start();
     wait_live(&engine, "acme", 1).await;
-    sim.workload(json_rate(300.0, &USER_FAMILIES)).await;
-    wait_until("events flowing", || async {
-        read_sink(&scratch).events.len() > 50
-    })
-    .await;
-    sim.inject(FaultRequest {
-        grace_seconds: Some(1.0),
-        ..fault(FaultKind::SocketClosing)
-    })
-    .await;
-    wait_until("a second socket", || async {
-        sim.stats().await.sockets_opened == 2
-    })
-    .await;
+    socket_closing_mid_flow(&sim, &scratch).await;
     wait_until("the old socket closed", || async {
         sim.stats().await.sockets_closed == 1
     })
