@@ -28,6 +28,16 @@ impl SimChild {
 
     /// Starts `switchboard sim` with `users` users, no workload, and `extra` arguments.
     pub async fn start(users: usize, extra: &[&str]) -> anyhow::Result<SimChild> {
+        SimChild::start_with_ledger(users, 200_000, extra).await
+    }
+
+    /// A simulator whose ledger keeps the last `ledger_capacity` entries: a run that reads back every event
+    /// it sent needs room for all of them.
+    pub async fn start_with_ledger(
+        users: usize,
+        ledger_capacity: usize,
+        extra: &[&str],
+    ) -> anyhow::Result<SimChild> {
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
             .args([
                 "sim",
@@ -38,7 +48,8 @@ impl SimChild {
                 "--users",
                 &users.to_string(),
             ])
-            .args(["--ledger-capacity", "200000", "--rate-limit", "100000"])
+            .args(["--ledger-capacity", &ledger_capacity.to_string()])
+            .args(["--rate-limit", "100000"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

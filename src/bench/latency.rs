@@ -118,7 +118,9 @@ pub async fn latency(
     event_size: usize,
     company: Company,
 ) -> anyhow::Result<Latency> {
-    let sim = SimChild::start(1000, &[]).await?;
+    // Every event of the run is read back from the ledger: room for them all, and for the seconds around it.
+    let ledger = ((rate.max(0.0) * (seconds as f64 + 5.0)) as usize).max(200_000);
+    let sim = SimChild::start_with_ledger(1000, ledger, &[]).await?;
     sim.register(1).await?;
     let topics = sim.user_topics(&["presence", "routingStatus"]).await?;
     let scratch = Scratch::new("latency")?;
