@@ -103,6 +103,9 @@ impl Drop for Pinning {
 /// with `channel_threads`; the simulator is pinned to a core of its own, with one worker thread, when the
 /// engine's threads fit on the others. With `tls` the sockets are `wss://` (the simulator's certificate,
 /// trusted through the tenant's `ca_file`).
+/// Events flow this long before a throughput run's window opens.
+const WARM_UP: Duration = Duration::from_secs(1);
+
 pub async fn throughput(
     rate: f64,
     seconds: u64,
@@ -143,16 +146,17 @@ pub async fn throughput(
         "",
     )?)?;
     wait_live(&engine, 4, Duration::from_secs(60)).await?;
+    sim.workload(rate, event_size).await?;
+    // Measure the steady state: the first second grows what then stays (read and write buffers, the sink's
+    // file, the de-duplication table's first pages), which would weigh on a short run's figures per event.
+    // Both ends of the window are taken while events flow, so what is in flight at either end cancels out.
+    tokio::time::sleep(WARM_UP).await;
     let sent0 = delivered(&engine);
     let cpu0 = proc::cpu_time(pid).unwrap_or_default();
     let allocs0 = super::alloc::count();
     let switches0 = proc::context_switches().unwrap_or_default();
-    sim.workload(rate, event_size).await?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    sim.workload(0.0, event_size).await?;
-    // Let what is in flight reach the file.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = proc::cpu_time(pid)
         .unwrap_or_default()
@@ -163,6 +167,7 @@ pub async fn throughput(
         .unwrap_or_default()
         .saturating_sub(switches0);
     let sent = delivered(&engine).saturating_sub(sent0);
+    sim.workload(0.0, event_size).await?;
     engine.stop();
     Ok(Throughput {
         event_size,
