@@ -186,6 +186,14 @@ const LATENCY_GOAL_RATE: f64 = 20_000.0;
 /// The goal of RSS per idle channel, in KiB.
 const IDLE_GOAL_KIB: f64 = 24.0;
 
+/// The goal of events per engine CPU-second at a rate asked, where one is set.
+fn per_cpu_second_goal(asked: f64) -> Option<f64> {
+    PER_CPU_SECOND_GOALS
+        .iter()
+        .find(|(rate, _)| *rate == asked)
+        .map(|&(_, g)| g)
+}
+
 fn goal(met: bool) -> &'static str {
     if met { "met" } else { "missed" }
 }
@@ -316,10 +324,7 @@ fn throughput_row(t: &Throughput) -> String {
         },
     );
     let mut value = thousands(t.per_cpu_second);
-    if let Some(&(_, g)) = PER_CPU_SECOND_GOALS
-        .iter()
-        .find(|(rate, _)| *rate == t.asked)
-    {
+    if let Some(g) = per_cpu_second_goal(t.asked) {
         measure.push_str(&format!(" (goal ≥ {})", thousands(g)));
         value.push_str(&format!(" ({})", goal(t.per_cpu_second >= g)));
     }
@@ -395,17 +400,14 @@ pub fn table(
             "| {head}: simulator send → line in the file sink | {} |",
             l.send_to_sink.as_ref().map_or("no events".into(), ms)
         ));
-        let (measure_goal, value_goal) = match (latency_goal_applies(l), &l.receipt_to_sink) {
-            (true, Some(s)) => (
-                format!(" (goal p99 ≤ {LATENCY_GOAL_MS} ms)"),
-                format!(" ({})", goal(s.p99 <= LATENCY_GOAL_MS)),
-            ),
-            (true, None) => (
-                format!(" (goal p99 ≤ {LATENCY_GOAL_MS} ms)"),
-                " (missed)".into(),
-            ),
-            (false, _) => Default::default(),
-        };
+        let (measure_goal, value_goal) = latency_met(l)
+            .map(|met| {
+                (
+                    format!(" (goal p99 ≤ {LATENCY_GOAL_MS} ms)"),
+                    format!(" ({})", goal(met)),
+                )
+            })
+            .unwrap_or_default();
         rows.push(format!(
             "| {head}: engine receipt (`receivedAt`) → line in the file sink{measure_goal} | {}{value_goal} |",
             l.receipt_to_sink.as_ref().map_or("no events".into(), ms)
@@ -423,9 +425,14 @@ pub fn table(
     rows
 }
 
-/// The latency goal is set at one rate: a run at another says nothing about it.
-fn latency_goal_applies(l: &Latency) -> bool {
-    l.rate == LATENCY_GOAL_RATE
+/// Whether a latency run met the p99 goal; `None` for a run at another rate than the goal's, which says
+/// nothing about it. A run whose events never reached the sink missed it.
+fn latency_met(l: &Latency) -> Option<bool> {
+    (l.rate == LATENCY_GOAL_RATE).then(|| {
+        l.receipt_to_sink
+            .as_ref()
+            .is_some_and(|s| s.p99 <= LATENCY_GOAL_MS)
+    })
 }
 
 /// The runs' goals, met or missed, each named by its measure.
@@ -442,10 +449,7 @@ fn goals(throughput: &[Throughput], idle: &[Idle], latency: &[Latency]) -> Vec<(
                 String::new()
             }
         );
-        if let Some(&(_, g)) = PER_CPU_SECOND_GOALS
-            .iter()
-            .find(|(rate, _)| *rate == t.asked)
-        {
+        if let Some(g) = per_cpu_second_goal(t.asked) {
             goals.push((
                 format!("{name}: events per engine CPU-second"),
                 t.per_cpu_second >= g,
@@ -474,17 +478,17 @@ fn goals(throughput: &[Throughput], idle: &[Idle], latency: &[Latency]) -> Vec<(
             i.kib_per_channel() <= IDLE_GOAL_KIB,
         ));
     }
-    for l in latency.iter().filter(|l| latency_goal_applies(l)) {
-        goals.push((
-            format!(
-                "latency p99 at {} events/s, {}",
-                thousands(l.rate),
-                l.company.describe()
-            ),
-            l.receipt_to_sink
-                .as_ref()
-                .is_some_and(|s| s.p99 <= LATENCY_GOAL_MS),
-        ));
+    for l in latency {
+        if let Some(met) = latency_met(l) {
+            goals.push((
+                format!(
+                    "latency p99 at {} events/s, {}",
+                    thousands(l.rate),
+                    l.company.describe()
+                ),
+                met,
+            ));
+        }
     }
     goals
 }
