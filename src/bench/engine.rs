@@ -28,15 +28,40 @@ pub struct EngineBenchArgs {
     /// The engine's `router_shards` in the throughput run (at most `channel_threads` when above 1).
     #[arg(long, default_value_t = 1)]
     pub router_shards: usize,
+    /// Users whose presence and routing status the throughput run follows (two topics each, 1,000 topics
+    /// a channel).
+    #[arg(long, default_value_t = GOAL_USERS, value_parser = parse_users)]
+    pub users: usize,
     /// Channel counts for the idle-memory runs (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = vec![1000usize, 10000])]
     pub channels: Vec<usize>,
+}
+
+/// The throughput goals' workload: 400 users' presence and routing status, 800 topics on one channel, as the
+/// goals were set against a Python client following the same topics on one channel.
+pub const GOAL_USERS: usize = 400;
+/// The most users one OAuth client's channels follow (20 channels of 1,000 topics, two topics a user).
+pub const MAX_USERS: usize = 10_000;
+
+/// `--users`: a count from 1 to [`MAX_USERS`].
+pub fn parse_users(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_USERS).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number of users from 1 to {MAX_USERS}")),
+    }
+}
+
+/// Channels the engine opens for `users`' two topics each, at 1,000 topics a channel.
+pub fn channels_for(users: usize) -> usize {
+    (2 * users).div_ceil(1000)
 }
 
 /// What a throughput run measured.
 #[derive(Debug, Clone)]
 pub struct Throughput {
     pub event_size: usize,
+    /// Users followed (two topics each): the goals' workload is [`GOAL_USERS`].
+    pub users: usize,
     /// Events per second asked of the simulator.
     pub asked: f64,
     /// The engine's `channel_threads`: 0 runs the whole data path (sockets, router, sinks) on one thread.
@@ -98,16 +123,17 @@ impl Drop for Pinning {
     }
 }
 
-/// Delivers `rate` events per second of 2,000 users' presence and routing status (4,000 topics on 4 channels
-/// of one client) for `seconds`, and counts what reached the file sink and the CPU it took. The engine runs
-/// with `channel_threads`; the simulator is pinned to a core of its own, with one worker thread, when the
-/// engine's threads fit on the others. With `tls` the sockets are `wss://` (the simulator's certificate,
-/// trusted through the tenant's `ca_file`).
 /// Events flow this long before a throughput run's window opens.
 const WARM_UP: Duration = Duration::from_secs(1);
 
+/// Delivers `rate` events per second of `users`' presence and routing status (two topics each, on channels
+/// of 1,000 topics of one client) for `seconds`, and counts what reached the file sink and the CPU it took.
+/// The engine runs with `channel_threads`; the simulator is pinned to a core of its own, with one worker
+/// thread, when the engine's threads fit on the others. With `tls` the sockets are `wss://` (the simulator's
+/// certificate, trusted through the tenant's `ca_file`).
 pub async fn throughput(
     rate: f64,
+    users: usize,
     seconds: u64,
     event_size: usize,
     channel_threads: usize,
@@ -122,9 +148,9 @@ pub async fn throughput(
     let apart = Pinning::fits(1 + channel_threads);
     let workers: &[&str] = if apart { &["--workers", "1"] } else { &[] };
     let sim = if tls {
-        SimChild::start_tls(2000, &cert, workers).await?
+        SimChild::start_tls(users, &cert, workers).await?
     } else {
-        SimChild::start(2000, workers).await?
+        SimChild::start(users, workers).await?
     };
     // Before the engine starts: its threads inherit the pinning of the thread that starts them.
     let pinning = apart
@@ -145,7 +171,7 @@ pub async fn throughput(
         &format!("channel_threads = {channel_threads}\nrouter_shards = {router_shards}"),
         "",
     )?)?;
-    wait_live(&engine, 4, Duration::from_secs(60)).await?;
+    wait_live(&engine, channels_for(users), Duration::from_secs(60)).await?;
     sim.workload(rate, event_size).await?;
     // Measure the steady state: the first second grows what then stays (read and write buffers, the sink's
     // file, the de-duplication table's first pages), which would weigh on a short run's figures per event.
@@ -171,6 +197,7 @@ pub async fn throughput(
     engine.stop();
     Ok(Throughput {
         event_size,
+        users,
         asked: rate,
         channel_threads,
         router_shards,
@@ -190,6 +217,7 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
     println!("|---|---|");
     let t = throughput(
         args.rate,
+        args.users,
         args.seconds,
         args.event_size,
         args.channel_threads,
