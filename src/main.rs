@@ -1,6 +1,6 @@
 //! The `switchboard` command line.
 
-// Counting allocations costs a relaxed increment on a per-thread cache line: `switchboard bench` reports
+// Counting allocations costs an increment on a counter of the calling thread's own: `switchboard bench` reports
 // heap allocations per event from every build.
 #[global_allocator]
 static ALLOCATOR: switchboard::bench::alloc::CountingAllocator =

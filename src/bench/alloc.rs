@@ -83,32 +83,29 @@ pub fn enabled() -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_thread_counts_on_a_stripe_and_the_sum_adds_them() {
+    /// Counts `each` allocations on each of `threads` threads at once; the total before and after.
+    fn count_on_threads(threads: usize, each: u64) -> (u64, u64) {
         let before = count();
-        let handles: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..1000).for_each(|_| count_one())))
+        let handles: Vec<_> = (0..threads)
+            .map(|_| std::thread::spawn(move || (0..each).for_each(|_| count_one())))
             .collect();
         for h in handles {
             h.join().unwrap();
         }
-        assert!(count() >= before + 4000, "{} then {}", before, count());
+        (before, count())
+    }
+
+    #[test]
+    fn each_thread_counts_on_a_stripe_and_the_sum_adds_them() {
+        let (before, after) = count_on_threads(4, 1000);
+        assert!(after >= before + 4000, "{before} then {after}");
     }
 
     #[test]
     fn threads_past_the_owned_counters_share_one_and_lose_nothing() {
         // Enough threads that the later ones share the last counter, four of them at once.
-        let owners: Vec<_> = (0..OWNED).map(|_| std::thread::spawn(count_one)).collect();
-        for h in owners {
-            h.join().unwrap();
-        }
-        let before = count();
-        let sharing: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..10_000).for_each(|_| count_one())))
-            .collect();
-        for h in sharing {
-            h.join().unwrap();
-        }
-        assert!(count() >= before + 40_000, "{} then {}", before, count());
+        count_on_threads(OWNED, 1);
+        let (before, after) = count_on_threads(4, 10_000);
+        assert!(after >= before + 40_000, "{before} then {after}");
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::harness::{BenchTenant, Scratch, SimChild, delivered, engine_config_tenants, wait_live};
 use super::{proc, scale};
+use crate::config::EnginePolicy;
 
 /// Options of `switchboard bench engine`.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,21 +41,28 @@ pub struct EngineBenchArgs {
 /// The throughput goals' workload: 400 users' presence and routing status, 800 topics on one channel, as the
 /// goals were set against a Python client following the same topics on one channel.
 pub const GOAL_USERS: usize = 400;
-/// The most users one OAuth client's channels follow: 19 channels of 1,000 topics, two topics a user (the
-/// engine keeps the client's twentieth channel free for handing a channel over).
-pub const MAX_USERS: usize = 9_500;
+/// The most users one OAuth client's channels follow with the engine's default limits, two topics a user:
+/// 19 channels of 1,000 topics (the client's twentieth channel is kept free for hand-overs).
+pub fn max_users() -> usize {
+    let p = EnginePolicy::default();
+    p.channels_per_client
+        .saturating_sub(p.reserved_channel_slots)
+        * p.topics_per_channel
+        / 2
+}
 
-/// `--users`: a count from 1 to [`MAX_USERS`].
+/// `--users`: a count from 1 to [`max_users`].
 pub fn parse_users(s: &str) -> Result<usize, String> {
+    let most = max_users();
     match s.parse::<usize>() {
-        Ok(n) if (1..=MAX_USERS).contains(&n) => Ok(n),
-        _ => Err(format!("expected a number of users from 1 to {MAX_USERS}")),
+        Ok(n) if (1..=most).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number of users from 1 to {most}")),
     }
 }
 
-/// Channels the engine opens for `users`' two topics each, at 1,000 topics a channel.
+/// Channels the engine opens for `users`' two topics each, at its default topics per channel.
 pub fn channels_for(users: usize) -> usize {
-    (2 * users).div_ceil(1000)
+    (2 * users).div_ceil(EnginePolicy::default().topics_per_channel)
 }
 
 /// What a throughput run measured.
