@@ -284,13 +284,11 @@ impl ChannelActor {
                 generation,
                 msg: Some(m),
             })
-            .chain(futures_util::stream::once(async move {
-                SocketItem {
-                    generation,
-                    msg: None,
-                }
-            }));
-        ctx.add_stream(items);
+            .chain(futures_util::stream::iter([SocketItem {
+                generation,
+                msg: None,
+            }]));
+        ctx.add_stream(super::outbox::BurstEnds::new(items));
         // A new socket: continuity holds from here, and its silence is measured from now.
         self.watchdog.reset(tokio::time::Instant::now());
         self.counters.connects += 1;
@@ -308,7 +306,7 @@ impl ChannelActor {
         self.restarts.healthy(std::time::Instant::now());
         self.restarts.recovered();
         let since = Utc::now();
-        self.regained(since);
+        self.regained(since, ctx);
         // A panic stays visible until the next error replaces it; anything else is over now.
         if self.last_error.as_deref() != Some(super::PANIC_RESTART) {
             self.last_error = None;

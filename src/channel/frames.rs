@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::error::ChannelError;
+use super::outbox::{Flushed, Read};
 use super::{ChannelActor, GapReason, SocketItem};
 use crate::envelope::{self, Frame, FrameKind, Origin, OriginPrefix};
 use crate::metrics::labels::DisconnectReason;
@@ -15,14 +16,23 @@ use crate::router::Inbound;
 /// Malformed frames in a row after which a socket is given up and opened anew.
 const MALFORMED_RUN_LIMIT: u32 = 100;
 
-impl StreamHandler<SocketItem> for ChannelActor {
-    fn handle(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_item(item, ctx)));
-        if outcome.is_err() {
-            self.contain_panic(ctx);
+impl StreamHandler<Read<SocketItem>> for ChannelActor {
+    fn handle(&mut self, read: Read<SocketItem>, ctx: &mut Context<Self>) {
+        match read {
+            Read::Item(item) => {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.on_item(item, ctx)
+                }));
+                if outcome.is_err() {
+                    self.contain_panic(ctx);
+                }
+            }
+            // The socket has nothing more ready: the router gets the burst's events.
+            Read::BurstEnd => {
+                self.flush(ctx);
+                self.write_tally();
+            }
         }
-        self.write_tally();
     }
 
     /// Each socket's stream ends with an explicit `msg: None` item; the actor outlives its sockets.
@@ -50,6 +60,10 @@ impl ChannelActor {
 
     fn on_item(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
         let current = self.is_current(item.generation);
+        if !matches!(item.msg, Some(Ok(WsMessage::Text(_)))) {
+            // Whatever this leads to (a gap, a new socket) comes after the events read before it.
+            self.flush(ctx);
+        }
         let text = match item.msg {
             Some(Ok(WsMessage::Text(text))) => text,
             Some(Ok(WsMessage::Binary(_))) => {
@@ -83,6 +97,7 @@ impl ChannelActor {
         };
         let Some(frame) = Frame::parse(text.as_str()) else {
             tracing::debug!(parent: &self.span, "malformed frame skipped");
+            self.flush(ctx);
             self.malformed(current, ctx);
             return;
         };
@@ -90,7 +105,9 @@ impl ChannelActor {
         let now = Utc::now();
         if kind == FrameKind::Event {
             // Events from a socket being handed over are still delivered (the router drops duplicates).
-            self.deliver(&frame, now, ctx);
+            self.deliver(&frame, now);
+        } else {
+            self.flush(ctx);
         }
         if !current {
             return;
@@ -153,7 +170,19 @@ impl ChannelActor {
         }
     }
 
-    fn deliver(&mut self, frame: &Frame<'_>, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+    /// Hands the router what the channel posted so far; while its queue is full, reads nothing more.
+    pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Flushed::Wait(held) = self.outbox.flush(&self.shared.router.queue) {
+            // Back-pressure: this socket is not read until the router has taken them.
+            ctx.wait(
+                held.send_all(self.shared.router.queue.clone())
+                    .into_actor(self),
+            );
+        }
+    }
+
+    /// Posts an event for the router; [`Self::flush`] hands it over.
+    fn deliver(&mut self, frame: &Frame<'_>, now: DateTime<Utc>) {
         let topic = frame.topic_name.as_deref().unwrap_or("");
         let body = frame.event_body.unwrap_or("");
         let keys = envelope::event_keys(topic, frame.correlation_id(), body);
@@ -190,19 +219,6 @@ impl ChannelActor {
             json: line.json,
             topic: line.topic,
         };
-        match self.shared.router.queue.try_send(msg) {
-            Ok(()) => {}
-            Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) => {
-                // Back-pressure: stop reading this socket until the router has room.
-                let queue = self.shared.router.queue.clone();
-                ctx.wait(
-                    async move {
-                        let _ = queue.send(msg).await;
-                    }
-                    .into_actor(self),
-                );
-            }
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        self.outbox.post(msg);
     }
 }

@@ -15,6 +15,7 @@ mod frames;
 mod handshake;
 pub mod lifecycle;
 mod messages;
+mod outbox;
 pub mod phase;
 mod renewal;
 mod shared;
@@ -179,6 +180,8 @@ pub struct ChannelActor {
     backfill: Option<BackfillHandle>,
     /// Where the tenant reads this channel's counters and times without asking.
     tally: Arc<tally::Tally>,
+    /// Messages to the router waiting for room in its queue, if any.
+    outbox: outbox::Outbox,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -283,6 +286,7 @@ impl ChannelActor {
             span,
             backfill: spec.backfill,
             tally: spec.tally,
+            outbox: outbox::Outbox::default(),
         }
     }
 
@@ -409,7 +413,7 @@ impl ChannelActor {
     }
 
     /// A socket is live again: the gap since continuity was lost (if it was) is reported.
-    fn regained(&mut self, at: DateTime<Utc>) {
+    fn regained(&mut self, at: DateTime<Utc>, ctx: &mut Context<Self>) {
         let Some(gap) = self.continuity.regained(at) else {
             return;
         };
@@ -441,18 +445,10 @@ impl ChannelActor {
                 GapBackfill::failed(0, "the backfill queue was full".into())
             });
         }
-        if self
-            .shared
-            .router
-            .queue
-            .try_send(Inbound::Gap(gap.clone()))
-            .is_err()
-        {
-            let queue = self.shared.router.queue.clone();
-            actix::spawn(async move {
-                let _ = queue.send(Inbound::Gap(gap)).await;
-            });
-        }
+        // After every event read before it, and like them: while the router's queue is full, the channel
+        // reads nothing more.
+        self.outbox.post(Inbound::Gap(gap));
+        self.flush(ctx);
     }
 
     /// A job failed: back off, wait as the platform asked, or fail at once when retrying cannot help.
@@ -589,6 +585,10 @@ impl Actor for ChannelActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        // A burst cut short by the stop: its events still go to the router (the actor cannot wait for room).
+        if let outbox::Flushed::Wait(held) = self.outbox.flush(&self.shared.router.queue) {
+            actix::spawn(held.send_all(self.shared.router.queue.clone()));
+        }
         if matches!(self.phase, Phase::Stopped) {
             return;
         }

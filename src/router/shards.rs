@@ -35,6 +35,13 @@ impl RouterQueue {
         }
     }
 
+    /// One shard's queue of `capacity` messages, read by the test itself.
+    #[cfg(test)]
+    pub(crate) fn bounded(capacity: usize) -> (RouterQueue, mpsc::Receiver<Inbound>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (RouterQueue::new(vec![tx]), rx)
+    }
+
     /// How many shards route in parallel.
     pub fn shards(&self) -> usize {
         self.shards.len()
