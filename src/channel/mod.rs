@@ -144,10 +144,6 @@ struct SocketItem {
     msg: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
 }
 
-impl Message for SocketItem {
-    type Result = ();
-}
-
 pub struct ChannelActor {
     shared: Arc<TenantShared>,
     session: Arc<ClientSession>,
