@@ -26,7 +26,7 @@ use crate::router::{Inbound, RouterQueue};
 
 /// The most messages read from a socket before the router is handed its events: at saturation, where the
 /// socket is never empty, a bound on what waits in an outbox.
-pub(super) const MOST_PER_BURST: usize = 64;
+const MOST_PER_BURST: usize = 64;
 /// Outbox buffers a thread keeps for re-use.
 const POOLED_OUTBOXES: usize = 8;
 
@@ -65,7 +65,7 @@ impl<S: Stream + Unpin> Stream for BurstEnds<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Read<S::Item>>> {
         let this = self.get_mut();
-        if this.run >= MOST_PER_BURST || (this.ended && this.run > 0) {
+        if this.run >= MOST_PER_BURST {
             this.run = 0;
             return Poll::Ready(Some(Read::BurstEnd));
         }
@@ -77,19 +77,15 @@ impl<S: Stream + Unpin> Stream for BurstEnds<S> {
                 this.run += 1;
                 Poll::Ready(Some(Read::Item(item)))
             }
-            // The inner stream has registered for a wake-up; the next poll asks it again.
-            Poll::Pending if this.run > 0 => {
-                this.run = 0;
-                Poll::Ready(Some(Read::BurstEnd))
-            }
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(None) => {
-                this.ended = true;
+            // Nothing more ready (the inner stream will wake the task), or nothing more at all: a burst
+            // read before either ends here; the end of the stream comes at the next poll.
+            other => {
+                this.ended = other.is_ready();
                 if this.run > 0 {
                     this.run = 0;
                     Poll::Ready(Some(Read::BurstEnd))
                 } else {
-                    Poll::Ready(None)
+                    other.map(|_| None)
                 }
             }
         }
