@@ -193,7 +193,7 @@ impl ChannelActor {
                         act.units = units.clone();
                         act.record_verdicts(verdicts);
                     }
-                    tracing::info!(parent: &act.span, channel = %prepared.bound.id, reused = prepared.reused, "channel ready");
+                    tracing::info!(parent: act.span.get(), channel = %prepared.bound.id, reused = prepared.reused, "channel ready");
                     act.enter(Phase::Connecting {
                         bound: prepared.bound,
                     });
@@ -216,7 +216,7 @@ impl ChannelActor {
             return;
         };
         let shared = self.shared.clone();
-        let span = self.span.clone();
+        let span = self.span.get().clone();
         actix::spawn(async move {
             if let Err(e) = write_record(&shared, &record).await {
                 tracing::error!(parent: &span, error = %e, "could not store a channel record");
@@ -364,7 +364,7 @@ impl ChannelActor {
                                 .live()
                                 .is_some_and(|l| !l.socket.writer.is_closed());
                             if current_open {
-                                tracing::warn!(parent: &act.span, error = %e, "socket handover failed; keeping the current socket");
+                                tracing::warn!(parent: act.span.get(), error = %e, "socket handover failed; keeping the current socket");
                                 if let Some(live) = act.phase.live_mut() {
                                     live.handover = None;
                                 }
@@ -423,7 +423,7 @@ impl ChannelActor {
                     act.report();
                 }
                 Err(e) => {
-                    tracing::warn!(parent: &act.span, error = %e, "could not change the subscriptions; retrying");
+                    tracing::warn!(parent: act.span.get(), error = %e, "could not change the subscriptions; retrying");
                     act.last_error = Some(e.to_string());
                     // Still live, so no change of phase reports it: the status shows the error now.
                     act.report();
@@ -454,9 +454,9 @@ impl ChannelActor {
             return false;
         }
         if self.shared.handover.active() {
-            tracing::debug!(parent: &self.span, "handing the tenant over: claiming nothing");
+            tracing::debug!(parent: self.span.get(), "handing the tenant over: claiming nothing");
         } else {
-            tracing::warn!(parent: &self.span, "fenced: this instance's leases are not renewed; claiming nothing");
+            tracing::warn!(parent: self.span.get(), "fenced: this instance's leases are not renewed; claiming nothing");
         }
         let turn = self.turn;
         ctx.run_later(FENCE_RECHECK, move |act, ctx| {

@@ -76,7 +76,7 @@ impl ChannelActor {
                 }
                 if self.phase.live().is_some_and(|l| l.handover.is_some()) {
                     // Expected: the platform closes the old socket as the new one connects.
-                    tracing::debug!(parent: &self.span, "retiring socket closed");
+                    tracing::debug!(parent: self.span.get(), "retiring socket closed");
                     return;
                 }
                 // Announced or not (`socket_closing` is not guaranteed before every close), a close is
@@ -96,7 +96,7 @@ impl ChannelActor {
             }
         };
         let Some(frame) = Frame::parse(text.as_str()) else {
-            tracing::debug!(parent: &self.span, "malformed frame skipped");
+            tracing::debug!(parent: self.span.get(), "malformed frame skipped");
             self.flush(ctx);
             self.malformed(current, ctx);
             return;
@@ -118,7 +118,7 @@ impl ChannelActor {
         }
         match kind {
             FrameKind::SocketClosing => {
-                tracing::info!(parent: &self.span, "socket_closing: opening a new socket");
+                tracing::info!(parent: self.span.get(), "socket_closing: opening a new socket");
                 self.hand_over(DisconnectReason::SocketClosing, ctx);
             }
             FrameKind::NoLongerSubscribed | FrameKind::ChannelGone => {
@@ -190,7 +190,7 @@ impl ChannelActor {
             // Not a topic of this channel (the map holds exactly its topics): a platform bug must not reach
             // the sinks, nor an unbounded topic name the labels.
             self.counters.unsubscribed += 1;
-            tracing::debug!(parent: &self.span, "event on a topic not subscribed: dropped");
+            tracing::debug!(parent: self.span.get(), "event on a topic not subscribed: dropped");
             return;
         };
         let channel_id = self.phase.bound().map(|b| b.id.as_str()).unwrap_or("");

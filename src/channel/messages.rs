@@ -82,7 +82,7 @@ impl Handler<Stop> for ChannelActor {
             self.enter(Phase::Stopped);
         }
         let shared = self.shared.clone();
-        let span = self.span.clone();
+        let span = self.span.get().clone();
         Box::pin(
             async move {
                 if let Some(r) = record
@@ -127,7 +127,7 @@ impl Handler<Restart> for ChannelActor {
         {
             return;
         }
-        tracing::info!(parent: &self.span, "channel restart requested");
+        tracing::info!(parent: self.span.get(), "channel restart requested");
         if self.phase.live().is_some() {
             // A live socket stays until its replacement is up (make before break).
             self.hand_over(DisconnectReason::Stopped, ctx);

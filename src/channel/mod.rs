@@ -14,6 +14,7 @@ mod flows;
 mod frames;
 mod handshake;
 pub mod lifecycle;
+mod log_span;
 mod messages;
 mod outbox;
 pub mod phase;
@@ -171,7 +172,7 @@ pub struct ChannelActor {
     /// The escaped tenant, region and channel id of this channel's event lines, with the channel id they
     /// were made for (a new channel id makes them anew).
     origin: Option<(String, crate::envelope::OriginPrefix)>,
-    span: tracing::Span,
+    span: log_span::LogSpan,
     end_notice: EndNotice,
     backfill: Option<BackfillHandle>,
     /// Where the tenant reads this channel's counters and times without asking.
@@ -242,12 +243,10 @@ impl ChannelActor {
                 .unwrap_or(crate::config::CHANNEL_LIFETIME);
             Bound::from_record(record, token_lifetime)
         });
-        let span = tracing::info_span!(
-            "channel",
-            tenant = %spec.shared.tenant,
-            region = %spec.shared.region,
-            slot = spec.slot,
-            channel = tracing::field::Empty,
+        let span = log_span::LogSpan::new(
+            spec.shared.tenant.clone(),
+            spec.shared.region.clone(),
+            spec.slot,
         );
         ChannelActor {
             restarts: RestartTracker::new(policy.restart.clone(), policy.backoff.clone()),
@@ -371,7 +370,7 @@ impl ChannelActor {
     fn enter(&mut self, next: Phase) {
         if !self.phase.may_become(&next) {
             // A bug, not an input: say so loudly, but keep running in the phase asked for.
-            tracing::error!(parent: &self.span, from = self.phase.lifecycle().name(), to = next.lifecycle().name(), "channel phase change not in the documented table");
+            tracing::error!(parent: self.span.get(), from = self.phase.lifecycle().name(), to = next.lifecycle().name(), "channel phase change not in the documented table");
         }
         if let Some(live) = self.phase.live() {
             live.socket.close();
@@ -381,17 +380,22 @@ impl ChannelActor {
         self.turn += 1;
         let to = self.phase.lifecycle().name();
         if from != to {
-            tracing::debug!(parent: &self.span, from, to, "channel phase");
+            tracing::debug!(parent: self.span.get(), from, to, "channel phase");
         }
-        if let Some(b) = self.phase.bound() {
-            self.span.record("channel", b.id.as_str());
-            self.end_notice.channel_id = Some(b.id.clone());
-        }
+        self.name_channel();
         self.report();
     }
 
     fn report(&self) {
         self.tenant.do_send(ChannelReport(self.status()));
+    }
+
+    /// Names the channel this actor is bound to, if any, in its log span and in the notice of its end.
+    fn name_channel(&mut self) {
+        if let Some(b) = self.phase.bound() {
+            self.span.name(&b.id);
+            self.end_notice.channel_id = Some(b.id.clone());
+        }
     }
 
     fn record_verdicts(&mut self, verdicts: &[TopicVerdict]) {
@@ -404,7 +408,7 @@ impl ChannelActor {
             })
             .collect();
         for r in &self.rejected {
-            tracing::warn!(parent: &self.span, topic = %r.id, reason = %r.reason, "topic rejected by the platform");
+            tracing::warn!(parent: self.span.get(), topic = %r.id, reason = %r.reason, "topic rejected by the platform");
         }
     }
 
@@ -429,7 +433,7 @@ impl ChannelActor {
         self.shared
             .metrics
             .gap(reason, (gap.to - gap.from).to_std().unwrap_or_default());
-        tracing::warn!(parent: &self.span, reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
+        tracing::warn!(parent: self.span.get(), reason = %gap.reason, seconds = (gap.to - gap.from).num_milliseconds() as f64 / 1000.0, "continuity lost: gap recorded");
         let mut gap = gap;
         if let Some(backfill) = &self.backfill
             && covers(&gap.topics)
@@ -437,7 +441,7 @@ impl ChannelActor {
             gap.backfill = Some(if backfill.offer(Job::Gap(gap.clone())) {
                 GapBackfill::pending()
             } else {
-                tracing::warn!(parent: &self.span, "the backfill queue is full; this gap is not backfilled");
+                tracing::warn!(parent: self.span.get(), "the backfill queue is full; this gap is not backfilled");
                 GapBackfill::failed(0, "the backfill queue was full".into())
             });
         }
@@ -449,7 +453,7 @@ impl ChannelActor {
 
     /// A job failed: back off, wait as the platform asked, or fail at once when retrying cannot help.
     fn failed(&mut self, error: ChannelError, why: RestartReason, ctx: &mut Context<Self>) {
-        tracing::warn!(parent: &self.span, error = %error, "channel failure");
+        tracing::warn!(parent: self.span.get(), error = %error, "channel failure");
         self.shared.metrics.channel_restarted(why);
         self.last_error = Some(error.to_string());
         let bound = self.phase.bound().cloned();
@@ -482,7 +486,7 @@ impl ChannelActor {
                     }
                     _ => "too many failures in a row",
                 };
-                tracing::error!(parent: &self.span, error = %error, reason, "channel failed");
+                tracing::error!(parent: self.span.get(), error = %error, reason, "channel failed");
                 self.enter(Phase::Failed {
                     bound,
                     reason,
@@ -598,7 +602,7 @@ impl Actor for ChannelActor {
 impl ChannelActor {
     /// After a panic in a handler the actor's state may be half-updated: drop the socket and start over.
     fn contain_panic(&mut self, ctx: &mut Context<Self>) {
-        tracing::error!(parent: &self.span, "panic in a channel handler; restarting the channel");
+        tracing::error!(parent: self.span.get(), "panic in a channel handler; restarting the channel");
         if matches!(self.phase, Phase::Stopped) {
             return;
         }

@@ -71,7 +71,7 @@ impl ChannelActor {
                 match res {
                     Ok(_) => act.roll_over(RolloverReason::Token, ctx),
                     Err(e) => {
-                        tracing::warn!(parent: &act.span, error = %e, "token refresh failed; retrying");
+                        tracing::warn!(parent: act.span.get(), error = %e, "token refresh failed; retrying");
                         act.last_error = Some(e.to_string());
                         act.report();
                         act.renew_later(ctx);
@@ -130,7 +130,7 @@ impl ChannelActor {
                 }
                 Ok(None) => act.roll_over(RolloverReason::Expiry, ctx),
                 Err(e) => {
-                    tracing::warn!(parent: &act.span, error = %e, "could not extend the channel; rolling over");
+                    tracing::warn!(parent: act.span.get(), error = %e, "could not extend the channel; rolling over");
                     act.roll_over(RolloverReason::Expiry, ctx);
                 }
             }
@@ -190,10 +190,7 @@ impl ChannelActor {
                     actix::spawn(async move {
                         let _ = store.remove_channel(&old_bound.id).await;
                     });
-                    if let Some(b) = act.phase.bound() {
-                        act.span.record("channel", b.id.as_str());
-                        act.end_notice.channel_id = Some(b.id.clone());
-                    }
+                    act.name_channel();
                     act.shared.metrics.disconnected(DisconnectReason::Rollover);
                     act.counters.rollovers += 1;
                     act.shared.metrics.rolled_over(reason);
@@ -202,10 +199,10 @@ impl ChannelActor {
                     act.report();
                     act.schedule_renewal(ctx);
                     act.resubscribe_if_changed(ctx);
-                    tracing::info!(parent: &act.span, reason = reason.as_str(), "channel rolled over");
+                    tracing::info!(parent: act.span.get(), reason = reason.as_str(), "channel rolled over");
                 }
                 Err(e) => {
-                    tracing::warn!(parent: &act.span, error = %e, "rollover failed; keeping the current channel");
+                    tracing::warn!(parent: act.span.get(), error = %e, "rollover failed; keeping the current channel");
                     if let Some(live) = act.phase.live_mut() {
                         live.rollover = None;
                     }
