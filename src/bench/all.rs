@@ -819,18 +819,9 @@ mod tests {
         // Another workload than the goals' is measured against none of them, and says so.
         let spread = Throughput {
             users: 2000,
-            event_size: 1024,
-            asked: 10_000.0,
-            channel_threads: 0,
-            router_shards: 1,
-            pinned: true,
-            tls: false,
-            delivered_per_sec: 10_000.0,
             cpu: 0.1,
-            per_cpu_second: 90_000.0,
-            switches_per_event: 0.09,
             allocs_per_event: Some(2.5),
-            samples: Vec::new(),
+            ..measured(90_000.0)
         };
         let row = throughput_row(&spread);
         assert!(
