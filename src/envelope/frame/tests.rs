@@ -353,36 +353,3 @@ fn long_strings_end_or_fail_at_the_right_byte_whatever_its_offset() {
         }
     }
 }
-
-#[test]
-fn the_eight_byte_test_misses_no_byte_that_ends_a_run() {
-    for b in 0..=255u8 {
-        for at in 0..8 {
-            let mut word = [b'a'; 8];
-            word[at] = b;
-            let word = u64::from_le_bytes(word);
-            assert_eq!(
-                may_stop_string(word),
-                STRING_STOP[usize::from(b)],
-                "byte {b:#x} at {at}"
-            );
-        }
-    }
-    assert!(!may_stop_string(u64::from_le_bytes(
-        *"é—😀!".as_bytes().first_chunk().unwrap()
-    )));
-}
-
-#[test]
-fn needs_escape_finds_every_character_a_json_string_escapes_wherever_it_is() {
-    for len in 0..20 {
-        assert!(!needs_escape("é-x".repeat(len).as_bytes()));
-        for at in 0..len {
-            for b in [b'"', b'\\', b'\n', 0x00, 0x1f] {
-                let mut text = vec![b'a'; len];
-                text[at] = b;
-                assert!(needs_escape(&text), "{b:#x} at {at} of {len}");
-            }
-        }
-    }
-}
