@@ -3,11 +3,10 @@
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::error::ChannelError;
-use super::outbox::{Flushed, Read};
+use super::outbox::{Arrival, Flushed, Read};
 use super::{ChannelActor, GapReason, SocketItem};
 use crate::envelope::{self, Frame, FrameKind, Origin, OriginPrefix};
 use crate::metrics::labels::DisconnectReason;
@@ -19,9 +18,9 @@ const MALFORMED_RUN_LIMIT: u32 = 100;
 impl StreamHandler<Read<SocketItem>> for ChannelActor {
     fn handle(&mut self, read: Read<SocketItem>, ctx: &mut Context<Self>) {
         match read {
-            Read::Item(item) => {
+            Read::Item(item, arrival) => {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.on_item(item, ctx)
+                    self.on_item(item, arrival, ctx)
                 }));
                 if outcome.is_err() {
                     self.contain_panic(ctx);
@@ -47,18 +46,13 @@ impl ChannelActor {
             .is_some_and(|l| l.socket.generation == generation)
     }
 
-    /// A frame on the current socket: it is alive, and continuity holds until now.
-    fn proof_of_life(&mut self) {
-        self.proof_of_life_at(Utc::now());
+    /// A frame on the current socket, arrived at `at`: it is alive, and continuity holds until then.
+    fn proof_of_life(&mut self, at: Arrival) {
+        self.watchdog.frame(at.mono);
+        self.continuity.proof(at.wall);
     }
 
-    /// [`Self::proof_of_life`] with the time already read for the frame (one clock read per event, not two).
-    fn proof_of_life_at(&mut self, now: DateTime<Utc>) {
-        self.watchdog.frame(Instant::now());
-        self.continuity.proof(now);
-    }
-
-    fn on_item(&mut self, item: SocketItem, ctx: &mut Context<Self>) {
+    fn on_item(&mut self, item: SocketItem, at: Arrival, ctx: &mut Context<Self>) {
         let current = self.is_current(item.generation);
         if !matches!(item.msg, Some(Ok(WsMessage::Text(_)))) {
             // Whatever this leads to (a gap, a new socket) comes after the events read before it.
@@ -67,7 +61,7 @@ impl ChannelActor {
         let text = match item.msg {
             Some(Ok(WsMessage::Text(text))) => text,
             Some(Ok(WsMessage::Binary(_))) => {
-                self.malformed(current, ctx);
+                self.malformed(current, at, ctx);
                 return;
             }
             Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
@@ -90,7 +84,7 @@ impl ChannelActor {
             }
             Some(Ok(_)) => {
                 if current {
-                    self.proof_of_life();
+                    self.proof_of_life(at);
                 }
                 return;
             }
@@ -98,21 +92,20 @@ impl ChannelActor {
         let Some(frame) = Frame::parse(text.as_str()) else {
             tracing::debug!(parent: self.span.get(), "malformed frame skipped");
             self.flush(ctx);
-            self.malformed(current, ctx);
+            self.malformed(current, at, ctx);
             return;
         };
         let kind = frame.kind();
-        let now = Utc::now();
         if kind == FrameKind::Event {
             // Events from a socket being handed over are still delivered (the router drops duplicates).
-            self.deliver(&frame, now);
+            self.deliver(&frame, at.wall);
         } else {
             self.flush(ctx);
         }
         if !current {
             return;
         }
-        self.proof_of_life_at(now);
+        self.proof_of_life(at);
         if kind != FrameKind::Unknown {
             self.counters.malformed_run = 0;
         }
@@ -141,11 +134,11 @@ impl ChannelActor {
                 );
             }
             FrameKind::Pong => {
-                if let Some(latency) = self.watchdog.pong(Instant::now()) {
+                if let Some(latency) = self.watchdog.pong(at.mono) {
                     self.shared.metrics.pong(latency);
                 }
             }
-            FrameKind::Unknown => self.malformed(current, ctx),
+            FrameKind::Unknown => self.malformed(current, at, ctx),
             _ => {}
         }
     }
@@ -153,12 +146,12 @@ impl ChannelActor {
     /// A frame that is not JSON of the platform's shape (or nests too deep): counted and skipped. A socket
     /// that sends nothing else for [`MALFORMED_RUN_LIMIT`] frames is reconnected: it is broken, and skipping
     /// for ever would hide that.
-    fn malformed(&mut self, current: bool, ctx: &mut Context<Self>) {
+    fn malformed(&mut self, current: bool, at: Arrival, ctx: &mut Context<Self>) {
         self.counters.malformed += 1;
         if !current {
             return;
         }
-        self.proof_of_life();
+        self.proof_of_life(at);
         self.counters.malformed_run += 1;
         if self.counters.malformed_run >= MALFORMED_RUN_LIMIT {
             self.counters.malformed_run = 0;

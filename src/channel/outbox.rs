@@ -20,7 +20,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use tokio::time::Instant;
 
 use crate::router::{Inbound, RouterQueue};
 
@@ -34,18 +36,39 @@ thread_local! {
     static POOL: RefCell<Vec<Vec<Inbound>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// An item of a socket's stream, or the end of what it had ready.
+/// An item of a socket's stream with when its burst arrived, or the end of what it had ready.
 pub(super) enum Read<T> {
-    Item(T),
+    Item(T, Arrival),
     BurstEnd,
 }
 
+/// When a burst arrived. The clocks are read once, at the burst's first item, for all of its items: they
+/// came off the socket together, and two clock reads per event were a visible share of an event's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Arrival {
+    /// For `receivedAt` and continuity.
+    pub(super) wall: DateTime<Utc>,
+    /// For the watchdog (tokio's clock: paused in tests).
+    pub(super) mono: Instant,
+}
+
+impl Arrival {
+    pub(super) fn now() -> Arrival {
+        Arrival {
+            wall: Utc::now(),
+            mono: Instant::now(),
+        }
+    }
+}
+
 /// Passes a stream's items through, with a [`Read::BurstEnd`] after each run of items that were ready at
-/// once (at most [`MOST_PER_BURST`]).
+/// once (at most [`MOST_PER_BURST`]), and each item stamped with its run's [`Arrival`].
 pub(super) struct BurstEnds<S> {
     inner: S,
     /// Items passed since the last burst end.
     run: usize,
+    /// The arrival of the current run, from its first item on.
+    arrival: Option<Arrival>,
     /// The inner stream has ended (it is not polled again).
     ended: bool,
 }
@@ -55,6 +78,7 @@ impl<S> BurstEnds<S> {
         BurstEnds {
             inner,
             run: 0,
+            arrival: None,
             ended: false,
         }
     }
@@ -67,6 +91,7 @@ impl<S: Stream + Unpin> Stream for BurstEnds<S> {
         let this = self.get_mut();
         if this.run >= MOST_PER_BURST {
             this.run = 0;
+            this.arrival = None;
             return Poll::Ready(Some(Read::BurstEnd));
         }
         if this.ended {
@@ -75,12 +100,14 @@ impl<S: Stream + Unpin> Stream for BurstEnds<S> {
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(item)) => {
                 this.run += 1;
-                Poll::Ready(Some(Read::Item(item)))
+                let arrival = *this.arrival.get_or_insert_with(Arrival::now);
+                Poll::Ready(Some(Read::Item(item, arrival)))
             }
             // Nothing more ready (the inner stream will wake the task), or nothing more at all: a burst
             // read before either ends here; the end of the stream comes at the next poll.
             other => {
                 this.ended = other.is_ready();
+                this.arrival = None;
                 if this.run > 0 {
                     this.run = 0;
                     Poll::Ready(Some(Read::BurstEnd))
@@ -214,7 +241,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         while let Poll::Ready(Some(read)) = stream.poll_next_unpin(&mut cx) {
             got.push(match read {
-                Read::Item(n) => Some(n),
+                Read::Item(n, _) => Some(n),
                 Read::BurstEnd => None,
             });
         }
@@ -249,6 +276,39 @@ mod tests {
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(matches!(reads.poll_next_unpin(&mut cx), Poll::Ready(None)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_items_of_a_burst_share_its_arrival_and_the_next_burst_reads_the_clocks_again() {
+        let (tx, rx) = futures_channel::mpsc::unbounded::<u32>();
+        let mut reads = BurstEnds::new(rx);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut arrivals = |reads: &mut BurstEnds<_>| {
+            let mut got = Vec::new();
+            while let Poll::Ready(Some(Read::Item(_, at))) = reads.poll_next_unpin(&mut cx) {
+                got.push(at);
+            }
+            got
+        };
+        let start = Instant::now();
+        for n in 0..3 {
+            tx.unbounded_send(n).unwrap();
+        }
+        let first = arrivals(&mut reads);
+        assert_eq!(first.len(), 3);
+        assert!(first.iter().all(|&at| at == first[0]));
+        assert_eq!(first[0].mono, start);
+
+        tokio::time::advance(std::time::Duration::from_millis(5)).await;
+        for n in 0..2 {
+            tx.unbounded_send(n).unwrap();
+        }
+        let second = arrivals(&mut reads);
+        assert_eq!(second.len(), 2);
+        assert!(second.iter().all(|&at| at == second[0]));
+        assert_eq!(second[0].mono, start + std::time::Duration::from_millis(5));
+        assert!(second[0].wall >= first[0].wall);
     }
 
     #[test]
