@@ -19,6 +19,7 @@ impl StreamHandler<Read<SocketItem>> for ChannelActor {
     fn handle(&mut self, read: Read<SocketItem>, ctx: &mut Context<Self>) {
         match read {
             Read::Item(item, arrival) => {
+                let arrival = arrival.not_before(self.resumed);
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     self.on_item(item, arrival, ctx)
                 }));
@@ -169,7 +170,8 @@ impl ChannelActor {
             // Back-pressure: this socket is not read until the router has taken them.
             ctx.wait(
                 held.send_all(self.shared.router.queue.clone())
-                    .into_actor(self),
+                    .into_actor(self)
+                    .map(|(), act, _| act.resumed = Some(Arrival::now())),
             );
         }
     }

@@ -179,6 +179,9 @@ pub struct ChannelActor {
     tally: Arc<tally::Tally>,
     /// Messages to the router waiting for room in its queue, if any.
     outbox: outbox::Outbox,
+    /// When the channel last went back to reading after waiting for room in the router's queue: no frame
+    /// read since arrived before it (see [`outbox::Arrival::not_before`]).
+    resumed: Option<outbox::Arrival>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -282,6 +285,7 @@ impl ChannelActor {
             backfill: spec.backfill,
             tally: spec.tally,
             outbox: outbox::Outbox::default(),
+            resumed: None,
         }
     }
 

@@ -59,6 +59,15 @@ impl Arrival {
             mono: Instant::now(),
         }
     }
+
+    /// This arrival, or `floor` if that is later: a burst's frames read after the channel waited for room
+    /// in the router's queue arrived no earlier than the wait's end, though their burst was stamped before it.
+    pub(super) fn not_before(self, floor: Option<Arrival>) -> Arrival {
+        match floor {
+            Some(floor) if floor.mono > self.mono => floor,
+            _ => self,
+        }
+    }
 }
 
 /// Passes a stream's items through, with a [`Read::BurstEnd`] after each run of items that were ready at
@@ -309,6 +318,19 @@ mod tests {
         assert!(second.iter().all(|&at| at == second[0]));
         assert_eq!(second[0].mono, start + std::time::Duration::from_millis(5));
         assert!(second[0].wall >= first[0].wall);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_arrival_is_never_older_than_the_end_of_a_wait() {
+        let stamped = Arrival::now();
+        assert_eq!(stamped.not_before(None), stamped);
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        let resumed = Arrival::now();
+        assert_eq!(stamped.not_before(Some(resumed)), resumed);
+        // A burst stamped after the wait keeps its own.
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+        let later = Arrival::now();
+        assert_eq!(later.not_before(Some(resumed)), later);
     }
 
     #[test]
