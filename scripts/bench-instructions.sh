@@ -18,74 +18,25 @@ SECONDS_COUNTED=${2:-20}
 USERS=${3:-400}
 BIN=$PWD/target/release/switchboard
 
-need() { command -v "$1" >/dev/null 2>&1 || { echo "bench-instructions.sh: '$1' is required and not installed" >&2; exit 1; }; }
-need valgrind
-need callgrind_control
-need callgrind_annotate
-need curl
-need python3
-need taskset
-[ -x "$BIN" ] || { echo "bench-instructions.sh: $BIN is missing; run cargo build --release first" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "bench-instructions.sh: needs 2 cores (one for the simulator, one for the engine)" >&2; exit 1; }
+NAME=bench-instructions.sh
+# A fixed seed: the same users, ids and event bodies in every run, so that two builds count the same work.
+SEED=7
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
+bench_need valgrind callgrind_control callgrind_annotate curl python3 taskset
+bench_check_machine
 
 WORK=$(mktemp -d)
 SIM_PID=""
 ENGINE_PID=""
-end() {
-  if [ -n "$1" ]; then
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-  fi
-}
 stop() {
-  end "$ENGINE_PID"
-  end "$SIM_PID"
+  bench_end "$ENGINE_PID"
+  bench_end "$SIM_PID"
   rm -rf "$WORK"
 }
 trap stop EXIT
 
-LAST=$(( $(nproc) - 1 ))
-taskset -c "$LAST" "$BIN" sim --client bench:secret --listen 127.0.0.1:0 --workers 1 >"$WORK/sim.out" 2>"$WORK/sim.log" &
-SIM_PID=$!
-SIM=""
-for _ in $(seq 1 100); do
-  SIM=$(sed -n 's/^sim listening on \(http:[^ ]*\).*/\1/p' "$WORK/sim.out" | head -n 1)
-  [ -n "$SIM" ] && break
-  sleep 0.1
-done
-[ -n "$SIM" ] || { echo "bench-instructions.sh: the simulator did not start:" >&2; cat "$WORK/sim.log" >&2; exit 1; }
-
-rate() { curl -sf -X POST "$SIM/sim/v1/workload" -d "{\"ratePerSecond\":$1}" >/dev/null; }
-# A fixed seed: the same users, ids and event bodies in every run, so that two builds count the same work.
-curl -sf -X POST "$SIM/sim/v1/workload" \
-  -d "{\"ratePerSecond\":0,\"users\":$USERS,\"families\":[\"presence\",\"routingStatus\"],\"eventSizeBytes\":1024,\"seed\":7}" >/dev/null
-curl -sf "$SIM/sim/v1/org?family=presence" |
-  python3 -c 'import json, sys; print("\n".join("v2.users." + u["id"] + "?presence&routingStatus" for u in json.load(sys.stdin)["users"]))' \
-  >"$WORK/topics.txt"
-
-{
-  echo '[store]'
-  echo 'path = "store.db"'
-  echo '[egress]'
-  echo 'allow = ["127.0.0.1"]'
-  echo '[[tenants]]'
-  echo 'id = "bench"'
-  echo "api_base = \"$SIM\""
-  echo "login_base = \"$SIM\""
-  echo 'topics = ['
-  sed 's/.*/  "&",/' "$WORK/topics.txt"
-  echo ']'
-  echo '[[tenants.clients]]'
-  echo 'id = "bench"'
-  echo 'secret = "secret"'
-  echo '[[sinks]]'
-  echo 'name = "events"'
-  echo 'kind = "file"'
-  echo 'path = "events.jsonl"'
-  echo 'max_bytes = 68719476736    # no rotation during the run: every line is counted in one file'
-  echo '[[routes]]'
-  echo 'sinks = ["events"]'
-} >"$WORK/serve.toml"
+bench_start_simulator
 
 echo "$RATE events/s asked, $((2 * USERS)) topics on one channel, every event to a file, $SECONDS_COUNTED s counted"
 # Instrumentation starts switched off: start-up and subscribing are not counted.
